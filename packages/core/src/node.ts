@@ -1,0 +1,209 @@
+/**
+ * Node-only file I/O for `@calm/core`: lazy safetensors readers (a tensor is read only when
+ * asked for, so multi-gigabyte checkpoints never sit in memory whole), sharded checkpoints, and
+ * atomic writes. Import from `@calm/core/node`; the main entry stays browser-safe.
+ *
+ * @packageDocumentation
+ */
+
+import { open, readFile, rename, mkdir, rm, stat } from 'node:fs/promises';
+import { dirname, join, basename } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { CalmError } from './errors.js';
+import {
+  decodeSafetensorsTensor,
+  parseSafetensorsHeader,
+  parseShardIndex,
+  readSafetensorsHeaderLength,
+  serializeSafetensors,
+  type NamedArray,
+  type SafetensorsHeader,
+  type SafetensorsReadOptions,
+  type TensorToWrite,
+} from './safetensors.js';
+
+/**
+ * A safetensors file opened for lazy reading.
+ * @category Checkpoints
+ */
+export interface SafetensorsReader {
+  /** The validated header. */
+  readonly header: SafetensorsHeader;
+  /** Tensor names in file order. */
+  names(): string[];
+  /**
+   * Reads and decodes one tensor.
+   * @param name - Tensor name.
+   * @returns The decoded array.
+   */
+  read(name: string): Promise<NamedArray>;
+  /** Closes the file. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a safetensors file and validates its header without reading the tensor data.
+ * @param path - File path.
+ * @param options - Header size limit.
+ * @returns A lazy reader; close it when done.
+ * @throws `CalmError` `IO_ERROR` when the file cannot be opened, `FORMAT_ERROR` when it is malformed.
+ * @category Checkpoints
+ */
+export async function openSafetensorsFile(path: string, options: SafetensorsReadOptions = {}): Promise<SafetensorsReader> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw new CalmError('IO_ERROR', `cannot open ${path}: ${(e as Error).message}`, { source: '@calm/core', cause: e });
+  }
+  try {
+    const size = (await fh.stat()).size;
+    const opts = { ...options, fileName: options.fileName ?? path };
+    const prefix = new Uint8Array(Math.min(8, size));
+    await fh.read(prefix, 0, prefix.length, 0);
+    const n = readSafetensorsHeaderLength(prefix, opts);
+    const head = new Uint8Array(Math.min(8 + n, size));
+    await fh.read(head, 0, head.length, 0);
+    const header = parseSafetensorsHeader(head, size, opts);
+    const handle = fh;
+    return {
+      header,
+      names: () => [...header.entries.keys()],
+      async read(name: string) {
+        const entry = header.entries.get(name);
+        if (!entry) throw new CalmError('MISSING_PARAMETER', `${path} has no tensor "${name}".`, { source: '@calm/core' });
+        const [b, e] = entry.dataOffsets;
+        const raw = new Uint8Array(e - b);
+        let done = 0;
+        while (done < raw.length) {
+          const { bytesRead } = await handle.read(raw, done, raw.length - done, header.dataStart + b + done);
+          if (bytesRead === 0) throw new CalmError('FORMAT_ERROR', `${path}: unexpected end of file reading "${name}".`, { source: '@calm/core' });
+          done += bytesRead;
+        }
+        return decodeSafetensorsTensor(entry, raw, name);
+      },
+      close: () => handle.close(),
+    };
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+}
+
+/**
+ * Reads every tensor of a safetensors file, or of a sharded checkpoint through its index file.
+ *
+ * @param path - A `.safetensors` file or a `*.safetensors.index.json` index.
+ * @param options - Header size limit; `filter` selects tensors by name (others are not read).
+ * @returns Metadata (of the first file) and tensors by name.
+ * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR`, `MISSING_PARAMETER` (an indexed tensor absent from its shard).
+ * @category Checkpoints
+ */
+export async function readSafetensorsFile(
+  path: string,
+  options: SafetensorsReadOptions & { filter?: (name: string) => boolean } = {},
+): Promise<{ metadata: Record<string, string>; tensors: Map<string, NamedArray> }> {
+  const filter = options.filter ?? (() => true);
+  if (path.endsWith('.json')) {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      throw new CalmError('IO_ERROR', `cannot read ${path}: ${(e as Error).message}`, { source: '@calm/core', cause: e });
+    }
+    const index = parseShardIndex(text, path);
+    const byShard = new Map<string, string[]>();
+    for (const [name, shard] of index.weightMap) {
+      if (!filter(name)) continue;
+      byShard.set(shard, [...(byShard.get(shard) ?? []), name]);
+    }
+    const tensors = new Map<string, NamedArray>();
+    let metadata: Record<string, string> = {};
+    for (const [shard, names] of byShard) {
+      const reader = await openSafetensorsFile(join(dirname(path), shard), options);
+      try {
+        if (Object.keys(metadata).length === 0) metadata = reader.header.metadata;
+        for (const name of names) tensors.set(name, await reader.read(name));
+      } finally {
+        await reader.close();
+      }
+    }
+    return { metadata, tensors };
+  }
+  const reader = await openSafetensorsFile(path, options);
+  try {
+    const tensors = new Map<string, NamedArray>();
+    for (const name of reader.names()) if (filter(name)) tensors.set(name, await reader.read(name));
+    return { metadata: reader.header.metadata, tensors };
+  } finally {
+    await reader.close();
+  }
+}
+
+/**
+ * Writes a file atomically: the data goes to a temporary file in the same folder, which is then
+ * renamed over the target, so a crash never leaves a half-written file behind.
+ * @param path - Destination path (parent folders are created).
+ * @param data - Contents.
+ * @throws `CalmError` `IO_ERROR` when writing fails.
+ * @category Files
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await mkdir(dir, { recursive: true });
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw new CalmError('IO_ERROR', `cannot write ${path}: ${(e as Error).message}`, { source: '@calm/core', cause: e });
+  }
+}
+
+/**
+ * Serialises tensors to a safetensors file, atomically.
+ * @param path - Destination `.safetensors` path.
+ * @param tensors - Arrays by name.
+ * @param metadata - Optional `__metadata__`.
+ * @throws `CalmError` `IO_ERROR`, `SHAPE_MISMATCH`, `DTYPE_UNSUPPORTED`.
+ * @category Checkpoints
+ */
+export async function writeSafetensorsFile(
+  path: string,
+  tensors: Record<string, TensorToWrite> | Map<string, TensorToWrite>,
+  metadata?: Record<string, string>,
+): Promise<void> {
+  await writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+}
+
+/**
+ * Tells whether a path exists.
+ * @param path - Any path.
+ * @returns `true` when `stat` succeeds.
+ * @category Files
+ */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes text atomically (see {@link writeFileAtomic}).
+ * @param path - Destination path.
+ * @param text - Contents, written as UTF-8.
+ * @category Files
+ */
+export async function writeTextAtomic(path: string, text: string): Promise<void> {
+  await writeFileAtomic(path, text);
+}

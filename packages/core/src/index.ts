@@ -50,3 +50,11 @@ export {
   type TensorToWrite,
   type ShardIndex,
 } from './safetensors.js';
+export { bytesSource, readZipDirectory, zipEntryDataOffset, type ByteSource, type ZipEntry } from './zip.js';
+export {
+  unpickleStateDict,
+  openTorchStateDict,
+  parseTorchStateDict,
+  type TorchTensorRef,
+  type TorchStateDictReader,
+} from './torch-bin.js';

@@ -21,6 +21,8 @@ import {
   type SafetensorsReadOptions,
   type TensorToWrite,
 } from './safetensors.js';
+import type { ByteSource } from './zip.js';
+import { openTorchStateDict } from './torch-bin.js';
 
 /**
  * A safetensors file opened for lazy reading.
@@ -206,4 +208,80 @@ export async function pathExists(path: string): Promise<boolean> {
  */
 export async function writeTextAtomic(path: string, text: string): Promise<void> {
   await writeFileAtomic(path, text);
+}
+
+/**
+ * Opens a file as a random-access `ByteSource` (for `openTorchStateDict`).
+ * @param path - File path.
+ * @returns The source and a `close` function.
+ * @throws `CalmError` with code `IO_ERROR` when the file cannot be opened.
+ * @category Checkpoints
+ */
+export async function openFileSource(path: string): Promise<ByteSource & { close(): Promise<void> }> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw new CalmError('IO_ERROR', `cannot open ${path}: ${(e as Error).message}`, { source: '@calm/core', cause: e });
+  }
+  const size = (await fh.stat()).size;
+  const handle = fh;
+  return {
+    size,
+    async read(offset, length) {
+      if (offset < 0 || offset + length > size) {
+        throw new CalmError('FORMAT_ERROR', `${path}: read of ${length} bytes at ${offset} runs past the end (${size} bytes); the file is truncated.`, { source: '@calm/core' });
+      }
+      const buf = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await handle.read(buf, done, length - done, offset + done);
+        if (bytesRead === 0) throw new CalmError('FORMAT_ERROR', `${path}: unexpected end of file.`, { source: '@calm/core' });
+        done += bytesRead;
+      }
+      return buf;
+    },
+    close: () => handle.close(),
+  };
+}
+
+/**
+ * Reads every tensor of a PyTorch `.bin` state dict file, or of a sharded one through its
+ * `pytorch_model.bin.index.json`, with the safe allow-listed unpickler (no code is executed).
+ *
+ * @param path - A `.bin` file or a `*.bin.index.json` index.
+ * @param options - `filter` selects tensors by name (others are not read).
+ * @returns Tensors by name, and the aliases found (tied weights: alias → first name).
+ * @throws `CalmError` with code `UNSAFE_PICKLE`, `FORMAT_ERROR`, `IO_ERROR` or `DTYPE_UNSUPPORTED`.
+ * @category Checkpoints
+ */
+export async function readTorchBinFile(
+  path: string,
+  options: { filter?: (name: string) => boolean } = {},
+): Promise<{ tensors: Map<string, NamedArray>; aliases: Map<string, string> }> {
+  const filter = options.filter ?? (() => true);
+  const files: string[] = [];
+  if (path.endsWith('.json')) {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      throw new CalmError('IO_ERROR', `cannot read ${path}: ${(e as Error).message}`, { source: '@calm/core', cause: e });
+    }
+    files.push(...new Set(parseShardIndex(text, path).weightMap.values()));
+  } else files.push(basename(path));
+  const tensors = new Map<string, NamedArray>();
+  const aliases = new Map<string, string>();
+  for (const f of files) {
+    const full = path.endsWith('.json') ? join(dirname(path), f) : path;
+    const src = await openFileSource(full);
+    try {
+      const reader = await openTorchStateDict(src, full);
+      for (const [a, b] of reader.aliases()) aliases.set(a, b);
+      for (const name of reader.refs.keys()) if (filter(name)) tensors.set(name, await reader.read(name));
+    } finally {
+      await src.close();
+    }
+  }
+  return { tensors, aliases };
 }

@@ -1,0 +1,643 @@
+"""PyTorch reference of the official CALM modules (shaochenze/calm, HF transformers 4.43 Llama),
+written from docs/calm-spec.md to produce parity fixtures for the TypeScript packages.
+
+Every module keeps the official parameter names (state_dict keys, spec §7.3/§7.4) and every random
+draw is an explicit tensor argument, so a fixture can replay a training step exactly. The code is
+dtype-generic; make_fixtures.py runs it in float64 and rounds the results to float32.
+
+Deliberate differences from the official code (all documented in README.md):
+- RMSNorm / attention softmax upcast only *half* dtypes to float32 (HF always casts to float32,
+  which would silently downcast a float64 reference run); for float32/bf16/fp16 inputs the math is
+  the same as HF's.
+- Nothing here samples on its own: token masks, epsilon, dropout masks and head noise are inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+KVCache = List[Tuple[torch.Tensor, torch.Tensor]]
+
+
+# --------------------------------------------------------------------------------------------
+# Configs (field names as in the official config.json files, spec §7.2)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AEConfig:
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int
+    latent_size: int
+    patch_size: int
+    num_encoder_layers: int = 2
+    num_decoder_layers: int = 2
+    ae_dropout: float = 0.15
+    kl_clamp: float = 0.5
+    kl_weight: float = 1e-3
+    rms_norm_eps: float = 1e-6
+
+
+@dataclass
+class LlamaConfig:
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 10000.0
+    pad_token_id: Optional[int] = None
+
+
+@dataclass
+class CALMConfig(LlamaConfig):
+    patch_size: int = 4
+    latent_size: int = 128
+    noise_size: int = 64
+    num_mlp_layers: int = 4
+    num_samples: int = 8
+    beta: float = 1.0
+    # Not a config field in the official code (hard-coded n_y = 100 there); kept here so tiny
+    # fixtures can use a small M.
+    num_target_samples: int = 100
+
+
+# --------------------------------------------------------------------------------------------
+# Shared pieces
+# --------------------------------------------------------------------------------------------
+
+
+class RMSNorm(nn.Module):
+    """LlamaRMSNorm: w * x / sqrt(mean(x^2) + eps), statistics in (at least) float32."""
+
+    def __init__(self, size: int, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(size))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        in_dtype = x.dtype
+        h = x.float() if in_dtype in HALF_DTYPES else x
+        variance = h.pow(2).mean(-1, keepdim=True)
+        h = h * torch.rsqrt(variance + self.eps)
+        return self.weight * h.to(in_dtype)
+
+
+class SwiGLUMLP(nn.Module):
+    """LlamaMLP without biases: down(silu(gate(x)) * up(x))."""
+
+    def __init__(self, hidden: int, intermediate: int) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(hidden, intermediate, bias=False)
+        self.up_proj = nn.Linear(hidden, intermediate, bias=False)
+        self.down_proj = nn.Linear(intermediate, hidden, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+# --------------------------------------------------------------------------------------------
+# Autoencoder (spec §1, names §7.3)
+# --------------------------------------------------------------------------------------------
+
+
+class AELayer(nn.Module):
+    """Pre-norm residual MLP applied per position: x + mlp(layernorm(x))."""
+
+    def __init__(self, cfg: AEConfig) -> None:
+        super().__init__()
+        self.layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.mlp = SwiGLUMLP(cfg.hidden_size, cfg.intermediate_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mlp(self.layernorm(x))
+
+
+class AEEncoder(nn.Module):
+    def __init__(self, cfg: AEConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d, k = cfg.hidden_size, cfg.patch_size
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, d)
+        self.encoder_layers = nn.ModuleList([AELayer(cfg) for _ in range(cfg.num_encoder_layers)])
+        self.hidden_to_latent = nn.Linear(d, 2 * cfg.latent_size)
+        self.squeeze_layer = nn.Linear(k * d, d)
+        self.norm = RMSNorm(d, cfg.rms_norm_eps)
+
+    def forward(self, ids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """ids [B, T] (T a multiple of K) -> (mean, log_std), each [B, T/K, latent]."""
+        b, t = ids.shape
+        k, d = self.cfg.patch_size, self.cfg.hidden_size
+        if t % k != 0:
+            raise ValueError(f"sequence length {t} is not a multiple of patch_size {k}")
+        n_chunks = t // k
+        x = self.embed_tokens(ids.reshape(b * n_chunks, k))  # [B*L, K, d]
+        stage = len(self.encoder_layers) // 2
+        for layer in self.encoder_layers[:stage]:
+            x = layer(x)
+        x = x.reshape(b * n_chunks, 1, k * d)  # token 0's d dims first, then token 1, ...
+        x = self.squeeze_layer(x)
+        for layer in self.encoder_layers[stage:]:
+            x = layer(x)
+        x = self.norm(x)
+        x = self.hidden_to_latent(x).reshape(b, n_chunks, 2 * self.cfg.latent_size)
+        mean, log_std = x.chunk(2, dim=-1)
+        return mean, log_std
+
+
+class AEDecoder(nn.Module):
+    def __init__(self, cfg: AEConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d, k = cfg.hidden_size, cfg.patch_size
+        # lm_head_weight is registered by Autoencoder (it is the encoder's embedding Parameter).
+        self.latent_to_hidden = nn.Linear(cfg.latent_size, d)
+        self.decoder_layers = nn.ModuleList([AELayer(cfg) for _ in range(cfg.num_decoder_layers)])
+        self.expand_layer = nn.Linear(d, k * d)
+        self.norm = RMSNorm(d, cfg.rms_norm_eps)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """z [B, L, latent] -> logits [B, L*K, V] (tied output embedding, no bias)."""
+        b, n_chunks, _ = z.shape
+        k, d = self.cfg.patch_size, self.cfg.hidden_size
+        x = self.latent_to_hidden(z)
+        stage = len(self.decoder_layers) // 2
+        for layer in self.decoder_layers[:stage]:
+            x = layer(x)
+        x = self.expand_layer(x).reshape(b, n_chunks * k, d)  # slice k of the K*d vector = token k
+        for layer in self.decoder_layers[stage:]:
+            x = layer(x)
+        x = self.norm(x)
+        return F.linear(x, self.lm_head_weight)
+
+
+@dataclass
+class AELossParts:
+    loss: torch.Tensor
+    ce: torch.Tensor
+    kl: torch.Tensor
+    masked_ids: torch.Tensor
+    mean: torch.Tensor
+    log_std: torch.Tensor
+    z: torch.Tensor
+    logits: torch.Tensor
+
+
+class Autoencoder(nn.Module):
+    """Context-free chunk VAE: K tokens <-> one latent vector."""
+
+    def __init__(self, cfg: AEConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = AEEncoder(cfg)
+        self.decoder = AEDecoder(cfg)
+        # Tie: the same Parameter object is reachable as decoder.lm_head_weight (spec §1.1, §7.3).
+        self.decoder.lm_head_weight = self.encoder.embed_tokens.weight
+
+    def encode(self, ids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(ids)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def training_loss(
+        self,
+        ids: torch.Tensor,
+        token_mask: torch.Tensor,
+        eps: torch.Tensor,
+        latent_keep: torch.Tensor,
+    ) -> AELossParts:
+        """Autoencoder.forward in train mode with every random draw injected.
+
+        ids [B, T] int; token_mask [B, T] (nonzero = replace that input id by 0; labels keep the
+        original ids); eps [B, L, latent] ~ N(0, 1); latent_keep [B, L, latent] in {0, 1}
+        (inverted dropout: z * keep / (1 - ae_dropout)).
+        loss = K * mean-CE + kl_weight * KL, KL = mean over chunks of sum_i max(kl_i, kl_clamp).
+        """
+        cfg = self.cfg
+        masked_ids = ids.masked_fill(token_mask.bool(), 0)
+        mean, log_std = self.encoder(masked_ids)
+        std = torch.exp(log_std)
+        z = mean + eps * std
+        z = z * (latent_keep / (1.0 - cfg.ae_dropout))
+        kl = 0.5 * (mean.pow(2) + std.pow(2) - 1.0 - 2.0 * log_std)
+        kl = torch.clamp(kl, min=cfg.kl_clamp).sum(-1).mean()
+        logits = self.decoder(z)
+        ce = F.cross_entropy(logits.reshape(-1, cfg.vocab_size), ids.reshape(-1).long())
+        loss = cfg.patch_size * ce + cfg.kl_weight * kl
+        return AELossParts(loss, ce, kl, masked_ids, mean, log_std, z, logits)
+
+    def eval_loss(self, ids: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Autoencoder.forward in eval mode: z is still sampled (mean + eps * std), no masking, no
+        dropout; the loss is the plain mean CE (no K factor, no KL)."""
+        mean, log_std = self.encoder(ids)
+        z = mean + eps * torch.exp(log_std)
+        logits = self.decoder(z)
+        return F.cross_entropy(logits.reshape(-1, self.cfg.vocab_size), ids.reshape(-1).long())
+
+
+# --------------------------------------------------------------------------------------------
+# Llama backbone (spec §2.2; HF transformers 4.43 LlamaModel, eager attention)
+# --------------------------------------------------------------------------------------------
+
+
+def rope_inv_freq(head_dim: int, theta: float) -> torch.Tensor:
+    """inv_freq[i] = 1 / theta^(2i/D), computed in float32 like HF (returned as float32)."""
+    exponent = torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim
+    return 1.0 / (theta ** exponent)
+
+
+def rope_cos_sin(positions: torch.Tensor, head_dim: int, theta: float, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin [S, D] for integer positions [S]; angles = pos * inv_freq, duplicated (concat(a, a)).
+
+    inv_freq is rounded to float32 as in HF; the product and cos/sin are taken in float64 when
+    dtype is float64, else in float32 (HF computes them in float32)."""
+    inv_freq = rope_inv_freq(head_dim, theta)
+    work = torch.float64 if dtype == torch.float64 else torch.float32
+    angles = positions.to(work)[:, None] * inv_freq.to(work)[None, :]
+    emb = torch.cat([angles, angles], dim=-1)
+    return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x [B, heads, S, D]; cos/sin [S, D]."""
+    return x * cos + rotate_half(x) * sin
+
+
+def repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
+    """[B, kv_heads, S, D] -> [B, kv_heads*n_rep, S, D]; query head h uses kv head h // n_rep."""
+    if n_rep == 1:
+        return x
+    b, kvh, s, d = x.shape
+    return x[:, :, None, :, :].expand(b, kvh, n_rep, s, d).reshape(b, kvh * n_rep, s, d)
+
+
+class LlamaAttention(nn.Module):
+    def __init__(self, cfg: LlamaConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.num_heads = cfg.num_attention_heads
+        self.num_kv_heads = cfg.num_key_value_heads
+        self.head_dim = cfg.hidden_size // cfg.num_attention_heads
+        h = cfg.hidden_size
+        self.q_proj = nn.Linear(h, self.num_heads * self.head_dim, bias=False)
+        self.k_proj = nn.Linear(h, self.num_kv_heads * self.head_dim, bias=False)
+        self.v_proj = nn.Linear(h, self.num_kv_heads * self.head_dim, bias=False)
+        self.o_proj = nn.Linear(self.num_heads * self.head_dim, h, bias=False)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        past: Optional[Tuple[torch.Tensor, torch.Tensor]],
+    ) -> Tuple[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+        b, s, _ = x.shape
+        hd = self.head_dim
+        q = self.q_proj(x).view(b, s, self.num_heads, hd).transpose(1, 2)
+        k = self.k_proj(x).view(b, s, self.num_kv_heads, hd).transpose(1, 2)
+        v = self.v_proj(x).view(b, s, self.num_kv_heads, hd).transpose(1, 2)
+        q = apply_rope(q, cos, sin)
+        k = apply_rope(k, cos, sin)
+        if past is not None:  # the cache holds post-RoPE keys, like HF's DynamicCache
+            k = torch.cat([past[0], k], dim=2)
+            v = torch.cat([past[1], v], dim=2)
+        new_past = (k, v)
+        n_rep = self.num_heads // self.num_kv_heads
+        k_full = repeat_kv(k, n_rep)
+        v_full = repeat_kv(v, n_rep)
+        scores = torch.matmul(q, k_full.transpose(2, 3)) / math.sqrt(hd)  # [B, nh, S, S_total]
+        total = k_full.shape[2]
+        past_len = total - s
+        q_pos = torch.arange(past_len, total)[:, None]
+        k_pos = torch.arange(total)[None, :]
+        scores = scores.masked_fill(k_pos > q_pos, float("-inf"))
+        in_dtype = scores.dtype
+        probs = F.softmax(scores.float() if in_dtype in HALF_DTYPES else scores, dim=-1).to(in_dtype)
+        out = torch.matmul(probs, v_full)  # [B, nh, S, hd]
+        out = out.transpose(1, 2).reshape(b, s, self.num_heads * hd)
+        return self.o_proj(out), new_past
+
+
+class LlamaDecoderLayer(nn.Module):
+    def __init__(self, cfg: LlamaConfig) -> None:
+        super().__init__()
+        self.self_attn = LlamaAttention(cfg)
+        self.mlp = SwiGLUMLP(cfg.hidden_size, cfg.intermediate_size)
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+
+    def forward(self, x, cos, sin, past):
+        attn_out, new_past = self.self_attn(self.input_layernorm(x), cos, sin, past)
+        x = x + attn_out
+        x = x + self.mlp(self.post_attention_layernorm(x))
+        return x, new_past
+
+
+class LlamaModel(nn.Module):
+    """Embedding table + decoder layers + final RMSNorm. Positions = cache length + 0..S-1."""
+
+    def __init__(self, cfg: LlamaConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.pad_token_id)
+        self.layers = nn.ModuleList([LlamaDecoderLayer(cfg) for _ in range(cfg.num_hidden_layers)])
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+
+    def forward(
+        self,
+        input_ids: Optional[torch.Tensor] = None,
+        inputs_embeds: Optional[torch.Tensor] = None,
+        past_key_values: Optional[KVCache] = None,
+    ) -> Tuple[torch.Tensor, KVCache]:
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids)
+        x = inputs_embeds
+        s = x.shape[1]
+        past_len = 0 if past_key_values is None else past_key_values[0][0].shape[2]
+        head_dim = self.cfg.hidden_size // self.cfg.num_attention_heads
+        cos, sin = rope_cos_sin(torch.arange(past_len, past_len + s), head_dim, self.cfg.rope_theta, x.dtype)
+        new_cache: KVCache = []
+        for i, layer in enumerate(self.layers):
+            x, layer_past = layer(x, cos, sin, None if past_key_values is None else past_key_values[i])
+            new_cache.append(layer_past)
+        return self.norm(x), new_cache
+
+
+class LlamaForCausalLM(nn.Module):
+    """The AR baseline (train_ar.py): LlamaModel under `model.*` plus an untied `lm_head`."""
+
+    def __init__(self, cfg: LlamaConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.model = LlamaModel(cfg)
+        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+
+    def forward(self, input_ids: torch.Tensor, past_key_values: Optional[KVCache] = None) -> Tuple[torch.Tensor, KVCache]:
+        h, cache = self.model(input_ids=input_ids, past_key_values=past_key_values)
+        return self.lm_head(h), cache
+
+    def loss(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """HF causal-LM loss: mean CE of logits[:, :-1] against input_ids[:, 1:]."""
+        logits, _ = self.forward(input_ids)
+        v = self.cfg.vocab_size
+        return F.cross_entropy(logits[:, :-1].reshape(-1, v), input_ids[:, 1:].reshape(-1).long())
+
+
+# --------------------------------------------------------------------------------------------
+# Generative head (spec §2.1 MLPGenerator) and energy score (spec §2.3)
+# --------------------------------------------------------------------------------------------
+
+
+class MLPBlock(nn.Module):
+    def __init__(self, h: int) -> None:
+        super().__init__()
+        self.in_ln = nn.LayerNorm(h, eps=1e-6)
+        self.linears = nn.Sequential(nn.Linear(2 * h, h), nn.SiLU(), nn.Linear(h, h), nn.SiLU(), nn.Linear(h, 2 * h))
+        self.gate_act = nn.SiLU()
+        self.down_proj = nn.Linear(h, h)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        g = self.linears(torch.cat([self.in_ln(x), c], dim=-1))
+        gate, up = g.chunk(2, dim=-1)  # first H outputs = gate, last H = up
+        return x + self.down_proj(self.gate_act(gate) * up)
+
+
+class HeadFinalLayer(nn.Module):
+    def __init__(self, h: int, latent: int) -> None:
+        super().__init__()
+        self.in_ln = nn.LayerNorm(h, eps=1e-6)
+        self.linears = nn.Sequential(nn.Linear(h, h), nn.SiLU(), nn.Linear(h, latent))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linears(self.in_ln(x))
+
+
+class MLPGenerator(nn.Module):
+    """One forward pass per sample: (hidden [..., H], uniform noise [..., noise]) -> latent [..., l].
+    The noise is Uniform(-0.5, 0.5) in the official sampler; here it is an input."""
+
+    def __init__(self, cfg: CALMConfig) -> None:
+        super().__init__()
+        h = cfg.hidden_size
+        self.noise_embd = nn.Linear(cfg.noise_size, h)
+        self.hidden_embd = nn.Linear(h, h)
+        self.norm_hidden = nn.LayerNorm(h, eps=1e-6)
+        self.norm_noise = nn.LayerNorm(h, eps=1e-6)
+        self.mlp_blocks = nn.ModuleList([MLPBlock(h) for _ in range(cfg.num_mlp_layers)])
+        self.final_layer = HeadFinalLayer(h, cfg.latent_size)
+
+    def forward(self, hidden: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        s = self.norm_noise(self.noise_embd(noise))
+        c = self.norm_hidden(self.hidden_embd(hidden))
+        for block in self.mlp_blocks:
+            s = block(s, c)
+        return self.final_layer(s)
+
+
+@dataclass
+class EnergyParts:
+    score: torch.Tensor  # [P]
+    fidelity: torch.Tensor  # [P]
+    diversity: torch.Tensor  # [P]
+    loss: torch.Tensor  # scalar = mean(-score)
+
+
+def energy_score(samples: torch.Tensor, targets: torch.Tensor, alpha: float) -> EnergyParts:
+    """samples [P, N, l] (model), targets [P, M, l] (posterior samples) -> per-position energy score.
+
+    fidelity = mean_{n,m} ||x_n - y_m||^a; diversity = sum over the full N x N matrix of
+    ||x_n - x_k||^a / (N (N-1)) (the diagonal is exactly 0; torch's norm gradient at 0 is 0);
+    score = diversity - 2 fidelity; loss = mean over positions of -score.
+    """
+    n = samples.shape[1]
+    d_xy = torch.linalg.vector_norm(samples[:, :, None, :] - targets[:, None, :, :], dim=-1).pow(alpha)
+    d_xx = torch.linalg.vector_norm(samples[:, :, None, :] - samples[:, None, :, :], dim=-1).pow(alpha)
+    fidelity = d_xy.mean(dim=(1, 2))
+    diversity = d_xx.sum(dim=(1, 2)) / (n * (n - 1))
+    score = diversity - 2.0 * fidelity
+    return EnergyParts(score, fidelity, diversity, (-score).mean())
+
+
+# --------------------------------------------------------------------------------------------
+# Flow-matching head (spec §5.4) - INFERRED, see README: MAR's SimpleMLPAdaLN
+# --------------------------------------------------------------------------------------------
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """MAR/DiT sinusoidal embedding: [cos(t f_i), sin(t f_i)], f_i = exp(-ln(max_period) i / half)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float64) / half).to(t.dtype)
+    args = t[:, None] * freqs[None, :]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)
+    return emb
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale) + shift
+
+
+class TimestepEmbedder(nn.Module):
+    def __init__(self, hidden: int, frequency_embedding_size: int = 256) -> None:
+        super().__init__()
+        self.frequency_embedding_size = frequency_embedding_size
+        self.mlp = nn.Sequential(nn.Linear(frequency_embedding_size, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return self.mlp(timestep_embedding(t, self.frequency_embedding_size))
+
+
+class AdaLNResBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.in_ln = nn.LayerNorm(channels, eps=1e-6)
+        self.mlp = nn.Sequential(nn.Linear(channels, channels), nn.SiLU(), nn.Linear(channels, channels))
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(channels, 3 * channels))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        shift, scale, gate = self.adaLN_modulation(y).chunk(3, dim=-1)
+        h = self.mlp(modulate(self.in_ln(x), shift, scale))
+        return x + gate * h
+
+
+class AdaLNFinalLayer(nn.Module):
+    def __init__(self, channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.norm_final = nn.LayerNorm(channels, elementwise_affine=False, eps=1e-6)
+        self.linear = nn.Linear(channels, out_channels)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(channels, 2 * channels))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        shift, scale = self.adaLN_modulation(c).chunk(2, dim=-1)
+        return self.linear(modulate(self.norm_final(x), shift, scale))
+
+
+class SimpleMLPAdaLN(nn.Module):
+    """MAR's denoising MLP: x -> input_proj; y = time_embed(t) + cond_embed(c); res blocks; final."""
+
+    def __init__(self, in_channels: int, model_channels: int, out_channels: int, z_channels: int, num_res_blocks: int) -> None:
+        super().__init__()
+        self.time_embed = TimestepEmbedder(model_channels)
+        self.cond_embed = nn.Linear(z_channels, model_channels)
+        self.input_proj = nn.Linear(in_channels, model_channels)
+        self.res_blocks = nn.ModuleList([AdaLNResBlock(model_channels) for _ in range(num_res_blocks)])
+        self.final_layer = AdaLNFinalLayer(model_channels, out_channels)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        x = self.input_proj(x)
+        y = self.time_embed(t) + self.cond_embed(c)
+        for block in self.res_blocks:
+            x = block(x, y)
+        return self.final_layer(x, y)
+
+
+class FlowHead(nn.Module):
+    """Flow-matching head (assumed form): net under `generative_head.net.*`.
+
+    Path x_t = (1 - t) x0 + t x1 with x0 ~ N(0, I) noise and x1 the target latent; velocity target
+    x1 - x0; loss = mean squared error over all elements. t is passed to the time embedding as is
+    (no x1000 scaling) - unverified against the official code.
+    """
+
+    def __init__(self, cfg: CALMConfig) -> None:
+        super().__init__()
+        self.net = SimpleMLPAdaLN(cfg.latent_size, cfg.hidden_size, cfg.latent_size, cfg.hidden_size, cfg.num_mlp_layers)
+
+    def loss(self, hidden: torch.Tensor, x1: torch.Tensor, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """hidden [R, H], x1 [R, l], x0 [R, l], t [R] in [0, 1]."""
+        xt = (1 - t[:, None]) * x0 + t[:, None] * x1
+        v = self.net(xt, t, hidden)
+        return (v - (x1 - x0)).pow(2).mean()
+
+    def sample_midpoint(self, hidden: torch.Tensor, x0: torch.Tensor, steps: int) -> torch.Tensor:
+        """Midpoint ODE solve from t=0 (x0) to t=1 in `steps` steps (2 net calls per step)."""
+        x = x0
+        dt = 1.0 / steps
+        for i in range(steps):
+            t = torch.full((x.shape[0],), i * dt, dtype=x.dtype)
+            x_mid = x + 0.5 * dt * self.net(x, t, hidden)
+            x = x + dt * self.net(x_mid, t + 0.5 * dt, hidden)
+        return x
+
+
+# --------------------------------------------------------------------------------------------
+# EnergyTransformer (spec §2.1, §2.4, names §7.4)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CALMLossParts:
+    loss: torch.Tensor
+    target_mean: torch.Tensor  # [B, L-1, l]
+    target_log_std: torch.Tensor  # [B, L-1, l]
+    targets: torch.Tensor  # [B, L-1, M, l]
+    compressed: torch.Tensor  # [B, L-1, H] embed_proj output fed to the backbone
+    hidden: torch.Tensor  # [B, L-1, H]
+    samples: torch.Tensor  # [B, L-1, N, l]
+    energy: EnergyParts = field(repr=False)
+
+
+class EnergyTransformer(nn.Module):
+    """CALM LM: frozen AE + Llama backbone over chunk vectors + MLPGenerator + input compression."""
+
+    def __init__(self, cfg: CALMConfig, ae_cfg: AEConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        if ae_cfg.patch_size != cfg.patch_size or ae_cfg.latent_size != cfg.latent_size or ae_cfg.vocab_size != cfg.vocab_size:
+            raise ValueError("AE and LM configs disagree on patch_size/latent_size/vocab_size")
+        self.ae_model = Autoencoder(ae_cfg)
+        for p in self.ae_model.parameters():
+            p.requires_grad_(False)
+        self.transformer = LlamaModel(cfg)
+        self.mlp_generator = MLPGenerator(cfg)
+        self.generative_head = self.mlp_generator  # alias: same module, keys appear twice in state_dict
+        h, k = cfg.hidden_size, cfg.patch_size
+        self.embed_proj = nn.Sequential(nn.Linear(k * h, 2 * h), nn.SiLU(), nn.Linear(2 * h, h), nn.LayerNorm(h, eps=1e-6))
+
+    def compress(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids [B, S*K] -> embed_proj(concat of the K token embeddings per chunk) [B, S, H]."""
+        b, t = ids.shape
+        k, h = self.cfg.patch_size, self.cfg.hidden_size
+        e = self.transformer.embed_tokens(ids).reshape(b, t // k, k * h)
+        return self.embed_proj(e)
+
+    def training_loss(self, ids: torch.Tensor, head_noise: torch.Tensor, target_eps: torch.Tensor) -> CALMLossParts:
+        """EnergyTransformer.forward (input_ids == labels, all positions valid).
+
+        ids [B, T], T = L*K; head_noise [B, L-1, N, noise] (Uniform(-0.5, 0.5) in the official code);
+        target_eps [B, L-1, M, l] ~ N(0, 1). Hidden at position t (chunks 0..t) predicts chunk t+1.
+        """
+        cfg = self.cfg
+        b, t = ids.shape
+        k, h = cfg.patch_size, cfg.hidden_size
+        n_chunks = t // k
+        with torch.no_grad():
+            mean, log_std = self.ae_model.encoder(ids[:, k:])  # targets: chunks 1..L-1
+        targets = mean[:, :, None, :] + torch.exp(log_std)[:, :, None, :] * target_eps
+        e = self.transformer.embed_tokens(ids).reshape(b, n_chunks, k * h)[:, :-1]  # inputs: chunks 0..L-2
+        u = self.embed_proj(e)
+        hidden, _ = self.transformer(inputs_embeds=u)
+        n = head_noise.shape[2]
+        hid_rep = hidden[:, :, None, :].expand(b, n_chunks - 1, n, h)
+        samples = self.mlp_generator(hid_rep, head_noise)  # [B, L-1, N, l]
+        p = b * (n_chunks - 1)
+        energy = energy_score(samples.reshape(p, n, -1), targets.reshape(p, targets.shape[2], -1), cfg.beta)
+        return CALMLossParts(energy.loss, mean, log_std, targets, u, hidden, samples, energy)

@@ -12,3 +12,4 @@ export const TOL = {
 
 /** Absolute path of the shared test data folder (`../shared/data` beside the repository). */
 export const SHARED_DATA_DIR: string = new URL('../../../../shared/data/', import.meta.url).pathname;
+export * from './temperature-helpers.js';

@@ -14,6 +14,8 @@ export function definePackageConfig(entry: Record<string, string> | string[], ex
     platform: 'neutral',
     splitting: true,
     treeshake: true,
+    // Keep `node:` specifiers as written (the neutral platform would strip them).
+    removeNodeProtocol: false,
     ...extra,
   });
 }

@@ -1,0 +1,199 @@
+// The adapter from the tfjs world to the framework-free sampler contract: a generative head plus
+// a function giving hidden states for contexts and the autoencoder's decoder become a
+// `ChunkSampler` that @calm/brierlm and @calm/temperature-sampler consume.
+
+import * as tf from '@tensorflow/tfjs';
+import type { ChunkSampler, Rng, SampleCallOptions, TokenIds } from '@calm/core';
+import { assertInteger, fail } from './internal/errors.js';
+import type { GenerativeHead } from './types.js';
+
+/**
+ * Options of {@link createHeadChunkSampler}.
+ * @category Samplers
+ */
+export interface HeadChunkSamplerOptions {
+  /** The generative head that turns hidden states into latent vectors. */
+  head: GenerativeHead;
+  /** K, tokens per chunk (the autoencoder's `patch_size`). */
+  chunkSize: number;
+  /** V, when known; decoded ids are checked against it. */
+  vocabSize?: number;
+  /**
+   * The hidden state after each context (the Transformer's last position, which predicts the next
+   * chunk). Contexts may have any length; padding them (the official code right-pads with PAD) is
+   * this function's job.
+   * @param contexts - B token sequences, int32.
+   * @returns Hidden states, shape [B, H], float32 (sync or async). The sampler takes ownership and
+   *   disposes the tensor.
+   */
+  hiddenStates(contexts: readonly TokenIds[]): tf.Tensor2D | Promise<tf.Tensor2D>;
+  /**
+   * Optional teacher-forced fast path: for each sequence of L·K tokens, the hidden states at chunk
+   * positions 0..L−2 (position t has seen chunks 0..t and predicts chunk t+1). Enables
+   * `sampleTeacherForced`.
+   * @param sequences - B token sequences, lengths multiples of K, int32.
+   * @returns One tensor per sequence, shape [L−1, H], float32. The sampler takes ownership and
+   *   disposes them.
+   */
+  teacherForcedHiddenStates?(sequences: readonly TokenIds[]): tf.Tensor2D[] | Promise<tf.Tensor2D[]>;
+  /**
+   * The autoencoder's decoder with argmax: latent vectors to token ids.
+   * @param latents - Latent vectors, shape [S, L], float32. Owned by the sampler; do not dispose.
+   * @returns Token ids, shape [S, K] flattened row-major, int32 (sync or async).
+   */
+  decode(latents: tf.Tensor2D): Int32Array | Promise<Int32Array>;
+  /** Source of the head's noise. */
+  rng: Rng;
+  /** Most latent vectors sampled and decoded at once (memory bound). @defaultValue 4096 */
+  maxLatentsPerCall?: number;
+}
+
+function checkAbort(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) fail('ABORTED', 'the sampling call was aborted by its AbortSignal.');
+}
+
+/**
+ * Wraps a generative head and the autoencoder's decoder as a {@link @calm/core!ChunkSampler | ChunkSampler}.
+ *
+ * @remarks
+ * `sample(contexts, n)` gets one hidden state per context, draws n latent vectors from the head
+ * per context (fresh noise from `rng` for every draw, so all draws are independent), decodes
+ * them to K tokens each, and returns [B, n, K] ids. Work is split so that at most
+ * `maxLatentsPerCall` latents are in flight. The returned sampler does not depend on
+ * `@calm/autoencoder`: any `decode` function works.
+ *
+ * @param options - The head, the hidden-state and decode functions, K, the RNG.
+ * @returns A sampler for `@calm/brierlm` and `@calm/temperature-sampler`.
+ * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for bad options. The sampler's calls reject with
+ *   `INVALID_ARGUMENT` (bad counts, decoded ids outside the vocabulary), `SHAPE_MISMATCH` (hidden
+ *   states or decoded ids of the wrong size), `ABORTED` (signal).
+ * @example
+ * ```ts
+ * const sampler = createHeadChunkSampler({
+ *   head,
+ *   chunkSize: 4,
+ *   hiddenStates: (contexts) => lm.lastHidden(contexts),          // [B, H]
+ *   decode: (z) => autoencoder.decodeArgmax(z),                    // [S, L] -> Int32Array [S·K]
+ *   rng: createRng(0),
+ * });
+ * const ids = await sampler.sample([Int32Array.from([1, 2, 3, 4])], 2); // [1, 2, 4]
+ * ```
+ * @category Samplers
+ */
+export function createHeadChunkSampler(options: HeadChunkSamplerOptions): ChunkSampler {
+  if (options === null || typeof options !== 'object') fail('INVALID_ARGUMENT', 'createHeadChunkSampler: pass an options object.');
+  const { head, chunkSize, vocabSize, rng } = options;
+  if (!head || typeof head.sample !== 'function') fail('INVALID_ARGUMENT', 'createHeadChunkSampler: options.head must be a GenerativeHead.');
+  assertInteger(chunkSize, 'chunkSize', 1, 'pass K, the autoencoder patch_size');
+  if (vocabSize !== undefined) assertInteger(vocabSize, 'vocabSize', 1, 'pass the vocabulary size or omit it');
+  if (typeof options.hiddenStates !== 'function') fail('INVALID_ARGUMENT', 'createHeadChunkSampler: options.hiddenStates must be a function (contexts) => Tensor2D [B, H].');
+  if (typeof options.decode !== 'function') fail('INVALID_ARGUMENT', 'createHeadChunkSampler: options.decode must be a function (latents [S, L]) => Int32Array [S·K].');
+  if (!rng || typeof rng.fillUniform !== 'function') fail('INVALID_ARGUMENT', 'createHeadChunkSampler: options.rng must be an Rng (createRng from @calm/core).');
+  const maxLatents = options.maxLatentsPerCall ?? 4096;
+  assertInteger(maxLatents, 'maxLatentsPerCall', 1, 'pass a positive bound such as 4096');
+  const k = chunkSize;
+
+  /** Draws n chunks for every row of hidden [R, H]; returns [R, n, K] ids. */
+  async function drawFrom(hidden: tf.Tensor2D, n: number, signal: AbortSignal | undefined): Promise<Int32Array> {
+    const r = hidden.shape[0];
+    if (hidden.rank !== 2 || hidden.shape[1] !== head.hiddenSize) {
+      fail('SHAPE_MISMATCH', `hidden states have shape [${hidden.shape.join(', ')}], expected [${r}, ${head.hiddenSize}]; hiddenStates must return one row of the head's hidden size per context.`);
+    }
+    const out = new Int32Array(r * n * k);
+    if (r === 0) return out;
+    // Blocks of rows × samples with at most maxLatents latents each.
+    const samplesPerBlock = Math.min(n, maxLatents);
+    const rowsPerBlock = Math.max(1, Math.min(r, Math.floor(maxLatents / samplesPerBlock)));
+    for (let r0 = 0; r0 < r; r0 += rowsPerBlock) {
+      const rows = Math.min(rowsPerBlock, r - r0);
+      for (let s0 = 0; s0 < n; s0 += samplesPerBlock) {
+        checkAbort(signal);
+        const c = Math.min(samplesPerBlock, n - s0);
+        const latents = tf.tidy(() => {
+          const h = rows === r ? hidden : (tf.slice(hidden, [r0, 0], [rows, -1]) as tf.Tensor2D);
+          return tf.reshape(head.sample(h, c, { rng }), [rows * c, head.latentSize]) as tf.Tensor2D;
+        });
+        let ids: Int32Array;
+        try {
+          ids = await options.decode(latents);
+        } finally {
+          latents.dispose();
+        }
+        if (!(ids instanceof Int32Array) || ids.length !== rows * c * k) {
+          fail('SHAPE_MISMATCH', `decode returned ${ids instanceof Int32Array ? `${ids.length} ids` : String(ids)} for ${rows * c} latents; it must return an Int32Array of S·K = ${rows * c * k} ids.`);
+        }
+        if (vocabSize !== undefined) {
+          for (let i = 0; i < ids.length; i++) {
+            const v = ids[i]!;
+            if (v < 0 || v >= vocabSize) fail('INVALID_ARGUMENT', `decode returned token id ${v}, outside [0, ${vocabSize}); check the decoder's vocabulary.`);
+          }
+        }
+        // ids are [rows, c, K]; place them at [r0 + i, s0 .. s0 + c) of the [R, n, K] output.
+        for (let i = 0; i < rows; i++) out.set(ids.subarray(i * c * k, (i + 1) * c * k), ((r0 + i) * n + s0) * k);
+      }
+    }
+    return out;
+  }
+
+  const sampler: ChunkSampler = {
+    chunkSize: k,
+    ...(vocabSize !== undefined ? { vocabSize } : {}),
+    async sample(contexts: readonly TokenIds[], numSamples: number, callOptions: SampleCallOptions = {}): Promise<Int32Array> {
+      assertInteger(numSamples, 'numSamples', 1, 'draw at least one sample per context');
+      if (!Array.isArray(contexts)) fail('INVALID_ARGUMENT', 'sample: contexts must be an array of Int32Array token sequences.');
+      checkAbort(callOptions.signal);
+      if (contexts.length === 0) return new Int32Array(0);
+      const hidden = await options.hiddenStates(contexts);
+      try {
+        if (hidden?.shape?.[0] !== contexts.length) {
+          fail('SHAPE_MISMATCH', `hiddenStates returned shape [${hidden?.shape?.join(', ')}] for ${contexts.length} contexts; return [B, ${head.hiddenSize}].`);
+        }
+        return await drawFrom(hidden, numSamples, callOptions.signal);
+      } finally {
+        hidden?.dispose?.();
+      }
+    },
+  };
+
+  const teacherForced = options.teacherForcedHiddenStates;
+  if (typeof teacherForced === 'function') {
+    sampler.sampleTeacherForced = async (sequences: readonly TokenIds[], numSamples: number, callOptions: SampleCallOptions = {}): Promise<Int32Array[]> => {
+      assertInteger(numSamples, 'numSamples', 1, 'draw at least one sample per position');
+      for (const [i, s] of sequences.entries()) {
+        if (s.length % k !== 0 || s.length < k) fail('INVALID_ARGUMENT', `sampleTeacherForced: sequence ${i} has ${s.length} tokens; it must be a positive multiple of chunkSize ${k}.`);
+      }
+      checkAbort(callOptions.signal);
+      if (sequences.length === 0) return [];
+      const hs = await teacherForced.call(options, sequences);
+      try {
+        if (!Array.isArray(hs) || hs.length !== sequences.length) {
+          fail('SHAPE_MISMATCH', `teacherForcedHiddenStates returned ${Array.isArray(hs) ? hs.length : String(hs)} tensors for ${sequences.length} sequences; return one [L−1, H] tensor per sequence.`);
+        }
+        const counts = sequences.map((s) => s.length / k - 1);
+        hs.forEach((h, i) => {
+          if (h.rank !== 2 || h.shape[0] !== counts[i]) fail('SHAPE_MISMATCH', `teacherForcedHiddenStates: sequence ${i} has ${counts[i]! + 1} chunks, so it needs [${counts[i]}, H] hidden states, got [${h.shape.join(', ')}].`);
+        });
+        const total = counts.reduce((a, c) => a + c, 0);
+        if (total === 0) return counts.map(() => new Int32Array(0));
+        const all = tf.concat(hs.filter((h) => h.shape[0]! > 0), 0) as tf.Tensor2D;
+        let ids: Int32Array;
+        try {
+          ids = await drawFrom(all, numSamples, callOptions.signal);
+        } finally {
+          all.dispose();
+        }
+        const out: Int32Array[] = [];
+        let offset = 0;
+        for (const c of counts) {
+          const len = c * numSamples * k;
+          out.push(ids.slice(offset, offset + len));
+          offset += len;
+        }
+        return out;
+      } finally {
+        if (Array.isArray(hs)) for (const h of hs) h?.dispose?.();
+      }
+    };
+  }
+  return sampler;
+}

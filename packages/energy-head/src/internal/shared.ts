@@ -1,0 +1,83 @@
+// Helpers shared by the heads: parameter-key prefixes, adopting caller-supplied parameters
+// (checking names and shapes), input checks, and noise drawn from the @calm/core RNG.
+
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '@calm/core';
+import { createParams, type ParamRecord, type ParamSpec } from '@calm/nn';
+import { assertInteger, fail } from './errors.js';
+
+/** Joins a module prefix and a local name (`'' + 'x.weight'` → `'x.weight'`). */
+export function joinKey(prefix: string, local: string): string {
+  return prefix === '' ? local : `${prefix}.${local}`;
+}
+
+/** Checks a parameter prefix: no leading/trailing dot, no empty segment. */
+export function checkPrefix(prefix: unknown, fallback: string): string {
+  const p = prefix ?? fallback;
+  if (typeof p !== 'string' || p.startsWith('.') || p.endsWith('.') || p.includes('..')) {
+    fail('INVALID_ARGUMENT', `prefix must be a state-dict module path without a trailing dot (e.g. '${fallback}'), got ${JSON.stringify(p)}.`);
+  }
+  return p;
+}
+
+/**
+ * Creates parameters from specs with `rng`, or adopts the caller's variables (same objects, no
+ * copies) after checking that every spec key exists with the right shape. Keys of `given` that
+ * are not the head's are ignored (a whole model's record may be passed).
+ */
+export function createOrAdopt(specs: Record<string, ParamSpec>, given: ParamRecord | undefined, rng: Rng | undefined, what: string): ParamRecord {
+  if (given !== undefined) {
+    const out: ParamRecord = {};
+    const missing: string[] = [];
+    for (const [name, spec] of Object.entries(specs)) {
+      const v = given[name];
+      if (v === undefined) {
+        missing.push(name);
+        continue;
+      }
+      if (!(v instanceof tf.Variable)) fail('INVALID_ARGUMENT', `${what}: params["${name}"] is not a tf.Variable; wrap loaded tensors with tf.variable or load them with @calm/nn's loadParams.`);
+      if (v.shape.length !== spec.shape.length || v.shape.some((d, i) => d !== spec.shape[i])) {
+        fail('SHAPE_MISMATCH', `${what}: params["${name}"] has shape [${v.shape.join(', ')}], the config needs [${spec.shape.join(', ')}]; check hiddenSize/latentSize/noiseSize against the checkpoint's config.`);
+      }
+      if (v.dtype !== 'float32') fail('DTYPE_UNSUPPORTED', `${what}: params["${name}"] is ${v.dtype}; parameters must be float32.`);
+      out[name] = v;
+    }
+    if (missing.length > 0) {
+      fail('MISSING_PARAMETER', `${what}: ${missing.length} parameter(s) missing, e.g. ${missing.slice(0, 4).join(', ')}; check the prefix (official checkpoints use 'mlp_generator' or its alias 'generative_head').`, { details: { missing } });
+    }
+    return out;
+  }
+  if (!rng) fail('INVALID_ARGUMENT', `${what}: pass options.rng to initialise the parameters, or options.params to use existing ones.`);
+  return createParams(specs, rng);
+}
+
+/** Checks a hidden-state batch [B, H] (float32). */
+export function checkHidden(hidden: tf.Tensor, hiddenSize: number, fn: string): number {
+  if (!(hidden instanceof tf.Tensor)) fail('INVALID_ARGUMENT', `${fn}: hidden must be a tf.Tensor of shape [B, ${hiddenSize}].`);
+  if (hidden.rank !== 2 || hidden.shape[1] !== hiddenSize) {
+    fail('SHAPE_MISMATCH', `${fn}: hidden has shape [${hidden.shape.join(', ')}], expected [B, ${hiddenSize}]; flatten positions into the batch dimension first.`);
+  }
+  if (hidden.dtype !== 'float32') fail('DTYPE_UNSUPPORTED', `${fn}: hidden must be float32, got ${hidden.dtype}.`);
+  return hidden.shape[0]!;
+}
+
+/** Checks a tensor given as noise: exact shape, float32. */
+export function checkNoise(noise: tf.Tensor, shape: readonly number[], name: string, fn: string, what: string): void {
+  if (!(noise instanceof tf.Tensor)) fail('INVALID_ARGUMENT', `${fn}: ${name} must be a tf.Tensor of shape [${shape.join(', ')}].`);
+  if (noise.rank !== shape.length || noise.shape.some((d, i) => d !== shape[i])) {
+    fail('SHAPE_MISMATCH', `${fn}: ${name} has shape [${noise.shape.join(', ')}], expected [${shape.join(', ')}] (${what}).`);
+  }
+  if (noise.dtype !== 'float32') fail('DTYPE_UNSUPPORTED', `${fn}: ${name} must be float32, got ${noise.dtype}.`);
+}
+
+/** Checks the sample count of a sampling or loss call. */
+export function checkCount(n: unknown, name: string, min: number): number {
+  assertInteger(n, name, min, `pass an integer >= ${min}`);
+  return n;
+}
+
+/** Requires an RNG when some noise is not given explicitly. */
+export function needRng(rng: Rng | undefined, fn: string, what: string): Rng {
+  if (!rng) fail('INVALID_ARGUMENT', `${fn}: pass options.rng (or options.${what}) to draw the noise.`);
+  return rng;
+}

@@ -16,6 +16,8 @@ export function definePackageConfig(entry: Record<string, string> | string[], ex
     treeshake: true,
     // Keep `node:` specifiers as written (the neutral platform would strip them).
     removeNodeProtocol: false,
+    // Node built-ins stay imports (only the /node subpaths use them).
+    external: [/^node:/],
     ...extra,
   });
 }

@@ -1,14 +1,18 @@
-"""PyTorch reference of the official CALM modules (shaochenze/calm, HF transformers 4.43 Llama),
-written from docs/calm-spec.md to produce parity fixtures for the TypeScript packages.
+"""PyTorch reference of the official CALM modules (shaochenze/calm at commit c556310, on HF
+transformers 4.43's Llama), used to produce parity fixtures for the TypeScript packages.
 
-Every module keeps the official parameter names (state_dict keys, spec §7.3/§7.4) and every random
-draw is an explicit tensor argument, so a fixture can replay a training step exactly. The code is
-dtype-generic; make_fixtures.py runs it in float64 and rounds the results to float32.
+First written from docs/calm-spec.md, then audited line by line against the official code (see the
+"Audit" section of README.md). The behaviour is ported, not the code. Every module keeps the
+official parameter names (state_dict keys, spec §7.3/§7.4) and every random draw is an explicit
+tensor argument, so a fixture can replay a training step exactly. The code is dtype-generic;
+make_fixtures.py runs it in float64 and rounds the results to float32.
 
 Deliberate differences from the official code (all documented in README.md):
 - RMSNorm / attention softmax upcast only *half* dtypes to float32 (HF always casts to float32,
   which would silently downcast a float64 reference run); for float32/bf16/fp16 inputs the math is
   the same as HF's.
+- The AE encoder's train-mode cast of the token embeddings to bfloat16 (a mixed-precision detail of
+  the official Encoder.forward) is not reproduced.
 - Nothing here samples on its own: token masks, epsilon, dropout masks and head noise are inputs.
 """
 
@@ -34,11 +38,14 @@ KVCache = List[Tuple[torch.Tensor, torch.Tensor]]
 
 @dataclass
 class AEConfig:
-    vocab_size: int
-    hidden_size: int
-    intermediate_size: int
-    latent_size: int
-    patch_size: int
+    """AutoencoderConfig (models/configuration_autoencoder.py); defaults are the official ones
+    (train_autoencoder.sh overrides latent_size 128, 2+2 layers, patch 4; vocab = len(tokenizer))."""
+
+    vocab_size: int = 32000
+    hidden_size: int = 512
+    intermediate_size: int = 1280
+    latent_size: int = 128
+    patch_size: int = 4
     num_encoder_layers: int = 2
     num_decoder_layers: int = 2
     ae_dropout: float = 0.15
@@ -49,12 +56,14 @@ class AEConfig:
 
 @dataclass
 class LlamaConfig:
-    vocab_size: int
-    hidden_size: int
-    intermediate_size: int
-    num_hidden_layers: int
-    num_attention_heads: int
-    num_key_value_heads: int
+    """The fields of HF LlamaConfig (4.43) that the computation reads; defaults as HF's."""
+
+    vocab_size: int = 32000
+    hidden_size: int = 4096
+    intermediate_size: int = 11008
+    num_hidden_layers: int = 32
+    num_attention_heads: int = 32
+    num_key_value_heads: int = 32
     rms_norm_eps: float = 1e-6
     rope_theta: float = 10000.0
     pad_token_id: Optional[int] = None
@@ -62,14 +71,23 @@ class LlamaConfig:
 
 @dataclass
 class CALMConfig(LlamaConfig):
+    """CALMConfig (models/configuration_calm.py); defaults are the official ones (the released
+    runs override hidden 1024, intermediate 2752, 16 layers, 16 heads; vocab/pad from the tokenizer)."""
+
+    vocab_size: int = 32000
+    hidden_size: int = 768
+    intermediate_size: int = 2048
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    num_key_value_heads: int = 12
     patch_size: int = 4
     latent_size: int = 128
     noise_size: int = 64
     num_mlp_layers: int = 4
     num_samples: int = 8
     beta: float = 1.0
-    # Not a config field in the official code (hard-coded n_y = 100 there); kept here so tiny
-    # fixtures can use a small M.
+    # Not a config field in the official code (EnergyTransformer.energy_score hard-codes n_y = 100);
+    # kept here so tiny fixtures can use a small M.
     num_target_samples: int = 100
 
 
@@ -143,12 +161,14 @@ class AEEncoder(nn.Module):
             raise ValueError(f"sequence length {t} is not a multiple of patch_size {k}")
         n_chunks = t // k
         x = self.embed_tokens(ids.reshape(b * n_chunks, k))  # [B*L, K, d]
-        stage = len(self.encoder_layers) // 2
-        for layer in self.encoder_layers[:stage]:
+        # Two stages of num_encoder_layers // 2 layers each, as in the official Encoder.forward: with
+        # an odd count the last layer exists (and is in the state dict) but is never applied.
+        per_stage = len(self.encoder_layers) // 2
+        for layer in self.encoder_layers[:per_stage]:
             x = layer(x)
         x = x.reshape(b * n_chunks, 1, k * d)  # token 0's d dims first, then token 1, ...
         x = self.squeeze_layer(x)
-        for layer in self.encoder_layers[stage:]:
+        for layer in self.encoder_layers[per_stage : 2 * per_stage]:
             x = layer(x)
         x = self.norm(x)
         x = self.hidden_to_latent(x).reshape(b, n_chunks, 2 * self.cfg.latent_size)
@@ -172,11 +192,11 @@ class AEDecoder(nn.Module):
         b, n_chunks, _ = z.shape
         k, d = self.cfg.patch_size, self.cfg.hidden_size
         x = self.latent_to_hidden(z)
-        stage = len(self.decoder_layers) // 2
-        for layer in self.decoder_layers[:stage]:
+        per_stage = len(self.decoder_layers) // 2  # an odd last layer is never applied (as officially)
+        for layer in self.decoder_layers[:per_stage]:
             x = layer(x)
         x = self.expand_layer(x).reshape(b, n_chunks * k, d)  # slice k of the K*d vector = token k
-        for layer in self.decoder_layers[stage:]:
+        for layer in self.decoder_layers[per_stage : 2 * per_stage]:
             x = layer(x)
         x = self.norm(x)
         return F.linear(x, self.lm_head_weight)
@@ -476,15 +496,31 @@ def energy_score(samples: torch.Tensor, targets: torch.Tensor, alpha: float) -> 
 
 
 # --------------------------------------------------------------------------------------------
-# Flow-matching head (spec §5.4) - INFERRED, see README: MAR's SimpleMLPAdaLN
+# Flow-matching head (spec §5.4; official models/modeling_flow.py: FlowLoss + SimpleMLPAdaLN)
 # --------------------------------------------------------------------------------------------
+
+FLOW_TIME_SCALE = 1000  # official SimpleMLPAdaLN.forward: t -> (t * 1000).long()
+FLOW_NOMINAL_STEPS = 20  # official FlowLoss.sample: 20 steps, halved for the midpoint solver
+
+
+def flow_timesteps(t: torch.Tensor) -> torch.Tensor:
+    """Continuous flow time t in [0, 1] -> the integer timestep fed to the time embedding.
+
+    Officially t is a float32 tensor (torch.rand / torch.full), multiplied by 1000 in float32 and
+    truncated with .long(); t is rounded to float32 first here so a float64 run gives the same ids."""
+    return (t.to(torch.float32) * FLOW_TIME_SCALE).long()
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """MAR/DiT sinusoidal embedding: [cos(t f_i), sin(t f_i)], f_i = exp(-ln(max_period) i / half)."""
+    """Sinusoidal embedding [cos(t f_i), sin(t f_i)], f_i = exp(-ln(max_period) i / half) (MAR/DiT).
+
+    Computed in float32 whatever the caller's dtype, as the official TimestepEmbedder does
+    (float32 frequencies, t.float(), float32 products and cos/sin); returned as float32. With
+    t up to 999 the float32 arguments carry ~6e-5 rad of rounding, so a float64 evaluation would
+    not be the official value."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float64) / half).to(t.dtype)
-    args = t[:, None] * freqs[None, :]
+    freqs = torch.exp((-math.log(max_period) * torch.arange(half, dtype=torch.float32)) / half)
+    args = t.to(torch.float32)[:, None] * freqs[None, :]
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     if dim % 2:
         emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)
@@ -502,7 +538,8 @@ class TimestepEmbedder(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(frequency_embedding_size, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return self.mlp(timestep_embedding(t, self.frequency_embedding_size))
+        emb = timestep_embedding(t, self.frequency_embedding_size)
+        return self.mlp(emb.to(self.mlp[0].weight.dtype))
 
 
 class AdaLNResBlock(nn.Module):
@@ -531,7 +568,8 @@ class AdaLNFinalLayer(nn.Module):
 
 
 class SimpleMLPAdaLN(nn.Module):
-    """MAR's denoising MLP: x -> input_proj; y = time_embed(t) + cond_embed(c); res blocks; final."""
+    """The flow head's velocity MLP: x -> input_proj; y = time_embed(timestep(t)) + cond_embed(c);
+    res blocks modulated by y; final layer modulated by y. t is the continuous time in [0, 1]."""
 
     def __init__(self, in_channels: int, model_channels: int, out_channels: int, z_channels: int, num_res_blocks: int) -> None:
         super().__init__()
@@ -543,18 +581,21 @@ class SimpleMLPAdaLN(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         x = self.input_proj(x)
-        y = self.time_embed(t) + self.cond_embed(c)
+        y = self.time_embed(flow_timesteps(t)) + self.cond_embed(c)
         for block in self.res_blocks:
             x = block(x, y)
         return self.final_layer(x, y)
 
 
 class FlowHead(nn.Module):
-    """Flow-matching head (assumed form): net under `generative_head.net.*`.
+    """FlowLoss of models/modeling_flow.py: the net lives under `generative_head.net.*` with
+    in = out = latent_size, model_channels = z_channels = hidden_size, num_res_blocks = num_mlp_layers.
 
-    Path x_t = (1 - t) x0 + t x1 with x0 ~ N(0, I) noise and x1 the target latent; velocity target
-    x1 - x0; loss = mean squared error over all elements. t is passed to the time embedding as is
-    (no x1000 scaling) - unverified against the official code.
+    Training: t ~ U[0, 1) per row, x0 ~ N(0, I), x_t = (1 - t) x0 + t x1 (x1 = a posterior sample of
+    the target chunk), velocity target x1 - x0, loss = mean squared error (per-row mean over the
+    latent dims, then the mean over rows: the mean over all elements).
+    Sampling: x0 ~ N(0, I) at t = 0, solved to t = 1 with 20 nominal steps: 10 midpoint steps
+    (the official default, 2 net calls each) or 20 Euler steps.
     """
 
     def __init__(self, cfg: CALMConfig) -> None:
@@ -562,19 +603,39 @@ class FlowHead(nn.Module):
         self.net = SimpleMLPAdaLN(cfg.latent_size, cfg.hidden_size, cfg.latent_size, cfg.hidden_size, cfg.num_mlp_layers)
 
     def loss(self, hidden: torch.Tensor, x1: torch.Tensor, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """hidden [R, H], x1 [R, l], x0 [R, l], t [R] in [0, 1]."""
-        xt = (1 - t[:, None]) * x0 + t[:, None] * x1
+        """hidden [R, H], x1 [R, l], x0 [R, l], t [R] in [0, 1)."""
+        tt = t.to(x1.dtype)[:, None]
+        xt = (1 - tt) * x0 + tt * x1
         v = self.net(xt, t, hidden)
         return (v - (x1 - x0)).pow(2).mean()
 
-    def sample_midpoint(self, hidden: torch.Tensor, x0: torch.Tensor, steps: int) -> torch.Tensor:
-        """Midpoint ODE solve from t=0 (x0) to t=1 in `steps` steps (2 net calls per step)."""
-        x = x0
+    @staticmethod
+    def solver_times(solver: str = "midpoint", nominal_steps: int = FLOW_NOMINAL_STEPS) -> List[Tuple[torch.Tensor, ...]]:
+        """Per solver step, the float32 time value(s) at which the net is called, built exactly
+        like the official sampler (t = step/num_steps in float32; t_mid = t + dt/2 in float32)."""
+        steps = nominal_steps // 2 if solver == "midpoint" else nominal_steps
         dt = 1.0 / steps
-        for i in range(steps):
-            t = torch.full((x.shape[0],), i * dt, dtype=x.dtype)
-            x_mid = x + 0.5 * dt * self.net(x, t, hidden)
-            x = x + dt * self.net(x_mid, t + 0.5 * dt, hidden)
+        out: List[Tuple[torch.Tensor, ...]] = []
+        for step in range(steps):
+            t = torch.full((1,), step / steps, dtype=torch.float32)
+            out.append((t, t + 0.5 * dt) if solver == "midpoint" else (t,))
+        return out
+
+    def sample(self, hidden: torch.Tensor, x0: torch.Tensor, solver: str = "midpoint", nominal_steps: int = FLOW_NOMINAL_STEPS) -> torch.Tensor:
+        """ODE solve from t = 0 (x0 [R, l]) to t = 1 conditioned on hidden [R, H]."""
+        if solver not in ("midpoint", "euler"):
+            raise ValueError(f"unknown solver {solver!r}")
+        x = x0
+        times = self.solver_times(solver, nominal_steps)
+        dt = 1.0 / len(times)
+        r = x.shape[0]
+        for ts in times:
+            t = ts[0].expand(r)
+            if solver == "midpoint":
+                x_mid = x + 0.5 * dt * self.net(x, t, hidden)
+                x = x + dt * self.net(x_mid, ts[1].expand(r), hidden)
+            else:
+                x = x + dt * self.net(x, t, hidden)
         return x
 
 

@@ -47,6 +47,7 @@ from calm_reference import (  # noqa: E402
     MLPGenerator,
     RMSNorm,
     energy_score,
+    flow_timesteps,
     rope_cos_sin,
     timestep_embedding,
 )
@@ -587,6 +588,16 @@ def build_head(out_root: str) -> None:
 FLOW_GRADS = ["generative_head.net.input_proj.weight", "generative_head.net.time_embed.mlp.0.weight", "generative_head.net.res_blocks.1.adaLN_modulation.1.weight", "generative_head.net.final_layer.linear.bias"]
 
 
+def away_from_timestep_edges(t: torch.Tensor) -> torch.Tensor:
+    """Moves each t in [0, 1) into the middle 60% of its 1/1000 bin (same bin), so floor(t * 1000)
+    is the same whether a port multiplies in float32 or float64 (the official code: float32)."""
+    scaled = t.double() * 1000
+    base = scaled.floor()
+    moved = ((base + 0.2 + 0.6 * (scaled - base)) / 1000).to(torch.float32)
+    assert torch.equal(flow_timesteps(moved), base.long()) and torch.equal((moved.double() * 1000).floor().long(), base.long())
+    return moved
+
+
 def build_flow(out_root: str) -> None:
     rel = f"{HEAD_DIR}/flow-tiny.safetensors"
     REPORT.log(f"[{rel}]")
@@ -596,13 +607,15 @@ def build_flow(out_root: str) -> None:
     wrapper.generative_head = FlowHead(cfg)
     randomize_(wrapper, seed)
     g = rng(seed + 1)
-    r, lat, h, steps = 4, cfg.latent_size, cfg.hidden_size, 3
+    solver = "midpoint"
+    sample_times = FlowHead.solver_times(solver)
+    r, lat, h, steps = 4, cfg.latent_size, cfg.hidden_size, len(sample_times)
     x = randn(g, r, lat)
-    t = torch.rand(r, generator=g)
+    t = away_from_timestep_edges(torch.rand(r, generator=g))
     cond = randn(g, r, h)
     x1 = randn(g, r, lat)
     x0 = randn(g, r, lat)
-    t_loss = torch.rand(r, generator=g)
+    t_loss = away_from_timestep_edges(torch.rand(r, generator=g))
     x0_sample = randn(g, r, lat)
     fixed = weights(wrapper)
     for k_, v in (("input.x", x), ("input.t", t), ("input.cond", cond), ("input.x1", x1), ("noise.x0", x0), ("noise.t", t_loss), ("noise.sample_x0", x0_sample)):
@@ -613,27 +626,40 @@ def build_flow(out_root: str) -> None:
         head = m.generative_head
         out: Dict[str, torch.Tensor] = OrderedDict()
         with torch.no_grad():
-            out["expected.t_embedding"] = timestep_embedding(t.to(dtype), 256)
-            out["expected.velocity"] = head.net(x.to(dtype), t.to(dtype), cond.to(dtype))
-            out["expected.sample"] = head.sample_midpoint(cond.to(dtype), x0_sample.to(dtype), steps)
-        loss = head.loss(cond.to(dtype), x1.to(dtype), x0.to(dtype), t_loss.to(dtype))
+            out["expected.timesteps"] = flow_timesteps(t)
+            out["expected.t_embedding"] = timestep_embedding(flow_timesteps(t), 256)
+            out["expected.velocity"] = head.net(x.to(dtype), t, cond.to(dtype))
+            out["expected.sample"] = head.sample(cond.to(dtype), x0_sample.to(dtype), solver)
+            out["expected.sample_timesteps"] = torch.stack([torch.cat([flow_timesteps(v) for v in ts]) for ts in sample_times])
+        out["expected.loss_timesteps"] = flow_timesteps(t_loss)
+        loss = head.loss(cond.to(dtype), x1.to(dtype), x0.to(dtype), t_loss)
         loss.backward()
         out["expected.loss"] = loss
         params = dict(m.named_parameters())
         for name in FLOW_GRADS:
             out["grad." + name] = params[name].grad
+        if dtype == torch.float64:
+            loss_fn = lambda: head.loss(cond.to(dtype), x1.to(dtype), x0.to(dtype), t_loss)  # noqa: E731
+            worst = max(fd_check(loss_fn, params[x_], params[x_].grad, x_, rng(seed + 2)) for x_ in FLOW_GRADS)
+            REPORT.log(f"  finite-difference vs autograd (fp64), worst rel err: {worst:.1e}")
+            REPORT.log(f"  sampler timesteps (t, t_mid per step): {out['expected.sample_timesteps'].tolist()}")
         return out
 
     out = run_both(compute, rel)
     config = {
-        "fixture": "flow-head (INFERRED; see tools/reference/README.md)",
+        "fixture": "flow-head (official models/modeling_flow.py FlowLoss, commit c556310)",
         "calm": dataclasses.asdict(cfg),
-        "net": "MAR SimpleMLPAdaLN(in=latent, model_channels=hidden, out=latent, z_channels=hidden, num_res_blocks=num_mlp_layers), frequency_embedding_size 256, max_period 10000",
+        "net": "SimpleMLPAdaLN(in=latent, model_channels=hidden, out=latent, z_channels=hidden, num_res_blocks=num_mlp_layers), frequency_embedding_size 256, max_period 10000",
         "rows": r,
+        "solver": solver,
+        "nominal_steps": 20,
         "sample_steps": steps,
+        "time_scale": 1000,
+        "discrete_time": True,
         "seed": seed,
-        "loss": "x_t=(1-t)x0+t*x1; v=net(x_t, t, cond); loss=mean((v-(x1-x0))^2); t fed to the time embedding unscaled",
-        "sampler": "midpoint from t=0 (noise.sample_x0) to t=1: x_mid=x+dt/2*v(x,t); x=x+dt*v(x_mid,t+dt/2)",
+        "time_embedding": "timestep = floor(float32(t) * 1000) (official (t*1000).long()); embedding [cos(ts*f_i), sin(ts*f_i)], f_i=exp(-ln(1e4)*i/128), evaluated in float32 as officially; input.t / noise.t sit in the middle of their 1/1000 bins",
+        "loss": "x_t=(1-t)x0+t*x1; v=net(x_t, t, cond); loss=mean((v-(x1-x0))^2) over all elements",
+        "sampler": "midpoint, 20 nominal steps halved to 10 (20 net calls), from t=0 (noise.sample_x0) to t=1: t=float32(step/10), t_mid=float32(t+0.05); x_mid=x+dt/2*v(x,t); x=x+dt*v(x_mid,t_mid); expected.sample_timesteps [10,2] = the integer timesteps of (t, t_mid)",
     }
     write_fixture(out_root, rel, OrderedDict(list(fixed.items()) + list(out.items())), config)
 

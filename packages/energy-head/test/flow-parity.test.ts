@@ -1,5 +1,5 @@
 // Parity of the flow-matching head with the PyTorch reference (tools/reference FlowHead, which
-// feeds t to the time embedding unscaled: hence timeScale 1, discreteTime false here).
+// feeds t to the time embedding as the official code does: t·1000 truncated to an integer timestep).
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOL } from '@calm/testing';
@@ -17,7 +17,7 @@ beforeAll(async () => {
   fx = loadFixture('flow-tiny.safetensors');
   const c = fx.config.calm as { hidden_size: number; latent_size: number; num_mlp_layers: number };
   head = new FlowMatchingHead(
-    { hiddenSize: c.hidden_size, latentSize: c.latent_size, numMlpLayers: c.num_mlp_layers, numSteps: fx.config.sample_steps as number, solver: 'midpoint', timeScale: 1, discreteTime: false },
+    { hiddenSize: c.hidden_size, latentSize: c.latent_size, numMlpLayers: c.num_mlp_layers, numSteps: fx.config.sample_steps as number, solver: 'midpoint' },
     { params: fx.variables('generative_head.net') },
   );
 });

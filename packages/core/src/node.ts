@@ -107,13 +107,7 @@ export async function readSafetensorsFile(
 ): Promise<{ metadata: Record<string, string>; tensors: Map<string, NamedArray> }> {
   const filter = options.filter ?? (() => true);
   if (path.endsWith('.json')) {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (e) {
-      throw new CalmError('IO_ERROR', `cannot read ${path}: ${(e as Error).message}`, { source: '@calm/core', cause: e });
-    }
-    const index = parseShardIndex(text, path);
+    const index = parseShardIndex(await readIndexText(path), path);
     const byShard = new Map<string, string[]>();
     for (const [name, shard] of index.weightMap) {
       if (!filter(name)) continue;
@@ -262,13 +256,7 @@ export async function readTorchBinFile(
   const filter = options.filter ?? (() => true);
   const files: string[] = [];
   if (path.endsWith('.json')) {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (e) {
-      throw new CalmError('IO_ERROR', `cannot read ${path}: ${(e as Error).message}`, { source: '@calm/core', cause: e });
-    }
-    files.push(...new Set(parseShardIndex(text, path).weightMap.values()));
+    files.push(...new Set(parseShardIndex(await readIndexText(path), path).weightMap.values()));
   } else files.push(basename(path));
   const tensors = new Map<string, NamedArray>();
   const aliases = new Map<string, string>();
@@ -284,4 +272,12 @@ export async function readTorchBinFile(
     }
   }
   return { tensors, aliases };
+}
+
+async function readIndexText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    throw new CalmError('IO_ERROR', `cannot read ${path}: ${(e as Error).message}`, { source: '@calm/core', cause: e });
+  }
 }

@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   for (const head of heads) {
     const label = head instanceof FlowMatchingHead ? `flow (${head.config.solver}, ${head.config.numSteps} steps)` : 'energy';
     // Correctness: injected noise reproduces the rng draw; loss and gradients are finite.
-    const noiseShape = head instanceof EnergyHead ? [CFG.B, CFG.N, head.config.noiseSize] : [CFG.B, CFG.N, CFG.L];
+    const noiseShape: [number, number, number] = head instanceof EnergyHead ? [CFG.B, CFG.N, head.config.noiseSize] : [CFG.B, CFG.N, CFG.L];
     const draw = createRng(9);
     const noise = (head instanceof EnergyHead
       ? tf.tensor(draw.fillUniform(new Float32Array(noiseShape.reduce((a, d) => a * d, 1)), -0.5, 0.5), noiseShape)

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
-const trainerCli = 'packages/trainer/src/cli/bin.ts';
+const trainerCli = 'packages/trainer/src/cli.ts';
 const target = existsSync(new URL(`../${trainerCli}`, import.meta.url))
   ? [trainerCli, 'quickstart', ...args]
   : ['examples/brierlm-ngram/run.ts', ...args];

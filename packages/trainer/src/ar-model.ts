@@ -1,0 +1,176 @@
+// The AR baseline (HF `LlamaForCausalLM`, the official train_ar.py model): the same Llama backbone
+// code as CALM over token positions, an untied `lm_head`, the shifted cross-entropy loss, and
+// next-token logits with a KV cache for generation and BrierLM's explicit estimator.
+
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '@calm/core';
+import { countParams, createParams, disposeParams, embedding, linear, normalInit, trainableVariables, type ParamRecord, type ParamSpec } from '@calm/nn';
+import { validateArConfig, type ArConfig } from './config.js';
+import { fail } from './internal/errors.js';
+import { KvCache, llamaForward, llamaParamSpecs } from './llama.js';
+
+const BACKBONE = 'model';
+const EMBED = `${BACKBONE}.embed_tokens.weight`;
+const LM_HEAD = 'lm_head.weight';
+
+/**
+ * The parameter specs of the AR baseline (official names): `model.*` (embedding with a zero PAD
+ * row, layers, final norm) and `lm_head.weight` `[V, H]` (absent when tied).
+ * @param config - The AR configuration.
+ * @returns Specs by state-dict key with the official initialisation.
+ * @throws `CalmError` `INVALID_CONFIG` for an invalid configuration.
+ * @category AR baseline
+ */
+export function arParamSpecs(config: ArConfig): Record<string, ParamSpec> {
+  validateArConfig(config);
+  const specs = llamaParamSpecs(config, BACKBONE, { vocabSize: config.vocabSize, padTokenId: config.padTokenId });
+  if (!config.tieWordEmbeddings) specs[LM_HEAD] = { shape: [config.vocabSize, config.hiddenSize], init: normalInit(config.initializerRange) };
+  return specs;
+}
+
+/**
+ * The AR baseline language model (`LlamaForCausalLM`).
+ *
+ * @remarks
+ * The model owns its parameters; {@link ArModel.dispose} frees them. Methods are synchronous
+ * tensor code; returned tensors belong to the caller.
+ * @example
+ * ```ts
+ * const ar = new ArModel(arConfig({ vocabSize: 512, hiddenSize: 64, intermediateSize: 128, numHiddenLayers: 2,
+ *   numAttentionHeads: 4, numKeyValueHeads: 4, padTokenId: 511, bosTokenId: 509, eosTokenId: 510 }), { rng: createRng(0) });
+ * const loss = ar.loss(ids); // ids [B, T] int32
+ * ```
+ * @category AR baseline
+ */
+export class ArModel {
+  /** The configuration. */
+  readonly config: ArConfig;
+  /** Parameters by official name. */
+  readonly params: ParamRecord;
+
+  /**
+   * Creates the model with fresh (official-init) or given parameters.
+   * @param config - The configuration.
+   * @param options - `rng` to initialise, or `params` to adopt (no copies; the model owns them).
+   * @throws `CalmError` `INVALID_CONFIG`, `INVALID_ARGUMENT` without `rng`/`params`,
+   *   `MISSING_PARAMETER` / `SHAPE_MISMATCH` for parameters that do not fit.
+   */
+  constructor(config: ArConfig, options: { rng?: Rng; params?: ParamRecord }) {
+    const specs = arParamSpecs(config);
+    this.config = config;
+    if (options.params) {
+      const missing: string[] = [];
+      const shapes: string[] = [];
+      for (const [name, spec] of Object.entries(specs)) {
+        const v = options.params[name];
+        if (!v) missing.push(name);
+        else if (!tf.util.arraysEqual(v.shape, spec.shape)) shapes.push(`${name}: [${v.shape.join(', ')}] vs [${spec.shape.join(', ')}]`);
+      }
+      if (missing.length) fail('MISSING_PARAMETER', `ArModel: ${missing.length} parameter(s) missing, e.g. ${missing.slice(0, 4).join(', ')}.`, { details: { missing } });
+      if (shapes.length) fail('SHAPE_MISMATCH', `ArModel: parameters do not fit the config: ${shapes.slice(0, 4).join('; ')}.`, { details: { shapes } });
+      this.params = options.params;
+    } else {
+      if (!options.rng) fail('INVALID_ARGUMENT', 'ArModel: pass options.rng to initialise the parameters, or options.params to use existing ones.');
+      this.params = createParams(specs, options.rng);
+    }
+  }
+
+  /**
+   * The variables an optimiser updates.
+   * @returns Every parameter, in registration order.
+   */
+  trainableVariables(): tf.Variable[] {
+    return trainableVariables(this.params);
+  }
+
+  /**
+   * Number of parameters (input embedding and `lm_head` both counted, as Table 1 does).
+   * @returns The count.
+   */
+  numParams(): number {
+    return countParams(this.params);
+  }
+
+  /**
+   * Next-token logits at every position.
+   * @param ids - Token ids, shape [B, T], int32.
+   * @param cache - Optional KV cache; `ids` then continue the cached positions and the cache grows.
+   * @returns Logits, shape [B, T, V], float32; row t scores token t+1. Caller owns the returned
+   *   tensor and must dispose it. Inputs are not disposed.
+   * @throws `CalmError` `SHAPE_MISMATCH` / `INVALID_ARGUMENT` for ids that are not [B, T] int32.
+   */
+  logits(ids: tf.Tensor2D, cache?: KvCache): tf.Tensor3D {
+    return tf.tidy(() => linear(this.params, this.config.tieWordEmbeddings ? `${BACKBONE}.embed_tokens` : 'lm_head', this.hidden(ids, cache), { bias: false }) as tf.Tensor3D);
+  }
+
+  /**
+   * Final hidden states (after the last RMSNorm).
+   * @param ids - Token ids, shape [B, T], int32.
+   * @param cache - Optional KV cache (see {@link ArModel.logits}).
+   * @returns Hidden states, shape [B, T, H], float32. Caller owns the returned tensor and must dispose it.
+   * @throws `CalmError` as {@link ArModel.logits}.
+   */
+  hidden(ids: tf.Tensor2D, cache?: KvCache): tf.Tensor3D {
+    if (!(ids instanceof tf.Tensor) || ids.rank !== 2) fail('SHAPE_MISMATCH', `ArModel: ids must be [B, T], got [${ids?.shape?.join(', ')}].`);
+    if (ids.dtype !== 'int32') fail('INVALID_ARGUMENT', `ArModel: ids must be int32, got ${ids.dtype}.`);
+    return tf.tidy(() => {
+      const pad = this.config.padTokenId;
+      let e = embedding(this.params, EMBED, ids) as tf.Tensor3D;
+      // padding_idx: the PAD row is zero and the mask keeps its gradient exactly zero.
+      if (pad !== null) e = tf.mul(e, tf.expandDims(tf.cast(tf.notEqual(ids, pad), 'float32'), -1));
+      return llamaForward(this.params, this.config, e, cache ? { prefix: BACKBONE, cache } : { prefix: BACKBONE }).hidden;
+    });
+  }
+
+  /**
+   * The causal-LM loss of HF `LlamaForCausalLM`: mean cross-entropy of `logits[:, :-1]` against
+   * `ids[:, 1:]` over all B·(T−1) positions, in nats.
+   * @param ids - Token ids, shape [B, T] with T ≥ 2, int32.
+   * @returns The scalar loss. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+   * @throws `CalmError` `SHAPE_MISMATCH` for T < 2.
+   */
+  loss(ids: tf.Tensor2D): tf.Scalar {
+    if (ids.rank !== 2 || ids.shape[1] < 2) fail('SHAPE_MISMATCH', `ArModel.loss: ids must be [B, T] with T >= 2, got [${ids.shape.join(', ')}].`);
+    const [b, t] = ids.shape;
+    const v = this.config.vocabSize;
+    return tf.tidy(() => {
+      const logits = tf.reshape(this.logits(tf.slice(ids, [0, 0], [b, t - 1])), [b * (t - 1), v]);
+      const labels = tf.reshape(tf.slice(ids, [0, 1], [b, t - 1]), [b * (t - 1)]);
+      return crossEntropy(logits as tf.Tensor2D, labels as tf.Tensor1D);
+    });
+  }
+
+  /** Disposes the parameters. */
+  dispose(): void {
+    disposeParams(this.params);
+  }
+}
+
+/**
+ * Mean cross-entropy of logits against integer labels, in nats: mean(logsumexp(x) − x[label]),
+ * with the analytic gradient `(softmax(x) − onehot(label)) / N` (no gradient through the max of
+ * the log-sum-exp, whose mask is slow on the wasm backend).
+ * @param logits - Logits, shape [N, V], float32.
+ * @param labels - Labels, shape [N], int32, values in [0, V).
+ * @returns The scalar mean. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+ * @category AR baseline
+ */
+export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  const [n, v] = logits.shape;
+  const f = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    const shifted = tf.sub(x, tf.max(x, -1, true)); // [N, V]
+    const lse = tf.log(tf.sum(tf.exp(shifted), -1)); // [N]
+    const flat = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(v, 'int32')), labels);
+    const picked = tf.gather(tf.reshape(shifted, [n * v]), flat); // [N]
+    save([shifted, lse, labels]);
+    return {
+      value: tf.mean(tf.sub(lse, picked)) as tf.Scalar,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sh, ls, lab] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+        const probs = tf.exp(tf.sub(sh, tf.expandDims(ls, -1)));
+        return tf.mul(tf.sub(probs, tf.oneHot(lab, v)), tf.div(dy, n));
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return tf.tidy(() => f(logits) as tf.Scalar);
+}

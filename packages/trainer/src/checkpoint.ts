@@ -1,0 +1,462 @@
+// Model checkpoints on disk (Node only): official Hugging Face folders of CALM (`EnergyTransformer`,
+// `pytorch_model.bin` or safetensors, with the `ae_model.*` copy of the frozen autoencoder and the
+// `generative_head.*` aliases) and of the AR baseline (`LlamaForCausalLM`), loading, saving in the
+// HF safetensors layout (config.json + model.safetensors), and conversion of `.bin` files.
+
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { NamedArray, SafetensorsDtype, TensorToWrite } from '@calm/core';
+import { pathExists, readSafetensorsFile, readTorchBinFile, writeSafetensorsFile, writeTextAtomic } from '@calm/core/node';
+import { autoencoderConfig, autoencoderParamShapes, checkAutoencoderStateDict, type AutoencoderConfig } from '@calm/autoencoder';
+import { convertAutoencoderCheckpoint, readAutoencoderCheckpoint, readAutoencoderConfigFile, type ConvertDtype } from '@calm/autoencoder/node';
+import { paramsToNamedArrays, type ParamRecord } from '@calm/nn';
+import { ArModel, arParamSpecs } from './ar-model.js';
+import { CalmModel, calmParamSpecs } from './calm-model.js';
+import { arConfigFromJson, arConfigToJson, calmConfigFromJson, calmConfigToJson, type ArConfig, type CalmConfig } from './config.js';
+import { fail } from './internal/errors.js';
+
+/**
+ * Weight files looked for in a checkpoint folder, in order of preference (as Hugging Face).
+ * @category Checkpoints
+ */
+export const MODEL_WEIGHT_FILES: readonly string[] = Object.freeze(['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json']);
+
+/** Prefix of the frozen autoencoder inside a CALM checkpoint. */
+const AE_PREFIX = 'ae_model.';
+/** The head's two names in official checkpoints (the same module). */
+const HEAD_PREFIX = 'mlp_generator.';
+const HEAD_ALIAS = 'generative_head.';
+const IGNORED = /\.rotary_emb\.inv_freq$/;
+
+async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch (e) {
+    return fail('IO_ERROR', `cannot read "${path}": ${(e as Error).message}. Pass a checkpoint folder or a weights file.`, { cause: e });
+  }
+}
+
+/**
+ * Finds the weights file and `config.json` of a checkpoint folder (or beside a weights file).
+ * @param path - Folder or weights file.
+ * @returns The weights file (or index), its format, and the config file when present.
+ * @throws `CalmError` `IO_ERROR` when nothing usable is there.
+ * @category Checkpoints
+ */
+export async function resolveModelFiles(path: string): Promise<{ weightsFile: string; configFile: string | undefined; format: 'safetensors' | 'pytorch-bin' }> {
+  let weightsFile: string | undefined;
+  let dir: string;
+  if (await isDir(path)) {
+    dir = path;
+    for (const f of MODEL_WEIGHT_FILES) {
+      if (await pathExists(join(path, f))) {
+        weightsFile = join(path, f);
+        break;
+      }
+    }
+    if (!weightsFile) {
+      const listing = (await readdir(path)).slice(0, 20);
+      fail('IO_ERROR', `"${path}" holds none of ${MODEL_WEIGHT_FILES.join(', ')} (found: ${listing.join(', ') || 'nothing'}); pass a Hugging Face checkpoint folder or the weights file.`);
+    }
+  } else {
+    weightsFile = path;
+    dir = dirname(path);
+  }
+  const cfg = join(dir, 'config.json');
+  const name = basename(weightsFile);
+  const format = name.endsWith('.safetensors') || name.endsWith('.safetensors.index.json') ? 'safetensors' : 'pytorch-bin';
+  return { weightsFile, configFile: (await pathExists(cfg)) ? cfg : undefined, format };
+}
+
+async function readJson(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    return fail('IO_ERROR', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    return fail('FORMAT_ERROR', `${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+async function readWeights(file: string, format: 'safetensors' | 'pytorch-bin'): Promise<Map<string, NamedArray>> {
+  return format === 'safetensors' ? (await readSafetensorsFile(file)).tensors : (await readTorchBinFile(file)).tensors;
+}
+
+/**
+ * Reads the `architectures` entry of a checkpoint's `config.json`.
+ * @param path - Folder or weights file.
+ * @returns `'calm'` (EnergyTransformer), `'autoencoder'`, `'ar'` (LlamaForCausalLM) or `'unknown'`.
+ * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR`.
+ * @category Checkpoints
+ */
+export async function detectCheckpointKind(path: string): Promise<'calm' | 'autoencoder' | 'ar' | 'unknown'> {
+  const { configFile } = await resolveModelFiles(path);
+  if (!configFile) return 'unknown';
+  const json = (await readJson(configFile)) as { architectures?: unknown };
+  const arch = Array.isArray(json?.architectures) ? (json.architectures as unknown[]) : [];
+  if (arch.includes('EnergyTransformer')) return 'calm';
+  if (arch.includes('Autoencoder')) return 'autoencoder';
+  if (arch.includes('LlamaForCausalLM')) return 'ar';
+  return 'unknown';
+}
+
+/**
+ * How a CALM checkpoint was read.
+ * @category Checkpoints
+ */
+export interface CalmCheckpointReport {
+  /** The weights file (or index) read. */
+  weightsFile: string;
+  /** Its format (`.bin` files go through `@calm/core`'s allow-listed unpickler; no code runs). */
+  format: 'safetensors' | 'pytorch-bin';
+  /** Where the autoencoder's weights came from. */
+  aeWeights: 'checkpoint' | 'aePath';
+  /** Where the autoencoder's configuration came from. */
+  aeConfigSource: 'aePath' | 'inferred';
+  /** Alias keys found and verified equal to their target (e.g. `generative_head.*`, `ae_model.decoder.lm_head_weight`). */
+  aliases: string[];
+  /** Keys skipped (`*.rotary_emb.inv_freq`). */
+  ignored: string[];
+  /** Stored dtypes seen; 16-bit values were widened to float32. */
+  dtypes: SafetensorsDtype[];
+}
+
+/**
+ * Options of {@link readCalmCheckpoint} and {@link loadCalm}.
+ * @category Checkpoints
+ */
+export interface ReadCalmOptions {
+  /**
+   * The autoencoder checkpoint folder (overrides the server path `ae_path` of the released
+   * configs). Its `config.json` is used; its weights only when the LM checkpoint has no `ae_model.*`
+   * copy (the official code lets the LM checkpoint overwrite them).
+   */
+  aePath?: string;
+}
+
+function sameValues(a: NamedArray, b: NamedArray): boolean {
+  if (a.data.length !== b.data.length) return false;
+  for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) return false;
+  return true;
+}
+
+function aeConfigFromShapes(tensors: ReadonlyMap<string, NamedArray>, lm: CalmConfig, file: string): AutoencoderConfig {
+  const get = (k: string): number[] => {
+    const t = tensors.get(k);
+    if (!t) return fail('MISSING_PARAMETER', `${file}: cannot infer the autoencoder's config without "${k}"; pass aePath (a folder with the autoencoder's config.json).`);
+    return t.shape;
+  };
+  const emb = tensors.get('encoder.embed_tokens.weight')?.shape ?? get('decoder.lm_head_weight');
+  const [vocabSize, hiddenSize] = emb as [number, number];
+  const [twoL] = get('encoder.hidden_to_latent.weight');
+  const [, kh] = get('encoder.squeeze_layer.weight');
+  const count = (p: string): number => {
+    let n = 0;
+    while (tensors.has(`${p}.${n}.mlp.gate_proj.weight`)) n++;
+    return n;
+  };
+  const numEncoderLayers = count('encoder.encoder_layers');
+  const numDecoderLayers = count('decoder.decoder_layers');
+  const gate = tensors.get('encoder.encoder_layers.0.mlp.gate_proj.weight')?.shape ?? tensors.get('decoder.decoder_layers.0.mlp.gate_proj.weight')?.shape;
+  return autoencoderConfig({
+    vocabSize,
+    hiddenSize,
+    intermediateSize: gate?.[0] ?? 1280,
+    latentSize: twoL! / 2,
+    patchSize: kh! / hiddenSize,
+    numEncoderLayers,
+    numDecoderLayers,
+    rmsNormEps: lm.rmsNormEps,
+    padTokenId: lm.padTokenId,
+    bosTokenId: lm.bosTokenId,
+    eosTokenId: lm.eosTokenId,
+  });
+}
+
+/**
+ * Reads a CALM checkpoint (official `EnergyTransformer` folder or our safetensors layout) into
+ * checked named arrays, without tfjs.
+ *
+ * @remarks
+ * Accepts `model.safetensors[.index.json]` or `pytorch_model.bin[.index.json]` (F32/F16/BF16,
+ * widened to float32). `generative_head.*` and `ae_model.decoder.lm_head_weight` are aliases: when
+ * present they must equal `mlp_generator.*` / `ae_model.encoder.embed_tokens.weight` (either side
+ * may be missing); `*.rotary_emb.inv_freq` is ignored. Every missing, unexpected or mis-shaped key
+ * is reported in one error.
+ * @param path - Folder or weights file.
+ * @param options - `aePath` for the autoencoder.
+ * @returns LM and AE configurations, LM arrays (official names) and AE arrays (the autoencoder's
+ *   own names, without `ae_model.`), and a report.
+ * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR`, `UNSAFE_PICKLE`, `INVALID_CONFIG`,
+ *   `MISSING_PARAMETER`, `UNEXPECTED_PARAMETER`, `SHAPE_MISMATCH`.
+ * @category Checkpoints
+ */
+export async function readCalmCheckpoint(
+  path: string,
+  options: ReadCalmOptions = {},
+): Promise<{ config: CalmConfig; aeConfig: AutoencoderConfig; lm: Map<string, NamedArray>; ae: Map<string, NamedArray>; report: CalmCheckpointReport }> {
+  const { weightsFile, configFile, format } = await resolveModelFiles(path);
+  if (!configFile) fail('IO_ERROR', `no config.json beside ${weightsFile}; a CALM checkpoint needs its config.json (architectures ["EnergyTransformer"]).`);
+  const config = calmConfigFromJson(await readJson(configFile), configFile);
+  const raw = await readWeights(weightsFile, format);
+  const lm = new Map<string, NamedArray>();
+  const aeRaw = new Map<string, NamedArray>();
+  const aliases: string[] = [];
+  const ignored: string[] = [];
+  const unexpected: string[] = [];
+  const problems: string[] = [];
+  const dtypes = new Set<SafetensorsDtype>();
+  const specs = calmParamSpecs(config);
+  for (const [key, arr] of raw) {
+    dtypes.add(arr.dtype);
+    if (IGNORED.test(key)) ignored.push(key);
+    else if (key.startsWith(AE_PREFIX)) aeRaw.set(key.slice(AE_PREFIX.length), arr);
+    else if (key.startsWith(HEAD_ALIAS)) {
+      const target = HEAD_PREFIX + key.slice(HEAD_ALIAS.length);
+      const other = raw.get(target);
+      if (other === undefined) lm.set(target, arr);
+      else if (!sameValues(other, arr)) problems.push(`alias "${key}" differs from "${target}" (they are one module in the official code)`);
+      aliases.push(key);
+    } else if (key in specs) lm.set(key, arr);
+    else unexpected.push(key);
+  }
+  const missing = Object.keys(specs).filter((k) => !lm.has(k));
+  for (const [k, spec] of Object.entries(specs)) {
+    const a = lm.get(k);
+    if (a && !tf.util.arraysEqual(a.shape, spec.shape)) problems.push(`"${k}" has shape [${a.shape.join(', ')}], the config needs [${spec.shape.join(', ')}]`);
+  }
+  if (missing.length || unexpected.length || problems.length) {
+    fail(
+      missing.length ? 'MISSING_PARAMETER' : unexpected.length ? 'UNEXPECTED_PARAMETER' : problems.some((p) => p.includes('alias')) ? 'FORMAT_ERROR' : 'SHAPE_MISMATCH',
+      `${weightsFile} does not match its config: ${missing.length ? `${missing.length} missing key(s): ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}. ` : ''}${unexpected.length ? `${unexpected.length} unexpected key(s): ${unexpected.slice(0, 8).join(', ')}. ` : ''}${problems.length ? `${problems.join('; ')}. ` : ''}Check that config.json belongs to these weights.`,
+      { details: { missing, unexpected, problems } },
+    );
+  }
+  let aeConfig: AutoencoderConfig;
+  let aeConfigSource: CalmCheckpointReport['aeConfigSource'];
+  let aeWeights: CalmCheckpointReport['aeWeights'];
+  let ae: Map<string, NamedArray>;
+  const aePath = options.aePath;
+  if (aePath !== undefined) {
+    const aeFiles = await resolveModelFiles(aePath);
+    if (aeRaw.size > 0) {
+      aeConfig = aeFiles.configFile ? await readAutoencoderConfigFile(aeFiles.configFile) : aeConfigFromShapes(aeRaw, config, weightsFile);
+      aeConfigSource = aeFiles.configFile ? 'aePath' : 'inferred';
+      aeWeights = 'checkpoint';
+      ae = aeRaw;
+    } else {
+      const read = await readAutoencoderCheckpoint(aePath);
+      aeConfig = read.config;
+      aeConfigSource = read.report.configSource === 'inferred' ? 'inferred' : 'aePath';
+      aeWeights = 'aePath';
+      ae = read.tensors;
+    }
+  } else {
+    if (aeRaw.size === 0) {
+      const fromConfig = config.aePath;
+      if (fromConfig && (await pathExists(fromConfig))) return readCalmCheckpoint(path, { aePath: fromConfig });
+      fail('MISSING_PARAMETER', `${weightsFile} has no ae_model.* weights and ae_path ${JSON.stringify(fromConfig)} does not exist here (the released configs point at the authors' server); pass aePath: a local copy of the autoencoder (e.g. cccczshao/CALM-Autoencoder).`);
+    }
+    aeConfig = aeConfigFromShapes(aeRaw, config, weightsFile);
+    aeConfigSource = 'inferred';
+    aeWeights = 'checkpoint';
+    ae = aeRaw;
+  }
+  const checked = checkAutoencoderStateDict(aeConfig, ae, `${weightsFile} (${aeWeights === 'checkpoint' ? 'ae_model.*' : aePath})`);
+  for (const a of checked.report.aliases) aliases.push(aeWeights === 'checkpoint' ? AE_PREFIX + a : a);
+  for (const d of checked.report.dtypes) dtypes.add(d);
+  return {
+    config,
+    aeConfig,
+    lm,
+    ae: checked.tensors,
+    report: { weightsFile, format, aeWeights, aeConfigSource, aliases, ignored, dtypes: [...dtypes] },
+  };
+}
+
+function toVariables(arrays: ReadonlyMap<string, NamedArray>): ParamRecord {
+  const out: ParamRecord = {};
+  for (const [name, a] of arrays) {
+    const data = a.data instanceof Float32Array ? a.data : Float32Array.from(a.data as ArrayLike<number>);
+    out[name] = tf.tidy(() => tf.variable(tf.tensor(data, a.shape, 'float32'), true));
+  }
+  return out;
+}
+
+/**
+ * Loads a CALM checkpoint as a ready {@link CalmModel}, e.g. a local copy of `cccczshao/CALM-M`.
+ * @param path - Folder or weights file (see {@link readCalmCheckpoint}).
+ * @param options - `aePath` for the autoencoder (overrides `ae_path`).
+ * @returns The model and how it was read. Caller owns the model and must dispose it.
+ * @throws `CalmError` as {@link readCalmCheckpoint}.
+ * @example
+ * ```ts
+ * const { model } = await loadCalm('./CALM-M', { aePath: './CALM-Autoencoder' });
+ * ```
+ * @category Checkpoints
+ */
+export async function loadCalm(path: string, options: ReadCalmOptions = {}): Promise<{ model: CalmModel; report: CalmCheckpointReport }> {
+  const read = await readCalmCheckpoint(path, options);
+  const params = toVariables(read.lm);
+  const aeParams = toVariables(read.ae);
+  return { model: new CalmModel(read.config, read.aeConfig, { params, aeParams }), report: read.report };
+}
+
+const TORCH_DTYPE: Partial<Record<SafetensorsDtype, string>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+
+async function writeModelFolder(outDir: string, configJson: Record<string, unknown>, arrays: Record<string, TensorToWrite>, dtype: SafetensorsDtype): Promise<{ configFile: string; weightsFile: string }> {
+  const weightsFile = join(outDir, 'model.safetensors');
+  const configFile = join(outDir, 'config.json');
+  await writeSafetensorsFile(weightsFile, arrays, { format: 'pt' });
+  await writeTextAtomic(configFile, `${JSON.stringify({ ...configJson, torch_dtype: TORCH_DTYPE[dtype] ?? 'float32' }, null, 2)}\n`);
+  return { configFile, weightsFile };
+}
+
+function calmArrays(config: CalmConfig, aeConfig: AutoencoderConfig, lm: Record<string, TensorToWrite>, ae: Record<string, TensorToWrite>): Record<string, TensorToWrite> {
+  const out: Record<string, TensorToWrite> = {};
+  for (const k of Object.keys(autoencoderParamShapes(aeConfig))) out[AE_PREFIX + k] = ae[k]!;
+  for (const k of Object.keys(calmParamSpecs(config))) if (!k.startsWith('embed_proj.') && !k.startsWith(HEAD_PREFIX)) out[k] = lm[k]!;
+  for (const k of Object.keys(lm)) if (k.startsWith(HEAD_PREFIX)) out[k] = lm[k]!;
+  for (const k of Object.keys(lm)) if (k.startsWith('embed_proj.')) out[k] = lm[k]!;
+  return out;
+}
+
+/**
+ * Saves a CALM model in the Hugging Face layout: `config.json` (official fields,
+ * `architectures: ["EnergyTransformer"]`) and `model.safetensors` with every unique official key
+ * (`ae_model.*`, `transformer.*`, `mlp_generator.*`, `embed_proj.*`; no aliases), atomically.
+ * @param outDir - Destination folder (created if needed).
+ * @param model - The model.
+ * @param options - `aePath` recorded as `ae_path`; `floatDtype` of the stored weights. @defaultValue F32
+ * @returns The files written.
+ * @throws `CalmError` `IO_ERROR`, `INVALID_CONFIG`.
+ * @category Checkpoints
+ */
+export async function saveCalm(outDir: string, model: CalmModel, options: { aePath?: string; floatDtype?: 'F32' | 'F16' | 'BF16' } = {}): Promise<{ configFile: string; weightsFile: string }> {
+  const dtype = options.floatDtype ?? 'F32';
+  const lm = await paramsToNamedArrays(model.params, { floatDtype: dtype });
+  const ae = await paramsToNamedArrays(model.aeParams, { floatDtype: dtype });
+  const config = { ...model.config, aePath: options.aePath ?? model.config.aePath };
+  return writeModelFolder(outDir, calmConfigToJson(config), calmArrays(model.config, model.aeConfig, lm, ae), dtype);
+}
+
+/**
+ * Loads an AR-baseline checkpoint (`LlamaForCausalLM` folder, safetensors or `.bin`).
+ * @param path - Folder or weights file.
+ * @returns The model and the weights file read. Caller owns the model and must dispose it.
+ * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR`, `INVALID_CONFIG`, `MISSING_PARAMETER`,
+ *   `UNEXPECTED_PARAMETER`, `SHAPE_MISMATCH`.
+ * @category Checkpoints
+ */
+export async function loadAr(path: string): Promise<{ model: ArModel; weightsFile: string }> {
+  const { weightsFile, configFile, format } = await resolveModelFiles(path);
+  if (!configFile) fail('IO_ERROR', `no config.json beside ${weightsFile}; an AR checkpoint needs its config.json (architectures ["LlamaForCausalLM"]).`);
+  const config: ArConfig = arConfigFromJson(await readJson(configFile), configFile);
+  const raw = await readWeights(weightsFile, format);
+  const specs = arParamSpecs(config);
+  const keep = new Map<string, NamedArray>();
+  const unexpected: string[] = [];
+  for (const [k, a] of raw) {
+    if (IGNORED.test(k)) continue;
+    if (k === 'lm_head.weight' && config.tieWordEmbeddings) continue;
+    if (k in specs) keep.set(k, a);
+    else unexpected.push(k);
+  }
+  const missing = Object.keys(specs).filter((k) => !keep.has(k));
+  const shapes = Object.entries(specs).filter(([k, s]) => keep.has(k) && !tf.util.arraysEqual(keep.get(k)!.shape, s.shape)).map(([k]) => k);
+  if (missing.length || unexpected.length || shapes.length) {
+    fail(missing.length ? 'MISSING_PARAMETER' : unexpected.length ? 'UNEXPECTED_PARAMETER' : 'SHAPE_MISMATCH', `${weightsFile} does not match its config: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}], wrong shapes [${shapes.join(', ')}].`, {
+      details: { missing, unexpected, shapes },
+    });
+  }
+  return { model: new ArModel(config, { params: toVariables(keep) }), weightsFile };
+}
+
+/**
+ * Saves an AR-baseline model as `config.json` + `model.safetensors`, atomically.
+ * @param outDir - Destination folder.
+ * @param model - The model.
+ * @param options - `floatDtype` of the stored weights. @defaultValue F32
+ * @returns The files written.
+ * @throws `CalmError` `IO_ERROR`, `INVALID_CONFIG`.
+ * @category Checkpoints
+ */
+export async function saveAr(outDir: string, model: ArModel, options: { floatDtype?: 'F32' | 'F16' | 'BF16' } = {}): Promise<{ configFile: string; weightsFile: string }> {
+  const dtype = options.floatDtype ?? 'F32';
+  const arrays = await paramsToNamedArrays(model.params, { floatDtype: dtype });
+  return writeModelFolder(outDir, arConfigToJson(model.config), arrays, dtype);
+}
+
+/**
+ * What {@link convertCheckpoint} did.
+ * @category Checkpoints
+ */
+export interface ConvertCheckpointReport {
+  /** The kind of model converted. */
+  kind: 'calm' | 'autoencoder' | 'ar';
+  /** The weights file read. */
+  source: string;
+  /** The files written. */
+  files: { configFile: string; weightsFile: string };
+  /** Tensors written (aliases dropped). */
+  tensorCount: number;
+  /** The stored dtype. */
+  storedDtype: SafetensorsDtype;
+}
+
+/**
+ * Converts an official checkpoint (typically `pytorch_model.bin`) to the Hugging Face safetensors
+ * layout (`config.json` + `model.safetensors`), without tfjs. The kind (CALM LM, autoencoder, AR
+ * baseline) comes from `architectures` in its `config.json`.
+ * @param src - Folder or weights file.
+ * @param outDir - Destination folder.
+ * @param options - `aePath` (CALM checkpoints without `ae_model.*`), `dtype`: keep 16-bit storage or force one. @defaultValue dtype 'keep'
+ * @returns What was converted.
+ * @throws `CalmError` `INVALID_ARGUMENT` for an unknown architecture or dtype, and the
+ *   errors of the readers.
+ * @example
+ * ```ts
+ * await convertCheckpoint('./CALM-M', './CALM-M-safetensors', { aePath: './CALM-Autoencoder' });
+ * ```
+ * @category Checkpoints
+ */
+export async function convertCheckpoint(src: string, outDir: string, options: { aePath?: string; dtype?: ConvertDtype } = {}): Promise<ConvertCheckpointReport> {
+  const dtype = options.dtype ?? 'keep';
+  if (!['keep', 'F32', 'F16', 'BF16'].includes(dtype)) fail('INVALID_ARGUMENT', `convert: dtype must be keep, F32, F16 or BF16, got ${JSON.stringify(dtype)}.`);
+  const kind = await detectCheckpointKind(src);
+  const pick = (seen: readonly SafetensorsDtype[]): SafetensorsDtype => (dtype !== 'keep' ? dtype : seen.length === 1 && (seen[0] === 'F16' || seen[0] === 'BF16') ? seen[0] : 'F32');
+  if (kind === 'autoencoder') {
+    const r = await convertAutoencoderCheckpoint(src, outDir, { dtype });
+    return { kind, source: r.weightsFile, files: r.files, tensorCount: r.tensorCount, storedDtype: r.storedDtype };
+  }
+  if (kind === 'calm') {
+    const read = await readCalmCheckpoint(src, options.aePath !== undefined ? { aePath: options.aePath } : {});
+    const storedDtype = pick(read.report.dtypes);
+    const asWrite = (m: Map<string, NamedArray>): Record<string, TensorToWrite> => Object.fromEntries([...m].map(([k, a]) => [k, { shape: a.shape, data: a.data, dtype: storedDtype }]));
+    const arrays = calmArrays(read.config, read.aeConfig, asWrite(read.lm), asWrite(read.ae));
+    const config = { ...read.config, aePath: options.aePath ?? read.config.aePath };
+    const files = await writeModelFolder(outDir, calmConfigToJson(config), arrays, storedDtype);
+    return { kind, source: read.report.weightsFile, files, tensorCount: Object.keys(arrays).length, storedDtype };
+  }
+  if (kind === 'ar') {
+    const { weightsFile, configFile, format } = await resolveModelFiles(src);
+    const config = arConfigFromJson(await readJson(configFile!), configFile);
+    const raw = await readWeights(weightsFile, format);
+    const seen = [...new Set([...raw.values()].map((a) => a.dtype))];
+    const storedDtype = pick(seen);
+    const arrays: Record<string, TensorToWrite> = {};
+    for (const k of Object.keys(arParamSpecs(config))) {
+      const a = raw.get(k);
+      if (!a) fail('MISSING_PARAMETER', `${weightsFile}: missing "${k}".`);
+      arrays[k] = { shape: a.shape, data: a.data, dtype: storedDtype };
+    }
+    const files = await writeModelFolder(outDir, arConfigToJson(config), arrays, storedDtype);
+    return { kind, source: weightsFile, files, tensorCount: Object.keys(arrays).length, storedDtype };
+  }
+  return fail('INVALID_ARGUMENT', `convert: ${src} has no config.json naming EnergyTransformer, Autoencoder or LlamaForCausalLM; pass an official checkpoint folder.`);
+}

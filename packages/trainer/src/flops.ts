@@ -1,0 +1,206 @@
+// FLOPs accounting per model, with the conventions of the paper's Table 1 (spec §5.1): 2 FLOPs per
+// multiply-add of every weight matrix, 4·layers·context·H for attention scores and mixing at a
+// fixed context, embeddings as free lookups, training = forward + backward = 3× forward for
+// trained parts (frozen parts forward only).
+
+import type { AutoencoderConfig } from '@calm/autoencoder';
+import type { ArConfig, CalmConfig, LlamaConfig } from './config.js';
+import { headDim } from './config.js';
+import { fail } from './internal/errors.js';
+
+/**
+ * A FLOPs count per token with its parts.
+ * @category FLOPs
+ */
+export interface FlopsBreakdown {
+  /** Total FLOPs per token. */
+  perToken: number;
+  /** The parts (per token) that sum to `perToken`, by name. */
+  parts: Record<string, number>;
+}
+
+/**
+ * Options of the FLOPs functions.
+ * @category FLOPs
+ */
+export interface FlopsOptions {
+  /**
+   * Attention context in backbone positions (chunks for CALM, tokens for AR) used for the
+   * `4·layers·context·H` term. @defaultValue 2048 (Table 1's convention)
+   */
+  context?: number;
+}
+
+function ctxOf(options: FlopsOptions): number {
+  const c = options.context ?? 2048;
+  if (!(c >= 0) || !Number.isFinite(c)) fail('INVALID_ARGUMENT', `FLOPs: context must be a finite number >= 0, got ${c}.`);
+  return c;
+}
+
+/**
+ * Weight parameters of the backbone's decoder layers and final norm (embedding excluded).
+ * @param config - Backbone sizes.
+ * @returns The count.
+ * @category FLOPs
+ */
+export function backboneParams(config: LlamaConfig): number {
+  const h = config.hiddenSize;
+  const d = headDim(config);
+  const perLayer = h * config.numAttentionHeads * d * 2 + h * config.numKeyValueHeads * d * 2 + 3 * h * config.intermediateSize + 2 * h;
+  return perLayer * config.numHiddenLayers + h;
+}
+
+/** Forward FLOPs per backbone position: weights plus attention at the given context. */
+function backboneForward(config: LlamaConfig, context: number): number {
+  return 2 * backboneParams(config) + 4 * config.numHiddenLayers * context * config.hiddenSize;
+}
+
+/**
+ * Parameters of CALM's input compression `embed_proj` (two Linears and a LayerNorm).
+ * @param config - The CALM configuration.
+ * @returns The count.
+ * @category FLOPs
+ */
+export function embedProjParams(config: CalmConfig): number {
+  const h = config.hiddenSize;
+  return config.patchSize * h * 2 * h + 2 * h + 2 * h * h + h + 2 * h;
+}
+
+/**
+ * Parameters of the energy head, split into the part computed once per hidden state (hidden
+ * embedding and the conditioning half of each block's first Linear) and the part computed per
+ * sample.
+ * @param config - The CALM configuration.
+ * @returns `{ total, perHidden, perSample }`.
+ * @category FLOPs
+ */
+export function headParams(config: CalmConfig): { total: number; perHidden: number; perSample: number } {
+  const h = config.hiddenSize;
+  const nb = config.numMlpLayers;
+  const noise = config.noiseSize * h + h;
+  const hidden = h * h + h;
+  const norms = 4 * h;
+  const block = 2 * h + (2 * h * h + h) + (h * h + h) + (2 * h * h + 2 * h) + (h * h + h);
+  const final = 2 * h + (h * h + h) + (config.latentSize * h + config.latentSize);
+  const total = noise + hidden + norms + nb * block + final;
+  const perHidden = hidden + 2 * h + nb * h * h;
+  return { total, perHidden, perSample: total - perHidden };
+}
+
+/**
+ * Forward FLOPs of the autoencoder per chunk: the encoder (per-token stage 0, squeeze, per-chunk
+ * stage 1, latent head) and the decoder (per-chunk stage 0 and expand, per-token stage 1 and the
+ * tied output projection V·H per token).
+ * @param config - The autoencoder configuration.
+ * @returns `{ encoder, decoder }` FLOPs per chunk.
+ * @category FLOPs
+ */
+export function autoencoderFlopsPerChunk(config: AutoencoderConfig): { encoder: number; decoder: number } {
+  const h = config.hiddenSize;
+  const k = config.patchSize;
+  const layer = h + 3 * h * config.intermediateSize; // RMSNorm weight + SwiGLU MLP
+  const encHalf = config.numEncoderLayers / 2;
+  const decHalf = config.numDecoderLayers / 2;
+  const encoder = 2 * (k * encHalf * layer + (k * h * h + h) + encHalf * layer + h + (h * 2 * config.latentSize + 2 * config.latentSize));
+  const decoder = 2 * ((config.latentSize * h + h) + decHalf * layer + (h * k * h + k * h) + k * (decHalf * layer + h + config.vocabSize * h));
+  return { encoder, decoder };
+}
+
+/**
+ * Inference FLOPs per generated token of CALM (Table 1's convention): per chunk the backbone at
+ * the given context, the input compression, one head sample and the autoencoder decoder, divided
+ * by K.
+ * @param config - The CALM configuration.
+ * @param aeConfig - Its autoencoder's configuration.
+ * @param options - Attention context (chunks). @defaultValue 2048
+ * @returns FLOPs per token and parts. CALM-M: ≈2.9e8, CALM-L: ≈4.6e8 (Table 1).
+ * @throws `CalmError` `INVALID_ARGUMENT` for a bad context.
+ * @example
+ * ```ts
+ * calmInferenceFlops(CALM_M_CONFIG, RELEASED_AUTOENCODER_CONFIG).perToken; // ≈ 2.91e8
+ * ```
+ * @category FLOPs
+ */
+export function calmInferenceFlops(config: CalmConfig, aeConfig: AutoencoderConfig, options: FlopsOptions = {}): FlopsBreakdown {
+  const k = config.patchSize;
+  const ctx = ctxOf(options);
+  const parts = {
+    backbone: backboneForward(config, ctx) / k,
+    embedProj: (2 * embedProjParams(config)) / k,
+    head: (2 * headParams(config).total) / k,
+    aeDecoder: autoencoderFlopsPerChunk(aeConfig).decoder / k,
+  };
+  return { perToken: sum(parts), parts };
+}
+
+/**
+ * Training FLOPs per token of CALM: forward + backward (3×) of the backbone, the input
+ * compression and the head's N samples (the per-hidden part once), plus the frozen
+ * autoencoder encoder's forward pass on the targets, divided by K. The energy score itself is
+ * negligible and not counted.
+ * @param config - The CALM configuration.
+ * @param aeConfig - Its autoencoder's configuration.
+ * @param options - Attention context (chunks). @defaultValue 2048
+ * @returns FLOPs per token and parts.
+ * @throws `CalmError` `INVALID_ARGUMENT` for a bad context.
+ * @category FLOPs
+ */
+export function calmTrainingFlops(config: CalmConfig, aeConfig: AutoencoderConfig, options: FlopsOptions = {}): FlopsBreakdown {
+  const k = config.patchSize;
+  const ctx = ctxOf(options);
+  const head = headParams(config);
+  const parts = {
+    backbone: (3 * backboneForward(config, ctx)) / k,
+    embedProj: (3 * 2 * embedProjParams(config)) / k,
+    head: (3 * 2 * (head.perHidden + config.numSamples * head.perSample)) / k,
+    aeEncoder: autoencoderFlopsPerChunk(aeConfig).encoder / k,
+  };
+  return { perToken: sum(parts), parts };
+}
+
+/**
+ * Inference FLOPs per token of the AR baseline (Table 1's convention):
+ * `2·(N_non-embedding + N_output_head) + 4·layers·context·H`.
+ * @param config - The AR configuration.
+ * @param options - Attention context (tokens). @defaultValue 2048
+ * @returns FLOPs per token and parts. Transformer-S: ≈4.4e8, -L: ≈1.5e9.
+ * @throws `CalmError` `INVALID_ARGUMENT` for a bad context.
+ * @category FLOPs
+ */
+export function arInferenceFlops(config: ArConfig, options: FlopsOptions = {}): FlopsBreakdown {
+  const ctx = ctxOf(options);
+  const parts = { backbone: backboneForward(config, ctx), lmHead: 2 * config.vocabSize * config.hiddenSize };
+  return { perToken: sum(parts), parts };
+}
+
+/**
+ * Training FLOPs per token of the AR baseline: 3 × the inference FLOPs (forward + backward).
+ * @param config - The AR configuration.
+ * @param options - Attention context (tokens). @defaultValue 2048
+ * @returns FLOPs per token and parts.
+ * @throws `CalmError` `INVALID_ARGUMENT` for a bad context.
+ * @category FLOPs
+ */
+export function arTrainingFlops(config: ArConfig, options: FlopsOptions = {}): FlopsBreakdown {
+  const inf = arInferenceFlops(config, options);
+  const parts = Object.fromEntries(Object.entries(inf.parts).map(([k, v]) => [k, 3 * v]));
+  return { perToken: 3 * inf.perToken, parts };
+}
+
+/**
+ * Training FLOPs per token of the autoencoder: 3 × (encoder + decoder) per chunk, divided by K.
+ * @param config - The autoencoder configuration.
+ * @returns FLOPs per token and parts.
+ * @category FLOPs
+ */
+export function autoencoderTrainingFlops(config: AutoencoderConfig): FlopsBreakdown {
+  const { encoder, decoder } = autoencoderFlopsPerChunk(config);
+  const parts = { encoder: (3 * encoder) / config.patchSize, decoder: (3 * decoder) / config.patchSize };
+  return { perToken: sum(parts), parts };
+}
+
+function sum(parts: Record<string, number>): number {
+  let s = 0;
+  for (const v of Object.values(parts)) s += v;
+  return s;
+}

@@ -1,0 +1,128 @@
+// Plots of training runs (Node only): Vega-Lite specifications for training curves and for
+// BrierLM against training FLOPs, rendered headlessly to SVG by vega and to PNG by resvg. The
+// rendering libraries are loaded on first use.
+
+import { writeFileAtomic } from '@calm/core/node';
+import { fail } from './internal/errors.js';
+import type { MetricRecord } from './train-loop.js';
+
+/**
+ * A Vega-Lite specification (plain JSON).
+ * @category Plots
+ */
+export type VegaLiteSpec = Record<string, unknown>;
+
+/**
+ * Renders a Vega-Lite specification to SVG text and PNG bytes.
+ * @param spec - The specification (data inlined).
+ * @param options - `scale` of the PNG relative to the SVG's size. @defaultValue 2
+ * @returns The SVG markup and the PNG file contents.
+ * @throws `CalmError` `MISSING_DEPENDENCY` when vega, vega-lite or @resvg/resvg-js is not
+ *   installed, `INVALID_ARGUMENT` when the specification does not compile.
+ * @category Plots
+ */
+export async function renderVegaLite(spec: VegaLiteSpec, options: { scale?: number } = {}): Promise<{ svg: string; png: Uint8Array }> {
+  let vega: typeof import('vega');
+  let vl: typeof import('vega-lite');
+  let resvg: typeof import('@resvg/resvg-js');
+  try {
+    [vega, vl, resvg] = await Promise.all([import('vega'), import('vega-lite'), import('@resvg/resvg-js')]);
+  } catch (e) {
+    return fail('MISSING_DEPENDENCY', `plots need vega, vega-lite and @resvg/resvg-js (dependencies of @calm/trainer): ${(e as Error).message}`, { cause: e });
+  }
+  let svg: string;
+  try {
+    const compiled = vl.compile(spec as unknown as Parameters<typeof vl.compile>[0]).spec;
+    const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+    svg = await view.toSVG();
+    view.finalize();
+  } catch (e) {
+    return fail('INVALID_ARGUMENT', `the plot specification does not render: ${(e as Error).message}`, { cause: e });
+  }
+  const scale = options.scale ?? 2;
+  const png = new resvg.Resvg(svg, { fitTo: { mode: 'zoom', value: scale }, font: { loadSystemFonts: true } }).render().asPng();
+  return { svg, png: new Uint8Array(png) };
+}
+
+/**
+ * Writes a plot as `<base>.svg` and `<base>.png`, atomically.
+ * @param base - Path without extension.
+ * @param spec - The Vega-Lite specification.
+ * @returns The two files written.
+ * @throws `CalmError` as {@link renderVegaLite}, and `IO_ERROR`.
+ * @category Plots
+ */
+export async function writePlot(base: string, spec: VegaLiteSpec): Promise<{ svg: string; png: string }> {
+  const { svg, png } = await renderVegaLite(spec);
+  await writeFileAtomic(`${base}.svg`, svg);
+  await writeFileAtomic(`${base}.png`, png);
+  return { svg: `${base}.svg`, png: `${base}.png` };
+}
+
+/**
+ * A Vega-Lite line chart of training losses against steps, one panel per run (their losses live on
+ * different scales: cross-entropy, energy score, autoencoder loss).
+ * @param runs - Metrics records of each run, by run name (e.g. `{ autoencoder: [...], calm: [...] }`).
+ * @returns The specification.
+ * @category Plots
+ */
+export function trainingCurvesSpec(runs: Record<string, readonly MetricRecord[]>): VegaLiteSpec {
+  const values: Array<{ run: string; step: number; loss: number }> = [];
+  for (const [run, records] of Object.entries(runs)) for (const r of records) if (r.type === 'train') values.push({ run, step: r.step, loss: r.loss });
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'Training loss',
+    data: { values },
+    facet: { column: { field: 'run', type: 'nominal', title: null } },
+    spec: {
+      width: 260,
+      height: 200,
+      mark: { type: 'line', point: false },
+      encoding: {
+        x: { field: 'step', type: 'quantitative', title: 'optimizer step' },
+        y: { field: 'loss', type: 'quantitative', title: 'training loss', scale: { zero: false } },
+        color: { field: 'run', type: 'nominal', legend: null },
+      },
+    },
+    resolve: { scale: { x: 'independent', y: 'independent' } },
+  };
+}
+
+/**
+ * A Vega-Lite chart of BrierLM against cumulative training FLOPs (log scale), one line per model,
+ * from the evaluation records of each run (they must carry a numeric `brierLM` metric).
+ * @param runs - Metrics records by model name (e.g. `{ CALM: [...], AR: [...] }`).
+ * @param references - Horizontal reference lines, e.g. `{ '3-gram': 1.9 }`.
+ * @returns The specification.
+ * @category Plots
+ */
+export function brierVsFlopsSpec(runs: Record<string, readonly MetricRecord[]>, references: Record<string, number> = {}): VegaLiteSpec {
+  const values: Array<{ model: string; flops: number; brierLM: number }> = [];
+  for (const [model, records] of Object.entries(runs)) {
+    for (const r of records) {
+      if (r.type !== 'eval' || typeof r.metrics.brierLM !== 'number' || !(r.flops > 0)) continue;
+      values.push({ model, flops: r.flops, brierLM: r.metrics.brierLM });
+    }
+  }
+  const refs = Object.entries(references).map(([name, brierLM]) => ({ name, brierLM }));
+  const layers: unknown[] = [
+    {
+      data: { values },
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'flops', type: 'quantitative', title: 'training FLOPs', scale: { type: 'log' }, axis: { format: '.0e' } },
+        y: { field: 'brierLM', type: 'quantitative', title: 'BrierLM (×100, held-out)' },
+        color: { field: 'model', type: 'nominal', title: 'model' },
+      },
+    },
+  ];
+  if (refs.length) {
+    layers.push({ data: { values: refs }, mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' }, encoding: { y: { field: 'brierLM', type: 'quantitative' } } });
+    layers.push({
+      data: { values: refs },
+      mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: 'gray' },
+      encoding: { y: { field: 'brierLM', type: 'quantitative' }, text: { field: 'name' }, x: { value: 0 } },
+    });
+  }
+  return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title: 'BrierLM vs training compute', width: 420, height: 280, layer: layers };
+}

@@ -1,0 +1,43 @@
+// A smoke run of the quickstart with a tiny budget: every phase runs on the embedded corpus and
+// the report, metrics and plots (SVG and PNG) are written; a foreign non-empty folder is refused.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runQuickstart, type QuickstartResult } from '../src/node.js';
+import { useWasm } from './helpers.js';
+
+beforeAll(useWasm);
+const tmp = mkdtempSync(join(tmpdir(), 'calm-quickstart-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('runQuickstart (smoke, 0.2-minute budget)', () => {
+  it('runs every phase and writes the report, metrics and plots', async () => {
+    const out = join(tmp, 'qs');
+    const phases: string[] = [];
+    const r: QuickstartResult = await runQuickstart({ outDir: out, budgetMinutes: 0.2, seed: 3, evalBlocks: 2, initBackend: false, onEvent: (e) => e.type === 'phase' && phases.push(e.phase) });
+    expect(phases).toEqual(['tokenizer', 'autoencoder', 'CALM', 'AR baseline', 'evaluation']);
+    for (const f of ['report.md', 'metrics.json', 'tokenizer.json', 'plots/training-curves.svg', 'plots/training-curves.png', 'plots/brierlm-vs-flops.png', 'calm/final/model.safetensors', 'ae/final/config.json', 'ar/metrics.jsonl']) {
+      expect(existsSync(join(out, f)), f).toBe(true);
+    }
+    expect(readFileSync(join(out, 'plots/training-curves.png')).subarray(1, 4).toString()).toBe('PNG');
+    expect(r.autoencoder.steps).toBeGreaterThan(0);
+    expect(r.calm.steps).toBeGreaterThan(0);
+    expect(r.ar.steps).toBeGreaterThan(0);
+    expect(r.calm.brier.positions).toBe(2 * 63);
+    expect(r.ngram.order).toBe(2);
+    expect(r.sample.text.length).toBeGreaterThan(0);
+    const report = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(report).toContain('| CALM (K = 4) |');
+    expect(report).toContain('plots/brierlm-vs-flops.png');
+    expect(JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')).calm.steps).toBe(r.calm.steps);
+  });
+
+  it('refuses a non-empty folder that is not a previous quickstart', async () => {
+    const out = join(tmp, 'foreign');
+    mkdirSync(out);
+    writeFileSync(join(out, 'precious.txt'), 'keep me');
+    await expect(runQuickstart({ outDir: out, budgetMinutes: 0.2, initBackend: false })).rejects.toThrow(/not empty/);
+    expect(existsSync(join(out, 'precious.txt'))).toBe(true);
+  });
+});

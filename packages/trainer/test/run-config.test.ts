@@ -1,0 +1,80 @@
+// Run configs: defaults per stage, whole-config validation that reports every problem at once, and
+// model configs (CALM / AR config.json round trips, all problems listed).
+import { describe, expect, it } from 'vitest';
+import { isCalmError } from '@calm/core';
+import { arConfigFromJson, arConfigToJson, calmConfig, calmConfigFromJson, calmConfigToJson, validateCalmConfig } from '../src/index.js';
+import { defaultRunConfig, resolveRunConfig } from '../src/node.js';
+
+function problemsOf(f: () => unknown): string[] {
+  try {
+    f();
+  } catch (e) {
+    expect(isCalmError(e, 'INVALID_CONFIG')).toBe(true);
+    return (e as { details: { problems: string[] } }).details.problems;
+  }
+  throw new Error('expected INVALID_CONFIG');
+}
+
+describe('resolveRunConfig', () => {
+  it('fills stage defaults and keeps overrides', () => {
+    const c = resolveRunConfig({ outDir: 'r', tokenizer: 't.json', train: { steps: 5 }, model: { hiddenSize: 64 } }, { stage: 'ar' });
+    expect(c.stage).toBe('ar');
+    expect(c.train.steps).toBe(5);
+    expect(c.train.beta2).toBe(0.95);
+    expect(c.train.weightDecay).toBe(0.1);
+    expect(c.model.hiddenSize).toBe(64);
+    expect(c.model.numHiddenLayers).toBe(defaultRunConfig('ar').model.numHiddenLayers);
+  });
+
+  it('reports every problem at once', () => {
+    const problems = problemsOf(() =>
+      resolveRunConfig(
+        {
+          tokenizer: 3,
+          bogus: 1,
+          data: { blockSize: 30, color: 'red' },
+          train: { lr: -1, schedule: 'linear', beta1: 1.2 },
+          eval: { corpus: 'wikitext' },
+          model: { vocabSize: 10 },
+        },
+        { stage: 'calm', source: 'x.json' },
+      ),
+    );
+    const text = problems.join('\n');
+    for (const want of ['unknown key "bogus"', 'unknown key "data.color"', 'tokenizer must be a string', 'train.lr', 'train.schedule', 'train.beta1', 'outDir is required', 'autoencoder is required', 'data.blockSize 30 must be a multiple', 'eval.files', 'model.vocabSize comes from the tokenizer']) {
+      expect(text).toContain(want);
+    }
+    expect(problems.length).toBeGreaterThanOrEqual(11);
+  });
+
+  it('rejects a stage that contradicts the command', () => {
+    expect(problemsOf(() => resolveRunConfig({ stage: 'ae', outDir: 'r', tokenizer: 't' }, { stage: 'ar' })).join()).toContain('the command trains "ar"');
+  });
+});
+
+describe('model configs', () => {
+  it('lists every problem of a CALM config', () => {
+    const problems = problemsOf(() => validateCalmConfig({ ...calmConfig({}), hiddenSize: 100, numAttentionHeads: 16, numKeyValueHeads: 5, beta: 3, padTokenId: 999999 }));
+    expect(problems.length).toBe(4);
+  });
+
+  it('round-trips config.json (CALM and AR) and rejects unsupported fields', () => {
+    const c = calmConfig({ hiddenSize: 64, intermediateSize: 128, numAttentionHeads: 4, numKeyValueHeads: 2, aePath: '/x' });
+    expect(calmConfigFromJson(calmConfigToJson(c))).toEqual({ ...c, extra: expect.any(Object) });
+    const json = { ...calmConfigToJson(c), mlp_bias: true, model_type: 'flow' };
+    expect(problemsOf(() => calmConfigFromJson(json)).length).toBe(2);
+    const arJson = arConfigToJson({ ...calmConfig({}), padTokenId: 1, bosTokenId: 2, eosTokenId: 3, tieWordEmbeddings: false, extra: {} } as never);
+    expect(arConfigFromJson(arJson).hiddenSize).toBe(1024);
+    expect(problemsOf(() => calmConfigFromJson({ ...arJson })).join()).toContain('EnergyTransformer');
+  });
+});
+
+describe('example configs (configs/*.json)', () => {
+  it('all resolve without problems', async () => {
+    const { readFileSync } = await import('node:fs');
+    for (const [file, stage] of [['ae', 'ae'], ['calm', 'calm'], ['ar', 'ar']] as const) {
+      const json = JSON.parse(readFileSync(new URL(`../configs/${file}.json`, import.meta.url), 'utf8')) as unknown;
+      expect(resolveRunConfig(json, { stage, source: `${file}.json` }).stage).toBe(stage);
+    }
+  });
+});

@@ -94,12 +94,20 @@ if [ ${#stale[@]} -gt 0 ]; then
   pnpm "${filter[@]}" run build >"$log" 2>&1 || { tail -n 40 "$log" >&2; echo "build failed (full log: $log)" >&2; exit 1; }
 fi
 
-# 4. The tslab kernel spec, installed into .jupyter-kernel/ from node_modules.
+# 4. The tslab kernel spec, installed into .jupyter-kernel/ from node_modules; it starts the kernel
+#    through lib/tslab-kernel.cjs, which keeps tslab alive when files change during a session.
 TSLAB=$ROOT/$NB/node_modules/.bin/tslab
+LAUNCHER=$ROOT/$NB/lib/tslab-kernel.cjs
 SPEC=.jupyter-kernel/share/jupyter/kernels/tslab/kernel.json
-if [ ! -f "$SPEC" ] || ! grep -qF "\"$TSLAB\"" "$SPEC"; then
+if [ ! -f "$SPEC" ] || ! grep -qF "\"$LAUNCHER\"" "$SPEC" || ! grep -qF "\"$(command -v node)\"" "$SPEC"; then
   say "installing the tslab kernel into .jupyter-kernel/"
   "$TSLAB" install --python "$PY" --binary "$TSLAB" --prefix "$ROOT/.jupyter-kernel" >/dev/null
+  node -e '
+    const [file, launcher] = process.argv.slice(1);
+    const spec = JSON.parse(require("fs").readFileSync(file, "utf8"));
+    spec.argv = [process.execPath, launcher, "kernel", "--config-path", "{connection_file}"];
+    require("fs").writeFileSync(file, JSON.stringify(spec, null, 1) + "\n");
+  ' "$SPEC" "$LAUNCHER"
 fi
 export JUPYTER_PATH=$ROOT/.jupyter-kernel/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}
 

@@ -19,7 +19,7 @@
 //
 // Run as a script: `pnpm exec tsx --conditions=@calm/source examples/notebooks/03-autoencoder.ts`.
 // The small mode trains 600 steps (under a minute on one CPU core); `CALM_FULL=1` (or
-// `FULL = true` below) trains 4000 steps with twice the batch on 5× more text (about 10 minutes).
+// `FULL = true` below) trains 3000 steps on the same text (about 4 minutes).
 
 // %%
 import * as tf from '@tensorflow/tfjs';
@@ -42,11 +42,11 @@ import { showPlot } from './lib/plot.js';
 
 const FULL = process.env['CALM_FULL'] === '1';
 const settings = {
-  trainChars: FULL ? 2_000_000 : 400_000, // characters of SOTU addresses to train on
-  testChars: FULL ? 200_000 : 30_000, // held-out characters to evaluate on
-  steps: FULL ? 4000 : 600,
-  batchBlocks: FULL ? 16 : 8, // blocks of 64 bytes per step, 16 chunks of K = 4 each
-  lr: FULL ? 1e-2 : 3e-2, // tiny models like a large learning rate; the official recipe uses 3e-4 at full size
+  trainChars: 400_000, // characters of SOTU addresses to train on (the addresses of 1790–1818)
+  testChars: 30_000, // held-out characters to evaluate on (three addresses from the same decades)
+  steps: FULL ? 3000 : 600,
+  batchBlocks: 8, // blocks of 64 bytes per step, 16 chunks of K = 4 each
+  lr: 3e-2, // tiny models like a large learning rate; the official recipe uses 3e-4 at full size
   seed: 1,
 };
 
@@ -253,8 +253,12 @@ await showPlot('03-latent-noise-robustness', {
 // %% [markdown]
 // The dashed line marks the average posterior σ. The shape to look for: nearly flat while the
 // added noise stays around the posterior spread the decoder was trained on, then a steady fall —
-// the margin the second stage relies on. Longer training (`CALM_FULL=1`) raises the whole curve;
-// the paper's autoencoder, trained far longer, stays above 99.9 % with sampled latents.
+// the margin the second stage relies on. Training longer is not automatically better here: in our
+// runs the full mode (3000 steps) raised the clean accuracy (88 % → 91 % of tokens) but the
+// encoder's σ shrank (0.02 → 0.007) and accuracy under σ_noise ≥ 0.1 *dropped*. Keeping σ from
+// collapsing is exactly what the KL clamp and the latent dropout are for; at this toy scale they
+// trade precision against robustness, and their weights (`klClamp`, `klWeight`, `aeDropout` in
+// `autoencoderConfig`) are the knobs to try.
 //
 // ## Save it
 //

@@ -19,6 +19,8 @@ import { checkAutoencoderStateDict, type AutoencoderStateDictReport } from './st
  * @returns New variables by official name, and the report. Caller owns the returned variables and
  *   must dispose them. Inputs are not disposed.
  * @throws `CalmError` as {@link checkAutoencoderStateDict}.
+ * @example
+ * {@includeCode ../test/examples.test.ts#state-dict}
  * @category Checkpoints
  */
 export function autoencoderParamsFromStateDict(
@@ -44,6 +46,8 @@ export function autoencoderParamsFromStateDict(
  * @param options - `floatDtype`: storage dtype of the weights. @defaultValue 'F32'
  * @returns Arrays by official name, in the official order.
  * @throws `CalmError` `MISSING_PARAMETER` when a parameter is absent, `SHAPE_MISMATCH` when one has the wrong shape.
+ * @example
+ * {@includeCode ../test/examples.test.ts#state-dict}
  * @category Checkpoints
  */
 export async function autoencoderStateDict(

@@ -2,7 +2,7 @@
 // reported at once), and the round trip to the official Hugging Face `config.json`
 // (`AutoencoderConfig` in models/configuration_autoencoder.py, snake_case field names).
 
-import { CalmError } from '@calm/core';
+import { checkConfigValue, collectConfigProblems, configFieldNamer, throwConfigProblems, type ConfigField, type ConfigValueRule } from '@calm/core';
 import { SOURCE } from './internal/errors.js';
 
 /**
@@ -12,6 +12,7 @@ import { SOURCE } from './internal/errors.js';
  * Field ↔ `config.json` names: `patchSize` ↔ `patch_size` (K), `latentSize` ↔ `latent_size` (L),
  * `hiddenSize` ↔ `hidden_size` (H), and so on; {@link autoencoderConfigToJson} and
  * {@link autoencoderConfigFromJson} convert.
+ * @see {@link autoencoderConfig}
  * @category Config
  */
 export interface AutoencoderConfig {
@@ -65,6 +66,7 @@ export interface AutoencoderConfig {
 /**
  * The `config.json` of an official autoencoder checkpoint (snake_case, as written by
  * `AutoencoderConfig.save_pretrained`).
+ * @see {@link autoencoderConfigToJson}
  * @category Config
  */
 export interface AutoencoderConfigJson {
@@ -117,6 +119,7 @@ export interface AutoencoderConfigJson {
 /**
  * The configuration of the released `cccczshao/CALM-Autoencoder` (spec §1.1, §7.2): K = 4,
  * L = 128, H = 512, Llama 3 vocabulary plus `[PAD]` (V = 128257).
+ * @see {@link autoencoderConfig}
  * @category Config
  */
 export const RELEASED_AUTOENCODER_CONFIG: Readonly<AutoencoderConfig> = Object.freeze({
@@ -154,9 +157,17 @@ const CLASS_DEFAULTS: AutoencoderConfig = {
   extra: {},
 };
 
-type FieldKind = 'posInt' | 'nonNegInt' | 'evenNonNegInt' | 'prob' | 'nonNeg' | 'pos' | 'tokenId' | 'bool' | 'act';
+// The layer counts split in half around the squeeze/expand, so they must be even.
+const evenLayers: ConfigValueRule = (name, v) => {
+  if (!Number.isSafeInteger(v) || (v as number) < 0) return `${name} must be a non-negative even integer, got ${JSON.stringify(v) ?? String(v)}`;
+  return (v as number) % 2 === 0
+    ? null
+    : `${name} must be even, got ${v as number}: the official model runs ${name} // 2 layers before and after the squeeze/expand, so with an odd count the last layer would never run; use ${(v as number) - 1} or ${(v as number) + 1}`;
+};
 
-const FIELDS: ReadonlyArray<readonly [keyof AutoencoderConfig & string, string, FieldKind]> = [
+const silu: ConfigValueRule = (name, v) => (v === 'silu' ? null : `${name} must be "silu" (the SwiGLU MLP of the official model), got ${JSON.stringify(v) ?? String(v)}`);
+
+const FIELDS: ReadonlyArray<ConfigField<keyof AutoencoderConfig & string>> = [
   ['aeDropout', 'ae_dropout', 'prob'],
   ['klClamp', 'kl_clamp', 'nonNeg'],
   ['klWeight', 'kl_weight', 'nonNeg'],
@@ -164,50 +175,23 @@ const FIELDS: ReadonlyArray<readonly [keyof AutoencoderConfig & string, string, 
   ['vocabSize', 'vocab_size', 'posInt'],
   ['hiddenSize', 'hidden_size', 'posInt'],
   ['intermediateSize', 'intermediate_size', 'posInt'],
-  ['numEncoderLayers', 'num_encoder_layers', 'evenNonNegInt'],
-  ['numDecoderLayers', 'num_decoder_layers', 'evenNonNegInt'],
+  ['numEncoderLayers', 'num_encoder_layers', evenLayers],
+  ['numDecoderLayers', 'num_decoder_layers', evenLayers],
   ['latentSize', 'latent_size', 'posInt'],
-  ['hiddenAct', 'hidden_act', 'act'],
+  ['hiddenAct', 'hidden_act', silu],
   ['maxPositionEmbeddings', 'max_position_embeddings', 'posInt'],
   ['initializerRange', 'initializer_range', 'nonNeg'],
   ['rmsNormEps', 'rms_norm_eps', 'pos'],
-  ['padTokenId', 'pad_token_id', 'tokenId'],
-  ['bosTokenId', 'bos_token_id', 'tokenId'],
-  ['eosTokenId', 'eos_token_id', 'tokenId'],
+  ['padTokenId', 'pad_token_id', 'tokenIdOrNull'],
+  ['bosTokenId', 'bos_token_id', 'tokenIdOrNull'],
+  ['eosTokenId', 'eos_token_id', 'tokenIdOrNull'],
   ['pretrainingTp', 'pretraining_tp', 'posInt'],
   ['tieWordEmbeddings', 'tie_word_embeddings', 'bool'],
   ['mlpBias', 'mlp_bias', 'bool'],
 ];
 
-function checkField(name: string, kind: FieldKind, v: unknown): string | null {
-  const show = JSON.stringify(v) ?? String(v);
-  switch (kind) {
-    case 'posInt':
-      return Number.isSafeInteger(v) && (v as number) >= 1 ? null : `${name} must be a positive integer, got ${show}`;
-    case 'nonNegInt':
-      return Number.isSafeInteger(v) && (v as number) >= 0 ? null : `${name} must be a non-negative integer, got ${show}`;
-    case 'evenNonNegInt':
-      if (!Number.isSafeInteger(v) || (v as number) < 0) return `${name} must be a non-negative even integer, got ${show}`;
-      return (v as number) % 2 === 0
-        ? null
-        : `${name} must be even, got ${show}: the official model runs ${name} // 2 layers before and after the squeeze/expand, so with an odd count the last layer would never run; use ${(v as number) - 1} or ${(v as number) + 1}`;
-    case 'prob':
-      return typeof v === 'number' && v >= 0 && v < 1 ? null : `${name} must be a probability in [0, 1), got ${show}`;
-    case 'nonNeg':
-      return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : `${name} must be a finite number >= 0, got ${show}`;
-    case 'pos':
-      return typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : `${name} must be a finite number > 0, got ${show}`;
-    case 'tokenId':
-      return v === null || (Number.isSafeInteger(v) && (v as number) >= 0) ? null : `${name} must be a non-negative integer token id or null, got ${show}`;
-    case 'bool':
-      return typeof v === 'boolean' ? null : `${name} must be true or false, got ${show}`;
-    case 'act':
-      return v === 'silu' ? null : `${name} must be "silu" (the SwiGLU MLP of the official model), got ${show}`;
-  }
-}
-
 function crossChecks(c: AutoencoderConfig, jsonNames: boolean): string[] {
-  const n = (camel: keyof AutoencoderConfig & string): string => (jsonNames ? FIELDS.find((f) => f[0] === camel)![1] : camel);
+  const n = configFieldNamer(FIELDS, jsonNames);
   const problems: string[] = [];
   if (c.mlpBias === true) problems.push(`${n('mlpBias')} = true is not supported: the official autoencoder's MLPs have no biases; set it to false`);
   for (const key of ['padTokenId', 'bosTokenId', 'eosTokenId'] as const) {
@@ -220,11 +204,7 @@ function crossChecks(c: AutoencoderConfig, jsonNames: boolean): string[] {
 }
 
 function throwProblems(problems: string[], what: string): void {
-  if (problems.length === 0) return;
-  throw new CalmError('INVALID_CONFIG', `${what} has ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n- ${problems.join('\n- ')}`, {
-    source: SOURCE,
-    details: { problems },
-  });
+  throwConfigProblems(problems, what, SOURCE);
 }
 
 /**
@@ -233,9 +213,7 @@ function throwProblems(problems: string[], what: string): void {
  * @param config - The configuration to check.
  * @throws `CalmError` `INVALID_CONFIG` listing every problem (in `details.problems`).
  * @example
- * ```ts
- * validateAutoencoderConfig({ ...RELEASED_AUTOENCODER_CONFIG, patchSize: 0 }); // throws INVALID_CONFIG
- * ```
+ * {@includeCode ../test/examples.test.ts#config}
  * @category Config
  */
 export function validateAutoencoderConfig(config: AutoencoderConfig): void {
@@ -243,10 +221,7 @@ export function validateAutoencoderConfig(config: AutoencoderConfig): void {
   if (typeof config !== 'object' || config === null) {
     throwProblems(['the configuration must be an object'], 'autoencoder config');
   }
-  for (const [camel, , kind] of FIELDS) {
-    const p = checkField(camel, kind, (config as unknown as Record<string, unknown>)[camel]);
-    if (p) problems.push(p);
-  }
+  problems.push(...collectConfigProblems(config as unknown as Record<string, unknown>, FIELDS));
   if (typeof config.extra !== 'object' || config.extra === null) problems.push('extra must be an object (use {} when there is nothing to carry)');
   problems.push(...crossChecks(config, false));
   throwProblems(problems, 'autoencoder config');
@@ -262,9 +237,7 @@ export function validateAutoencoderConfig(config: AutoencoderConfig): void {
  * @returns A new configuration object.
  * @throws `CalmError` `INVALID_CONFIG` listing every problem.
  * @example
- * ```ts
- * const config = autoencoderConfig({ vocabSize: 259, hiddenSize: 128, intermediateSize: 256, latentSize: 32 });
- * ```
+ * {@includeCode ../test/examples.test.ts#config}
  * @category Config
  */
 export function autoencoderConfig(overrides: Partial<AutoencoderConfig> = {}): AutoencoderConfig {
@@ -293,6 +266,8 @@ const BOOKKEEPING = new Set(['architectures']);
  * @returns The configuration.
  * @throws `CalmError` `INVALID_CONFIG` listing every problem (wrong types, out-of-range
  *   values, odd layer counts, another architecture).
+ * @example
+ * {@includeCode ../test/examples.test.ts#config}
  * @category Config
  */
 export function autoencoderConfigFromJson(json: unknown, fileName = 'config.json'): AutoencoderConfig {
@@ -310,11 +285,11 @@ export function autoencoderConfigFromJson(json: unknown, fileName = 'config.json
   }
   const config: AutoencoderConfig = { ...CLASS_DEFAULTS, extra: {} };
   const known = new Set<string>();
-  for (const [camel, snake, kind] of FIELDS) {
+  for (const [camel, snake, rule] of FIELDS) {
     known.add(snake);
     if (!(snake in obj)) continue;
     const v = obj[snake];
-    const p = checkField(snake, kind, v);
+    const p = checkConfigValue(snake, rule, v);
     if (p) problems.push(p);
     else (config as unknown as Record<string, unknown>)[camel] = v;
   }
@@ -333,6 +308,8 @@ export function autoencoderConfigFromJson(json: unknown, fileName = 'config.json
  * @param config - A valid configuration.
  * @returns A plain object ready for `JSON.stringify`.
  * @throws `CalmError` `INVALID_CONFIG` when `config` is invalid.
+ * @example
+ * {@includeCode ../test/examples.test.ts#config}
  * @category Config
  */
 export function autoencoderConfigToJson(config: AutoencoderConfig): AutoencoderConfigJson {

@@ -69,17 +69,13 @@ export interface ReconstructionResult {
  * token accuracy with a sampled latent, and robustness to added noise.
  * @param params - Autoencoder parameters (official names).
  * @param config - The configuration the parameters were built for.
- * @param tokens - Token ids, length a multiple of K, values in `[0, V)`.
+ * @param tokens - Token ids, `[N]` int32 with N a multiple of K, values in `[0, V)`.
  * @param options - Latent choice, noise, RNG, batch size, ignored id, progress callback.
  * @returns Accuracies and counts.
  * @throws `CalmError` `SHAPE_MISMATCH` when the length is not a multiple of K,
  *   `INVALID_ARGUMENT` for out-of-range ids, a bad option, or a missing `rng`.
  * @example
- * ```ts
- * const clean = await evaluateReconstruction(params, config, heldOut, { ignoreTokenId: PAD });
- * const noisy = await evaluateReconstruction(params, config, heldOut, { noiseStd: 0.3, rng: createRng(7) });
- * console.log(clean.tokenAccuracy, noisy.tokenAccuracy);
- * ```
+ * {@includeCode ../test/examples.test.ts#evaluate}
  * @category Evaluation
  */
 export async function evaluateReconstruction(params: ParamRecord, config: AutoencoderConfig, tokens: Int32Array, options: ReconstructionOptions = {}): Promise<ReconstructionResult> {

@@ -12,18 +12,20 @@ import { decode, encode } from './model.js';
 
 /**
  * The random draws of one forward pass of the loss.
+ * @see {@link sampleAutoencoderNoise}
  * @category Loss
  */
 export interface AutoencoderNoise {
   /**
-   * DropToken mask, shape `[B, T]`: a nonzero entry replaces that *input* id by 0 (labels keep
-   * the original ids). Official: each entry is 1 with probability `aeDropout`.
+   * DropToken mask, shape `[B, T]`, int32 (other dtypes are cast): a nonzero entry replaces that
+   * *input* id by 0 (labels keep the original ids). Official: each entry is 1 with probability
+   * `aeDropout`.
    */
   tokenMask: tf.Tensor | ArrayLike<number>;
-  /** ε ~ N(0, 1) of the reparameterisation `z = μ + ε·σ`, shape `[B, S, L]`. */
+  /** ε ~ N(0, 1) of the reparameterisation `z = μ + ε·σ`, shape `[B, S, L]`, float32. */
   eps: tf.Tensor | ArrayLike<number>;
   /**
-   * DropLatent keep mask, shape `[B, S, L]`, entries 0 or 1: `z ← z · keep / (1 − aeDropout)`.
+   * DropLatent keep mask, shape `[B, S, L]`, float32, entries 0 or 1: `z ← z · keep / (1 − aeDropout)`.
    * Official: each entry is 1 with probability `1 − aeDropout`.
    */
   latentKeep: tf.Tensor | ArrayLike<number>;
@@ -48,37 +50,39 @@ export interface AutoencoderLossOptions {
 
 /**
  * The loss and its intermediate values.
+ * @see {@link autoencoderLossParts}
  * @category Loss
  */
 export interface AutoencoderLossParts {
-  /** The objective: `K · ce + klWeight · kl` in training mode, `ce` in eval mode. Scalar. */
+  /** The objective: `K · ce + klWeight · kl` in training mode, `ce` in eval mode. float32 scalar. */
   loss: tf.Scalar;
-  /** Mean cross-entropy over all `B·T` positions, in nats. Scalar. */
+  /** Mean cross-entropy over all `B·T` positions, in nats. float32 scalar. */
   ce: tf.Scalar;
-  /** Mean over chunks of Σᵢ max(klᵢ, klClamp), in nats. Scalar. */
+  /** Mean over chunks of Σᵢ max(klᵢ, klClamp), in nats. float32 scalar. */
   kl: tf.Scalar;
   /** The encoder's input after masking, `[B, T]`, int32. */
   maskedIds: tf.Tensor2D;
-  /** μ of the masked input, `[B, S, L]`. */
+  /** μ of the masked input, `[B, S, L]`, float32. */
   mean: tf.Tensor3D;
-  /** log σ of the masked input, `[B, S, L]`. */
+  /** log σ of the masked input, `[B, S, L]`, float32. */
   logStd: tf.Tensor3D;
-  /** The decoded latent (after dropout in training mode), `[B, S, L]`. */
+  /** The decoded latent (after dropout in training mode), `[B, S, L]`, float32. */
   z: tf.Tensor3D;
-  /** Decoder logits, `[B, T, V]`. */
+  /** Decoder logits, `[B, T, V]`, float32. */
   logits: tf.Tensor3D;
 }
 
 /**
  * Host-side draws for one loss evaluation, from a seedable RNG.
+ * @see {@link sampleAutoencoderNoise}
  * @category Loss
  */
 export interface SampledAutoencoderNoise {
-  /** `[B, T]` row-major, 1 = mask the input id (probability `aeDropout`). */
+  /** `[B, T]` row-major, int32, 1 = mask the input id (probability `aeDropout`). */
   tokenMask: Int32Array;
-  /** `[B, S, L]` row-major, standard normal. */
+  /** `[B, S, L]` row-major, float32, standard normal. */
   eps: Float32Array;
-  /** `[B, S, L]` row-major, 1 = keep (probability `1 − aeDropout`). */
+  /** `[B, S, L]` row-major, float32, 1 = keep (probability `1 − aeDropout`). */
   latentKeep: Float32Array;
 }
 
@@ -92,6 +96,8 @@ export interface SampledAutoencoderNoise {
  * @param rng - The generator (advanced in place).
  * @returns Typed arrays ready to pass as {@link AutoencoderNoise}.
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad size, `SHAPE_MISMATCH` when T is not a multiple of K.
+ * @example
+ * {@includeCode ../test/examples.test.ts#loss}
  * @category Loss
  */
 export function sampleAutoencoderNoise(config: AutoencoderConfig, batchSize: number, seqLen: number, rng: Rng): SampledAutoencoderNoise {
@@ -173,6 +179,8 @@ function meanCrossEntropy(logits2d: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar
  * @returns The loss and its parts. Caller owns the returned tensors and must dispose them. Inputs are not disposed.
  * @throws `CalmError` `INVALID_ARGUMENT` when noise is neither given nor drawable (no rng),
  *   `SHAPE_MISMATCH` for wrongly shaped ids or noise, and the errors of {@link encode}.
+ * @example
+ * {@includeCode ../test/examples.test.ts#loss}
  * @category Loss
  */
 export function autoencoderLossParts(params: ParamRecord, config: AutoencoderConfig, ids: tf.Tensor2D, options: AutoencoderLossOptions = {}): AutoencoderLossParts {
@@ -216,9 +224,7 @@ export function autoencoderLossParts(params: ParamRecord, config: AutoencoderCon
  * @returns The loss, float32 scalar. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
  * @throws `CalmError` as {@link autoencoderLossParts}.
  * @example
- * ```ts
- * const { value, grads } = paramGrads(() => autoencoderLoss(params, config, ids, { rng }), params);
- * ```
+ * {@includeCode ../test/examples.test.ts#loss}
  * @category Loss
  */
 export function autoencoderLoss(params: ParamRecord, config: AutoencoderConfig, ids: tf.Tensor2D, options: AutoencoderLossOptions = {}): tf.Scalar {

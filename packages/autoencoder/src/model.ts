@@ -12,6 +12,7 @@ import { EMBEDDING_KEY } from './shapes.js';
 
 /**
  * The Gaussian posterior of each chunk's latent vector.
+ * @see {@link encode}
  * @category Model
  */
 export interface LatentPosterior {
@@ -65,10 +66,7 @@ function checkIds(config: AutoencoderConfig, ids: tf.Tensor, fn: string): [numbe
  * @throws `CalmError` `SHAPE_MISMATCH` (ids not `[B, T]`, T not a multiple of K, parameter
  *   shapes), `INVALID_ARGUMENT` (ids not int32), `MISSING_PARAMETER`.
  * @example
- * ```ts
- * const ids = tf.tensor2d([[72, 101, 108, 108]], [1, 4], 'int32');
- * const { mean, logStd } = encode(params, config, ids); // [1, 1, L] each
- * ```
+ * {@includeCode ../test/examples.test.ts#encode-decode}
  * @category Model
  */
 export function encode(params: ParamRecord, config: AutoencoderConfig, ids: tf.Tensor2D): LatentPosterior {
@@ -99,9 +97,7 @@ export function encode(params: ParamRecord, config: AutoencoderConfig, ids: tf.T
  * @throws `CalmError` `SHAPE_MISMATCH` when the shapes differ, `INVALID_ARGUMENT` when `noise` is
  *   neither a tensor nor an `Rng`.
  * @example
- * ```ts
- * const z = sampleLatent(encode(params, config, ids), createRng(7)); // one posterior sample per chunk
- * ```
+ * {@includeCode ../test/examples.test.ts#encode-decode}
  * @category Model
  */
 export function sampleLatent(posterior: LatentPosterior, noise: tf.Tensor3D | Rng): tf.Tensor3D {
@@ -131,9 +127,7 @@ export function sampleLatent(posterior: LatentPosterior, noise: tf.Tensor3D | Rn
  *   the returned tensor and must dispose it. Inputs are not disposed.
  * @throws `CalmError` `SHAPE_MISMATCH` when z is not `[B, S, L]`, `MISSING_PARAMETER`.
  * @example
- * ```ts
- * const logits = decode(params, config, mean); // [B, S·K, V]
- * ```
+ * {@includeCode ../test/examples.test.ts#encode-decode}
  * @category Model
  */
 export function decode(params: ParamRecord, config: AutoencoderConfig, z: tf.Tensor3D): tf.Tensor3D {
@@ -164,6 +158,8 @@ export function decode(params: ParamRecord, config: AutoencoderConfig, z: tf.Ten
  * @param z - Latents, shape `[B, S, L]`, float32.
  * @returns Token ids, shape `[B, S·K]`, int32. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
  * @throws `CalmError` as {@link decode}.
+ * @example
+ * {@includeCode ../test/examples.test.ts#encode-decode}
  * @category Model
  */
 export function decodeTokens(params: ParamRecord, config: AutoencoderConfig, z: tf.Tensor3D): tf.Tensor2D {

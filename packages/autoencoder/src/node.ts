@@ -25,12 +25,14 @@ import { fail } from './internal/errors.js';
 
 /**
  * Weight files looked for in a checkpoint folder, in order of preference (as Hugging Face).
+ * @see {@link readAutoencoderCheckpoint}
  * @category Checkpoint files
  */
 export const WEIGHT_FILES: readonly string[] = Object.freeze(['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json']);
 
 /**
  * How a checkpoint was read.
+ * @see {@link readAutoencoderCheckpoint}
  * @category Checkpoint files
  */
 export interface CheckpointReadReport extends AutoencoderStateDictReport {
@@ -91,6 +93,8 @@ function weightsFormat(path: string): 'safetensors' | 'pytorch-bin' {
  * @param path - The file.
  * @returns The validated configuration.
  * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR` (not JSON), `INVALID_CONFIG` (every problem listed).
+ * @example
+ * {@includeCode ../test/examples.test.ts#save-load}
  * @category Checkpoint files
  */
 export async function readAutoencoderConfigFile(path: string): Promise<AutoencoderConfig> {
@@ -124,6 +128,8 @@ export async function readAutoencoderConfigFile(path: string): Promise<Autoencod
  * @throws `CalmError` `UNSAFE_PICKLE` (a `.bin` asking for anything beyond a state dict),
  *   `FORMAT_ERROR`, `IO_ERROR`, `INVALID_CONFIG`, `MISSING_PARAMETER`, `UNEXPECTED_PARAMETER`,
  *   `SHAPE_MISMATCH`, `DTYPE_UNSUPPORTED`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#save-load}
  * @category Checkpoint files
  */
 export async function readAutoencoderCheckpoint(
@@ -196,10 +202,7 @@ export interface ConvertReport extends CheckpointReadReport {
  * @returns What was read and written.
  * @throws `CalmError` as {@link readAutoencoderCheckpoint}, plus `INVALID_ARGUMENT` for a bad dtype.
  * @example
- * ```ts
- * const report = await convertAutoencoderCheckpoint('CALM-Autoencoder/pytorch_model.bin', 'CALM-Autoencoder-st');
- * console.log(report.tensorCount, report.storedDtype);
- * ```
+ * {@includeCode ../test/examples.test.ts#convert}
  * @category Checkpoint files
  */
 export async function convertAutoencoderCheckpoint(
@@ -232,10 +235,7 @@ export async function convertAutoencoderCheckpoint(
  *   returned variables and must dispose them (`disposeParams` of `@calm/nn`).
  * @throws `CalmError` as {@link readAutoencoderCheckpoint}.
  * @example
- * ```ts
- * const { config, params } = await loadAutoencoder('./CALM-Autoencoder');
- * const { mean } = encode(params, config, ids);
- * ```
+ * {@includeCode ../test/examples.test.ts#save-load}
  * @category Checkpoint files
  */
 export async function loadAutoencoder(
@@ -259,6 +259,8 @@ export async function loadAutoencoder(
  * @param options - `floatDtype` of the stored weights. @defaultValue 'F32'
  * @returns The files written.
  * @throws `CalmError` `MISSING_PARAMETER`, `SHAPE_MISMATCH`, `INVALID_CONFIG`, `IO_ERROR`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#save-load}
  * @category Checkpoint files
  */
 export async function saveAutoencoder(

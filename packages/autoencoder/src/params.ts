@@ -14,6 +14,8 @@ import { autoencoderParamShapes } from './shapes.js';
  * @param config - A valid configuration.
  * @returns Specs by official state_dict name, for `createParams` of `@calm/nn`.
  * @throws `CalmError` `INVALID_CONFIG` when `config` is invalid.
+ * @example
+ * {@includeCode ../test/examples.test.ts#create-params}
  * @category Parameters
  */
 export function autoencoderParamSpecs(config: AutoencoderConfig): Record<string, ParamSpec> {
@@ -34,10 +36,7 @@ export function autoencoderParamSpecs(config: AutoencoderConfig): Record<string,
  *   dispose them (`disposeParams` of `@calm/nn`).
  * @throws `CalmError` `INVALID_CONFIG` when `config` is invalid.
  * @example
- * ```ts
- * const config = autoencoderConfig({ vocabSize: 259, hiddenSize: 128, intermediateSize: 256, latentSize: 32 });
- * const params = createAutoencoderParams(config, createRng(1));
- * ```
+ * {@includeCode ../test/examples.test.ts#create-params}
  * @category Parameters
  */
 export function createAutoencoderParams(config: AutoencoderConfig, rng: Rng): ParamRecord {

@@ -5,12 +5,15 @@ import { validateAutoencoderConfig, type AutoencoderConfig } from './config.js';
 
 /**
  * The key of the tied token embedding (also the decoder's output projection).
+ * @example
+ * {@includeCode ../test/examples.test.ts#create-params}
  * @category Parameters
  */
 export const EMBEDDING_KEY = 'encoder.embed_tokens.weight';
 
 /**
  * The alias under which the official model exposes the tied embedding a second time.
+ * @see {@link checkAutoencoderStateDict}
  * @category Parameters
  */
 export const TIED_ALIAS_KEY = 'decoder.lm_head_weight';
@@ -23,6 +26,8 @@ export const TIED_ALIAS_KEY = 'decoder.lm_head_weight';
  * @param config - A valid configuration.
  * @returns Shapes by name (PyTorch layout: a Linear weight is `[out, in]`).
  * @throws `CalmError` `INVALID_CONFIG` when `config` is invalid.
+ * @example
+ * {@includeCode ../test/examples.test.ts#create-params}
  * @category Parameters
  */
 export function autoencoderParamShapes(config: AutoencoderConfig): Record<string, number[]> {

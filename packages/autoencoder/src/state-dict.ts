@@ -14,6 +14,7 @@ function shapesEqual(a: readonly number[], b: readonly number[]): boolean {
 
 /**
  * What {@link checkAutoencoderStateDict} found.
+ * @see {@link checkAutoencoderStateDict}
  * @category Checkpoints
  */
 export interface AutoencoderStateDictReport {
@@ -53,6 +54,8 @@ function sameValues(a: NamedArray, b: NamedArray): boolean {
  * @throws `CalmError` `MISSING_PARAMETER` / `UNEXPECTED_PARAMETER` (listing every key, plus
  *   any shape or dtype problem), `SHAPE_MISMATCH`, `DTYPE_UNSUPPORTED`, `FORMAT_ERROR` when the
  *   alias differs from the embedding.
+ * @example
+ * {@includeCode ../test/examples.test.ts#state-dict}
  * @category Checkpoints
  */
 export function checkAutoencoderStateDict(
@@ -116,6 +119,8 @@ export function checkAutoencoderStateDict(
  * @returns A validated configuration.
  * @throws `CalmError` `MISSING_PARAMETER` when a key the inference needs is absent,
  *   `SHAPE_MISMATCH` when shapes are inconsistent, `INVALID_CONFIG` when the result is invalid.
+ * @example
+ * {@includeCode ../test/examples.test.ts#state-dict}
  * @category Checkpoints
  */
 export function inferAutoencoderConfig(shapes: ReadonlyMap<string, { shape: readonly number[] }>, fileName = 'state dict'): AutoencoderConfig {

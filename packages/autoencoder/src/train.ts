@@ -38,6 +38,7 @@ export interface AutoencoderTrainStepResult {
 /**
  * The AdamW settings of the official autoencoder recipe (lr 3e-4, β 0.9/0.95, ε 1e-8, weight
  * decay 0.1, not on biases or norm weights).
+ * @see {@link autoencoderTrainStep}
  * @category Training
  */
 export const OFFICIAL_AE_ADAMW: Readonly<AdamWOptions> = Object.freeze({ lr: 3e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
@@ -55,12 +56,7 @@ export const OFFICIAL_AE_ADAMW: Readonly<AdamWOptions> = Object.freeze({ lr: 3e-
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad `maxGradNorm` or missing noise, and the
  *   errors of {@link autoencoderLoss} and `AdamW.step`.
  * @example
- * ```ts
- * const opt = new AdamW(params, { ...OFFICIAL_AE_ADAMW, lr: 1e-3 });
- * const { loss, gradNorm } = autoencoderTrainStep(params, config, opt, batch, { rng });
- * console.log((await loss.data())[0]);
- * tf.dispose([loss, gradNorm]);
- * ```
+ * {@includeCode ../test/examples.test.ts#train-step}
  * @category Training
  */
 export function autoencoderTrainStep(

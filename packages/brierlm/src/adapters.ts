@@ -8,6 +8,7 @@ import { checkInt, fail, mapLimit, throwIfAborted } from './internal/util.js';
 
 /**
  * Options shared by the callback adapters.
+ * @see {@link chunkSamplerFromCallback}
  * @category Adapters
  */
 export interface CallbackAdapterOptions {
@@ -38,10 +39,7 @@ function toIds(values: ArrayLike<number>, what: string): ArrayLike<number> {
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad chunk size; at call time, when the
  *   callback returns something other than K integer ids.
  * @example
- * ```ts
- * const sampler = chunkSamplerFromCallback(async (context) => myModel.nextChunk(context), { chunkSize: 4 });
- * const result = await evaluateBrierLM({ kind: 'chunk', sampler }, blocks);
- * ```
+ * {@includeCode ../test/examples.test.ts#callback-samplers}
  * @category Adapters
  */
 export function chunkSamplerFromCallback(
@@ -82,9 +80,7 @@ export function chunkSamplerFromCallback(
  * @returns A TokenSampler.
  * @throws `CalmError` at call time when the callback returns more than `maxTokens` ids or non-integers.
  * @example
- * ```ts
- * const sampler = tokenSamplerFromCallback(async (context, maxTokens) => api.sample(context, maxTokens), { concurrency: 8 });
- * ```
+ * {@includeCode ../test/examples.test.ts#callback-samplers}
  * @category Adapters
  */
 export function tokenSamplerFromCallback(
@@ -121,9 +117,7 @@ export function tokenSamplerFromCallback(
  * @throws `CalmError` `INVALID_ARGUMENT` without a valid `vocabSize`; at call time
  *   `SHAPE_MISMATCH` when a row does not have V entries.
  * @example
- * ```ts
- * const model = nextTokenModelFromCallback((context) => softmax(myLogits(context)), { vocabSize: 50257 });
- * ```
+ * {@includeCode ../test/examples.test.ts#callback-samplers}
  * @category Adapters
  */
 export function nextTokenModelFromCallback(
@@ -161,6 +155,8 @@ export function nextTokenModelFromCallback(
  * @param kind - The estimator to use, when the object supports several.
  * @returns The tagged generator.
  * @throws `CalmError` `INVALID_ARGUMENT` when `value` implements none of the contracts or not the requested one.
+ * @example
+ * {@includeCode ../test/examples.test.ts#to-generator}
  * @category Adapters
  */
 export function toBrierGenerator(value: unknown, kind?: EstimatorKind): BrierGenerator {

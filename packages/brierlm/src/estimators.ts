@@ -47,6 +47,61 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
+/** Two independent samples per scored position, as the implicit estimators draw them. */
+interface TwoSamples {
+  /** Sample 1; position p's tokens start at `p · stride`. */
+  s1: Int32Array;
+  /** Sample 2, laid out as `s1`. */
+  s2: Int32Array;
+  /** Tokens between consecutive positions' samples (K for chunks, 4 for tokens). */
+  stride: number;
+  /**
+   * `eq[p·4 + j]` = 1 when the samples agree at token j of position p (the chunk estimator's
+   * roll-out for K < 4); when absent, the tokens of `s1` and `s2` are compared.
+   */
+  eq?: Uint8Array;
+  /** Index in the block of position p's first target token. */
+  firstTarget: (p: number) => number;
+}
+
+/**
+ * Brier-n of the implicit estimators from two samples: 1[x₁ = y] + 1[x₂ = y] − 1[x₁ = x₂] on the
+ * first n tokens, with the prefix indicators accumulated over n = 1..4 (official `eval_brier`).
+ */
+function scoreTwoSamples(block: TokenIds, P: number, ctx: EstimatorContext, x: TwoSamples): BlockEstimate {
+  const { s1, s2, stride, eq } = x;
+  const brier = new Float64Array(P * MAX_N);
+  const collision = new Float64Array(P * MAX_N);
+  const records: PositionRecord[] | undefined = ctx.keepPositions ? [] : undefined;
+  for (let p = 0; p < P; p++) {
+    const first = x.firstTarget(p);
+    let a1 = 1;
+    let a2 = 1;
+    let c = 1;
+    for (let j = 0; j < MAX_N; j++) {
+      const y = block[first + j]!;
+      const x1 = s1[p * stride + j]!;
+      const x2 = s2[p * stride + j]!;
+      a1 *= x1 === y ? 1 : 0;
+      a2 *= x2 === y ? 1 : 0;
+      c *= eq ? eq[p * MAX_N + j]! : x1 === x2 ? 1 : 0;
+      brier[p * MAX_N + j] = a1 + a2 - c;
+      collision[p * MAX_N + j] = c;
+    }
+    records?.push({
+      block: ctx.blockIndex,
+      position: p,
+      tokenIndex: first,
+      target: Array.from(block.subarray(first, first + MAX_N)),
+      brier: Array.from(brier.subarray(p * MAX_N, (p + 1) * MAX_N)),
+      collision: Array.from(collision.subarray(p * MAX_N, (p + 1) * MAX_N)),
+      sample1: Array.from(s1.subarray(p * stride, p * stride + MAX_N)),
+      sample2: Array.from(s2.subarray(p * stride, p * stride + MAX_N)),
+    });
+  }
+  return { numPositions: P, brier, collision, records };
+}
+
 /**
  * Implicit chunk generator (CALM-like). Positions are target chunks 1..L−1 (index t = 0..L−2);
  * for K < 4 only t = 0..(L−1)−s−1 with s = ceil(4/K), as the official code.
@@ -135,34 +190,7 @@ export async function estimateChunkBlock(sampler: ChunkSampler, block: TokenIds,
     }
   }
 
-  const brier = new Float64Array(P * MAX_N);
-  const collision = new Float64Array(P * MAX_N);
-  const records: PositionRecord[] | undefined = ctx.keepPositions ? [] : undefined;
-  for (let t = 0; t < P; t++) {
-    const base = (t + 1) * K;
-    let a1 = 1;
-    let a2 = 1;
-    let c = 1;
-    for (let j = 0; j < MAX_N; j++) {
-      const y = block[base + j]!;
-      a1 *= tf1[t * K + j] === y ? 1 : 0;
-      a2 *= tf2[t * K + j] === y ? 1 : 0;
-      c *= eq[t * MAX_N + j]!;
-      brier[t * MAX_N + j] = a1 + a2 - c;
-      collision[t * MAX_N + j] = c;
-    }
-    records?.push({
-      block: ctx.blockIndex,
-      position: t,
-      tokenIndex: base,
-      target: Array.from(block.subarray(base, base + MAX_N)),
-      brier: Array.from(brier.subarray(t * MAX_N, (t + 1) * MAX_N)),
-      collision: Array.from(collision.subarray(t * MAX_N, (t + 1) * MAX_N)),
-      sample1: Array.from(tf1.subarray(t * K, t * K + MAX_N)),
-      sample2: Array.from(tf2.subarray(t * K, t * K + MAX_N)),
-    });
-  }
-  return { numPositions: P, brier, collision, records };
+  return scoreTwoSamples(block, P, ctx, { s1: tf1, s2: tf2, stride: K, eq, firstTarget: (t) => (t + 1) * K });
 }
 
 /** Checks that token-sampler output holds only NO_TOKEN or ids in [0, V). */
@@ -195,35 +223,8 @@ export async function estimateTokenBlock(sampler: TokenSampler, block: TokenIds,
     });
     ctx.called((is[is.length - 1]! + 1) / P);
   });
-  const brier = new Float64Array(P * MAX_N);
-  const collision = new Float64Array(P * MAX_N);
-  const records: PositionRecord[] | undefined = ctx.keepPositions ? [] : undefined;
-  for (let i = 0; i < P; i++) {
-    let a1 = 1;
-    let a2 = 1;
-    let c = 1;
-    for (let j = 0; j < MAX_N; j++) {
-      const y = block[i + 1 + j]!;
-      const x1 = s1[i * MAX_N + j]!;
-      const x2 = s2[i * MAX_N + j]!;
-      a1 *= x1 === y ? 1 : 0;
-      a2 *= x2 === y ? 1 : 0;
-      c *= x1 === x2 ? 1 : 0; // NO_TOKEN on both sides = both texts ended here: the same outcome
-      brier[i * MAX_N + j] = a1 + a2 - c;
-      collision[i * MAX_N + j] = c;
-    }
-    records?.push({
-      block: ctx.blockIndex,
-      position: i,
-      tokenIndex: i + 1,
-      target: Array.from(block.subarray(i + 1, i + 1 + MAX_N)),
-      brier: Array.from(brier.subarray(i * MAX_N, (i + 1) * MAX_N)),
-      collision: Array.from(collision.subarray(i * MAX_N, (i + 1) * MAX_N)),
-      sample1: Array.from(s1.subarray(i * MAX_N, (i + 1) * MAX_N)),
-      sample2: Array.from(s2.subarray(i * MAX_N, (i + 1) * MAX_N)),
-    });
-  }
-  return { numPositions: P, brier, collision, records };
+  // NO_TOKEN on both sides = both texts ended there: the same outcome, so it counts as a collision.
+  return scoreTwoSamples(block, P, ctx, { s1, s2, stride: MAX_N, firstTarget: (i) => i + 1 });
 }
 
 /** Sum and sum of squares of one probability row, validated. */

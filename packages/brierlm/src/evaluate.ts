@@ -64,11 +64,7 @@ async function* iterateBlocks(
  *   `SHAPE_MISMATCH` when a sampler returns the wrong shape; `ABORTED` when the signal fires;
  *   whatever the sampler throws (e.g. `HTTP_ERROR`, `TIMEOUT`) is passed through.
  * @example
- * ```ts
- * const model = NGramModel.fit([trainTokens], { order: 3, vocabSize: 257 });
- * const result = await evaluateBrierLM({ kind: 'explicit', model }, blocks, { seed: 1 });
- * console.log(result.brierLM, '±', result.brierLMStderr); // ×100
- * ```
+ * {@includeCode ../test/examples.test.ts#score-ngram}
  * @category Evaluation
  */
 export async function evaluateBrierLM(

@@ -6,6 +6,7 @@ import type { BrierLMResult, PositionRecord } from './types.js';
 
 /**
  * Run metadata written into the harness JSON.
+ * @see {@link toHarnessResults}
  * @category Results
  */
 export interface HarnessMetadata {
@@ -37,6 +38,7 @@ export interface HarnessMetadata {
 
 /**
  * The lm-evaluation-harness results layout.
+ * @see {@link toHarnessResults}
  * @category Results
  */
 export interface HarnessResults {
@@ -76,9 +78,7 @@ function num(x: number): number | null {
  * @param meta - Run metadata.
  * @returns A JSON-serialisable object; `brierlm` is ×100, `brier1..4` are not.
  * @example
- * ```ts
- * const json = JSON.stringify(toHarnessResults(result, { model: 'ngram-3', dataset: path }), null, 2);
- * ```
+ * {@includeCode ../test/examples.test.ts#harness}
  * @category Results
  */
 export function toHarnessResults(result: BrierLMResult, meta: HarnessMetadata = {}): HarnessResults {
@@ -146,6 +146,8 @@ export function toHarnessResults(result: BrierLMResult, meta: HarnessMetadata = 
  * Per-position records as JSON lines (one object per line, newline-terminated).
  * @param records - Records from a result evaluated with `keepPositions: true`.
  * @returns The JSONL text.
+ * @example
+ * {@includeCode ../test/examples.test.ts#harness}
  * @category Results
  */
 export function positionsToJsonl(records: readonly PositionRecord[]): string {
@@ -159,6 +161,8 @@ export function positionsToJsonl(records: readonly PositionRecord[]): string {
  * @param result - The evaluation result.
  * @returns Text stating Brier-1..4 ± standard error, BrierLM (×100) ± standard error and
  *   interval, counts, seed and warnings.
+ * @example
+ * {@includeCode ../test/examples.test.ts#score-ngram}
  * @category Results
  */
 export function formatSummary(result: BrierLMResult): string {

@@ -28,6 +28,7 @@ import { checkInt, checkNumber, fail, mapLimit } from './internal/util.js';
 /**
  * A tokenizer for the text prompt mode: `encode` turns completion text into ids, `decode` turns
  * context ids into prompt text. Either may be async.
+ * @see {@link createOpenAICompletionsSampler}
  * @category HTTP
  */
 export interface TextTokenizer {
@@ -93,6 +94,7 @@ export interface OpenAICompletionsOptions {
 
 /**
  * Request counters of an HTTP sampler.
+ * @see {@link createOpenAICompletionsSampler}
  * @category HTTP
  */
 export interface HttpSamplerStats {
@@ -104,6 +106,7 @@ export interface HttpSamplerStats {
 
 /**
  * A TokenSampler backed by an HTTP endpoint, with request counters.
+ * @see {@link createOpenAICompletionsSampler}
  * @category HTTP
  */
 export interface HttpTokenSampler extends TokenSampler {
@@ -280,9 +283,7 @@ function choiceIds(choice: Record<string, unknown>): number[] | undefined {
  *   The sampler's calls reject with `HTTP_ERROR` (error status, malformed JSON, no token ids),
  *   `TIMEOUT` (no answer in time after all retries) or `ABORTED`.
  * @example
- * ```ts
- * const sampler = createOpenAICompletionsSampler({ baseUrl: 'http://127.0.0.1:8000', model: 'meta-llama/Llama-3.2-1B' });
- * ```
+ * {@includeCode ../test/examples.test.ts#http-sampler}
  * @category HTTP
  */
 export function createOpenAICompletionsSampler(options: OpenAICompletionsOptions): HttpTokenSampler {
@@ -420,6 +421,8 @@ export interface ServerTokenizerOptions {
  * @returns An async {@link TextTokenizer}.
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad URL or no `fetch`; its calls reject
  *   with `HTTP_ERROR` or `TIMEOUT`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#http-sampler}
  * @category HTTP
  */
 export function createServerTokenizer(options: ServerTokenizerOptions): TextTokenizer {

@@ -107,13 +107,7 @@ class Node {
  * the training sequences.
  *
  * @example
- * ```ts
- * const lm = NGramModel.fit([Int32Array.from([0, 1, 2, 0, 1, 2])], { order: 2, vocabSize: 3 });
- * lm.probs([0]);                          // P(next | 0), a Float64Array of 3
- * const chunks = lm.asChunkSampler(4);    // a ChunkSampler with K = 4
- * const tokens = lm.asTokenSampler();     // a TokenSampler
- * // `lm` itself is a NextTokenModel with exact probabilities.
- * ```
+ * {@includeCode ../test/examples.test.ts#score-ngram}
  * @category N-gram
  */
 export class NGramModel implements NextTokenModel {

@@ -26,6 +26,7 @@ import { fail } from './internal/util.js';
  * @param field - The field holding each document's text; default `"text"`.
  * @returns The documents in file order.
  * @throws `CalmError` `IO_ERROR` when the file cannot be read, `FORMAT_ERROR` for a bad line.
+ * @see {@link loadEvalBlocks}
  * @category Protocol
  */
 export async function readJsonlTexts(path: string, field = 'text'): Promise<string[]> {
@@ -46,6 +47,8 @@ export async function readJsonlTexts(path: string, field = 'text'): Promise<stri
  * @param options - Block size, BOS id, optional block limit (e.g. `OFFICIAL_PROTOCOL.calm`).
  * @returns The blocks and counts.
  * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR`, `INVALID_ARGUMENT`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#node-files}
  * @category Protocol
  */
 export async function loadEvalBlocks(path: string, tokenizer: TokenizerLike, options: EvalBlocksOptions): Promise<EvalBlocks> {
@@ -70,6 +73,8 @@ export interface ResultFiles {
  * @param meta - Run metadata for the harness JSON.
  * @throws `CalmError` `IO_ERROR` when a file cannot be written; `INVALID_ARGUMENT` when
  *   samples are requested but the result has no per-position records.
+ * @example
+ * {@includeCode ../test/examples.test.ts#node-files}
  * @category Results
  */
 export async function writeResultFiles(result: BrierLMResult, files: ResultFiles, meta: HarnessMetadata = {}): Promise<void> {

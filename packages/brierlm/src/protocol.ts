@@ -7,6 +7,7 @@ import { checkInt, fail } from './internal/util.js';
 
 /**
  * Anything that turns text into token ids (sync or async), e.g. a Llama 3 tokenizer.
+ * @see {@link makeEvalBlocks}
  * @category Protocol
  */
 export interface TokenizerLike {
@@ -20,6 +21,7 @@ export interface TokenizerLike {
 
 /**
  * One official evaluation preset.
+ * @see {@link makeEvalBlocks}
  * @category Protocol
  */
 export interface ProtocolPreset {
@@ -36,6 +38,7 @@ export interface ProtocolPreset {
 /**
  * The official protocol: `calm` (CALM `eval_brier`, blocks of 8192) and `ar` (`train_ar.py`,
  * blocks of 2048). Both give a context of up to 2048 steps.
+ * @see {@link makeEvalBlocks}
  * @category Protocol
  */
 export const OFFICIAL_PROTOCOL: { readonly calm: ProtocolPreset; readonly ar: ProtocolPreset } = {
@@ -71,6 +74,7 @@ export interface EvalBlocksOptions {
 
 /**
  * Eval blocks and what was cut.
+ * @see {@link makeEvalBlocks}
  * @category Protocol
  */
 export interface EvalBlocks {
@@ -94,9 +98,7 @@ export interface EvalBlocks {
  * @returns The blocks and counts.
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad block size or tokenizer, or token ids that are not int32.
  * @example
- * ```ts
- * const { blocks } = await makeEvalBlocks(texts, llama3Tokenizer, OFFICIAL_PROTOCOL.calm);
- * ```
+ * {@includeCode ../test/examples.test.ts#score-ngram}
  * @category Protocol
  */
 export async function makeEvalBlocks(
@@ -152,6 +154,8 @@ export async function makeEvalBlocks(
  * @param field - The field holding the text; default `"text"`.
  * @returns The texts in file order.
  * @throws `CalmError` `FORMAT_ERROR` for a line that is not JSON or lacks a string field, naming the line.
+ * @example
+ * {@includeCode ../test/examples.test.ts#blocks}
  * @category Protocol
  */
 export function parseJsonlTexts(content: string, source = 'input', field = 'text'): string[] {
@@ -176,6 +180,7 @@ export function parseJsonlTexts(content: string, source = 'input', field = 'text
 /**
  * A byte-level tokenizer: UTF-8 bytes are ids 0..255, BOS is 256, V = 257. Deterministic and
  * dependency-free; useful for tests, the n-gram example and models trained on bytes.
+ * @see {@link byteTokenizer}
  * @category Protocol
  */
 export interface ByteTokenizer extends TokenizerLike {
@@ -201,10 +206,7 @@ export interface ByteTokenizer extends TokenizerLike {
  * Creates the byte-level tokenizer (ids 0..255 = UTF-8 bytes, 256 = BOS).
  * @returns A {@link ByteTokenizer}.
  * @example
- * ```ts
- * const tok = byteTokenizer();
- * tok.encode('hi'); // Int32Array [104, 105]
- * ```
+ * {@includeCode ../test/examples.test.ts#score-ngram}
  * @category Protocol
  */
 export function byteTokenizer(): ByteTokenizer {
@@ -232,6 +234,8 @@ export function byteTokenizer(): ByteTokenizer {
  * @param blockSize - Tokens per block (≥ 1).
  * @returns Views (no copies) of each whole block.
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad block size.
+ * @example
+ * {@includeCode ../test/examples.test.ts#blocks}
  * @category Protocol
  */
 export function cutIntoBlocks(tokens: TokenIds, blockSize: number): Int32Array[] {

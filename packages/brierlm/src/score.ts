@@ -7,6 +7,7 @@ import { MAX_N, checkNumber, fail } from './internal/util.js';
 
 /**
  * Brier-1..Brier-4, in that order.
+ * @see {@link combineBrierLM}
  * @category Results
  */
 export type BrierTuple = readonly [number, number, number, number];
@@ -26,9 +27,7 @@ export type BrierTuple = readonly [number, number, number, number];
  * @returns BrierLM ×100, in [0, 100] for valid Brier scores.
  * @throws `CalmError` `INVALID_ARGUMENT` when `brier` does not hold 4 finite numbers.
  * @example
- * ```ts
- * combineBrierLM([0.5, 0.3, 0.2, 0.1]); // 100 · (0.003)^(1/4) ≈ 23.4
- * ```
+ * {@includeCode ../test/examples.test.ts#combine}
  * @category Scores
  */
 export function combineBrierLM(brier: ArrayLike<number>): number {
@@ -52,6 +51,8 @@ export function combineBrierLM(brier: ArrayLike<number>): number {
  * @param brier - Brier-1..Brier-4, length 4.
  * @returns The official formula's value ×100.
  * @throws `CalmError` `INVALID_ARGUMENT` when `brier` does not hold 4 finite numbers.
+ * @example
+ * {@includeCode ../test/examples.test.ts#combine}
  * @category Scores
  */
 export function officialBrierLM(brier: ArrayLike<number>): number {
@@ -71,6 +72,7 @@ function checkTuple(brier: ArrayLike<number>, fn: string): void {
 
 /**
  * How standard errors and confidence intervals are computed.
+ * @see {@link evaluateBrierLM}, which takes them as `options.stderr`.
  * @category Results
  */
 export interface StderrOptions {

@@ -7,6 +7,7 @@ import type { BrierTuple, StderrOptions } from './score.js';
 /**
  * The three estimators: implicit chunk generators (CALM-like), implicit token-level generators
  * (any LM that can only sample), explicit-probability generators.
+ * @see {@link evaluateBrierLM}
  * @category Evaluation
  */
 export type EstimatorKind = 'chunk' | 'token' | 'explicit';
@@ -22,6 +23,7 @@ export type EstimatorKind = 'chunk' | 'token' | 'explicit';
  *   position.
  * - `explicit`: a `NextTokenModel`; exact teacher-forced P(y) and a Monte-Carlo prefix
  *   collision times the exact last-token Σp² (official `train_ar.py`), lower variance.
+ * @see {@link evaluateBrierLM}
  * @category Evaluation
  */
 export type BrierGenerator =
@@ -31,6 +33,7 @@ export type BrierGenerator =
 
 /**
  * Progress of an evaluation, reported after every sampler call.
+ * @see {@link evaluateBrierLM}
  * @category Evaluation
  */
 export interface BrierProgress {
@@ -81,6 +84,7 @@ export interface EvaluateBrierOptions {
 
 /**
  * What one scored position contributed (kept when `keepPositions` is set).
+ * @see {@link evaluateBrierLM}
  * @category Results
  */
 export interface PositionRecord {

@@ -9,6 +9,8 @@ const u32 = new Uint32Array(f32.buffer);
  * @param bits - F16 values as raw 16-bit patterns.
  * @param out - Optional destination of the same length.
  * @returns Float32 values (exact: every half is representable in float32).
+ * @example
+ * {@includeCode ../test/examples.test.ts#half-floats}
  * @category Dtypes
  */
 export function float16BitsToFloat32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
@@ -41,6 +43,8 @@ export function float16BitsToFloat32(bits: Uint16Array, out: Float32Array = new 
  * Narrows float32 values to IEEE-754 half precision (round to nearest even; overflow to ±Inf).
  * @param values - Float32 values.
  * @returns F16 raw bit patterns.
+ * @example
+ * {@includeCode ../test/examples.test.ts#half-floats}
  * @category Dtypes
  */
 export function float32ToFloat16Bits(values: Float32Array): Uint16Array {
@@ -89,6 +93,8 @@ export function float32ToFloat16Bits(values: Float32Array): Uint16Array {
  * @param bits - BF16 values as raw 16-bit patterns.
  * @param out - Optional destination of the same length.
  * @returns Float32 values.
+ * @example
+ * {@includeCode ../test/examples.test.ts#half-floats}
  * @category Dtypes
  */
 export function bfloat16BitsToFloat32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
@@ -101,6 +107,8 @@ export function bfloat16BitsToFloat32(bits: Uint16Array, out: Float32Array = new
  * Narrows float32 values to bfloat16 (round to nearest even; NaN stays NaN).
  * @param values - Float32 values.
  * @returns BF16 raw bit patterns.
+ * @example
+ * {@includeCode ../test/examples.test.ts#half-floats}
  * @category Dtypes
  */
 export function float32ToBfloat16Bits(values: Float32Array): Uint16Array {

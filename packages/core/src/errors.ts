@@ -67,13 +67,7 @@ export interface CalmErrorOptions {
  * to do about it. Match on {@link CalmError.code} rather than on the message text.
  *
  * @example
- * ```ts
- * try {
- *   rng.categorical(new Float64Array([0, 0]));
- * } catch (e) {
- *   if (isCalmError(e, 'INVALID_ARGUMENT')) console.error(e.message);
- * }
- * ```
+ * {@includeCode ../test/examples.test.ts#calm-error}
  * @category Errors
  */
 export class CalmError extends Error {
@@ -114,10 +108,7 @@ export function isCalmError(e: unknown, code?: CalmErrorCode): e is CalmError {
  * @param source - The package name, e.g. `@calm/brierlm`.
  * @returns `fail(code, message, options?)`, which never returns.
  * @example
- * ```ts
- * const fail = errorFactory('@calm/brierlm');
- * if (k < 1) fail('INVALID_ARGUMENT', `chunkSize must be >= 1, got ${k}; pass a positive integer.`);
- * ```
+ * {@includeCode ../test/examples.test.ts#calm-error}
  * @category Errors
  */
 export function errorFactory(source: string): (code: CalmErrorCode, message: string, options?: Omit<CalmErrorOptions, 'source'>) => never {

@@ -58,3 +58,4 @@ export {
   type TorchTensorRef,
   type TorchStateDictReader,
 } from './torch-bin.js';
+export { checkConfigValue, collectConfigProblems, configFieldNamer, throwConfigProblems, type ConfigValueKind, type ConfigValueRule, type ConfigField } from './config-validation.js';

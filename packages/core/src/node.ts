@@ -26,6 +26,7 @@ import { openTorchStateDict } from './torch-bin.js';
 
 /**
  * A safetensors file opened for lazy reading.
+ * @see {@link openSafetensorsFile}
  * @category Checkpoints
  */
 export interface SafetensorsReader {
@@ -49,6 +50,8 @@ export interface SafetensorsReader {
  * @param options - Header size limit.
  * @returns A lazy reader; close it when done.
  * @throws `CalmError` `IO_ERROR` when the file cannot be opened, `FORMAT_ERROR` when it is malformed.
+ * @example
+ * {@includeCode ../test/examples.test.ts#safetensors-file}
  * @category Checkpoints
  */
 export async function openSafetensorsFile(path: string, options: SafetensorsReadOptions = {}): Promise<SafetensorsReader> {
@@ -99,6 +102,8 @@ export async function openSafetensorsFile(path: string, options: SafetensorsRead
  * @param options - Header size limit; `filter` selects tensors by name (others are not read).
  * @returns Metadata (of the first file) and tensors by name.
  * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR`, `MISSING_PARAMETER` (an indexed tensor absent from its shard).
+ * @example
+ * {@includeCode ../test/examples.test.ts#safetensors-file}
  * @category Checkpoints
  */
 export async function readSafetensorsFile(
@@ -142,6 +147,8 @@ export async function readSafetensorsFile(
  * @param path - Destination path (parent folders are created).
  * @param data - Contents.
  * @throws `CalmError` `IO_ERROR` when writing fails.
+ * @example
+ * {@includeCode ../test/examples.test.ts#atomic-write}
  * @category Files
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
@@ -169,6 +176,8 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  * @param tensors - Arrays by name.
  * @param metadata - Optional `__metadata__`.
  * @throws `CalmError` `IO_ERROR`, `SHAPE_MISMATCH`, `DTYPE_UNSUPPORTED`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#safetensors-file}
  * @category Checkpoints
  */
 export async function writeSafetensorsFile(
@@ -183,6 +192,7 @@ export async function writeSafetensorsFile(
  * Tells whether a path exists.
  * @param path - Any path.
  * @returns `true` when `stat` succeeds.
+ * @see {@link writeFileAtomic}
  * @category Files
  */
 export async function pathExists(path: string): Promise<boolean> {
@@ -209,6 +219,7 @@ export async function writeTextAtomic(path: string, text: string): Promise<void>
  * @param path - File path.
  * @returns The source and a `close` function.
  * @throws `CalmError` with code `IO_ERROR` when the file cannot be opened.
+ * @see {@link readTorchBinFile}
  * @category Checkpoints
  */
 export async function openFileSource(path: string): Promise<ByteSource & { close(): Promise<void> }> {
@@ -247,6 +258,8 @@ export async function openFileSource(path: string): Promise<ByteSource & { close
  * @param options - `filter` selects tensors by name (others are not read).
  * @returns Tensors by name, and the aliases found (tied weights: alias → first name).
  * @throws `CalmError` with code `UNSAFE_PICKLE`, `FORMAT_ERROR`, `IO_ERROR` or `DTYPE_UNSUPPORTED`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#torch-bin-file}
  * @category Checkpoints
  */
 export async function readTorchBinFile(

@@ -9,6 +9,7 @@ import { CalmError } from './errors.js';
 
 /**
  * The serialisable state of an {@link Rng}: plain JSON.
+ * @see {@link createRng}
  * @category Random
  */
 export interface RngState {
@@ -22,6 +23,7 @@ export interface RngState {
 
 /**
  * A seedable random number generator.
+ * @see {@link createRng}
  * @category Random
  */
 export interface Rng {
@@ -268,14 +270,7 @@ function validateState(state: RngState): void {
  * @returns A new {@link Rng}.
  * @throws {@link CalmError} `INVALID_ARGUMENT` for a non-finite seed.
  * @example
- * ```ts
- * const rng = createRng(42);
- * const u = rng.uniform();            // [0, 1)
- * const z = rng.normal();             // N(0, 1)
- * const k = rng.categorical([0.2, 0.8]);
- * const saved = rng.getState();       // JSON-serialisable
- * const again = restoreRng(saved);    // continues exactly where `rng` is now
- * ```
+ * {@includeCode ../test/examples.test.ts#rng}
  * @category Random
  */
 export function createRng(seed: number | string): Rng {
@@ -290,6 +285,8 @@ export function createRng(seed: number | string): Rng {
  * @param state - The saved state.
  * @returns A generator that continues the saved stream exactly.
  * @throws {@link CalmError} `INVALID_ARGUMENT` for a malformed state.
+ * @example
+ * {@includeCode ../test/examples.test.ts#rng}
  * @category Random
  */
 export function restoreRng(state: RngState): Rng {

@@ -9,6 +9,7 @@ import { bfloat16BitsToFloat32, float16BitsToFloat32, float32ToBfloat16Bits, flo
 
 /**
  * Dtypes understood in safetensors files.
+ * @see {@link parseSafetensors}
  * @category Checkpoints
  */
 export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -16,12 +17,14 @@ export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 
 /**
  * The in-memory array types a decoded tensor can have: floats widen to Float32Array (F64 stays
  * Float64Array), integers of 32 bits or fewer and I64 become Int32Array, U8/BOOL stay Uint8Array.
+ * @see {@link parseSafetensors}
  * @category Checkpoints
  */
 export type TensorArray = Float32Array | Float64Array | Int32Array | Uint8Array;
 
 /**
  * One named array: stored dtype, shape and decoded data.
+ * @see {@link parseSafetensors}
  * @category Checkpoints
  */
 export interface NamedArray {
@@ -35,6 +38,7 @@ export interface NamedArray {
 
 /**
  * One entry of a safetensors header.
+ * @see {@link parseSafetensors}
  * @category Checkpoints
  */
 export interface SafetensorsEntry {
@@ -48,6 +52,7 @@ export interface SafetensorsEntry {
 
 /**
  * A parsed safetensors header.
+ * @see {@link parseSafetensors}
  * @category Checkpoints
  */
 export interface SafetensorsHeader {
@@ -74,6 +79,7 @@ export interface SafetensorsReadOptions {
 
 /**
  * Bytes per element of each dtype.
+ * @see {@link parseSafetensors}
  * @category Checkpoints
  */
 export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<SafetensorsDtype, number>> = {
@@ -101,6 +107,7 @@ function fail(message: string, fileName?: string): never {
  * @param options - Header size limit and file name for messages.
  * @returns The JSON header length in bytes.
  * @throws {@link CalmError} `FORMAT_ERROR` when fewer than 8 bytes are given or the header is oversized.
+ * @see {@link parseSafetensors}
  * @category Checkpoints
  */
 export function readSafetensorsHeaderLength(prefix: Uint8Array, options: SafetensorsReadOptions = {}): number {
@@ -123,6 +130,7 @@ export function readSafetensorsHeaderLength(prefix: Uint8Array, options: Safeten
  * @returns The validated header.
  * @throws {@link CalmError} `FORMAT_ERROR` for a truncated file, bad JSON, unknown dtype,
  *   inconsistent shape/offsets, out-of-range, overlapping or non-contiguous tensors.
+ * @see {@link parseSafetensors}
  * @category Checkpoints
  */
 export function parseSafetensorsHeader(bytes: Uint8Array, fileLength: number, options: SafetensorsReadOptions = {}): SafetensorsHeader {
@@ -190,6 +198,7 @@ export function parseSafetensorsHeader(bytes: Uint8Array, fileLength: number, op
  * @param name - The tensor name, for error messages.
  * @returns A new {@link NamedArray} (F16/BF16 widened to float32, I64 narrowed to int32).
  * @throws {@link CalmError} `DTYPE_UNSUPPORTED` when an I64 value does not fit in int32.
+ * @see {@link parseSafetensors}
  * @category Checkpoints
  */
 export function decodeSafetensorsTensor(entry: SafetensorsEntry, raw: Uint8Array, name = 'tensor'): NamedArray {
@@ -248,11 +257,7 @@ export function decodeSafetensorsTensor(entry: SafetensorsEntry, raw: Uint8Array
  * @returns Metadata and the decoded tensors by name (file order).
  * @throws {@link CalmError} `FORMAT_ERROR` or `DTYPE_UNSUPPORTED`; see {@link parseSafetensorsHeader}.
  * @example
- * ```ts
- * const bytes = serializeSafetensors({ w: { shape: [2], data: new Float32Array([1, 2]) } });
- * const { tensors } = parseSafetensors(bytes);
- * tensors.get('w')!.data; // Float32Array [1, 2]
- * ```
+ * {@includeCode ../test/examples.test.ts#safetensors}
  * @category Checkpoints
  */
 export function parseSafetensors(bytes: Uint8Array, options: SafetensorsReadOptions = {}): { metadata: Record<string, string>; tensors: Map<string, NamedArray> } {
@@ -267,6 +272,7 @@ export function parseSafetensors(bytes: Uint8Array, options: SafetensorsReadOpti
 
 /**
  * A tensor to write: shape, data and optionally the dtype to store it as.
+ * @see {@link parseSafetensors}
  * @category Checkpoints
  */
 export interface TensorToWrite {
@@ -324,6 +330,8 @@ function encodeTensor(name: string, t: TensorToWrite): { dtype: SafetensorsDtype
  * @param metadata - Optional `__metadata__` string map (e.g. `{ format: 'pt' }`).
  * @returns The file contents.
  * @throws {@link CalmError} `SHAPE_MISMATCH` or `DTYPE_UNSUPPORTED`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#safetensors}
  * @category Checkpoints
  */
 export function serializeSafetensors(tensors: Record<string, TensorToWrite> | Map<string, TensorToWrite>, metadata?: Record<string, string>): Uint8Array {
@@ -360,6 +368,8 @@ export function serializeSafetensors(tensors: Record<string, TensorToWrite> | Ma
 /**
  * The JSON index of a sharded checkpoint (`model.safetensors.index.json` or
  * `pytorch_model.bin.index.json`).
+ * @see {@link parseSafetensors}, which reads one shard; `readSafetensorsFile` in `@calm/core/node`
+ *   reads a whole sharded checkpoint through its index.
  * @category Checkpoints
  */
 export interface ShardIndex {
@@ -375,6 +385,7 @@ export interface ShardIndex {
  * @param fileName - For error messages.
  * @returns The index.
  * @throws {@link CalmError} `FORMAT_ERROR` when `weight_map` is missing or not a string map.
+ * @see {@link parseSafetensors}, which reads one shard.
  * @category Checkpoints
  */
 export function parseShardIndex(json: string, fileName = 'index.json'): ShardIndex {

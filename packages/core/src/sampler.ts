@@ -7,6 +7,7 @@ import type { TokenIds } from './tokens.js';
 
 /**
  * Options every sampler call accepts.
+ * @see {@link ChunkSampler}
  * @category Samplers
  */
 export interface SampleCallOptions {
@@ -28,18 +29,7 @@ export interface SampleCallOptions {
  * multiple of K as the official code does (right-padding with PAD).
  *
  * @example
- * ```ts
- * // A sampler that ignores its context and draws K uniform ids from a vocabulary of 10.
- * const rng = createRng(0);
- * const sampler: ChunkSampler = {
- *   chunkSize: 4,
- *   async sample(contexts, numSamples) {
- *     const out = new Int32Array(contexts.length * numSamples * 4);
- *     for (let i = 0; i < out.length; i++) out[i] = rng.int(10);
- *     return out; // [B, numSamples, K]
- *   },
- * };
- * ```
+ * {@includeCode ../test/examples.test.ts#chunk-sampler}
  * @category Samplers
  */
 export interface ChunkSampler {
@@ -70,6 +60,7 @@ export interface ChunkSampler {
 /**
  * Fill value for token positions after a token-level sampler stopped early (end of text, stop
  * sequence): such positions never equal a real token.
+ * @see {@link TokenSampler}, whose example pads with it.
  * @category Samplers
  */
 export const NO_TOKEN = -1;
@@ -79,15 +70,7 @@ export const NO_TOKEN = -1;
  * e.g. a remote completion API.
  *
  * @example
- * ```ts
- * const sampler: TokenSampler = {
- *   async sample(contexts, maxTokens, numSamples) {
- *     const out = new Int32Array(contexts.length * numSamples * maxTokens).fill(NO_TOKEN);
- *     // ... fill each [context, sample] row with up to maxTokens sampled ids
- *     return out; // [B, numSamples, maxTokens]
- *   },
- * };
- * ```
+ * {@includeCode ../test/examples.test.ts#token-sampler}
  * @category Samplers
  */
 export interface TokenSampler {
@@ -111,6 +94,8 @@ export interface TokenSampler {
  * @remarks
  * BrierLM's lower-variance estimator (the official `train_ar.py` one) needs exact probabilities.
  * `teacherForcedProbs` is an optional fast path computing every position of a sequence at once.
+ * @example
+ * {@includeCode ../test/examples.test.ts#next-token-model}
  * @category Samplers
  */
 export interface NextTokenModel {

@@ -6,12 +6,14 @@ import { CalmError } from './errors.js';
 
 /**
  * A sequence of token ids, dtype int32.
+ * @see {@link toChunks}
  * @category Tokens
  */
 export type TokenIds = Int32Array;
 
 /**
  * One chunk of K token ids (K = chunk size, `patch_size` in the official code), dtype int32.
+ * @see {@link toChunks}
  * @category Tokens
  */
 export type Chunk = Int32Array;
@@ -21,6 +23,7 @@ export type Chunk = Int32Array;
  *
  * @remarks
  * The scripts add a `[PAD]` token, so PAD = 128256 and the vocabulary size is 128257.
+ * @see {@link padToMultiple}, whose example pads with `pad`.
  * @category Tokens
  */
 export const LLAMA3_SPECIAL_TOKENS = {
@@ -42,9 +45,7 @@ export const LLAMA3_SPECIAL_TOKENS = {
  * @returns Views (no copies) of each chunk, each of length K.
  * @throws {@link CalmError} `INVALID_ARGUMENT` when the length is not a multiple of K.
  * @example
- * ```ts
- * toChunks(Int32Array.from([1, 2, 3, 4]), 2); // [[1, 2], [3, 4]]
- * ```
+ * {@includeCode ../test/examples.test.ts#chunks}
  * @category Tokens
  */
 export function toChunks(tokens: TokenIds, chunkSize: number): Chunk[] {
@@ -68,6 +69,8 @@ export function toChunks(tokens: TokenIds, chunkSize: number): Chunk[] {
  * @param chunkSize - K (≥ 1).
  * @param padId - The id to pad with (PAD = 128256 for Llama 3 in CALM).
  * @returns The input itself when no padding is needed, otherwise a new padded array.
+ * @example
+ * {@includeCode ../test/examples.test.ts#chunks}
  * @category Tokens
  */
 export function padToMultiple(tokens: TokenIds, chunkSize: number, padId: number): TokenIds {
@@ -84,6 +87,7 @@ export function padToMultiple(tokens: TokenIds, chunkSize: number, padId: number
  * @param a - First chunk.
  * @param b - Second chunk.
  * @returns `true` when lengths and all ids are equal.
+ * @see {@link toChunks}
  * @category Tokens
  */
 export function chunksEqual(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
@@ -96,6 +100,7 @@ export function chunksEqual(a: ArrayLike<number>, b: ArrayLike<number>): boolean
  * A string key that identifies a chunk by its ids; equal chunks give equal keys.
  * @param chunk - Token ids.
  * @returns The ids joined with commas.
+ * @see {@link toChunks}
  * @category Tokens
  */
 export function chunkKey(chunk: ArrayLike<number>): string {
@@ -110,6 +115,7 @@ export function chunkKey(chunk: ArrayLike<number>): string {
  * @param name - The argument name, used in the error message.
  * @returns An Int32Array (the input itself when it already is one).
  * @throws {@link CalmError} `INVALID_ARGUMENT` for a non-integer or out-of-range value.
+ * @see {@link toChunks}
  * @category Tokens
  */
 export function toTokenIds(values: ArrayLike<number> | Iterable<number>, name = 'tokens'): TokenIds {

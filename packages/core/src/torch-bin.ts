@@ -49,6 +49,7 @@ class StorageRef {
 
 /**
  * A tensor described by a `.bin` state dict before its data is read.
+ * @see {@link openTorchStateDict}
  * @category Checkpoints
  */
 export interface TorchTensorRef {
@@ -94,6 +95,7 @@ function asIntTuple(v: unknown, what: string, fileName: string): number[] {
  * @returns Tensor references by parameter name, in the file's order.
  * @throws {@link CalmError} `UNSAFE_PICKLE` for any global or opcode outside the allow-list;
  *   `FORMAT_ERROR` for a malformed pickle or a top-level object that is not a dict of tensors.
+ * @see {@link openTorchStateDict}
  * @category Checkpoints
  */
 export function unpickleStateDict(pkl: Uint8Array, fileName = 'data.pkl'): Map<string, TorchTensorRef> {
@@ -501,6 +503,7 @@ function gatherStrided(storage: TensorArray, ref: TorchTensorRef, name: string, 
 
 /**
  * A PyTorch `.bin` state dict opened for reading.
+ * @see {@link openTorchStateDict}
  * @category Checkpoints
  */
 export interface TorchStateDictReader {
@@ -529,10 +532,7 @@ export interface TorchStateDictReader {
  * @throws {@link CalmError} `UNSAFE_PICKLE` when the pickle needs anything beyond a state dict;
  *   `FORMAT_ERROR` when the archive or pickle is malformed.
  * @example
- * ```ts
- * const reader = await openTorchStateDict(bytesSource(fileBytes), 'pytorch_model.bin');
- * const w = await reader.read('encoder.embed_tokens.weight'); // { dtype, shape, data }
- * ```
+ * {@includeCode ../test/examples.test.ts#torch-bin}
  * @category Checkpoints
  */
 export async function openTorchStateDict(src: ByteSource, fileName = 'pytorch_model.bin'): Promise<TorchStateDictReader> {
@@ -586,6 +586,7 @@ export async function openTorchStateDict(src: ByteSource, fileName = 'pytorch_mo
  * @param fileName - For error messages.
  * @returns Tensors by name (aliases included, each as its own array).
  * @throws {@link CalmError} `UNSAFE_PICKLE`, `FORMAT_ERROR`, `DTYPE_UNSUPPORTED`.
+ * @see {@link openTorchStateDict}
  * @category Checkpoints
  */
 export async function parseTorchStateDict(bytes: Uint8Array, fileName = 'pytorch_model.bin'): Promise<Map<string, NamedArray>> {

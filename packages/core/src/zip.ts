@@ -7,6 +7,7 @@ import { CalmError } from './errors.js';
 
 /**
  * Random-access bytes: an in-memory buffer or an open file.
+ * @see {@link openTorchStateDict}, which reads a PyTorch zip through a byte source.
  * @category Checkpoints
  */
 export interface ByteSource {
@@ -25,6 +26,7 @@ export interface ByteSource {
  * Wraps an in-memory buffer as a {@link ByteSource}.
  * @param bytes - The whole file.
  * @returns A byte source over `bytes` (no copy).
+ * @see {@link openTorchStateDict}, which reads a PyTorch zip through a byte source.
  * @category Checkpoints
  */
 export function bytesSource(bytes: Uint8Array): ByteSource {
@@ -41,6 +43,7 @@ export function bytesSource(bytes: Uint8Array): ByteSource {
 
 /**
  * One entry of a zip archive.
+ * @see {@link openTorchStateDict}, which reads a PyTorch zip through a byte source.
  * @category Checkpoints
  */
 export interface ZipEntry {
@@ -66,6 +69,7 @@ function fail(msg: string, fileName: string): never {
  * @param fileName - For error messages.
  * @returns Entries by name.
  * @throws {@link CalmError} `FORMAT_ERROR` when the archive is not a zip or is truncated.
+ * @see {@link openTorchStateDict}, which reads a PyTorch zip through a byte source.
  * @category Checkpoints
  */
 export async function readZipDirectory(src: ByteSource, fileName = 'archive'): Promise<Map<string, ZipEntry>> {
@@ -144,6 +148,7 @@ export async function readZipDirectory(src: ByteSource, fileName = 'archive'): P
  * @param fileName - For error messages.
  * @returns The absolute byte offset of the entry's data.
  * @throws {@link CalmError} `FORMAT_ERROR` for a compressed entry or a corrupt header.
+ * @see {@link openTorchStateDict}, which reads a PyTorch zip through a byte source.
  * @category Checkpoints
  */
 export async function zipEntryDataOffset(src: ByteSource, entry: ZipEntry, fileName = 'archive'): Promise<number> {

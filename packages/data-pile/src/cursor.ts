@@ -10,6 +10,7 @@ import type { PackingLayout } from './packing.js';
 /**
  * The settings that determine which blocks a stream yields; a cursor only restores a stream
  * whose settings are equal (`epochs` may differ).
+ * @see {@link createBlockStream}
  * @category Streaming
  */
 export interface BlockStreamConfig {
@@ -43,6 +44,7 @@ export interface BlockStreamConfig {
 
 /**
  * Counters of the reading side, saved so that skipped-line counts survive a resume.
+ * @see {@link createBlockStream}
  * @category Streaming
  */
 export interface ReaderCounts {
@@ -62,6 +64,7 @@ export interface ReaderCounts {
  * buffer and the carry-over tokens, which are stored as base64 of little-endian int32. For a
  * `.jsonl.zst` shard, reaching `position.byte` means decompressing from the start of the file
  * (≈100 MB/s): zstd streams cannot be entered in the middle of a frame.
+ * @see {@link createBlockStream}
  * @category Streaming
  */
 export interface BlockCursor {
@@ -93,6 +96,8 @@ export interface BlockCursor {
  * Serialises a cursor to JSON text.
  * @param cursor - A cursor from `BlockStream.cursor()`.
  * @returns JSON text.
+ * @example
+ * {@includeCode ../test/examples.test.ts#block-stream}
  * @category Streaming
  */
 export function serializeCursor(cursor: BlockCursor): string {
@@ -105,6 +110,8 @@ export function serializeCursor(cursor: BlockCursor): string {
  * @returns The cursor.
  * @throws `CalmError` `FORMAT_ERROR` when it is not a cursor; `CHECKPOINT_VERSION` for
  * another format version.
+ * @example
+ * {@includeCode ../test/examples.test.ts#block-stream}
  * @category Streaming
  */
 export function parseCursor(input: string | unknown): BlockCursor {

@@ -9,6 +9,7 @@ import type { BatchEncoder, Tokenizer } from './tokenizer.js';
  * The official evaluation block sizes: 8192 tokens for CALM (`train_calm.py` default), 2048 for
  * the AR baseline (`train_ar.sh`). Both give a 2048-step context. Changing them changes BrierLM
  * by ≈30% (issue #20), so keep them to compare with published numbers.
+ * @see {@link packEvalBlocks}
  * @category Evaluation
  */
 export const EVAL_BLOCK_SIZE = { calm: 8192, ar: 2048 } as const;
@@ -31,6 +32,7 @@ export interface EvalBlockOptions {
 
 /**
  * Evaluation blocks and what was dropped.
+ * @see {@link packEvalBlocks}
  * @category Evaluation
  */
 export interface EvalBlocks {
@@ -60,9 +62,7 @@ export interface EvalBlocks {
  * @returns The blocks and token counts.
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad block or group size.
  * @example
- * ```ts
- * const { blocks } = await packEvalBlocks(texts, tokenizer, { blockSize: EVAL_BLOCK_SIZE.calm });
- * ```
+ * {@includeCode ../test/examples.test.ts#eval-blocks}
  * @category Evaluation
  */
 export async function packEvalBlocks(texts: readonly string[], tokenizer: Tokenizer, options: EvalBlockOptions): Promise<EvalBlocks> {

@@ -14,6 +14,7 @@ import type { SpecialTokenIds } from './tokenizer.js';
  * - `'ae'` (autoencoder): `[BOS, ...ids, EOS]` right-padded with PAD to a multiple of the chunk
  *   size K, so chunks never straddle documents. (BOS is there because the script's tokenizer call
  *   prepends it before `group_texts` appends EOS.)
+ * @see {@link packDocuments}
  * @category Packing
  */
 export type PackingLayout = 'lm' | 'ae';
@@ -38,6 +39,7 @@ export interface PackOptions extends SpecialTokenIds {
 
 /**
  * The result of packing one group of documents.
+ * @see {@link packDocuments}
  * @category Packing
  */
 export interface PackResult {
@@ -53,6 +55,7 @@ export interface PackResult {
  * @returns The options with `chunkSize` and `addBos` filled in.
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad block or chunk size, or an AE block size
  * that is not a multiple of the chunk size.
+ * @see {@link packDocuments}
  * @category Packing
  */
 export function resolvePackOptions(options: PackOptions): Required<PackOptions> {
@@ -99,10 +102,7 @@ function writeDocument(out: Int32Array, at: number, ids: Int32Array, o: Required
  * (`'ae'`), int32.
  * @throws `CalmError` `INVALID_ARGUMENT` for bad options.
  * @example
- * ```ts
- * layoutDocument(Int32Array.from([5, 6]), { layout: 'ae', blockSize: 8, chunkSize: 4, bos: 1, eos: 2, pad: 0 });
- * // Int32Array [1, 5, 6, 2]
- * ```
+ * {@includeCode ../test/examples.test.ts#pack-documents}
  * @category Packing
  */
 export function layoutDocument(ids: Int32Array, options: PackOptions): Int32Array {
@@ -126,13 +126,7 @@ export function layoutDocument(ids: Int32Array, options: PackOptions): Int32Arra
  * @returns Blocks of length `blockSize` and the remainder.
  * @throws `CalmError` `INVALID_ARGUMENT` for bad options.
  * @example
- * ```ts
- * const { blocks, remainder } = packDocuments(
- *   [Int32Array.from([10, 11, 12]), Int32Array.from([20])],
- *   { layout: 'lm', blockSize: 2, bos: 1, eos: 2, pad: 0 },
- * );
- * // blocks: [1, 10], [11, 12], [1, 20]; remainder: []
- * ```
+ * {@includeCode ../test/examples.test.ts#pack-documents}
  * @category Packing
  */
 export function packDocuments(docs: readonly Int32Array[], options: PackOptions, carry?: Int32Array): PackResult {

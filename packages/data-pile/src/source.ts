@@ -8,6 +8,7 @@ import { PILE_MAX_WORDS, splitLongDocument } from './split.js';
 
 /**
  * A position in a document source: where the next document comes from.
+ * @see {@link arraySource}
  * @category Sources
  */
 export interface SourcePosition {
@@ -23,12 +24,14 @@ export interface SourcePosition {
 
 /**
  * The start of a source.
+ * @see {@link arraySource}
  * @category Sources
  */
 export const SOURCE_START: Readonly<SourcePosition> = Object.freeze({ file: 0, lineIndex: 0, byte: 0, part: 0 });
 
 /**
  * One document read from a source.
+ * @see {@link arraySource}
  * @category Sources
  */
 export interface SourceDocument {
@@ -42,6 +45,7 @@ export interface SourceDocument {
 
 /**
  * Why a line of a JSON-lines file could not be used.
+ * @see {@link arraySource}
  * @category Sources
  */
 export type LineIssueReason = 'invalid-utf8' | 'invalid-json' | 'not-an-object' | 'missing-text' | 'text-not-string' | 'empty-line';
@@ -49,6 +53,7 @@ export type LineIssueReason = 'invalid-utf8' | 'invalid-json' | 'not-an-object' 
 /**
  * A line that was skipped under the `'skip'` policy (under `'fail'` it becomes a `CalmError`
  * with the same fields in `details`).
+ * @see {@link arraySource}
  * @category Sources
  */
 export interface LineIssue {
@@ -67,12 +72,14 @@ export interface LineIssue {
 /**
  * What to do with a malformed line: throw a `CalmError` (`'fail'`) or skip it, count it and
  * report it through `onSkip` (`'skip'`). Nothing is ever dropped silently.
+ * @see {@link arraySource}
  * @category Sources
  */
 export type LineErrorPolicy = 'fail' | 'skip';
 
 /**
  * Callbacks a source calls while reading.
+ * @see {@link arraySource}
  * @category Sources
  */
 export interface SourceHooks {
@@ -96,6 +103,7 @@ export interface SourceHooks {
  * `documents(from)` must yield the same documents in the same order every time, starting exactly
  * at `from` (a `next` position it yielded earlier, or the start). That is what makes cursors
  * resumable and sharding deterministic.
+ * @see {@link arraySource}
  * @category Sources
  */
 export interface DocumentSource {
@@ -116,6 +124,7 @@ export interface DocumentSource {
  * @param what - Name used in error messages.
  * @returns The position.
  * @throws `CalmError` `FORMAT_ERROR` when a field is missing or not a non-negative integer.
+ * @see {@link arraySource}
  * @category Sources
  */
 export function checkSourcePosition(p: unknown, what = 'position'): SourcePosition {
@@ -132,6 +141,7 @@ export function checkSourcePosition(p: unknown, what = 'position'): SourcePositi
 /**
  * How a source splits long records: `false` (never), `true` (at {@link PILE_MAX_WORDS} pieces,
  * the official Pile preprocessing) or a number of pieces.
+ * @see {@link arraySource}
  * @category Sources
  */
 export type SplitOption = boolean | number;
@@ -172,10 +182,7 @@ export interface ArraySourceOptions {
  * @returns The source.
  * @throws `CalmError` `INVALID_ARGUMENT` when an entry is not a string.
  * @example
- * ```ts
- * const source = arraySource(['first document', 'second document']);
- * for await (const doc of source.documents()) console.log(doc.text);
- * ```
+ * {@includeCode ../test/examples.test.ts#array-source}
  * @category Sources
  */
 export function arraySource(texts: readonly string[], options: ArraySourceOptions = {}): DocumentSource {

@@ -5,6 +5,7 @@ import { checkInt } from './internal/errors.js';
 
 /**
  * The official maximum number of space-separated pieces per document (`process.py`, `max_words`).
+ * @see {@link splitLongDocument}
  * @category Preprocessing
  */
 export const PILE_MAX_WORDS = 10_000;
@@ -24,10 +25,7 @@ export const PILE_MAX_WORDS = 10_000;
  * @returns The parts, in order (at least one, possibly empty strings).
  * @throws `CalmError` `INVALID_ARGUMENT` when `maxWords` is not a positive integer.
  * @example
- * ```ts
- * splitLongDocument('a b c d e', 2); // ['a b', 'c d', 'e']
- * splitLongDocument('a  b', 2);      // ['a ', 'b'] (pieces 'a', '', 'b')
- * ```
+ * {@includeCode ../test/examples.test.ts#split-long-document}
  * @category Preprocessing
  */
 export function splitLongDocument(text: string, maxWords: number = PILE_MAX_WORDS): string[] {

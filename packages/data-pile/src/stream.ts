@@ -83,6 +83,7 @@ export interface BlockStreamOptions {
 
 /**
  * Throughput and bookkeeping of a stream. Reading counters include groups read ahead.
+ * @see {@link createBlockStream}
  * @category Streaming
  */
 export interface BlockStreamStats {
@@ -116,6 +117,7 @@ export interface BlockStreamStats {
 
 /**
  * A batch of blocks.
+ * @see {@link createBlockStream}
  * @category Streaming
  */
 export interface TokenBatch {
@@ -127,6 +129,7 @@ export interface TokenBatch {
 
 /**
  * A stream of packed blocks with a resumable cursor.
+ * @see {@link createBlockStream}
  * @category Streaming
  */
 export interface BlockStream extends AsyncIterable<Int32Array> {
@@ -210,15 +213,7 @@ function samePosition(a: SourcePosition, b: SourcePosition): boolean {
  * @throws `CalmError` `INVALID_ARGUMENT` for bad options or a cursor saved with other
  * settings, data or tokenizer; errors of the source (e.g. `FORMAT_ERROR`) surface from `next`.
  * @example
- * ```ts
- * const stream = createBlockStream(source, tokenizer, { blockSize: 2048, workerIndex: rank, workerCount: world });
- * for (let step = 0; step < steps; step++) {
- *   const batch = await stream.nextBatch(8); // ids: Int32Array [8 * 2048]
- *   if (!batch) break;
- *   saveCheckpoint({ data: stream.cursor() });
- * }
- * await stream.close();
- * ```
+ * {@includeCode ../test/examples.test.ts#block-stream}
  * @category Streaming
  */
 export function createBlockStream(source: DocumentSource, tokenizer: Tokenizer, options: BlockStreamOptions): BlockStream {

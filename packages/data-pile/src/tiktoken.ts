@@ -11,6 +11,7 @@ import type { Tokenizer, TokenizerWorkerSpec } from './tokenizer.js';
 /**
  * Llama 3's pre-tokenizer split pattern as written in its `tokenizer.json` (with an inline
  * case-insensitive group `(?i:...)`, which Node 20's RegExp rejects).
+ * @see {@link createTiktokenTokenizer}
  * @category Tokenizers
  */
 export const LLAMA3_SPLIT_PATTERN_ORIGINAL =
@@ -20,6 +21,7 @@ export const LLAMA3_SPLIT_PATTERN_ORIGINAL =
  * {@link LLAMA3_SPLIT_PATTERN_ORIGINAL} rewritten for JavaScript (`u` flag): the case-insensitive
  * contractions become explicit alternatives. `s` also matches `ſ` (U+017F LONG S), its Unicode
  * simple case fold, because the Oniguruma engine of HF `tokenizers` matches it too.
+ * @see {@link createTiktokenTokenizer}
  * @category Tokenizers
  */
 export const LLAMA3_SPLIT_PATTERN =
@@ -27,6 +29,7 @@ export const LLAMA3_SPLIT_PATTERN =
 
 /**
  * The padding token string the official training scripts add (`DEFAULT_PAD_TOKEN`).
+ * @see {@link createTiktokenTokenizer}
  * @category Tokenizers
  */
 export const PAD_TOKEN = '[PAD]';
@@ -34,6 +37,7 @@ export const PAD_TOKEN = '[PAD]';
 /**
  * The names of Llama 3's 256 special tokens, in id order (ids 128000–128255).
  * @returns `<|begin_of_text|>`, `<|end_of_text|>`, reserved tokens, header and `<|eot_id|>` tokens.
+ * @see {@link createTiktokenTokenizer}
  * @category Tokenizers
  */
 export function llama3SpecialTokenNames(): string[] {
@@ -55,6 +59,7 @@ export function llama3SpecialTokenNames(): string[] {
 
 /**
  * One entry of a tiktoken rank file.
+ * @see {@link createTiktokenTokenizer}
  * @category Tokenizers
  */
 export interface TiktokenRank {
@@ -71,6 +76,8 @@ export interface TiktokenRank {
  * @param fileName - Used in error messages.
  * @returns Entries sorted by rank.
  * @throws `CalmError` `FORMAT_ERROR` for a malformed line, a non-integer or duplicate rank.
+ * @example
+ * {@includeCode ../test/examples.test.ts#tiktoken}
  * @category Tokenizers
  */
 export function parseTiktokenRanks(text: string, fileName = 'tokenizer.model'): TiktokenRank[] {
@@ -175,10 +182,7 @@ export interface TiktokenTokenizerOptions {
  * @throws `CalmError` `FORMAT_ERROR` for a malformed file; `INVALID_ARGUMENT` when BOS/EOS
  * are not among the special tokens or the pattern is not a valid JavaScript RegExp.
  * @example
- * ```ts
- * const tok = createTiktokenTokenizer(await (await fetch('/llama3/tokenizer.model')).text());
- * await tok.encode('Hello world!'); // Int32Array [9906, 1917, 0]
- * ```
+ * {@includeCode ../test/examples.test.ts#tiktoken}
  * @category Tokenizers
  */
 export function createTiktokenTokenizer(modelText: string, options: TiktokenTokenizerOptions = {}): Tokenizer {

@@ -4,6 +4,7 @@
 
 /**
  * Special token ids a tokenizer must provide for packing.
+ * @see {@link Tokenizer}
  * @category Tokenizers
  */
 export interface SpecialTokenIds {
@@ -21,6 +22,7 @@ export interface SpecialTokenIds {
  * @remarks
  * `tiktoken`: the arguments of js-tiktoken's `Tiktoken` constructor. `hf`: the text of a HF
  * `tokenizer.json` plus the special tokens that were added after loading it.
+ * @see {@link Tokenizer}
  * @category Tokenizers
  */
 export type TokenizerWorkerSpec =
@@ -53,6 +55,8 @@ export type TokenizerWorkerSpec =
  *
  * The methods are asynchronous because HF `tokenizers` (Rust, napi) only offers asynchronous
  * encoding in Node; the js-tiktoken implementation resolves immediately.
+ * @example
+ * {@includeCode ../test/examples.test.ts#tokenizer-contract}
  * @category Tokenizers
  */
 export interface Tokenizer extends SpecialTokenIds {
@@ -86,6 +90,7 @@ export interface Tokenizer extends SpecialTokenIds {
 
 /**
  * Anything that can encode batches of texts: a {@link Tokenizer} or a worker pool.
+ * @see {@link createBlockStream}
  * @category Tokenizers
  */
 export interface BatchEncoder {

@@ -84,13 +84,18 @@ describe('downloadPileShard / downloadFile (local server only)', () => {
     reset();
     const dir = join(tmp.dir, 'a');
     const progress: number[] = [];
+    // #region download-shard
+    // import { downloadPileShard, jsonlSource } from '@calm/data-pile/node';
+    // baseUrl defaults to https://huggingface.co; this test serves a small shard from 127.0.0.1
     const r = await downloadPileShard(0, dir, { baseUrl: base, onProgress: (p) => progress.push(p.bytes) });
+    // r.path ends in 00.jsonl.zst; size and sha256 were checked against the hub's headers
+    let docs = 0;
+    for await (const _ of jsonlSource(r.path).documents()) docs++;
+    // #endregion download-shard
     expect(r).toMatchObject({ bytes: BODY.length, sha256: SHA, sha256Verified: true, resumedFrom: 0, alreadyComplete: false });
     expect(readFileSync(r.path).equals(BODY)).toBe(true);
     expect(existsSync(`${r.path}.part`)).toBe(false);
     expect(progress.at(-1)).toBe(BODY.length);
-    let docs = 0;
-    for await (const _ of jsonlSource(r.path).documents()) docs++;
     expect(docs).toBe(203);
     // A second call finds the complete file and downloads nothing.
     behaviour.requests = [];
@@ -103,7 +108,12 @@ describe('downloadPileShard / downloadFile (local server only)', () => {
     reset();
     behaviour.cutFirstAfter = 20_000;
     const dest = join(tmp.dir, 'b', 'file.bin');
+    // #region download-file
+    // import { downloadFile } from '@calm/data-pile/node';
+    // Pass sha256 and expectedSize when known; otherwise the server's headers are checked.
     const r = await downloadFile(`${base}/file.bin`, dest, { retryDelayMs: 0 });
+    // an interrupted transfer was resumed with a range request; r.sha256Verified is true
+    // #endregion download-file
     expect(readFileSync(dest).equals(BODY)).toBe(true);
     expect(r.sha256Verified).toBe(true);
     const gets = behaviour.requests.filter((q) => q.startsWith('GET'));

@@ -23,8 +23,12 @@ let convertedPath: string;
 beforeAll(async () => {
   tmp = tempDir();
   tiktoken = await loadTiktokenTokenizer(LLAMA3_MODEL);
+  // #region convert-tiktoken
+  // import { convertTiktokenToTokenizerJson, loadHfTokenizer } from '@calm/data-pile/node';
+  // LLAMA3_MODEL: Llama 3's tokenizer.model (tiktoken ranks); the result matches Meta's tokenizer.json
   convertedPath = await convertTiktokenToTokenizerJson(LLAMA3_MODEL, join(tmp.dir, 'tokenizer.json'));
-  hf = await loadHfTokenizer(convertedPath);
+  hf = await loadHfTokenizer(convertedPath); // HF tokenizers; the same ids as the tiktoken loader
+  // #endregion convert-tiktoken
 });
 afterAll(() => tmp.cleanup());
 

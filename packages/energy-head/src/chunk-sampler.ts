@@ -68,16 +68,7 @@ function checkAbort(signal: AbortSignal | undefined): void {
  *   `INVALID_ARGUMENT` (bad counts, decoded ids outside the vocabulary), `SHAPE_MISMATCH` (hidden
  *   states or decoded ids of the wrong size), `ABORTED` (signal).
  * @example
- * ```ts
- * const sampler = createHeadChunkSampler({
- *   head,
- *   chunkSize: 4,
- *   hiddenStates: (contexts) => lm.lastHidden(contexts),          // [B, H]
- *   decode: (z) => autoencoder.decodeArgmax(z),                    // [S, L] -> Int32Array [S·K]
- *   rng: createRng(0),
- * });
- * const ids = await sampler.sample([Int32Array.from([1, 2, 3, 4])], 2); // [1, 2, 4]
- * ```
+ * {@includeCode ../test/examples.test.ts#chunk-sampler}
  * @category Samplers
  */
 export function createHeadChunkSampler(options: HeadChunkSamplerOptions): ChunkSampler {

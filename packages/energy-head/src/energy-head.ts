@@ -97,6 +97,8 @@ function resolveConfig(config: EnergyHeadConfig): ResolvedEnergyConfig {
  * @param prefix - Key prefix without trailing dot. @defaultValue `'mlp_generator'`
  * @returns Specs by full state-dict key, with the official initialisation.
  * @throws {@link @calm/core!CalmError | CalmError} `INVALID_CONFIG` for a bad configuration.
+ * @example
+ * {@includeCode ../test/examples.test.ts#energy-head}
  * @category Heads
  */
 export function energyHeadParamSpecs(config: EnergyHeadConfig, prefix = 'mlp_generator'): Record<string, ParamSpec> {
@@ -153,11 +155,7 @@ export interface EnergyTargetLossOptions {
  * code's per-row computation, with fewer FLOPs.
  *
  * @example
- * ```ts
- * const head = new EnergyHead({ hiddenSize: 256, latentSize: 32, numMlpLayers: 2 }, { rng: createRng(0) });
- * const z = head.sample(hidden, 8, { rng: createRng(1) });                   // [B, 8, 32]
- * const { value, grads } = tf.variableGrads(() => head.loss(hidden, { mean, logStd }, { rng }), head.trainableVariables());
- * ```
+ * {@includeCode ../test/examples.test.ts#energy-head}
  * @category Heads
  */
 export class EnergyHead implements GenerativeHead {
@@ -203,7 +201,7 @@ export class EnergyHead implements GenerativeHead {
 
   /**
    * The variables an optimiser should update (every head parameter), in registration order.
-   * @returns The trainable variables.
+   * @returns The trainable variables: every head parameter, float32, in its PyTorch shape (a Linear weight is [out, in]).
    */
   trainableVariables(): tf.Variable[] {
     return trainableVariables(this.params);
@@ -277,7 +275,7 @@ export class EnergyHead implements GenerativeHead {
    * @param hidden - Hidden states, shape [B, H], float32.
    * @param posterior - Target posterior μ, log σ, each [B, l], float32.
    * @param options - `rng`, and/or `noise` [B, N, noiseSize] and `targetNoise` [B, M, l] (N(0, 1)).
-   * @returns The scalar loss. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+   * @returns The loss, a float32 scalar. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
    * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` when a needed draw has neither noise nor `rng`;
    *   `SHAPE_MISMATCH` for bad shapes.
    */
@@ -308,7 +306,7 @@ export class EnergyHead implements GenerativeHead {
    * @param hidden - Hidden states, shape [B, H], float32.
    * @param targets - Target samples, shape [B, M, l], float32.
    * @param options - `rng`, or `noise` [B, N, noiseSize].
-   * @returns The scalar loss. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+   * @returns The loss, a float32 scalar. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
    * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` without `rng` or `noise`; `SHAPE_MISMATCH` for bad shapes.
    */
   targetLoss(hidden: tf.Tensor2D, targets: tf.Tensor3D, options: EnergyTargetLossOptions): tf.Scalar {

@@ -19,6 +19,7 @@ import type { HeadLogger, TargetPosterior } from './types.js';
  *   for nearby points.
  * - `'direct'`: materialises the [B, N, M, L] differences; exact for coinciding points but
  *   O(B·N·M·L) memory.
+ * @see {@link energyScore}
  * @category Energy score
  */
 export type DistanceMethod = 'matmul' | 'direct';
@@ -42,6 +43,7 @@ export interface EnergyScoreOptions {
 
 /**
  * Per-position parts of the energy score.
+ * @see {@link energyScore}
  * @category Energy score
  */
 export interface EnergyScoreParts {
@@ -60,10 +62,7 @@ export interface EnergyScoreParts {
  * @returns Warnings (empty for α ∈ (0, 2); one message for α = 2, where the score is only proper).
  * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` when α is not a finite number in (0, 2].
  * @example
- * ```ts
- * checkEnergyAlpha(1);   // []
- * checkEnergyAlpha(2);   // ['... only proper, not strictly proper ...']
- * ```
+ * {@includeCode ../test/examples.test.ts#energy-score}
  * @category Energy score
  */
 export function checkEnergyAlpha(alpha: number): string[] {
@@ -89,6 +88,8 @@ export function checkEnergyAlpha(alpha: number): string[] {
  * @param numTargets - M, target samples per position.
  * @param latentSize - L, the latent dimension.
  * @returns FLOPs per position.
+ * @example
+ * {@includeCode ../test/examples.test.ts#energy-score}
  * @category Energy score
  */
 export function energyScoreFlops(numSamples: number, numTargets: number, latentSize: number): number {
@@ -185,11 +186,7 @@ function assemble(x: tf.Tensor3D, y: tf.Tensor3D, alpha: number, method: Distanc
  * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for α outside (0, 2], N < 2 or an unknown method;
  *   `SHAPE_MISMATCH` for inconsistent shapes; `DTYPE_UNSUPPORTED` for non-float32 input.
  * @example
- * ```ts
- * const x = tf.randomNormal([4, 8, 16]) as tf.Tensor3D; // 4 positions, 8 samples, L = 16
- * const y = tf.randomNormal([4, 100, 16]) as tf.Tensor3D;
- * const { score, fidelity, diversity } = energyScore(x, y, { alpha: 1 });
- * ```
+ * {@includeCode ../test/examples.test.ts#energy-score}
  * @category Energy score
  */
 export function energyScore(samples: tf.Tensor3D, targets: tf.Tensor3D, options: EnergyScoreOptions = {}): EnergyScoreParts {
@@ -245,6 +242,8 @@ function checkPosterior(posterior: TargetPosterior, b: number, l: number, fn: st
  *   dispose them. Inputs are not disposed.
  * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for α outside (0, 2], N < 2, or neither
  *   `targetNoise` nor `rng`; `SHAPE_MISMATCH` for inconsistent shapes.
+ * @example
+ * {@includeCode ../test/examples.test.ts#posterior-energy}
  * @category Energy score
  */
 export function posteriorEnergyScore(samples: tf.Tensor3D, posterior: TargetPosterior, options: PosteriorEnergyOptions = {}): EnergyScoreParts {
@@ -286,8 +285,10 @@ export function posteriorEnergyScore(samples: tf.Tensor3D, posterior: TargetPost
  * @param samples - Model samples, shape [B, N, L], float32, N ≥ 2.
  * @param targets - Target samples, shape [B, M, L], float32.
  * @param options - α, distance method and a logger for the α = 2 warning.
- * @returns The scalar loss. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+ * @returns The loss, a float32 scalar. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
  * @throws {@link @calm/core!CalmError | CalmError} as {@link energyScore}.
+ * @example
+ * {@includeCode ../test/examples.test.ts#energy-score}
  * @category Energy score
  */
 export function energyLoss(samples: tf.Tensor3D, targets: tf.Tensor3D, options: EnergyScoreOptions = {}): tf.Scalar {
@@ -301,12 +302,10 @@ export function energyLoss(samples: tf.Tensor3D, targets: tf.Tensor3D, options: 
  * @param samples - Model samples, shape [B, N, L], float32, N ≥ 2.
  * @param posterior - μ and log σ, each [B, L], float32.
  * @param options - α, distance method, M, and the target noise or an RNG to draw it.
- * @returns The scalar loss. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+ * @returns The loss, a float32 scalar. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
  * @throws {@link @calm/core!CalmError | CalmError} as {@link posteriorEnergyScore}.
  * @example
- * ```ts
- * const loss = tf.tidy(() => posteriorEnergyLoss(samples, { mean, logStd }, { rng: createRng(0) }));
- * ```
+ * {@includeCode ../test/examples.test.ts#posterior-energy}
  * @category Energy score
  */
 export function posteriorEnergyLoss(samples: tf.Tensor3D, posterior: TargetPosterior, options: PosteriorEnergyOptions = {}): tf.Scalar {

@@ -16,6 +16,7 @@ const MAX_PERIOD = 10000;
 
 /**
  * ODE solver of the flow head's sampler.
+ * @see {@link FlowMatchingHead}
  * @category Heads
  */
 export type FlowSolver = 'midpoint' | 'euler';
@@ -70,7 +71,7 @@ export interface FlowHeadOptions {
 export interface FlowLossOptions extends HeadLossOptions {
   /** x0 ~ N(0, I), shape [B, N, l], float32 (`noise` of {@link HeadLossOptions}). */
   noise?: tf.Tensor3D;
-  /** ε ~ N(0, I) of the posterior targets x1 = μ + σ·ε, shape [B, N, l] (one target per replica). */
+  /** ε ~ N(0, I) of the posterior targets x1 = μ + σ·ε, shape [B, N, l], float32 (one target per replica). */
   targetNoise?: tf.Tensor3D;
   /** t ~ U[0, 1), shape [B, N], float32. */
   time?: tf.Tensor2D;
@@ -126,6 +127,8 @@ function xavierUniform(): Initializer {
  * @param prefix - Key prefix without trailing dot. @defaultValue `'generative_head.net'`
  * @returns Specs by full state-dict key, with the official initialisation.
  * @throws {@link @calm/core!CalmError | CalmError} `INVALID_CONFIG` for a bad configuration.
+ * @example
+ * {@includeCode ../test/examples.test.ts#flow-head}
  * @category Heads
  */
 export function flowHeadParamSpecs(config: FlowHeadConfig, prefix = 'generative_head.net'): Record<string, ParamSpec> {
@@ -166,11 +169,7 @@ export function flowHeadParamSpecs(config: FlowHeadConfig, prefix = 'generative_
  * computed once per hidden state and shared by its samples.
  *
  * @example
- * ```ts
- * const head = new FlowMatchingHead({ hiddenSize: 64, latentSize: 16, solver: 'midpoint', numSteps: 10 }, { rng: createRng(0) });
- * const z = head.sample(hidden, 4, { rng });                          // [B, 4, 16]
- * const loss = head.loss(hidden, { mean, logStd }, { rng });          // scalar
- * ```
+ * {@includeCode ../test/examples.test.ts#flow-head}
  * @category Heads
  */
 export class FlowMatchingHead implements GenerativeHead {
@@ -216,7 +215,7 @@ export class FlowMatchingHead implements GenerativeHead {
 
   /**
    * The variables an optimiser should update, in registration order.
-   * @returns The trainable variables.
+   * @returns The trainable variables: every head parameter, float32, in its PyTorch shape (a Linear weight is [out, in]).
    */
   trainableVariables(): tf.Variable[] {
     return trainableVariables(this.params);
@@ -349,7 +348,7 @@ export class FlowMatchingHead implements GenerativeHead {
    * @param hidden - Hidden states, shape [B, H], float32.
    * @param targets - x1, shape [B, N, l], float32 (N replicas per hidden state).
    * @param options - `rng`, and/or `noise` (x0, [B, N, l]) and `time` (t, [B, N]).
-   * @returns The mean squared velocity error (scalar). Caller owns the returned tensor and must
+   * @returns The mean squared velocity error, a float32 scalar. Caller owns the returned tensor and must
    *   dispose it. Inputs are not disposed.
    * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` when a needed draw has neither noise nor `rng`;
    *   `SHAPE_MISMATCH` for bad shapes.
@@ -382,7 +381,7 @@ export class FlowMatchingHead implements GenerativeHead {
    * @param hidden - Hidden states, shape [B, H], float32.
    * @param posterior - Target posterior μ, log σ, each [B, l], float32.
    * @param options - `rng`, and/or `noise` (x0 [B, N, l]), `targetNoise` (ε [B, N, l]), `time` (t [B, N]).
-   * @returns The scalar loss. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+   * @returns The loss, a float32 scalar. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
    * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` when a needed draw has neither noise nor `rng`;
    *   `SHAPE_MISMATCH` for bad shapes.
    */

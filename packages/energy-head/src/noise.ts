@@ -14,11 +14,9 @@ function sizeOf(shape: readonly number[]): number {
  *
  * @param rng - The random source (advanced by one normal draw per element).
  * @param shape - Tensor shape.
- * @returns N(0, 1) values, float32. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+ * @returns N(0, 1) values of shape `shape` (e.g. [B, M, L]), float32. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
  * @example
- * ```ts
- * const eps = normalNoise(createRng(0), [B, 100, 128]); // targetNoise for EnergyHead.loss
- * ```
+ * {@includeCode ../test/examples.test.ts#posterior-energy}
  * @category Noise
  */
 export function normalNoise(rng: Rng, shape: readonly number[]): tf.Tensor {
@@ -33,7 +31,9 @@ export function normalNoise(rng: Rng, shape: readonly number[]): tf.Tensor {
  * @param shape - Tensor shape.
  * @param low - Lower bound (inclusive). @defaultValue −0.5
  * @param high - Upper bound (exclusive). @defaultValue 0.5
- * @returns U(low, high) values, float32. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+ * @returns U(low, high) values of shape `shape` (e.g. [B, N, noiseSize]), float32. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+ * @example
+ * {@includeCode ../test/examples.test.ts#posterior-energy}
  * @category Noise
  */
 export function uniformNoise(rng: Rng, shape: readonly number[], low = -0.5, high = 0.5): tf.Tensor {

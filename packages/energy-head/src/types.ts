@@ -8,6 +8,7 @@ import type { ParamRecord } from '@calm/nn';
 
 /**
  * Where a head sends its warnings (e.g. α = 2). The library never prints.
+ * @see {@link EnergyHead}
  * @category Heads
  */
 export interface HeadLogger {
@@ -20,6 +21,7 @@ export interface HeadLogger {
 
 /**
  * The autoencoder's diagonal Gaussian posterior for the target chunks, one row per position.
+ * @see {@link posteriorEnergyLoss}
  * @category Heads
  */
 export interface TargetPosterior {
@@ -68,11 +70,7 @@ export interface HeadLossOptions {
  * optimiser or `@calm/nn`'s `AdamW`.
  *
  * @example
- * ```ts
- * const head: GenerativeHead = createEnergyHead({ hiddenSize: 64, latentSize: 16 }, { rng: createRng(0) });
- * const samples = head.sample(hidden, 8, { rng });                    // [B, 8, 16]
- * const loss = head.loss(hidden, { mean, logStd }, { rng });          // scalar
- * ```
+ * {@includeCode ../test/examples.test.ts#generative-head}
  * @category Heads
  */
 export interface GenerativeHead {
@@ -90,7 +88,7 @@ export interface GenerativeHead {
   readonly warnings: readonly string[];
   /**
    * The variables an optimiser should update.
-   * @returns The trainable variables, in a stable order.
+   * @returns The trainable variables, in a stable order: float32 tensors in their PyTorch shapes (a Linear weight is [out, in]).
    */
   trainableVariables(): tf.Variable[];
   /**
@@ -105,9 +103,9 @@ export interface GenerativeHead {
   /**
    * The head's training loss for predicting the target chunk whose posterior is given.
    * @param hidden - Hidden states, shape [B, H], float32.
-   * @param posterior - The target chunks' posterior, μ and log σ each [B, L].
+   * @param posterior - The target chunks' posterior, μ and log σ each [B, L], float32.
    * @param options - An RNG, or the noise to use.
-   * @returns The scalar loss (mean over positions). Caller owns the returned tensor and must
+   * @returns The loss (mean over positions), a float32 scalar. Caller owns the returned tensor and must
    *   dispose it. Inputs are not disposed.
    */
   loss(hidden: tf.Tensor2D, posterior: TargetPosterior, options: HeadLossOptions): tf.Scalar;

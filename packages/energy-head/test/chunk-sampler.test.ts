@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isCalmError, type Rng } from '@calm/core';
+import { chunkSamplerConformance } from '@calm/testing';
 import { expectNoLeak } from '@calm/testing/tfjs';
 import { createHeadChunkSampler, EnergyHead, type GenerativeHead, type HeadSampleOptions } from '../src/index.js';
 import { createRng, useWasm } from './backend.js';
@@ -79,6 +80,11 @@ describe('createHeadChunkSampler', () => {
       expect(head.calls.reduce((a, c) => a + c, 0)).toBe(4 * n);
     });
   }
+
+  it('meets the shared ChunkSampler contract (int32 [B, n, K] in range, empty batch, same seeds give same ids)', async () => {
+    const make = () => createHeadChunkSampler({ head: fakeHead(), chunkSize: K, vocabSize: 20, hiddenStates, decode, rng: createRng(8) });
+    expect(await expectNoLeak(() => chunkSamplerConformance(make, contexts))).toEqual([]);
+  });
 
   it('implements the teacher-forced fast path when hidden states for every position are given', async () => {
     const sampler = createHeadChunkSampler({

@@ -9,8 +9,9 @@ import type { ParamRecord } from './params.js';
 /**
  * Decides whether a parameter gets weight decay.
  * @param name - The parameter's state_dict name.
- * @param param - The variable (for its shape).
+ * @param param - The variable, any shape, float32 (for its rank).
  * @returns `true` to decay it.
+ * @see {@link AdamW}
  * @category Optimizers
  */
 export type DecayPredicate = (name: string, param: tf.Variable) => boolean;
@@ -60,8 +61,9 @@ const NORM_NAME = /(^|[._])(\w*norm\w*|ln|\w+_ln|ln_\w+)\.weight$/i;
  * `layernorm`, `norm_hidden`), or any 1-D `*.weight` (in CALM every 1-D weight belongs to a norm,
  * e.g. `embed_proj.3.weight`). Biases are names ending in `.bias`.
  * @param name - State_dict name.
- * @param param - The variable.
+ * @param param - The variable, any shape, float32.
  * @returns `true` when the parameter should decay.
+ * @see {@link AdamW}
  * @category Optimizers
  */
 export function defaultDecayPredicate(name: string, param: tf.Variable): boolean {
@@ -98,13 +100,7 @@ function checkHyper(o: Required<Omit<AdamWOptions, 'decay'>>): void {
  * Parameters absent from `grads` are left untouched, as torch skips parameters whose grad is
  * None. Moments are created lazily (zeros) at a parameter's first update.
  * @example
- * ```ts
- * const opt = new AdamW(params, { lr: 3e-4, beta2: 0.95, weightDecay: 0.1 });
- * const { value, grads } = paramGrads(() => loss(params, batch), params);
- * const { grads: clipped, norm } = clipByGlobalNorm(grads, 1.0);
- * opt.step(clipped, schedule(opt.stepCount));
- * tf.dispose([value, norm, ...Object.values(grads), ...Object.values(clipped)]);
- * ```
+ * {@includeCode ../test/examples.test.ts#train-step}
  * @category Optimizers
  */
 export class AdamW {
@@ -144,7 +140,8 @@ export class AdamW {
 
   /**
    * Applies one update.
-   * @param grads - Gradients by parameter name, each the shape of its parameter, float32. Not disposed.
+   * @param grads - Gradients by parameter name, float32, each of its parameter's shape (any shape).
+   *   Not disposed.
    * @param lr - Learning rate for this step (e.g. `schedule(opt.stepCount)`). @defaultValue the constructor's `lr`
    * @throws `CalmError` `UNEXPECTED_PARAMETER` for gradients of unknown or non-trainable
    *   parameters, `SHAPE_MISMATCH` for wrongly shaped gradients (all listed at once),
@@ -261,9 +258,12 @@ export class AdamW {
  * and per parameter `<name>.exp_avg`, `<name>.exp_avg_sq` (F32, the parameter's shape) and
  * `<name>.step` (I64 scalar), following torch's state names.
  * @param state - From {@link AdamW.getState}.
- * @param shapes - Parameter shapes by name (e.g. from the parameter record); used to shape the moments.
+ * @param shapes - Parameter shapes by name, or the parameter record itself (float32 tensors of any
+ *   shape); used to shape the moments.
  * @returns Arrays ready for `serializeSafetensors` / `writeSafetensorsFile` of `@calm/core`.
  * @throws `CalmError` `MISSING_PARAMETER` when a shape is missing.
+ * @example
+ * {@includeCode ../test/examples.test.ts#optimizer-state}
  * @category Optimizers
  */
 export function optimizerStateToNamedArrays(state: OptimizerState, shapes: Record<string, readonly number[]> | Record<string, tf.Tensor>): Record<string, TensorToWrite> {
@@ -285,6 +285,8 @@ export function optimizerStateToNamedArrays(state: OptimizerState, shapes: Recor
  * @param arrays - Named arrays by key.
  * @returns The state, ready for {@link AdamW.setState}.
  * @throws `CalmError` `FORMAT_ERROR` when keys are missing or malformed.
+ * @example
+ * {@includeCode ../test/examples.test.ts#optimizer-state}
  * @category Optimizers
  */
 export function namedArraysToOptimizerState(arrays: Map<string, NamedArray> | Record<string, NamedArray | TensorToWrite>): OptimizerState {

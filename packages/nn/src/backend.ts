@@ -16,6 +16,7 @@ import { initWasmWithThreads, PINNED_TFJS_VERSION } from './wasm-threads.js';
  *   browser's `navigator.gpu`.
  * - `wasm`: `@tensorflow/tfjs-backend-wasm` (SIMD, XNNPACK) with our training kernels; the default.
  * - `cpu`: tfjs's pure-JS backend; slow, used as a test reference.
+ * @see {@link initBackend}
  * @category Backends
  */
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
@@ -259,11 +260,7 @@ async function loadWasm(threads: number, wasmPaths: string | undefined): Promise
  *   adapter), `INVALID_CONFIG` for a bad option or environment value, `NOT_SUPPORTED` for the
  *   threads shim on another tfjs version or outside Node.
  * @example
- * ```ts
- * import { initBackend } from '@calm/nn';
- * const info = await initBackend();          // wasm unless CALM_BACKEND says otherwise
- * console.log(info.detail);                  // "wasm (tfjs 4.22.0, SIMD, 1 thread, training kernels; default)"
- * ```
+ * {@includeCode ../test/examples.test.ts#backend}
  * @category Backends
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {

@@ -18,10 +18,12 @@ export interface StoreDtypeOptions {
 
 /**
  * Reads tensors back to the host as named arrays for `@calm/core`'s safetensors writer.
- * @param tensors - Named tensors (float32, int32 or bool).
+ * @param tensors - Named tensors, any shape, float32, int32 or bool.
  * @param options - Storage dtypes.
  * @returns Arrays by name, in the record's order.
  * @throws `CalmError` `DTYPE_UNSUPPORTED` for string or complex tensors.
+ * @example
+ * {@includeCode ../test/examples.test.ts#named-arrays}
  * @category Checkpoints
  */
 export async function paramsToNamedArrays(tensors: Record<string, tf.Tensor>, options: StoreDtypeOptions = {}): Promise<Record<string, TensorToWrite>> {
@@ -53,8 +55,11 @@ function toTensor(name: string, a: { shape: readonly number[]; data: TensorArray
  * floats (F32, F16, BF16 widened; F64 narrowed) become float32, integers (I64 narrowed, I32, I16,
  * I8, U8) int32, BOOL bool.
  * @param arrays - Arrays by name.
- * @returns Tensors by name. Caller owns the returned tensors and must dispose them. Inputs are not disposed.
+ * @returns Tensors by name, each of its array's shape (any shape), float32, int32 or bool as above.
+ *   Caller owns the returned tensors and must dispose them. Inputs are not disposed.
  * @throws `CalmError` `SHAPE_MISMATCH` when data length and shape disagree.
+ * @example
+ * {@includeCode ../test/examples.test.ts#named-arrays}
  * @category Checkpoints
  */
 export function namedArraysToTensors(arrays: Map<string, NamedArray | TensorToWrite> | Record<string, NamedArray | TensorToWrite>): Record<string, tf.Tensor> {
@@ -93,17 +98,14 @@ async function nodeIo(): Promise<typeof import('@calm/core/node')> {
 /**
  * Saves named tensors (e.g. a parameter record) to a safetensors file, atomically.
  * @param path - Destination, ending in `.safetensors`.
- * @param params - Named tensors (float32, int32 or bool).
+ * @param params - Named tensors, any shape, float32, int32 or bool.
  * @param metadata - Optional `__metadata__` strings (e.g. `{ format: 'pt' }`).
  * @param options - Storage dtypes and sharding.
  * @returns The files written (the index last when sharded).
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad path or shard size, `IO_ERROR`,
  *   `DTYPE_UNSUPPORTED`.
  * @example
- * ```ts
- * await saveParams('ckpt/model.safetensors', params, { format: 'pt' });
- * const report = await loadParams('ckpt', params); // a folder finds model.safetensors
- * ```
+ * {@includeCode ../test/examples.test.ts#checkpoint}
  * @category Checkpoints
  */
 export async function saveParams(path: string, params: Record<string, tf.Tensor>, metadata?: Record<string, string>, options: SaveParamsOptions = {}): Promise<string[]> {
@@ -184,6 +186,7 @@ async function readCheckpoint(file: string, filter: (name: string) => boolean): 
 
 /**
  * Options of {@link loadParams} and {@link loadTensors}.
+ * @see {@link loadParams}
  * @category Checkpoints
  */
 export interface LoadParamsOptions {
@@ -206,6 +209,7 @@ export interface LoadParamsOptions {
 
 /**
  * What {@link loadParams} did.
+ * @see {@link loadParams}
  * @category Checkpoints
  */
 export interface LoadReport {
@@ -248,12 +252,15 @@ function mapKey(key: string, options: LoadParamsOptions): string | null {
  * missing or unexpected keys (strict), wrong shapes, float data for an int32 parameter — is
  * collected and reported in one error, and then nothing is assigned.
  * @param pathOrDir - File, index or folder.
- * @param params - The record to fill; its variables are assigned in place.
+ * @param params - The record to fill (variables of any shape, float32 or int32); its variables are
+ *   assigned in place.
  * @param options - Strictness, aliases, renaming, ignored keys.
  * @returns What was loaded, missing, unexpected, ignored, duplicated, and the metadata.
  * @throws `CalmError` `MISSING_PARAMETER` / `UNEXPECTED_PARAMETER` (strict; one error
  *   listing all keys), `SHAPE_MISMATCH`, `DTYPE_UNSUPPORTED`, `IO_ERROR`, `FORMAT_ERROR`,
  *   `UNSAFE_PICKLE` (a `.bin` asking for anything beyond tensors).
+ * @example
+ * {@includeCode ../test/examples.test.ts#checkpoint}
  * @category Checkpoints
  */
 export async function loadParams(pathOrDir: string, params: Record<string, tf.Variable>, options: LoadParamsOptions = {}): Promise<LoadReport> {
@@ -311,8 +318,11 @@ export async function loadParams(pathOrDir: string, params: Record<string, tf.Va
  * Reads every tensor of a checkpoint (file, sharded index or folder) into new tensors.
  * @param pathOrDir - Safetensors or PyTorch `.bin` file, index or folder (as for {@link loadParams}).
  * @param options - `rename`, `aliases` and `ignore` as for {@link loadParams} (keys are mapped; `strict` is unused).
- * @returns Tensors by (mapped) name and the metadata. Caller owns the returned tensors and must dispose them.
+ * @returns Tensors by (mapped) name, each of its stored shape (any shape), float32, int32 or bool
+ *   (as {@link namedArraysToTensors} converts them), and the metadata. Caller owns the returned tensors and must dispose them.
  * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR`, `DTYPE_UNSUPPORTED`, `INVALID_ARGUMENT` when two keys map to one name.
+ * @example
+ * {@includeCode ../test/examples.test.ts#checkpoint}
  * @category Checkpoints
  */
 export async function loadTensors(pathOrDir: string, options: Omit<LoadParamsOptions, 'strict'> = {}): Promise<{ tensors: Record<string, tf.Tensor>; metadata: Record<string, string> }> {

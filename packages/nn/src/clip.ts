@@ -8,6 +8,7 @@ import { fail } from './internal/errors.js';
  * The L2 norm of a set of gradients taken together, √(Σ‖gᵢ‖²).
  * @param grads - Gradients by name, any shapes, float32.
  * @returns A float32 scalar (0 for an empty set). Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+ * @see {@link clipByGlobalNorm}
  * @category Optimizers
  */
 export function globalNorm(grads: Record<string, tf.Tensor>): tf.Scalar {
@@ -26,12 +27,14 @@ export function globalNorm(grads: Record<string, tf.Tensor>): tf.Scalar {
  * Every gradient is multiplied by `min(1, maxNorm / (norm + 1e-6))`, so afterwards the global
  * norm is at most `maxNorm` (equal to it, up to the 1e-6, when clipping happened). A non-finite
  * norm propagates (NaN/Inf gradients), as torch does by default.
- * @param grads - Gradients by name, float32.
+ * @param grads - Gradients by name, any shape, float32.
  * @param maxNorm - The largest allowed global norm (> 0).
  * @returns `grads`: new tensors by the same names (always new, even when not scaled); `norm`: the
  *   global norm before clipping (float32 scalar). Caller owns the returned tensors and must dispose
  *   them. Inputs are not disposed.
  * @throws `CalmError` `INVALID_ARGUMENT` for a non-positive or non-finite `maxNorm`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#train-step}
  * @category Optimizers
  */
 export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; norm: tf.Scalar } {

@@ -14,9 +14,12 @@ import type { ParamRecord } from './params.js';
  * @param f - Computes the loss, a float32 scalar, from the current parameter values.
  * @param params - The parameter record.
  * @param filter - Which trainable parameters to differentiate (e.g. freeze the autoencoder). @defaultValue all
- * @returns The loss and gradients by parameter name (same shapes as the parameters). Caller owns
+ * @returns The loss (a float32 scalar) and gradients by parameter name (float32, each of its
+ *   parameter's shape, so any shape). Caller owns
  *   the returned tensors and must dispose them. Inputs are not disposed.
  * @throws `CalmError` `INVALID_ARGUMENT` when no parameter is trainable or `f` does not return a scalar.
+ * @example
+ * {@includeCode ../test/examples.test.ts#train-step}
  * @category Optimizers
  */
 export function paramGrads(f: () => tf.Scalar, params: ParamRecord, filter: (name: string) => boolean = () => true): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {

@@ -20,8 +20,9 @@ function lastDim(x: tf.Tensor): number {
 
 /**
  * SiLU (swish) activation, `x · sigmoid(x)`.
- * @param x - Any float32 tensor.
- * @returns Same shape and dtype. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+ * @param x - Any float32 tensor, shape `[...]`.
+ * @returns Shape `[...]` of `x`, float32. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+ * @see {@link swiGluMlp}, which uses it.
  * @category Layers
  */
 export function silu(x: tf.Tensor): tf.Tensor {
@@ -31,7 +32,7 @@ export function silu(x: tf.Tensor): tf.Tensor {
 /**
  * A Linear layer, `y = x·Wᵀ + b`, with the weight stored `[out, in]` like PyTorch's `nn.Linear`.
  *
- * @param params - Parameters holding `${prefix}.weight` `[out, in]` and optionally `${prefix}.bias` `[out]`.
+ * @param params - Parameters holding `${prefix}.weight` `[out, in]` and optionally `${prefix}.bias` `[out]`, float32.
  * @param prefix - The module's state_dict prefix, e.g. `encoder.hidden_to_latent`.
  * @param x - Input, shape `[..., in]`, float32.
  * @param opts - `bias`: `true` requires the bias, `false` ignores it; by default it is used when present.
@@ -39,9 +40,7 @@ export function silu(x: tf.Tensor): tf.Tensor {
  * @throws `CalmError` `MISSING_PARAMETER` when a required key is absent, `SHAPE_MISMATCH` when
  *   the weight is not 2-D, the bias not `[out]`, or `x`'s last dimension is not `in`.
  * @example
- * ```ts
- * const y = linear(params, 'encoder.squeeze_layer', x); // x [B, L, 2048] -> y [B, L, 512]
- * ```
+ * {@includeCode ../test/examples.test.ts#layers}
  * @category Layers
  */
 export function linear(params: Record<string, tf.Tensor>, prefix: string, x: tf.Tensor, opts: { bias?: boolean } = {}): tf.Tensor {
@@ -64,12 +63,14 @@ export function linear(params: Record<string, tf.Tensor>, prefix: string, x: tf.
 
 /**
  * An embedding lookup (`nn.Embedding`): rows of `params[key]` selected by token ids.
- * @param params - Parameters holding `key`, shape `[V, d]`.
+ * @param params - Parameters holding `key`, shape `[V, d]`, float32.
  * @param key - The full state_dict key, e.g. `encoder.embed_tokens.weight`.
  * @param ids - Token ids, any shape `[...]`, int32, values in `[0, V)`.
  * @returns Embeddings, shape `[..., d]`, float32. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
  * @throws `CalmError` `MISSING_PARAMETER`, `SHAPE_MISMATCH` for a table that is not 2-D,
  *   `INVALID_ARGUMENT` for ids that are not int32 (out-of-range ids fail in the gather kernel).
+ * @example
+ * {@includeCode ../test/examples.test.ts#layers}
  * @category Layers
  */
 export function embedding(params: Record<string, tf.Tensor>, key: string, ids: tf.Tensor): tf.Tensor {
@@ -81,13 +82,15 @@ export function embedding(params: Record<string, tf.Tensor>, key: string, ids: t
 
 /**
  * RMSNorm as in Llama: `w · x / sqrt(mean(x²) + eps)` over the last axis, in float32.
- * @param params - Parameters holding `${prefix}.weight`, shape `[d]`.
+ * @param params - Parameters holding `${prefix}.weight`, shape `[d]`, float32.
  * @param prefix - Module prefix, e.g. `encoder.norm`.
  * @param x - Input, shape `[..., d]`, float32.
  * @param eps - Added to the mean square (the official `rms_norm_eps` is 1e-6).
  * @returns Shape `[..., d]`, float32. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
  * @throws `CalmError` `MISSING_PARAMETER`, `SHAPE_MISMATCH` when the weight is not `[d]`,
  *   `INVALID_ARGUMENT` for a negative eps.
+ * @example
+ * {@includeCode ../test/examples.test.ts#layers}
  * @category Layers
  */
 export function rmsNorm(params: Record<string, tf.Tensor>, prefix: string, x: tf.Tensor, eps: number): tf.Tensor {
@@ -103,12 +106,14 @@ export function rmsNorm(params: Record<string, tf.Tensor>, prefix: string, x: tf
 
 /**
  * LayerNorm over the last axis with affine weight and bias (`nn.LayerNorm`, biased variance).
- * @param params - Parameters holding `${prefix}.weight` and `${prefix}.bias`, each `[d]`.
+ * @param params - Parameters holding `${prefix}.weight` and `${prefix}.bias`, each `[d]`, float32.
  * @param prefix - Module prefix, e.g. `mlp_generator.norm_hidden`.
  * @param x - Input, shape `[..., d]`, float32.
  * @param eps - Added to the variance (1e-6 in CALM's head).
  * @returns Shape `[..., d]`, float32. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
  * @throws `CalmError` `MISSING_PARAMETER`, `SHAPE_MISMATCH`, `INVALID_ARGUMENT` for a negative eps.
+ * @example
+ * {@includeCode ../test/examples.test.ts#layers}
  * @category Layers
  */
 export function layerNorm(params: Record<string, tf.Tensor>, prefix: string, x: tf.Tensor, eps: number): tf.Tensor {
@@ -129,11 +134,13 @@ export function layerNorm(params: Record<string, tf.Tensor>, prefix: string, x: 
 
 /**
  * The SwiGLU MLP of Llama and CALM: `down_proj(silu(gate_proj(x)) * up_proj(x))`, no biases.
- * @param params - Parameters holding `${prefix}.gate_proj.weight` `[I, d]`, `${prefix}.up_proj.weight` `[I, d]`, `${prefix}.down_proj.weight` `[d, I]`.
+ * @param params - Parameters holding `${prefix}.gate_proj.weight` `[I, d]`, `${prefix}.up_proj.weight` `[I, d]`, `${prefix}.down_proj.weight` `[d, I]`, float32.
  * @param prefix - Module prefix, e.g. `encoder.encoder_layers.0.mlp`.
  * @param x - Input, shape `[..., d]`, float32.
  * @returns Shape `[..., d]`, float32. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
  * @throws `CalmError` `MISSING_PARAMETER`, `SHAPE_MISMATCH` (see {@link linear}).
+ * @example
+ * {@includeCode ../test/examples.test.ts#layers}
  * @category Layers
  */
 export function swiGluMlp(params: Record<string, tf.Tensor>, prefix: string, x: tf.Tensor): tf.Tensor {

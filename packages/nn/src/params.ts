@@ -8,6 +8,7 @@ import { fail, sizeOf } from './internal/errors.js';
 /**
  * Named parameters: keys are PyTorch `state_dict` names (e.g. `encoder.norm.weight`), values are
  * float32 `tf.Variable`s.
+ * @see {@link createParams}
  * @category Parameters
  */
 export type ParamRecord = Record<string, tf.Variable>;
@@ -17,12 +18,14 @@ export type ParamRecord = Record<string, tf.Variable>;
  * @param shape - The parameter's shape.
  * @param rng - The generator to draw from (advanced in place).
  * @returns Values, length = product of `shape`, float32, row-major.
+ * @see {@link createParams}
  * @category Parameters
  */
 export type Initializer = (shape: readonly number[], rng: Rng) => Float32Array;
 
 /**
  * How to create one parameter.
+ * @see {@link createParams}
  * @category Parameters
  */
 export interface ParamSpec {
@@ -41,6 +44,8 @@ export interface ParamSpec {
  *   an embedding (`padding_idx` in PyTorch).
  * @returns An {@link Initializer}.
  * @throws `CalmError` `INVALID_ARGUMENT` for a negative or non-finite std.
+ * @example
+ * {@includeCode ../test/examples.test.ts#params}
  * @category Parameters
  */
 export function normalInit(std = 0.02, options: { zeroRows?: readonly number[] } = {}): Initializer {
@@ -64,6 +69,7 @@ export function normalInit(std = 0.02, options: { zeroRows?: readonly number[] }
  * Constant initialiser.
  * @param value - The value of every element.
  * @returns An {@link Initializer} (draws nothing from the RNG).
+ * @see {@link createParams}
  * @category Parameters
  */
 export function constantInit(value: number): Initializer {
@@ -73,6 +79,7 @@ export function constantInit(value: number): Initializer {
 /**
  * Zeros, for biases (and the zero-initialised last layer of the energy head).
  * @returns An {@link Initializer} (draws nothing from the RNG).
+ * @see {@link createParams}
  * @category Parameters
  */
 export function zerosInit(): Initializer {
@@ -82,6 +89,7 @@ export function zerosInit(): Initializer {
 /**
  * Ones, for RMSNorm and LayerNorm weights.
  * @returns An {@link Initializer} (draws nothing from the RNG).
+ * @see {@link createParams}
  * @category Parameters
  */
 export function onesInit(): Initializer {
@@ -102,13 +110,7 @@ export function onesInit(): Initializer {
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad shape or an initialiser that returns the
  *   wrong number of values.
  * @example
- * ```ts
- * const params = createParams({
- *   'proj.weight': { shape: [8, 4], init: normalInit(0.02) },
- *   'proj.bias': { shape: [8], init: zerosInit() },
- * }, createRng(1));
- * const y = linear(params, 'proj', x); // [.., 8]
- * ```
+ * {@includeCode ../test/examples.test.ts#params}
  * @category Parameters
  */
 export function createParams(specs: Record<string, ParamSpec>, rng: Rng): ParamRecord {
@@ -133,7 +135,8 @@ export function createParams(specs: Record<string, ParamSpec>, rng: Rng): ParamR
 
 /**
  * Disposes every tensor of a record.
- * @param params - Parameters (or any named tensors) to free.
+ * @param params - Parameters (or any named tensors) to free, any shape and any dtype.
+ * @see {@link createParams}
  * @category Parameters
  */
 export function disposeParams(params: Record<string, tf.Tensor>): void {
@@ -142,9 +145,10 @@ export function disposeParams(params: Record<string, tf.Tensor>): void {
 
 /**
  * Counts scalar parameters.
- * @param params - Named tensors.
+ * @param params - Named tensors, any shape and any dtype.
  * @param options - `trainableOnly`: count only trainable variables.
  * @returns The total number of elements.
+ * @see {@link createParams}
  * @category Parameters
  */
 export function countParams(params: Record<string, tf.Tensor>, options: { trainableOnly?: boolean } = {}): number {
@@ -160,7 +164,8 @@ export function countParams(params: Record<string, tf.Tensor>, options: { traina
  * The trainable variables of a record, in key order: the `varList` of `tf.variableGrads`.
  * @param params - Parameters.
  * @param filter - Optional extra filter on the name (e.g. freeze a sub-module).
- * @returns The variables (not copies).
+ * @returns The variables (not copies), any shape, float32.
+ * @see {@link createParams}
  * @category Parameters
  */
 export function trainableVariables(params: ParamRecord, filter: (name: string) => boolean = () => true): tf.Variable[] {

@@ -7,6 +7,7 @@ import { fail } from './internal/errors.js';
  * A learning-rate schedule: the learning rate to use for the update that follows `step` updates.
  * @param step - Updates already applied (0 for the first update), an integer ≥ 0.
  * @returns The learning rate.
+ * @see {@link warmupCosineSchedule}
  * @category Schedules
  */
 export type LrSchedule = (step: number) => number;
@@ -29,6 +30,8 @@ function checkSteps(n: number, fn: string, name: string): void {
  * @param lr - The learning rate.
  * @returns The schedule.
  * @throws `CalmError` `INVALID_CONFIG` for a negative or non-finite lr.
+ * @example
+ * {@includeCode ../test/examples.test.ts#schedules}
  * @category Schedules
  */
 export function constantSchedule(lr: number): LrSchedule {
@@ -46,6 +49,8 @@ export function constantSchedule(lr: number): LrSchedule {
  * @param warmupSteps - Updates of warm-up (0: none).
  * @returns The schedule (0 at step 0 when warming up, `lr` from `warmupSteps` on).
  * @throws `CalmError` `INVALID_CONFIG` for bad arguments.
+ * @example
+ * {@includeCode ../test/examples.test.ts#schedules}
  * @category Schedules
  */
 export function warmupConstantSchedule(lr: number, warmupSteps: number): LrSchedule {
@@ -59,6 +64,7 @@ export function warmupConstantSchedule(lr: number, warmupSteps: number): LrSched
 
 /**
  * Options of {@link warmupCosineSchedule}.
+ * @see {@link warmupCosineSchedule}
  * @category Schedules
  */
 export interface WarmupCosineOptions {
@@ -79,6 +85,8 @@ export interface WarmupCosineOptions {
  * @returns The schedule: `lr·step/warmupSteps` during warm-up, `minLr + (lr − minLr)·½(1 + cos(π·p))`
  *   with `p = (step − warmupSteps)/(totalSteps − warmupSteps)` after, `minLr` from `totalSteps` on.
  * @throws `CalmError` `INVALID_CONFIG` listing every bad option.
+ * @example
+ * {@includeCode ../test/examples.test.ts#schedules}
  * @category Schedules
  */
 export function warmupCosineSchedule(options: WarmupCosineOptions): LrSchedule {

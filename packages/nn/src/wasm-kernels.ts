@@ -43,6 +43,7 @@ export const WASM_KERNEL_OVERRIDES = ['BatchMatMul', 'Slice', 'SplitV', 'Unpack'
 
 /**
  * One of {@link WASM_KERNEL_OVERRIDES}.
+ * @see {@link registerWasmKernels}
  * @category Backends
  */
 export type WasmKernelName = (typeof WASM_KERNEL_OVERRIDES)[number];
@@ -483,6 +484,7 @@ export function wasmKernelsRegistered(kernels: readonly WasmKernelName[] = WASM_
  * The stock kernel builds one mask per segment (O(V·N) work): a gather gradient over a vocabulary
  * of 8192 rows does not finish in minutes. Tests that use the cpu backend as a reference for
  * embedding gradients need this. `initBackend({ backend: 'cpu' })` calls it.
+ * @see {@link initBackend}, which calls it for the cpu backend.
  * @category Backends
  */
 export function registerCpuKernels(): void {

@@ -4,7 +4,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { fail } from './internal/errors.js';
 
-/** The only tfjs version whose wasm internals the shims and kernels were written against. */
+/**
+ * The only tfjs version whose wasm internals the shims and kernels were written against.
+ * @see {@link registerWasmKernels}, which refuses other versions.
+ */
 export const PINNED_TFJS_VERSION = '4.22.0';
 
 interface WasmModuleExports {

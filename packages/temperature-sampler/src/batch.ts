@@ -11,6 +11,7 @@ import { batchOrder } from './temperature.js';
 /**
  * The exact selection distribution of Algorithm 2 for one given pool.
  * @typeParam X - The outcome type.
+ * @see {@link batchSelectionDistribution}
  * @category Batch sampler
  */
 export interface BatchSelection<X> {
@@ -31,6 +32,7 @@ export interface BatchSelection<X> {
 /**
  * Options of the generic batch functions.
  * @typeParam X - The outcome type.
+ * @see {@link batchSelectionDistribution}
  * @category Batch sampler
  */
 export interface BatchKeyOptions<X> {
@@ -86,12 +88,7 @@ function countPool<X>(pool: readonly X[], key: OutcomeKeyFn<X>, what: string) {
  * @returns The candidates with their counts, exact weights and probabilities.
  * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for an empty pool or a T that is not 1/n.
  * @example
- * ```ts
- * const d = batchSelectionDistribution([...'ACADBEAFBG'], 1 / 2);
- * d.outcomes; // ['A', 'B']
- * d.weights; // [3n, 1n]
- * d.probabilities; // [0.75, 0.25]
- * ```
+ * {@includeCode ../test/examples.test.ts#batch-generic}
  * @category Batch sampler
  */
 export function batchSelectionDistribution<X>(pool: readonly X[], temperature: number, options: BatchKeyOptions<X> = {}): BatchSelection<X> {
@@ -123,11 +120,7 @@ export function batchSelectionDistribution<X>(pool: readonly X[], temperature: n
  * @returns The chosen outcome (the first occurrence in the pool of the chosen value).
  * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for an empty pool or a T that is not 1/n.
  * @example
- * ```ts
- * const rng = createRng(0);
- * const pool = Array.from({ length: 200 }, () => rng.categorical([0.6, 0.3, 0.1]));
- * const x = batchTemperatureSample(pool, 1 / 3, { rng }); // ≈ P^3/Z
- * ```
+ * {@includeCode ../test/examples.test.ts#batch-generic}
  * @category Batch sampler
  */
 export function batchTemperatureSample<X>(pool: readonly X[], temperature: number, options: BatchSampleOptions<X>): X {
@@ -176,11 +169,7 @@ export interface BatchChunkResult {
  * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for a T that is not 1/n or bad sizes;
  *   `SHAPE_MISMATCH` when the length is not P·N·K for an integer N ≥ 1.
  * @example
- * ```ts
- * // 2 contexts, pools of 200 chunks of K = 4 ids, drawn in one call:
- * const pools = await sampler.sample(contexts, 200); // [2, 200, 4]
- * const { ids } = batchTemperatureSampleChunks(pools, 1 / 2, { numPools: 2, chunkSize: 4, rng });
- * ```
+ * {@includeCode ../test/examples.test.ts#batch-pools}
  * @category Batch sampler
  */
 export function batchTemperatureSampleChunks(pools: Int32Array, temperature: number, options: BatchChunkOptions): BatchChunkResult {

@@ -16,6 +16,7 @@ import { batchOrder } from './temperature.js';
  * (one teacher-forced call counts (L−1)·d per sequence). Per accepted sample, the cost is
  * `drawn / accepted`; for the exact sampler `consumed / accepted` estimates Theorem 2's E[N] and
  * `drawn − consumed` is the over-draw of batching (draws left unused when a call ends).
+ * @see {@link withExactTemperature}
  * @category Samplers
  */
 export interface TemperatureSamplerStats {
@@ -35,6 +36,7 @@ export interface TemperatureSamplerStats {
 
 /**
  * A {@link ChunkSampler} whose draws are tempered, with its cost counters.
+ * @see {@link withExactTemperature}
  * @category Samplers
  */
 export interface TemperedChunkSampler extends ChunkSampler {
@@ -106,6 +108,61 @@ function countPlain(stats: TemperatureSamplerStats, count: number): void {
   stats.drawn += count;
   stats.consumed += count;
   stats.baseCalls++;
+}
+
+/** Cost counters of one wrapper; `resetStats` swaps in fresh ones, so read `counters.stats` when counting. */
+interface Counters {
+  stats: TemperatureSamplerStats;
+}
+
+/** A wrapper's own draws, called by {@link assembleTempered} after the argument checks, never with zero sequences. */
+interface TemperedDraws {
+  /** Tempered chunks for B ≥ 1 contexts: [B, numSamples, K] int32. */
+  sample(contexts: readonly TokenIds[], numSamples: number, callOptions: SampleCallOptions | undefined): Promise<Int32Array>;
+  /**
+   * Tempered teacher-forced chunks: per sequence i, [positions[i], numSamples, K] int32, where
+   * positions[i] = L−1; `teacherForced` is the base sampler's own fast path.
+   */
+  sampleTeacherForced(
+    teacherForced: NonNullable<ChunkSampler['sampleTeacherForced']>,
+    sequences: readonly TokenIds[],
+    positions: readonly number[],
+    numSamples: number,
+    callOptions: SampleCallOptions | undefined,
+  ): Promise<Int32Array[]>;
+}
+
+/**
+ * The part both wrappers share: the sampler object (chunk size, temperature, base, cost counters,
+ * the base's vocabSize), the argument checks of each call, empty calls, and a teacher-forced path
+ * only when the base sampler has one.
+ */
+function assembleTempered(what: string, sampler: ChunkSampler, k: number, temperature: number, counters: Counters, draws: TemperedDraws): TemperedChunkSampler {
+  const tempered: TemperedChunkSampler = {
+    chunkSize: k,
+    temperature,
+    base: sampler,
+    stats: () => ({ ...counters.stats }),
+    resetStats: () => {
+      counters.stats = emptyStats();
+    },
+    async sample(contexts: readonly TokenIds[], numSamples: number, callOptions?: SampleCallOptions): Promise<Int32Array> {
+      checkCall(contexts, numSamples, `${what}.sample`);
+      if (contexts.length === 0) return new Int32Array(0);
+      return draws.sample(contexts, numSamples, callOptions);
+    },
+  };
+  if (sampler.vocabSize !== undefined) Object.assign(tempered, { vocabSize: sampler.vocabSize });
+  if (typeof sampler.sampleTeacherForced === 'function') {
+    const teacherForced = sampler.sampleTeacherForced.bind(sampler);
+    tempered.sampleTeacherForced = async (sequences, numSamples, callOptions) => {
+      const positions = teacherForcedPositions(sequences, k, `${what}.sampleTeacherForced`);
+      assertInteger(numSamples, `${what}.sampleTeacherForced: numSamples`, 1, 'ask for at least one sample per position');
+      if (sequences.length === 0) return [];
+      return draws.sampleTeacherForced(teacherForced, sequences, positions, numSamples, callOptions);
+    };
+  }
+  return tempered;
 }
 
 function checkBase(sampler: ChunkSampler, what: string): number {
@@ -270,11 +327,7 @@ async function runExact(
  *   Its `sample` rejects with `BUDGET_EXHAUSTED` (policy `'throw'`), `SHAPE_MISMATCH` (the base
  *   sampler broke the contract), `ABORTED`, or whatever the base sampler throws.
  * @example
- * ```ts
- * const tempered = withExactTemperature(model, { temperature: 0.7, rng: createRng(0) });
- * const ids = await tempered.sample([prompt], 4); // [1, 4, K], each ~ P^(1/0.7)/Z
- * tempered.stats(); // { accepted: 4, drawn, consumed, baseCalls, ... }
- * ```
+ * {@includeCode ../test/examples.test.ts#exact-chunks}
  * @category Samplers
  */
 export function withExactTemperature(sampler: ChunkSampler, options: ExactChunkSamplerOptions): TemperedChunkSampler {
@@ -285,26 +338,17 @@ export function withExactTemperature(sampler: ChunkSampler, options: ExactChunkS
   const maxPerCall = options.maxDrawsPerCall ?? 1 << 20;
   assertInteger(initial, 'initialDrawsPerSample', 1, 'pass the number of draws to request per pending sample in the first round');
   assertInteger(maxPerCall, 'maxDrawsPerCall', 1, 'pass the most chunks to request from the base sampler in one call');
-  let stats = emptyStats();
+  const counters: Counters = { stats: emptyStats() };
   const plain = settings.n === 1 && settings.alpha === 0;
   const run = (source: DrawSource, numSamples: number, signal: AbortSignal | undefined) =>
-    runExact(source, numSamples, k, settings, { temperature, rng, initial, maxPerCall, signal }, stats);
+    runExact(source, numSamples, k, settings, { temperature, rng, initial, maxPerCall, signal }, counters.stats);
 
-  const tempered: TemperedChunkSampler = {
-    chunkSize: k,
-    temperature,
-    base: sampler,
-    stats: () => ({ ...stats }),
-    resetStats: () => {
-      stats = emptyStats();
-    },
-    async sample(contexts: readonly TokenIds[], numSamples: number, callOptions?: SampleCallOptions): Promise<Int32Array> {
-      checkCall(contexts, numSamples, 'withExactTemperature.sample');
-      if (contexts.length === 0) return new Int32Array(0);
+  return assembleTempered('withExactTemperature', sampler, k, temperature, counters, {
+    async sample(contexts, numSamples, callOptions) {
       if (plain) {
         const ids = await sampler.sample(contexts, numSamples, callOptions);
         checkLength(ids, contexts.length * numSamples * k, 'sample');
-        countPlain(stats, contexts.length * numSamples);
+        countPlain(counters.stats, contexts.length * numSamples);
         return ids;
       }
       const source: DrawSource = {
@@ -317,14 +361,7 @@ export function withExactTemperature(sampler: ChunkSampler, options: ExactChunkS
       };
       return run(source, numSamples, callOptions?.signal);
     },
-  };
-  if (sampler.vocabSize !== undefined) Object.assign(tempered, { vocabSize: sampler.vocabSize });
-  if (typeof sampler.sampleTeacherForced === 'function') {
-    const teacherForced = sampler.sampleTeacherForced.bind(sampler);
-    tempered.sampleTeacherForced = async (sequences, numSamples, callOptions) => {
-      const positions = teacherForcedPositions(sequences, k, 'withExactTemperature.sampleTeacherForced');
-      assertInteger(numSamples, 'withExactTemperature.sampleTeacherForced: numSamples', 1, 'ask for at least one sample per position');
-      if (sequences.length === 0) return [];
+    async sampleTeacherForced(teacherForced, sequences, positions, numSamples, callOptions) {
       if (plain) {
         const res = await teacherForced(sequences, numSamples, callOptions);
         let count = 0;
@@ -332,7 +369,7 @@ export function withExactTemperature(sampler: ChunkSampler, options: ExactChunkS
           checkLength(r, positions[i]! * numSamples * k, 'sampleTeacherForced');
           count += positions[i]! * numSamples;
         });
-        countPlain(stats, count);
+        countPlain(counters.stats, count);
         return res;
       }
       // Units are (sequence, position) pairs, laid out sequence by sequence.
@@ -354,7 +391,7 @@ export function withExactTemperature(sampler: ChunkSampler, options: ExactChunkS
             checkLength(res[r]!, positions[i]! * perUnit * k, 'sampleTeacherForced');
             bySeq.set(i, res[r]!);
           });
-          stats.drawn += seqs.reduce((acc, i) => acc + positions[i]! * perUnit, 0) - units.length * perUnit; // unrequested positions
+          counters.stats.drawn += seqs.reduce((acc, i) => acc + positions[i]! * perUnit, 0) - units.length * perUnit; // unrequested positions
           return units.map((u) => {
             const i = unitSeq[u]!;
             const t = u - offsets[i]!;
@@ -364,9 +401,8 @@ export function withExactTemperature(sampler: ChunkSampler, options: ExactChunkS
       };
       const flat = await run(source, numSamples, callOptions?.signal);
       return positions.map((p, i) => flat.slice(offsets[i]! * numSamples * k, (offsets[i]! + p) * numSamples * k));
-    };
-  }
-  return tempered;
+    },
+  });
 }
 
 /**
@@ -388,10 +424,7 @@ export function withExactTemperature(sampler: ChunkSampler, options: ExactChunkS
  *   Its `sample` rejects with `SHAPE_MISMATCH` (the base sampler broke the contract), `ABORTED`, or
  *   whatever the base sampler throws.
  * @example
- * ```ts
- * const tempered = withBatchTemperature(model, { temperature: 1 / 2, rng: createRng(0), poolSize: 200 });
- * const ids = await tempered.sample(prompts, 1); // [B, 1, K], one pool of 200 draws per prompt
- * ```
+ * {@includeCode ../test/examples.test.ts#batch-chunks}
  * @category Samplers
  */
 export function withBatchTemperature(sampler: ChunkSampler, options: BatchChunkSamplerOptions): TemperedChunkSampler {
@@ -403,11 +436,12 @@ export function withBatchTemperature(sampler: ChunkSampler, options: BatchChunkS
   if (options.samplesPerCall !== undefined) {
     assertInteger(options.samplesPerCall, 'samplesPerCall', 1, 'pass how many tempered samples per context to draw per base call');
   }
-  let stats = emptyStats();
+  const counters: Counters = { stats: emptyStats() };
   const drawPerSample = n === 1 ? 1 : poolSize;
 
   /** Chooses from `pools` ([P, cnt · N, K] for P units) and scatters into `out` ([P, numSamples, K]) at sample `start`. */
   const choose = (pools: Int32Array, units: number, cnt: number, start: number, numSamples: number, out: Int32Array) => {
+    const stats = counters.stats;
     const count = units * cnt;
     stats.drawn += count * drawPerSample;
     stats.consumed += count * drawPerSample;
@@ -421,52 +455,35 @@ export function withBatchTemperature(sampler: ChunkSampler, options: BatchChunkS
     for (let u = 0; u < units; u++) out.set(ids.subarray(u * cnt * k, (u + 1) * cnt * k), (u * numSamples + start) * k);
   };
 
-  const tempered: TemperedChunkSampler = {
-    chunkSize: k,
-    temperature,
-    base: sampler,
-    stats: () => ({ ...stats }),
-    resetStats: () => {
-      stats = emptyStats();
-    },
-    async sample(contexts: readonly TokenIds[], numSamples: number, callOptions?: SampleCallOptions): Promise<Int32Array> {
-      checkCall(contexts, numSamples, 'withBatchTemperature.sample');
+  return assembleTempered('withBatchTemperature', sampler, k, temperature, counters, {
+    async sample(contexts, numSamples, callOptions) {
       const b = contexts.length;
       const out = new Int32Array(b * numSamples * k);
-      if (b === 0) return out;
       const per = options.samplesPerCall ?? numSamples;
       for (let start = 0; start < numSamples; start += per) {
         checkAborted(callOptions?.signal);
         const cnt = Math.min(per, numSamples - start);
         const pools = await sampler.sample(contexts, cnt * drawPerSample, callOptions);
-        stats.baseCalls++;
+        counters.stats.baseCalls++;
         checkLength(pools, b * cnt * drawPerSample * k, 'sample');
         choose(pools, b, cnt, start, numSamples, out);
       }
       return out;
     },
-  };
-  if (sampler.vocabSize !== undefined) Object.assign(tempered, { vocabSize: sampler.vocabSize });
-  if (typeof sampler.sampleTeacherForced === 'function') {
-    const teacherForced = sampler.sampleTeacherForced.bind(sampler);
-    tempered.sampleTeacherForced = async (sequences, numSamples, callOptions) => {
-      const positions = teacherForcedPositions(sequences, k, 'withBatchTemperature.sampleTeacherForced');
-      assertInteger(numSamples, 'withBatchTemperature.sampleTeacherForced: numSamples', 1, 'ask for at least one sample per position');
+    async sampleTeacherForced(teacherForced, sequences, positions, numSamples, callOptions) {
       const outs = positions.map((p) => new Int32Array(p * numSamples * k));
-      if (sequences.length === 0) return outs;
       const per = options.samplesPerCall ?? numSamples;
       for (let start = 0; start < numSamples; start += per) {
         checkAborted(callOptions?.signal);
         const cnt = Math.min(per, numSamples - start);
         const res = await teacherForced(sequences, cnt * drawPerSample, callOptions);
-        stats.baseCalls++;
+        counters.stats.baseCalls++;
         positions.forEach((p, i) => {
           checkLength(res[i]!, p * cnt * drawPerSample * k, 'sampleTeacherForced');
           if (p > 0) choose(res[i]!, p, cnt, start, numSamples, outs[i]!);
         });
       }
       return outs;
-    };
-  }
-  return tempered;
+    },
+  });
 }

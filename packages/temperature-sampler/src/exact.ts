@@ -9,6 +9,7 @@ import { temperatureParts } from './temperature.js';
 
 /**
  * Default cap on sampler draws per accepted sample of the exact sampler.
+ * @see {@link exactTemperatureSample}
  * @category Exact sampler
  */
 export const DEFAULT_MAX_CALLS_PER_SAMPLE = 100_000;
@@ -21,6 +22,7 @@ export const DEFAULT_MAX_CALLS_PER_SAMPLE = 100_000;
  *   i.i.d. from P), with order n = max(1, round(1/T)). Biased (it is the batch approximation with a
  *   pool of `maxCallsPerSample` draws, and rounds a fractional 1/T); counted in the `exhausted` stats.
  *
+ * @see {@link exactTemperatureSample}
  * @category Exact sampler
  */
 export type BudgetExhaustedPolicy = 'throw' | 'approximate';
@@ -122,12 +124,7 @@ export function fallbackOrder(temperature: number): number {
  * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for a bad temperature or option;
  *   `BUDGET_EXHAUSTED` when the budget runs out under the `'throw'` policy.
  * @example
- * ```ts
- * const rng = createRng(1);
- * const probs = [0.5, 0.3, 0.2];
- * const { value, calls } = exactTemperatureSample(() => rng.categorical(probs), 0.7, { rng });
- * // value ~ probs^(1/0.7) / Z
- * ```
+ * {@includeCode ../test/examples.test.ts#exact-generic}
  * @category Exact sampler
  */
 export function exactTemperatureSample<X>(draw: () => X, temperature: number, options: ExactSampleOptions<X>): ExactSampleResult<X> {

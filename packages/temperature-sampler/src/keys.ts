@@ -6,6 +6,7 @@ import { fail } from './internal/errors.js';
 /**
  * A value that identifies an outcome; two outcomes are the same when their keys are `===`
  * (`Map` semantics, so `NaN` equals `NaN`).
+ * @see {@link defaultOutcomeKey}
  * @category Outcomes
  */
 export type OutcomeKey = string | number | bigint | boolean;
@@ -13,6 +14,7 @@ export type OutcomeKey = string | number | bigint | boolean;
 /**
  * Maps an outcome to its {@link OutcomeKey}.
  * @typeParam X - The outcome type (a chunk, a token id, a string, …).
+ * @see {@link defaultOutcomeKey}
  * @category Outcomes
  */
 export type OutcomeKeyFn<X> = (outcome: X) => OutcomeKey;
@@ -26,10 +28,7 @@ export type OutcomeKeyFn<X> = (outcome: X) => OutcomeKey;
  * @returns The outcome itself for primitives; the comma-joined ids for arrays.
  * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for any other value (pass a key function instead).
  * @example
- * ```ts
- * defaultOutcomeKey(7); // 7
- * defaultOutcomeKey(Int32Array.from([5, 6])); // '5,6'
- * ```
+ * {@includeCode ../test/examples.test.ts#outcome-key}
  * @category Outcomes
  */
 export function defaultOutcomeKey(outcome: unknown): OutcomeKey {

@@ -5,12 +5,14 @@ import { fail } from './internal/errors.js';
 
 /**
  * Relative tolerance within which 1/T counts as an integer (the official code's `1e-9`).
+ * @see {@link temperatureParts}
  * @category Temperature
  */
 export const INTEGER_ORDER_TOLERANCE = 1e-9;
 
 /**
  * A temperature T ∈ (0, 1] split as 1/T = n + α, the form Algorithm 1 works with.
+ * @see {@link temperatureParts}
  * @category Temperature
  */
 export interface TemperatureParts {
@@ -45,10 +47,7 @@ function checkRange(temperature: number, what: string): number {
  * @returns n = ⌊1/T⌋ and α = 1/T − n.
  * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` when T is not a finite number in (0, 1].
  * @example
- * ```ts
- * temperatureParts(0.4); // { temperature: 0.4, n: 2, alpha: 0.5 }
- * temperatureParts(1 / 3); // { temperature: 0.333…, n: 3, alpha: 0 }
- * ```
+ * {@includeCode ../test/examples.test.ts#temperature-math}
  * @category Temperature
  */
 export function temperatureParts(temperature: number): TemperatureParts {
@@ -68,11 +67,7 @@ export function temperatureParts(temperature: number): TemperatureParts {
  * @returns n = round(1/T).
  * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` when T is outside (0, 1] or 1/T is not an integer.
  * @example
- * ```ts
- * batchOrder(0.5); // 2
- * batchOrder(1 / 3); // 3
- * batchOrder(0.4); // throws: use the exact sampler for fractional 1/T
- * ```
+ * {@includeCode ../test/examples.test.ts#temperature-math}
  * @category Temperature
  */
 export function batchOrder(temperature: number): number {
@@ -114,9 +109,7 @@ function checkProbs(probs: ArrayLike<number>, what: string): number {
  * @returns P_T, shape [M], float64, summing to 1.
  * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for a bad temperature or bad probabilities.
  * @example
- * ```ts
- * temperedDistribution([0.5, 0.25, 0.25], 0.5); // [2/3, 1/6, 1/6]
- * ```
+ * {@includeCode ../test/examples.test.ts#temperature-math}
  * @category Temperature
  */
 export function temperedDistribution(probs: ArrayLike<number>, temperature: number): Float64Array {
@@ -163,9 +156,7 @@ export interface ExpectedCallsOptions {
  * @returns The expected number of draws (≥ 1).
  * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for a bad temperature or bad probabilities.
  * @example
- * ```ts
- * expectedExactSamplerCalls([0.5, 0.5], 0.5); // 2 / 0.5 = 4
- * ```
+ * {@includeCode ../test/examples.test.ts#temperature-math}
  * @category Temperature
  */
 export function expectedExactSamplerCalls(probs: ArrayLike<number>, temperature: number, options: ExpectedCallsOptions = {}): number {

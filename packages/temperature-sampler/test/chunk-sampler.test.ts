@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRng, isCalmError, type ChunkSampler, type TokenIds } from '@calm/core';
-import { chiSquareTest } from '@calm/testing';
-import { chunkSamplerConformance, fakeChunkSampler } from '../../testing/src/temperature-helpers.js';
+import { chiSquareTest, chunkSamplerConformance, fakeChunkSampler } from '@calm/testing';
 import { expectedExactSamplerCalls, temperedDistribution, withBatchTemperature, withExactTemperature } from '../src/index.js';
 
 const K = 2;

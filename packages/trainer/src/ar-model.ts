@@ -19,6 +19,8 @@ const LM_HEAD = 'lm_head.weight';
  * @param config - The AR configuration.
  * @returns Specs by state-dict key with the official initialisation.
  * @throws `CalmError` `INVALID_CONFIG` for an invalid configuration.
+ * @example
+ * {@includeCode ../test/examples.test.ts#ar-model}
  * @category AR baseline
  */
 export function arParamSpecs(config: ArConfig): Record<string, ParamSpec> {
@@ -35,11 +37,7 @@ export function arParamSpecs(config: ArConfig): Record<string, ParamSpec> {
  * The model owns its parameters; {@link ArModel.dispose} frees them. Methods are synchronous
  * tensor code; returned tensors belong to the caller.
  * @example
- * ```ts
- * const ar = new ArModel(arConfig({ vocabSize: 512, hiddenSize: 64, intermediateSize: 128, numHiddenLayers: 2,
- *   numAttentionHeads: 4, numKeyValueHeads: 4, padTokenId: 511, bosTokenId: 509, eosTokenId: 510 }), { rng: createRng(0) });
- * const loss = ar.loss(ids); // ids [B, T] int32
- * ```
+ * {@includeCode ../test/examples.test.ts#ar-model}
  * @category AR baseline
  */
 export class ArModel {
@@ -77,7 +75,7 @@ export class ArModel {
 
   /**
    * The variables an optimiser updates.
-   * @returns Every parameter, in registration order.
+   * @returns Every parameter, in registration order: float32 variables in their PyTorch shapes (the embedding is [V, H], a Linear weight [out, in]).
    */
   trainableVariables(): tf.Variable[] {
     return trainableVariables(this.params);
@@ -126,7 +124,7 @@ export class ArModel {
    * The causal-LM loss of HF `LlamaForCausalLM`: mean cross-entropy of `logits[:, :-1]` against
    * `ids[:, 1:]` over all B·(T−1) positions, in nats.
    * @param ids - Token ids, shape [B, T] with T ≥ 2, int32.
-   * @returns The scalar loss. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+   * @returns The loss, a float32 scalar. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
    * @throws `CalmError` `SHAPE_MISMATCH` for T < 2.
    */
   loss(ids: tf.Tensor2D): tf.Scalar {
@@ -152,7 +150,9 @@ export class ArModel {
  * the log-sum-exp, whose mask is slow on the wasm backend).
  * @param logits - Logits, shape [N, V], float32.
  * @param labels - Labels, shape [N], int32, values in [0, V).
- * @returns The scalar mean. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+ * @returns The mean, a float32 scalar. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+ * @example
+ * {@includeCode ../test/examples.test.ts#ar-model}
  * @category AR baseline
  */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {

@@ -25,6 +25,8 @@ const EMBED = `${BACKBONE}.embed_tokens.weight`;
  * @param config - The CALM configuration.
  * @returns Specs by state-dict key, with the official initialisation.
  * @throws `CalmError` `INVALID_CONFIG` for an invalid configuration.
+ * @example
+ * {@includeCode ../test/examples.test.ts#calm-model}
  * @category CALM
  */
 export function calmParamSpecs(config: CalmConfig): Record<string, ParamSpec> {
@@ -98,11 +100,7 @@ export interface CalmLossNoise {
  * Ownership: the model owns its parameters (`params`, `aeParams`); {@link CalmModel.dispose}
  * frees them. Every method is synchronous tensor code; returned tensors belong to the caller.
  * @example
- * ```ts
- * const model = new CalmModel(config, aeConfig, { rng: createRng(0), aeParams });
- * const loss = model.loss(ids, { rng: createRng(1) });              // ids [B, T] int32
- * const next = model.sampleChunks(model.lastHidden(prompt), 1, { rng }); // [B, 1, K] int32
- * ```
+ * {@includeCode ../test/examples.test.ts#calm-model}
  * @category CALM
  */
 export class CalmModel {
@@ -176,7 +174,7 @@ export class CalmModel {
 
   /**
    * The variables an optimiser updates: every LM parameter (the autoencoder is frozen).
-   * @returns The trainable variables, in registration order.
+   * @returns The trainable variables, in registration order: float32 variables in their PyTorch shapes (the embedding is [V, H], a Linear weight [out, in]).
    */
   trainableVariables(): tf.Variable[] {
     return trainableVariables(this.params);
@@ -250,7 +248,7 @@ export class CalmModel {
    * N head samples per position, loss = mean over positions of 2·fidelity − diversity.
    * @param ids - Token ids, shape [B, L·K] with L ≥ 2, int32.
    * @param options - `rng` for draws not injected; `noise` to inject them.
-   * @returns The scalar loss. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
+   * @returns The loss, a float32 scalar. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
    * @throws `CalmError` `SHAPE_MISMATCH` for fewer than 2 chunks or badly shaped noise,
    *   `INVALID_ARGUMENT` when a draw has neither noise nor `rng`.
    */
@@ -262,8 +260,8 @@ export class CalmModel {
    * {@link CalmModel.loss} that also returns the hidden states (for evaluation and tests).
    * @param ids - Token ids, shape [B, L·K] with L ≥ 2, int32.
    * @param options - `rng` and/or injected `noise`.
-   * @returns `loss` (scalar), `hidden` [B, L−1, H], and the target posterior `mean`, `logStd`
-   *   [B, L−1, l]. Caller owns the returned tensors and must dispose them. Inputs are not disposed.
+   * @returns `loss` (float32 scalar), `hidden` [B, L−1, H] float32, and the target posterior `mean`, `logStd`
+   *   [B, L−1, l] float32. Caller owns the returned tensors and must dispose them. Inputs are not disposed.
    * @throws `CalmError` as {@link CalmModel.loss}.
    */
   lossWithHidden(ids: tf.Tensor2D, options: { rng?: Rng; noise?: CalmLossNoise }): { loss: tf.Scalar; hidden: tf.Tensor3D; mean: tf.Tensor3D; logStd: tf.Tensor3D } {
@@ -317,7 +315,7 @@ export class CalmModel {
    * Draws next chunks from hidden states: head samples → autoencoder decoder → argmax.
    * @param hidden - Hidden states, shape [B, H], float32.
    * @param numSamples - Independent samples per hidden state (≥ 1).
-   * @param options - `rng` for the head noise, or `noise` [B, numSamples, noiseSize] (U(−0.5, 0.5)).
+   * @param options - `rng` for the head noise, or `noise` [B, numSamples, noiseSize] float32 (U(−0.5, 0.5)).
    * @returns Token ids, shape [B, numSamples, K], int32. Caller owns the returned tensor and must
    *   dispose it. Inputs are not disposed.
    * @throws `CalmError` `INVALID_ARGUMENT` without `rng` or `noise`; `SHAPE_MISMATCH` for bad shapes.

@@ -18,6 +18,7 @@ import { fail } from './internal/errors.js';
 
 /**
  * Weight files looked for in a checkpoint folder, in order of preference (as Hugging Face).
+ * @see {@link resolveModelFiles}
  * @category Checkpoints
  */
 export const MODEL_WEIGHT_FILES: readonly string[] = Object.freeze(['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json']);
@@ -42,6 +43,8 @@ async function isDir(path: string): Promise<boolean> {
  * @param path - Folder or weights file.
  * @returns The weights file (or index), its format, and the config file when present.
  * @throws `CalmError` `IO_ERROR` when nothing usable is there.
+ * @example
+ * {@includeCode ../test/examples.test.ts#checkpoints}
  * @category Checkpoints
  */
 export async function resolveModelFiles(path: string): Promise<{ weightsFile: string; configFile: string | undefined; format: 'safetensors' | 'pytorch-bin' }> {
@@ -92,6 +95,8 @@ async function readWeights(file: string, format: 'safetensors' | 'pytorch-bin'):
  * @param path - Folder or weights file.
  * @returns `'calm'` (EnergyTransformer), `'autoencoder'`, `'ar'` (LlamaForCausalLM) or `'unknown'`.
  * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#checkpoints}
  * @category Checkpoints
  */
 export async function detectCheckpointKind(path: string): Promise<'calm' | 'autoencoder' | 'ar' | 'unknown'> {
@@ -107,6 +112,7 @@ export async function detectCheckpointKind(path: string): Promise<'calm' | 'auto
 
 /**
  * How a CALM checkpoint was read.
+ * @see {@link loadCalm}
  * @category Checkpoints
  */
 export interface CalmCheckpointReport {
@@ -194,6 +200,8 @@ function aeConfigFromShapes(tensors: ReadonlyMap<string, NamedArray>, lm: CalmCo
  *   own names, without `ae_model.`), and a report.
  * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR`, `UNSAFE_PICKLE`, `INVALID_CONFIG`,
  *   `MISSING_PARAMETER`, `UNEXPECTED_PARAMETER`, `SHAPE_MISMATCH`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#checkpoints}
  * @category Checkpoints
  */
 export async function readCalmCheckpoint(
@@ -295,9 +303,7 @@ function toVariables(arrays: ReadonlyMap<string, NamedArray>): ParamRecord {
  * @returns The model and how it was read. Caller owns the model and must dispose it.
  * @throws `CalmError` as {@link readCalmCheckpoint}.
  * @example
- * ```ts
- * const { model } = await loadCalm('./CALM-M', { aePath: './CALM-Autoencoder' });
- * ```
+ * {@includeCode ../test/examples.test.ts#checkpoints}
  * @category Checkpoints
  */
 export async function loadCalm(path: string, options: ReadCalmOptions = {}): Promise<{ model: CalmModel; report: CalmCheckpointReport }> {
@@ -335,6 +341,8 @@ function calmArrays(config: CalmConfig, aeConfig: AutoencoderConfig, lm: Record<
  * @param options - `aePath` recorded as `ae_path`; `floatDtype` of the stored weights. @defaultValue F32
  * @returns The files written.
  * @throws `CalmError` `IO_ERROR`, `INVALID_CONFIG`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#checkpoints}
  * @category Checkpoints
  */
 export async function saveCalm(outDir: string, model: CalmModel, options: { aePath?: string; floatDtype?: 'F32' | 'F16' | 'BF16' } = {}): Promise<{ configFile: string; weightsFile: string }> {
@@ -351,6 +359,8 @@ export async function saveCalm(outDir: string, model: CalmModel, options: { aePa
  * @returns The model and the weights file read. Caller owns the model and must dispose it.
  * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR`, `INVALID_CONFIG`, `MISSING_PARAMETER`,
  *   `UNEXPECTED_PARAMETER`, `SHAPE_MISMATCH`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#ar-checkpoints}
  * @category Checkpoints
  */
 export async function loadAr(path: string): Promise<{ model: ArModel; weightsFile: string }> {
@@ -384,6 +394,8 @@ export async function loadAr(path: string): Promise<{ model: ArModel; weightsFil
  * @param options - `floatDtype` of the stored weights. @defaultValue F32
  * @returns The files written.
  * @throws `CalmError` `IO_ERROR`, `INVALID_CONFIG`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#ar-checkpoints}
  * @category Checkpoints
  */
 export async function saveAr(outDir: string, model: ArModel, options: { floatDtype?: 'F32' | 'F16' | 'BF16' } = {}): Promise<{ configFile: string; weightsFile: string }> {
@@ -420,9 +432,7 @@ export interface ConvertCheckpointReport {
  * @throws `CalmError` `INVALID_ARGUMENT` for an unknown architecture or dtype, and the
  *   errors of the readers.
  * @example
- * ```ts
- * await convertCheckpoint('./CALM-M', './CALM-M-safetensors', { aePath: './CALM-Autoencoder' });
- * ```
+ * {@includeCode ../test/examples.test.ts#checkpoints}
  * @category Checkpoints
  */
 export async function convertCheckpoint(src: string, outDir: string, options: { aePath?: string; dtype?: ConvertDtype } = {}): Promise<ConvertCheckpointReport> {

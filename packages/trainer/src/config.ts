@@ -2,10 +2,11 @@
 // shapes), their whole-object validation (every problem reported at once) and the round trip to
 // the official Hugging Face `config.json` files (`CALMConfig`, `LlamaConfig`; snake_case names).
 
-import { fail } from './internal/errors.js';
+import { collectConfigProblems, configFieldNamer, throwConfigProblems, type ConfigField, type ConfigValueRule } from '@calm/core';
 
 /**
  * Hyper-parameters of the Llama backbone (HF `LlamaModel`) shared by CALM and the AR baseline.
+ * @see {@link llamaForward}
  * @category Config
  */
 export interface LlamaConfig {
@@ -31,6 +32,7 @@ export interface LlamaConfig {
 
 /**
  * Configuration of the CALM language model (official `CALMConfig` of an `EnergyTransformer`).
+ * @see {@link calmConfig}
  * @category Config
  */
 export interface CalmConfig extends LlamaConfig {
@@ -67,6 +69,7 @@ export interface CalmConfig extends LlamaConfig {
 
 /**
  * Configuration of the AR baseline (HF `LlamaForCausalLM`, the official `train_ar.py` model).
+ * @see {@link arConfig}
  * @category Config
  */
 export interface ArConfig extends LlamaConfig {
@@ -86,6 +89,7 @@ export interface ArConfig extends LlamaConfig {
 
 /**
  * The backbone of the released CALM-M (spec §2.5): 16 layers, H = 1024, I = 2752, 16 heads.
+ * @see {@link calmConfig}
  * @category Config
  */
 export const CALM_M_CONFIG: Readonly<CalmConfig> = Object.freeze({
@@ -113,9 +117,11 @@ export const CALM_M_CONFIG: Readonly<CalmConfig> = Object.freeze({
   extra: Object.freeze({}) as Record<string, unknown>,
 });
 
-type Kind = 'posInt' | 'nonNegInt' | 'pos' | 'nonNeg' | 'alpha' | 'tokenId' | 'tokenIdOrNull' | 'bool' | 'string';
+// The energy-score exponent α of the head's loss.
+const alpha: ConfigValueRule = (name, v) =>
+  typeof v === 'number' && v > 0 && v <= 2 ? null : `${name} must be in (0, 2] (the energy-score exponent; the paper uses 1), got ${JSON.stringify(v) ?? String(v)}`;
 
-const LLAMA_FIELDS: ReadonlyArray<readonly [string, string, Kind]> = [
+const LLAMA_FIELDS: ReadonlyArray<ConfigField> = [
   ['hiddenSize', 'hidden_size', 'posInt'],
   ['intermediateSize', 'intermediate_size', 'posInt'],
   ['numHiddenLayers', 'num_hidden_layers', 'nonNegInt'],
@@ -126,55 +132,6 @@ const LLAMA_FIELDS: ReadonlyArray<readonly [string, string, Kind]> = [
   ['maxPositionEmbeddings', 'max_position_embeddings', 'posInt'],
   ['initializerRange', 'initializer_range', 'nonNeg'],
 ];
-
-const CALM_FIELDS: ReadonlyArray<readonly [string, string, Kind]> = [
-  ...LLAMA_FIELDS,
-  ['vocabSize', 'vocab_size', 'posInt'],
-  ['patchSize', 'patch_size', 'posInt'],
-  ['latentSize', 'latent_size', 'posInt'],
-  ['noiseSize', 'noise_size', 'posInt'],
-  ['numMlpLayers', 'num_mlp_layers', 'nonNegInt'],
-  ['numSamples', 'num_samples', 'posInt'],
-  ['numTargetSamples', 'num_target_samples', 'posInt'],
-  ['beta', 'beta', 'alpha'],
-  ['padTokenId', 'pad_token_id', 'tokenId'],
-  ['bosTokenId', 'bos_token_id', 'tokenId'],
-  ['eosTokenId', 'eos_token_id', 'tokenId'],
-  ['aePath', 'ae_path', 'string'],
-];
-
-const AR_FIELDS: ReadonlyArray<readonly [string, string, Kind]> = [
-  ...LLAMA_FIELDS,
-  ['vocabSize', 'vocab_size', 'posInt'],
-  ['padTokenId', 'pad_token_id', 'tokenIdOrNull'],
-  ['bosTokenId', 'bos_token_id', 'tokenIdOrNull'],
-  ['eosTokenId', 'eos_token_id', 'tokenIdOrNull'],
-  ['tieWordEmbeddings', 'tie_word_embeddings', 'bool'],
-];
-
-function checkValue(name: string, kind: Kind, v: unknown): string | null {
-  const show = JSON.stringify(v) ?? String(v);
-  switch (kind) {
-    case 'posInt':
-      return Number.isSafeInteger(v) && (v as number) >= 1 ? null : `${name} must be a positive integer, got ${show}`;
-    case 'nonNegInt':
-      return Number.isSafeInteger(v) && (v as number) >= 0 ? null : `${name} must be a non-negative integer, got ${show}`;
-    case 'pos':
-      return typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : `${name} must be a finite number > 0, got ${show}`;
-    case 'nonNeg':
-      return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : `${name} must be a finite number >= 0, got ${show}`;
-    case 'alpha':
-      return typeof v === 'number' && v > 0 && v <= 2 ? null : `${name} must be in (0, 2] (the energy-score exponent; the paper uses 1), got ${show}`;
-    case 'tokenId':
-      return Number.isSafeInteger(v) && (v as number) >= 0 ? null : `${name} must be a non-negative integer token id, got ${show}`;
-    case 'tokenIdOrNull':
-      return v === null || (Number.isSafeInteger(v) && (v as number) >= 0) ? null : `${name} must be a non-negative integer token id or null, got ${show}`;
-    case 'bool':
-      return typeof v === 'boolean' ? null : `${name} must be true or false, got ${show}`;
-    case 'string':
-      return typeof v === 'string' ? null : `${name} must be a string, got ${show}`;
-  }
-}
 
 function llamaCross(c: Record<string, unknown>, n: (k: string) => string): string[] {
   const problems: string[] = [];
@@ -202,57 +159,154 @@ function idChecks(c: Record<string, unknown>, n: (k: string) => string): string[
   return problems;
 }
 
-function collect(obj: Record<string, unknown>, fields: ReadonlyArray<readonly [string, string, Kind]>, json: boolean): string[] {
-  const problems: string[] = [];
-  for (const [camel, snake, kind] of fields) {
-    const p = checkValue(json ? snake : camel, kind, obj[camel]);
-    if (p) problems.push(p);
-  }
-  if (typeof obj.extra !== 'object' || obj.extra === null || Array.isArray(obj.extra)) problems.push('extra must be an object (use {} when there is nothing to carry)');
-  return problems;
-}
-
-function namer(fields: ReadonlyArray<readonly [string, string, Kind]>, json: boolean): (k: string) => string {
-  return (k) => (json ? (fields.find((f) => f[0] === k)?.[1] ?? k) : k);
-}
-
 function throwProblems(problems: string[], what: string): void {
-  if (problems.length === 0) return;
-  fail('INVALID_CONFIG', `${what} has ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n- ${problems.join('\n- ')}`, { details: { problems } });
+  throwConfigProblems(problems, what, '@calm/trainer');
 }
 
-function calmProblems(c: CalmConfig, json: boolean): string[] {
-  const rec = c as unknown as Record<string, unknown>;
-  const n = namer(CALM_FIELDS, json);
-  return [...collect(rec, CALM_FIELDS, json), ...llamaCross(rec, n), ...idChecks(rec, n)];
+// How one model family maps to its official config.json: the field table, the fixed fields the
+// official classes write (checked when read, not kept), the architecture and model_type written,
+// and the defaults of absent keys. CALM and the AR baseline differ only in these.
+interface ModelConfigFormat<C> {
+  /** Names the configuration in messages (`CALM config`). */
+  readonly what: string;
+  readonly fields: ReadonlyArray<ConfigField>;
+  /** Written as `architectures: [architecture]`; a file must name it when it has `architectures`. */
+  readonly architecture: string;
+  /** Ends the message about a file naming another architecture: `this is not <notThis>`. */
+  readonly notThis: string;
+  /** Written as `model_type`. */
+  readonly modelType: string;
+  readonly fixed: Readonly<Record<string, unknown>>;
+  /** Bookkeeping keys whose value read from a file (kept in `extra`) replaces the written one. */
+  readonly keptFromExtra: ReadonlyArray<string>;
+  /** Values of the keys a file leaves out. */
+  readonly defaults: () => C;
+  /** Problems of a read file beyond the fields (its unknown keys are in `extra`). */
+  readonly fileProblems?: (extra: Record<string, unknown>) => string[];
 }
 
-function arProblems(c: ArConfig, json: boolean): string[] {
-  const rec = c as unknown as Record<string, unknown>;
-  const n = namer(AR_FIELDS, json);
-  return [...collect(rec, AR_FIELDS, json), ...llamaCross(rec, n), ...idChecks(rec, n)];
+const CALM_FORMAT: ModelConfigFormat<CalmConfig> = {
+  what: 'CALM config',
+  fields: [
+    ...LLAMA_FIELDS,
+    ['vocabSize', 'vocab_size', 'posInt'],
+    ['patchSize', 'patch_size', 'posInt'],
+    ['latentSize', 'latent_size', 'posInt'],
+    ['noiseSize', 'noise_size', 'posInt'],
+    ['numMlpLayers', 'num_mlp_layers', 'nonNegInt'],
+    ['numSamples', 'num_samples', 'posInt'],
+    ['numTargetSamples', 'num_target_samples', 'posInt'],
+    ['beta', 'beta', alpha],
+    ['padTokenId', 'pad_token_id', 'tokenId'],
+    ['bosTokenId', 'bos_token_id', 'tokenId'],
+    ['eosTokenId', 'eos_token_id', 'tokenId'],
+    ['aePath', 'ae_path', 'string'],
+  ],
+  architecture: 'EnergyTransformer',
+  notThis: "a CALM language-model config (an autoencoder's config belongs to @calm/autoencoder)",
+  modelType: '',
+  fixed: { hidden_act: 'silu', attention_bias: false, mlp_bias: false, pretraining_tp: 1, tie_word_embeddings: false, rope_scaling: null, attention_dropout: 0 },
+  keptFromExtra: ['architectures', 'model_type', 'torch_dtype', 'transformers_version'],
+  defaults: () => ({ ...CALM_M_CONFIG }),
+  fileProblems: (extra) => {
+    const mt = extra.model_type;
+    return mt !== undefined && mt !== '' && mt !== 'energy' && mt !== null
+      ? [`model_type ${JSON.stringify(mt)} is not supported: only the energy head ("" / "energy") is implemented; diffusion and flow CALM checkpoints were not released`]
+      : [];
+  },
+};
+
+const AR_FORMAT: ModelConfigFormat<ArConfig> = {
+  what: 'AR config',
+  fields: [
+    ...LLAMA_FIELDS,
+    ['vocabSize', 'vocab_size', 'posInt'],
+    ['padTokenId', 'pad_token_id', 'tokenIdOrNull'],
+    ['bosTokenId', 'bos_token_id', 'tokenIdOrNull'],
+    ['eosTokenId', 'eos_token_id', 'tokenIdOrNull'],
+    ['tieWordEmbeddings', 'tie_word_embeddings', 'bool'],
+  ],
+  architecture: 'LlamaForCausalLM',
+  notThis: 'an AR-baseline config',
+  modelType: 'llama',
+  fixed: { hidden_act: 'silu', attention_bias: false, mlp_bias: false, pretraining_tp: 1, rope_scaling: null, attention_dropout: 0 },
+  keptFromExtra: ['architectures', 'torch_dtype', 'transformers_version'],
+  defaults: () => arConfig({}),
+};
+
+function configProblems<C>(format: ModelConfigFormat<C>, config: C, jsonNames: boolean): string[] {
+  const rec = config as unknown as Record<string, unknown>;
+  const n = configFieldNamer(format.fields, jsonNames);
+  const problems = collectConfigProblems(rec, format.fields, { jsonNames });
+  if (typeof rec.extra !== 'object' || rec.extra === null || Array.isArray(rec.extra)) problems.push('extra must be an object (use {} when there is nothing to carry)');
+  return [...problems, ...llamaCross(rec, n), ...idChecks(rec, n)];
+}
+
+function validateWith<C>(format: ModelConfigFormat<C>, config: C): void {
+  if (typeof config !== 'object' || config === null) throwProblems(['the configuration must be an object'], format.what);
+  throwProblems(configProblems(format, config, false), format.what);
+}
+
+function readConfigJson<C>(format: ModelConfigFormat<C>, json: unknown, fileName: string): C {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throwProblems([`the file must hold a JSON object, got ${Array.isArray(json) ? 'an array' : typeof json}`], fileName);
+  }
+  const problems: string[] = [];
+  const config = format.defaults() as unknown as Record<string, unknown>;
+  const extra: Record<string, unknown> = {};
+  const known = new Map(format.fields.map(([camel, snake]) => [snake, camel]));
+  for (const [key, value] of Object.entries(json as Record<string, unknown>)) {
+    const camel = known.get(key);
+    if (camel !== undefined) config[camel] = value;
+    else if (key in format.fixed) {
+      const want = format.fixed[key];
+      if (want !== value && !(want === null && value === undefined)) problems.push(`${key} = ${JSON.stringify(value)} is not supported (only ${JSON.stringify(want)}, as in the official models)`);
+    } else {
+      if (key === 'architectures') {
+        if (!Array.isArray(value) || !value.every((a) => typeof a === 'string')) problems.push(`architectures must be a list of strings, got ${JSON.stringify(value)}`);
+        else if (!value.includes(format.architecture)) problems.push(`architectures ${JSON.stringify(value)} does not name "${format.architecture}"; this is not ${format.notThis}`);
+      }
+      extra[key] = value;
+    }
+  }
+  config.extra = extra;
+  const c = config as unknown as C;
+  throwProblems([...problems, ...(format.fileProblems?.(extra) ?? []), ...configProblems(format, c, true)], fileName);
+  return c;
+}
+
+function writeConfigJson<C extends { extra: Record<string, unknown> }>(format: ModelConfigFormat<C>, config: C): Record<string, unknown> {
+  validateWith(format, config);
+  const rec = config as unknown as Record<string, unknown>;
+  const out: Record<string, unknown> = { architectures: [format.architecture], model_type: format.modelType };
+  for (const [camel, snake] of format.fields) out[snake] = rec[camel];
+  Object.assign(out, format.fixed, { use_cache: true, torch_dtype: 'float32', transformers_version: '4.43.0' });
+  for (const [k, v] of Object.entries(config.extra)) if (!(k in out) || format.keptFromExtra.includes(k)) out[k] = v;
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /**
  * Checks every field of a CALM configuration and reports all problems at once.
  * @param config - The configuration.
  * @throws `CalmError` `INVALID_CONFIG` listing every problem (also in `details.problems`).
+ * @example
+ * {@includeCode ../test/examples.test.ts#calm-config}
  * @category Config
  */
 export function validateCalmConfig(config: CalmConfig): void {
-  if (typeof config !== 'object' || config === null) throwProblems(['the configuration must be an object'], 'CALM config');
-  throwProblems(calmProblems(config, false), 'CALM config');
+  validateWith(CALM_FORMAT, config);
 }
 
 /**
  * Checks every field of an AR-baseline configuration and reports all problems at once.
  * @param config - The configuration.
  * @throws `CalmError` `INVALID_CONFIG` listing every problem.
+ * @example
+ * {@includeCode ../test/examples.test.ts#ar-config}
  * @category Config
  */
 export function validateArConfig(config: ArConfig): void {
-  if (typeof config !== 'object' || config === null) throwProblems(['the configuration must be an object'], 'AR config');
-  throwProblems(arProblems(config, false), 'AR config');
+  validateWith(AR_FORMAT, config);
 }
 
 /**
@@ -261,11 +315,7 @@ export function validateArConfig(config: ArConfig): void {
  * @returns A new configuration.
  * @throws `CalmError` `INVALID_CONFIG` listing every problem.
  * @example
- * ```ts
- * const cfg = calmConfig({ vocabSize: 512, hiddenSize: 64, intermediateSize: 128, numHiddenLayers: 2,
- *   numAttentionHeads: 4, numKeyValueHeads: 4, latentSize: 16, noiseSize: 16, numMlpLayers: 1,
- *   padTokenId: 511, bosTokenId: 509, eosTokenId: 510 });
- * ```
+ * {@includeCode ../test/examples.test.ts#calm-config}
  * @category Config
  */
 export function calmConfig(overrides: Partial<CalmConfig> = {}): CalmConfig {
@@ -280,6 +330,8 @@ export function calmConfig(overrides: Partial<CalmConfig> = {}): CalmConfig {
  * @param overrides - Fields to change.
  * @returns A new configuration.
  * @throws `CalmError` `INVALID_CONFIG` listing every problem.
+ * @example
+ * {@includeCode ../test/examples.test.ts#ar-config}
  * @category Config
  */
 export function arConfig(overrides: Partial<ArConfig> = {}): ArConfig {
@@ -309,47 +361,12 @@ export function arConfig(overrides: Partial<ArConfig> = {}): ArConfig {
  * The head dimension of a backbone (hidden size / attention heads).
  * @param config - A Llama configuration.
  * @returns head_dim.
+ * @example
+ * {@includeCode ../test/examples.test.ts#calm-config}
  * @category Config
  */
 export function headDim(config: LlamaConfig): number {
   return config.hiddenSize / config.numAttentionHeads;
-}
-
-// Fields the official classes write that we model implicitly; they are checked, not kept.
-const FIXED_CALM: Record<string, unknown> = { hidden_act: 'silu', attention_bias: false, mlp_bias: false, pretraining_tp: 1, tie_word_embeddings: false, rope_scaling: null, attention_dropout: 0 };
-const FIXED_AR: Record<string, unknown> = { hidden_act: 'silu', attention_bias: false, mlp_bias: false, pretraining_tp: 1, rope_scaling: null, attention_dropout: 0 };
-
-function fromJson(
-  json: unknown,
-  fields: ReadonlyArray<readonly [string, string, Kind]>,
-  defaults: Record<string, unknown>,
-  fixed: Record<string, unknown>,
-  fileName: string,
-  archCheck: (arch: string[], problems: string[]) => void,
-): { config: Record<string, unknown>; problems: string[] } {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throwProblems([`the file must hold a JSON object, got ${Array.isArray(json) ? 'an array' : typeof json}`], fileName);
-  }
-  const obj = json as Record<string, unknown>;
-  const problems: string[] = [];
-  const config: Record<string, unknown> = { ...defaults };
-  const extra: Record<string, unknown> = {};
-  const known = new Map(fields.map(([camel, snake]) => [snake, camel]));
-  for (const [key, value] of Object.entries(obj)) {
-    const camel = known.get(key);
-    if (camel !== undefined) config[camel] = value;
-    else if (key in fixed) {
-      const want = fixed[key];
-      const same = want === value || (typeof want === 'number' && typeof value === 'number' && want === value) || (want === null && value === undefined);
-      if (!same && !(key === 'attention_dropout' && value === 0.0)) problems.push(`${key} = ${JSON.stringify(value)} is not supported (only ${JSON.stringify(want)}, as in the official models)`);
-    } else if (key === 'architectures') {
-      if (!Array.isArray(value) || !value.every((a) => typeof a === 'string')) problems.push(`architectures must be a list of strings, got ${JSON.stringify(value)}`);
-      else archCheck(value as string[], problems);
-      extra[key] = value;
-    } else extra[key] = value;
-  }
-  config.extra = extra;
-  return { config, problems };
 }
 
 /**
@@ -363,20 +380,12 @@ function fromJson(
  * @param fileName - For error messages.
  * @returns The configuration.
  * @throws `CalmError` `INVALID_CONFIG` listing every problem.
+ * @example
+ * {@includeCode ../test/examples.test.ts#calm-config}
  * @category Config
  */
 export function calmConfigFromJson(json: unknown, fileName = 'config.json'): CalmConfig {
-  const { config, problems } = fromJson(json, CALM_FIELDS, { ...CALM_M_CONFIG }, FIXED_CALM, fileName, (arch, p) => {
-    if (!arch.includes('EnergyTransformer')) p.push(`architectures ${JSON.stringify(arch)} does not name "EnergyTransformer"; this is not a CALM language-model config (an autoencoder's config belongs to @calm/autoencoder)`);
-  });
-  const extra = config.extra as Record<string, unknown>;
-  const mt = extra.model_type;
-  if (mt !== undefined && mt !== '' && mt !== 'energy' && mt !== null) {
-    problems.push(`model_type ${JSON.stringify(mt)} is not supported: only the energy head ("" / "energy") is implemented; diffusion and flow CALM checkpoints were not released`);
-  }
-  const c = config as unknown as CalmConfig;
-  throwProblems([...problems, ...calmProblems(c, true)], fileName);
-  return c;
+  return readConfigJson(CALM_FORMAT, json, fileName);
 }
 
 /**
@@ -384,16 +393,12 @@ export function calmConfigFromJson(json: unknown, fileName = 'config.json'): Cal
  * @param config - The configuration.
  * @returns A JSON-serialisable object.
  * @throws `CalmError` `INVALID_CONFIG` when the configuration is invalid.
+ * @example
+ * {@includeCode ../test/examples.test.ts#calm-config}
  * @category Config
  */
 export function calmConfigToJson(config: CalmConfig): Record<string, unknown> {
-  validateCalmConfig(config);
-  const rec = config as unknown as Record<string, unknown>;
-  const out: Record<string, unknown> = { architectures: ['EnergyTransformer'], model_type: '' };
-  for (const [camel, snake] of CALM_FIELDS) out[snake] = rec[camel];
-  Object.assign(out, FIXED_CALM, { use_cache: true, torch_dtype: 'float32', transformers_version: '4.43.0' });
-  for (const [k, v] of Object.entries(config.extra)) if (!(k in out) || k === 'architectures' || k === 'model_type' || k === 'torch_dtype' || k === 'transformers_version') out[k] = v;
-  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return writeConfigJson(CALM_FORMAT, config);
 }
 
 /**
@@ -402,16 +407,12 @@ export function calmConfigToJson(config: CalmConfig): Record<string, unknown> {
  * @param fileName - For error messages.
  * @returns The configuration.
  * @throws `CalmError` `INVALID_CONFIG` listing every problem.
+ * @example
+ * {@includeCode ../test/examples.test.ts#ar-config}
  * @category Config
  */
 export function arConfigFromJson(json: unknown, fileName = 'config.json'): ArConfig {
-  const defaults = arConfig({});
-  const { config, problems } = fromJson(json, AR_FIELDS, { ...defaults }, FIXED_AR, fileName, (arch, p) => {
-    if (!arch.includes('LlamaForCausalLM')) p.push(`architectures ${JSON.stringify(arch)} does not name "LlamaForCausalLM"; this is not an AR-baseline config`);
-  });
-  const c = config as unknown as ArConfig;
-  throwProblems([...problems, ...arProblems(c, true)], fileName);
-  return c;
+  return readConfigJson(AR_FORMAT, json, fileName);
 }
 
 /**
@@ -419,14 +420,11 @@ export function arConfigFromJson(json: unknown, fileName = 'config.json'): ArCon
  * @param config - The configuration.
  * @returns A JSON-serialisable object.
  * @throws `CalmError` `INVALID_CONFIG` when the configuration is invalid.
+ * @example
+ * {@includeCode ../test/examples.test.ts#ar-config}
  * @category Config
  */
 export function arConfigToJson(config: ArConfig): Record<string, unknown> {
-  validateArConfig(config);
-  const rec = config as unknown as Record<string, unknown>;
-  const out: Record<string, unknown> = { architectures: ['LlamaForCausalLM'], model_type: 'llama' };
-  for (const [camel, snake] of AR_FIELDS) out[snake] = rec[camel];
-  Object.assign(out, FIXED_AR, { use_cache: true, torch_dtype: 'float32', transformers_version: '4.43.0' });
-  for (const [k, v] of Object.entries(config.extra)) if (!(k in out) || k === 'architectures' || k === 'torch_dtype' || k === 'transformers_version') out[k] = v;
-  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return writeConfigJson(AR_FORMAT, config);
 }
+

@@ -45,9 +45,7 @@ function brierOptions(options: ModelEvalOptions, rng: Rng) {
  * @returns The BrierLM result (×100) of `@calm/brierlm`.
  * @throws `CalmError` `INVALID_ARGUMENT` for blocks that are not multiples of K, `ABORTED`.
  * @example
- * ```ts
- * const { brierLM } = await evaluateCalm(model, blocks, { seed: 0 });
- * ```
+ * {@includeCode ../test/examples.test.ts#evaluate}
  * @category Evaluation
  */
 export async function evaluateCalm(model: CalmModel, blocks: readonly Int32Array[], options: ModelEvalOptions = {}): Promise<BrierLMResult> {
@@ -64,6 +62,8 @@ export async function evaluateCalm(model: CalmModel, blocks: readonly Int32Array
  * @param options - Seed, limit, batch size, progress.
  * @returns The BrierLM result (×100).
  * @throws `CalmError` `ABORTED`, and the errors of `evaluateBrierLM`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#evaluate}
  * @category Evaluation
  */
 export async function evaluateAr(model: ArModel, blocks: readonly Int32Array[], options: ModelEvalOptions = {}): Promise<BrierLMResult> {

@@ -10,6 +10,7 @@ import { fail } from './internal/errors.js';
 
 /**
  * A FLOPs count per token with its parts.
+ * @see {@link calmInferenceFlops}
  * @category FLOPs
  */
 export interface FlopsBreakdown {
@@ -21,6 +22,7 @@ export interface FlopsBreakdown {
 
 /**
  * Options of the FLOPs functions.
+ * @see {@link calmInferenceFlops}
  * @category FLOPs
  */
 export interface FlopsOptions {
@@ -41,6 +43,8 @@ function ctxOf(options: FlopsOptions): number {
  * Weight parameters of the backbone's decoder layers and final norm (embedding excluded).
  * @param config - Backbone sizes.
  * @returns The count.
+ * @example
+ * {@includeCode ../test/examples.test.ts#flops}
  * @category FLOPs
  */
 export function backboneParams(config: LlamaConfig): number {
@@ -59,6 +63,8 @@ function backboneForward(config: LlamaConfig, context: number): number {
  * Parameters of CALM's input compression `embed_proj` (two Linears and a LayerNorm).
  * @param config - The CALM configuration.
  * @returns The count.
+ * @example
+ * {@includeCode ../test/examples.test.ts#flops}
  * @category FLOPs
  */
 export function embedProjParams(config: CalmConfig): number {
@@ -72,6 +78,8 @@ export function embedProjParams(config: CalmConfig): number {
  * sample.
  * @param config - The CALM configuration.
  * @returns `{ total, perHidden, perSample }`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#flops}
  * @category FLOPs
  */
 export function headParams(config: CalmConfig): { total: number; perHidden: number; perSample: number } {
@@ -93,6 +101,8 @@ export function headParams(config: CalmConfig): { total: number; perHidden: numb
  * tied output projection V·H per token).
  * @param config - The autoencoder configuration.
  * @returns `{ encoder, decoder }` FLOPs per chunk.
+ * @example
+ * {@includeCode ../test/examples.test.ts#flops}
  * @category FLOPs
  */
 export function autoencoderFlopsPerChunk(config: AutoencoderConfig): { encoder: number; decoder: number } {
@@ -116,9 +126,7 @@ export function autoencoderFlopsPerChunk(config: AutoencoderConfig): { encoder: 
  * @returns FLOPs per token and parts. CALM-M: ≈2.9e8, CALM-L: ≈4.6e8 (Table 1).
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad context.
  * @example
- * ```ts
- * calmInferenceFlops(CALM_M_CONFIG, RELEASED_AUTOENCODER_CONFIG).perToken; // ≈ 2.91e8
- * ```
+ * {@includeCode ../test/examples.test.ts#flops}
  * @category FLOPs
  */
 export function calmInferenceFlops(config: CalmConfig, aeConfig: AutoencoderConfig, options: FlopsOptions = {}): FlopsBreakdown {
@@ -143,6 +151,8 @@ export function calmInferenceFlops(config: CalmConfig, aeConfig: AutoencoderConf
  * @param options - Attention context (chunks). @defaultValue 2048
  * @returns FLOPs per token and parts.
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad context.
+ * @example
+ * {@includeCode ../test/examples.test.ts#flops}
  * @category FLOPs
  */
 export function calmTrainingFlops(config: CalmConfig, aeConfig: AutoencoderConfig, options: FlopsOptions = {}): FlopsBreakdown {
@@ -165,6 +175,8 @@ export function calmTrainingFlops(config: CalmConfig, aeConfig: AutoencoderConfi
  * @param options - Attention context (tokens). @defaultValue 2048
  * @returns FLOPs per token and parts. Transformer-S: ≈4.4e8, -L: ≈1.5e9.
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad context.
+ * @example
+ * {@includeCode ../test/examples.test.ts#flops}
  * @category FLOPs
  */
 export function arInferenceFlops(config: ArConfig, options: FlopsOptions = {}): FlopsBreakdown {
@@ -179,6 +191,8 @@ export function arInferenceFlops(config: ArConfig, options: FlopsOptions = {}): 
  * @param options - Attention context (tokens). @defaultValue 2048
  * @returns FLOPs per token and parts.
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad context.
+ * @example
+ * {@includeCode ../test/examples.test.ts#flops}
  * @category FLOPs
  */
 export function arTrainingFlops(config: ArConfig, options: FlopsOptions = {}): FlopsBreakdown {
@@ -191,6 +205,8 @@ export function arTrainingFlops(config: ArConfig, options: FlopsOptions = {}): F
  * Training FLOPs per token of the autoencoder: 3 × (encoder + decoder) per chunk, divided by K.
  * @param config - The autoencoder configuration.
  * @returns FLOPs per token and parts.
+ * @example
+ * {@includeCode ../test/examples.test.ts#flops}
  * @category FLOPs
  */
 export function autoencoderTrainingFlops(config: AutoencoderConfig): FlopsBreakdown {

@@ -97,9 +97,7 @@ function addStats(a: TemperatureSamplerStats | undefined, b: TemperatureSamplerS
  * @throws `CalmError` `INVALID_ARGUMENT` for bad prompts or options (T not 1/n with
  *   `'batch'`), `ABORTED`, `BUDGET_EXHAUSTED` (exact sampler).
  * @example
- * ```ts
- * const { generated } = await generateCalm(model, [prompt], { rng: createRng(0), maxNewTokens: 32, temperature: 0.5 });
- * ```
+ * {@includeCode ../test/examples.test.ts#generate}
  * @category Generation
  */
 export async function generateCalm(model: CalmModel, prompts: readonly TokenIds[], options: CalmGenerateOptions): Promise<GenerateResult> {
@@ -229,9 +227,7 @@ export interface ArGenerateOptions {
  * @returns Sequences (prompt + generated) and generated parts.
  * @throws `CalmError` `INVALID_ARGUMENT` for bad prompts or options, `ABORTED`.
  * @example
- * ```ts
- * const { generated } = await generateAr(ar, [prompt], { rng: createRng(0), maxNewTokens: 32, temperature: 0.8 });
- * ```
+ * {@includeCode ../test/examples.test.ts#generate}
  * @category Generation
  */
 export async function generateAr(model: ArModel, prompts: readonly TokenIds[], options: ArGenerateOptions): Promise<GenerateResult> {

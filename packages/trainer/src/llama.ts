@@ -18,6 +18,8 @@ import { fail } from './internal/errors.js';
  * @param embedding - When given, an `embed_tokens.weight` table `[vocabSize, H]` is included; its
  *   `padTokenId` row (if any) starts at zero, like PyTorch's `padding_idx`.
  * @returns Specs by full state-dict key with the official init (N(0, initializerRange) weights, unit norms).
+ * @example
+ * {@includeCode ../test/examples.test.ts#llama-forward}
  * @category Backbone
  */
 export function llamaParamSpecs(config: LlamaConfig, prefix: string, embedding?: { vocabSize: number; padTokenId: number | null }): Record<string, ParamSpec> {
@@ -57,6 +59,8 @@ export function llamaParamSpecs(config: LlamaConfig, prefix: string, embedding?:
  * @returns `cos` and `sin`, each shape [length, D], float32. Caller owns the returned tensors and
  *   must dispose them.
  * @throws `CalmError` `INVALID_ARGUMENT` for an odd head dimension or negative positions.
+ * @example
+ * {@includeCode ../test/examples.test.ts#llama-forward}
  * @category Backbone
  */
 export function ropeCosSin(headDim: number, theta: number, start: number, length: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
@@ -117,12 +121,14 @@ function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D, rot: tf.T
  * @remarks
  * The cache owns its tensors; {@link llamaForward} replaces them as it appends (disposing the old
  * ones). Call {@link KvCache.dispose} when done.
+ * @example
+ * {@includeCode ../test/examples.test.ts#llama-forward}
  * @category Backbone
  */
 export class KvCache {
-  /** Keys per layer, each [B, numKeyValueHeads, length, headDim] (empty before the first call). */
+  /** Keys per layer, each [B, numKeyValueHeads, length, headDim] float32 (empty before the first call). */
   keys: tf.Tensor4D[] = [];
-  /** Values per layer, each [B, numKeyValueHeads, length, headDim]. */
+  /** Values per layer, each [B, numKeyValueHeads, length, headDim] float32. */
   values: tf.Tensor4D[] = [];
 
   /** Number of cached positions (0 when empty). */
@@ -189,7 +195,7 @@ export interface LlamaForwardOptions {
 export interface LlamaOutput {
   /** Final hidden states (after the last RMSNorm), shape [B, T, H], float32. */
   hidden: tf.Tensor3D;
-  /** When requested: the residual stream after each decoder layer, each [B, T, H]. */
+  /** When requested: the residual stream after each decoder layer, each [B, T, H] float32. */
   layers?: tf.Tensor3D[];
 }
 
@@ -209,11 +215,7 @@ export interface LlamaOutput {
  * @throws `CalmError` `SHAPE_MISMATCH` for inputs that are not [B, T, H] or a cache of
  *   another batch size; `MISSING_PARAMETER` for absent weights.
  * @example
- * ```ts
- * const cache = new KvCache();
- * const { hidden } = llamaForward(params, config, prefixEmbeds, { prefix: 'transformer', cache }); // [B, T, H]
- * const step = llamaForward(params, config, nextEmbeds, { prefix: 'transformer', cache });         // [B, 1, H]
- * ```
+ * {@includeCode ../test/examples.test.ts#llama-forward}
  * @category Backbone
  */
 export function llamaForward(params: ParamRecord, config: LlamaConfig, inputsEmbeds: tf.Tensor3D, options: LlamaForwardOptions): LlamaOutput {

@@ -8,6 +8,7 @@ import type { MetricRecord } from './train-loop.js';
 
 /**
  * A Vega-Lite specification (plain JSON).
+ * @see {@link trainingCurvesSpec}
  * @category Plots
  */
 export type VegaLiteSpec = Record<string, unknown>;
@@ -19,6 +20,8 @@ export type VegaLiteSpec = Record<string, unknown>;
  * @returns The SVG markup and the PNG file contents.
  * @throws `CalmError` `MISSING_DEPENDENCY` when vega, vega-lite or @resvg/resvg-js is not
  *   installed, `INVALID_ARGUMENT` when the specification does not compile.
+ * @example
+ * {@includeCode ../test/examples.test.ts#plots}
  * @category Plots
  */
 export async function renderVegaLite(spec: VegaLiteSpec, options: { scale?: number } = {}): Promise<{ svg: string; png: Uint8Array }> {
@@ -50,6 +53,8 @@ export async function renderVegaLite(spec: VegaLiteSpec, options: { scale?: numb
  * @param spec - The Vega-Lite specification.
  * @returns The two files written.
  * @throws `CalmError` as {@link renderVegaLite}, and `IO_ERROR`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#plots}
  * @category Plots
  */
 export async function writePlot(base: string, spec: VegaLiteSpec): Promise<{ svg: string; png: string }> {
@@ -64,6 +69,8 @@ export async function writePlot(base: string, spec: VegaLiteSpec): Promise<{ svg
  * different scales: cross-entropy, energy score, autoencoder loss).
  * @param runs - Metrics records of each run, by run name (e.g. `{ autoencoder: [...], calm: [...] }`).
  * @returns The specification.
+ * @example
+ * {@includeCode ../test/examples.test.ts#plots}
  * @category Plots
  */
 export function trainingCurvesSpec(runs: Record<string, readonly MetricRecord[]>): VegaLiteSpec {
@@ -94,6 +101,8 @@ export function trainingCurvesSpec(runs: Record<string, readonly MetricRecord[]>
  * @param runs - Metrics records by model name (e.g. `{ CALM: [...], AR: [...] }`).
  * @param references - Horizontal reference lines, e.g. `{ '3-gram': 1.9 }`.
  * @returns The specification.
+ * @example
+ * {@includeCode ../test/examples.test.ts#plots}
  * @category Plots
  */
 export function brierVsFlopsSpec(runs: Record<string, readonly MetricRecord[]>, references: Record<string, number> = {}): VegaLiteSpec {

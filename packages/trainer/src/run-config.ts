@@ -2,6 +2,7 @@
 // defaults per stage, and whole-config validation that reports every problem at once (unknown
 // keys, wrong types, out-of-range values, cross-field constraints) as one INVALID_CONFIG error.
 
+import { throwConfigProblems } from '@calm/core';
 import { fail } from './internal/errors.js';
 
 /**
@@ -9,12 +10,14 @@ import { fail } from './internal/errors.js';
  * @remarks `sotu`: the embedded State of the Union corpus of `@calm/data-pile` (train split for
  * training, held-out split for evaluation); `jsonl`: JSON-lines files with a `text` field
  * (`.jsonl` or `.jsonl.zst`); `wikitext`: the WikiText-103 document-level test file (eval only).
+ * @see {@link resolveRunConfig}
  * @category Run config
  */
 export type CorpusName = 'sotu' | 'jsonl' | 'wikitext';
 
 /**
  * A training run's configuration (JSON file; camelCase keys).
+ * @see {@link resolveRunConfig}
  * @category Run config
  */
 export interface RunConfig {
@@ -110,6 +113,8 @@ export interface RunConfig {
  * The defaults of a stage (a small CPU-sized model, the official optimiser settings).
  * @param stage - `ae`, `calm` or `ar`.
  * @returns A complete configuration except `outDir` and `tokenizer` (empty strings).
+ * @example
+ * {@includeCode ../test/examples.test.ts#run-config}
  * @category Run config
  */
 export function defaultRunConfig(stage: RunConfig['stage']): RunConfig {
@@ -199,9 +204,7 @@ const SCHEMA: Record<string, Check | Record<string, Check>> = {
  * @throws `CalmError` `INVALID_CONFIG` listing every problem (unknown keys, types, ranges,
  *   missing `outDir`/`tokenizer`/`autoencoder`, block sizes, schedule constraints).
  * @example
- * ```ts
- * const config = resolveRunConfig(JSON.parse(text), { stage: 'calm', source: 'calm.json' });
- * ```
+ * {@includeCode ../test/examples.test.ts#run-config}
  * @category Run config
  */
 export function resolveRunConfig(input: unknown, options: { stage?: RunConfig['stage']; source?: string } = {}): RunConfig {
@@ -267,6 +270,6 @@ export function resolveRunConfig(input: unknown, options: { stage?: RunConfig['s
   for (const key of ['vocabSize', 'padTokenId', 'bosTokenId', 'eosTokenId'] as const) {
     if (c.model && key in c.model) problems.push(`model.${key} comes from the tokenizer; remove it`);
   }
-  if (problems.length) fail('INVALID_CONFIG', `${source} has ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n- ${problems.join('\n- ')}`, { details: { problems } });
+  throwConfigProblems(problems, source, '@calm/trainer');
   return c;
 }

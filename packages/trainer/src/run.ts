@@ -23,6 +23,8 @@ import { arTrainTask, autoencoderTrainTask, calmTrainTask } from './train-tasks.
  * @param train - The `train` section.
  * @returns The schedule.
  * @throws `CalmError` `INVALID_CONFIG` for inconsistent settings.
+ * @example
+ * {@includeCode ../test/examples.test.ts#run-config}
  * @category Run config
  */
 export function scheduleOf(train: RunConfig['train']): LrSchedule {
@@ -36,6 +38,7 @@ export function scheduleOf(train: RunConfig['train']): LrSchedule {
  * @param data - The `data` section.
  * @returns A document source for `createBlockStream`.
  * @throws `CalmError` `MISSING_DEPENDENCY`, `IO_ERROR`.
+ * @see {@link trainFromConfig}
  * @category Run config
  */
 export function trainingSource(data: RunConfig['data']): DocumentSource {
@@ -50,6 +53,7 @@ export function trainingSource(data: RunConfig['data']): DocumentSource {
  * @param tokenizer - The run's tokenizer.
  * @returns At most `evalCfg.blocks` blocks of `evalCfg.blockSize` tokens.
  * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR`.
+ * @see {@link trainFromConfig}
  * @category Run config
  */
 export async function heldOutBlocks(evalCfg: RunConfig['eval'], tokenizer: Tokenizer): Promise<Int32Array[]> {
@@ -96,10 +100,7 @@ export interface TrainFromConfigOptions {
  * @throws `CalmError` `INVALID_CONFIG` (model hyper-parameters), `IO_ERROR`, and the errors
  *   of `runTraining`.
  * @example
- * ```ts
- * const config = resolveRunConfig(JSON.parse(await readFile('ae.json', 'utf8')), { stage: 'ae' });
- * const result = await trainFromConfig(config, { onLog: (r) => console.log(r) });
- * ```
+ * {@includeCode ../test/examples.test.ts#run-config}
  * @category Run config
  */
 export async function trainFromConfig(config: RunConfig, options: TrainFromConfigOptions = {}): Promise<TrainResult> {
@@ -198,6 +199,7 @@ export async function trainFromConfig(config: RunConfig, options: TrainFromConfi
  * The headline numbers of a BrierLM result, as a plain record for logs.
  * @param r - A BrierLM result.
  * @returns `brierLM` (×100), its standard error, Brier-1..4 and the number of positions.
+ * @see {@link trainFromConfig}
  * @category Evaluation
  */
 export function summary(r: { brierLM: number; brierLMStderr: number; brier: readonly number[]; numPositions: number }): Record<string, unknown> {

@@ -95,10 +95,7 @@ export async function drawFromHidden(model: CalmModel, hidden: tf.Tensor2D, numS
  * @returns The sampler (K = the model's patch size).
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad option.
  * @example
- * ```ts
- * const sampler = calmChunkSampler(model, { rng: createRng(0) });
- * const result = await evaluateBrierLM({ kind: 'chunk', sampler }, blocks, { seed: 0 });
- * ```
+ * {@includeCode ../test/examples.test.ts#evaluate}
  * @category Samplers
  */
 export function calmChunkSampler(model: CalmModel, options: CalmSamplerOptions): ChunkSampler {
@@ -190,9 +187,7 @@ export interface ArModelAdapterOptions {
  * @returns The model adapter.
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad option.
  * @example
- * ```ts
- * const result = await evaluateBrierLM({ kind: 'explicit', model: arNextTokenModel(ar) }, blocks, { seed: 0 });
- * ```
+ * {@includeCode ../test/examples.test.ts#evaluate}
  * @category Samplers
  */
 export function arNextTokenModel(model: ArModel, options: ArModelAdapterOptions = {}): NextTokenModel {

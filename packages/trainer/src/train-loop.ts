@@ -17,6 +17,7 @@ import { fail } from './internal/errors.js';
  * What the loop trains: a parameter record, a loss on a batch of token blocks, and how to save
  * and restore the model. {@link calmTrainTask}, {@link autoencoderTrainTask} and
  * {@link arTrainTask} build the three official ones.
+ * @see {@link runTraining}
  * @category Training
  */
 export interface TrainTask {
@@ -30,7 +31,7 @@ export interface TrainTask {
    * The training loss of one micro-batch (synchronous tensor code).
    * @param ids - Token blocks, shape [B, T], int32.
    * @param rng - The run's training RNG (every random draw of the step comes from it).
-   * @returns The scalar loss. Caller owns the returned tensor.
+   * @returns The loss, a float32 scalar. Caller owns the returned tensor.
    */
   loss(ids: tf.Tensor2D, rng: Rng): tf.Scalar;
   /**
@@ -47,6 +48,7 @@ export interface TrainTask {
 
 /**
  * One line of the metrics log (`metrics.jsonl`).
+ * @see {@link runTraining}
  * @category Training
  */
 export type MetricRecord =
@@ -85,6 +87,7 @@ export type MetricRecord =
 
 /**
  * Progress of a run, reported after every optimiser step.
+ * @see {@link runTraining}
  * @category Training
  */
 export interface TrainProgress {
@@ -240,6 +243,8 @@ async function readJsonFile<T>(path: string): Promise<T> {
  * @param outDir - The run folder.
  * @returns The checkpoint folder and its step, or `null` when the run has none.
  * @throws `CalmError` `FORMAT_ERROR` for a damaged `latest.json`.
+ * @example
+ * {@includeCode ../test/examples.test.ts#run-training}
  * @category Training
  */
 export async function latestCheckpoint(outDir: string): Promise<{ dir: string; step: number } | null> {
@@ -282,14 +287,7 @@ async function trimMetrics(file: string, step: number): Promise<void> {
  *   when resuming a run with other settings, `INVALID_ARGUMENT` when a run exists and `resume` is
  *   `'never'` (or none exists and it is `'require'`), `FORMAT_ERROR` for a damaged checkpoint.
  * @example
- * ```ts
- * const result = await runTraining(calmTrainTask(model), {
- *   outDir: 'runs/calm', steps: 1000, batchSize: 8, seed: 1,
- *   optimizer: { lr: 3e-4, beta1: 0.9, beta2: 0.95, weightDecay: 0.1 },
- *   schedule: warmupConstantSchedule(3e-4, 100),
- *   data: (cursor) => createBlockStream(corpus.source, tokenizer, { blockSize: 256, epochs: Infinity, ...(cursor ? { cursor } : {}) }),
- * });
- * ```
+ * {@includeCode ../test/examples.test.ts#run-training}
  * @category Training
  */
 export async function runTraining(task: TrainTask, options: TrainLoopOptions): Promise<TrainResult> {
@@ -504,6 +502,8 @@ export async function runTraining(task: TrainTask, options: TrainLoopOptions): P
  * @param outDir - The run folder (or the `metrics.jsonl` file itself).
  * @returns The records in order.
  * @throws `CalmError` `IO_ERROR` when the log is missing, `FORMAT_ERROR` for a bad line.
+ * @example
+ * {@includeCode ../test/examples.test.ts#run-training}
  * @category Training
  */
 export async function readMetrics(outDir: string): Promise<MetricRecord[]> {

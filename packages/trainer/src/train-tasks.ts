@@ -27,6 +27,7 @@ function checkBlock(blockSize: number, k: number, what: string): void {
  * @param options - `blockSize` (tokens per block, for the FLOPs count); `aePath` recorded in saved configs.
  * @returns The task.
  * @throws `CalmError` `INVALID_CONFIG` for a block size that is not a multiple of K.
+ * @see {@link runTraining}
  * @category Training
  */
 export function calmTrainTask(model: CalmModel, options: { blockSize: number; aePath?: string }): TrainTask {
@@ -55,6 +56,7 @@ export function calmTrainTask(model: CalmModel, options: { blockSize: number; ae
  * @param params - Autoencoder parameters (official names), updated in place.
  * @param config - Their configuration.
  * @returns The task.
+ * @see {@link runTraining}
  * @category Training
  */
 export function autoencoderTrainTask(params: ParamRecord, config: AutoencoderConfig): TrainTask {
@@ -78,6 +80,8 @@ export function autoencoderTrainTask(params: ParamRecord, config: AutoencoderCon
  * @param options - `blockSize` (tokens per block, for the FLOPs count).
  * @returns The task.
  * @throws `CalmError` `INVALID_CONFIG` for a block size below 2.
+ * @example
+ * {@includeCode ../test/examples.test.ts#run-training}
  * @category Training
  */
 export function arTrainTask(model: ArModel, options: { blockSize: number }): TrainTask {

@@ -9,6 +9,7 @@ import { fail, checkInt } from '../internal/errors.js';
 
 /**
  * Progress of a download.
+ * @see {@link downloadFile}
  * @category Download
  */
 export interface DownloadProgress {
@@ -54,6 +55,7 @@ export interface DownloadOptions {
 
 /**
  * What a download did.
+ * @see {@link downloadFile}
  * @category Download
  */
 export interface DownloadResult {
@@ -130,9 +132,7 @@ async function probe(url: string, f: typeof fetch, headers: Record<string, strin
  * @throws `CalmError` `HTTP_ERROR` for an error status, `IO_ERROR` when retries are exhausted or a
  * size/checksum check fails, `ABORTED` when the signal fires.
  * @example
- * ```ts
- * await downloadFile('https://example.org/big.bin', 'data/big.bin', { sha256: '…' });
- * ```
+ * {@includeCode ../../test/download.test.ts#download-file}
  * @category Download
  */
 export async function downloadFile(url: string, dest: string, options: DownloadOptions = {}): Promise<DownloadResult> {
@@ -246,6 +246,7 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
 
 /**
  * Where Pile-uncopyrighted shards live on the Hugging Face hub.
+ * @see {@link downloadPileShard}
  * @category Download
  */
 export const PILE_UNCOPYRIGHTED = {
@@ -281,6 +282,7 @@ export interface PileShardOptions extends DownloadOptions {
  * @param options - Hub address, repository, revision.
  * @returns The `resolve` URL of `train/NN.jsonl.zst`.
  * @throws `CalmError` `INVALID_ARGUMENT` for a shard outside 0–29.
+ * @see {@link downloadPileShard}
  * @category Download
  */
 export function pileShardUrl(shard: number, options: Pick<PileShardOptions, 'baseUrl' | 'repo' | 'revision'> = {}): string {
@@ -309,10 +311,7 @@ export function pileShardUrl(shard: number, options: Pick<PileShardOptions, 'bas
  * @throws `CalmError` `HTTP_ERROR`, `IO_ERROR`, `ABORTED`, `INVALID_ARGUMENT` (see
  * {@link downloadFile}).
  * @example
- * ```ts
- * const { path } = await downloadPileShard(0, 'pile/train', { onProgress: (p) => log(p.bytes) });
- * const source = jsonlSource([path]);
- * ```
+ * {@includeCode ../../test/download.test.ts#download-shard}
  * @category Download
  */
 export async function downloadPileShard(shard: number, destDir: string, options: PileShardOptions = {}): Promise<DownloadResult> {

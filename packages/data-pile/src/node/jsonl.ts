@@ -198,10 +198,7 @@ function parseLine(bytes: Uint8Array, textField: string): string | { reason: Lin
  * while iterating: `FORMAT_ERROR` for a corrupt or truncated `.zst` or (policy `'fail'`) a bad
  * line, with `details` `{ file, line, byte, reason }`.
  * @example
- * ```ts
- * const source = jsonlSource(['pile/train/00.jsonl.zst'], { onLineError: 'skip' });
- * for await (const doc of source.documents()) console.log(doc.text.length);
- * ```
+ * {@includeCode ../../test/examples.test.ts#jsonl-source}
  * @category Sources
  */
 export function jsonlSource(files: string | readonly string[], options: JsonlSourceOptions = {}): DocumentSource {

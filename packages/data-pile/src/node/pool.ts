@@ -55,6 +55,7 @@ export interface TokenizerPoolOptions {
 
 /**
  * Throughput of a tokenizer pool.
+ * @see {@link createTokenizerPool}
  * @category Tokenizers
  */
 export interface TokenizerPoolStats {
@@ -76,6 +77,7 @@ export interface TokenizerPoolStats {
 
 /**
  * A {@link BatchEncoder} backed by worker threads.
+ * @see {@link createTokenizerPool}
  * @category Tokenizers
  */
 export interface TokenizerPool extends BatchEncoder {
@@ -113,13 +115,7 @@ interface Job {
  * @throws `CalmError` `INVALID_ARGUMENT` when the tokenizer cannot be rebuilt in a worker;
  * `INTERNAL` when a worker fails to start.
  * @example
- * ```ts
- * const pool = await createTokenizerPool(tokenizer, { threads: 2 });
- * const stream = createBlockStream(source, tokenizer, { blockSize: 2048, encoder: pool });
- * // ...
- * console.log(pool.stats().charsPerSecond);
- * await pool.close();
- * ```
+ * {@includeCode ../../test/examples.test.ts#tokenizer-pool}
  * @category Tokenizers
  */
 export async function createTokenizerPool(tokenizer: Tokenizer, options: TokenizerPoolOptions = {}): Promise<TokenizerPool> {

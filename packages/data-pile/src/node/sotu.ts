@@ -9,6 +9,7 @@ import { arraySource, type DocumentSource } from '../source.js';
 
 /**
  * One address.
+ * @see {@link loadSotuCorpus}
  * @category Corpus
  */
 export interface SotuDocument {
@@ -53,6 +54,7 @@ export interface SotuOptions {
 
 /**
  * The corpus: documents, their texts, and a document source over them.
+ * @see {@link loadSotuCorpus}
  * @category Corpus
  */
 export interface SotuCorpus {
@@ -82,11 +84,7 @@ interface RawSotu {
  * @throws `CalmError` `INVALID_ARGUMENT` for bad options; `MISSING_DEPENDENCY` when the package is
  * not installed.
  * @example
- * ```ts
- * const train = loadSotuCorpus({ split: 'train', maxChars: 1_000_000 });
- * const test = loadSotuCorpus({ split: 'test' });
- * const stream = createBlockStream(train.source, tokenizer, { blockSize: 256 });
- * ```
+ * {@includeCode ../../test/examples.test.ts#sotu-bpe}
  * @category Corpus
  */
 export function loadSotuCorpus(options: SotuOptions = {}): SotuCorpus {

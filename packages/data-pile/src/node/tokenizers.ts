@@ -9,6 +9,7 @@ import { fail } from '../internal/errors.js';
 import { fnv1a } from '../internal/hash.js';
 import { checkIds } from '../internal/ids.js';
 import { base64ToBytes } from '../internal/base64.js';
+import { byteLevelAlphabet, byteLevelBpeTokenizerJson } from '../internal/byte-level-bpe.js';
 import {
   LLAMA3_SPLIT_PATTERN_ORIGINAL,
   PAD_TOKEN,
@@ -90,11 +91,7 @@ async function specialNamesFromConfig(dir: string): Promise<string[] | null> {
  * @param options - Pattern, special tokens, names.
  * @returns The tokenizer.
  * @throws `CalmError` `IO_ERROR` when the file cannot be read, `FORMAT_ERROR` when it is malformed.
- * @example
- * ```ts
- * const tok = await loadTiktokenTokenizer('llama3-tokenizer/tokenizer.model');
- * await tok.encode('Hello world!'); // Int32Array [9906, 1917, 0]
- * ```
+ * @see {@link loadTokenizer}
  * @category Tokenizers
  */
 export async function loadTiktokenTokenizer(path: string, options: TiktokenTokenizerOptions = {}): Promise<Tokenizer> {
@@ -105,6 +102,7 @@ export async function loadTiktokenTokenizer(path: string, options: TiktokenToken
 
 /**
  * Options of {@link loadHfTokenizer} and {@link hfTokenizerFromJson}.
+ * @see {@link hfTokenizerFromJson}
  * @category Tokenizers
  */
 export interface HfTokenizerOptions {
@@ -146,6 +144,8 @@ export interface HfTokenizerOptions {
  * @returns The tokenizer.
  * @throws `CalmError` `FORMAT_ERROR` when HF `tokenizers` rejects the JSON; `INVALID_ARGUMENT`
  * when BOS or EOS is not in the vocabulary; `MISSING_DEPENDENCY` without `tokenizers`.
+ * @example
+ * {@includeCode ../../test/examples.test.ts#sotu-bpe}
  * @category Tokenizers
  */
 export async function hfTokenizerFromJson(json: string, options: HfTokenizerOptions = {}): Promise<Tokenizer> {
@@ -198,6 +198,8 @@ export async function hfTokenizerFromJson(json: string, options: HfTokenizerOpti
  * @returns The tokenizer.
  * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR`, `INVALID_ARGUMENT`, `MISSING_DEPENDENCY` (see
  * {@link hfTokenizerFromJson}).
+ * @example
+ * {@includeCode ../../test/tokenizers.test.ts#convert-tiktoken}
  * @category Tokenizers
  */
 export async function loadHfTokenizer(path: string, options: HfTokenizerOptions = {}): Promise<Tokenizer> {
@@ -213,9 +215,7 @@ export async function loadHfTokenizer(path: string, options: HfTokenizerOptions 
  * @returns The tokenizer (Llama 3 defaults for special tokens).
  * @throws `CalmError` `IO_ERROR` when nothing loadable is found; see the specific loaders.
  * @example
- * ```ts
- * const tok = await loadTokenizer('../shared/data/llama3-tokenizer');
- * ```
+ * {@includeCode ../../test/examples.test.ts#load-tokenizer}
  * @category Tokenizers
  */
 export async function loadTokenizer(path: string): Promise<Tokenizer> {
@@ -233,24 +233,11 @@ export async function loadTokenizer(path: string): Promise<Tokenizer> {
   return path.endsWith('.json') ? loadHfTokenizer(path) : loadTiktokenTokenizer(path);
 }
 
-/**
- * GPT-2's reversible map from bytes to printable characters, which byte-level BPE vocabularies
- * in `tokenizer.json` are written in.
- * @returns 256 single-character strings, indexed by byte value.
- * @category Tokenizers
- */
-export function byteLevelAlphabet(): string[] {
-  const out = new Array<string>(256);
-  let extra = 0;
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    out[b] = String.fromCharCode(printable ? b : 256 + extra++);
-  }
-  return out;
-}
+export { byteLevelAlphabet };
 
 /**
  * Options of {@link tiktokenToTokenizerJson}.
+ * @see {@link convertTiktokenToTokenizerJson}
  * @category Tokenizers
  */
 export interface TiktokenConversionOptions {
@@ -288,6 +275,7 @@ export interface TiktokenConversionOptions {
  * @param options - Special tokens, pattern, BOS post-processing.
  * @returns The JSON text.
  * @throws `CalmError` `FORMAT_ERROR` for a malformed rank file.
+ * @see {@link convertTiktokenToTokenizerJson}
  * @category Tokenizers
  */
 export function tiktokenToTokenizerJson(modelText: string, options: TiktokenConversionOptions = {}): string {
@@ -320,15 +308,6 @@ export function tiktokenToTokenizerJson(modelText: string, options: TiktokenConv
   }
   const first = ranks[ranks.length - 1]!.rank + 1;
   const names = options.specialTokens ?? llama3SpecialTokenNames();
-  const addedTokens = names.map((content, i) => ({
-    id: first + i,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }));
   const bosToken = options.bosToken === undefined ? '<|begin_of_text|>' : options.bosToken;
   let postProcessor: unknown = null;
   if (bosToken !== null) {
@@ -348,33 +327,20 @@ export function tiktokenToTokenizerJson(modelText: string, options: TiktokenConv
       ],
     };
   }
-  return JSON.stringify({
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: addedTokens,
-    normalizer: null,
-    pre_tokenizer: {
+  return byteLevelBpeTokenizerJson({
+    vocab,
+    merges,
+    specialTokens: names,
+    firstSpecialId: first,
+    preTokenizer: {
       type: 'Sequence',
       pretokenizers: [
         { type: 'Split', pattern: { Regex: options.pattern ?? LLAMA3_SPLIT_PATTERN_ORIGINAL }, behavior: 'Isolated', invert: false },
         { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
       ],
     },
-    post_processor: postProcessor,
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: true,
-      vocab,
-      merges,
-    },
+    postProcessor,
+    ignoreMerges: true,
   });
 }
 
@@ -391,10 +357,7 @@ export function tiktokenToTokenizerJson(modelText: string, options: TiktokenConv
  * @returns The path written.
  * @throws `CalmError` `IO_ERROR` when reading or writing fails, `FORMAT_ERROR` for a malformed file.
  * @example
- * ```ts
- * const json = await convertTiktokenToTokenizerJson('llama3/tokenizer.model', '/tmp/tokenizer.json');
- * const tok = await loadHfTokenizer(json);
- * ```
+ * {@includeCode ../../test/tokenizers.test.ts#convert-tiktoken}
  * @category Tokenizers
  */
 export async function convertTiktokenToTokenizerJson(modelPath: string, outPath?: string, options: TiktokenConversionOptions = {}): Promise<string> {

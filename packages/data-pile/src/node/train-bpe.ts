@@ -8,10 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fail, checkInt } from '../internal/errors.js';
 import type { Tokenizer } from '../tokenizer.js';
-import { byteLevelAlphabet, hfTokenizerFromJson } from './tokenizers.js';
+import { byteLevelAlphabet, byteLevelBpeTokenizerJson } from '../internal/byte-level-bpe.js';
+import { hfTokenizerFromJson } from './tokenizers.js';
 
 /**
  * Options of {@link trainBpeTokenizer}.
+ * @see {@link trainBpeTokenizer}
  * @category Tokenizers
  */
 export interface TrainBpeOptions {
@@ -36,6 +38,7 @@ export interface TrainBpeOptions {
 
 /**
  * A trained tokenizer and its `tokenizer.json`.
+ * @see {@link trainBpeTokenizer}
  * @category Tokenizers
  */
 export interface TrainedBpe {
@@ -93,9 +96,7 @@ function runTrainer(files: string[], out: string): Promise<void> {
  * @throws `CalmError` `INVALID_ARGUMENT` without text or with `vocabSize` < 260; `IO_ERROR` when
  * training or writing fails; `MISSING_DEPENDENCY` without `tokenizers`.
  * @example
- * ```ts
- * const { tokenizer } = await trainBpeTokenizer({ texts: corpus.texts, vocabSize: 4096, outPath: 'bpe/tokenizer.json' });
- * ```
+ * {@includeCode ../../test/examples.test.ts#sotu-bpe}
  * @category Tokenizers
  */
 export async function trainBpeTokenizer(options: TrainBpeOptions): Promise<TrainedBpe> {
@@ -140,36 +141,14 @@ export async function trainBpeTokenizer(options: TrainBpeOptions): Promise<Train
     merges.push([a, b]);
     if (!(a + b in vocab)) vocab[a + b] = next++;
   }
-  const added = specials.map((content, i) => ({
-    id: next + i,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }));
-  const json = JSON.stringify({
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: added,
-    normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: null,
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: false,
-      byte_fallback: false,
-      ignore_merges: false,
-      vocab,
-      merges,
-    },
+  const json = byteLevelBpeTokenizerJson({
+    vocab,
+    merges,
+    specialTokens: specials,
+    firstSpecialId: next,
+    preTokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    postProcessor: null,
+    ignoreMerges: false,
   });
   const tokenizer = await hfTokenizerFromJson(json, {
     name: `bpe-${next + 3}`,

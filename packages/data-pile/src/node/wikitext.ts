@@ -24,6 +24,8 @@ export interface WikiTextEvalOptions {
  * @param path - A `.jsonl`, `.json` (JSON lines) or `.jsonl.zst` file.
  * @returns The texts, in file order.
  * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR` (with file and line) for a bad line.
+ * @example
+ * {@includeCode ../../test/examples.test.ts#wikitext-eval}
  * @category Evaluation
  */
 export async function readJsonlTexts(path: string): Promise<string[]> {
@@ -47,10 +49,7 @@ export async function readJsonlTexts(path: string): Promise<string[]> {
  * @returns The blocks and counts.
  * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR`, `INVALID_ARGUMENT`.
  * @example
- * ```ts
- * const tok = await loadTokenizer('llama3-tokenizer');
- * const evalSet = await loadWikiTextEval('wikitext-103-document-test.jsonl', tok); // 35 blocks of 8192
- * ```
+ * {@includeCode ../../test/examples.test.ts#wikitext-eval}
  * @category Evaluation
  */
 export async function loadWikiTextEval(path: string, tokenizer: Tokenizer, options: WikiTextEvalOptions = {}): Promise<EvalBlocks> {

@@ -1,0 +1,229 @@
+// The API examples of @calm/nn: each `#region` is included into a TSDoc `@example` with
+// `{@includeCode}`, so the documented code is the code that runs here. Tiny shapes; the wasm
+// backend, as users run it. Assertions stay outside the regions.
+import * as tf from '@tensorflow/tfjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRng, parseSafetensors, serializeSafetensors } from '@calm/core';
+import { expectNoLeak } from '@calm/testing/tfjs';
+import {
+  AdamW,
+  clipByGlobalNorm,
+  constantSchedule,
+  countParams,
+  createParams,
+  disposeParams,
+  embedding,
+  initBackend,
+  layerNorm,
+  linear,
+  loadParams,
+  loadTensors,
+  namedArraysToOptimizerState,
+  namedArraysToTensors,
+  normalInit,
+  onesInit,
+  optimizerStateToNamedArrays,
+  paramGrads,
+  paramsToNamedArrays,
+  rmsNorm,
+  saveParams,
+  swiGluMlp,
+  trainableVariables,
+  warmupConstantSchedule,
+  warmupCosineSchedule,
+  zerosInit,
+  type BackendInfo,
+  type ParamRecord,
+  type ParamSpec,
+} from '../src/index.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'calm-nn-examples-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+let info: BackendInfo;
+beforeAll(async () => {
+  // #region backend
+  // import { initBackend } from '@calm/nn';
+  info = await initBackend({ backend: 'wasm' }); // the default; or 'tensorflow', 'webgpu', 'cpu', or CALM_BACKEND=...
+  info.detail; // one line for your logs, e.g. 'wasm (tfjs 4.22.0, SIMD, 1 thread, training kernels; default)'
+  // #endregion backend
+});
+
+/** A two-layer toy model: embedding [V = 10, d = 4], norm, SwiGLU MLP (I = 8), projection to V. */
+const SPECS: Record<string, ParamSpec> = {
+  'embed.weight': { shape: [10, 4], init: normalInit(0.02) },
+  'norm.weight': { shape: [4], init: onesInit() },
+  'mlp.gate_proj.weight': { shape: [8, 4], init: normalInit(0.02) },
+  'mlp.up_proj.weight': { shape: [8, 4], init: normalInit(0.02) },
+  'mlp.down_proj.weight': { shape: [4, 8], init: normalInit(0.02) },
+  'head.weight': { shape: [10, 4], init: normalInit(0.02) },
+  'head.bias': { shape: [10], init: zerosInit() },
+};
+const toyParams = (seed: number): ParamRecord => createParams(SPECS, createRng(seed));
+
+describe('@calm/nn examples', () => {
+  it('initialises the backend with its training kernels', () => {
+    expect(info.name).toBe('wasm');
+    expect(info.kernelsPatched).toBe(true);
+    expect(info.detail).toMatch(/^wasm \(tfjs 4\.22\.0/);
+    expect(tf.getBackend()).toBe('wasm');
+  });
+
+  it('creates seeded named parameters', () => {
+    // #region params
+    // import { createRng } from '@calm/core';
+    // import { countParams, createParams, disposeParams, normalInit, onesInit, trainableVariables, zerosInit } from '@calm/nn';
+    const params = createParams(
+      {
+        'embed_tokens.weight': { shape: [10, 4], init: normalInit(0.02, { zeroRows: [9] }) }, // row 9 = PAD
+        'norm.weight': { shape: [4], init: onesInit() },
+        'proj.weight': { shape: [6, 4], init: normalInit(0.02) }, // PyTorch layout [out, in]
+        'proj.bias': { shape: [6], init: zerosInit(), trainable: false },
+      },
+      createRng(1), // equal seeds give bit-identical weights on every backend
+    );
+    countParams(params); // 40 + 4 + 24 + 6 = 74
+    trainableVariables(params).length; // 3: the varList for tf.variableGrads
+    disposeParams(params);
+    // #endregion params
+    expect(countParams(params)).toBe(74);
+    expect(trainableVariables(params)).toHaveLength(3);
+    expect(params['norm.weight']!.isDisposed).toBe(true);
+  });
+
+  it('runs the layers as pure functions of a parameter record', async () => {
+    const params = toyParams(2);
+    await expectNoLeak(() => {
+      // #region layers
+      // import * as tf from '@tensorflow/tfjs';
+      // import { embedding, layerNorm, linear, rmsNorm, swiGluMlp } from '@calm/nn';
+      // params: a ParamRecord with 'embed.weight' [V = 10, d = 4], 'norm.weight' [d], 'mlp.*_proj.weight' and 'head.weight' [V, d] (+ bias), float32
+      const logits = tf.tidy(() => {
+        const ids = tf.tensor2d([[1, 2, 3]], [1, 3], 'int32'); // [B, S] int32
+        const h = embedding(params, 'embed.weight', ids); // [B, S, d] float32
+        const n = rmsNorm(params, 'norm', h, 1e-6); // [B, S, d]
+        const m = tf.add(h, swiGluMlp(params, 'mlp', n)); // residual, [B, S, d]
+        return linear(params, 'head', m); // [B, S, V] float32
+      });
+      logits.shape; // [1, 3, 10]
+      logits.dispose();
+      // #endregion layers
+      expect(logits.shape).toEqual([1, 3, 10]);
+    });
+    const p = createParams({ 'ln.weight': { shape: [4], init: onesInit() }, 'ln.bias': { shape: [4], init: zerosInit() } }, createRng(0));
+    const y = layerNorm(p, 'ln', tf.tensor2d([[1, 2, 3, 4]]), 1e-6);
+    expect(Math.abs((await tf.mean(y).data())[0]!)).toBeLessThan(1e-6);
+    tf.dispose([y]);
+    disposeParams(p);
+    disposeParams(params);
+  });
+
+  it('takes training steps: gradients by name, clipping, AdamW, a schedule', async () => {
+    const params = toyParams(3);
+    const ids = tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32');
+    const targets = tf.oneHot(tf.tensor1d([2, 3, 4, 5], 'int32'), 10);
+    const losses: number[] = [];
+    // #region train-step
+    // import * as tf from '@tensorflow/tfjs';
+    // import { AdamW, clipByGlobalNorm, embedding, linear, paramGrads, warmupCosineSchedule } from '@calm/nn';
+    // params: as in the layers example; ids [1, 4] int32; targets [4, V] one-hot float32
+    const opt = new AdamW(params, { lr: 1e-2, beta2: 0.95, weightDecay: 0.1 }); // CALM's betas and decay
+    const schedule = warmupCosineSchedule({ lr: 1e-2, warmupSteps: 2, totalSteps: 20 });
+    const lossFn = (): tf.Scalar =>
+      tf.losses.softmaxCrossEntropy(targets, tf.reshape(linear(params, 'head', embedding(params, 'embed.weight', ids)), [4, 10])); // float32 scalar
+    for (let step = 0; step < 5; step++) {
+      const { value, grads } = paramGrads(lossFn, params); // grads keyed by state_dict name
+      const { grads: clipped, norm } = clipByGlobalNorm(grads, 1.0);
+      opt.step(clipped, schedule(opt.stepCount));
+      losses.push((await value.data())[0]!); // read scalars at log intervals only: it syncs the device
+      tf.dispose([value, norm, ...Object.values(grads), ...Object.values(clipped)]);
+    }
+    opt.dispose();
+    // #endregion train-step
+    expect(losses[4]!).toBeLessThan(losses[0]!);
+    tf.dispose([ids, targets]);
+    disposeParams(params);
+  });
+
+  it('evaluates learning-rate schedules', () => {
+    // #region schedules
+    // import { constantSchedule, warmupConstantSchedule, warmupCosineSchedule } from '@calm/nn';
+    const cosine = warmupCosineSchedule({ lr: 3e-4, warmupSteps: 100, totalSteps: 1000, minLr: 3e-5 });
+    cosine(0); // 0: warm-up starts from zero
+    cosine(100); // 3e-4, the peak
+    cosine(1000); // 3e-5 from totalSteps on
+    warmupConstantSchedule(3e-4, 100)(50); // 1.5e-4
+    constantSchedule(3e-4)(12345); // 3e-4
+    // #endregion schedules
+    expect(cosine(0)).toBe(0);
+    expect(cosine(100)).toBeCloseTo(3e-4, 12);
+    expect(cosine(1000)).toBeCloseTo(3e-5, 12);
+    expect(warmupConstantSchedule(3e-4, 100)(50)).toBeCloseTo(1.5e-4, 12);
+    expect(constantSchedule(3e-4)(12345)).toBe(3e-4);
+  });
+
+  it('saves and loads parameters as safetensors checkpoints', async () => {
+    const params = toyParams(4);
+    const dir = join(tmp, 'ckpt');
+    // #region checkpoint
+    // import { loadParams, loadTensors, saveParams } from '@calm/nn';
+    // params: a ParamRecord created from SPECS (parameter specs by name), as in the createParams example
+    await saveParams(join(dir, 'model.safetensors'), params, { format: 'pt' }, { floatDtype: 'BF16' });
+    const restored = createParams(SPECS, createRng(5)); // same names and shapes, other values
+    const report = await loadParams(dir, restored); // a folder finds model.safetensors (or pytorch_model.bin)
+    report.loaded.length; // 7; strict loading throws on missing or unexpected keys instead
+    const { tensors } = await loadTensors(dir, { ignore: [/^head\./] }); // new tensors, caller disposes
+    Object.keys(tensors); // the five non-head tensors
+    tf.dispose(Object.values(tensors));
+    // #endregion checkpoint
+    expect(report.loaded).toHaveLength(7);
+    expect(report.metadata).toEqual({ format: 'pt' });
+    expect(Object.keys(tensors)).toHaveLength(5);
+    const a = await params['norm.weight']!.data();
+    expect(Array.from(await restored['norm.weight']!.data())).toEqual(Array.from(a)); // ones survive BF16
+    disposeParams(params);
+    disposeParams(restored);
+  });
+
+  it('moves tensors to and from named arrays without the file system', async () => {
+    const params = toyParams(6);
+    // #region named-arrays
+    // import { serializeSafetensors, parseSafetensors } from '@calm/core';
+    // import { namedArraysToTensors, paramsToNamedArrays } from '@calm/nn';
+    // params: any named tensors (float32, int32 or bool)
+    const arrays = await paramsToNamedArrays(params, { floatDtype: 'F16' }); // host copies, stored as F16
+    const bytes = serializeSafetensors(arrays); // browser-safe: no node:fs
+    const copies = namedArraysToTensors(parseSafetensors(bytes).tensors); // float32 tensors again
+    copies['embed.weight']!.shape; // [10, 4]
+    tf.dispose(Object.values(copies));
+    // #endregion named-arrays
+    expect(copies['embed.weight']!.shape).toEqual([10, 4]);
+    expect(copies['embed.weight']!.dtype).toBe('float32');
+    disposeParams(params);
+  });
+
+  it('exports and restores the optimiser state bit-exactly', () => {
+    const params = toyParams(7);
+    const grads = { 'head.bias': tf.fill([10], 0.5) };
+    // #region optimizer-state
+    // import { parseSafetensors, serializeSafetensors } from '@calm/core';
+    // import { AdamW, namedArraysToOptimizerState, optimizerStateToNamedArrays } from '@calm/nn';
+    // params: a ParamRecord; grads: gradients by parameter name, float32
+    const opt = new AdamW(params, { lr: 1e-3 });
+    opt.step(grads);
+    const bytes = serializeSafetensors(optimizerStateToNamedArrays(opt.getState(), params)); // exp_avg, exp_avg_sq, step
+    const resumed = new AdamW(params, { lr: 1e-3 });
+    resumed.setState(namedArraysToOptimizerState(parseSafetensors(bytes).tensors));
+    resumed.stepCount; // 1: the next update continues exactly where `opt` stopped
+    // #endregion optimizer-state
+    expect(resumed.stepCount).toBe(1);
+    expect(resumed.getState()).toEqual(opt.getState());
+    opt.dispose();
+    resumed.dispose();
+    tf.dispose(Object.values(grads));
+    disposeParams(params);
+  });
+});

@@ -4,9 +4,11 @@
 #
 #   scripts/notebooks.sh                 # execute every notebook in small-data mode; fail on any cell error
 #   scripts/notebooks.sh 01 03           # only the notebooks whose names start with these prefixes
-#   scripts/notebooks.sh --scripts       # also run each example as a plain script (tsx)
+#   scripts/notebooks.sh --scripts       # also run each example as a plain script (tsx), and the no-tfjs check
 #   scripts/notebooks.sh --full          # full mode (CALM_FULL=1): much longer
 #   scripts/notebooks.sh --open [args]   # set up, then start Jupyter Notebook on examples/notebooks
+#   scripts/notebooks.sh --no-tfjs [01]  # the framework-free notebooks (1, 2) from a folder of their own
+#                                        # that holds no @tensorflow package (with --open: open them there)
 #
 # Set-up, each step skipped when already done: Debian packages (jupyter-nbconvert and friends;
 # installed with apt-get when running as root), the workspace (pnpm install), builds of the @calm
@@ -15,6 +17,14 @@
 # with its .ts source (regenerate with: pnpm exec tsx examples/notebooks/build.ts). Notebooks 1 and 2
 # are also run as scripts with every @tensorflow/* import forbidden: they must work without tfjs.
 # Executed copies go to $CALM_NOTEBOOKS_OUT (default: a temporary folder), never into the repo.
+#
+# The no-tfjs check (--no-tfjs, and part of --scripts for notebooks 1 and 2): `pnpm deploy` copies
+# the private package examples/notebooks/no-tfjs (the framework-free notebooks' dependencies and
+# nothing else) with its production dependency closure into a new temporary folder, the check fails
+# if any @tensorflow package is there, then the notebooks and lib/ are copied beside it and run from
+# there: executed with the tslab kernel installed from that folder, and as scripts (--scripts) with
+# @tensorflow/* imports forbidden. With --no-tfjs alone on a fresh clone, the install step installs
+# only that package's closure and the repository's build tools, so no tfjs is installed anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,6 +32,7 @@ NB=examples/notebooks
 
 open=0
 scripts=0
+no_tfjs=0
 filters=()
 open_args=()
 while [ $# -gt 0 ]; do
@@ -29,6 +40,7 @@ while [ $# -gt 0 ]; do
     --open) open=1; shift; open_args=("$@"); break ;;
     --scripts) scripts=1 ;;
     --full) export CALM_FULL=1 ;;
+    --no-tfjs) no_tfjs=1 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     -*) echo "notebooks.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) filters+=("$1") ;;
@@ -41,6 +53,35 @@ pnpm() {
   if command -v pnpm >/dev/null 2>&1 && [ "$(command pnpm --version 2>/dev/null)" = "$PNPM_VERSION" ]; then command pnpm "$@"; else npx -y "pnpm@$PNPM_VERSION" "$@"; fi
 }
 say() { echo "[notebooks] $*"; }
+
+# The framework-free notebooks and the package that holds their dependencies (nothing else).
+FREE_DIR=$NB/no-tfjs
+FREE_PKG=$(node -p "require('./$FREE_DIR/package.json').name")
+read -r -a FREE <<<"$(node -p "require('./$FREE_DIR/package.json').calm.notebooks.join(' ')")"
+is_free() { local n; for n in "${FREE[@]}"; do [ "$n" != "$1" ] || return 0; done; return 1; }
+
+# The notebooks to run: all, or those whose names start with one of the given prefixes; with
+# --no-tfjs, only framework-free ones.
+selected=()
+for f in "$NB"/[0-9][0-9]-*.ipynb; do
+  name=$(basename "$f" .ipynb)
+  if [ ${#filters[@]} -eq 0 ]; then
+    if [ $no_tfjs = 0 ] || is_free "$name"; then selected+=("$name"); fi
+    continue
+  fi
+  for p in "${filters[@]}"; do
+    case "$name" in "$p"*)
+      if [ $no_tfjs = 1 ] && ! is_free "$name"; then
+        echo "$name needs TensorFlow.js; --no-tfjs runs only ${FREE[*]}" >&2
+        exit 2
+      fi
+      selected+=("$name")
+      break ;;
+    esac
+  done
+done
+[ ${#selected[@]} -gt 0 ] || { echo "no notebook matches: ${filters[*]}" >&2; exit 2; }
+for n in "${FREE[@]}"; do [ -f "$NB/$n.ts" ] || { echo "$FREE_DIR/package.json lists $n, but $NB/$n.ts does not exist" >&2; exit 1; }; done
 
 # 1. Debian packages: Jupyter's nbconvert/nbclient/notebook for the system python3, a font for plots,
 #    and with --open the Notebook server. CALM_JUPYTER=/path/to/jupyter (with CALM_PYTHON, the
@@ -71,8 +112,20 @@ else
   JUPYTER=/usr/bin/jupyter
 fi
 
-# 2. The workspace (tslab, vega, tfjs, the @calm packages).
-if [ ! -x "$NB/node_modules/.bin/tslab" ]; then
+# 2. The workspace (tslab, vega, tfjs, the @calm packages). With --no-tfjs, only the framework-free
+#    notebooks' package, its workspace dependencies and the root's build tools (tsup, tsx): no tfjs.
+if [ $no_tfjs = 1 ]; then
+  if [ ! -x "$FREE_DIR/node_modules/.bin/tslab" ]; then
+    say "installing $FREE_PKG's dependencies and the build tools only (no @tensorflow/* package)"
+    install_args=(--filter-prod "$FREE_PKG..." --filter "$(node -p "require('./package.json').name")")
+    [ -z "${CI:-}" ] || install_args+=(--frozen-lockfile)
+    log=$(mktemp -t calm-notebooks-install.XXXXXX)
+    if ! pnpm install --offline "${install_args[@]}" >"$log" 2>&1; then
+      say "not everything is in the pnpm store; installing from the registry"
+      pnpm install --prefer-offline "${install_args[@]}"
+    fi
+  fi
+elif [ ! -x "$NB/node_modules/.bin/tslab" ]; then
   say "installing the workspace"
   node scripts/setup.mjs
 fi
@@ -81,9 +134,11 @@ fi
 #    @calm/source condition that tests and tsx use), so build what is missing or older than its src/.
 stale=()
 filter=()
-for pkg in $(node -p "Object.keys(require('./$NB/package.json').dependencies).filter((d) => d.startsWith('@calm/')).map((d) => d.slice(6)).join(' ')"); do
+manifest=$NB/package.json
+[ $no_tfjs = 0 ] || manifest=$FREE_DIR/package.json
+for pkg in $(node -p "Object.keys(require('./$manifest').dependencies).filter((d) => d.startsWith('@calm/')).map((d) => d.slice(6)).join(' ')"); do
   dir=packages/$pkg
-  if [ ! -f "$dir/dist/index.js" ] || [ -n "$(find "$dir/src" "$dir/package.json" -newer "$dir/dist/index.js" -print -quit)" ]; then
+  if [ ! -f "$dir/dist/index.js" ] || [ ! -f "$dir/dist/index.d.ts" ] || [ -n "$(find "$dir/src" "$dir/package.json" -newer "$dir/dist/index.js" -print -quit)" ]; then
     stale+=("@calm/$pkg")
     filter+=(--filter "@calm/$pkg")
   fi
@@ -91,47 +146,82 @@ done
 if [ ${#stale[@]} -gt 0 ]; then
   say "building ${stale[*]} (dist/ missing or older than src/)"
   log=$(mktemp -t calm-notebooks-build.XXXXXX)
-  pnpm "${filter[@]}" run build >"$log" 2>&1 || { tail -n 40 "$log" >&2; echo "build failed (full log: $log)" >&2; exit 1; }
+  # No install before the run: after a --no-tfjs install it would add the devDependencies of
+  # @calm/testing (tfjs), which the build does not need.
+  pnpm --config.verify-deps-before-run=false "${filter[@]}" run build >"$log" 2>&1 || { tail -n 40 "$log" >&2; echo "build failed (full log: $log)" >&2; exit 1; }
 fi
 
 # 4. The tslab kernel spec, installed into .jupyter-kernel/ from node_modules; it starts the kernel
 #    through lib/tslab-kernel.cjs, which keeps tslab alive when files change during a session.
-TSLAB=$ROOT/$NB/node_modules/.bin/tslab
-LAUNCHER=$ROOT/$NB/lib/tslab-kernel.cjs
-SPEC=.jupyter-kernel/share/jupyter/kernels/tslab/kernel.json
-if [ ! -f "$SPEC" ] || ! grep -qF "\"$LAUNCHER\"" "$SPEC" || ! grep -qF "\"$(command -v node)\"" "$SPEC"; then
-  say "installing the tslab kernel into .jupyter-kernel/"
-  "$TSLAB" install --python "$PY" --binary "$TSLAB" --prefix "$ROOT/.jupyter-kernel" >/dev/null
-  node -e '
-    const [file, launcher] = process.argv.slice(1);
-    const spec = JSON.parse(require("fs").readFileSync(file, "utf8"));
-    spec.argv = [process.execPath, launcher, "kernel", "--config-path", "{connection_file}"];
-    require("fs").writeFileSync(file, JSON.stringify(spec, null, 1) + "\n");
-  ' "$SPEC" "$LAUNCHER"
+install_kernel() { # prefix tslab launcher: writes prefix/share/jupyter/kernels/tslab/kernel.json
+  local prefix=$1 tslab=$2 launcher=$3
+  local spec=$prefix/share/jupyter/kernels/tslab/kernel.json
+  if [ ! -f "$spec" ] || ! grep -qF "\"$launcher\"" "$spec" || ! grep -qF "\"$(command -v node)\"" "$spec"; then
+    "$tslab" install --python "$PY" --binary "$tslab" --prefix "$prefix" >/dev/null || return 1
+    node -e '
+      const [file, launcher] = process.argv.slice(1);
+      const spec = JSON.parse(require("fs").readFileSync(file, "utf8"));
+      spec.argv = [process.execPath, launcher, "kernel", "--config-path", "{connection_file}"];
+      require("fs").writeFileSync(file, JSON.stringify(spec, null, 1) + "\n");
+    ' "$spec" "$launcher"
+  fi
+}
+KERNELS=$ROOT/.jupyter-kernel/share/jupyter # where execute() looks for the kernel spec
+if [ $no_tfjs = 0 ]; then
+  [ -f "$KERNELS/kernels/tslab/kernel.json" ] || say "installing the tslab kernel into .jupyter-kernel/"
+  install_kernel "$ROOT/.jupyter-kernel" "$ROOT/$NB/node_modules/.bin/tslab" "$ROOT/$NB/lib/tslab-kernel.cjs"
 fi
-export JUPYTER_PATH=$ROOT/.jupyter-kernel/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}
 
 # 5. Notebooks must match their sources (the .ts files are the single source of truth).
-pnpm exec tsx "$NB/build.ts" --check
+node --import tsx "$NB/build.ts" --check
+
+# The no-tfjs folder: deploys the framework-free notebooks' package with its production dependency
+# closure (pnpm deploy: hard-linked copies, the @calm packages packed as published), fails if any
+# @tensorflow package is there, then copies notebooks and lib/ beside it and installs its own kernel.
+DATA_DIR=${CALM_DATA_DIR:-$(cd "$ROOT/.." && pwd)/shared/data} # the deployed notebooks are outside the repo
+deploy_free() { # folder notebook... (also runs where `set -e` is off: every step checks)
+  local dir=$1 found n
+  shift
+  if ! pnpm --filter "$FREE_PKG" deploy --offline "$dir"; then
+    echo "offline deploy failed (package metadata missing from pnpm's cache); retrying with the registry"
+    rm -rf "$dir" && mkdir "$dir" && pnpm --filter "$FREE_PKG" deploy --prefer-offline "$dir" || return 1
+  fi
+  [ -f "$dir/pnpm-lock.yaml" ] && [ -d "$dir/node_modules/.pnpm" ] || { echo "pnpm deploy left no node_modules in $dir"; return 1; }
+  found=$(find "$dir" \( -name '@tensorflow' -o -name '@tensorflow+*' \) -print | head -n 5)
+  if [ -n "$found" ] || grep -q '@tensorflow/' "$dir/pnpm-lock.yaml"; then
+    echo "$FREE_PKG's dependency closure contains @tensorflow packages:"
+    echo "${found:-(see $dir/pnpm-lock.yaml)}"
+    return 1
+  fi
+  echo "$(find "$dir/node_modules/.pnpm" -mindepth 1 -maxdepth 1 -name '*@*' | wc -l) packages in $dir/node_modules, none of them @tensorflow/*"
+  mkdir -p "$dir/lib" && cp "$NB"/lib/* "$dir/lib/" || return 1
+  for n in "$@"; do cp "$NB/$n.ts" "$NB/$n.ipynb" "$dir/" || return 1; done
+  install_kernel "$dir/.jupyter-kernel" "$dir/node_modules/.bin/tslab" "$dir/lib/tslab-kernel.cjs"
+}
+in_dir() { # folder command...: runs the command there
+  local dir=$1
+  shift
+  (cd "$dir" && "$@")
+}
 
 if [ $open = 1 ]; then
-  say "starting Jupyter Notebook on $NB (kernel: TypeScript); stop it with Ctrl-C"
   root_flag=()
   [ "$(id -u)" != 0 ] || root_flag=(--allow-root) # Jupyter refuses to run as root without it
-  exec "$JUPYTER" notebook --notebook-dir="$ROOT/$NB" "${root_flag[@]}" "${open_args[@]}"
+  if [ $no_tfjs = 1 ]; then
+    dir=$(mktemp -d -t calm-notebooks-no-tfjs.XXXXXX)
+    say "deploying $FREE_PKG into $dir"
+    deploy_free "$dir" "${selected[@]}"
+    say "starting Jupyter Notebook on $dir (kernel: TypeScript; edits stay there); stop it with Ctrl-C"
+    JUPYTER_PATH=$dir/.jupyter-kernel/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH} CALM_DATA_DIR=$DATA_DIR \
+      exec "$JUPYTER" notebook --notebook-dir="$dir" "${root_flag[@]}" "${open_args[@]}"
+  fi
+  say "starting Jupyter Notebook on $NB (kernel: TypeScript); stop it with Ctrl-C"
+  JUPYTER_PATH=$KERNELS${JUPYTER_PATH:+:$JUPYTER_PATH} exec "$JUPYTER" notebook --notebook-dir="$ROOT/$NB" "${root_flag[@]}" "${open_args[@]}"
 fi
 
 # 6. Execute.
 out=${CALM_NOTEBOOKS_OUT:-$(mktemp -d -t calm-notebooks.XXXXXX)}
 mkdir -p "$out"
-selected=()
-for f in "$NB"/[0-9][0-9]-*.ipynb; do
-  name=$(basename "$f")
-  if [ ${#filters[@]} -eq 0 ]; then selected+=("$f"); continue; fi
-  for p in "${filters[@]}"; do case "$name" in "$p"*) selected+=("$f"); break ;; esac; done
-done
-[ ${#selected[@]} -gt 0 ] || { echo "no notebook matches: ${filters[*]}" >&2; exit 2; }
-
 passed=0
 failed=0
 run() { # label, log file, command...
@@ -149,19 +239,16 @@ run() { # label, log file, command...
     tail -n 40 "$log" | sed 's/^/      /'
   fi
 }
-say "executing ${#selected[@]} notebook(s)${CALM_FULL:+ in full mode}; executed copies in $out"
-execute() { # notebook [extra nbconvert args]: executes into $out
-  local f=$1
-  shift
-  "$JUPYTER" nbconvert --to notebook --execute --output-dir "$out" --ExecutePreprocessor.timeout=1800 \
-    --ExecutePreprocessor.kernel_name=tslab "$@" "$f"
+execute() { # notebook output-name [extra nbconvert args]: executes into $out/output-name.ipynb with the kernel in $KERNELS
+  local f=$1 name=$2
+  shift 2
+  JUPYTER_PATH=$KERNELS${JUPYTER_PATH:+:$JUPYTER_PATH} "$JUPYTER" nbconvert --to notebook --execute --output-dir "$out" \
+    --output "$name" --ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.kernel_name=tslab "$@" "$f"
 }
-explain() { # notebook: tslab reports compile and run-time errors on the cell's stderr, which a
-  # failing nbconvert does not print; run again without stopping and show those outputs.
-  local name
-  name=$(basename "$1" .ipynb)
-  execute "$1" --allow-errors --output "$name.errors" >/dev/null 2>&1 || true
-  "$PY" - "$out/$name.errors.ipynb" <<'PYEOF' | sed 's/^/      /'
+explain() { # notebook output-name: tslab reports compile and run-time errors on the cell's stderr,
+  # which a failing nbconvert does not print; run again without stopping and show those outputs.
+  execute "$1" "$2.errors" --allow-errors >/dev/null 2>&1 || true
+  "$PY" - "$out/$2.errors.ipynb" <<'PYEOF' | sed 's/^/      /'
 import json, sys
 try:
     nb = json.load(open(sys.argv[1]))
@@ -176,21 +263,50 @@ for cell in nb["cells"]:
             print(f"cell {cell.get('id')}: {text.rstrip()[:2000]}")
 PYEOF
 }
-for f in "${selected[@]}"; do
-  name=$(basename "$f" .ipynb)
-  before=$failed
-  run "$name.ipynb" "$out/$name.log" execute "$f"
-  [ $failed = "$before" ] || explain "$f"
-done
-for f in "${selected[@]}"; do
-  name=$(basename "$f" .ipynb)
-  if [ "$name" = 01-brierlm ] || [ "$name" = 02-temperature-sampling ]; then
-    # The framework-free examples must not load TensorFlow.js, even transitively.
-    run "$name.ts (script, @tensorflow/* imports forbidden)" "$out/$name.script.log" \
-      node --conditions=@calm/source --import tsx --import "./$NB/lib/no-tfjs.mjs" "$NB/$name.ts"
-  elif [ $scripts = 1 ]; then
-    run "$name.ts (script)" "$out/$name.script.log" node --conditions=@calm/source --import tsx "$NB/$name.ts"
+free_check() { # notebook...: the no-tfjs check: deploy, then execute (and with --scripts run) them there
+  local dir start=$failed before name
+  dir=$(mktemp -d -t calm-notebooks-no-tfjs.XXXXXX)
+  run "no-tfjs: deploy $FREE_PKG" "$out/no-tfjs.deploy.log" deploy_free "$dir" "$@"
+  [ $failed = "$start" ] || return 0
+  for name in "$@"; do
+    before=$failed
+    KERNELS=$dir/.jupyter-kernel/share/jupyter CALM_DATA_DIR=$DATA_DIR \
+      run "no-tfjs: $name.ipynb" "$out/$name.no-tfjs.log" execute "$dir/$name.ipynb" "$name.no-tfjs"
+    [ $failed = "$before" ] || KERNELS=$dir/.jupyter-kernel/share/jupyter CALM_DATA_DIR=$DATA_DIR explain "$dir/$name.ipynb" "$name.no-tfjs"
+    if [ $scripts = 1 ]; then
+      CALM_DATA_DIR=$DATA_DIR run "no-tfjs: $name.ts (script)" "$out/$name.no-tfjs.script.log" \
+        in_dir "$dir" node --import tsx --import ./lib/no-tfjs.mjs "$name.ts"
+    fi
+  done
+  if [ $no_tfjs = 1 ]; then
+    say "the notebooks and their dependencies stay in $dir; e.g. run one again: cd $dir && CALM_DATA_DIR=$DATA_DIR node --import tsx $1.ts"
+  elif [ $failed = "$start" ]; then
+    rm -rf "$dir" # kept for a look when something failed
   fi
-done
+}
+
+say "executing ${#selected[@]} notebook(s)${CALM_FULL:+ in full mode}; executed copies in $out"
+free=()
+for name in "${selected[@]}"; do ! is_free "$name" || free+=("$name"); done
+if [ $no_tfjs = 1 ]; then
+  free_check "${free[@]}"
+else
+  for name in "${selected[@]}"; do
+    before=$failed
+    run "$name.ipynb" "$out/$name.log" execute "$NB/$name.ipynb" "$name"
+    [ $failed = "$before" ] || explain "$NB/$name.ipynb" "$name"
+  done
+  for name in "${selected[@]}"; do
+    if is_free "$name"; then
+      # The framework-free examples must not load TensorFlow.js, even transitively; with --scripts
+      # the no-tfjs check below runs them as scripts, from a folder without tfjs.
+      [ $scripts = 1 ] || run "$name.ts (script, @tensorflow/* imports forbidden)" "$out/$name.script.log" \
+        node --conditions=@calm/source --import tsx --import "./$NB/lib/no-tfjs.mjs" "$NB/$name.ts"
+    elif [ $scripts = 1 ]; then
+      run "$name.ts (script)" "$out/$name.script.log" node --conditions=@calm/source --import tsx "$NB/$name.ts"
+    fi
+  done
+  [ $scripts = 0 ] || [ ${#free[@]} -eq 0 ] || free_check "${free[@]}"
+fi
 echo "notebooks: $passed passed, $failed failed"
 [ $failed -eq 0 ]

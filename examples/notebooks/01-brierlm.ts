@@ -12,7 +12,10 @@
 // Nothing here needs TensorFlow.js: `@calm/brierlm` and `@calm/core` are framework-free.
 //
 // **Run it.** As a notebook: `scripts/notebooks.sh --open` (see examples/notebooks/README.md). As a
-// plain script: `pnpm exec tsx --conditions=@calm/source examples/notebooks/01-brierlm.ts`.
+// plain script: `pnpm exec tsx --conditions=@calm/source examples/notebooks/01-brierlm.ts`. With no
+// TensorFlow.js installed at all: `scripts/notebooks.sh --no-tfjs 01` installs only what the
+// framework-free notebooks (this one and notebook 2) need into a folder of its own, checks that no
+// `@tensorflow` package is there, and runs this notebook from there (`--no-tfjs --open` opens it).
 // By default it runs a small configuration (seconds); set `CALM_FULL=1` (or `FULL = true` below)
 // for the whole held-out set.
 

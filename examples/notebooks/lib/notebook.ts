@@ -14,7 +14,11 @@ import { pathToFileURL } from 'node:url';
 /** True inside the tslab Jupyter kernel, false when the example runs as a plain script. */
 export const IN_NOTEBOOK: boolean = process.argv.includes('kernel') && process.argv.some((a) => /tslab/.test(a));
 
-/** The examples/notebooks folder: the kernel's working directory, or the running script's folder. */
+/**
+ * The folder holding the notebooks — examples/notebooks, or the folder that
+ * `scripts/notebooks.sh --no-tfjs` deploys them to: the kernel's working directory, or the running
+ * script's folder.
+ */
 export function notebooksDir(): string {
   if (IN_NOTEBOOK) return process.cwd();
   const script = process.argv[1];
@@ -27,7 +31,7 @@ export function repoRoot(): string {
   for (;;) {
     if (existsSync(join(dir, 'pnpm-workspace.yaml'))) return dir;
     const up = dirname(dir);
-    if (up === dir) throw new Error(`cannot find the repository root above ${notebooksDir()}; run the example from a clone of the repository.`);
+    if (up === dir) throw new Error(`cannot find the repository root above ${notebooksDir()}; run the example from a clone of the repository, or set CALM_DATA_DIR.`);
     dir = up;
   }
 }
@@ -48,7 +52,8 @@ export function sharedDataPath(name: string): string {
 }
 
 /**
- * Path of an output file under examples/notebooks/out/ (git-ignored); the folder is created.
+ * Path of an output file under out/ beside the notebooks (examples/notebooks/out/ is git-ignored);
+ * the folder is created.
  * @param name - File name.
  * @returns The absolute path.
  */

@@ -116,7 +116,7 @@ const calmRunConfig = resolveRunConfig(
     seed: settings.seed,
     model: { hiddenSize: 64, intermediateSize: 160, numHiddenLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 2, noiseSize: 16, numMlpLayers: 2, numSamples: 8, numTargetSamples: 32 },
     data: { corpus: 'sotu', maxChars: settings.trainChars, blockSize: settings.blockSize },
-    train: { steps: settings.calmSteps, batchSize: 8, lr: 3e-3, warmupSteps: 20 },
+    train: { steps: settings.calmSteps, batchSize: 8, lr: 1e-3, warmupSteps: 20 },
     log: { every: 10 },
     checkpoint: { every: 0, keep: 1 },
     eval: { every: 0, blocks: 0, blockSize: settings.blockSize },

@@ -4,26 +4,32 @@
 // both and of the n-gram reference on held-out text, a sample at T = 1/2, plots and a report.
 
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { createRng } from '@calm/core';
+import { createRng, type CalmErrorCode } from '@calm/core';
 import { pathExists, writeTextAtomic } from '@calm/core/node';
 import { autoencoderConfig, createAutoencoderParams, evaluateReconstruction } from '@calm/autoencoder';
 import { NGramModel, evaluateBrierLM, type BrierLMResult } from '@calm/brierlm';
-import { createBlockStream, packEvalBlocks, type BatchEncoder, type Tokenizer } from '@calm/data-pile';
+import { packEvalBlocks } from '@calm/data-pile';
 import { loadSotuCorpus, trainBpeTokenizer } from '@calm/data-pile/node';
-import { countParams, initBackend, type LrSchedule } from '@calm/nn';
-import { ArModel } from './ar-model.js';
+import { countParams, initBackend } from '@calm/nn';
 import { CalmModel } from './calm-model.js';
 import { arConfig, calmConfig } from './config.js';
-import { evaluateAr, evaluateCalm } from './evaluate.js';
-import { arInferenceFlops, calmInferenceFlops } from './flops.js';
+import { evaluateCalm } from './evaluate.js';
+import { calmInferenceFlops } from './flops.js';
 import { generateCalm } from './generate.js';
 import { fail } from './internal/errors.js';
+import { cachedEncoder, trainStage, type StageContext, type StageEvent, type StageSpec } from './internal/quickstart-stage.js';
 import { brierVsFlopsSpec, trainingCurvesSpec, writePlot } from './plots.js';
 import { summary } from './run.js';
-import { readMetrics, runTraining, type MetricRecord, type TrainResult } from './train-loop.js';
-import { arTrainTask, autoencoderTrainTask, calmTrainTask } from './train-tasks.js';
+import { runArStage, type ArStageInput, type ArStageOutput, type ArWorkerMessage } from './quickstart-ar-worker.js';
+import { readMetrics, type MetricRecord, type TrainResult } from './train-loop.js';
+import { autoencoderTrainTask, calmTrainTask } from './train-tasks.js';
 
 /**
  * Options of {@link runQuickstart}.
@@ -46,6 +52,12 @@ export interface QuickstartOptions {
   signal?: AbortSignal;
   /** Select the wasm backend (unless `CALM_BACKEND` says otherwise). @defaultValue true */
   initBackend?: boolean;
+  /**
+   * Train the AR baseline in a worker thread beside the autoencoder and CALM (each thread runs
+   * its own single-threaded backend), so both get the same wall-clock time. The worker always
+   * selects its backend with `initBackend()`. @defaultValue true when the machine has 2+ cores
+   */
+  parallel?: boolean;
 }
 
 /**
@@ -60,6 +72,7 @@ export type QuickstartEvent =
 
 /**
  * The BrierLM numbers of one generator in the quickstart report.
+ * @see {@link runQuickstart}, whose result holds one per model.
  * @category Quickstart
  */
 export interface QuickstartBrier {
@@ -88,6 +101,8 @@ export interface QuickstartResult {
   elapsedMs: number;
   /** The compute backend. */
   backend: string;
+  /** Whether the AR baseline trained in a worker thread beside stages 1 and 2. */
+  arInWorker: boolean;
   /** Tokenizer and data sizes. */
   data: { vocabSize: number; trainTokens: number; heldOutTokens: number; evalBlocks: number; blockSize: number };
   /** Stage 1. */
@@ -106,35 +121,8 @@ export interface QuickstartResult {
   files: string[];
 }
 
-/** Caches token ids per text so the three training streams tokenise the corpus once. */
-function cachedEncoder(tokenizer: Tokenizer): BatchEncoder {
-  const cache = new Map<string, Int32Array>();
-  return {
-    async encodeBatch(texts: readonly string[]) {
-      const missing = texts.filter((t) => !cache.has(t));
-      if (missing.length) (await tokenizer.encodeBatch(missing)).forEach((ids, i) => cache.set(missing[i]!, ids));
-      return texts.map((t) => cache.get(t)!);
-    },
-  };
-}
-
-function brierOf(r: BrierLMResult): QuickstartBrier {
+function brierOf(r: Pick<BrierLMResult, 'brierLM' | 'brierLMStderr' | 'brier' | 'numPositions'>): QuickstartBrier {
   return { brierLM: r.brierLM, brierLMStderr: r.brierLMStderr, brier: [...r.brier], positions: r.numPositions };
-}
-
-/**
- * A learning-rate schedule for runs bounded by time: linear warm-up over `warmup` steps, then a
- * half cosine over the elapsed fraction of `timeMs` down to `floor`·lr. Depends on the clock, so
- * it is for the quickstart's time-boxed runs only (not for resumable runs).
- */
-function timeCosineSchedule(lr: number, warmup: number, timeMs: number, floor = 0.1): LrSchedule {
-  let start: number | undefined;
-  return (step) => {
-    start ??= performance.now();
-    const w = step < warmup ? step / warmup : 1;
-    const p = Math.min(1, (performance.now() - start) / timeMs);
-    return lr * w * (floor + (1 - floor) * 0.5 * (1 + Math.cos(Math.PI * p)));
-  };
 }
 
 const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
@@ -159,8 +147,10 @@ async function prepareOutDir(outDir: string): Promise<void> {
  * within a wall-clock budget, then BrierLM on held-out addresses, a sample, plots and a report.
  *
  * @remarks
- * Budget split: autoencoder 15 %, CALM 55 %, AR baseline 15 % of the budget (each stage trains
- * until its share of time is spent, evaluations not counted), the rest for data preparation, evaluation and reporting.
+ * Budget split: with 2+ cores the AR baseline trains in a worker thread for the time the
+ * autoencoder (15 % of the budget) and CALM (65 %) take together; on one core the stages run in
+ * turn (autoencoder 15 %, CALM 55 %, AR baseline 15 %). Each stage trains until its share of time is
+ * spent (evaluations not counted); the rest is data preparation, evaluation and reporting.
  * Models are tiny (hidden 128, 4 layers) and the corpus is 10 MB, so the numbers illustrate the
  * pipeline, not the paper's results. Writes `report.md`, `metrics.json`, `plots/*.svg|png`, the
  * tokenizer and each stage's run folder (`ae/`, `calm/`, `ar/`, each with `metrics.jsonl` and
@@ -170,10 +160,7 @@ async function prepareOutDir(outDir: string): Promise<void> {
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad option or a non-empty foreign `outDir`,
  *   `MISSING_DEPENDENCY` when the corpus or the tokenizer library is missing, `ABORTED`.
  * @example
- * ```ts
- * const r = await runQuickstart({ outDir: 'quickstart', budgetMinutes: 10, seed: 1 });
- * console.log(r.calm.brier.brierLM, r.ar.brier.brierLM, r.ngram.brier.brierLM);
- * ```
+ * {@includeCode ../test/quickstart.test.ts#quickstart}
  * @category Quickstart
  */
 export async function runQuickstart(options: QuickstartOptions): Promise<QuickstartResult> {
@@ -219,137 +206,219 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
   const remaining = () => budgetMs - (performance.now() - t0);
   const stageMs = (fraction: number) => Math.max(5_000, Math.min(fraction * budgetMs, remaining() - 0.12 * budgetMs));
 
-  const train0 = async (
-    phase: string,
-    dir: string,
-    task: Parameters<typeof runTraining>[0],
-    layout: 'lm' | 'ae',
-    lr: number,
-    timeMs: number,
-    batchSize: number,
-    evaluate?: (c: { step: number }) => Promise<Record<string, unknown>>,
-  ): Promise<TrainResult> => {
-    emit({ type: 'phase', phase, total: Math.round(timeMs / 1000), unit: 'tok/s' });
-    const started = performance.now();
-    let lastLoss = '';
-    const result = await runTraining(task, {
-      outDir: join(outDir, dir),
-      steps: 1_000_000,
-      batchSize,
-      seed,
-      optimizer: { lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 },
-      schedule: timeCosineSchedule(lr, 20, timeMs),
-      maxGradNorm: 1.0,
-      logEvery: 5,
-      checkpointEvery: 0,
-      resume: 'never',
-      maxTimeMs: timeMs,
-      ...(evaluate ? { evaluate, evalIntervalMs: timeMs / 4 } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-      onLog: (r) => {
-        if (r.type === 'train') lastLoss = `loss ${r.loss.toFixed(3)}`;
-        else log(`${phase} step ${r.step}: ${Object.entries(r.metrics).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k} ${(v as number).toFixed(4)}`).join(', ')}`);
-      },
-      onProgress: (p) => emit({ type: 'progress', phase, value: Math.min(Math.round((performance.now() - started) / 1000), Math.round(timeMs / 1000)), rate: p.tokensPerSecond, note: `step ${p.step} ${lastLoss}` }),
-      data: (cursor) =>
-        createBlockStream(train.source, tokenizer, {
-          blockSize,
-          layout,
-          ...(layout === 'ae' ? { chunkSize: 4 } : {}),
-          encoder,
-          shuffleBuffer: 64,
-          epochs: Infinity,
-          rng: createRng(`${seed}/data/${dir}`),
-          ...(cursor ? { cursor } : {}),
-        }),
-    });
-    emit({ type: 'phaseEnd', phase });
+  const stageCtx: StageContext = {
+    outDir,
+    seed,
+    blockSize,
+    source: train.source,
+    tokenizer,
+    encoder,
+    ...(options.signal ? { signal: options.signal } : {}),
+    onEvent: () => undefined,
+  };
+  const train0 = async (spec: StageSpec): Promise<TrainResult> => {
+    emit({ type: 'phase', phase: spec.phase, total: Math.round(spec.timeMs / 1000), unit: 'tok/s' });
+    const result = await trainStage({ ...stageCtx, onEvent: (e) => (e.type === 'log' ? log(e.message) : emit({ type: 'progress', phase: spec.phase, value: e.seconds, rate: e.rate, note: e.note })) }, spec);
+    emit({ type: 'phaseEnd', phase: spec.phase });
     return result;
   };
 
-  // ---- stage 1: autoencoder ----
-  // aeDropout 0.05: the paper scales dropout with the latent size (0.05 for l = 32, Fig. 7).
-  const aeCfg = autoencoderConfig({ ...special, hiddenSize: 64, intermediateSize: 128, latentSize: 32, patchSize: 4, aeDropout: 0.05 });
-  const aeParams = createAutoencoderParams(aeCfg, createRng(`${seed}/init/ae`));
-  // Start the posterior's σ at e^-2 instead of 1 (log σ bias −2): at this scale the decoder
-  // otherwise sees mostly noise for the first hundred steps. The loss is the official one.
-  aeParams['encoder.hidden_to_latent.bias']!.assign(tf.tensor1d(new Float32Array(2 * aeCfg.latentSize).fill(-2, aeCfg.latentSize)));
-  const heldStream = Int32Array.from(evalBlocks.slice(0, 16).flatMap((b) => Array.from(b)));
-  const aeEval = async ({ step }: { step: number }) => {
-    const r = await evaluateReconstruction(aeParams, aeCfg, heldStream, { latent: 'sample', rng: createRng(`${seed}/ae-eval/${step}`) });
-    const m = await evaluateReconstruction(aeParams, aeCfg, heldStream, { latent: 'mean' });
-    return { accuracy: r.tokenAccuracy, chunkAccuracy: r.chunkAccuracy, meanLatentAccuracy: m.tokenAccuracy };
-  };
-  const aeRun = await train0('autoencoder', 'ae', autoencoderTrainTask(aeParams, aeCfg), 'ae', 1e-2, stageMs(0.15), 8, aeEval);
-  const aeFinal = await aeEval({ step: aeRun.steps });
-  log(`autoencoder: ${aeRun.steps} steps, reconstruction ${(100 * (aeFinal.accuracy as number)).toFixed(2)} % of held-out tokens (sampled latent)`);
-
-  // ---- stage 2: CALM with the autoencoder frozen ----
+  // ---- the AR baseline (same backbone): in a worker thread beside stages 1 and 2 when the
+  // machine has a second core, else in this thread after them ----
   const backboneCfg = { hiddenSize: 128, intermediateSize: 320, numHiddenLayers: 4, numAttentionHeads: 4, numKeyValueHeads: 4 };
-  const calm = new CalmModel(
-    calmConfig({ ...special, ...backboneCfg, patchSize: 4, latentSize: 32, noiseSize: 32, numMlpLayers: 2, numSamples: 4, numTargetSamples: 32, aePath: '../ae/final' }),
-    aeCfg,
-    { rng: createRng(`${seed}/init/calm`), aeParams },
-  );
-  const calmCurve = async ({ step }: { step: number }) => summary(await evaluateCalm(calm, curveBlocks, { seed: `${seed}/curve/${step}` }));
-  const calmRun = await train0('CALM', 'calm', calmTrainTask(calm, { blockSize, aePath: '../ae/final' }), 'lm', 3e-3, stageMs(0.55), 8, calmCurve);
-
-  // ---- the AR baseline (same backbone) ----
-  const ar = new ArModel(arConfig({ ...special, ...backboneCfg }), { rng: createRng(`${seed}/init/ar`) });
-  const arCurve = async ({ step }: { step: number }) => summary(await evaluateAr(ar, curveBlocks.slice(0, 2), { seed: `${seed}/curve/${step}` }));
-  const arRun = await train0('AR baseline', 'ar', arTrainTask(ar, { blockSize }), 'lm', 3e-3, stageMs(0.15), 16, arCurve);
-
-  // ---- evaluation on the held-out blocks ----
-  emit({ type: 'phase', phase: 'evaluation', total: 3 * evalBlocks.length, unit: 'pos/s' });
-  let done = 0;
-  const progress = (p: { blocksDone: number; positionsDone: number }) => emit({ type: 'progress', phase: 'evaluation', value: done + p.blocksDone });
-  const calmBrier = await evaluateCalm(calm, evalBlocks, { seed: `${seed}/final`, onProgress: progress });
-  done += evalBlocks.length;
-  const arBrier = await evaluateAr(ar, evalBlocks, { seed: `${seed}/final`, onProgress: progress });
-  done += evalBlocks.length;
-  const ngram = NGramModel.fit(
-    trainIds.map((ids) => Int32Array.from([tokenizer.bos, ...ids])),
-    { order: ngramOrder, vocabSize: tokenizer.vocabSize },
-  );
-  const ngramBrier = await evaluateBrierLM({ kind: 'explicit', model: ngram }, evalBlocks, { seed: `${seed}/final/ngram`, onProgress: progress });
-  emit({ type: 'phaseEnd', phase: 'evaluation' });
-
-  // ---- a sample at T = 1/2 ----
-  const prompt = 'The state of the Union is';
-  const promptIds = Int32Array.from([tokenizer.bos, ...(await tokenizer.encode(prompt))]);
-  const gen = await generateCalm(calm, [promptIds], { rng: createRng(`${seed}/sample`), maxNewTokens: 48, temperature: 0.5, poolSize: 200 });
-  const sampleText = await tokenizer.decode(gen.generated[0]!.filter((t) => t !== tokenizer.eos));
-
-  // ---- plots, metrics, report ----
-  const [aeRecs, calmRecs, arRecs] = await Promise.all([readMetrics(join(outDir, 'ae')), readMetrics(join(outDir, 'calm')), readMetrics(join(outDir, 'ar'))]);
-  await mkdir(join(outDir, 'plots'), { recursive: true });
-  const finalEval = (run: TrainResult, r: BrierLMResult): MetricRecord => ({ type: 'eval', step: run.steps, tokens: run.tokens, flops: run.flops, metrics: { brierLM: r.brierLM } });
-  await writePlot(join(outDir, 'plots', 'training-curves'), trainingCurvesSpec({ autoencoder: aeRecs, CALM: calmRecs, 'AR baseline': arRecs }));
-  await writePlot(
-    join(outDir, 'plots', 'brierlm-vs-flops'),
-    brierVsFlopsSpec({ CALM: [...calmRecs.filter((r) => r.type === 'eval'), finalEval(calmRun, calmBrier)], 'AR baseline': [...arRecs.filter((r) => r.type === 'eval'), finalEval(arRun, arBrier)] }, { [`${ngramOrder}-gram reference`]: ngramBrier.brierLM }),
-  );
-  const result: QuickstartResult = {
+  const parallel = options.parallel ?? availableParallelism() >= 2;
+  const arInput: ArStageInput = {
     outDir,
     seed,
-    budgetMinutes,
-    elapsedMs: 0,
-    backend,
-    data: { vocabSize: tokenizer.vocabSize, trainTokens, heldOutTokens: held.tokens, evalBlocks: evalBlocks.length, blockSize },
-    autoencoder: { params: countParams(aeParams), steps: aeRun.steps, tokens: aeRun.tokens, flops: aeRun.flops, tokenAccuracy: aeFinal.accuracy as number, chunkAccuracy: aeFinal.chunkAccuracy as number },
-    calm: { params: calm.numParams(), steps: calmRun.steps, tokens: calmRun.tokens, flops: calmRun.flops, inferenceFlopsPerToken: calmInferenceFlops(calm.config, aeCfg, { context: blockSize / 4 }).perToken, brier: brierOf(calmBrier) },
-    ar: { params: ar.numParams(), steps: arRun.steps, tokens: arRun.tokens, flops: arRun.flops, inferenceFlopsPerToken: arInferenceFlops(ar.config, { context: blockSize }).perToken, brier: brierOf(arBrier) },
-    ngram: { order: ngramOrder, brier: brierOf(ngramBrier) },
-    calmBeatsNgram: calmBrier.brierLM > ngramBrier.brierLM,
-    sample: { prompt, text: sampleText, temperature: 0.5 },
-    files: ['report.md', 'metrics.json', 'tokenizer.json', 'plots/training-curves.svg', 'plots/training-curves.png', 'plots/brierlm-vs-flops.svg', 'plots/brierlm-vs-flops.png', 'ae/', 'calm/', 'ar/'],
+    blockSize,
+    tokenizerPath: join(outDir, 'tokenizer.json'),
+    config: arConfig({ ...special, ...backboneCfg }),
+    lr: 3e-3,
+    batchSize: 16,
+    timeMs: 0,
+    evalBlocks,
+    curveBlocks: curveBlocks.slice(0, 2),
+    initBackend: false,
   };
-  result.elapsedMs = performance.now() - t0;
-  await writeTextAtomic(join(outDir, 'metrics.json'), `${JSON.stringify(result, null, 2)}\n`);
-  await writeTextAtomic(join(outDir, 'report.md'), reportMarkdown(result));
-  calm.dispose();
-  ar.dispose();
-  return result;
+  let arWorker: ArWorkerHandle | undefined;
+  if (parallel) {
+    // The worker trains for the time stages 1 and 2 take together and evaluates while this
+    // thread evaluates CALM.
+    arWorker = startArWorker({ ...arInput, timeMs: stageMs(AE_SHARE) + stageMs(CALM_SHARE_PARALLEL) }, log);
+    log(`AR baseline: training in a worker thread beside the autoencoder and CALM (${availableParallelism()} cores)`);
+  }
+  try {
+    // ---- stage 1: autoencoder ----
+    // aeDropout 0.05: the paper scales dropout with the latent size (0.05 for l = 32, Fig. 7).
+    // klWeight 0.01 (official 0.001) and an initial σ of e^-1.2 ≈ 0.3 (the paper's converged σ): in a
+    // few hundred steps they give the smoother latent space stage 2 needs (σ ≈ 0.12 rather than 0.07
+    // with the official values) at the same reconstruction accuracy.
+    const aeCfg = autoencoderConfig({ ...special, hiddenSize: 64, intermediateSize: 128, latentSize: 32, patchSize: 4, aeDropout: 0.05, klWeight: 0.01 });
+    const aeParams = createAutoencoderParams(aeCfg, createRng(`${seed}/init/ae`));
+    aeParams['encoder.hidden_to_latent.bias']!.assign(tf.tensor1d(new Float32Array(2 * aeCfg.latentSize).fill(-1.2, aeCfg.latentSize)));
+    const heldStream = Int32Array.from(evalBlocks.slice(0, 16).flatMap((b) => Array.from(b)));
+    const aeEval = async ({ step }: { step: number }) => {
+      const r = await evaluateReconstruction(aeParams, aeCfg, heldStream, { latent: 'sample', rng: createRng(`${seed}/ae-eval/${step}`) });
+      const m = await evaluateReconstruction(aeParams, aeCfg, heldStream, { latent: 'mean' });
+      return { accuracy: r.tokenAccuracy, chunkAccuracy: r.chunkAccuracy, meanLatentAccuracy: m.tokenAccuracy };
+    };
+    const aeRun = await train0({ phase: 'autoencoder', dir: 'ae', task: autoencoderTrainTask(aeParams, aeCfg), layout: 'ae', chunkSize: 4, lr: 1e-2, timeMs: stageMs(AE_SHARE), batchSize: 8, evaluate: aeEval });
+    const aeFinal = await aeEval({ step: aeRun.steps });
+    log(`autoencoder: ${aeRun.steps} steps, reconstruction ${(100 * (aeFinal.accuracy as number)).toFixed(2)} % of held-out tokens (sampled latent)`);
+
+    // ---- stage 2: CALM with the autoencoder frozen ----
+    const calm = new CalmModel(
+      calmConfig({ ...special, ...backboneCfg, patchSize: 4, latentSize: 32, noiseSize: 32, numMlpLayers: 2, numSamples: 4, numTargetSamples: 32, aePath: '../ae/final' }),
+      aeCfg,
+      { rng: createRng(`${seed}/init/calm`), aeParams },
+    );
+    const calmCurve = async ({ step }: { step: number }) => summary(await evaluateCalm(calm, curveBlocks, { seed: `${seed}/curve/${step}` }));
+    // lr 1e-3: at 3e-3 the energy loss stalls at the unconditional level within the budget.
+    const calmRun = await train0({ phase: 'CALM', dir: 'calm', task: calmTrainTask(calm, { blockSize, aePath: '../ae/final' }), layout: 'lm', lr: 1e-3, timeMs: stageMs(parallel ? CALM_SHARE_PARALLEL : CALM_SHARE), batchSize: 8, evaluate: calmCurve });
+
+    // ---- evaluation of CALM and the n-gram reference on the held-out blocks ----
+    emit({ type: 'phase', phase: 'evaluation', total: 2 * evalBlocks.length, unit: 'pos/s' });
+    let done = 0;
+    const progress = (p: { blocksDone: number }) => emit({ type: 'progress', phase: 'evaluation', value: done + p.blocksDone });
+    const calmBrier = await evaluateCalm(calm, evalBlocks, { seed: `${seed}/final`, onProgress: progress });
+    done += evalBlocks.length;
+    const ngram = NGramModel.fit(
+      trainIds.map((ids) => Int32Array.from([tokenizer.bos, ...ids])),
+      { order: ngramOrder, vocabSize: tokenizer.vocabSize },
+    );
+    const ngramBrier = await evaluateBrierLM({ kind: 'explicit', model: ngram }, evalBlocks, { seed: `${seed}/final/ngram`, onProgress: progress });
+    emit({ type: 'phaseEnd', phase: 'evaluation' });
+
+    // ---- a sample at T = 1/2 ----
+    const prompt = 'The state of the Union is';
+    const promptIds = Int32Array.from([tokenizer.bos, ...(await tokenizer.encode(prompt))]);
+    const gen = await generateCalm(calm, [promptIds], { rng: createRng(`${seed}/sample`), maxNewTokens: 48, temperature: 0.5, poolSize: 200 });
+    const sampleText = await tokenizer.decode(gen.generated[0]!.filter((t) => t !== tokenizer.eos));
+    const calmParams = calm.numParams();
+    const calmInference = calmInferenceFlops(calm.config, aeCfg, { context: blockSize / 4 }).perToken;
+    calm.dispose();
+
+    // ---- the AR baseline: collect the worker's result, or train and score it here ----
+    const arTotal = arWorker ? evalBlocks.length : Math.round(stageMs(AR_SHARE) / 1000);
+    emit({ type: 'phase', phase: 'AR baseline', total: arTotal, unit: arWorker ? 'blocks' : 'tok/s' });
+    const arEvent = (e: StageEvent | { type: 'eval'; blocksDone: number }) => {
+      if (e.type === 'log') log(e.message);
+      else if (e.type === 'progress' && !arWorker) emit({ type: 'progress', phase: 'AR baseline', value: e.seconds, rate: e.rate, note: e.note });
+      else if (e.type === 'eval' && arWorker) emit({ type: 'progress', phase: 'AR baseline', value: e.blocksDone });
+    };
+    let arOut: ArStageOutput;
+    if (arWorker) {
+      arWorker.onEvent = arEvent;
+      arOut = await arWorker.result;
+    } else {
+      arOut = await runArStage({ ...arInput, timeMs: stageMs(AR_SHARE), initBackend: false }, arEvent, options.signal);
+    }
+    emit({ type: 'phaseEnd', phase: 'AR baseline' });
+
+    // ---- plots, metrics, report ----
+    const [aeRecs, calmRecs, arRecs] = await Promise.all([readMetrics(join(outDir, 'ae')), readMetrics(join(outDir, 'calm')), readMetrics(join(outDir, 'ar'))]);
+    await mkdir(join(outDir, 'plots'), { recursive: true });
+    const finalEval = (run: TrainResult, r: { brierLM: number }): MetricRecord => ({ type: 'eval', step: run.steps, tokens: run.tokens, flops: run.flops, metrics: { brierLM: r.brierLM } });
+    await writePlot(join(outDir, 'plots', 'training-curves'), trainingCurvesSpec({ autoencoder: aeRecs, CALM: calmRecs, 'AR baseline': arRecs }));
+    await writePlot(
+      join(outDir, 'plots', 'brierlm-vs-flops'),
+      brierVsFlopsSpec({ CALM: [...calmRecs.filter((r) => r.type === 'eval'), finalEval(calmRun, calmBrier)], 'AR baseline': [...arRecs.filter((r) => r.type === 'eval'), finalEval(arOut.run, arOut.brier)] }, { [`${ngramOrder}-gram reference`]: ngramBrier.brierLM }),
+    );
+    const result: QuickstartResult = {
+      outDir,
+      seed,
+      budgetMinutes,
+      elapsedMs: 0,
+      backend,
+      arInWorker: arWorker !== undefined,
+      data: { vocabSize: tokenizer.vocabSize, trainTokens, heldOutTokens: held.tokens, evalBlocks: evalBlocks.length, blockSize },
+      autoencoder: { params: countParams(aeParams), steps: aeRun.steps, tokens: aeRun.tokens, flops: aeRun.flops, tokenAccuracy: aeFinal.accuracy as number, chunkAccuracy: aeFinal.chunkAccuracy as number },
+      calm: { params: calmParams, steps: calmRun.steps, tokens: calmRun.tokens, flops: calmRun.flops, inferenceFlopsPerToken: calmInference, brier: brierOf(calmBrier) },
+      ar: { params: arOut.params, steps: arOut.run.steps, tokens: arOut.run.tokens, flops: arOut.run.flops, inferenceFlopsPerToken: arOut.inferenceFlopsPerToken, brier: brierOf(arOut.brier) },
+      ngram: { order: ngramOrder, brier: brierOf(ngramBrier) },
+      calmBeatsNgram: calmBrier.brierLM > ngramBrier.brierLM,
+      sample: { prompt, text: sampleText, temperature: 0.5 },
+      files: ['report.md', 'metrics.json', 'tokenizer.json', 'plots/training-curves.svg', 'plots/training-curves.png', 'plots/brierlm-vs-flops.svg', 'plots/brierlm-vs-flops.png', 'ae/', 'calm/', 'ar/'],
+    };
+    result.elapsedMs = performance.now() - t0;
+    await writeTextAtomic(join(outDir, 'metrics.json'), `${JSON.stringify(result, null, 2)}\n`);
+    await writeTextAtomic(join(outDir, 'report.md'), reportMarkdown(result));
+    return result;
+  } finally {
+    await arWorker?.terminate();
+  }
+}
+
+/** Budget shares of the stages (of `budgetMinutes`); the rest is data preparation, evaluation and the report. */
+const AE_SHARE = 0.15;
+/** CALM's share when the AR baseline trains in this thread after it. */
+const CALM_SHARE = 0.55;
+/** The AR baseline's share when it trains in this thread. */
+const AR_SHARE = 0.15;
+/** CALM's share when the AR baseline trains in a worker thread beside stages 1 and 2. */
+const CALM_SHARE_PARALLEL = 0.65;
+
+/** A running AR-baseline worker. */
+interface ArWorkerHandle {
+  result: Promise<ArStageOutput>;
+  onEvent: (e: StageEvent | { type: 'eval'; blocksDone: number }) => void;
+  terminate: () => Promise<void>;
+}
+
+/** The file URL of tsx's ESM API (`tsx/esm/api`, import condition), resolved from this module. */
+function tsxEsmApi(): string {
+  const req = createRequire(import.meta.url);
+  const pkgFile = req.resolve('tsx/package.json');
+  const entry = (JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports['./esm/api']!.import.default;
+  return pathToFileURL(join(dirname(pkgFile), entry)).href;
+}
+
+/**
+ * Starts the AR stage in a worker thread. From the TypeScript sources (tests, `--conditions=@calm/source`)
+ * the worker loads the `.ts` module through tsx with the same condition; from `dist/` it loads the
+ * built `.js` module.
+ */
+function startArWorker(input: ArStageInput, log: (m: string) => void): ArWorkerHandle {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const url = new URL(`./quickstart-ar-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url);
+  const workerData = { calmQuickstartAr: input };
+  let worker: Worker;
+  if (fromSource) {
+    // A worker's entry does not get the parent's TypeScript loader: register tsx (a dev
+    // dependency of the repository) inside the worker, then import the module.
+    const boot = `import(${JSON.stringify(tsxEsmApi())}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
+    worker = new Worker(boot, { eval: true, workerData, execArgv: ['--conditions=@calm/source'] });
+  } else {
+    worker = new Worker(url, { workerData });
+  }
+  const handle: ArWorkerHandle = {
+    onEvent: (e) => {
+      if (e.type === 'log') log(e.message);
+    },
+    result: undefined as unknown as Promise<ArStageOutput>,
+    terminate: async () => {
+      await worker.terminate();
+    },
+  };
+  const error = (code: CalmErrorCode, message: string, cause?: unknown): unknown => {
+    try {
+      return fail(code, message, cause !== undefined ? { cause } : {});
+    } catch (e) {
+      return e;
+    }
+  };
+  handle.result = new Promise<ArStageOutput>((resolve, reject) => {
+    worker.on('message', (m: ArWorkerMessage) => {
+      if (m.type === 'event') handle.onEvent(m.event);
+      else if (m.type === 'done') resolve(m.output);
+      else reject(error((m.code as CalmErrorCode | undefined) ?? 'INTERNAL', `the AR baseline worker failed: ${m.message}`));
+    });
+    worker.on('error', (e) => reject(error('INTERNAL', `the AR baseline worker failed: ${e.message}`, e)));
+    worker.on('exit', (code) => reject(error('INTERNAL', `the AR baseline worker exited (code ${code}) before reporting a result.`)));
+  });
+  // Until someone awaits it, a failure must not surface as an unhandled rejection.
+  handle.result.catch(() => undefined);
+  return handle;
 }
 
 function row(name: string, params: number, tokens: number, flops: number, inf: number | null, b: QuickstartBrier): string {
@@ -393,11 +462,11 @@ Autoencoder (stage 1): ${(r.autoencoder.params / 1e6).toFixed(2)}M parameters, $
 ## Setup
 
 - Tokenizer: byte-level BPE with ${r.data.vocabSize} ids trained on the training addresses (${r.data.trainTokens} tokens; held-out: ${r.data.heldOutTokens}).
-- Autoencoder: hidden 64, latent 32, K = 4, the official loss (token masking, latent dropout, clamped KL) with dropout 0.05 (the paper's value for l = 32); initial log σ bias −2.
+- Autoencoder: hidden 64, latent 32, K = 4, the official loss (token masking, latent dropout, clamped KL) with dropout 0.05 (the paper's value for l = 32), KL weight 0.01 (official 0.001) and initial log σ bias −1.2.
 - CALM: Llama backbone (hidden 128, 4 layers, 4 heads), energy head with 2 blocks, N = 4 samples and M = 32
   posterior samples (official: 8 and 100), autoencoder frozen.
-- AR baseline: the same backbone over tokens with an untied output layer.
-- AdamW (β 0.9/0.95, weight decay 0.1 not on norms and biases), 20 warm-up steps, clipping at 1.0,
+- AR baseline: the same backbone over tokens with an untied output layer${r.arInWorker ? ', trained in a worker thread beside the autoencoder and CALM (same wall-clock time as both together)' : ', trained after CALM'}.
+- AdamW (β 0.9/0.95, weight decay 0.1 not on norms and biases; lr 1e-2 autoencoder, 1e-3 CALM, 3e-3 AR), 20 warm-up steps, clipping at 1.0,
   blocks of 256 tokens (8 per step for the autoencoder and CALM, 16 for the AR baseline); each stage trains for a
   fixed share of the time budget with a cosine decay of the learning rate over that time.
 - Files: ${r.files.join(', ')}.

@@ -1,0 +1,108 @@
+// Shared by the quickstart's main thread and its AR-baseline worker: one time-boxed training
+// stage on the embedded corpus (AdamW, warm-up, cosine over the stage's time, clipping), and the
+// per-text token cache that lets several stages tokenise the corpus once.
+
+import { join } from 'node:path';
+import { createRng } from '@calm/core';
+import { createBlockStream, type BatchEncoder, type DocumentSource, type Tokenizer } from '@calm/data-pile';
+import type { LrSchedule } from '@calm/nn';
+import { runTraining, type TrainResult, type TrainTask } from '../train-loop.js';
+
+/** Caches token ids per text so the training streams tokenise the corpus once. */
+export function cachedEncoder(tokenizer: Tokenizer): BatchEncoder {
+  const cache = new Map<string, Int32Array>();
+  return {
+    async encodeBatch(texts: readonly string[]) {
+      const missing = texts.filter((t) => !cache.has(t));
+      if (missing.length) (await tokenizer.encodeBatch(missing)).forEach((ids, i) => cache.set(missing[i]!, ids));
+      return texts.map((t) => cache.get(t)!);
+    },
+  };
+}
+
+/**
+ * A learning-rate schedule for runs bounded by time: linear warm-up over `warmup` steps, then a
+ * half cosine over the elapsed fraction of `timeMs` down to `floor`·lr. Depends on the clock, so
+ * it is for the quickstart's time-boxed runs only (not for resumable runs).
+ */
+export function timeCosineSchedule(lr: number, warmup: number, timeMs: number, floor = 0.1): LrSchedule {
+  let start: number | undefined;
+  return (step) => {
+    start ??= performance.now();
+    const w = step < warmup ? step / warmup : 1;
+    const p = Math.min(1, (performance.now() - start) / timeMs);
+    return lr * w * (floor + (1 - floor) * 0.5 * (1 + Math.cos(Math.PI * p)));
+  };
+}
+
+/** What a stage reports while it runs (the quickstart turns these into its events). */
+export type StageEvent =
+  | { type: 'progress'; seconds: number; rate: number; note: string }
+  | { type: 'log'; message: string };
+
+/** One time-boxed training stage. */
+export interface StageSpec {
+  /** Phase name used in log lines. */
+  phase: string;
+  /** Sub-folder of the quickstart folder for the run. */
+  dir: string;
+  task: TrainTask;
+  layout: 'lm' | 'ae';
+  chunkSize?: number;
+  lr: number;
+  timeMs: number;
+  batchSize: number;
+  evaluate?: (c: { step: number }) => Promise<Record<string, unknown>>;
+}
+
+/** The data and settings every stage shares. */
+export interface StageContext {
+  outDir: string;
+  seed: number;
+  blockSize: number;
+  source: DocumentSource;
+  tokenizer: Tokenizer;
+  encoder: BatchEncoder;
+  signal?: AbortSignal;
+  onEvent: (event: StageEvent) => void;
+}
+
+/**
+ * Trains one stage until its share of time is spent (evaluations not counted).
+ * @returns The training result.
+ */
+export async function trainStage(ctx: StageContext, s: StageSpec): Promise<TrainResult> {
+  const started = performance.now();
+  let lastLoss = '';
+  return runTraining(s.task, {
+    outDir: join(ctx.outDir, s.dir),
+    steps: 1_000_000,
+    batchSize: s.batchSize,
+    seed: ctx.seed,
+    optimizer: { lr: s.lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 },
+    schedule: timeCosineSchedule(s.lr, 20, s.timeMs),
+    maxGradNorm: 1.0,
+    logEvery: 5,
+    checkpointEvery: 0,
+    resume: 'never',
+    maxTimeMs: s.timeMs,
+    ...(s.evaluate ? { evaluate: s.evaluate, evalIntervalMs: s.timeMs / 4 } : {}),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+    onLog: (r) => {
+      if (r.type === 'train') lastLoss = `loss ${r.loss.toFixed(3)}`;
+      else ctx.onEvent({ type: 'log', message: `${s.phase} step ${r.step}: ${Object.entries(r.metrics).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k} ${(v as number).toFixed(4)}`).join(', ')}` });
+    },
+    onProgress: (p) => ctx.onEvent({ type: 'progress', seconds: Math.min(Math.round((performance.now() - started) / 1000), Math.round(s.timeMs / 1000)), rate: p.tokensPerSecond, note: `step ${p.step} ${lastLoss}` }),
+    data: (cursor) =>
+      createBlockStream(ctx.source, ctx.tokenizer, {
+        blockSize: ctx.blockSize,
+        layout: s.layout,
+        ...(s.layout === 'ae' ? { chunkSize: s.chunkSize ?? 4 } : {}),
+        encoder: ctx.encoder,
+        shuffleBuffer: 64,
+        epochs: Infinity,
+        rng: createRng(`${ctx.seed}/data/${s.dir}`),
+        ...(cursor ? { cursor } : {}),
+      }),
+  });
+}

@@ -3,6 +3,7 @@
 // transient 503s, malformed JSON, timeouts, client errors, concurrency and abort.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRng, isCalmError } from '@calm/core';
+import { rejection } from '@calm/testing';
 import { NGramModel, evaluateBrierLM } from '../src/index.js';
 import { createOpenAICompletionsSampler, createServerTokenizer } from '../src/http.js';
 import { exactMeanBrier, tokenPositions } from '../../testing/src/brierlm-helpers.js';
@@ -24,14 +25,6 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
-  return p.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (e: Error & { code?: string }) => e,
-  );
-}
 
 describe('createOpenAICompletionsSampler', () => {
   it('evaluates an n-gram served over HTTP: unbiased, with full-distribution sampling fields', async () => {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isCalmError, type Rng } from '@calm/core';
-import { chunkSamplerConformance } from '@calm/testing';
+import { chunkSamplerConformance, rejection } from '@calm/testing';
 import { expectNoLeak } from '@calm/testing/tfjs';
 import { createHeadChunkSampler, EnergyHead, type GenerativeHead, type HeadSampleOptions } from '../src/index.js';
 import { createRng, useWasm } from './backend.js';
@@ -52,14 +52,6 @@ const decode = (z: tf.Tensor2D) => {
   return out;
 };
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 describe('createHeadChunkSampler', () => {
   const contexts = [5, 7, 9, 11].map((t) => Int32Array.from([t, 1, 2]));

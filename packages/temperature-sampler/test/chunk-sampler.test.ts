@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRng, isCalmError, type ChunkSampler, type TokenIds } from '@calm/core';
-import { chiSquareTest, chunkSamplerConformance, fakeChunkSampler } from '@calm/testing';
+import { chiSquareTest, chunkSamplerConformance, fakeChunkSampler, rejection } from '@calm/testing';
 import { expectedExactSamplerCalls, temperedDistribution, withBatchTemperature, withExactTemperature } from '../src/index.js';
 
 const K = 2;
@@ -25,14 +25,6 @@ function countsPerContext(ids: Int32Array, b: number, s: number): number[][] {
   return out;
 }
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 describe('ChunkSampler conformance', () => {
   for (const t of [1, 0.7, 1 / 3]) {

@@ -13,3 +13,16 @@ export const TOL = {
 /** Absolute path of the shared test data folder (`../shared/data` beside the repository). */
 export const SHARED_DATA_DIR: string = new URL('../../../../shared/data/', import.meta.url).pathname;
 export * from './temperature-helpers.js';
+
+/**
+ * Awaits a promise that must reject and returns what it rejected with; throws when it resolves.
+ * For tests that inspect the error (`isCalmError(await rejection(p), 'SHAPE_MISMATCH')`).
+ */
+export async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
+  return p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: Error & { code?: string }) => e,
+  );
+}

@@ -23,6 +23,8 @@ export interface ArStageInput {
   seed: number;
   blockSize: number;
   tokenizerPath: string;
+  /** Token ids of the training texts (in corpus order), so the stage does not tokenise again. */
+  trainIds: Int32Array[];
   config: ArConfig;
   lr: number;
   batchSize: number;
@@ -42,9 +44,12 @@ export interface ArStageOutput {
   backend: string;
 }
 
+/** What the AR stage reports while it trains and evaluates. */
+export type ArStageEvent = StageEvent | { type: 'eval'; blocksDone: number };
+
 /** Messages from the worker. */
 export type ArWorkerMessage =
-  | { type: 'event'; event: StageEvent | { type: 'eval'; blocksDone: number } }
+  | { type: 'event'; event: ArStageEvent }
   | { type: 'done'; output: ArStageOutput }
   | { type: 'error'; message: string; code?: string; stack?: string };
 
@@ -52,7 +57,7 @@ export type ArWorkerMessage =
  * Trains and evaluates the AR baseline (train for `timeMs`, then BrierLM on the eval blocks).
  * @returns Parameters, the training result and the held-out BrierLM.
  */
-export async function runArStage(input: ArStageInput, onEvent: (e: StageEvent | { type: 'eval'; blocksDone: number }) => void, signal?: AbortSignal): Promise<ArStageOutput> {
+export async function runArStage(input: ArStageInput, onEvent: (e: ArStageEvent) => void, signal?: AbortSignal): Promise<ArStageOutput> {
   const backend = input.initBackend ? (await initBackend()).detail : 'caller-selected';
   const train = loadSotuCorpus({ split: 'train' });
   const tokenizer = await loadTokenizer(input.tokenizerPath);
@@ -60,7 +65,7 @@ export async function runArStage(input: ArStageInput, onEvent: (e: StageEvent | 
   try {
     const curve = async ({ step }: { step: number }) => summary(await evaluateAr(ar, input.curveBlocks, { seed: `${input.seed}/curve/${step}` }));
     const run = await trainStage(
-      { outDir: input.outDir, seed: input.seed, blockSize: input.blockSize, source: train.source, tokenizer, encoder: cachedEncoder(tokenizer), onEvent, ...(signal ? { signal } : {}) },
+      { outDir: input.outDir, seed: input.seed, blockSize: input.blockSize, source: train.source, tokenizer, encoder: cachedEncoder(tokenizer, { texts: train.texts, ids: input.trainIds }), onEvent, ...(signal ? { signal } : {}) },
       { phase: 'AR baseline', dir: 'ar', task: arTrainTask(ar, { blockSize: input.blockSize }), layout: 'lm', lr: input.lr, timeMs: input.timeMs, batchSize: input.batchSize, evaluate: curve },
     );
     const r = await evaluateAr(ar, input.evalBlocks, { seed: `${input.seed}/final`, onProgress: (p) => onEvent({ type: 'eval', blocksDone: p.blocksDone }), ...(signal ? { signal } : {}) });

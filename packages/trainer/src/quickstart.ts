@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { createRng, type CalmErrorCode } from '@calm/core';
+import { CalmError, createRng, type CalmErrorCode } from '@calm/core';
 import { pathExists, writeTextAtomic } from '@calm/core/node';
 import { autoencoderConfig, createAutoencoderParams, evaluateReconstruction } from '@calm/autoencoder';
 import { NGramModel, evaluateBrierLM, type BrierLMResult } from '@calm/brierlm';
@@ -24,10 +24,10 @@ import { evaluateCalm } from './evaluate.js';
 import { calmInferenceFlops } from './flops.js';
 import { generateCalm } from './generate.js';
 import { fail } from './internal/errors.js';
-import { cachedEncoder, trainStage, type StageContext, type StageEvent, type StageSpec } from './internal/quickstart-stage.js';
+import { cachedEncoder, trainStage, type StageContext, type StageSpec } from './internal/quickstart-stage.js';
 import { brierVsFlopsSpec, trainingCurvesSpec, writePlot } from './plots.js';
 import { summary } from './run.js';
-import { runArStage, type ArStageInput, type ArStageOutput, type ArWorkerMessage } from './quickstart-ar-worker.js';
+import { runArStage, type ArStageEvent, type ArStageInput, type ArStageOutput, type ArWorkerMessage } from './quickstart-ar-worker.js';
 import { readMetrics, type MetricRecord, type TrainResult } from './train-loop.js';
 import { autoencoderTrainTask, calmTrainTask } from './train-tasks.js';
 
@@ -232,6 +232,7 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     seed,
     blockSize,
     tokenizerPath: join(outDir, 'tokenizer.json'),
+    trainIds,
     config: arConfig({ ...special, ...backboneCfg }),
     lr: 3e-3,
     batchSize: 16,
@@ -301,7 +302,7 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     // ---- the AR baseline: collect the worker's result, or train and score it here ----
     const arTotal = arWorker ? evalBlocks.length : Math.round(stageMs(AR_SHARE) / 1000);
     emit({ type: 'phase', phase: 'AR baseline', total: arTotal, unit: arWorker ? 'blocks' : 'tok/s' });
-    const arEvent = (e: StageEvent | { type: 'eval'; blocksDone: number }) => {
+    const arEvent = (e: ArStageEvent) => {
       if (e.type === 'log') log(e.message);
       else if (e.type === 'progress' && !arWorker) emit({ type: 'progress', phase: 'AR baseline', value: e.seconds, rate: e.rate, note: e.note });
       else if (e.type === 'eval' && arWorker) emit({ type: 'progress', phase: 'AR baseline', value: e.blocksDone });
@@ -311,7 +312,7 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
       arWorker.onEvent = arEvent;
       arOut = await arWorker.result;
     } else {
-      arOut = await runArStage({ ...arInput, timeMs: stageMs(AR_SHARE), initBackend: false }, arEvent, options.signal);
+      arOut = await runArStage({ ...arInput, timeMs: stageMs(AR_SHARE) }, arEvent, options.signal);
     }
     emit({ type: 'phaseEnd', phase: 'AR baseline' });
 
@@ -361,7 +362,7 @@ const CALM_SHARE_PARALLEL = 0.65;
 /** A running AR-baseline worker. */
 interface ArWorkerHandle {
   result: Promise<ArStageOutput>;
-  onEvent: (e: StageEvent | { type: 'eval'; blocksDone: number }) => void;
+  onEvent: (e: ArStageEvent) => void;
   terminate: () => Promise<void>;
 }
 
@@ -391,31 +392,24 @@ function startArWorker(input: ArStageInput, log: (m: string) => void): ArWorkerH
   } else {
     worker = new Worker(url, { workerData });
   }
+  const error = (code: CalmErrorCode, message: string, cause?: unknown) => new CalmError(code, message, { source: '@calm/trainer', ...(cause !== undefined ? { cause } : {}) });
   const handle: ArWorkerHandle = {
     onEvent: (e) => {
       if (e.type === 'log') log(e.message);
     },
-    result: undefined as unknown as Promise<ArStageOutput>,
+    result: new Promise<ArStageOutput>((resolve, reject) => {
+      worker.on('message', (m: ArWorkerMessage) => {
+        if (m.type === 'event') handle.onEvent(m.event);
+        else if (m.type === 'done') resolve(m.output);
+        else reject(error((m.code as CalmErrorCode | undefined) ?? 'INTERNAL', `the AR baseline worker failed: ${m.message}`));
+      });
+      worker.on('error', (e) => reject(error('INTERNAL', `the AR baseline worker failed: ${e.message}`, e)));
+      worker.on('exit', (code) => reject(error('INTERNAL', `the AR baseline worker exited (code ${code}) before reporting a result.`)));
+    }),
     terminate: async () => {
       await worker.terminate();
     },
   };
-  const error = (code: CalmErrorCode, message: string, cause?: unknown): unknown => {
-    try {
-      return fail(code, message, cause !== undefined ? { cause } : {});
-    } catch (e) {
-      return e;
-    }
-  };
-  handle.result = new Promise<ArStageOutput>((resolve, reject) => {
-    worker.on('message', (m: ArWorkerMessage) => {
-      if (m.type === 'event') handle.onEvent(m.event);
-      else if (m.type === 'done') resolve(m.output);
-      else reject(error((m.code as CalmErrorCode | undefined) ?? 'INTERNAL', `the AR baseline worker failed: ${m.message}`));
-    });
-    worker.on('error', (e) => reject(error('INTERNAL', `the AR baseline worker failed: ${e.message}`, e)));
-    worker.on('exit', (code) => reject(error('INTERNAL', `the AR baseline worker exited (code ${code}) before reporting a result.`)));
-  });
   // Until someone awaits it, a failure must not surface as an unhandled rejection.
   handle.result.catch(() => undefined);
   return handle;

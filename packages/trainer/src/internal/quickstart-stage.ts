@@ -8,9 +8,13 @@ import { createBlockStream, type BatchEncoder, type DocumentSource, type Tokeniz
 import type { LrSchedule } from '@calm/nn';
 import { runTraining, type TrainResult, type TrainTask } from '../train-loop.js';
 
-/** Caches token ids per text so the training streams tokenise the corpus once. */
-export function cachedEncoder(tokenizer: Tokenizer): BatchEncoder {
+/**
+ * Caches token ids per text so the training streams tokenise the corpus once; `known` pre-fills
+ * the cache (ids already computed, e.g. by another thread).
+ */
+export function cachedEncoder(tokenizer: Tokenizer, known?: { texts: readonly string[]; ids: readonly Int32Array[] }): BatchEncoder {
   const cache = new Map<string, Int32Array>();
+  known?.texts.forEach((t, i) => cache.set(t, known.ids[i]!));
   return {
     async encodeBatch(texts: readonly string[]) {
       const missing = texts.filter((t) => !cache.has(t));

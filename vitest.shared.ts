@@ -11,7 +11,9 @@ export function definePackageProject(dir: string, extra: UserWorkspaceConfig['te
   const { name } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name: string };
   return defineProject({
     resolve: { conditions: ['@calm/source', ...defaultClientConditions] },
-    ssr: { resolve: { conditions: ['@calm/source', ...defaultServerConditions], externalConditions: ['@calm/source'] } },
+    ssr: {
+      resolve: { conditions: ['@calm/source', ...defaultServerConditions], externalConditions: ['@calm/source'] },
+    },
     test: {
       name,
       root: dir,

@@ -67,7 +67,8 @@ function resolvePackageDir(name: string, fromDir: string): string | undefined {
   }
 }
 
-const IMPORT_RE = /(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|import\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)/g;
+const IMPORT_RE =
+  /(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|import\s+['"]([^'"]+)['"]|require\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 function* sourceFiles(dir: string): Generator<string> {
   if (!existsSync(dir)) return;
@@ -135,7 +136,8 @@ export function checkBoundaries(root: string): { checked: string[]; violations: 
     visit(name, dir, [name]);
   }
   for (const r of REQUIRED_FRAMEWORK_FREE) {
-    if (!ws.has(r)) violations.push({ root: r, path: [r], reason: 'required framework-free package is missing from the workspace' });
+    if (!ws.has(r))
+      violations.push({ root: r, path: [r], reason: 'required framework-free package is missing from the workspace' });
   }
   return { checked, violations };
 }
@@ -148,7 +150,9 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     console.error(`boundary check FAILED: ${violations.length} violation(s) of the no-tfjs rule`);
     for (const v of violations) console.error(`  ${v.root}: ${v.path.join(' → ')}: ${v.reason}`);
   } else {
-    console.log(`boundary check passed: ${checked.join(', ')} are free of @tensorflow/* (imports and dependency closure)`);
+    console.log(
+      `boundary check passed: ${checked.join(', ')} are free of @tensorflow/* (imports and dependency closure)`,
+    );
   }
   if (process.env.CALM_BOUNDARY_JSON) console.log(JSON.stringify(result));
   process.exit(violations.length === 0 ? 0 : 1);

@@ -80,11 +80,15 @@ function exampleDefect(content: readonly Part[]): string | undefined {
     return '@example shows {@includeCode} as literal text (set jsDocCompatibility.exampleTag to false)';
   }
   // A code block that is only its fences (an empty or missing region) is no example.
-  const body = code.join('\n').replace(/^\s*```\w*\s*$/gm, '').trim();
+  const body = code
+    .join('\n')
+    .replace(/^\s*```\w*\s*$/gm, '')
+    .trim();
   return body === '' ? '@example has no code' : undefined;
 }
 
-const exampleTags = (n: DocNode) => commentsOf(n).flatMap((c) => (c.blockTags ?? []).filter((t) => t.tag === '@example'));
+const exampleTags = (n: DocNode) =>
+  commentsOf(n).flatMap((c) => (c.blockTags ?? []).filter((t) => t.tag === '@example'));
 const hasExample = (n: DocNode): boolean => exampleTags(n).some((t) => exampleDefect(t.content) === undefined);
 
 /** True when a TypeDoc JSON type mentions a tfjs tensor type anywhere inside it. */
@@ -109,20 +113,26 @@ function tensorProblems(e: DocNode): string[] {
   };
   // `owner` names the member ('' for the export itself): `step() parameter x`, `property mean`.
   const signature = (s: DocNode, owner: string): void => {
-    for (const p of s.parameters ?? []) if (mentionsTensor(p.type)) need(`${owner}parameter ${p.name}`, partsText(p.comment?.summary));
+    for (const p of s.parameters ?? [])
+      if (mentionsTensor(p.type)) need(`${owner}parameter ${p.name}`, partsText(p.comment?.summary));
     const returns = s.comment?.blockTags?.find((t) => t.tag === '@returns');
     if (mentionsTensor(s.type)) need(`${owner}return value`, partsText(returns?.content));
   };
   const member = (m: DocNode, owner: string): void => {
     if (m.inheritedFrom !== undefined) return;
     for (const s of m.signatures ?? []) signature(s, owner === '' ? '' : `${owner}() `);
-    const isValue = m.kind === ReflectionKind.Property || m.kind === ReflectionKind.Variable || m.kind === ReflectionKind.Accessor;
-    const doc = commentsOf(m).map((c) => partsText(allParts(c))).join(' ');
-    if (isValue && mentionsTensor(m.type ?? m.getSignature?.type)) need(owner === '' ? 'value' : `property ${owner}`, doc);
+    const isValue =
+      m.kind === ReflectionKind.Property || m.kind === ReflectionKind.Variable || m.kind === ReflectionKind.Accessor;
+    const doc = commentsOf(m)
+      .map((c) => partsText(allParts(c)))
+      .join(' ');
+    if (isValue && mentionsTensor(m.type ?? m.getSignature?.type))
+      need(owner === '' ? 'value' : `property ${owner}`, doc);
   };
-  const declaration = (e.type as { type?: string; declaration?: DocNode } | undefined)?.type === 'reflection'
-    ? (e.type as { declaration: DocNode }).declaration
-    : undefined;
+  const declaration =
+    (e.type as { type?: string; declaration?: DocNode } | undefined)?.type === 'reflection'
+      ? (e.type as { declaration: DocNode }).declaration
+      : undefined;
   if (e.kind !== ReflectionKind.TypeAlias) member(e, '');
   for (const s of declaration?.signatures ?? []) signature(s, '');
   for (const c of [...(e.children ?? []), ...(declaration?.children ?? [])]) member(c, c.name);
@@ -140,7 +150,10 @@ export function checkDocs(project: DocNode, packages: ReadonlyArray<{ name: stri
   // Index every reflection by id with its parent, to resolve link targets and walk up from members.
   const byId = new Map<number, { node: DocNode; parent?: DocNode }>();
   const index = (value: unknown, parent?: DocNode): void => {
-    if (Array.isArray(value)) return value.forEach((v) => index(v, parent));
+    if (Array.isArray(value)) {
+      for (const v of value) index(v, parent);
+      return;
+    }
     if (typeof value !== 'object' || value === null) return;
     const v = value as DocNode;
     const isReflection = typeof v.id === 'number' && typeof v.kind === 'number';
@@ -148,7 +161,9 @@ export function checkDocs(project: DocNode, packages: ReadonlyArray<{ name: stri
     for (const [key, child] of Object.entries(v)) if (key !== 'symbolIdMap') index(child, isReflection ? v : parent);
   };
   index(project);
-  const bySymbol = new Map(Object.entries(project.symbolIdMap ?? {}).map(([id, s]) => [`${s.packageName}:${s.qualifiedName}`, Number(id)]));
+  const bySymbol = new Map(
+    Object.entries(project.symbolIdMap ?? {}).map(([id, s]) => [`${s.packageName}:${s.qualifiedName}`, Number(id)]),
+  );
   const resolveTarget = (target: unknown): DocNode | undefined => {
     if (typeof target === 'number') return byId.get(target)?.node;
     const sym = target as { packageName?: string; qualifiedName?: string } | undefined;
@@ -157,7 +172,11 @@ export function checkDocs(project: DocNode, packages: ReadonlyArray<{ name: stri
   };
   // A link counts when its target, or a reflection the target is a member of, has an example.
   const linkShowsExample = (target: DocNode | undefined): boolean => {
-    for (let n = target; n && n.kind !== ReflectionKind.Module && n.kind !== ReflectionKind.Project; n = byId.get(n.id)?.parent) {
+    for (
+      let n = target;
+      n && n.kind !== ReflectionKind.Module && n.kind !== ReflectionKind.Project;
+      n = byId.get(n.id)?.parent
+    ) {
       if (hasExample(n)) return true;
     }
     return false;
@@ -165,18 +184,26 @@ export function checkDocs(project: DocNode, packages: ReadonlyArray<{ name: stri
 
   const problems: DocProblem[] = [];
   for (const { name, node } of packages) {
-    const entries = node.children?.length && node.children.every((c) => c.kind === ReflectionKind.Module)
-      ? node.children.map((m) => ({ pkg: m.name === 'index' ? name : `${name}/${m.name}`, exports: m.children ?? [] }))
-      : [{ pkg: name, exports: node.children ?? [] }];
+    const entries =
+      node.children?.length && node.children.every((c) => c.kind === ReflectionKind.Module)
+        ? node.children.map((m) => ({
+            pkg: m.name === 'index' ? name : `${name}/${m.name}`,
+            exports: m.children ?? [],
+          }))
+        : [{ pkg: name, exports: node.children ?? [] }];
     for (const { pkg, exports } of entries) {
       for (const e of exports) {
         if (e.kind === ReflectionKind.Reference) continue; // a re-export: checked where it is declared
         const report = (problem: string): void => void problems.push({ pkg, name: e.name, problem });
         const comments = commentsOf(e);
         if (!comments.some((c) => partsText(c.summary).trim() !== '')) report('no summary');
-        const defects = exampleTags(e).map((t) => exampleDefect(t.content)).filter((d): d is string => d !== undefined);
+        const defects = exampleTags(e)
+          .map((t) => exampleDefect(t.content))
+          .filter((d): d is string => d !== undefined);
         defects.forEach(report);
-        const links = comments.flatMap(describingParts).filter((p) => p.kind === 'inline-tag' && LINK_TAGS.has(p.tag ?? ''));
+        const links = comments
+          .flatMap(describingParts)
+          .filter((p) => p.kind === 'inline-tag' && LINK_TAGS.has(p.tag ?? ''));
         if (!hasExample(e) && !links.some((l) => linkShowsExample(resolveTarget(l.target))) && defects.length === 0) {
           report('no @example and no {@link} to an export (or member of one) that has an @example');
         }
@@ -200,7 +227,10 @@ export function packagesOf(project: DocNode, names: readonly string[]): Array<{ 
  * @param config - The TypeDoc options file whose package options apply.
  * @returns The problems, and whether TypeDoc itself logged errors (for example a dangling include).
  */
-export async function checkPackages(dirs: readonly string[], config: string): Promise<{ problems: DocProblem[]; typedocErrors: boolean }> {
+export async function checkPackages(
+  dirs: readonly string[],
+  config: string,
+): Promise<{ problems: DocProblem[]; typedocErrors: boolean }> {
   const app = await Application.bootstrapWithPlugins({
     options: config,
     entryPoints: dirs.map((d) => resolve(d)),
@@ -223,7 +253,9 @@ export function publicPackageDirs(root: string): string[] {
   return readdirSync(join(root, 'packages'))
     .map((d) => join(root, 'packages', d))
     .filter((dir) => existsSync(join(dir, 'package.json')) && !dir.endsWith(join('packages', 'testing')))
-    .filter((dir) => (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { private?: boolean }).private !== true);
+    .filter(
+      (dir) => (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { private?: boolean }).private !== true,
+    );
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
@@ -233,8 +265,12 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const { problems, typedocErrors } = await checkPackages(dirs, join(root, 'typedoc.json'));
   for (const p of problems) console.error(`${p.pkg}: ${p.name}: ${p.problem}`);
   if (problems.length > 0 || typedocErrors) {
-    console.error(`docs rule FAILED: ${problems.length} problem(s)${typedocErrors ? ' and TypeDoc errors' : ''} in ${dirs.length} package(s)`);
+    console.error(
+      `docs rule FAILED: ${problems.length} problem(s)${typedocErrors ? ' and TypeDoc errors' : ''} in ${dirs.length} package(s)`,
+    );
     process.exit(1);
   }
-  console.log(`docs rule passed: ${dirs.length} package(s), every export has a summary, an example or a link to one, and tensor shapes/dtypes`);
+  console.log(
+    `docs rule passed: ${dirs.length} package(s), every export has a summary, an example or a link to one, and tensor shapes/dtypes`,
+  );
 }

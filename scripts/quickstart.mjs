@@ -12,5 +12,8 @@ const trainerCli = 'packages/trainer/src/cli.ts';
 const target = existsSync(new URL(`../${trainerCli}`, import.meta.url))
   ? [trainerCli, 'quickstart', ...args]
   : ['examples/brierlm-ngram/run.ts', ...args];
-const r = spawnSync(process.execPath, ['--conditions=@calm/source', '--import', 'tsx', ...target], { stdio: 'inherit', cwd: root });
+const r = spawnSync(process.execPath, ['--conditions=@calm/source', '--import', 'tsx', ...target], {
+  stdio: 'inherit',
+  cwd: root,
+});
 process.exit(r.status ?? 1);

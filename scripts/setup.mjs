@@ -7,7 +7,12 @@ import { readFileSync } from 'node:fs';
 const pinned = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).calm.pnpmVersion;
 let cmd = `npx -y pnpm@${pinned}`;
 try {
-  if (execSync('pnpm --version', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim() === pinned) cmd = 'pnpm';
+  if (
+    execSync('pnpm --version', { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim() === pinned
+  )
+    cmd = 'pnpm';
 } catch {
   /* not installed: use npx */
 }

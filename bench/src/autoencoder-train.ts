@@ -109,7 +109,8 @@ const docs = readFileSync(opts.data, 'utf8')
   .split('\n')
   .filter((l) => l.trim() !== '')
   .map((l) => (JSON.parse(l) as { text: string }).text);
-if (docs.length <= opts.evalDocs) throw new Error(`${opts.data} has ${docs.length} documents; need more than --eval-docs ${opts.evalDocs}.`);
+if (docs.length <= opts.evalDocs)
+  throw new Error(`${opts.data} has ${docs.length} documents; need more than --eval-docs ${opts.evalDocs}.`);
 const trainDocs = docs.slice(0, docs.length - opts.evalDocs);
 const evalDocs = docs.slice(docs.length - opts.evalDocs);
 for (const d of evalDocs) if (decodeIds(encodeText(d)) !== d) throw new Error('byte tokenizer round trip failed');
@@ -121,12 +122,24 @@ async function checkParity(): Promise<number> {
   const file = join(here, '..', '..', 'packages', 'autoencoder', 'test', 'fixtures', 'ae-tiny.safetensors');
   const { metadata, tensors } = await readSafetensorsFile(file);
   const ae = (JSON.parse(metadata.config!) as { ae: Record<string, number> }).ae;
-  const config = autoencoderConfig({ vocabSize: ae.vocab_size!, hiddenSize: ae.hidden_size!, intermediateSize: ae.intermediate_size!, latentSize: ae.latent_size!, patchSize: ae.patch_size! });
+  const config = autoencoderConfig({
+    vocabSize: ae.vocab_size!,
+    hiddenSize: ae.hidden_size!,
+    intermediateSize: ae.intermediate_size!,
+    latentSize: ae.latent_size!,
+    patchSize: ae.patch_size!,
+  });
   const shapes = autoencoderParamShapes(config);
   const { params } = autoencoderParamsFromStateDict(config, new Map([...tensors].filter(([k]) => k in shapes)));
   const get = (n: string) => tensors.get(n)!;
   const ids = tf.tensor2d(get('input.ids').data as Int32Array, get('input.ids').shape as [number, number], 'int32');
-  const loss = autoencoderLoss(params, config, ids, { noise: { tokenMask: get('noise.token_mask').data, eps: get('noise.eps').data, latentKeep: get('noise.latent_keep').data } });
+  const loss = autoencoderLoss(params, config, ids, {
+    noise: {
+      tokenMask: get('noise.token_mask').data,
+      eps: get('noise.eps').data,
+      latentKeep: get('noise.latent_keep').data,
+    },
+  });
   const diff = Math.abs((await loss.data())[0]! - get('expected.loss').data[0]!);
   tf.dispose([ids, loss]);
   disposeParams(params);
@@ -210,7 +223,10 @@ for (const [name, o] of [
   ['mean + N(0, 0.3²)', { latent: 'mean' as const, noiseStd: 0.3, rng: evalRng }],
   ['sample + N(0, 0.3²)', { latent: 'sample' as const, noiseStd: 0.3, rng: evalRng }],
 ] as const) {
-  rows.push({ name, r: await evaluateReconstruction(params, config, heldOut, { ...o, ignoreTokenId: PAD, batchSize: 2048 }) });
+  rows.push({
+    name,
+    r: await evaluateReconstruction(params, config, heldOut, { ...o, ignoreTokenId: PAD, batchSize: 2048 }),
+  });
 }
 const withPad = await evaluateReconstruction(params, config, heldOut, { latent: 'mean', batchSize: 2048 });
 const evalSeconds = (performance.now() - evalStart) / 1000;
@@ -218,18 +234,30 @@ const evalSeconds = (performance.now() - evalStart) / 1000;
 // ---------------------------------------------------------------------------------------------
 // Report
 
-const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+const q = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 const warm = stepTimes.slice(5);
 const pct = (x: number) => `${(100 * x).toFixed(3)} %`;
-console.log(`\n@calm/autoencoder byte-level AE on WikiText-103 (${info.detail}; ${cpus().length} cores, load avg ${loadavg()[0]!.toFixed(1)} at end)`);
-console.log(`config: V=${VOCAB} K=${K} H=${config.hiddenSize} I=${config.intermediateSize} L=${config.latentSize} layers 2+2 (${countParams(params)} parameters), batch ${opts.batch} chunks, lr ${opts.lr} (100-step warm-up + cosine${opts.steps > 0 ? ` over ${opts.steps} steps` : ' over the time budget'}), official loss (dropout ${config.aeDropout}, KL clamp ${config.klClamp}, β ${config.klWeight})`);
-console.log(`data: ${trainDocs.length} train docs (${train.length} tokens), ${evalDocs.length} held-out docs (${heldOut.length} tokens incl. PAD); parity check |Δloss| = ${parityDiff.toExponential(1)}`);
-console.log(`training: ${step} steps in ${trainSeconds.toFixed(0)} s (${((step * opts.batch) / trainChunks).toFixed(2)} epochs); step time median ${q(warm, 0.5).toFixed(0)} ms, p10 ${q(warm, 0.1).toFixed(0)} ms, p90 ${q(warm, 0.9).toFixed(0)} ms; final loss ${lastLoss.toFixed(4)}; tensor count change after step 1: ${leaked}`);
+console.log(
+  `\n@calm/autoencoder byte-level AE on WikiText-103 (${info.detail}; ${cpus().length} cores, load avg ${loadavg()[0]!.toFixed(1)} at end)`,
+);
+console.log(
+  `config: V=${VOCAB} K=${K} H=${config.hiddenSize} I=${config.intermediateSize} L=${config.latentSize} layers 2+2 (${countParams(params)} parameters), batch ${opts.batch} chunks, lr ${opts.lr} (100-step warm-up + cosine${opts.steps > 0 ? ` over ${opts.steps} steps` : ' over the time budget'}), official loss (dropout ${config.aeDropout}, KL clamp ${config.klClamp}, β ${config.klWeight})`,
+);
+console.log(
+  `data: ${trainDocs.length} train docs (${train.length} tokens), ${evalDocs.length} held-out docs (${heldOut.length} tokens incl. PAD); parity check |Δloss| = ${parityDiff.toExponential(1)}`,
+);
+console.log(
+  `training: ${step} steps in ${trainSeconds.toFixed(0)} s (${((step * opts.batch) / trainChunks).toFixed(2)} epochs); step time median ${q(warm, 0.5).toFixed(0)} ms, p10 ${q(warm, 0.1).toFixed(0)} ms, p90 ${q(warm, 0.9).toFixed(0)} ms; final loss ${lastLoss.toFixed(4)}; tensor count change after step 1: ${leaked}`,
+);
 console.log('');
 console.log('| held-out latent | token accuracy | chunk accuracy | tokens |');
 console.log('|---|---|---|---|');
-for (const { name, r } of rows) console.log(`| ${name} | ${pct(r.tokenAccuracy)} | ${pct(r.chunkAccuracy)} | ${r.tokens} |`);
-console.log(`| posterior mean, PAD counted | ${pct(withPad.tokenAccuracy)} | ${pct(withPad.chunkAccuracy)} | ${withPad.tokens} |`);
+for (const { name, r } of rows)
+  console.log(`| ${name} | ${pct(r.tokenAccuracy)} | ${pct(r.chunkAccuracy)} | ${r.tokens} |`);
+console.log(
+  `| posterior mean, PAD counted | ${pct(withPad.tokenAccuracy)} | ${pct(withPad.chunkAccuracy)} | ${withPad.tokens} |`,
+);
 console.log(`\nevaluation ${evalSeconds.toFixed(0)} s; whole run ${elapsed().toFixed(0)} s (budget ${opts.budget} s)`);
 
 mkdirSync(dirname(opts.out), { recursive: true });
@@ -245,10 +273,27 @@ writeFileSync(
       options: opts,
       config,
       parameters: countParams(params),
-      data: { trainDocs: trainDocs.length, trainTokens: train.length, evalDocs: evalDocs.length, evalTokens: heldOut.length },
+      data: {
+        trainDocs: trainDocs.length,
+        trainTokens: train.length,
+        evalDocs: evalDocs.length,
+        evalTokens: heldOut.length,
+      },
       parityLossDiff: parityDiff,
-      training: { steps: step, seconds: trainSeconds, epochs: (step * opts.batch) / trainChunks, stepMs: { median: q(warm, 0.5), p10: q(warm, 0.1), p90: q(warm, 0.9) }, finalLoss: lastLoss, tensorsLeaked: leaked, log },
-      evaluation: { seconds: evalSeconds, ignorePad: Object.fromEntries(rows.map(({ name, r }) => [name, r])), padCounted: withPad },
+      training: {
+        steps: step,
+        seconds: trainSeconds,
+        epochs: (step * opts.batch) / trainChunks,
+        stepMs: { median: q(warm, 0.5), p10: q(warm, 0.1), p90: q(warm, 0.9) },
+        finalLoss: lastLoss,
+        tensorsLeaked: leaked,
+        log,
+      },
+      evaluation: {
+        seconds: evalSeconds,
+        ignorePad: Object.fromEntries(rows.map(({ name, r }) => [name, r])),
+        padCounted: withPad,
+      },
       totalSeconds: elapsed(),
     },
     null,

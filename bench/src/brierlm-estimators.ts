@@ -33,14 +33,29 @@ async function time(fn: () => Promise<unknown>): Promise<{ medianMs: number; run
 async function checkCorrectness(): Promise<string[]> {
   const rng = createRng('bench-check');
   const V = 4;
-  const lm = NGramModel.fit([Int32Array.from({ length: 2000 }, () => (rng.uniform() < 0.6 ? 2 : rng.int(V)))], { order: 2, vocabSize: V });
+  const lm = NGramModel.fit([Int32Array.from({ length: 2000 }, () => (rng.uniform() < 0.6 ? 2 : rng.int(V)))], {
+    order: 2,
+    vocabSize: V,
+  });
   const block = Int32Array.from({ length: 48 }, () => rng.int(V));
   const probs = (c: ArrayLike<number>): Float64Array => lm.probs(c);
   const cases: [string, (r: number) => BrierGenerator, number[]][] = [
     ['explicit', () => ({ kind: 'explicit', model: lm }), exactMeanBrier(probs, block, tokenPositions(48))],
-    ['token', (r) => ({ kind: 'token', sampler: lm.asTokenSampler({ seed: r }) }), exactMeanBrier(probs, block, tokenPositions(48))],
-    ['chunk K=2', (r) => ({ kind: 'chunk', sampler: lm.asChunkSampler(2, { seed: r }) }), exactMeanBrier(probs, block, chunkPositions(48, 2))],
-    ['chunk K=4', (r) => ({ kind: 'chunk', sampler: lm.asChunkSampler(4, { seed: r }) }), exactMeanBrier(probs, block, chunkPositions(48, 4))],
+    [
+      'token',
+      (r) => ({ kind: 'token', sampler: lm.asTokenSampler({ seed: r }) }),
+      exactMeanBrier(probs, block, tokenPositions(48)),
+    ],
+    [
+      'chunk K=2',
+      (r) => ({ kind: 'chunk', sampler: lm.asChunkSampler(2, { seed: r }) }),
+      exactMeanBrier(probs, block, chunkPositions(48, 2)),
+    ],
+    [
+      'chunk K=4',
+      (r) => ({ kind: 'chunk', sampler: lm.asChunkSampler(4, { seed: r }) }),
+      exactMeanBrier(probs, block, chunkPositions(48, 4)),
+    ],
   ];
   const fails: string[] = [];
   for (const [name, make, truth] of cases) {
@@ -51,7 +66,8 @@ async function checkCorrectness(): Promise<string[]> {
     }
     est.forEach((xs, n) => {
       const { mean, stderr } = meanAndStderr(xs);
-      if (Math.abs(mean - truth[n]!) > Math.max(3 * stderr, 1e-6)) fails.push(`${name} Brier-${n + 1}: ${mean} vs ${truth[n]} (SE ${stderr})`);
+      if (Math.abs(mean - truth[n]!) > Math.max(3 * stderr, 1e-6))
+        fails.push(`${name} Brier-${n + 1}: ${mean} vs ${truth[n]} (SE ${stderr})`);
     });
   }
   return fails;
@@ -78,7 +94,10 @@ const generators: [string, () => BrierGenerator][] = [
   ['explicit, teacherForcedProbs', () => ({ kind: 'explicit', model: lm })],
   ['token', () => ({ kind: 'token', sampler: lm.asTokenSampler({ seed: 1 }) })],
   ['chunk K=4, sampleTeacherForced', () => ({ kind: 'chunk', sampler: lm.asChunkSampler(4, { seed: 1 }) })],
-  ['chunk K=4, sample() per prefix', () => ({ kind: 'chunk', sampler: lm.asChunkSampler(4, { seed: 1, teacherForced: false }) })],
+  [
+    'chunk K=4, sample() per prefix',
+    () => ({ kind: 'chunk', sampler: lm.asChunkSampler(4, { seed: 1, teacherForced: false }) }),
+  ],
   ['chunk K=2 (roll-out)', () => ({ kind: 'chunk', sampler: lm.asChunkSampler(2, { seed: 1 }) })],
   ['chunk K=1 (roll-out)', () => ({ kind: 'chunk', sampler: lm.asChunkSampler(1, { seed: 1 }) })],
 ];
@@ -98,7 +117,9 @@ for (const [name, make] of generators) {
     positionsPerSecond: last!.numPositions / (t.medianMs / 1000),
   });
 }
-console.log(`estimators: byte-level 4-gram on WikiText-103 (fit on docs 0–49), ${blocks.length} held-out blocks of 2048; median of ${REPS}`);
+console.log(
+  `estimators: byte-level 4-gram on WikiText-103 (fit on docs 0–49), ${blocks.length} held-out blocks of 2048; median of ${REPS}`,
+);
 console.log('estimator                        positions  calls  BrierLM (x100)   median ms  positions/s');
 for (const r of rows) {
   console.log(
@@ -113,7 +134,11 @@ const server = createServer((req, res) => {
   req.on('end', () => {
     const body = JSON.parse(raw) as { prompt: number[]; n: number; max_tokens: number; seed: number };
     const rng = createRng(body.seed);
-    const choices = Array.from({ length: body.n }, (_, index) => ({ index, text: '', token_ids: Array.from(lm.sampleContinuation(body.prompt, body.max_tokens, rng)) }));
+    const choices = Array.from({ length: body.n }, (_, index) => ({
+      index,
+      text: '',
+      token_ids: Array.from(lm.sampleContinuation(body.prompt, body.max_tokens, rng)),
+    }));
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ choices }));
   });
@@ -123,14 +148,30 @@ const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const httpBlock = blocks[0]!.subarray(0, 512);
 const httpRows: Record<string, unknown>[] = [];
 for (const concurrency of [1, 4, 16]) {
-  const t = await time(() => evaluateBrierLM({ kind: 'token', sampler: createOpenAICompletionsSampler({ baseUrl: url, concurrency }) }, [httpBlock], { batchSize: 64 }));
-  httpRows.push({ concurrency, requests: httpBlock.length - 4, medianMs: t.medianMs, requestsPerSecond: (httpBlock.length - 4) / (t.medianMs / 1000) });
+  const t = await time(() =>
+    evaluateBrierLM(
+      { kind: 'token', sampler: createOpenAICompletionsSampler({ baseUrl: url, concurrency }) },
+      [httpBlock],
+      { batchSize: 64 },
+    ),
+  );
+  httpRows.push({
+    concurrency,
+    requests: httpBlock.length - 4,
+    medianMs: t.medianMs,
+    requestsPerSecond: (httpBlock.length - 4) / (t.medianMs / 1000),
+  });
 }
 server.closeAllConnections();
 server.close();
-console.log(`\nHTTP sampler: token estimator on one block of 512 against a local n-gram server (1 request per position, n = 2)`);
+console.log(
+  `\nHTTP sampler: token estimator on one block of 512 against a local n-gram server (1 request per position, n = 2)`,
+);
 console.log('concurrency  requests  median ms  requests/s');
-for (const r of httpRows) console.log(`${String(r['concurrency']).padEnd(13)}${String(r['requests']).padEnd(10)}${(r['medianMs'] as number).toFixed(1).padStart(9)}  ${(r['requestsPerSecond'] as number).toFixed(0).padStart(10)}`);
+for (const r of httpRows)
+  console.log(
+    `${String(r['concurrency']).padEnd(13)}${String(r['requests']).padEnd(10)}${(r['medianMs'] as number).toFixed(1).padStart(9)}  ${(r['requestsPerSecond'] as number).toFixed(0).padStart(10)}`,
+  );
 
 // ---------------------------------------------------------------- standard errors at CALM scale
 const N = 35 * 2047; // the official CALM set: 35 blocks of 8192 tokens, K = 4
@@ -147,11 +188,23 @@ for (const [name, method, B] of [
   seRows.push({ name, positions: N, medianMs: t.medianMs });
 }
 console.log(`\nstandard errors over ${N} positions (CALM-sized set)`);
-for (const r of seRows) console.log(`${String(r['name']).padEnd(18)}${(r['medianMs'] as number).toFixed(1).padStart(9)} ms`);
+for (const r of seRows)
+  console.log(`${String(r['name']).padEnd(18)}${(r['medianMs'] as number).toFixed(1).padStart(9)} ms`);
 
 mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
 writeFileSync(
   new URL('../results/brierlm-estimators.json', import.meta.url),
-  JSON.stringify({ date: new Date().toISOString(), node: process.version, reps: REPS, estimators: rows, http: httpRows, stderr: seRows }, null, 2) + '\n',
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      node: process.version,
+      reps: REPS,
+      estimators: rows,
+      http: httpRows,
+      stderr: seRows,
+    },
+    null,
+    2,
+  ) + '\n',
 );
 console.log('\nwrote bench/results/brierlm-estimators.json');

@@ -53,7 +53,11 @@ try {
   let bytes = 0;
   for (let i = 0; bytes < targetMB * 1e6; i++) {
     const d = docs[i % docs.length]!;
-    const line = JSON.stringify({ text: d.text, meta: { pile_set_name: 'SOTU', year: d.year, copy: Math.floor(i / docs.length) } }) + '\n';
+    const line =
+      JSON.stringify({
+        text: d.text,
+        meta: { pile_set_name: 'SOTU', year: d.year, copy: Math.floor(i / docs.length) },
+      }) + '\n';
     lines.push(line);
     bytes += Buffer.byteLength(line);
   }
@@ -65,7 +69,10 @@ try {
   const zstBytes = statSync(zst).size;
 
   const llama = await loadTiktokenTokenizer(join(SHARED_DATA_DIR, 'llama3-tokenizer', 'tokenizer.model'));
-  const hfJson = await convertTiktokenToTokenizerJson(join(SHARED_DATA_DIR, 'llama3-tokenizer', 'tokenizer.model'), join(tmp, 'tokenizer.json'));
+  const hfJson = await convertTiktokenToTokenizerJson(
+    join(SHARED_DATA_DIR, 'llama3-tokenizer', 'tokenizer.model'),
+    join(tmp, 'tokenizer.json'),
+  );
   const hf = await loadHfTokenizer(hfJson);
   const pool = await createTokenizerPool(llama, { threads });
 
@@ -77,7 +84,10 @@ try {
   }
   async function pipeline(path: string, tok: Tokenizer, encoder?: BatchEncoder): Promise<Run> {
     const t0 = performance.now();
-    const s = createBlockStream(jsonlSource(path), tok, { blockSize: BLOCK, ...(encoder ? { encoder, prefetch: 3 } : {}) });
+    const s = createBlockStream(jsonlSource(path), tok, {
+      blockSize: BLOCK,
+      ...(encoder ? { encoder, prefetch: 3 } : {}),
+    });
     const h = createHash('sha256');
     let blocks = 0;
     for await (const b of s) {
@@ -106,7 +116,9 @@ try {
   ];
   for (const [name, r] of checks) {
     if (r.digest !== ref.digest || r.blocks !== ref.blocks) {
-      console.error(`MISMATCH: ${name} gives ${r.blocks} blocks (${r.digest}) vs ${ref.blocks} (${ref.digest}); not timing a wrong implementation.`);
+      console.error(
+        `MISMATCH: ${name} gives ${r.blocks} blocks (${r.digest}) vs ${ref.blocks} (${ref.digest}); not timing a wrong implementation.`,
+      );
       process.exit(1);
     }
   }
@@ -129,7 +141,9 @@ try {
     rows.push({
       config: name,
       medianMs: Math.round(ms),
-      p90Ms: Math.round([...runs.map((r) => r.ms)].sort((a, b) => a - b)[Math.min(runs.length - 1, Math.ceil(runs.length * 0.9) - 1)]!),
+      p90Ms: Math.round(
+        [...runs.map((r) => r.ms)].sort((a, b) => a - b)[Math.min(runs.length - 1, Math.ceil(runs.length * 0.9) - 1)]!,
+      ),
       compressedMBps: +(zstBytes / 1e6 / s).toFixed(2),
       textMBps: +(plainBytes / 1e6 / s).toFixed(2),
       tokensPerSec: name.startsWith('read') ? null : Math.round(runs[0]!.tokens / s),

@@ -34,7 +34,8 @@ const CASES: Case[] = [
 
 function inputs(c: Case) {
   const rng = createRng(`bench-${c.name}`);
-  const t = (shape: number[], mean = 0, std = 1) => tf.tensor(rng.fillNormal(new Float32Array(shape.reduce((a, d) => a * d, 1)), mean, std), shape);
+  const t = (shape: number[], mean = 0, std = 1) =>
+    tf.tensor(rng.fillNormal(new Float32Array(shape.reduce((a, d) => a * d, 1)), mean, std), shape);
   return {
     samples: t([c.B, c.N, c.L]) as tf.Tensor3D,
     mean: t([c.B, c.L], 0.1) as tf.Tensor2D,
@@ -43,8 +44,13 @@ function inputs(c: Case) {
   };
 }
 
-function run(c: Case, method: DistanceMethod, backward: boolean, x: ReturnType<typeof inputs>): { loss: number; grad?: Float32Array } {
-  const f = (s: tf.Tensor) => posteriorEnergyLoss(s as tf.Tensor3D, { mean: x.mean, logStd: x.logStd }, { targetNoise: x.eps, method });
+function run(
+  method: DistanceMethod,
+  backward: boolean,
+  x: ReturnType<typeof inputs>,
+): { loss: number; grad?: Float32Array } {
+  const f = (s: tf.Tensor) =>
+    posteriorEnergyLoss(s as tf.Tensor3D, { mean: x.mean, logStd: x.logStd }, { targetNoise: x.eps, method });
   if (!backward) {
     const l = f(x.samples);
     const v = l.dataSync()[0]!;
@@ -80,31 +86,44 @@ async function main(): Promise<void> {
     const directBytes = c.B * c.N * c.M * c.L * 4;
     const directOk = directBytes <= DIRECT_LIMIT_BYTES;
     // Correctness first.
-    const a = run(c, 'matmul', true, x);
+    const a = run('matmul', true, x);
     let agree = 'direct skipped (memory)';
     if (directOk) {
-      const b = run(c, 'direct', true, x);
+      const b = run('direct', true, x);
       let maxDiff = 0;
       for (let i = 0; i < a.grad!.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a.grad![i]! - b.grad![i]!));
       const relLoss = Math.abs(a.loss - b.loss) / Math.max(1, Math.abs(b.loss));
-      if (!(relLoss < 1e-5) || !(maxDiff < 1e-5)) throw new Error(`${c.name}: matmul and direct disagree (loss ${a.loss} vs ${b.loss}, grad ${maxDiff})`);
+      if (!(relLoss < 1e-5) || !(maxDiff < 1e-5))
+        throw new Error(`${c.name}: matmul and direct disagree (loss ${a.loss} vs ${b.loss}, grad ${maxDiff})`);
       agree = `${relLoss.toExponential(1)}, ${maxDiff.toExponential(1)}`;
     }
     for (const method of ['matmul', 'direct'] as const) {
       if (method === 'direct' && !directOk) {
-        rows.push({ case: c.name, ...c, method, skipped: `needs ${(directBytes / 2 ** 20).toFixed(0)} MiB for the differences` });
-        console.log(`| ${c.name} | ${(c.B * c.N * c.M * c.L).toExponential(2)} | direct | — | skipped (${(directBytes / 2 ** 20).toFixed(0)} MiB) | — |`);
+        rows.push({
+          case: c.name,
+          ...c,
+          method,
+          skipped: `needs ${(directBytes / 2 ** 20).toFixed(0)} MiB for the differences`,
+        });
+        console.log(
+          `| ${c.name} | ${(c.B * c.N * c.M * c.L).toExponential(2)} | direct | — | skipped (${(directBytes / 2 ** 20).toFixed(0)} MiB) | — |`,
+        );
         continue;
       }
-      const fwd = time(() => run(c, method, false, x));
-      const both = time(() => run(c, method, true, x));
+      const fwd = time(() => run(method, false, x));
+      const both = time(() => run(method, true, x));
       rows.push({ case: c.name, ...c, method, forwardMs: fwd, forwardBackwardMs: both, agree });
-      console.log(`| ${c.name} | ${(c.B * c.N * c.M * c.L).toExponential(2)} | ${method} | ${agree} | ${fwd.toFixed(2)} | ${both.toFixed(2)} |`);
+      console.log(
+        `| ${c.name} | ${(c.B * c.N * c.M * c.L).toExponential(2)} | ${method} | ${agree} | ${fwd.toFixed(2)} | ${both.toFixed(2)} |`,
+      );
     }
     tf.dispose(Object.values(x));
   }
   mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
-  writeFileSync(new URL('../results/energy-score.json', import.meta.url), JSON.stringify({ backend: info, reps: REPS, rows }, null, 2));
+  writeFileSync(
+    new URL('../results/energy-score.json', import.meta.url),
+    JSON.stringify({ backend: info, reps: REPS, rows }, null, 2),
+  );
 }
 
 await main();

@@ -8,7 +8,20 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '@calm/core';
-import { AdamW, createParams, embedding, initBackend, linear, normalInit, paramGrads, rmsNorm, onesInit, swiGluMlp, zerosInit, type ParamRecord } from '@calm/nn';
+import {
+  AdamW,
+  createParams,
+  embedding,
+  initBackend,
+  linear,
+  normalInit,
+  paramGrads,
+  rmsNorm,
+  onesInit,
+  swiGluMlp,
+  zerosInit,
+  type ParamRecord,
+} from '@calm/nn';
 
 const V = 512;
 const D = 128;
@@ -28,7 +41,12 @@ async function lossAndGrads(params: ParamRecord, ids: Int32Array, labels: Int32A
   const idsT = tf.tensor2d(ids, [B, T], 'int32');
   const labT = tf.tensor1d(labels, 'int32');
   const { value, grads } = paramGrads(() => model(params, idsT, labT), params);
-  const out = { loss: (await value.data())[0]!, grads: Object.fromEntries(await Promise.all(Object.entries(grads).map(async ([k, g]) => [k, await g.data()] as const))) };
+  const out = {
+    loss: (await value.data())[0]!,
+    grads: Object.fromEntries(
+      await Promise.all(Object.entries(grads).map(async ([k, g]) => [k, await g.data()] as const)),
+    ),
+  };
   tf.dispose([idsT, labT, value, ...Object.values(grads)]);
   return out;
 }
@@ -62,7 +80,9 @@ for (const [k, g] of Object.entries(gpu.grads)) {
 const lossDiff = Math.abs(gpu.loss - cpu.loss);
 const ok = lossDiff < 1e-4 && maxGradDiff < 1e-3;
 console.log(`backend: ${info.detail}`);
-console.log(`loss webgpu ${gpu.loss.toFixed(6)} vs cpu ${cpu.loss.toFixed(6)} (|diff| ${lossDiff.toExponential(2)}); max relative grad diff ${maxGradDiff.toExponential(2)} → ${ok ? 'OK' : 'MISMATCH'}`);
+console.log(
+  `loss webgpu ${gpu.loss.toFixed(6)} vs cpu ${cpu.loss.toFixed(6)} (|diff| ${lossDiff.toExponential(2)}); max relative grad diff ${maxGradDiff.toExponential(2)} → ${ok ? 'OK' : 'MISMATCH'}`,
+);
 if (!ok) process.exitCode = 1;
 
 await tf.setBackend('webgpu');
@@ -100,9 +120,28 @@ const t0 = performance.now();
 let lossNow = first;
 for (let i = 0; i < 20; i++) lossNow = await step();
 timings.train_step_ms = (performance.now() - t0) / 20;
-console.log(`train: loss ${first.toFixed(4)} → ${lossNow.toFixed(4)} after 22 AdamW steps; ${timings.train_step_ms.toFixed(2)} ms/step`);
+console.log(
+  `train: loss ${first.toFixed(4)} → ${lossNow.toFixed(4)} after 22 AdamW steps; ${timings.train_step_ms.toFixed(2)} ms/step`,
+);
 for (const [k, v] of Object.entries(timings)) console.log(`${k.padEnd(24)} ${v.toFixed(1)}`);
 const outDir = process.env.OUT ?? join(import.meta.dirname, '..', 'results');
 mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, 'gpu-webgpu-check.json'), JSON.stringify({ backend: info, lossDiff, maxGradDiff, ok, lossFirst: first, lossAfter: lossNow, timings, tfjs: tf.version.tfjs, node: process.version }, null, 2));
+writeFileSync(
+  join(outDir, 'gpu-webgpu-check.json'),
+  JSON.stringify(
+    {
+      backend: info,
+      lossDiff,
+      maxGradDiff,
+      ok,
+      lossFirst: first,
+      lossAfter: lossNow,
+      timings,
+      tfjs: tf.version.tfjs,
+      node: process.version,
+    },
+    null,
+    2,
+  ),
+);
 process.exit(process.exitCode ?? 0);

@@ -43,7 +43,8 @@ function specs(): Record<string, ParamSpec> {
   for (let i = 0; i < CFG.layers; i++) {
     const p = `layers.${i}`;
     s[`${p}.input_layernorm.weight`] = { shape: [CFG.d], init: onesInit() };
-    for (const n of ['q', 'k', 'v', 'o']) s[`${p}.self_attn.${n}_proj.weight`] = { shape: [CFG.d, CFG.d], init: normalInit(0.02) };
+    for (const n of ['q', 'k', 'v', 'o'])
+      s[`${p}.self_attn.${n}_proj.weight`] = { shape: [CFG.d, CFG.d], init: normalInit(0.02) };
     s[`${p}.post_attention_layernorm.weight`] = { shape: [CFG.d], init: onesInit() };
     s[`${p}.mlp.gate_proj.weight`] = { shape: [CFG.inter, CFG.d], init: normalInit(0.02) };
     s[`${p}.mlp.up_proj.weight`] = { shape: [CFG.inter, CFG.d], init: normalInit(0.02) };
@@ -56,7 +57,8 @@ function specs(): Record<string, ParamSpec> {
 
 function attention(params: ParamRecord, prefix: string, x: tf.Tensor, mask: tf.Tensor): tf.Tensor {
   const { B, T, d, heads } = CFG;
-  const split = (t: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(t, [B, T, heads, HD]), [0, 2, 1, 3]), [B * heads, T, HD]);
+  const split = (t: tf.Tensor) =>
+    tf.reshape(tf.transpose(tf.reshape(t, [B, T, heads, HD]), [0, 2, 1, 3]), [B * heads, T, HD]);
   const q = split(linear(params, `${prefix}.q_proj`, x)); // [B·H, T, hd]
   const k = split(linear(params, `${prefix}.k_proj`, x));
   const v = split(linear(params, `${prefix}.v_proj`, x));
@@ -146,7 +148,8 @@ async function timeInterleaved(sets: Array<{ use: () => void; reps: number }>): 
       out[i]!.loss.push(l);
     }
   }
-  if (tf.memory().numTensors !== before) throw new Error(`tensor leak: ${tf.memory().numTensors - before} tensors over ${rounds} rounds`);
+  if (tf.memory().numTensors !== before)
+    throw new Error(`tensor leak: ${tf.memory().numTensors - before} tensors over ${rounds} rounds`);
   opt.dispose();
   tf.dispose([...Object.values(params), batch.ids, batch.targets, batch.mask]);
   return out;
@@ -156,13 +159,21 @@ async function lossAndGrads(): Promise<{ loss: number; grads: Record<string, Flo
   const params = createParams(specs(), createRng(1));
   const batch = data();
   const { value, grads } = paramGrads(() => loss(params, batch.ids, batch.targets, batch.mask), params);
-  const out = { loss: (await value.data())[0]!, grads: Object.fromEntries(await Promise.all(Object.entries(grads).map(async ([k, g]) => [k, Float32Array.from(await g.data())] as const))) };
+  const out = {
+    loss: (await value.data())[0]!,
+    grads: Object.fromEntries(
+      await Promise.all(Object.entries(grads).map(async ([k, g]) => [k, Float32Array.from(await g.data())] as const)),
+    ),
+  };
   tf.dispose([value, ...Object.values(grads), ...Object.values(params), batch.ids, batch.targets, batch.mask]);
   return out;
 }
 
 // Relative error of b against a, normwise per gradient: max|a−b| / max|a|.
-function worstRelError(a: Record<string, Float32Array>, b: Record<string, Float32Array>): { worst: number; at: string } {
+function worstRelError(
+  a: Record<string, Float32Array>,
+  b: Record<string, Float32Array>,
+): { worst: number; at: string } {
   let worst = 0;
   let at = '';
   for (const [k, x] of Object.entries(a)) {
@@ -185,7 +196,9 @@ function worstRelError(a: Record<string, Float32Array>, b: Record<string, Float3
 async function child(): Promise<void> {
   const info = await initBackend({ backend: 'wasm', threads: 2 });
   const [r] = await timeInterleaved([{ use: useOurs, reps: OURS_REPS }]);
-  process.stdout.write(`${JSON.stringify({ detail: info.detail, threads: info.threads, ms: r!.wallMs, loss: r!.loss })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ detail: info.detail, threads: info.threads, ms: r!.wallMs, loss: r!.loss })}\n`,
+  );
   process.exit(0); // pthread workers would keep the process alive
 }
 
@@ -200,8 +213,11 @@ async function main(): Promise<void> {
   const lossRel = Math.abs(oursRef.loss - stockRef.loss) / Math.abs(stockRef.loss);
   const grad = worstRelError(stockRef.grads, oursRef.grads);
   const TOL = 1e-4;
-  console.log(`correctness: loss ${stockRef.loss.toFixed(6)} (stock) vs ${oursRef.loss.toFixed(6)} (ours), rel ${lossRel.toExponential(2)}; worst gradient rel error ${grad.worst.toExponential(2)} (${grad.at})`);
-  if (!(lossRel < TOL && grad.worst < TOL)) throw new Error(`stock and patched kernels disagree beyond ${TOL}; refusing to time`);
+  console.log(
+    `correctness: loss ${stockRef.loss.toFixed(6)} (stock) vs ${oursRef.loss.toFixed(6)} (ours), rel ${lossRel.toExponential(2)}; worst gradient rel error ${grad.worst.toExponential(2)} (${grad.at})`,
+  );
+  if (!(lossRel < TOL && grad.worst < TOL))
+    throw new Error(`stock and patched kernels disagree beyond ${TOL}; refusing to time`);
 
   // 2. Timing, interleaved step by step so that both kernel sets see the same machine load.
   const [stockT, oursT] = await timeInterleaved([
@@ -219,7 +235,11 @@ async function main(): Promise<void> {
     const self = fileURLToPath(import.meta.url);
     // From TypeScript sources through tsx, or from a bundled .mjs (e.g. on a machine without pnpm).
     const runner = self.endsWith('.ts') ? ['--conditions=@calm/source', '--import', 'tsx', self] : [self];
-    const out = execFileSync(process.execPath, [...runner, '--child-threads', ...(QUICK ? ['--quick'] : [])], { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = execFileSync(process.execPath, [...runner, '--child-threads', ...(QUICK ? ['--quick'] : [])], {
+      encoding: 'utf8',
+      timeout: 300_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     threads2 = JSON.parse(out.trim().split('\n').at(-1)!) as typeof threads2;
   } catch (e) {
     threads2 = { error: (e as Error).message.split('\n')[0]! };
@@ -228,34 +248,84 @@ async function main(): Promise<void> {
   const rows: Array<[string, number[], number[] | undefined]> = [
     ['stock kernels (+UnsortedSegmentSum), 1 thread', stock.wallMs, stock.cpuMs],
     ['@calm/nn kernels, 1 thread', ours.wallMs, ours.cpuMs],
-    ...('ms' in threads2 ? [['@calm/nn kernels, 2 threads (shim, child)', threads2.ms, undefined] as [string, number[], undefined]] : []),
+    ...('ms' in threads2
+      ? [['@calm/nn kernels, 2 threads (shim, child)', threads2.ms, undefined] as [string, number[], undefined]]
+      : []),
   ];
-  console.log(`\ntiny GPT train step on wasm: B=${CFG.B} T=${CFG.T} d=${CFG.d} layers=${CFG.layers} heads=${CFG.heads} V=${CFG.V} (AdamW, clip 1.0)`);
-  console.log(`${'configuration'.padEnd(44)} ${'median ms'.padStart(10)} ${'p90 ms'.padStart(8)} ${'cpu ms'.padStart(8)} ${'reps'.padStart(5)}`);
+  console.log(
+    `\ntiny GPT train step on wasm: B=${CFG.B} T=${CFG.T} d=${CFG.d} layers=${CFG.layers} heads=${CFG.heads} V=${CFG.V} (AdamW, clip 1.0)`,
+  );
+  console.log(
+    `${'configuration'.padEnd(44)} ${'median ms'.padStart(10)} ${'p90 ms'.padStart(8)} ${'cpu ms'.padStart(8)} ${'reps'.padStart(5)}`,
+  );
   for (const [name, ms, cpu] of rows) {
-    console.log(`${name.padEnd(44)} ${median(ms).toFixed(0).padStart(10)} ${p90(ms).toFixed(0).padStart(8)} ${(cpu ? median(cpu).toFixed(0) : '–').padStart(8)} ${String(ms.length).padStart(5)}`);
+    console.log(
+      `${name.padEnd(44)} ${median(ms).toFixed(0).padStart(10)} ${p90(ms).toFixed(0).padStart(8)} ${(cpu ? median(cpu).toFixed(0) : '–').padStart(8)} ${String(ms.length).padStart(5)}`,
+    );
   }
-  console.log(`\nspeed-up of our kernels over stock: ${ratio.toFixed(2)}× wall, ${cpuRatio.toFixed(2)}× CPU time (required ≥ 4× wall: ${ratio >= 4 ? 'yes' : 'NO'})`);
-  if ('ms' in threads2) console.log(`two threads vs one (ours, wall): ${(median(ours.wallMs) / median(threads2.ms)).toFixed(2)}×`);
+  console.log(
+    `\nspeed-up of our kernels over stock: ${ratio.toFixed(2)}× wall, ${cpuRatio.toFixed(2)}× CPU time (required ≥ 4× wall: ${ratio >= 4 ? 'yes' : 'NO'})`,
+  );
+  if ('ms' in threads2)
+    console.log(`two threads vs one (ours, wall): ${(median(ours.wallMs) / median(threads2.ms)).toFixed(2)}×`);
   else console.log(`two-thread shim failed: ${threads2.error}`);
 
   let sha = 'unknown';
   try {
-    sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     sha = 'no commit';
   }
   const result = {
     bench: 'nn-tiny-gpt',
     config: CFG,
-    context: { backendAtStart: stockInfo.detail, tfjs: tf.version_core, node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, sha, date: new Date().toISOString() },
-    correctness: { stockLoss: stockRef.loss, oursLoss: oursRef.loss, lossRel, worstGradRel: grad.worst, worstGradParam: grad.at, tolerance: TOL },
-    stock: { medianMs: median(stock.wallMs), p90Ms: p90(stock.wallMs), medianCpuMs: median(stock.cpuMs), ms: stock.wallMs, cpuMs: stock.cpuMs },
-    ours: { medianMs: median(ours.wallMs), p90Ms: p90(ours.wallMs), medianCpuMs: median(ours.cpuMs), ms: ours.wallMs, cpuMs: ours.cpuMs },
+    context: {
+      backendAtStart: stockInfo.detail,
+      tfjs: tf.version_core,
+      node: process.version,
+      cpu: cpus()[0]?.model,
+      cores: cpus().length,
+      sha,
+      date: new Date().toISOString(),
+    },
+    correctness: {
+      stockLoss: stockRef.loss,
+      oursLoss: oursRef.loss,
+      lossRel,
+      worstGradRel: grad.worst,
+      worstGradParam: grad.at,
+      tolerance: TOL,
+    },
+    stock: {
+      medianMs: median(stock.wallMs),
+      p90Ms: p90(stock.wallMs),
+      medianCpuMs: median(stock.cpuMs),
+      ms: stock.wallMs,
+      cpuMs: stock.cpuMs,
+    },
+    ours: {
+      medianMs: median(ours.wallMs),
+      p90Ms: p90(ours.wallMs),
+      medianCpuMs: median(ours.cpuMs),
+      ms: ours.wallMs,
+      cpuMs: ours.cpuMs,
+    },
     speedup: ratio,
     speedupCpu: cpuRatio,
     meetsTarget: ratio >= 4,
-    twoThreads: 'ms' in threads2 ? { detail: threads2.detail, medianMs: median(threads2.ms), p90Ms: p90(threads2.ms), ms: threads2.ms, speedupOverOneThread: median(ours.wallMs) / median(threads2.ms) } : threads2,
+    twoThreads:
+      'ms' in threads2
+        ? {
+            detail: threads2.detail,
+            medianMs: median(threads2.ms),
+            p90Ms: p90(threads2.ms),
+            ms: threads2.ms,
+            speedupOverOneThread: median(ours.wallMs) / median(threads2.ms),
+          }
+        : threads2,
   };
   const dir = process.env['CALM_BENCH_RESULTS'] ?? fileURLToPath(new URL('../results/', import.meta.url));
   mkdirSync(dir, { recursive: true });

@@ -69,7 +69,8 @@ function checkCorrectness(): void {
     if (!(Math.abs(rel) < 0.05)) fails.push(`exact T=${t}: mean calls off Theorem 2 by ${(100 * rel).toFixed(1)}%`);
   }
   const d = batchSelectionDistribution([...'ACADBEAFBG'], 1 / 2);
-  if (d.outcomes.join() !== 'A,B' || d.probabilities[0] !== 0.75 || d.probabilities[1] !== 0.25) fails.push('paper example');
+  if (d.outcomes.join() !== 'A,B' || d.probabilities[0] !== 0.75 || d.probabilities[1] !== 0.25)
+    fails.push('paper example');
   if (fails.length > 0) throw new Error(`correctness checks failed:\n${fails.join('\n')}`);
 }
 
@@ -104,7 +105,8 @@ interface Row {
   overheadUsPerSample: number;
 }
 const rows: Row[] = [];
-const fmtT = (t: number) => (Math.abs(1 / t - Math.round(1 / t)) < 1e-9 && t < 1 ? `1/${Math.round(1 / t)}` : String(t));
+const fmtT = (t: number) =>
+  Math.abs(1 / t - Math.round(1 / t)) < 1e-9 && t < 1 ? `1/${Math.round(1 / t)}` : String(t);
 
 function benchGeneric(law: string, probs: number[], t: number): void {
   const theory = expectedExactSamplerCalls(probs, t);
@@ -163,7 +165,8 @@ async function benchChunk(kind: 'exact' | 'batch', t: number, numSamples: number
   }
   const accepted = st.accepted;
   rows.push({
-    sampler: kind === 'exact' ? `exact, ChunkSampler${earlyReject ? ' +earlyReject' : ''}` : 'batch N=200, ChunkSampler',
+    sampler:
+      kind === 'exact' ? `exact, ChunkSampler${earlyReject ? ' +earlyReject' : ''}` : 'batch N=200, ChunkSampler',
     law: `Zipf(1.1) over ${SUPPORT} chunks, B=${CONTEXTS}, S=${numSamples}`,
     temperature: fmtT(t),
     theoryCallsPerSample: kind === 'exact' ? expectedExactSamplerCalls(ZIPF, t, { earlyReject }) : null,

@@ -26,10 +26,25 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const special = { vocabSize: V, padTokenId: V - 1, bosTokenId: V - 3, eosTokenId: V - 2 };
 
 function models() {
-  const backbone = { hiddenSize: H, intermediateSize: Math.round((H * 8) / 3 / 32) * 32, numHiddenLayers: LAYERS, numAttentionHeads: H / 64, numKeyValueHeads: H / 64 };
+  const backbone = {
+    hiddenSize: H,
+    intermediateSize: Math.round((H * 8) / 3 / 32) * 32,
+    numHiddenLayers: LAYERS,
+    numAttentionHeads: H / 64,
+    numKeyValueHeads: H / 64,
+  };
   const ae = autoencoderConfig({ ...special, hiddenSize: 256, intermediateSize: 640, latentSize: 64, patchSize: 4 });
   const calm = new CalmModel(
-    calmConfig({ ...special, ...backbone, patchSize: 4, latentSize: 64, noiseSize: 32, numMlpLayers: Math.max(1, LAYERS / 4), numSamples: 8, numTargetSamples: 100 }),
+    calmConfig({
+      ...special,
+      ...backbone,
+      patchSize: 4,
+      latentSize: 64,
+      noiseSize: 32,
+      numMlpLayers: Math.max(1, LAYERS / 4),
+      numSamples: 8,
+      numTargetSamples: 100,
+    }),
     ae,
     { rng: createRng(1), aeParams: createAutoencoderParams(ae, createRng(2)) },
   );
@@ -44,7 +59,8 @@ async function checkCorrectness(calm: CalmModel): Promise<void> {
   let ctx = padToMultiple(prompt, 4, special.padTokenId);
   for (let s = 0; s < 2; s++) ctx = Int32Array.from([...ctx, ...(await sampler.sample([ctx], 1))]);
   const want = Array.from(ctx).filter((x) => x !== special.padTokenId);
-  if (JSON.stringify(Array.from(out.sequences[0]!)) !== JSON.stringify(want)) throw new Error('correctness: cached CALM generation differs from uncached sampling');
+  if (JSON.stringify(Array.from(out.sequences[0]!)) !== JSON.stringify(want))
+    throw new Error('correctness: cached CALM generation differs from uncached sampling');
 }
 
 interface Row {
@@ -72,19 +88,35 @@ async function bench(backend: BackendName): Promise<Row[]> {
     const m = median(ms);
     rows.push({ backend, what, tokensPerSecond: tokens / (m / 1000), msMedian: m });
   };
-  await time(`CALM generate (T=1, batch ${BATCH})`, BATCH * NEW_TOKENS, () => generateCalm(calm, prompts, { rng: createRng(1), maxNewTokens: NEW_TOKENS, stopAtEos: false }));
-  await time(`AR generate (T=1, batch ${BATCH})`, BATCH * NEW_TOKENS, () => generateAr(ar, prompts, { rng: createRng(1), maxNewTokens: NEW_TOKENS, stopAtEos: false }));
+  await time(`CALM generate (T=1, batch ${BATCH})`, BATCH * NEW_TOKENS, () =>
+    generateCalm(calm, prompts, { rng: createRng(1), maxNewTokens: NEW_TOKENS, stopAtEos: false }),
+  );
+  await time(`AR generate (T=1, batch ${BATCH})`, BATCH * NEW_TOKENS, () =>
+    generateAr(ar, prompts, { rng: createRng(1), maxNewTokens: NEW_TOKENS, stopAtEos: false }),
+  );
   const B = 4;
   const T = 256;
-  const ids = tf.tensor2d(Int32Array.from({ length: B * T }, () => rng.int(V - 3)), [B, T], 'int32');
+  const ids = tf.tensor2d(
+    Int32Array.from({ length: B * T }, () => rng.int(V - 3)),
+    [B, T],
+    'int32',
+  );
   const step = (loss: () => tf.Scalar, params: Record<string, tf.Variable>) => async () => {
     const { value, grads } = paramGrads(loss, params);
     await value.data();
     tf.dispose([value, ...Object.values(grads)]);
   };
   const trainRng = createRng(4);
-  await time(`CALM train fwd+bwd (${B}×${T})`, B * T, step(() => calm.loss(ids, { rng: trainRng }), calm.params));
-  await time(`AR train fwd+bwd (${B}×${T})`, B * T, step(() => ar.loss(ids), ar.params));
+  await time(
+    `CALM train fwd+bwd (${B}×${T})`,
+    B * T,
+    step(() => calm.loss(ids, { rng: trainRng }), calm.params),
+  );
+  await time(
+    `AR train fwd+bwd (${B}×${T})`,
+    B * T,
+    step(() => ar.loss(ids), ar.params),
+  );
   ids.dispose();
   calm.dispose();
   ar.dispose();
@@ -93,10 +125,13 @@ async function bench(backend: BackendName): Promise<Row[]> {
 
 const all: Row[] = [];
 for (const b of BACKENDS) all.push(...(await bench(b)));
-console.log(`backbone: hidden ${H}, ${LAYERS} layers, vocab ${V}; prompts ${BATCH} × ${PROMPT} tokens, ${NEW_TOKENS} new tokens; median of ${REPS}`);
+console.log(
+  `backbone: hidden ${H}, ${LAYERS} layers, vocab ${V}; prompts ${BATCH} × ${PROMPT} tokens, ${NEW_TOKENS} new tokens; median of ${REPS}`,
+);
 console.log('| backend | what | tokens/s | ms (median) |');
 console.log('|---|---|---|---|');
-for (const r of all) console.log(`| ${r.backend} | ${r.what} | ${r.tokensPerSecond.toFixed(1)} | ${r.msMedian.toFixed(0)} |`);
+for (const r of all)
+  console.log(`| ${r.backend} | ${r.what} | ${r.tokensPerSecond.toFixed(1)} | ${r.msMedian.toFixed(0)} |`);
 const speedups: Record<string, number> = {};
 for (const b of BACKENDS) {
   const c = all.find((r) => r.backend === b && r.what.startsWith('CALM generate'))!;
@@ -106,4 +141,7 @@ for (const b of BACKENDS) {
 }
 mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
 const tag = arg('tag', '');
-writeFileSync(new URL(`../results/trainer-generation${tag ? `-${tag}` : ''}.json`, import.meta.url), `${JSON.stringify({ hidden: H, layers: LAYERS, vocab: V, batch: BATCH, newTokens: NEW_TOKENS, rows: all, speedups }, null, 2)}\n`);
+writeFileSync(
+  new URL(`../results/trainer-generation${tag ? `-${tag}` : ''}.json`, import.meta.url),
+  `${JSON.stringify({ hidden: H, layers: LAYERS, vocab: V, batch: BATCH, newTokens: NEW_TOKENS, rows: all, speedups }, null, 2)}\n`,
+);

@@ -8,14 +8,24 @@
 
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { NGramModel, byteTokenizer, evaluateBrierLM, makeEvalBlocks, type BrierGenerator, type BrierLMResult } from '@calm/brierlm';
+import {
+  NGramModel,
+  byteTokenizer,
+  evaluateBrierLM,
+  makeEvalBlocks,
+  type BrierGenerator,
+  type BrierLMResult,
+} from '@calm/brierlm';
 import { readJsonlTexts } from '@calm/brierlm/node';
 
 const argv = process.argv.slice(2);
 const { values } = parseArgs({
   args: argv[0] === '--' ? argv.slice(1) : argv, // `pnpm start -- --limit 1` passes the separator through
   options: {
-    data: { type: 'string', default: fileURLToPath(new URL('../../../shared/data/wikitext-103-document-test.jsonl', import.meta.url)) },
+    data: {
+      type: 'string',
+      default: fileURLToPath(new URL('../../../shared/data/wikitext-103-document-test.jsonl', import.meta.url)),
+    },
     order: { type: 'string', default: '4' },
     'train-docs': { type: 'string', default: '50' },
     'block-size': { type: 'string', default: '2048' },
@@ -38,7 +48,8 @@ const seed = int('seed');
 
 const tok = byteTokenizer();
 const docs = await readJsonlTexts(values.data!);
-if (trainDocs >= docs.length) throw new Error(`--train-docs ${trainDocs} leaves no held-out documents (the file has ${docs.length})`);
+if (trainDocs >= docs.length)
+  throw new Error(`--train-docs ${trainDocs} leaves no held-out documents (the file has ${docs.length})`);
 
 let t0 = performance.now();
 const lm = NGramModel.fit(
@@ -51,10 +62,18 @@ const lm = NGramModel.fit(
   }),
   { order, vocabSize: tok.vocabSize },
 );
-console.log(`n-gram: order ${order}, ${lm.trainingTokens} training bytes from ${trainDocs} documents, fit in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+console.log(
+  `n-gram: order ${order}, ${lm.trainingTokens} training bytes from ${trainDocs} documents, fit in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+);
 
-const { blocks, totalTokens } = await makeEvalBlocks(docs.slice(trainDocs), tok, { blockSize, bosId: tok.bosId, maxBlocks: limit });
-console.log(`held-out: ${docs.length - trainDocs} documents, ${blocks.length} block(s) of ${blockSize} bytes evaluated (${totalTokens} bytes read)\n`);
+const { blocks, totalTokens } = await makeEvalBlocks(docs.slice(trainDocs), tok, {
+  blockSize,
+  bosId: tok.bosId,
+  maxBlocks: limit,
+});
+console.log(
+  `held-out: ${docs.length - trainDocs} documents, ${blocks.length} block(s) of ${blockSize} bytes evaluated (${totalTokens} bytes read)\n`,
+);
 
 const generators: [string, BrierGenerator][] = [
   ['explicit (exact P(y), train_ar.py)', { kind: 'explicit', model: lm }],
@@ -69,10 +88,16 @@ for (const [name, generator] of generators) {
 }
 
 const f = (x: number, se: number, d = 4): string => `${x.toFixed(d)} ± ${se.toFixed(d)}`;
-console.log('estimator                              positions  Brier-1            Brier-2            Brier-3            Brier-4            BrierLM (x100)    time');
+console.log(
+  'estimator                              positions  Brier-1            Brier-2            Brier-3            Brier-4            BrierLM (x100)    time',
+);
 for (const [name, r, s] of rows) {
   const cols = r.brier.map((b, n) => f(b, r.brierStderr[n]!).padEnd(19)).join('');
-  console.log(`${name.padEnd(39)}${String(r.numPositions).padEnd(11)}${cols}${f(r.brierLM, r.brierLMStderr, 2).padEnd(18)}${s.toFixed(1)} s`);
+  console.log(
+    `${name.padEnd(39)}${String(r.numPositions).padEnd(11)}${cols}${f(r.brierLM, r.brierLMStderr, 2).padEnd(18)}${s.toFixed(1)} s`,
+  );
 }
 for (const w of new Set(rows.flatMap(([, r]) => r.warnings))) console.log(`note: ${w}`);
-console.log('\nThe explicit and token estimators score the same positions and estimate the same quantity; the chunk estimator scores n-grams starting at chunk boundaries only.');
+console.log(
+  '\nThe explicit and token estimators score the same positions and estimate the same quantity; the chunk estimator scores n-grams starting at chunk boundaries only.',
+);

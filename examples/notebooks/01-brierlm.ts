@@ -23,7 +23,14 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRng } from '@calm/core';
-import { NGramModel, byteTokenizer, evaluateBrierLM, makeEvalBlocks, type BrierGenerator, type BrierLMResult } from '@calm/brierlm';
+import {
+  NGramModel,
+  byteTokenizer,
+  evaluateBrierLM,
+  makeEvalBlocks,
+  type BrierGenerator,
+  type BrierLMResult,
+} from '@calm/brierlm';
 import { readJsonlTexts } from '@calm/brierlm/node';
 import { createOpenAICompletionsSampler } from '@calm/brierlm/http';
 import { sharedDataPath, shortPath, showTable, type Row } from './lib/notebook.js';
@@ -65,8 +72,13 @@ console.log(`${FULL ? 'full' : 'small'} mode; data: ${shortPath(settings.data)}`
 const tok = byteTokenizer(); // bytes 0..255, BOS = 256
 const docs = await readJsonlTexts(settings.data);
 const withBos = (text: string): Int32Array => Int32Array.from([tok.bosId, ...tok.encode(text)]);
-const lm = NGramModel.fit(docs.slice(0, settings.trainDocs).map(withBos), { order: settings.order, vocabSize: tok.vocabSize });
-console.log(`${docs.length} documents; the ${settings.order}-gram saw ${lm.trainingTokens.toLocaleString('en')} training bytes`);
+const lm = NGramModel.fit(docs.slice(0, settings.trainDocs).map(withBos), {
+  order: settings.order,
+  vocabSize: tok.vocabSize,
+});
+console.log(
+  `${docs.length} documents; the ${settings.order}-gram saw ${lm.trainingTokens.toLocaleString('en')} training bytes`,
+);
 
 const context = withBos(' The game was released in ');
 const gold = tok.encode('1')[0]!; // say the text goes on "... released in 1998"
@@ -91,7 +103,10 @@ showTable(
     { quantity: 'P(y), y = "1"', value: p[gold]!.toFixed(4) },
     { quantity: 'Σ P(x)²', value: collision.toFixed(4) },
     { quantity: 'Brier-1, exact: 2P(y) − ΣP²', value: (2 * p[gold]! - collision).toFixed(4) },
-    { quantity: `Brier-1, mean of ${draws} two-sample estimates`, value: `${mcMean.toFixed(4)} ± ${mcStderr.toFixed(4)}` },
+    {
+      quantity: `Brier-1, mean of ${draws} two-sample estimates`,
+      value: `${mcMean.toFixed(4)} ± ${mcStderr.toFixed(4)}`,
+    },
   ],
   'One position, exact vs two-sample estimate',
 );
@@ -172,14 +187,30 @@ const bootstrap = await evaluateBrierLM(generators['explicit']!, blocks, {
 });
 showTable(
   [
-    { method: `delta, unit = ${explicitResult.stderrUnit}`, 'BrierLM ×100': explicitResult.brierLM.toFixed(2), 'std. error': explicitResult.brierLMStderr.toFixed(3), '95% interval': explicitResult.brierLMCI.map((v) => v.toFixed(2)).join(' … ') },
-    { method: `bootstrap ×500, unit = ${bootstrap.stderrUnit}`, 'BrierLM ×100': bootstrap.brierLM.toFixed(2), 'std. error': bootstrap.brierLMStderr.toFixed(3), '95% interval': bootstrap.brierLMCI.map((v) => v.toFixed(2)).join(' … ') },
+    {
+      method: `delta, unit = ${explicitResult.stderrUnit}`,
+      'BrierLM ×100': explicitResult.brierLM.toFixed(2),
+      'std. error': explicitResult.brierLMStderr.toFixed(3),
+      '95% interval': explicitResult.brierLMCI.map((v) => v.toFixed(2)).join(' … '),
+    },
+    {
+      method: `bootstrap ×500, unit = ${bootstrap.stderrUnit}`,
+      'BrierLM ×100': bootstrap.brierLM.toFixed(2),
+      'std. error': bootstrap.brierLMStderr.toFixed(3),
+      '95% interval': bootstrap.brierLMCI.map((v) => v.toFixed(2)).join(' … '),
+    },
   ],
   'Two ways to put an error bar on BrierLM (explicit estimator)',
 );
 
 const brierBars = Object.entries(results).flatMap(([estimator, r]) =>
-  r.brier.map((b, i) => ({ estimator, n: `Brier-${i + 1}`, value: b, lo: b - 1.96 * r.brierStderr[i]!, hi: b + 1.96 * r.brierStderr[i]! })),
+  r.brier.map((b, i) => ({
+    estimator,
+    n: `Brier-${i + 1}`,
+    value: b,
+    lo: b - 1.96 * r.brierStderr[i]!,
+    hi: b + 1.96 * r.brierStderr[i]!,
+  })),
 );
 await showPlot('01-brier-by-estimator', {
   title: 'Brier-n of the n-gram, three estimators (95% intervals)',
@@ -193,7 +224,14 @@ await showPlot('01-brier-by-estimator', {
   },
   layer: [
     { mark: 'bar', encoding: { y: { field: 'value', type: 'quantitative', title: 'Brier-n' } } },
-    { mark: { type: 'errorbar', ticks: true }, encoding: { y: { field: 'lo', type: 'quantitative', title: null }, y2: { field: 'hi' }, color: { value: 'black' } } },
+    {
+      mark: { type: 'errorbar', ticks: true },
+      encoding: {
+        y: { field: 'lo', type: 'quantitative', title: null },
+        y2: { field: 'hi' },
+        color: { value: 'black' },
+      },
+    },
   ],
 });
 
@@ -227,7 +265,9 @@ const server = createServer((req, res) => {
       finish_reason: 'length',
       token_ids: Array.from(lm.sampleContinuation(request.prompt, request.max_tokens, requestRng)),
     }));
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'text_completion', choices }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ object: 'text_completion', choices }));
   });
 });
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -235,16 +275,32 @@ const serverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 console.log(`serving the n-gram at ${serverUrl}/v1/completions`);
 
 // %%
-const http = createOpenAICompletionsSampler({ baseUrl: serverUrl, model: 'ngram-4', concurrency: 8, vocabSize: tok.vocabSize, seed: settings.seed });
+const http = createOpenAICompletionsSampler({
+  baseUrl: serverUrl,
+  model: 'ngram-4',
+  concurrency: 8,
+  vocabSize: tok.vocabSize,
+  seed: settings.seed,
+});
 const httpBlocks = blocks.slice(0, settings.httpBlocks);
 const t0Http = performance.now();
-const overHttp = await evaluateBrierLM({ kind: 'token', sampler: http }, httpBlocks, { seed: settings.seed, batchSize: 64 });
+const overHttp = await evaluateBrierLM({ kind: 'token', sampler: http }, httpBlocks, {
+  seed: settings.seed,
+  batchSize: 64,
+});
 const httpSeconds = (performance.now() - t0Http) / 1000;
 const inProcess = await evaluateBrierLM(generators['token']!, httpBlocks, { seed: settings.seed, batchSize: 256 });
-const exactOnBlock = await evaluateBrierLM(generators['explicit']!, httpBlocks, { seed: settings.seed, batchSize: 256 });
+const exactOnBlock = await evaluateBrierLM(generators['explicit']!, httpBlocks, {
+  seed: settings.seed,
+  batchSize: 256,
+});
 server.close();
 showTable(
-  [resultRow('explicit (reference)', exactOnBlock), resultRow('token, in process', inProcess), resultRow('token, over HTTP', overHttp)],
+  [
+    resultRow('explicit (reference)', exactOnBlock),
+    resultRow('token, in process', inProcess),
+    resultRow('token, over HTTP', overHttp),
+  ],
   `The same model, local and served (${httpBlocks.length} block(s); ${http.stats.requests} requests, ${http.stats.retries} retries, ${httpSeconds.toFixed(1)} s)`,
 );
 
@@ -269,7 +325,13 @@ for (const order of settings.orders) {
   const r = await evaluateBrierLM({ kind: 'explicit', model }, blocks, { seed: settings.seed, batchSize: 256 });
   byOrder.push({ order, brierLM: r.brierLM, lo: r.brierLMCI[0], hi: r.brierLMCI[1] });
 }
-showTable(byOrder.map((r) => ({ order: r.order, 'BrierLM ×100': r.brierLM.toFixed(2), '95% interval': `${r.lo.toFixed(2)} … ${r.hi.toFixed(2)}` })));
+showTable(
+  byOrder.map((r) => ({
+    order: r.order,
+    'BrierLM ×100': r.brierLM.toFixed(2),
+    '95% interval': `${r.lo.toFixed(2)} … ${r.hi.toFixed(2)}`,
+  })),
+);
 await showPlot('01-brierlm-by-order', {
   title: 'BrierLM of byte-level n-grams (explicit estimator, 95% intervals)',
   data: { values: byOrder },
@@ -277,7 +339,10 @@ await showPlot('01-brierlm-by-order', {
   height: 200,
   encoding: { x: { field: 'order', type: 'ordinal', title: 'n-gram order', axis: { labelAngle: 0 } } },
   layer: [
-    { mark: { type: 'line', point: true }, encoding: { y: { field: 'brierLM', type: 'quantitative', title: 'BrierLM ×100' } } },
+    {
+      mark: { type: 'line', point: true },
+      encoding: { y: { field: 'brierLM', type: 'quantitative', title: 'BrierLM ×100' } },
+    },
     { mark: 'errorbar', encoding: { y: { field: 'lo', type: 'quantitative', title: null }, y2: { field: 'hi' } } },
   ],
 });

@@ -53,7 +53,10 @@ const draw = (): string => {
   drawCount++;
   return words[boxRng.categorical(P)]!;
 };
-showTable(words.map((w, i) => ({ outcome: w, 'P(x)': P[i]!.toFixed(4) })), 'The black box');
+showTable(
+  words.map((w, i) => ({ outcome: w, 'P(x)': P[i]!.toFixed(4) })),
+  'The black box',
+);
 
 /** Total variation distance between two distributions over the same outcomes. */
 const tv = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
@@ -131,10 +134,15 @@ for (const N of [3, 10, 30, 100, 200, 1000]) {
   }
   biasRows.push({ N, bias: tv(law, target3) });
 }
-showTable(biasRows.map((r) => ({ 'pool size N': r.N, 'TV(output law, P_T)': r.bias.toFixed(4) })), 'Algorithm 2 at T = 1/3: bias against pool size');
+showTable(
+  biasRows.map((r) => ({ 'pool size N': r.N, 'TV(output law, P_T)': r.bias.toFixed(4) })),
+  'Algorithm 2 at T = 1/3: bias against pool size',
+);
 
 // Samples from both algorithms next to the exact law, for the plot.
-const batchSamples = Array.from({ length: samplesPerSetting }, () => batchTemperatureSample(Array.from({ length: 200 }, draw), T3, { rng: samplerRng }));
+const batchSamples = Array.from({ length: samplesPerSetting }, () =>
+  batchTemperatureSample(Array.from({ length: 200 }, draw), T3, { rng: samplerRng }),
+);
 const exact3 = histogram(exactRuns[T3.toFixed(3)]!.samples);
 const batch3 = histogram(batchSamples);
 const bars = words.flatMap((w, i) => [
@@ -175,7 +183,11 @@ const zipf1000 = Array.from({ length: 1000 }, (_, i) => 1 / (i + 1) ** 1.1);
 for (const T of grid) {
   costRows.push({ T, series: 'exact, Theorem 2, Zipf over 1000', draws: expectedExactSamplerCalls(zipf1000, T) });
   costRows.push({ T, series: 'exact, Theorem 2', draws: expectedExactSamplerCalls(P, T) });
-  costRows.push({ T, series: 'exact + earlyReject, expected', draws: expectedExactSamplerCalls(P, T, { earlyReject: true }) });
+  costRows.push({
+    T,
+    series: 'exact + earlyReject, expected',
+    draws: expectedExactSamplerCalls(P, T, { earlyReject: true }),
+  });
   const before = drawCount;
   const n = Math.round(samplesPerSetting / 10);
   for (let i = 0; i < n; i++) exactTemperatureSample(draw, T, { rng: samplerRng });
@@ -198,7 +210,10 @@ await showPlot('02-cost-in-sampler-calls', {
     x: { field: 'T', type: 'quantitative', title: 'temperature T' },
     y: { field: 'draws', type: 'quantitative', scale: { type: 'log' }, title: 'draws from the black box' },
     color: { field: 'series', type: 'nominal', title: null, legend: { labelLimit: 300 } },
-    strokeDash: { condition: { test: "datum.series === 'exact, Theorem 2, Zipf over 1000'", value: [5, 3] }, value: [1, 0] },
+    strokeDash: {
+      condition: { test: "datum.series === 'exact, Theorem 2, Zipf over 1000'", value: [5, 3] },
+      value: [1, 0],
+    },
   },
   layer: [
     { mark: { type: 'line' }, transform: [{ filter: "datum.series !== 'exact, measured'" }] },
@@ -250,7 +265,8 @@ const wrapperRows = [];
 for (const [name, sampler] of Object.entries(wrappers)) {
   const ids = await sampler.sample(contexts, perContext); // [8, perContext, 2]
   const counts = new Float64Array(chunks.length);
-  for (let i = 0; i < ids.length; i += 2) counts[chunks.findIndex((c) => c[0] === ids[i] && c[1] === ids[i + 1])]! += 2 / ids.length;
+  for (let i = 0; i < ids.length; i += 2)
+    counts[chunks.findIndex((c) => c[0] === ids[i] && c[1] === ids[i + 1])]! += 2 / ids.length;
   const st = sampler.stats();
   wrapperRows.push({
     sampler: name,

@@ -87,11 +87,15 @@ const byteTokenizer: Tokenizer = {
   },
 };
 const showIds = (ids: ArrayLike<number>): string =>
-  Array.from(ids, (id) => (id === BOS ? '⟨BOS⟩' : id === EOS ? '⟨EOS⟩' : id === PAD ? '·' : String.fromCharCode(id))).join('');
+  Array.from(ids, (id) =>
+    id === BOS ? '⟨BOS⟩' : id === EOS ? '⟨EOS⟩' : id === PAD ? '·' : String.fromCharCode(id),
+  ).join('');
 
 const trainCorpus = loadSotuCorpus({ split: 'train', maxChars: settings.trainChars });
 const testCorpus = loadSotuCorpus({ split: 'test', maxChars: settings.testChars });
-console.log(`train: ${trainCorpus.documents.length} addresses (${trainCorpus.chars.toLocaleString('en')} chars, ${trainCorpus.documents[0]!.year}–${trainCorpus.documents.at(-1)!.year})`);
+console.log(
+  `train: ${trainCorpus.documents.length} addresses (${trainCorpus.chars.toLocaleString('en')} chars, ${trainCorpus.documents[0]!.year}–${trainCorpus.documents.at(-1)!.year})`,
+);
 console.log(`test:  ${testCorpus.documents.length} addresses (${testCorpus.chars.toLocaleString('en')} chars)`);
 
 const K = 4;
@@ -107,7 +111,8 @@ const trainStream = createBlockStream(trainCorpus.source, byteTokenizer, {
 // The held-out stream, read once into one array of whole chunks.
 const heldOutStream = createBlockStream(testCorpus.source, byteTokenizer, { blockSize, layout: 'ae', chunkSize: K });
 const heldOutBlocks: Int32Array[] = [];
-for (let block = await heldOutStream.next(); block !== null; block = await heldOutStream.next()) heldOutBlocks.push(block);
+for (let block = await heldOutStream.next(); block !== null; block = await heldOutStream.next())
+  heldOutBlocks.push(block);
 const heldOut = new Int32Array(heldOutBlocks.length * blockSize);
 heldOutBlocks.forEach((b, i) => heldOut.set(b, i * blockSize));
 console.log(`held-out: ${heldOut.length / K} chunks; the first block reads`);
@@ -133,7 +138,9 @@ const config = autoencoderConfig({
   eosTokenId: EOS,
 });
 const params = createAutoencoderParams(config, createRng(settings.seed));
-console.log(`${countParams(params).toLocaleString('en')} parameters, e.g. ${Object.keys(params).slice(0, 3).join(', ')}, …`);
+console.log(
+  `${countParams(params).toLocaleString('en')} parameters, e.g. ${Object.keys(params).slice(0, 3).join(', ')}, …`,
+);
 
 // %% [markdown]
 // ## Training
@@ -146,7 +153,12 @@ console.log(`${countParams(params).toLocaleString('en')} parameters, e.g. ${Obje
 
 // %%
 const optimizer = new AdamW(params, { ...OFFICIAL_AE_ADAMW, lr: settings.lr });
-const schedule = warmupCosineSchedule({ lr: settings.lr, warmupSteps: 30, totalSteps: settings.steps, minLr: settings.lr / 10 });
+const schedule = warmupCosineSchedule({
+  lr: settings.lr,
+  warmupSteps: 30,
+  totalSteps: settings.steps,
+  minLr: settings.lr / 10,
+});
 const noiseRng = createRng(settings.seed + 1);
 const curve: { step: number; loss: number }[] = [];
 const tensorsBefore = tf.memory().numTensors;
@@ -154,13 +166,20 @@ const trainStart = performance.now();
 for (let step = 0; step < settings.steps; step++) {
   const batch = (await trainStream.nextBatch(settings.batchBlocks))!; // { ids, shape: [B, 64] }
   const ids = tf.tensor2d(batch.ids, batch.shape, 'int32');
-  const { loss, gradNorm } = autoencoderTrainStep(params, config, optimizer, ids, { rng: noiseRng, lr: schedule(step) });
+  const { loss, gradNorm } = autoencoderTrainStep(params, config, optimizer, ids, {
+    rng: noiseRng,
+    lr: schedule(step),
+  });
   if (step % 25 === 0 || step === settings.steps - 1) curve.push({ step, loss: (await loss.data())[0]! });
   tf.dispose([ids, loss, gradNorm]);
 }
 const trainSeconds = (performance.now() - trainStart) / 1000;
-console.log(`${settings.steps} steps in ${trainSeconds.toFixed(1)} s (${((1000 * trainSeconds) / settings.steps).toFixed(0)} ms/step); loss ${curve[0]!.loss.toFixed(2)} → ${curve.at(-1)!.loss.toFixed(2)}`);
-console.log(`tensors: ${tf.memory().numTensors - tensorsBefore} more than before the loop (AdamW's moment estimates, created on its first step)`);
+console.log(
+  `${settings.steps} steps in ${trainSeconds.toFixed(1)} s (${((1000 * trainSeconds) / settings.steps).toFixed(0)} ms/step); loss ${curve[0]!.loss.toFixed(2)} → ${curve.at(-1)!.loss.toFixed(2)}`,
+);
+console.log(
+  `tensors: ${tf.memory().numTensors - tensorsBefore} more than before the loop (AdamW's moment estimates, created on its first step)`,
+);
 await showPlot('03-training-loss', {
   title: 'Autoencoder training loss (K·CE + β·KL)',
   data: { values: curve },
@@ -185,11 +204,25 @@ await showPlot('03-training-loss', {
 // %%
 const evalRng = createRng(settings.seed + 2);
 const clean = await evaluateReconstruction(params, config, heldOut, { ignoreTokenId: PAD });
-const sampled = await evaluateReconstruction(params, config, heldOut, { latent: 'sample', rng: evalRng, ignoreTokenId: PAD });
+const sampled = await evaluateReconstruction(params, config, heldOut, {
+  latent: 'sample',
+  rng: evalRng,
+  ignoreTokenId: PAD,
+});
 showTable(
   [
-    { latent: 'mean μ', 'token accuracy': `${(100 * clean.tokenAccuracy).toFixed(1)} %`, 'chunk accuracy': `${(100 * clean.chunkAccuracy).toFixed(1)} %`, tokens: clean.tokens },
-    { latent: 'sample μ + σ·ε', 'token accuracy': `${(100 * sampled.tokenAccuracy).toFixed(1)} %`, 'chunk accuracy': `${(100 * sampled.chunkAccuracy).toFixed(1)} %`, tokens: sampled.tokens },
+    {
+      latent: 'mean μ',
+      'token accuracy': `${(100 * clean.tokenAccuracy).toFixed(1)} %`,
+      'chunk accuracy': `${(100 * clean.chunkAccuracy).toFixed(1)} %`,
+      tokens: clean.tokens,
+    },
+    {
+      latent: 'sample μ + σ·ε',
+      'token accuracy': `${(100 * sampled.tokenAccuracy).toFixed(1)} %`,
+      'chunk accuracy': `${(100 * sampled.chunkAccuracy).toFixed(1)} %`,
+      tokens: sampled.tokens,
+    },
   ],
   'Held-out reconstruction',
 );
@@ -204,7 +237,9 @@ const sigmaMean = tf.tidy(() => tf.exp(posterior.logStd).mean()); // tidy dispos
 const meanSigma = (await sigmaMean.data())[0]!;
 console.log(`original: ${showIds(padded)}`);
 console.log(`decoded:  ${showIds(await roundTrip.data())}`);
-console.log(`${padded.length / K} chunks → ${padded.length / K} latent vectors of ${config.latentSize}; mean posterior σ = ${meanSigma.toFixed(3)}`);
+console.log(
+  `${padded.length / K} chunks → ${padded.length / K} latent vectors of ${config.latentSize}; mean posterior σ = ${meanSigma.toFixed(3)}`,
+);
 tf.dispose([sentenceIds, posterior.mean, posterior.logStd, roundTrip, sigmaMean]);
 
 // %% [markdown]
@@ -226,7 +261,7 @@ for (const noiseStd of noiseLevels) {
 }
 showTable(
   noiseLevels.map((noise) => ({
-    'σ_noise': noise,
+    σ_noise: noise,
     'token accuracy': `${(100 * robustness.find((r) => r.noise === noise && r.metric === 'token accuracy')!.accuracy).toFixed(1)} %`,
     'chunk accuracy': `${(100 * robustness.find((r) => r.noise === noise && r.metric === 'chunk accuracy')!.accuracy).toFixed(1)} %`,
   })),
@@ -246,7 +281,11 @@ await showPlot('03-latent-noise-robustness', {
         color: { field: 'metric', type: 'nominal', title: null },
       },
     },
-    { data: { values: [{ sigma: meanSigma }] }, mark: { type: 'rule', strokeDash: [4, 3] }, encoding: { x: { field: 'sigma', type: 'quantitative' } } },
+    {
+      data: { values: [{ sigma: meanSigma }] },
+      mark: { type: 'rule', strokeDash: [4, 3] },
+      encoding: { x: { field: 'sigma', type: 'quantitative' } },
+    },
   ],
 });
 

@@ -28,7 +28,19 @@
 // %%
 import * as tf from '@tensorflow/tfjs';
 import { createRng, type ChunkSampler, type Rng, type TokenIds } from '@calm/core';
-import { AdamW, createParams, disposeParams, initBackend, linear, normalInit, paramGrads, silu, trainableVariables, zerosInit, type ParamRecord } from '@calm/nn';
+import {
+  AdamW,
+  createParams,
+  disposeParams,
+  initBackend,
+  linear,
+  normalInit,
+  paramGrads,
+  silu,
+  trainableVariables,
+  zerosInit,
+  type ParamRecord,
+} from '@calm/nn';
 import {
   EnergyHead,
   createHeadChunkSampler,
@@ -145,8 +157,10 @@ class DiagonalGaussianHead implements GenerativeHead {
 // %%
 const H = 16;
 const L = 2;
-const features = (c: number): number[] => Array.from({ length: H }, (_, j) => (j % 2 ? Math.cos : Math.sin)(Math.PI * (1 + (j >> 1)) * c));
-const hiddenFor = (conditions: readonly number[]): tf.Tensor2D => tf.tensor2d(conditions.flatMap(features), [conditions.length, H]);
+const features = (c: number): number[] =>
+  Array.from({ length: H }, (_, j) => (j % 2 ? Math.cos : Math.sin)(Math.PI * (1 + (j >> 1)) * c));
+const hiddenFor = (conditions: readonly number[]): tf.Tensor2D =>
+  tf.tensor2d(conditions.flatMap(features), [conditions.length, H]);
 const drawTarget = (c: number, rng: Rng): [number, number] => {
   const sign = rng.bernoulli(0.5) ? 1 : -1;
   return [sign * Math.cos(Math.PI * c) + 0.15 * rng.normal(), sign * Math.sin(Math.PI * c) + 0.15 * rng.normal()];
@@ -171,7 +185,10 @@ const makeBatch = (rng: Rng, size: number): { hidden: tf.Tensor2D; posterior: Ta
 // noise of size 8, N = 16 samples and M = 100 posterior samples per position in its loss).
 
 // %%
-const energyHead = new EnergyHead({ hiddenSize: H, latentSize: L, noiseSize: 8, numMlpLayers: 2, numSamples: 16 }, { rng: createRng(1) });
+const energyHead = new EnergyHead(
+  { hiddenSize: H, latentSize: L, noiseSize: 8, numMlpLayers: 2, numSamples: 16 },
+  { rng: createRng(1) },
+);
 const gaussianHead = new DiagonalGaussianHead(H, L, 64, createRng(2));
 
 const trainHead = async (head: GenerativeHead, lr: number, seed: number): Promise<{ step: number; loss: number }[]> => {
@@ -194,8 +211,12 @@ const energyCurve = await trainHead(energyHead, 5e-3, 10);
 const t1 = performance.now();
 const gaussianCurve = await trainHead(gaussianHead, 5e-3, 11);
 const t2 = performance.now();
-console.log(`energy head: ${settings.steps} steps in ${((t1 - t0) / 1000).toFixed(1)} s, loss ${energyCurve[0]!.loss.toFixed(3)} → ${energyCurve.at(-1)!.loss.toFixed(3)} (−energy score)`);
-console.log(`gaussian head: ${settings.steps} steps in ${((t2 - t1) / 1000).toFixed(1)} s, loss ${gaussianCurve[0]!.loss.toFixed(3)} → ${gaussianCurve.at(-1)!.loss.toFixed(3)} (NLL)`);
+console.log(
+  `energy head: ${settings.steps} steps in ${((t1 - t0) / 1000).toFixed(1)} s, loss ${energyCurve[0]!.loss.toFixed(3)} → ${energyCurve.at(-1)!.loss.toFixed(3)} (−energy score)`,
+);
+console.log(
+  `gaussian head: ${settings.steps} steps in ${((t2 - t1) / 1000).toFixed(1)} s, loss ${gaussianCurve[0]!.loss.toFixed(3)} → ${gaussianCurve.at(-1)!.loss.toFixed(3)} (NLL)`,
+);
 
 // %% [markdown]
 // ## Look at the samples
@@ -215,7 +236,8 @@ for (const [source, head] of [
   const values = await draws.data();
   draws.dispose();
   shown.forEach((c, i) => {
-    for (let s = 0; s < 300; s++) points.push({ c: `c = ${c}`, source, x: values[(i * 300 + s) * 2]!, y: values[(i * 300 + s) * 2 + 1]! });
+    for (let s = 0; s < 300; s++)
+      points.push({ c: `c = ${c}`, source, x: values[(i * 300 + s) * 2]!, y: values[(i * 300 + s) * 2 + 1]! });
   });
 }
 shown.forEach((c) => {
@@ -260,7 +282,10 @@ const evalRng = createRng(4);
 const evalConditions = Array.from({ length: 256 }, () => evalRng.uniform());
 const evalHidden = hiddenFor(evalConditions);
 const truthFor = (count: number): tf.Tensor3D =>
-  tf.tensor3d(evalConditions.flatMap((c) => Array.from({ length: count }, () => drawTarget(c, evalRng)).flat()), [evalConditions.length, count, L]);
+  tf.tensor3d(
+    evalConditions.flatMap((c) => Array.from({ length: count }, () => drawTarget(c, evalRng)).flat()),
+    [evalConditions.length, count, L],
+  );
 const evalTargets = truthFor(100); // [256, 100, 2]
 const scoreOf = async (samples: tf.Tensor3D): Promise<number> => {
   const parts = energyScore(samples, evalTargets); // score, fidelity, diversity: [B] each
@@ -271,8 +296,18 @@ const scoreOf = async (samples: tf.Tensor3D): Promise<number> => {
 };
 showTable(
   [
-    { model: 'energy head', 'energy score (higher is better)': (await scoreOf(energyHead.sample(evalHidden, 32, { rng: evalRng }))).toFixed(4) },
-    { model: 'gaussian head', 'energy score (higher is better)': (await scoreOf(gaussianHead.sample(evalHidden, 32, { rng: evalRng }))).toFixed(4) },
+    {
+      model: 'energy head',
+      'energy score (higher is better)': (await scoreOf(energyHead.sample(evalHidden, 32, { rng: evalRng }))).toFixed(
+        4,
+      ),
+    },
+    {
+      model: 'gaussian head',
+      'energy score (higher is better)': (await scoreOf(gaussianHead.sample(evalHidden, 32, { rng: evalRng }))).toFixed(
+        4,
+      ),
+    },
     { model: 'true target', 'energy score (higher is better)': (await scoreOf(truthFor(32))).toFixed(4) },
   ],
   `Energy score over ${evalConditions.length} held-out conditions (32 samples vs 100 targets each)`,
@@ -295,11 +330,19 @@ const K = 2;
 const BINS = 8;
 const conditionAt = (t: number): number => (((7 * t) % 10) + 0.5) / 10;
 const bin = (v: number): number => Math.min(BINS - 1, Math.max(0, Math.floor(((v + 1.6) / 3.2) * BINS)));
-const hiddenForContexts = (contexts: readonly TokenIds[]): tf.Tensor2D => hiddenFor(contexts.map((ctx) => conditionAt(Math.floor(ctx.length / K))));
+const hiddenForContexts = (contexts: readonly TokenIds[]): tf.Tensor2D =>
+  hiddenFor(contexts.map((ctx) => conditionAt(Math.floor(ctx.length / K))));
 const decodeBins = async (latents: tf.Tensor2D): Promise<Int32Array> => Int32Array.from(await latents.data(), bin); // [S, 2] → [S·K]
 
 const headSampler = (head: GenerativeHead, seed: number): ChunkSampler =>
-  createHeadChunkSampler({ head, chunkSize: K, vocabSize: BINS, hiddenStates: hiddenForContexts, decode: decodeBins, rng: createRng(seed) });
+  createHeadChunkSampler({
+    head,
+    chunkSize: K,
+    vocabSize: BINS,
+    hiddenStates: hiddenForContexts,
+    decode: decodeBins,
+    rng: createRng(seed),
+  });
 const trueRng = createRng(5);
 const trueSampler: ChunkSampler = {
   chunkSize: K,
@@ -307,7 +350,8 @@ const trueSampler: ChunkSampler = {
   async sample(contexts, numSamples) {
     const out = new Int32Array(contexts.length * numSamples * K); // [B, numSamples, K]
     contexts.forEach((ctx, b) => {
-      for (let s = 0; s < numSamples; s++) out.set(drawTarget(conditionAt(Math.floor(ctx.length / K)), trueRng).map(bin), (b * numSamples + s) * K);
+      for (let s = 0; s < numSamples; s++)
+        out.set(drawTarget(conditionAt(Math.floor(ctx.length / K)), trueRng).map(bin), (b * numSamples + s) * K);
     });
     return out;
   },
@@ -333,7 +377,9 @@ for (const [name, sampler] of [
     'Brier-1': r.brier[0].toFixed(3),
     'Brier-2': r.brier[1].toFixed(3),
     'Brier-4': r.brier[3].toFixed(3),
-    'BrierLM ×100': Number.isNaN(r.brierLMStderr) ? `${r.brierLM.toFixed(1)} (a Brier-n ≤ 0)` : `${r.brierLM.toFixed(1)} ± ${r.brierLMStderr.toFixed(1)}`,
+    'BrierLM ×100': Number.isNaN(r.brierLMStderr)
+      ? `${r.brierLM.toFixed(1)} (a Brier-n ≤ 0)`
+      : `${r.brierLM.toFixed(1)} ± ${r.brierLMStderr.toFixed(1)}`,
   });
 }
 showTable(brierRows, `BrierLM on ${settings.evalBlocks} toy blocks (K = 2, 8-bin tokens)`);

@@ -36,7 +36,14 @@ import { loadSotuCorpus, loadTokenizer, trainBpeTokenizer } from '@calm/data-pil
 import { packEvalBlocks } from '@calm/data-pile';
 import { NGramModel, evaluateBrierLM } from '@calm/brierlm';
 import { evaluateCalm, generateCalm } from '@calm/trainer';
-import { loadCalm, readMetrics, resolveRunConfig, trainFromConfig, trainingCurvesSpec, type MetricRecord } from '@calm/trainer/node';
+import {
+  loadCalm,
+  readMetrics,
+  resolveRunConfig,
+  trainFromConfig,
+  trainingCurvesSpec,
+  type MetricRecord,
+} from '@calm/trainer/node';
 import { outPath, shortPath, showTable } from './lib/notebook.js';
 import { showPlot } from './lib/plot.js';
 
@@ -68,7 +75,9 @@ const tokenizerPath = join(runDir, 'tokenizer.json');
 await trainBpeTokenizer({ texts: corpus.texts, vocabSize: settings.vocabSize, outPath: tokenizerPath });
 const tokenizer = await loadTokenizer(tokenizerPath);
 const example = await tokenizer.encode('The state of the Union is strong.');
-console.log(`${tokenizer.vocabSize} ids; "The state of the Union is strong." → ${example.length} tokens: ${Array.from(example).join(' ')}`);
+console.log(
+  `${tokenizer.vocabSize} ids; "The state of the Union is strong." → ${example.length} tokens: ${Array.from(example).join(' ')}`,
+);
 
 // %% [markdown]
 // ## Stage 1: the autoencoder
@@ -96,7 +105,9 @@ const aeConfig = resolveRunConfig(
   { stage: 'ae' },
 );
 const aeRun = await trainFromConfig(aeConfig, { initBackend: false, onInfo: (line) => console.log(`  ${line}`) });
-console.log(`stage 1: ${aeRun.steps} steps, ${aeRun.tokens.toLocaleString('en')} tokens, ${aeRun.flops.toExponential(2)} FLOPs, ${(aeRun.elapsedMs / 1000).toFixed(0)} s; held-out ${JSON.stringify(aeRun.lastEval)}`);
+console.log(
+  `stage 1: ${aeRun.steps} steps, ${aeRun.tokens.toLocaleString('en')} tokens, ${aeRun.flops.toExponential(2)} FLOPs, ${(aeRun.elapsedMs / 1000).toFixed(0)} s; held-out ${JSON.stringify(aeRun.lastEval)}`,
+);
 
 // %% [markdown]
 // ## Stage 2: CALM with the autoencoder frozen
@@ -114,7 +125,17 @@ const calmRunConfig = resolveRunConfig(
     tokenizer: tokenizerPath,
     autoencoder: aeRun.finalDir,
     seed: settings.seed,
-    model: { hiddenSize: 64, intermediateSize: 160, numHiddenLayers: 2, numAttentionHeads: 2, numKeyValueHeads: 2, noiseSize: 16, numMlpLayers: 2, numSamples: 8, numTargetSamples: 32 },
+    model: {
+      hiddenSize: 64,
+      intermediateSize: 160,
+      numHiddenLayers: 2,
+      numAttentionHeads: 2,
+      numKeyValueHeads: 2,
+      noiseSize: 16,
+      numMlpLayers: 2,
+      numSamples: 8,
+      numTargetSamples: 32,
+    },
     data: { corpus: 'sotu', maxChars: settings.trainChars, blockSize: settings.blockSize },
     train: { steps: settings.calmSteps, batchSize: 8, lr: 1e-3, warmupSteps: 20 },
     log: { every: 10 },
@@ -123,10 +144,18 @@ const calmRunConfig = resolveRunConfig(
   },
   { stage: 'calm' },
 );
-const calmRun = await trainFromConfig(calmRunConfig, { initBackend: false, onInfo: (line) => console.log(`  ${line}`) });
-console.log(`stage 2: ${calmRun.steps} steps, ${calmRun.tokens.toLocaleString('en')} tokens, ${calmRun.flops.toExponential(2)} FLOPs, ${(calmRun.elapsedMs / 1000).toFixed(0)} s`);
+const calmRun = await trainFromConfig(calmRunConfig, {
+  initBackend: false,
+  onInfo: (line) => console.log(`  ${line}`),
+});
+console.log(
+  `stage 2: ${calmRun.steps} steps, ${calmRun.tokens.toLocaleString('en')} tokens, ${calmRun.flops.toExponential(2)} FLOPs, ${(calmRun.elapsedMs / 1000).toFixed(0)} s`,
+);
 
-const curves: Record<string, MetricRecord[]> = { 'stage 1: autoencoder': await readMetrics(aeDir), 'stage 2: CALM (energy loss)': await readMetrics(calmDir) };
+const curves: Record<string, MetricRecord[]> = {
+  'stage 1: autoencoder': await readMetrics(aeDir),
+  'stage 2: CALM (energy loss)': await readMetrics(calmDir),
+};
 await showPlot('05-training-curves', trainingCurvesSpec(curves));
 
 // %% [markdown]
@@ -139,7 +168,9 @@ await showPlot('05-training-curves', trainingCurvesSpec(curves));
 // reference point is 0.
 
 // %%
-const heldOut = await packEvalBlocks(loadSotuCorpus({ split: 'test' }).texts, tokenizer, { blockSize: settings.blockSize });
+const heldOut = await packEvalBlocks(loadSotuCorpus({ split: 'test' }).texts, tokenizer, {
+  blockSize: settings.blockSize,
+});
 const evalBlocks = heldOut.blocks.slice(0, settings.evalBlocks);
 const { model } = await loadCalm(calmRun.finalDir);
 const calmBrier = await evaluateCalm(model, evalBlocks, { seed: settings.seed });
@@ -152,8 +183,20 @@ const bigram = NGramModel.fit(
 const bigramBrier = await evaluateBrierLM({ kind: 'explicit', model: bigram }, evalBlocks, { seed: settings.seed });
 showTable(
   [
-    { model: 'CALM (chunk estimator)', positions: calmBrier.numPositions, 'Brier-1': calmBrier.brier[0].toFixed(3), 'Brier-2': calmBrier.brier[1].toFixed(3), 'BrierLM ×100': `${calmBrier.brierLM.toFixed(2)} ± ${calmBrier.brierLMStderr.toFixed(2)}` },
-    { model: 'bigram (explicit estimator)', positions: bigramBrier.numPositions, 'Brier-1': bigramBrier.brier[0].toFixed(3), 'Brier-2': bigramBrier.brier[1].toFixed(3), 'BrierLM ×100': `${bigramBrier.brierLM.toFixed(2)} ± ${bigramBrier.brierLMStderr.toFixed(2)}` },
+    {
+      model: 'CALM (chunk estimator)',
+      positions: calmBrier.numPositions,
+      'Brier-1': calmBrier.brier[0].toFixed(3),
+      'Brier-2': calmBrier.brier[1].toFixed(3),
+      'BrierLM ×100': `${calmBrier.brierLM.toFixed(2)} ± ${calmBrier.brierLMStderr.toFixed(2)}`,
+    },
+    {
+      model: 'bigram (explicit estimator)',
+      positions: bigramBrier.numPositions,
+      'Brier-1': bigramBrier.brier[0].toFixed(3),
+      'Brier-2': bigramBrier.brier[1].toFixed(3),
+      'BrierLM ×100': `${bigramBrier.brierLM.toFixed(2)} ± ${bigramBrier.brierLMStderr.toFixed(2)}`,
+    },
   ],
   `BrierLM on ${evalBlocks.length} held-out blocks of ${settings.blockSize} tokens`,
 );
@@ -177,9 +220,15 @@ for (const w of calmBrier.warnings) console.log(`note: ${w}`);
 
 // %%
 const prompt = Int32Array.from([tokenizer.bos, ...(await tokenizer.encode('Fellow citizens of the Senate and House'))]);
-const generation = await generateCalm(model, [prompt], { rng: createRng(settings.seed), maxNewTokens: 32, temperature: 0.5 });
+const generation = await generateCalm(model, [prompt], {
+  rng: createRng(settings.seed),
+  maxNewTokens: 32,
+  temperature: 0.5,
+});
 console.log(`prompt:    ${await tokenizer.decode(prompt.subarray(1))}`);
 console.log(`generated: ${await tokenizer.decode(generation.generated[0]!)}`);
-console.log(`${generation.steps} generation steps for ${generation.generated[0]!.length} tokens; sampler: ${JSON.stringify(generation.temperatureStats)}`);
+console.log(
+  `${generation.steps} generation steps for ${generation.generated[0]!.length} tokens; sampler: ${JSON.stringify(generation.temperatureStats)}`,
+);
 model.dispose();
 console.log(`run folders: ${shortPath(aeDir)}, ${shortPath(calmDir)}`);

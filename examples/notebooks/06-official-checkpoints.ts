@@ -60,7 +60,21 @@ console.log((await initBackend()).detail);
 // %%
 const calmJson = JSON.parse(readFileSync(join(calmDir, 'config.json'), 'utf8')) as Record<string, unknown>;
 showTable(
-  ['architectures', 'hidden_size', 'num_hidden_layers', 'num_attention_heads', 'patch_size', 'latent_size', 'num_mlp_layers', 'num_samples', 'noise_size', 'beta', 'vocab_size', 'ae_path', 'model_type'].map((key) => ({
+  [
+    'architectures',
+    'hidden_size',
+    'num_hidden_layers',
+    'num_attention_heads',
+    'patch_size',
+    'latent_size',
+    'num_mlp_layers',
+    'num_samples',
+    'noise_size',
+    'beta',
+    'vocab_size',
+    'ae_path',
+    'model_type',
+  ].map((key) => ({
     'config.json field': key,
     value: JSON.stringify(calmJson[key]),
   })),
@@ -82,7 +96,10 @@ showTable(
     { item: 'format', value: read.report.format },
     { item: 'autoencoder weights from', value: read.report.aeWeights },
     { item: 'stored dtypes', value: read.report.dtypes.join(', ') },
-    { item: 'aliases checked and dropped', value: `${read.report.aliases.length} (e.g. ${read.report.aliases.slice(0, 2).join(', ')})` },
+    {
+      item: 'aliases checked and dropped',
+      value: `${read.report.aliases.length} (e.g. ${read.report.aliases.slice(0, 2).join(', ')})`,
+    },
     { item: 'LM tensors', value: read.lm.size },
     { item: 'autoencoder tensors', value: read.ae.size },
   ],
@@ -98,14 +115,18 @@ showTable(
 
 // %%
 const ae = await loadAutoencoder(aeDir);
-console.log(`autoencoder: ${countParams(ae.params).toLocaleString('en')} parameters, K = ${ae.config.patchSize}, L = ${ae.config.latentSize}, read from ${ae.report.format}`);
+console.log(
+  `autoencoder: ${countParams(ae.params).toLocaleString('en')} parameters, K = ${ae.config.patchSize}, L = ${ae.config.latentSize}, read from ${ae.report.format}`,
+);
 const tokenizer = realDir ? await loadTokenizer(sharedDataPath('llama3-tokenizer')) : null;
 const evalSet = tokenizer
   ? await loadWikiTextEval(sharedDataPath('wikitext-103-document-test.jsonl'), tokenizer, { blockSize: 8192 })
   : { blocks: Array.from({ length: 4 }, (_, b) => Int32Array.from({ length: 256 }, (_, i) => (b * 31 + i * 7) % 77)) };
 const stream = evalSet.blocks[0]!.subarray(0, FULL ? 8192 : 1024);
 const recon = await evaluateReconstruction(ae.params, ae.config, stream, { latent: 'sample', rng: createRng(0) });
-console.log(`reconstruction of ${recon.chunks} chunks from a sampled latent: ${(100 * recon.tokenAccuracy).toFixed(2)} % of tokens, ${(100 * recon.chunkAccuracy).toFixed(2)} % of chunks`);
+console.log(
+  `reconstruction of ${recon.chunks} chunks from a sampled latent: ${(100 * recon.tokenAccuracy).toFixed(2)} % of tokens, ${(100 * recon.chunkAccuracy).toFixed(2)} % of chunks`,
+);
 for (const v of Object.values(ae.params)) v.dispose();
 
 // %% [markdown]
@@ -118,7 +139,9 @@ for (const v of Object.values(ae.params)) v.dispose();
 // %%
 const convertedDir = outPath('06-CALM-M-safetensors');
 const converted = await convertCheckpoint(calmDir, convertedDir, { aePath: aeDir });
-console.log(`converted ${converted.kind}: ${converted.tensorCount} tensors as ${converted.storedDtype} → ${shortPath(converted.files.weightsFile)}`);
+console.log(
+  `converted ${converted.kind}: ${converted.tensorCount} tensors as ${converted.storedDtype} → ${shortPath(converted.files.weightsFile)}`,
+);
 const fromBin = await loadCalm(calmDir, { aePath: aeDir });
 const fromSafetensors = await loadCalm(convertedDir);
 let maxDiff = 0;
@@ -127,7 +150,9 @@ for (const [name, v] of Object.entries(fromBin.model.params)) {
   const b = fromSafetensors.model.params[name]!.dataSync();
   for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i]! - b[i]!));
 }
-console.log(`${Object.keys(fromBin.model.params).length} LM parameters, ${fromBin.model.numParams().toLocaleString('en')} numbers; largest difference between the two loads: ${maxDiff}`);
+console.log(
+  `${Object.keys(fromBin.model.params).length} LM parameters, ${fromBin.model.numParams().toLocaleString('en')} numbers; largest difference between the two loads: ${maxDiff}`,
+);
 fromSafetensors.model.dispose();
 const model = fromBin.model;
 
@@ -143,7 +168,11 @@ const promptText = 'The history of the Roman Empire';
 const prompt = tokenizer
   ? Int32Array.from([model.config.bosTokenId!, ...(await tokenizer.encode(promptText))])
   : Int32Array.from([model.config.bosTokenId!, 5, 17, 42, 8, 23]);
-const generation = await generateCalm(model, [prompt], { rng: createRng(1), maxNewTokens: FULL ? 64 : 16, temperature: 0.5 });
+const generation = await generateCalm(model, [prompt], {
+  rng: createRng(1),
+  maxNewTokens: FULL ? 64 : 16,
+  temperature: 0.5,
+});
 console.log(`prompt ids:    ${Array.from(prompt).join(' ')}`);
 console.log(`generated ids: ${Array.from(generation.generated[0]!).join(' ')}`);
 if (tokenizer) console.log(`text: ${promptText}${await tokenizer.decode(generation.generated[0]!)}`);

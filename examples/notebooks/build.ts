@@ -56,7 +56,8 @@ function parsePercentScript(text: string, file: string): Cell[] {
     }
     const current = raw[raw.length - 1];
     if (!current) {
-      if (line.trim() !== '' && !line.startsWith('//')) problems.push(`${file}:${i + 1}: code before the first "// %%" marker (only the header comment may go there)`);
+      if (line.trim() !== '' && !line.startsWith('//'))
+        problems.push(`${file}:${i + 1}: code before the first "// %%" marker (only the header comment may go there)`);
       return;
     }
     if (current.kind === 'markdown') {
@@ -65,7 +66,10 @@ function parsePercentScript(text: string, file: string): Cell[] {
       else problems.push(`${file}:${i + 1}: markdown cell lines must start with "// " (or be "//")`);
       return;
     }
-    if (/\bimport\.meta\b/.test(line)) problems.push(`${file}:${i + 1}: import.meta does not work in the tslab kernel (it compiles cells to CommonJS); use lib/notebook.ts paths`);
+    if (/\bimport\.meta\b/.test(line))
+      problems.push(
+        `${file}:${i + 1}: import.meta does not work in the tslab kernel (it compiles cells to CommonJS); use lib/notebook.ts paths`,
+      );
     if (/^export\s/.test(line)) problems.push(`${file}:${i + 1}: no exports in example cells`);
     current.lines.push(line);
   });
@@ -99,7 +103,8 @@ function topLevelNames(source: ts.SourceFile): Set<string> {
   };
   for (const st of source.statements) {
     if (ts.isVariableStatement(st)) for (const d of st.declarationList.declarations) addBinding(d.name);
-    else if ((ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st) || ts.isEnumDeclaration(st)) && st.name) names.add(st.name.text);
+    else if ((ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st) || ts.isEnumDeclaration(st)) && st.name)
+      names.add(st.name.text);
     else if (ts.isImportDeclaration(st) && st.importClause) {
       const c = st.importClause;
       if (c.name) names.add(c.name.text);
@@ -119,15 +124,26 @@ function crossCellShorthands(cells: Cell[], file: string): string[] {
   const earlier = new Set<string>();
   for (const cell of cells) {
     if (cell.cell_type !== 'code') continue;
-    const source = ts.createSourceFile(`${cell.id}.ts`, cell.source.join(''), ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+    const source = ts.createSourceFile(
+      `${cell.id}.ts`,
+      cell.source.join(''),
+      ts.ScriptTarget.ES2022,
+      true,
+      ts.ScriptKind.TS,
+    );
     const own = topLevelNames(source);
-    const where = (node: ts.Node): string => `${file}, cell ${cell.id} line ${source.getLineAndCharacterOfPosition(node.getStart()).line + 1}`;
+    const where = (node: ts.Node): string =>
+      `${file}, cell ${cell.id} line ${source.getLineAndCharacterOfPosition(node.getStart()).line + 1}`;
     const visit = (node: ts.Node, topLevel: boolean): void => {
       if (ts.isShorthandPropertyAssignment(node) && earlier.has(node.name.text) && !own.has(node.name.text)) {
-        problems.push(`${where(node)}: write { ${node.name.text}: ${node.name.text} } — tslab breaks shorthand properties that name an earlier cell's variable`);
+        problems.push(
+          `${where(node)}: write { ${node.name.text}: ${node.name.text} } — tslab breaks shorthand properties that name an earlier cell's variable`,
+        );
       }
       if (topLevel && ts.isForOfStatement(node) && node.awaitModifier) {
-        problems.push(`${where(node)}: tslab does not run a top-level "for await" (it is not wrapped as top-level await); loop with "await stream.next()" or move it into an async function`);
+        problems.push(
+          `${where(node)}: tslab does not run a top-level "for await" (it is not wrapped as top-level await); loop with "await stream.next()" or move it into an async function`,
+        );
       }
       ts.forEachChild(node, (child) => visit(child, topLevel && !ts.isFunctionLike(child) && !ts.isClassLike(child)));
     };
@@ -191,14 +207,20 @@ for (const file of sources) {
     console.log(`wrote ${basename(target)}`);
   }
 }
-const orphans = readdirSync(here).filter((f) => f.endsWith('.ipynb') && !sources.includes(f.replace(/\.ipynb$/, '.ts')));
+const orphans = readdirSync(here).filter(
+  (f) => f.endsWith('.ipynb') && !sources.includes(f.replace(/\.ipynb$/, '.ts')),
+);
 if (orphans.length) {
-  console.error(`notebooks without a source script: ${orphans.join(', ')} (delete them, or add the .ts they come from)`);
+  console.error(
+    `notebooks without a source script: ${orphans.join(', ')} (delete them, or add the .ts they come from)`,
+  );
   process.exit(1);
 }
 if (process.exitCode) process.exit();
 if (check && stale.length) {
-  console.error(`stale notebooks: ${stale.join(', ')}; regenerate them with: pnpm exec tsx examples/notebooks/build.ts`);
+  console.error(
+    `stale notebooks: ${stale.join(', ')}; regenerate them with: pnpm exec tsx examples/notebooks/build.ts`,
+  );
   process.exit(1);
 }
 if (check) console.log(`${sources.length} notebooks up to date with their sources`);

@@ -36,11 +36,19 @@ describe('check-boundaries', () => {
 
   it('fails when a tfjs import is added to @calm/brierlm', () => {
     const root = copyOfRepo();
-    writeFileSync(join(root, 'packages/brierlm/src/sneaky.ts'), "import * as tf from '@tensorflow/tfjs';\nexport const x = tf;\n");
+    writeFileSync(
+      join(root, 'packages/brierlm/src/sneaky.ts'),
+      "import * as tf from '@tensorflow/tfjs';\nexport const x = tf;\n",
+    );
     const { violations } = checkBoundaries(root);
-    expect(violations.some((v) => v.root === '@calm/brierlm' && /sneaky\.ts imports "@tensorflow\/tfjs"/.test(v.reason))).toBe(true);
+    expect(
+      violations.some((v) => v.root === '@calm/brierlm' && /sneaky\.ts imports "@tensorflow\/tfjs"/.test(v.reason)),
+    ).toBe(true);
     // The CLI exits non-zero so CI goes red.
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(repo, 'scripts/check-boundaries.ts'), root], { encoding: 'utf8', cwd: repo });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(repo, 'scripts/check-boundaries.ts'), root], {
+      encoding: 'utf8',
+      cwd: repo,
+    });
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/boundary check FAILED/);
   });
@@ -49,9 +57,15 @@ describe('check-boundaries', () => {
     const root = copyOfRepo();
     const file = join(root, 'packages/brierlm/package.json');
     const manifest = JSON.parse(readFileSync(file, 'utf8'));
-    manifest.dependencies = { ...manifest.dependencies, '@tensorflow/tfjs-core': '4.22.0', '@calm/energy-head': 'workspace:^' };
+    manifest.dependencies = {
+      ...manifest.dependencies,
+      '@tensorflow/tfjs-core': '4.22.0',
+      '@calm/energy-head': 'workspace:^',
+    };
     writeFileSync(file, JSON.stringify(manifest));
-    const reasons = checkBoundaries(root).violations.filter((v) => v.root === '@calm/brierlm').map((v) => v.reason);
+    const reasons = checkBoundaries(root)
+      .violations.filter((v) => v.root === '@calm/brierlm')
+      .map((v) => v.reason);
     expect(reasons).toContain('depends on "@tensorflow/tfjs-core"');
     expect(reasons).toContain('depends on "@calm/energy-head"');
   });
@@ -61,9 +75,16 @@ describe('check-boundaries', () => {
     // A fake external package that itself depends on tfjs, installed into brierlm's node_modules.
     const nm = join(root, 'packages/brierlm/node_modules_fake');
     mkdirSync(join(nm, 'innocent-lib'), { recursive: true });
-    writeFileSync(join(nm, 'innocent-lib/package.json'), JSON.stringify({ name: 'innocent-lib', dependencies: { '@tensorflow/tfjs-node': '4.22.0' } }));
+    writeFileSync(
+      join(nm, 'innocent-lib/package.json'),
+      JSON.stringify({ name: 'innocent-lib', dependencies: { '@tensorflow/tfjs-node': '4.22.0' } }),
+    );
     rmSync(join(root, 'packages/brierlm/node_modules'));
-    cpSync(join(repo, 'packages/brierlm/node_modules'), join(root, 'packages/brierlm/node_modules'), { recursive: true, dereference: false, verbatimSymlinks: true });
+    cpSync(join(repo, 'packages/brierlm/node_modules'), join(root, 'packages/brierlm/node_modules'), {
+      recursive: true,
+      dereference: false,
+      verbatimSymlinks: true,
+    });
     cpSync(join(nm, 'innocent-lib'), join(root, 'packages/brierlm/node_modules/innocent-lib'), { recursive: true });
     const file = join(root, 'packages/brierlm/package.json');
     const manifest = JSON.parse(readFileSync(file, 'utf8'));

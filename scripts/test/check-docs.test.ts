@@ -14,12 +14,28 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const files: Record<string, string> = {
   'package.json': JSON.stringify({ name: '@fixture/docs', version: '0.0.0', type: 'module' }),
   'tsconfig.json': JSON.stringify({
-    compilerOptions: { target: 'ES2022', module: 'ESNext', moduleResolution: 'Bundler', strict: true, skipLibCheck: true, types: [] },
+    compilerOptions: {
+      target: 'ES2022',
+      module: 'ESNext',
+      moduleResolution: 'Bundler',
+      strict: true,
+      skipLibCheck: true,
+      types: [],
+    },
     include: ['src'],
   }),
-  'typedoc.json': JSON.stringify({ entryPoints: ['src/index.ts'], readme: 'none', jsDocCompatibility: { exampleTag: false } }),
-  'node_modules/@tensorflow/tfjs-core/package.json': JSON.stringify({ name: '@tensorflow/tfjs-core', version: '0.0.0', types: 'index.d.ts' }),
-  'node_modules/@tensorflow/tfjs-core/index.d.ts': 'export declare class Tensor { shape: number[]; }\nexport declare class Tensor2D extends Tensor {}\nexport declare class Scalar extends Tensor {}\n',
+  'typedoc.json': JSON.stringify({
+    entryPoints: ['src/index.ts'],
+    readme: 'none',
+    jsDocCompatibility: { exampleTag: false },
+  }),
+  'node_modules/@tensorflow/tfjs-core/package.json': JSON.stringify({
+    name: '@tensorflow/tfjs-core',
+    version: '0.0.0',
+    types: 'index.d.ts',
+  }),
+  'node_modules/@tensorflow/tfjs-core/index.d.ts':
+    'export declare class Tensor { shape: number[]; }\nexport declare class Tensor2D extends Tensor {}\nexport declare class Scalar extends Tensor {}\n',
   'test/examples.test.ts': ['// #region add-one', 'const y = addOne(1);', '// #endregion add-one', ''].join('\n'),
   'src/index.ts': `import type { Scalar, Tensor2D } from '@tensorflow/tfjs-core';
 import type * as tf from '@tensorflow/tfjs-core';
@@ -96,7 +112,8 @@ export function fails(): void {}
   'literal/tsconfig.json': JSON.stringify({ compilerOptions: { strict: true, types: [] }, include: ['src'] }),
   'literal/typedoc.json': JSON.stringify({ entryPoints: ['src/index.ts'], readme: 'none' }),
   'literal/test/examples.test.ts': ['// #region one', 'const x = one();', '// #endregion one', ''].join('\n'),
-  'literal/src/index.ts': '/**\n * Returns one.\n * @example\n * {@includeCode ../test/examples.test.ts#one}\n */\nexport function one(): number { return 1; }\n',
+  'literal/src/index.ts':
+    '/**\n * Returns one.\n * @example\n * {@includeCode ../test/examples.test.ts#one}\n */\nexport function one(): number { return 1; }\n',
 };
 
 let result: { problems: DocProblem[]; typedocErrors: boolean };
@@ -113,7 +130,8 @@ const lines = (): string[] => result.problems.map((p) => `${p.pkg}: ${p.name}: $
 describe('check-docs', () => {
   it('passes compliant exports: an included example, a link to one, a link to a member, shaped tensor docs', () => {
     const flagged = new Set(result.problems.map((p) => p.name));
-    for (const name of ['addOne', 'addTwo', 'Counter', 'resetAll', 'meanOfIds']) expect(flagged.has(name), name).toBe(false);
+    for (const name of ['addOne', 'addTwo', 'Counter', 'resetAll', 'meanOfIds'])
+      expect(flagged.has(name), name).toBe(false);
   });
 
   it('flags every broken rule, and only those', () => {

@@ -31,7 +31,10 @@ export function repoRoot(): string {
   for (;;) {
     if (existsSync(join(dir, 'pnpm-workspace.yaml'))) return dir;
     const up = dirname(dir);
-    if (up === dir) throw new Error(`cannot find the repository root above ${notebooksDir()}; run the example from a clone of the repository, or set CALM_DATA_DIR.`);
+    if (up === dir)
+      throw new Error(
+        `cannot find the repository root above ${notebooksDir()}; run the example from a clone of the repository, or set CALM_DATA_DIR.`,
+      );
     dir = up;
   }
 }

@@ -38,8 +38,12 @@ export async function renderPlot(spec: VegaLiteSpec, scale = 2): Promise<{ svg: 
   const view = new vega.View(vega.parse(vl.compile(full as never).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
-  const font = existsSync(FONT) ? { fontFiles: [FONT], loadSystemFonts: false, defaultFontFamily: 'DejaVu Sans' } : { loadSystemFonts: true };
-  const png = new resvg.Resvg(svg, { fitTo: { mode: 'zoom', value: scale }, font, background: 'white' }).render().asPng();
+  const font = existsSync(FONT)
+    ? { fontFiles: [FONT], loadSystemFonts: false, defaultFontFamily: 'DejaVu Sans' }
+    : { loadSystemFonts: true };
+  const png = new resvg.Resvg(svg, { fitTo: { mode: 'zoom', value: scale }, font, background: 'white' })
+    .render()
+    .asPng();
   return { svg, png: new Uint8Array(png) };
 }
 

@@ -30,7 +30,7 @@ function patchedCreateWatchCompilerHost(...args) {
     try {
       return setTimer.call(this, runWithQueued, ms, ...rest);
     } catch (e) {
-      if (!/pending rebuildTimer/.test(String(e && e.message))) throw e;
+      if (!/pending rebuildTimer/.test(String(e?.message))) throw e;
       const handle = { run: () => callback(...rest) };
       queued.push(handle);
       return handle;
@@ -47,7 +47,8 @@ function patchedCreateWatchCompilerHost(...args) {
   return host;
 }
 const patched = {};
-for (const key of Object.keys(ts)) if (key !== 'createWatchCompilerHost') Object.defineProperty(patched, key, { enumerable: true, get: () => ts[key] });
+for (const key of Object.keys(ts))
+  if (key !== 'createWatchCompilerHost') Object.defineProperty(patched, key, { enumerable: true, get: () => ts[key] });
 Object.defineProperty(patched, 'createWatchCompilerHost', { enumerable: true, value: patchedCreateWatchCompilerHost });
 require.cache[tsPath].exports = patched;
 

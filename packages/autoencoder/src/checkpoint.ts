@@ -61,9 +61,14 @@ export async function autoencoderStateDict(
   for (const [name, shape] of Object.entries(shapes)) {
     const p = params[name];
     if (p === undefined) problems.push(`missing "${name}"`);
-    else if (!tf.util.arraysEqual(p.shape, shape)) problems.push(`"${name}" is [${p.shape.join(', ')}], the config needs [${shape.join(', ')}]`);
+    else if (!tf.util.arraysEqual(p.shape, shape))
+      problems.push(`"${name}" is [${p.shape.join(', ')}], the config needs [${shape.join(', ')}]`);
     else ordered[name] = p;
   }
-  if (problems.length) fail(problems.some((p) => p.startsWith('missing')) ? 'MISSING_PARAMETER' : 'SHAPE_MISMATCH', `autoencoderStateDict: ${problems.join('; ')}.`);
+  if (problems.length)
+    fail(
+      problems.some((p) => p.startsWith('missing')) ? 'MISSING_PARAMETER' : 'SHAPE_MISMATCH',
+      `autoencoderStateDict: ${problems.join('; ')}.`,
+    );
   return paramsToNamedArrays(ordered, { floatDtype: options.floatDtype ?? 'F32' });
 }

@@ -5,7 +5,13 @@
 
 import { isCalmError } from '@calm/core';
 import { autoencoderConfigToJson } from './config.js';
-import { convertAutoencoderCheckpoint, readAutoencoderCheckpoint, readAutoencoderConfigFile, type ConvertDtype, type ReadCheckpointOptions } from './node.js';
+import {
+  convertAutoencoderCheckpoint,
+  readAutoencoderCheckpoint,
+  readAutoencoderConfigFile,
+  type ConvertDtype,
+  type ReadCheckpointOptions,
+} from './node.js';
 
 const USAGE = `Usage:
   calm-autoencoder convert <dir|file.bin|file.safetensors> <out-dir> [--dtype keep|f32|f16|bf16] [--config config.json]
@@ -65,8 +71,12 @@ async function main(argv: string[]): Promise<number> {
     if (positional.length !== 2) throw usageError('convert needs <source> and <out-dir>');
     const dtypeFlag = (flags.get('dtype') ?? 'keep').toUpperCase();
     const dtype = (dtypeFlag === 'KEEP' ? 'keep' : dtypeFlag) as ConvertDtype;
-    if (!['keep', 'F32', 'F16', 'BF16'].includes(dtype)) throw usageError(`--dtype must be keep, f32, f16 or bf16, got ${flags.get('dtype')}`);
-    const report = await convertAutoencoderCheckpoint(positional[0]!, positional[1]!, { ...(await options(flags)), dtype });
+    if (!['keep', 'F32', 'F16', 'BF16'].includes(dtype))
+      throw usageError(`--dtype must be keep, f32, f16 or bf16, got ${flags.get('dtype')}`);
+    const report = await convertAutoencoderCheckpoint(positional[0]!, positional[1]!, {
+      ...(await options(flags)),
+      dtype,
+    });
     print({ ok: true, command, ...report });
     return 0;
   }
@@ -87,7 +97,9 @@ main(process.argv.slice(2)).then(
   },
   (e: unknown) => {
     const err = e as Error & { usage?: boolean };
-    const error = isCalmError(e) ? { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } : { code: err.usage ? 'USAGE' : 'INTERNAL', message: err.message ?? String(e) };
+    const error = isCalmError(e)
+      ? { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) }
+      : { code: err.usage ? 'USAGE' : 'INTERNAL', message: err.message ?? String(e) };
     print({ ok: false, error, ...(err.usage ? { usage: USAGE } : {}) });
     process.exitCode = 1;
   },

@@ -2,7 +2,14 @@
 // reported at once), and the round trip to the official Hugging Face `config.json`
 // (`AutoencoderConfig` in models/configuration_autoencoder.py, snake_case field names).
 
-import { checkConfigValue, collectConfigProblems, configFieldNamer, throwConfigProblems, type ConfigField, type ConfigValueRule } from '@calm/core';
+import {
+  checkConfigValue,
+  collectConfigProblems,
+  configFieldNamer,
+  throwConfigProblems,
+  type ConfigField,
+  type ConfigValueRule,
+} from '@calm/core';
 import { SOURCE } from './internal/errors.js';
 
 /**
@@ -159,13 +166,17 @@ const CLASS_DEFAULTS: AutoencoderConfig = {
 
 // The layer counts split in half around the squeeze/expand, so they must be even.
 const evenLayers: ConfigValueRule = (name, v) => {
-  if (!Number.isSafeInteger(v) || (v as number) < 0) return `${name} must be a non-negative even integer, got ${JSON.stringify(v) ?? String(v)}`;
+  if (!Number.isSafeInteger(v) || (v as number) < 0)
+    return `${name} must be a non-negative even integer, got ${JSON.stringify(v) ?? String(v)}`;
   return (v as number) % 2 === 0
     ? null
     : `${name} must be even, got ${v as number}: the official model runs ${name} // 2 layers before and after the squeeze/expand, so with an odd count the last layer would never run; use ${(v as number) - 1} or ${(v as number) + 1}`;
 };
 
-const silu: ConfigValueRule = (name, v) => (v === 'silu' ? null : `${name} must be "silu" (the SwiGLU MLP of the official model), got ${JSON.stringify(v) ?? String(v)}`);
+const silu: ConfigValueRule = (name, v) =>
+  v === 'silu'
+    ? null
+    : `${name} must be "silu" (the SwiGLU MLP of the official model), got ${JSON.stringify(v) ?? String(v)}`;
 
 const FIELDS: ReadonlyArray<ConfigField<keyof AutoencoderConfig & string>> = [
   ['aeDropout', 'ae_dropout', 'prob'],
@@ -193,11 +204,16 @@ const FIELDS: ReadonlyArray<ConfigField<keyof AutoencoderConfig & string>> = [
 function crossChecks(c: AutoencoderConfig, jsonNames: boolean): string[] {
   const n = configFieldNamer(FIELDS, jsonNames);
   const problems: string[] = [];
-  if (c.mlpBias === true) problems.push(`${n('mlpBias')} = true is not supported: the official autoencoder's MLPs have no biases; set it to false`);
+  if (c.mlpBias === true)
+    problems.push(
+      `${n('mlpBias')} = true is not supported: the official autoencoder's MLPs have no biases; set it to false`,
+    );
   for (const key of ['padTokenId', 'bosTokenId', 'eosTokenId'] as const) {
     const id = c[key];
     if (typeof id === 'number' && Number.isSafeInteger(c.vocabSize) && id >= c.vocabSize) {
-      problems.push(`${n(key)} = ${id} is outside the vocabulary (${n('vocabSize')} = ${c.vocabSize}); raise the vocabulary size or fix the id`);
+      problems.push(
+        `${n(key)} = ${id} is outside the vocabulary (${n('vocabSize')} = ${c.vocabSize}); raise the vocabulary size or fix the id`,
+      );
     }
   }
   return problems;
@@ -222,7 +238,8 @@ export function validateAutoencoderConfig(config: AutoencoderConfig): void {
     throwProblems(['the configuration must be an object'], 'autoencoder config');
   }
   problems.push(...collectConfigProblems(config as unknown as Record<string, unknown>, FIELDS));
-  if (typeof config.extra !== 'object' || config.extra === null) problems.push('extra must be an object (use {} when there is nothing to carry)');
+  if (typeof config.extra !== 'object' || config.extra === null)
+    problems.push('extra must be an object (use {} when there is nothing to carry)');
   problems.push(...crossChecks(config, false));
   throwProblems(problems, 'autoencoder config');
 }
@@ -272,15 +289,21 @@ const BOOKKEEPING = new Set(['architectures']);
  */
 export function autoencoderConfigFromJson(json: unknown, fileName = 'config.json'): AutoencoderConfig {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throwProblems([`the file must hold a JSON object, got ${Array.isArray(json) ? 'an array' : typeof json}`], fileName);
+    throwProblems(
+      [`the file must hold a JSON object, got ${Array.isArray(json) ? 'an array' : typeof json}`],
+      fileName,
+    );
   }
   const obj = json as Record<string, unknown>;
   const problems: string[] = [];
   const arch = obj.architectures;
   if (arch !== undefined && arch !== null) {
-    if (!Array.isArray(arch) || !arch.every((a) => typeof a === 'string')) problems.push(`architectures must be a list of strings, got ${JSON.stringify(arch)}`);
+    if (!Array.isArray(arch) || !arch.every((a) => typeof a === 'string'))
+      problems.push(`architectures must be a list of strings, got ${JSON.stringify(arch)}`);
     else if (!arch.includes('Autoencoder')) {
-      problems.push(`architectures is ${JSON.stringify(arch)}, not ["Autoencoder"]: this is not an autoencoder config (a CALM LM config names "EnergyTransformer"; pass the autoencoder's folder)`);
+      problems.push(
+        `architectures is ${JSON.stringify(arch)}, not ["Autoencoder"]: this is not an autoencoder config (a CALM LM config names "EnergyTransformer"; pass the autoencoder's folder)`,
+      );
     }
   }
   const config: AutoencoderConfig = { ...CLASS_DEFAULTS, extra: {} };

@@ -78,7 +78,12 @@ export interface ReconstructionResult {
  * {@includeCode ../test/examples.test.ts#evaluate}
  * @category Evaluation
  */
-export async function evaluateReconstruction(params: ParamRecord, config: AutoencoderConfig, tokens: Int32Array, options: ReconstructionOptions = {}): Promise<ReconstructionResult> {
+export async function evaluateReconstruction(
+  params: ParamRecord,
+  config: AutoencoderConfig,
+  tokens: Int32Array,
+  options: ReconstructionOptions = {},
+): Promise<ReconstructionResult> {
   const K = config.patchSize;
   const L = config.latentSize;
   const latent = options.latent ?? 'mean';
@@ -86,17 +91,28 @@ export async function evaluateReconstruction(params: ParamRecord, config: Autoen
   const batchSize = options.batchSize ?? 512;
   const problems: string[] = [];
   if (!(tokens instanceof Int32Array)) problems.push('tokens must be an Int32Array (use toTokenIds from @calm/core)');
-  if (latent !== 'mean' && latent !== 'sample') problems.push(`latent must be "mean" or "sample", got ${JSON.stringify(latent)}`);
-  if (!(noiseStd >= 0) || !Number.isFinite(noiseStd)) problems.push(`noiseStd must be a finite number >= 0, got ${noiseStd}`);
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1) problems.push(`batchSize must be a positive integer, got ${batchSize}`);
-  if ((latent === 'sample' || noiseStd > 0) && options.rng === undefined) problems.push('a sampled latent or noiseStd > 0 needs options.rng (createRng(seed) from @calm/core)');
+  if (latent !== 'mean' && latent !== 'sample')
+    problems.push(`latent must be "mean" or "sample", got ${JSON.stringify(latent)}`);
+  if (!(noiseStd >= 0) || !Number.isFinite(noiseStd))
+    problems.push(`noiseStd must be a finite number >= 0, got ${noiseStd}`);
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1)
+    problems.push(`batchSize must be a positive integer, got ${batchSize}`);
+  if ((latent === 'sample' || noiseStd > 0) && options.rng === undefined)
+    problems.push('a sampled latent or noiseStd > 0 needs options.rng (createRng(seed) from @calm/core)');
   if (problems.length) fail('INVALID_ARGUMENT', `evaluateReconstruction: ${problems.join('; ')}.`);
   if (tokens.length % K !== 0) {
-    fail('SHAPE_MISMATCH', `evaluateReconstruction: ${tokens.length} tokens is not a multiple of patchSize K = ${K}; pad the stream (padToMultiple from @calm/core) or trim it.`);
+    fail(
+      'SHAPE_MISMATCH',
+      `evaluateReconstruction: ${tokens.length} tokens is not a multiple of patchSize K = ${K}; pad the stream (padToMultiple from @calm/core) or trim it.`,
+    );
   }
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i]!;
-    if (t < 0 || t >= config.vocabSize) fail('INVALID_ARGUMENT', `evaluateReconstruction: token ${t} at position ${i} is outside [0, ${config.vocabSize}).`);
+    if (t < 0 || t >= config.vocabSize)
+      fail(
+        'INVALID_ARGUMENT',
+        `evaluateReconstruction: token ${t} at position ${i} is outside [0, ${config.vocabSize}).`,
+      );
   }
   const ignore = options.ignoreTokenId;
   const total = tokens.length / K;

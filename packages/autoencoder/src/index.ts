@@ -58,7 +58,12 @@ export {
   type AutoencoderLossParts,
   type SampledAutoencoderNoise,
 } from './loss.js';
-export { autoencoderTrainStep, OFFICIAL_AE_ADAMW, type AutoencoderTrainStepOptions, type AutoencoderTrainStepResult } from './train.js';
+export {
+  autoencoderTrainStep,
+  OFFICIAL_AE_ADAMW,
+  type AutoencoderTrainStepOptions,
+  type AutoencoderTrainStepResult,
+} from './train.js';
 export { evaluateReconstruction, type ReconstructionOptions, type ReconstructionResult } from './evaluate.js';
 export { checkAutoencoderStateDict, inferAutoencoderConfig, type AutoencoderStateDictReport } from './state-dict.js';
 export { autoencoderParamsFromStateDict, autoencoderStateDict } from './checkpoint.js';

@@ -100,11 +100,23 @@ export interface SampledAutoencoderNoise {
  * {@includeCode ../test/examples.test.ts#loss}
  * @category Loss
  */
-export function sampleAutoencoderNoise(config: AutoencoderConfig, batchSize: number, seqLen: number, rng: Rng): SampledAutoencoderNoise {
+export function sampleAutoencoderNoise(
+  config: AutoencoderConfig,
+  batchSize: number,
+  seqLen: number,
+  rng: Rng,
+): SampledAutoencoderNoise {
   if (!Number.isSafeInteger(batchSize) || batchSize < 1 || !Number.isSafeInteger(seqLen) || seqLen < 1) {
-    fail('INVALID_ARGUMENT', `sampleAutoencoderNoise: batchSize and seqLen must be positive integers, got ${batchSize} and ${seqLen}.`);
+    fail(
+      'INVALID_ARGUMENT',
+      `sampleAutoencoderNoise: batchSize and seqLen must be positive integers, got ${batchSize} and ${seqLen}.`,
+    );
   }
-  if (seqLen % config.patchSize !== 0) fail('SHAPE_MISMATCH', `sampleAutoencoderNoise: seqLen ${seqLen} is not a multiple of patchSize ${config.patchSize}.`);
+  if (seqLen % config.patchSize !== 0)
+    fail(
+      'SHAPE_MISMATCH',
+      `sampleAutoencoderNoise: seqLen ${seqLen} is not a multiple of patchSize ${config.patchSize}.`,
+    );
   const p = config.aeDropout;
   const tokenMask = new Int32Array(batchSize * seqLen);
   for (let i = 0; i < tokenMask.length; i++) tokenMask[i] = rng.uniform() < p ? 1 : 0;
@@ -116,32 +128,56 @@ export function sampleAutoencoderNoise(config: AutoencoderConfig, batchSize: num
 }
 
 /** Turns one noise input into a tensor of the expected shape (the caller's tidy owns it). */
-function noiseTensor(value: tf.Tensor | ArrayLike<number>, shape: number[], dtype: 'float32' | 'int32', name: string): tf.Tensor {
+function noiseTensor(
+  value: tf.Tensor | ArrayLike<number>,
+  shape: number[],
+  dtype: 'float32' | 'int32',
+  name: string,
+): tf.Tensor {
   const size = shape.reduce((a, b) => a * b, 1);
   if (value instanceof tf.Tensor) {
-    if (!tf.util.arraysEqual(value.shape, shape)) fail('SHAPE_MISMATCH', `noise.${name} has shape [${value.shape.join(', ')}], expected [${shape.join(', ')}].`);
+    if (!tf.util.arraysEqual(value.shape, shape))
+      fail('SHAPE_MISMATCH', `noise.${name} has shape [${value.shape.join(', ')}], expected [${shape.join(', ')}].`);
     return value.dtype === dtype ? value : tf.cast(value, dtype);
   }
   if (value === null || typeof value !== 'object' || typeof value.length !== 'number') {
     return fail('INVALID_ARGUMENT', `noise.${name} must be a tf.Tensor or an array of numbers.`);
   }
-  if (value.length !== size) fail('SHAPE_MISMATCH', `noise.${name} has ${value.length} values, expected ${size} (shape [${shape.join(', ')}]).`);
+  if (value.length !== size)
+    fail('SHAPE_MISMATCH', `noise.${name} has ${value.length} values, expected ${size} (shape [${shape.join(', ')}]).`);
   return tf.tensor(dtype === 'int32' ? Int32Array.from(value) : Float32Array.from(value), shape, dtype);
 }
 
 /** Resolves the noise parts a mode needs: injected ones first, the rest drawn in the fixed order. */
-function resolveNoise(config: AutoencoderConfig, B: number, T: number, options: AutoencoderLossOptions, training: boolean): { tokenMask?: tf.Tensor | ArrayLike<number>; eps: tf.Tensor | ArrayLike<number>; latentKeep?: tf.Tensor | ArrayLike<number> } {
+function resolveNoise(
+  config: AutoencoderConfig,
+  B: number,
+  T: number,
+  options: AutoencoderLossOptions,
+  training: boolean,
+): {
+  tokenMask?: tf.Tensor | ArrayLike<number>;
+  eps: tf.Tensor | ArrayLike<number>;
+  latentKeep?: tf.Tensor | ArrayLike<number>;
+} {
   const given = options.noise ?? {};
   const needMask = training && given.tokenMask === undefined;
   const needEps = given.eps === undefined;
   const needKeep = training && given.latentKeep === undefined;
   if ((needMask || needEps || needKeep) && options.rng === undefined) {
     const missing = [needMask && 'tokenMask', needEps && 'eps', needKeep && 'latentKeep'].filter(Boolean).join(', ');
-    fail('INVALID_ARGUMENT', `autoencoderLoss: no rng and no injected noise for ${missing}; pass options.rng (createRng(seed) from @calm/core) or options.noise.`);
+    fail(
+      'INVALID_ARGUMENT',
+      `autoencoderLoss: no rng and no injected noise for ${missing}; pass options.rng (createRng(seed) from @calm/core) or options.noise.`,
+    );
   }
   let drawn: SampledAutoencoderNoise | undefined;
   if (needMask || needEps || needKeep) drawn = sampleAutoencoderNoise(config, B, T, options.rng!);
-  const out: { tokenMask?: tf.Tensor | ArrayLike<number>; eps: tf.Tensor | ArrayLike<number>; latentKeep?: tf.Tensor | ArrayLike<number> } = {
+  const out: {
+    tokenMask?: tf.Tensor | ArrayLike<number>;
+    eps: tf.Tensor | ArrayLike<number>;
+    latentKeep?: tf.Tensor | ArrayLike<number>;
+  } = {
     eps: given.eps ?? drawn!.eps,
   };
   if (training) {
@@ -183,11 +219,21 @@ function meanCrossEntropy(logits2d: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar
  * {@includeCode ../test/examples.test.ts#loss}
  * @category Loss
  */
-export function autoencoderLossParts(params: ParamRecord, config: AutoencoderConfig, ids: tf.Tensor2D, options: AutoencoderLossOptions = {}): AutoencoderLossParts {
-  if (!(ids instanceof tf.Tensor) || ids.rank !== 2) fail('SHAPE_MISMATCH', `autoencoderLoss: ids must be a [B, T] int32 tensor.`);
+export function autoencoderLossParts(
+  params: ParamRecord,
+  config: AutoencoderConfig,
+  ids: tf.Tensor2D,
+  options: AutoencoderLossOptions = {},
+): AutoencoderLossParts {
+  if (!(ids instanceof tf.Tensor) || ids.rank !== 2)
+    fail('SHAPE_MISMATCH', `autoencoderLoss: ids must be a [B, T] int32 tensor.`);
   const [B, T] = ids.shape as [number, number];
   const { patchSize: K, latentSize: L, aeDropout: p } = config;
-  if (T % K !== 0) fail('SHAPE_MISMATCH', `autoencoderLoss: T = ${T} is not a multiple of patchSize K = ${K}; pad each row with the PAD id.`);
+  if (T % K !== 0)
+    fail(
+      'SHAPE_MISMATCH',
+      `autoencoderLoss: T = ${T} is not a multiple of patchSize K = ${K}; pad each row with the PAD id.`,
+    );
   const S = T / K;
   const training = options.training ?? true;
   const noise = resolveNoise(config, B, T, options, training);
@@ -227,6 +273,11 @@ export function autoencoderLossParts(params: ParamRecord, config: AutoencoderCon
  * {@includeCode ../test/examples.test.ts#loss}
  * @category Loss
  */
-export function autoencoderLoss(params: ParamRecord, config: AutoencoderConfig, ids: tf.Tensor2D, options: AutoencoderLossOptions = {}): tf.Scalar {
+export function autoencoderLoss(
+  params: ParamRecord,
+  config: AutoencoderConfig,
+  ids: tf.Tensor2D,
+  options: AutoencoderLossOptions = {},
+): tf.Scalar {
   return tf.tidy(() => autoencoderLossParts(params, config, ids, options).loss);
 }

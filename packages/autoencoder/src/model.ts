@@ -31,7 +31,13 @@ function aeLayer(params: ParamRecord, config: AutoencoderConfig, prefix: string,
 }
 
 /** Runs stage `stage` (0 or 1) of the encoder or decoder layers, as the official loop does. */
-function runStage(params: ParamRecord, config: AutoencoderConfig, which: 'encoder' | 'decoder', stage: 0 | 1, x: tf.Tensor2D): tf.Tensor2D {
+function runStage(
+  params: ParamRecord,
+  config: AutoencoderConfig,
+  which: 'encoder' | 'decoder',
+  stage: 0 | 1,
+  x: tf.Tensor2D,
+): tf.Tensor2D {
   const per = (which === 'encoder' ? config.numEncoderLayers : config.numDecoderLayers) / 2;
   let h = x;
   for (let j = 0; j < per; j++) {
@@ -41,12 +47,27 @@ function runStage(params: ParamRecord, config: AutoencoderConfig, which: 'encode
 }
 
 function checkIds(config: AutoencoderConfig, ids: tf.Tensor, fn: string): [number, number] {
-  if (!(ids instanceof tf.Tensor)) fail('INVALID_ARGUMENT', `${fn}: ids must be a tf.Tensor of token ids [B, T]; wrap typed arrays with tf.tensor2d(ids, [B, T], 'int32').`);
-  if (ids.rank !== 2) fail('SHAPE_MISMATCH', `${fn}: ids must have shape [B, T], got [${ids.shape.join(', ')}]; reshape a flat stream to [1, T].`);
-  if (ids.dtype !== 'int32') fail('INVALID_ARGUMENT', `${fn}: ids must be int32, got ${ids.dtype}; create them with tf.tensor2d(values, [B, T], 'int32').`);
+  if (!(ids instanceof tf.Tensor))
+    fail(
+      'INVALID_ARGUMENT',
+      `${fn}: ids must be a tf.Tensor of token ids [B, T]; wrap typed arrays with tf.tensor2d(ids, [B, T], 'int32').`,
+    );
+  if (ids.rank !== 2)
+    fail(
+      'SHAPE_MISMATCH',
+      `${fn}: ids must have shape [B, T], got [${ids.shape.join(', ')}]; reshape a flat stream to [1, T].`,
+    );
+  if (ids.dtype !== 'int32')
+    fail(
+      'INVALID_ARGUMENT',
+      `${fn}: ids must be int32, got ${ids.dtype}; create them with tf.tensor2d(values, [B, T], 'int32').`,
+    );
   const [B, T] = ids.shape as [number, number];
   if (T % config.patchSize !== 0) {
-    fail('SHAPE_MISMATCH', `${fn}: T = ${T} tokens is not a multiple of patchSize K = ${config.patchSize}; pad each row (e.g. padToMultiple from @calm/core with the PAD id).`);
+    fail(
+      'SHAPE_MISMATCH',
+      `${fn}: T = ${T} tokens is not a multiple of patchSize K = ${config.patchSize}; pad each row (e.g. padToMultiple from @calm/core with the PAD id).`,
+    );
   }
   return [B, T];
 }
@@ -103,12 +124,22 @@ export function encode(params: ParamRecord, config: AutoencoderConfig, ids: tf.T
 export function sampleLatent(posterior: LatentPosterior, noise: tf.Tensor3D | Rng): tf.Tensor3D {
   const { mean, logStd } = posterior;
   if (!tf.util.arraysEqual(mean.shape, logStd.shape)) {
-    fail('SHAPE_MISMATCH', `sampleLatent: mean [${mean.shape.join(', ')}] and logStd [${logStd.shape.join(', ')}] must have the same shape.`);
+    fail(
+      'SHAPE_MISMATCH',
+      `sampleLatent: mean [${mean.shape.join(', ')}] and logStd [${logStd.shape.join(', ')}] must have the same shape.`,
+    );
   }
   if (noise instanceof tf.Tensor) {
-    if (!tf.util.arraysEqual(mean.shape, noise.shape)) fail('SHAPE_MISMATCH', `sampleLatent: eps [${noise.shape.join(', ')}] must have the shape of mean [${mean.shape.join(', ')}].`);
+    if (!tf.util.arraysEqual(mean.shape, noise.shape))
+      fail(
+        'SHAPE_MISMATCH',
+        `sampleLatent: eps [${noise.shape.join(', ')}] must have the shape of mean [${mean.shape.join(', ')}].`,
+      );
   } else if (noise === null || typeof noise !== 'object' || typeof (noise as Rng).fillNormal !== 'function') {
-    fail('INVALID_ARGUMENT', 'sampleLatent: noise must be a [B, S, L] float32 tensor or an Rng (createRng(seed) from @calm/core).');
+    fail(
+      'INVALID_ARGUMENT',
+      'sampleLatent: noise must be a [B, S, L] float32 tensor or an Rng (createRng(seed) from @calm/core).',
+    );
   }
   const eps = noise instanceof tf.Tensor ? undefined : (noise as Rng).fillNormal(new Float32Array(mean.size));
   return tf.tidy(() => {
@@ -132,13 +163,18 @@ export function sampleLatent(posterior: LatentPosterior, noise: tf.Tensor3D | Rn
  */
 export function decode(params: ParamRecord, config: AutoencoderConfig, z: tf.Tensor3D): tf.Tensor3D {
   if (!(z instanceof tf.Tensor) || z.rank !== 3 || z.shape[2] !== config.latentSize) {
-    fail('SHAPE_MISMATCH', `decode: z must have shape [B, S, ${config.latentSize}], got ${z instanceof tf.Tensor ? `[${z.shape.join(', ')}]` : typeof z}.`);
+    fail(
+      'SHAPE_MISMATCH',
+      `decode: z must have shape [B, S, ${config.latentSize}], got ${z instanceof tf.Tensor ? `[${z.shape.join(', ')}]` : typeof z}.`,
+    );
   }
   if (z.dtype !== 'float32') fail('INVALID_ARGUMENT', `decode: z must be float32, got ${z.dtype}.`);
   const [B, S] = z.shape as [number, number, number];
   const { patchSize: K, hiddenSize: H, vocabSize: V } = config;
   return tf.tidy(() => {
-    let x = linear(params, 'decoder.latent_to_hidden', tf.reshape(z, [B * S, config.latentSize]), { bias: true }) as tf.Tensor2D; // [B·S, H]
+    let x = linear(params, 'decoder.latent_to_hidden', tf.reshape(z, [B * S, config.latentSize]), {
+      bias: true,
+    }) as tf.Tensor2D; // [B·S, H]
     x = runStage(params, config, 'decoder', 0, x); // per chunk
     x = linear(params, 'decoder.expand_layer', x, { bias: true }) as tf.Tensor2D; // [B·S, K·H]
     x = tf.reshape(x, [B * S * K, H]); // slice k of the K·H vector is token k

@@ -17,7 +17,13 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { NamedArray, SafetensorsDtype, TensorToWrite } from '@calm/core';
-import { pathExists, readSafetensorsFile, readTorchBinFile, writeSafetensorsFile, writeTextAtomic } from '@calm/core/node';
+import {
+  pathExists,
+  readSafetensorsFile,
+  readTorchBinFile,
+  writeSafetensorsFile,
+  writeTextAtomic,
+} from '@calm/core/node';
 import type { ParamRecord } from '@calm/nn';
 import { autoencoderConfigFromJson, autoencoderConfigToJson, type AutoencoderConfig } from './config.js';
 import { checkAutoencoderStateDict, inferAutoencoderConfig, type AutoencoderStateDictReport } from './state-dict.js';
@@ -28,7 +34,12 @@ import { fail } from './internal/errors.js';
  * @see {@link readAutoencoderCheckpoint}
  * @category Checkpoint files
  */
-export const WEIGHT_FILES: readonly string[] = Object.freeze(['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json']);
+export const WEIGHT_FILES: readonly string[] = Object.freeze([
+  'model.safetensors',
+  'model.safetensors.index.json',
+  'pytorch_model.bin',
+  'pytorch_model.bin.index.json',
+]);
 
 /**
  * How a checkpoint was read.
@@ -64,7 +75,11 @@ async function isDirectory(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isDirectory();
   } catch (e) {
-    return fail('IO_ERROR', `cannot read "${path}": ${(e as Error).message}. Pass a checkpoint folder or a .safetensors/.bin file.`, { cause: e });
+    return fail(
+      'IO_ERROR',
+      `cannot read "${path}": ${(e as Error).message}. Pass a checkpoint folder or a .safetensors/.bin file.`,
+      { cause: e },
+    );
   }
 }
 
@@ -77,7 +92,10 @@ async function resolveCheckpoint(path: string): Promise<{ weightsFile: string; c
       if (await pathExists(full)) return { weightsFile: full, configFile };
     }
     const listing = (await readdir(path)).slice(0, 20);
-    return fail('IO_ERROR', `"${path}" holds none of ${WEIGHT_FILES.join(', ')} (found: ${listing.join(', ') || 'nothing'}); pass the weights file itself or a Hugging Face checkpoint folder.`);
+    return fail(
+      'IO_ERROR',
+      `"${path}" holds none of ${WEIGHT_FILES.join(', ')} (found: ${listing.join(', ') || 'nothing'}); pass the weights file itself or a Hugging Face checkpoint folder.`,
+    );
   }
   const cfg = join(dirname(path), 'config.json');
   return { weightsFile: path, configFile: (await pathExists(cfg)) ? cfg : undefined };
@@ -138,7 +156,10 @@ export async function readAutoencoderCheckpoint(
 ): Promise<{ config: AutoencoderConfig; tensors: Map<string, NamedArray>; report: CheckpointReadReport }> {
   const { weightsFile, configFile } = await resolveCheckpoint(path);
   const format = weightsFormat(weightsFile);
-  const raw = format === 'safetensors' ? (await readSafetensorsFile(weightsFile)).tensors : (await readTorchBinFile(weightsFile)).tensors;
+  const raw =
+    format === 'safetensors'
+      ? (await readSafetensorsFile(weightsFile)).tensors
+      : (await readTorchBinFile(weightsFile)).tensors;
   let config: AutoencoderConfig;
   let configSource: CheckpointReadReport['configSource'];
   if (options.config !== undefined) {
@@ -157,12 +178,24 @@ export async function readAutoencoderCheckpoint(
   return { config, tensors: checked.tensors, report };
 }
 
-const TORCH_DTYPE_NAMES: Partial<Record<SafetensorsDtype, string>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+const TORCH_DTYPE_NAMES: Partial<Record<SafetensorsDtype, string>> = {
+  F32: 'float32',
+  F16: 'float16',
+  BF16: 'bfloat16',
+};
 
-async function writeAutoencoderFiles(outDir: string, config: AutoencoderConfig, tensors: Record<string, TensorToWrite>, storedDtype: SafetensorsDtype): Promise<{ configFile: string; weightsFile: string }> {
+async function writeAutoencoderFiles(
+  outDir: string,
+  config: AutoencoderConfig,
+  tensors: Record<string, TensorToWrite>,
+  storedDtype: SafetensorsDtype,
+): Promise<{ configFile: string; weightsFile: string }> {
   const configFile = join(outDir, 'config.json');
   const weightsFile = join(outDir, 'model.safetensors');
-  const withDtype: AutoencoderConfig = { ...config, extra: { ...config.extra, torch_dtype: TORCH_DTYPE_NAMES[storedDtype] ?? 'float32' } };
+  const withDtype: AutoencoderConfig = {
+    ...config,
+    extra: { ...config.extra, torch_dtype: TORCH_DTYPE_NAMES[storedDtype] ?? 'float32' },
+  };
   await writeSafetensorsFile(weightsFile, tensors, { format: 'pt' });
   await writeTextAtomic(configFile, `${JSON.stringify(autoencoderConfigToJson(withDtype), null, 2)}\n`);
   return { configFile, weightsFile };
@@ -211,10 +244,15 @@ export async function convertAutoencoderCheckpoint(
   options: ReadCheckpointOptions & { dtype?: ConvertDtype } = {},
 ): Promise<ConvertReport> {
   const dtype = options.dtype ?? 'keep';
-  if (!['keep', 'F32', 'F16', 'BF16'].includes(dtype)) fail('INVALID_ARGUMENT', `convert: dtype must be keep, F32, F16 or BF16, got ${JSON.stringify(dtype)}.`);
-  const { config, tensors, report } = await readAutoencoderCheckpoint(src, options.config ? { config: options.config } : {});
+  if (!['keep', 'F32', 'F16', 'BF16'].includes(dtype))
+    fail('INVALID_ARGUMENT', `convert: dtype must be keep, F32, F16 or BF16, got ${JSON.stringify(dtype)}.`);
+  const { config, tensors, report } = await readAutoencoderCheckpoint(
+    src,
+    options.config ? { config: options.config } : {},
+  );
   const stored = report.dtypes;
-  const storedDtype: SafetensorsDtype = dtype !== 'keep' ? dtype : stored.length === 1 && (stored[0] === 'F16' || stored[0] === 'BF16') ? stored[0] : 'F32';
+  const storedDtype: SafetensorsDtype =
+    dtype !== 'keep' ? dtype : stored.length === 1 && (stored[0] === 'F16' || stored[0] === 'BF16') ? stored[0] : 'F32';
   const out: Record<string, TensorToWrite> = {};
   let parameterCount = 0;
   for (const [name, arr] of tensors) {

@@ -21,7 +21,11 @@ import { autoencoderParamShapes } from './shapes.js';
 export function autoencoderParamSpecs(config: AutoencoderConfig): Record<string, ParamSpec> {
   const specs: Record<string, ParamSpec> = {};
   for (const [name, shape] of Object.entries(autoencoderParamShapes(config))) {
-    const init = name.endsWith('.bias') ? zerosInit() : name.endsWith('norm.weight') ? onesInit() : normalInit(config.initializerRange);
+    const init = name.endsWith('.bias')
+      ? zerosInit()
+      : name.endsWith('norm.weight')
+        ? onesInit()
+        : normalInit(config.initializerRange);
     specs[name] = { shape, init };
   }
   return specs;

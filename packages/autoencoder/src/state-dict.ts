@@ -34,7 +34,8 @@ const FLOAT_DTYPES = new Set<SafetensorsDtype>(['F32', 'F16', 'BF16', 'F64']);
 
 function sameValues(a: NamedArray, b: NamedArray): boolean {
   if (a.data.length !== b.data.length) return false;
-  for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i] && !(Number.isNaN(a.data[i]) && Number.isNaN(b.data[i]))) return false;
+  for (let i = 0; i < a.data.length; i++)
+    if (a.data[i] !== b.data[i] && !(Number.isNaN(a.data[i]) && Number.isNaN(b.data[i]))) return false;
   return true;
 }
 
@@ -83,15 +84,24 @@ export function checkAutoencoderStateDict(
     const arr = tensors.get(key)!;
     dtypes.add(arr.dtype);
     const want = shapes[name]!;
-    if (!FLOAT_DTYPES.has(arr.dtype)) problems.push(`"${key}" is ${arr.dtype}; the autoencoder's parameters are floating point (F32, F16, BF16)`);
-    else if (!shapesEqual(arr.shape, want)) problems.push(`"${key}" has shape [${arr.shape.join(', ')}], the config needs [${want.join(', ')}]`);
-    else out.set(name, { dtype: arr.dtype, shape: [...arr.shape], data: arr.data instanceof Float32Array ? arr.data : Float32Array.from(arr.data) });
+    if (!FLOAT_DTYPES.has(arr.dtype))
+      problems.push(`"${key}" is ${arr.dtype}; the autoencoder's parameters are floating point (F32, F16, BF16)`);
+    else if (!shapesEqual(arr.shape, want))
+      problems.push(`"${key}" has shape [${arr.shape.join(', ')}], the config needs [${want.join(', ')}]`);
+    else
+      out.set(name, {
+        dtype: arr.dtype,
+        shape: [...arr.shape],
+        data: arr.data instanceof Float32Array ? arr.data : Float32Array.from(arr.data),
+      });
   }
   const alias = tensors.get(TIED_ALIAS_KEY);
   if (alias !== undefined && source.get(EMBEDDING_KEY) === EMBEDDING_KEY) {
     const emb = tensors.get(EMBEDDING_KEY)!;
     if (!shapesEqual(alias.shape, emb.shape) || !sameValues(alias, emb)) {
-      problems.push(`"${TIED_ALIAS_KEY}" differs from "${EMBEDDING_KEY}" (shape [${alias.shape.join(', ')}] vs [${emb.shape.join(', ')}]); the official model ties them, so this checkpoint is inconsistent — drop one of the two keys`);
+      problems.push(
+        `"${TIED_ALIAS_KEY}" differs from "${EMBEDDING_KEY}" (shape [${alias.shape.join(', ')}] vs [${emb.shape.join(', ')}]); the official model ties them, so this checkpoint is inconsistent — drop one of the two keys`,
+      );
     } else aliases.push(TIED_ALIAS_KEY);
   }
   const details = { missing, unexpected, problems };
@@ -103,7 +113,11 @@ export function checkAutoencoderStateDict(
     );
   }
   if (problems.length) {
-    const code = problems.some((p) => p.includes('differs from')) ? 'FORMAT_ERROR' : problems.some((p) => p.includes('shape')) ? 'SHAPE_MISMATCH' : 'DTYPE_UNSUPPORTED';
+    const code = problems.some((p) => p.includes('differs from'))
+      ? 'FORMAT_ERROR'
+      : problems.some((p) => p.includes('shape'))
+        ? 'SHAPE_MISMATCH'
+        : 'DTYPE_UNSUPPORTED';
     fail(code, `${fileName}: ${problems.join('; ')}.`, { details });
   }
   return { tensors: out, report: { loaded: [...out.keys()], aliases, dtypes: [...dtypes] } };
@@ -123,11 +137,19 @@ export function checkAutoencoderStateDict(
  * {@includeCode ../test/examples.test.ts#state-dict}
  * @category Checkpoints
  */
-export function inferAutoencoderConfig(shapes: ReadonlyMap<string, { shape: readonly number[] }>, fileName = 'state dict'): AutoencoderConfig {
+export function inferAutoencoderConfig(
+  shapes: ReadonlyMap<string, { shape: readonly number[] }>,
+  fileName = 'state dict',
+): AutoencoderConfig {
   const get = (key: string, rank: number): number[] => {
     const s = shapes.get(key)?.shape;
-    if (s === undefined) fail('MISSING_PARAMETER', `${fileName}: cannot infer the autoencoder config without "${key}"; is this an autoencoder state dict?`);
-    if (s.length !== rank) fail('SHAPE_MISMATCH', `${fileName}: "${key}" has shape [${s.join(', ')}], expected ${rank} dimensions.`);
+    if (s === undefined)
+      fail(
+        'MISSING_PARAMETER',
+        `${fileName}: cannot infer the autoencoder config without "${key}"; is this an autoencoder state dict?`,
+      );
+    if (s.length !== rank)
+      fail('SHAPE_MISMATCH', `${fileName}: "${key}" has shape [${s.join(', ')}], expected ${rank} dimensions.`);
     return [...s];
   };
   const emb = shapes.has(EMBEDDING_KEY) ? get(EMBEDDING_KEY, 2) : get(TIED_ALIAS_KEY, 2);
@@ -135,7 +157,10 @@ export function inferAutoencoderConfig(shapes: ReadonlyMap<string, { shape: read
   const [twoL] = get('encoder.hidden_to_latent.weight', 2) as [number, number];
   const [, kh] = get('encoder.squeeze_layer.weight', 2) as [number, number];
   if (twoL % 2 !== 0 || kh % hiddenSize !== 0) {
-    fail('SHAPE_MISMATCH', `${fileName}: hidden_to_latent has ${twoL} outputs (must be even) and squeeze_layer ${kh} inputs (must be a multiple of hidden ${hiddenSize}).`);
+    fail(
+      'SHAPE_MISMATCH',
+      `${fileName}: hidden_to_latent has ${twoL} outputs (must be even) and squeeze_layer ${kh} inputs (must be a multiple of hidden ${hiddenSize}).`,
+    );
   }
   const count = (prefix: string): number => {
     let n = 0;
@@ -144,7 +169,20 @@ export function inferAutoencoderConfig(shapes: ReadonlyMap<string, { shape: read
   };
   const numEncoderLayers = count('encoder.encoder_layers');
   const numDecoderLayers = count('decoder.decoder_layers');
-  const gate = numEncoderLayers > 0 ? 'encoder.encoder_layers.0.mlp.gate_proj.weight' : numDecoderLayers > 0 ? 'decoder.decoder_layers.0.mlp.gate_proj.weight' : undefined;
+  const gate =
+    numEncoderLayers > 0
+      ? 'encoder.encoder_layers.0.mlp.gate_proj.weight'
+      : numDecoderLayers > 0
+        ? 'decoder.decoder_layers.0.mlp.gate_proj.weight'
+        : undefined;
   const intermediateSize = gate ? get(gate, 2)[0]! : 1280;
-  return autoencoderConfig({ vocabSize, hiddenSize, intermediateSize, latentSize: twoL / 2, patchSize: kh / hiddenSize, numEncoderLayers, numDecoderLayers });
+  return autoencoderConfig({
+    vocabSize,
+    hiddenSize,
+    intermediateSize,
+    latentSize: twoL / 2,
+    patchSize: kh / hiddenSize,
+    numEncoderLayers,
+    numDecoderLayers,
+  });
 }

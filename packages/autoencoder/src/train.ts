@@ -4,7 +4,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '@calm/core';
-import { AdamW, clipByGlobalNorm, globalNorm, paramGrads, type AdamWOptions, type ParamRecord } from '@calm/nn';
+import { type AdamW, clipByGlobalNorm, globalNorm, paramGrads, type AdamWOptions, type ParamRecord } from '@calm/nn';
 import type { AutoencoderConfig } from './config.js';
 import { fail } from './internal/errors.js';
 import { autoencoderLoss, type AutoencoderNoise } from './loss.js';
@@ -41,7 +41,13 @@ export interface AutoencoderTrainStepResult {
  * @see {@link autoencoderTrainStep}
  * @category Training
  */
-export const OFFICIAL_AE_ADAMW: Readonly<AdamWOptions> = Object.freeze({ lr: 3e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 });
+export const OFFICIAL_AE_ADAMW: Readonly<AdamWOptions> = Object.freeze({
+  lr: 3e-4,
+  beta1: 0.9,
+  beta2: 0.95,
+  eps: 1e-8,
+  weightDecay: 0.1,
+});
 
 /**
  * Runs one training step: loss and gradients, global-norm clipping, one AdamW update.
@@ -68,9 +74,16 @@ export function autoencoderTrainStep(
 ): AutoencoderTrainStepResult {
   const maxGradNorm = options.maxGradNorm === undefined ? 1.0 : options.maxGradNorm;
   if (maxGradNorm !== null && !(maxGradNorm > 0 && Number.isFinite(maxGradNorm))) {
-    fail('INVALID_ARGUMENT', `autoencoderTrainStep: maxGradNorm must be a finite number > 0 or null, got ${maxGradNorm}.`);
+    fail(
+      'INVALID_ARGUMENT',
+      `autoencoderTrainStep: maxGradNorm must be a finite number > 0 or null, got ${maxGradNorm}.`,
+    );
   }
-  const lossOptions = { training: true, ...(options.rng ? { rng: options.rng } : {}), ...(options.noise ? { noise: options.noise } : {}) };
+  const lossOptions = {
+    training: true,
+    ...(options.rng ? { rng: options.rng } : {}),
+    ...(options.noise ? { noise: options.noise } : {}),
+  };
   const { value, grads } = paramGrads(() => autoencoderLoss(params, config, ids, lossOptions), params);
   let gradNorm: tf.Scalar | undefined;
   let clipped: Record<string, tf.Tensor> | undefined;

@@ -19,7 +19,12 @@ import {
   createAutoencoderParams,
   inferAutoencoderConfig,
 } from '../src/index.js';
-import { convertAutoencoderCheckpoint, loadAutoencoder, readAutoencoderCheckpoint, saveAutoencoder } from '../src/node.js';
+import {
+  convertAutoencoderCheckpoint,
+  loadAutoencoder,
+  readAutoencoderCheckpoint,
+  saveAutoencoder,
+} from '../src/node.js';
 import { fixturePath, useWasm } from './helpers.js';
 
 const TINY = { vocabSize: 96, hiddenSize: 32, intermediateSize: 48, latentSize: 8, patchSize: 4 };
@@ -41,7 +46,10 @@ function sameArrays(a: Map<string, NamedArray>, b: Map<string, NamedArray>): voi
   for (const [k, v] of a) {
     const w = b.get(k)!;
     expect(v.shape, k).toEqual(w.shape);
-    expect(Buffer.from(new Float32Array(v.data).buffer).equals(Buffer.from(new Float32Array(w.data).buffer)), `${k} bit-identical`).toBe(true);
+    expect(
+      Buffer.from(new Float32Array(v.data).buffer).equals(Buffer.from(new Float32Array(w.data).buffer)),
+      `${k} bit-identical`,
+    ).toBe(true);
   }
 }
 
@@ -103,13 +111,18 @@ describe('state-dict checks', () => {
     broken.delete('decoder.expand_layer.bias');
     broken.set('decoder.extra.weight', { dtype: 'F32', shape: [1], data: new Float32Array(1) });
     broken.set('encoder.squeeze_layer.bias', { dtype: 'F32', shape: [3], data: new Float32Array(3) });
-    const err = (await expectCalmError(() => checkAutoencoderStateDict(config, broken), 'MISSING_PARAMETER')) as Error & { details: Record<string, string[]> };
+    const err = (await expectCalmError(
+      () => checkAutoencoderStateDict(config, broken),
+      'MISSING_PARAMETER',
+    )) as Error & { details: Record<string, string[]> };
     expect(err.details.missing).toEqual(['encoder.norm.weight', 'decoder.expand_layer.bias']);
     expect(err.details.unexpected).toEqual(['decoder.extra.weight']);
     expect(err.details.problems!.join()).toMatch(/squeeze_layer\.bias.*\[3\]/);
     // A config with other layer counts names the layers that are not there.
     const four = autoencoderConfig({ ...TINY, numEncoderLayers: 4 });
-    const e2 = (await expectCalmError(() => checkAutoencoderStateDict(four, tensors), 'MISSING_PARAMETER')) as Error & { details: Record<string, string[]> };
+    const e2 = (await expectCalmError(() => checkAutoencoderStateDict(four, tensors), 'MISSING_PARAMETER')) as Error & {
+      details: Record<string, string[]>;
+    };
     expect(e2.details.missing).toContain('encoder.encoder_layers.3.mlp.gate_proj.weight');
   });
 
@@ -138,7 +151,15 @@ describe('state-dict checks', () => {
   });
 
   it('infers the config from shapes (K, latent, layer counts)', () => {
-    const config = autoencoderConfig({ vocabSize: 50, hiddenSize: 16, intermediateSize: 24, latentSize: 6, patchSize: 2, numEncoderLayers: 4, numDecoderLayers: 0 });
+    const config = autoencoderConfig({
+      vocabSize: 50,
+      hiddenSize: 16,
+      intermediateSize: 24,
+      latentSize: 6,
+      patchSize: 2,
+      numEncoderLayers: 4,
+      numDecoderLayers: 0,
+    });
     const shapes = new Map(Object.entries(autoencoderParamShapes(config)).map(([k, shape]) => [k, { shape }]));
     expect(inferAutoencoderConfig(shapes)).toEqual(config);
     shapes.delete('encoder.squeeze_layer.weight');
@@ -154,7 +175,16 @@ describe('Hugging Face layout', () => {
     try {
       const files = await saveAutoencoder(dir, params, config);
       const json = JSON.parse(await readFile(files.configFile, 'utf8')) as Record<string, unknown>;
-      expect(json).toMatchObject({ architectures: ['Autoencoder'], vocab_size: 96, patch_size: 4, latent_size: 8, ae_dropout: 0.15, kl_clamp: 0.5, kl_weight: 0.001, transformers_version: '4.43.0' });
+      expect(json).toMatchObject({
+        architectures: ['Autoencoder'],
+        vocab_size: 96,
+        patch_size: 4,
+        latent_size: 8,
+        ae_dropout: 0.15,
+        kl_clamp: 0.5,
+        kl_weight: 0.001,
+        transformers_version: '4.43.0',
+      });
       const { tensors, metadata } = parseSafetensors(new Uint8Array(await readFile(files.weightsFile)));
       expect(metadata).toEqual({ format: 'pt' });
       expect([...tensors.keys()]).toEqual(Object.keys(autoencoderParamShapes(config)));
@@ -183,7 +213,11 @@ describe('Hugging Face layout', () => {
     await copyFile(fixturePath('ae-tiny-statedict.bin'), join(dir, 'pytorch_model.bin'));
     const loaded = await loadAutoencoder(dir);
     try {
-      expect(loaded.report).toMatchObject({ format: 'pytorch-bin', configSource: 'config.json', aliases: ['decoder.lm_head_weight'] });
+      expect(loaded.report).toMatchObject({
+        format: 'pytorch-bin',
+        configSource: 'config.json',
+        aliases: ['decoder.lm_head_weight'],
+      });
       expect(loaded.config.padTokenId).toBe(95);
       const report = await convertAutoencoderCheckpoint(dir, join(tmp, 'converted'));
       expect(report).toMatchObject({ tensorCount: 27, storedDtype: 'F32', configSource: 'config.json' });
@@ -204,7 +238,12 @@ describe('Hugging Face layout', () => {
     const params = createAutoencoderParams(config, createRng(8));
     const dir = join(tmp, 'sharded');
     try {
-      const files = await saveParams(join(dir, 'model.safetensors'), params, { format: 'pt' }, { maxShardBytes: 20_000 });
+      const files = await saveParams(
+        join(dir, 'model.safetensors'),
+        params,
+        { format: 'pt' },
+        { maxShardBytes: 20_000 },
+      );
       expect(files.at(-1)).toMatch(/model\.safetensors\.index\.json$/);
       expect(files.length).toBeGreaterThan(3);
       await writeFile(join(dir, 'config.json'), JSON.stringify(autoencoderConfigToJson(config)));
@@ -221,7 +260,10 @@ describe('Hugging Face layout', () => {
   });
 
   it('keeps bf16 storage when converting a bf16 .bin', async () => {
-    const report = await convertAutoencoderCheckpoint(fixturePath('ae-tiny-statedict-bf16.bin'), join(tmp, 'conv-bf16'));
+    const report = await convertAutoencoderCheckpoint(
+      fixturePath('ae-tiny-statedict-bf16.bin'),
+      join(tmp, 'conv-bf16'),
+    );
     expect(report.storedDtype).toBe('BF16');
     const a = (await readAutoencoderCheckpoint(join(tmp, 'conv-bf16'))).tensors;
     const b = (await readAutoencoderCheckpoint(fixturePath('ae-tiny-statedict-bf16.safetensors'))).tensors;
@@ -233,14 +275,38 @@ describe('Hugging Face layout', () => {
     const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
     const args = ['--conditions=@calm/source', '--import', 'tsx', cli];
     const out = join(tmp, 'cli-out');
-    const { stdout } = await run(process.execPath, [...args, 'convert', fixturePath('ae-tiny-statedict.bin'), out, '--dtype', 'f32']);
+    const { stdout } = await run(process.execPath, [
+      ...args,
+      'convert',
+      fixturePath('ae-tiny-statedict.bin'),
+      out,
+      '--dtype',
+      'f32',
+    ]);
     const res = JSON.parse(stdout) as Record<string, unknown>;
-    expect(res).toMatchObject({ ok: true, command: 'convert', tensorCount: 27, storedDtype: 'F32', aliases: ['decoder.lm_head_weight'] });
+    expect(res).toMatchObject({
+      ok: true,
+      command: 'convert',
+      tensorCount: 27,
+      storedDtype: 'F32',
+      aliases: ['decoder.lm_head_weight'],
+    });
     expect((await readAutoencoderCheckpoint(out)).report.configSource).toBe('config.json');
-    const inspected = JSON.parse((await run(process.execPath, [...args, 'inspect', out])).stdout) as { ok: boolean; format: string; parameterCount: number; config: { vocab_size: number }; tensors: unknown[] };
+    const inspected = JSON.parse((await run(process.execPath, [...args, 'inspect', out])).stdout) as {
+      ok: boolean;
+      format: string;
+      parameterCount: number;
+      config: { vocab_size: number };
+      tensors: unknown[];
+    };
     expect(inspected).toMatchObject({ ok: true, format: 'safetensors', config: { vocab_size: 96 } });
     expect(inspected.tensors).toHaveLength(27);
-    const bad = await run(process.execPath, [...args, 'convert', fixturePath('malicious-os-system.bin'), join(tmp, 'never')]).then(
+    const bad = await run(process.execPath, [
+      ...args,
+      'convert',
+      fixturePath('malicious-os-system.bin'),
+      join(tmp, 'never'),
+    ]).then(
       () => null,
       (e: { code: number; stdout: string }) => e,
     );

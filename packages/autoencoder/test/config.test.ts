@@ -56,18 +56,38 @@ describe('autoencoder config', () => {
   });
 
   it('gives the released AE 75,832,064 parameters (spec §1.1)', () => {
-    const n = Object.values(autoencoderParamShapes(RELEASED_AUTOENCODER_CONFIG)).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
+    const n = Object.values(autoencoderParamShapes(RELEASED_AUTOENCODER_CONFIG)).reduce(
+      (a, s) => a + s.reduce((x, y) => x * y, 1),
+      0,
+    );
     expect(n).toBe(75_832_064);
   });
 
   it('fills absent keys with the official class defaults', () => {
     const config = autoencoderConfigFromJson({ hidden_size: 64 });
-    expect(config).toMatchObject({ vocabSize: 32000, hiddenSize: 64, padTokenId: null, bosTokenId: 1, eosTokenId: 2, latentSize: 128, patchSize: 4 });
+    expect(config).toMatchObject({
+      vocabSize: 32000,
+      hiddenSize: 64,
+      padTokenId: null,
+      bosTokenId: 1,
+      eosTokenId: 2,
+      latentSize: 128,
+      patchSize: 4,
+    });
   });
 
   it('lists every problem of a config.json at once, with snake_case names', () => {
     const problems = problemsOf(() =>
-      autoencoderConfigFromJson({ ...OFFICIAL_JSON, architectures: ['EnergyTransformer'], patch_size: 0, ae_dropout: 1.5, num_encoder_layers: 3, hidden_act: 'gelu', mlp_bias: true, eos_token_id: 999999 }),
+      autoencoderConfigFromJson({
+        ...OFFICIAL_JSON,
+        architectures: ['EnergyTransformer'],
+        patch_size: 0,
+        ae_dropout: 1.5,
+        num_encoder_layers: 3,
+        hidden_act: 'gelu',
+        mlp_bias: true,
+        eos_token_id: 999999,
+      }),
     );
     expect(problems).toHaveLength(7);
     expect(problems.join('\n')).toMatch(/EnergyTransformer/);
@@ -85,7 +105,9 @@ describe('autoencoder config', () => {
   });
 
   it('validates camelCase configs the same way', () => {
-    const problems = problemsOf(() => validateAutoencoderConfig({ ...RELEASED_AUTOENCODER_CONFIG, hiddenSize: 1.5, klClamp: -1, rmsNormEps: 0 }));
+    const problems = problemsOf(() =>
+      validateAutoencoderConfig({ ...RELEASED_AUTOENCODER_CONFIG, hiddenSize: 1.5, klClamp: -1, rmsNormEps: 0 }),
+    );
     expect(problems).toEqual([
       'klClamp must be a finite number >= 0, got -1',
       'hiddenSize must be a positive integer, got 1.5',
@@ -94,7 +116,11 @@ describe('autoencoder config', () => {
   });
 
   it('autoencoderConfig drops the Llama 3 special ids for another vocabulary unless given', () => {
-    expect(autoencoderConfig({ vocabSize: 259 })).toMatchObject({ padTokenId: null, bosTokenId: null, eosTokenId: null });
+    expect(autoencoderConfig({ vocabSize: 259 })).toMatchObject({
+      padTokenId: null,
+      bosTokenId: null,
+      eosTokenId: null,
+    });
     expect(autoencoderConfig({ vocabSize: 259, padTokenId: 258 }).padTokenId).toBe(258);
     expect(autoencoderConfig().padTokenId).toBe(128256);
   });

@@ -45,8 +45,18 @@ describe('evaluateReconstruction', () => {
     }
     // Batches of 3 chunks exercise the ragged last batch.
     const progress: number[] = [];
-    const r = await evaluateReconstruction(fx.params, fx.config, stream, { batchSize: 3, onProgress: (d) => progress.push(d) });
-    expect(r).toMatchObject({ tokens: 32, correctTokens: tok, chunks: 8, correctChunks: chunks, latent: 'mean', noiseStd: 0 });
+    const r = await evaluateReconstruction(fx.params, fx.config, stream, {
+      batchSize: 3,
+      onProgress: (d) => progress.push(d),
+    });
+    expect(r).toMatchObject({
+      tokens: 32,
+      correctTokens: tok,
+      chunks: 8,
+      correctChunks: chunks,
+      latent: 'mean',
+      noiseStd: 0,
+    });
     expect(r.tokenAccuracy).toBe(tok / 32);
     expect(r.chunkAccuracy).toBe(chunks / 8);
     expect(progress).toEqual([3, 6, 8]);
@@ -70,9 +80,15 @@ describe('evaluateReconstruction', () => {
 
   it('rejects bad streams and options', async () => {
     expect(await codeOf(evaluateReconstruction(fx.params, fx.config, stream.subarray(0, 30)))).toBe('SHAPE_MISMATCH');
-    expect(await codeOf(evaluateReconstruction(fx.params, fx.config, Int32Array.from([1, 2, 3, 96])))).toBe('INVALID_ARGUMENT');
-    expect(await codeOf(evaluateReconstruction(fx.params, fx.config, stream, { noiseStd: 0.3 }))).toBe('INVALID_ARGUMENT');
-    expect(await codeOf(evaluateReconstruction(fx.params, fx.config, stream, { batchSize: 0 }))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(evaluateReconstruction(fx.params, fx.config, Int32Array.from([1, 2, 3, 96])))).toBe(
+      'INVALID_ARGUMENT',
+    );
+    expect(await codeOf(evaluateReconstruction(fx.params, fx.config, stream, { noiseStd: 0.3 }))).toBe(
+      'INVALID_ARGUMENT',
+    );
+    expect(await codeOf(evaluateReconstruction(fx.params, fx.config, stream, { batchSize: 0 }))).toBe(
+      'INVALID_ARGUMENT',
+    );
     const empty = await evaluateReconstruction(fx.params, fx.config, new Int32Array(0));
     expect(Number.isNaN(empty.tokenAccuracy)).toBe(true);
   });

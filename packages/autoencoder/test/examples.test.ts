@@ -35,7 +35,13 @@ import {
   validateAutoencoderConfig,
   type AutoencoderConfig,
 } from '../src/index.js';
-import { convertAutoencoderCheckpoint, loadAutoencoder, readAutoencoderCheckpoint, readAutoencoderConfigFile, saveAutoencoder } from '../src/node.js';
+import {
+  convertAutoencoderCheckpoint,
+  loadAutoencoder,
+  readAutoencoderCheckpoint,
+  readAutoencoderConfigFile,
+  saveAutoencoder,
+} from '../src/node.js';
 import { fixturePath, useWasm } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'calm-ae-examples-'));
@@ -43,7 +49,13 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 // Shared by the examples that need "a model": the tiny configuration and parameters of the
 // create-params example.
-const config: AutoencoderConfig = autoencoderConfig({ vocabSize: 259, hiddenSize: 32, intermediateSize: 64, latentSize: 8, patchSize: 4 });
+const config: AutoencoderConfig = autoencoderConfig({
+  vocabSize: 259,
+  hiddenSize: 32,
+  intermediateSize: 64,
+  latentSize: 8,
+  patchSize: 4,
+});
 let params: ParamRecord;
 beforeAll(async () => {
   await useWasm();
@@ -80,7 +92,13 @@ describe('@calm/autoencoder examples', () => {
     // import { initBackend, disposeParams } from '@calm/nn';
     // import { EMBEDDING_KEY, autoencoderConfig, autoencoderParamShapes, autoencoderParamSpecs, createAutoencoderParams } from '@calm/autoencoder';
     // await initBackend(); // once, before any tensor work (wasm with @calm/nn's kernels)
-    const config = autoencoderConfig({ vocabSize: 259, hiddenSize: 32, intermediateSize: 64, latentSize: 8, patchSize: 4 });
+    const config = autoencoderConfig({
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      latentSize: 8,
+      patchSize: 4,
+    });
     const shapes = autoencoderParamShapes(config); // { 'encoder.embed_tokens.weight': [259, 32], … } (PyTorch layout)
     const specs = autoencoderParamSpecs(config); // the same names with the official initialisers
     const params = createAutoencoderParams(config, createRng(1)); // tf.Variables by name
@@ -116,7 +134,11 @@ describe('@calm/autoencoder examples', () => {
     // import { createRng } from '@calm/core';
     // import { paramGrads } from '@calm/nn';
     // import { autoencoderLoss, autoencoderLossParts, sampleAutoencoderNoise } from '@calm/autoencoder';
-    const ids = tf.tensor2d(Int32Array.from({ length: 16 }, (_, i) => 97 + i), [2, 8], 'int32'); // [B, T] int32
+    const ids = tf.tensor2d(
+      Int32Array.from({ length: 16 }, (_, i) => 97 + i),
+      [2, 8],
+      'int32',
+    ); // [B, T] int32
     const noise = sampleAutoencoderNoise(config, 2, 8, createRng(3)); // tokenMask [2, 8], eps and latentKeep [2, 2, L]
     const parts = autoencoderLossParts(params, config, ids, { noise }); // loss = K·ce + klWeight·kl, float32 scalars
     const { value, grads } = paramGrads(() => autoencoderLoss(params, config, ids, { noise }), params);
@@ -137,7 +159,11 @@ describe('@calm/autoencoder examples', () => {
     // import { OFFICIAL_AE_ADAMW, autoencoderTrainStep } from '@calm/autoencoder';
     const optimizer = new AdamW(params, { ...OFFICIAL_AE_ADAMW, lr: 1e-2 });
     for (let step = 0; step < 5; step++) {
-      const batch = tf.tensor2d(Int32Array.from({ length: 32 }, () => 97 + rng.int(26)), [8, 4], 'int32'); // 8 chunks of K = 4
+      const batch = tf.tensor2d(
+        Int32Array.from({ length: 32 }, () => 97 + rng.int(26)),
+        [8, 4],
+        'int32',
+      ); // 8 chunks of K = 4
       const { loss, gradNorm } = autoencoderTrainStep(params, config, optimizer, batch, { rng }); // float32 scalars
       losses.push(loss.dataSync()[0]!);
       tf.dispose([batch, loss, gradNorm]);
@@ -154,7 +180,11 @@ describe('@calm/autoencoder examples', () => {
     // import { evaluateReconstruction } from '@calm/autoencoder';
     const heldOut = Int32Array.from({ length: 64 }, (_, i) => 97 + (i % 26)); // a token stream, length a multiple of K
     const clean = await evaluateReconstruction(params, config, heldOut); // decodes the posterior mean
-    const noisy = await evaluateReconstruction(params, config, heldOut, { latent: 'sample', noiseStd: 0.3, rng: createRng(7) });
+    const noisy = await evaluateReconstruction(params, config, heldOut, {
+      latent: 'sample',
+      noiseStd: 0.3,
+      rng: createRng(7),
+    });
     // clean.tokenAccuracy, clean.chunkAccuracy in [0, 1]; noisy: the same under latent noise
     // #endregion evaluate
     expect(clean.tokens).toBe(64);
@@ -167,7 +197,9 @@ describe('@calm/autoencoder examples', () => {
     // import { autoencoderParamsFromStateDict, autoencoderStateDict, checkAutoencoderStateDict, inferAutoencoderConfig } from '@calm/autoencoder';
     const arrays = await autoencoderStateDict(params, config); // { name: { shape, data: Float32Array, dtype: 'F32' } }
     // A checkpoint as the file readers return it: name → { dtype, shape, data }
-    const tensors = new Map(Object.entries(arrays).map(([name, a]) => [name, { dtype: a.dtype ?? 'F32', shape: [...a.shape], data: a.data }]));
+    const tensors = new Map(
+      Object.entries(arrays).map(([name, a]) => [name, { dtype: a.dtype ?? 'F32', shape: [...a.shape], data: a.data }]),
+    );
     const inferred = inferAutoencoderConfig(tensors); // V, H, I, L, K and layer counts from the shapes
     const { report } = checkAutoencoderStateDict(inferred, tensors); // report.loaded, report.aliases, report.dtypes
     const { params: copy } = autoencoderParamsFromStateDict(inferred, tensors); // new tf.Variables

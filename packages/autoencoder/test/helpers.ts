@@ -5,7 +5,12 @@ import * as tf from '@tensorflow/tfjs';
 import type { NamedArray } from '@calm/core';
 import { readSafetensorsFile } from '@calm/core/node';
 import { initBackend } from '@calm/nn';
-import { autoencoderConfig, autoencoderParamShapes, autoencoderParamsFromStateDict, type AutoencoderConfig } from '../src/index.js';
+import {
+  autoencoderConfig,
+  autoencoderParamShapes,
+  autoencoderParamsFromStateDict,
+  type AutoencoderConfig,
+} from '../src/index.js';
 import type { ParamRecord } from '@calm/nn';
 
 /** Absolute path of a fixture file. */
@@ -58,7 +63,9 @@ export async function loadFixture(name: string): Promise<Fixture> {
 
 /** A tensor from a fixture array (int32 for I32, float32 otherwise). */
 export function toTensor(a: NamedArray): tf.Tensor {
-  return a.data instanceof Int32Array ? tf.tensor(a.data, a.shape, 'int32') : tf.tensor(a.data as Float32Array, a.shape, 'float32');
+  return a.data instanceof Int32Array
+    ? tf.tensor(a.data, a.shape, 'int32')
+    : tf.tensor(a.data as Float32Array, a.shape, 'float32');
 }
 
 /** max |x| of an array. */

@@ -4,18 +4,36 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { createRng, isCalmError } from '@calm/core';
 import { disposeParams, type ParamRecord } from '@calm/nn';
-import { autoencoderConfig, autoencoderLoss, autoencoderLossParts, createAutoencoderParams, sampleAutoencoderNoise } from '../src/index.js';
+import {
+  autoencoderConfig,
+  autoencoderLoss,
+  autoencoderLossParts,
+  createAutoencoderParams,
+  sampleAutoencoderNoise,
+} from '../src/index.js';
 import { useWasm } from './helpers.js';
 
 // A wide init spreads μ and log σ so that some KL terms sit above the clamp and some below.
-const config = autoencoderConfig({ vocabSize: 30, hiddenSize: 16, intermediateSize: 32, latentSize: 8, patchSize: 4, klClamp: 1, initializerRange: 0.3 });
+const config = autoencoderConfig({
+  vocabSize: 30,
+  hiddenSize: 16,
+  intermediateSize: 32,
+  latentSize: 8,
+  patchSize: 4,
+  klClamp: 1,
+  initializerRange: 0.3,
+});
 let params: ParamRecord;
 let ids: tf.Tensor2D;
 
 beforeAll(async () => {
   await useWasm();
   params = createAutoencoderParams(config, createRng(5));
-  ids = tf.tensor2d(Int32Array.from({ length: 3 * 8 }, (_, i) => (i * 11 + 1) % 30), [3, 8], 'int32');
+  ids = tf.tensor2d(
+    Int32Array.from({ length: 3 * 8 }, (_, i) => (i * 11 + 1) % 30),
+    [3, 8],
+    'int32',
+  );
 });
 afterAll(() => {
   disposeParams(params);
@@ -84,7 +102,8 @@ describe('autoencoder loss', () => {
   });
 
   it('is reproducible from a seed and changes with it', () => {
-    const value = (seed: number) => tf.tidy(() => autoencoderLoss(params, config, ids, { rng: createRng(seed) }).dataSync()[0]!);
+    const value = (seed: number) =>
+      tf.tidy(() => autoencoderLoss(params, config, ids, { rng: createRng(seed) }).dataSync()[0]!);
     expect(value(1)).toBe(value(1));
     expect(value(1)).not.toBe(value(2));
   });
@@ -107,8 +126,12 @@ describe('autoencoder loss', () => {
     expect(await codeOf(() => autoencoderLoss(params, config, ids))).toBe('INVALID_ARGUMENT');
     expect(await codeOf(() => autoencoderLoss(params, config, ids, { training: false }))).toBe('INVALID_ARGUMENT');
     const noise = sampleAutoencoderNoise(config, 3, 8, createRng(1));
-    expect(await codeOf(() => autoencoderLoss(params, config, ids, { noise: { ...noise, eps: noise.eps.subarray(1) } }))).toBe('SHAPE_MISMATCH');
-    expect(await codeOf(() => autoencoderLoss(params, config, ids, { noise: { ...noise, tokenMask: tf.zeros([3, 4]) } }))).toBe('SHAPE_MISMATCH');
+    expect(
+      await codeOf(() => autoencoderLoss(params, config, ids, { noise: { ...noise, eps: noise.eps.subarray(1) } })),
+    ).toBe('SHAPE_MISMATCH');
+    expect(
+      await codeOf(() => autoencoderLoss(params, config, ids, { noise: { ...noise, tokenMask: tf.zeros([3, 4]) } })),
+    ).toBe('SHAPE_MISMATCH');
     expect(await codeOf(() => sampleAutoencoderNoise(config, 3, 7, createRng(1)))).toBe('SHAPE_MISMATCH');
     // Eval mode needs only ε.
     tf.tidy(() => {

@@ -5,10 +5,25 @@ import * as tf from '@tensorflow/tfjs';
 import { createRng, isCalmError } from '@calm/core';
 import { disposeParams, embedding, linear, rmsNorm, swiGluMlp, type ParamRecord } from '@calm/nn';
 import { expectClose } from '@calm/testing/tfjs';
-import { autoencoderConfig, createAutoencoderParams, decode, decodeTokens, encode, sampleLatent } from '../src/index.js';
+import {
+  autoencoderConfig,
+  createAutoencoderParams,
+  decode,
+  decodeTokens,
+  encode,
+  sampleLatent,
+} from '../src/index.js';
 import { useWasm } from './helpers.js';
 
-const config = autoencoderConfig({ vocabSize: 40, hiddenSize: 16, intermediateSize: 24, latentSize: 6, patchSize: 3, numEncoderLayers: 4, numDecoderLayers: 4 });
+const config = autoencoderConfig({
+  vocabSize: 40,
+  hiddenSize: 16,
+  intermediateSize: 24,
+  latentSize: 6,
+  patchSize: 3,
+  numEncoderLayers: 4,
+  numDecoderLayers: 4,
+});
 let params: ParamRecord;
 
 function codeOf(fn: () => unknown): string {
@@ -30,7 +45,11 @@ afterAll(() => disposeParams(params));
 describe('encode / decode', () => {
   it('maps [B, T] ids to [B, T/K, L] posteriors and back to [B, T, V] logits', () => {
     tf.tidy(() => {
-      const ids = tf.tensor2d(Int32Array.from({ length: 2 * 9 }, (_, i) => (i * 7) % 40), [2, 9], 'int32');
+      const ids = tf.tensor2d(
+        Int32Array.from({ length: 2 * 9 }, (_, i) => (i * 7) % 40),
+        [2, 9],
+        'int32',
+      );
       const { mean, logStd } = encode(params, config, ids);
       expect(mean.shape).toEqual([2, 3, 6]);
       expect(logStd.shape).toEqual([2, 3, 6]);
@@ -47,14 +66,17 @@ describe('encode / decode', () => {
       const asRow = encode(params, config, tf.tensor2d(flat, [1, 12], 'int32'));
       const asChunks = encode(params, config, tf.tensor2d(flat, [4, 3], 'int32'));
       expectClose(asRow.mean, asChunks.mean.reshape([1, 4, 6]), { atol: 1e-6 });
-      expectClose(decode(params, config, asRow.mean), decode(params, config, asChunks.mean.reshape([1, 4, 6])), { atol: 1e-5 });
+      expectClose(decode(params, config, asRow.mean), decode(params, config, asChunks.mean.reshape([1, 4, 6])), {
+        atol: 1e-5,
+      });
     });
   });
 
   it('runs the layers in the official stage order (4 layers: 0, 1 per token; 2, 3 per chunk)', () => {
     tf.tidy(() => {
       const ids = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3], 'int32');
-      const layer = (p: string, x: tf.Tensor) => tf.add(x, swiGluMlp(params, `${p}.mlp`, rmsNorm(params, `${p}.layernorm`, x, config.rmsNormEps)));
+      const layer = (p: string, x: tf.Tensor) =>
+        tf.add(x, swiGluMlp(params, `${p}.mlp`, rmsNorm(params, `${p}.layernorm`, x, config.rmsNormEps)));
       let x = embedding(params, 'encoder.embed_tokens.weight', ids); // [2, 3, 16]
       x = layer('encoder.encoder_layers.1', layer('encoder.encoder_layers.0', x));
       x = linear(params, 'encoder.squeeze_layer', x.reshape([2, 48]));
@@ -64,12 +86,20 @@ describe('encode / decode', () => {
       expectClose(mean.reshape([2, 6]), lat.slice([0, 0], [2, 6]), { atol: 1e-5 });
       expectClose(logStd.reshape([2, 6]), lat.slice([0, 6], [2, 6]), { atol: 1e-5 });
 
-      const z = tf.tensor3d(Float32Array.from({ length: 12 }, (_, i) => Math.sin(i)), [2, 1, 6]);
+      const z = tf.tensor3d(
+        Float32Array.from({ length: 12 }, (_, i) => Math.sin(i)),
+        [2, 1, 6],
+      );
       let h = linear(params, 'decoder.latent_to_hidden', z.reshape([2, 6]));
       h = layer('decoder.decoder_layers.1', layer('decoder.decoder_layers.0', h));
       h = linear(params, 'decoder.expand_layer', h).reshape([6, 16]);
       h = layer('decoder.decoder_layers.3', layer('decoder.decoder_layers.2', h));
-      const logits = tf.matMul(rmsNorm(params, 'decoder.norm', h, config.rmsNormEps), params['encoder.embed_tokens.weight']!, false, true);
+      const logits = tf.matMul(
+        rmsNorm(params, 'decoder.norm', h, config.rmsNormEps),
+        params['encoder.embed_tokens.weight']!,
+        false,
+        true,
+      );
       expectClose(decode(params, config, z), logits.reshape([2, 3, 40]), { atol: 1e-4 });
     });
   });
@@ -90,8 +120,12 @@ describe('encode / decode', () => {
 
   it('rejects ids that are not [B, T] int32 with T a multiple of K, and latents of the wrong size', () => {
     tf.tidy(() => {
-      expect(codeOf(() => encode(params, config, tf.tensor1d([1, 2, 3], 'int32') as unknown as tf.Tensor2D))).toBe('SHAPE_MISMATCH');
-      expect(codeOf(() => encode(params, config, tf.tensor2d([[1, 2, 3]], [1, 3], 'float32')))).toBe('INVALID_ARGUMENT');
+      expect(codeOf(() => encode(params, config, tf.tensor1d([1, 2, 3], 'int32') as unknown as tf.Tensor2D))).toBe(
+        'SHAPE_MISMATCH',
+      );
+      expect(codeOf(() => encode(params, config, tf.tensor2d([[1, 2, 3]], [1, 3], 'float32')))).toBe(
+        'INVALID_ARGUMENT',
+      );
       expect(codeOf(() => encode(params, config, tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32')))).toBe('SHAPE_MISMATCH');
       expect(codeOf(() => decode(params, config, tf.zeros([1, 2, 5]) as tf.Tensor3D))).toBe('SHAPE_MISMATCH');
       const missing = { ...params };

@@ -40,14 +40,20 @@ for (const file of ['ae-tiny.safetensors', 'ae-tiny-k2.safetensors']) {
       tf.tidy(() => {
         const z = toTensor(fx.get('input.z')) as tf.Tensor3D;
         close(decode(fx.params, fx.config, z), fx.get('expected.decoder_logits'), 'logits');
-        expect(Array.from(decodeTokens(fx.params, fx.config, z).dataSync())).toEqual(Array.from(fx.get('expected.decoder_argmax').data));
+        expect(Array.from(decodeTokens(fx.params, fx.config, z).dataSync())).toEqual(
+          Array.from(fx.get('expected.decoder_argmax').data),
+        );
       });
     });
 
     it('reproduces the training loss and its parts with injected noise', () => {
       tf.tidy(() => {
         const ids = toTensor(fx.get('input.ids')) as tf.Tensor2D;
-        const noise = { tokenMask: fx.get('noise.token_mask').data, eps: fx.get('noise.eps').data, latentKeep: fx.get('noise.latent_keep').data };
+        const noise = {
+          tokenMask: fx.get('noise.token_mask').data,
+          eps: fx.get('noise.eps').data,
+          latentKeep: fx.get('noise.latent_keep').data,
+        };
         const parts = autoencoderLossParts(fx.params, fx.config, ids, { noise });
         expect(Array.from(parts.maskedIds.dataSync())).toEqual(Array.from(fx.get('expected.masked_ids').data));
         close(parts.mean, fx.get('expected.train_latent_mean'), 'train mean');
@@ -57,8 +63,16 @@ for (const file of ['ae-tiny.safetensors', 'ae-tiny-k2.safetensors']) {
         close(parts.kl, fx.get('expected.kl'), 'kl');
         close(parts.loss, fx.get('expected.loss'), 'loss');
         // The scalar-only entry point gives the same value; noise given as tensors works too.
-        const asTensors = { tokenMask: toTensor(fx.get('noise.token_mask')), eps: toTensor(fx.get('noise.eps')), latentKeep: toTensor(fx.get('noise.latent_keep')) };
-        close(autoencoderLoss(fx.params, fx.config, ids, { noise: asTensors }), fx.get('expected.loss'), 'loss (tensor noise)');
+        const asTensors = {
+          tokenMask: toTensor(fx.get('noise.token_mask')),
+          eps: toTensor(fx.get('noise.eps')),
+          latentKeep: toTensor(fx.get('noise.latent_keep')),
+        };
+        close(
+          autoencoderLoss(fx.params, fx.config, ids, { noise: asTensors }),
+          fx.get('expected.loss'),
+          'loss (tensor noise)',
+        );
       });
     });
 
@@ -67,7 +81,11 @@ for (const file of ['ae-tiny.safetensors', 'ae-tiny-k2.safetensors']) {
         const ids = toTensor(fx.get('input.ids')) as tf.Tensor2D;
         // Masks are ignored in eval mode even when given.
         const noise = { eps: fx.get('noise.eps').data, tokenMask: fx.get('noise.token_mask').data };
-        close(autoencoderLoss(fx.params, fx.config, ids, { training: false, noise }), fx.get('expected.eval_loss'), 'eval loss');
+        close(
+          autoencoderLoss(fx.params, fx.config, ids, { training: false, noise }),
+          fx.get('expected.eval_loss'),
+          'eval loss',
+        );
       });
     });
 
@@ -75,7 +93,11 @@ for (const file of ['ae-tiny.safetensors', 'ae-tiny-k2.safetensors']) {
       const gradNames = [...fx.arrays.keys()].filter((k) => k.startsWith('grad.'));
       expect(gradNames.length).toBeGreaterThanOrEqual(5);
       const ids = toTensor(fx.get('input.ids')) as tf.Tensor2D;
-      const noise = { tokenMask: fx.get('noise.token_mask').data, eps: fx.get('noise.eps').data, latentKeep: fx.get('noise.latent_keep').data };
+      const noise = {
+        tokenMask: fx.get('noise.token_mask').data,
+        eps: fx.get('noise.eps').data,
+        latentKeep: fx.get('noise.latent_keep').data,
+      };
       const { value, grads } = paramGrads(() => autoencoderLoss(fx.params, fx.config, ids, { noise }), fx.params);
       try {
         close(value, fx.get('expected.loss'), 'loss');

@@ -5,7 +5,13 @@ import * as tf from '@tensorflow/tfjs';
 import { createRng, isCalmError, type Rng } from '@calm/core';
 import { AdamW, disposeParams } from '@calm/nn';
 import { expectNoLeak } from '@calm/testing/tfjs';
-import { OFFICIAL_AE_ADAMW, autoencoderConfig, autoencoderTrainStep, createAutoencoderParams, evaluateReconstruction } from '../src/index.js';
+import {
+  OFFICIAL_AE_ADAMW,
+  autoencoderConfig,
+  autoencoderTrainStep,
+  createAutoencoderParams,
+  evaluateReconstruction,
+} from '../src/index.js';
 import { useWasm } from './helpers.js';
 
 const config = autoencoderConfig({ vocabSize: 24, hiddenSize: 32, intermediateSize: 64, latentSize: 16, patchSize: 4 });
@@ -21,7 +27,16 @@ function batch(rng: Rng, n: number): tf.Tensor2D {
   return tf.tensor2d(out, [n, 4], 'int32');
 }
 
-async function train(steps: number, seed: number): Promise<{ first: number; last: number; countAfterFirst: number; countAtEnd: number; params: ReturnType<typeof createAutoencoderParams> }> {
+async function train(
+  steps: number,
+  seed: number,
+): Promise<{
+  first: number;
+  last: number;
+  countAfterFirst: number;
+  countAtEnd: number;
+  params: ReturnType<typeof createAutoencoderParams>;
+}> {
   const params = createAutoencoderParams(config, createRng(seed));
   const opt = new AdamW(params, { ...OFFICIAL_AE_ADAMW, lr: 1e-2 });
   const rng = createRng(seed + 1);

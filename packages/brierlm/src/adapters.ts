@@ -2,7 +2,14 @@
 // plain per-context callbacks (one sample or one distribution per call, run with a concurrency
 // limit), and detection of which estimator fits an object that implements a contract.
 
-import { NO_TOKEN, type ChunkSampler, type NextTokenModel, type SampleCallOptions, type TokenIds, type TokenSampler } from '@calm/core';
+import {
+  NO_TOKEN,
+  type ChunkSampler,
+  type NextTokenModel,
+  type SampleCallOptions,
+  type TokenIds,
+  type TokenSampler,
+} from '@calm/core';
 import type { BrierGenerator, EstimatorKind } from './types.js';
 import { checkInt, fail, mapLimit, throwIfAborted } from './internal/util.js';
 
@@ -19,10 +26,12 @@ export interface CallbackAdapterOptions {
 }
 
 function toIds(values: ArrayLike<number>, what: string): ArrayLike<number> {
-  if (values == null || typeof values.length !== 'number') fail('INVALID_ARGUMENT', `${what} returned ${String(values)}; return an array of token ids.`);
+  if (values == null || typeof values.length !== 'number')
+    fail('INVALID_ARGUMENT', `${what} returned ${String(values)}; return an array of token ids.`);
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
-    if (!Number.isInteger(v)) fail('INVALID_ARGUMENT', `${what} returned ${v} at index ${i}; token ids must be integers.`);
+    if (!Number.isInteger(v))
+      fail('INVALID_ARGUMENT', `${what} returned ${v} at index ${i}; token ids must be integers.`);
   }
   return values;
 }
@@ -46,7 +55,8 @@ export function chunkSamplerFromCallback(
   draw: (context: TokenIds, signal?: AbortSignal) => ArrayLike<number> | Promise<ArrayLike<number>>,
   options: CallbackAdapterOptions & { chunkSize: number },
 ): ChunkSampler {
-  if (typeof draw !== 'function') fail('INVALID_ARGUMENT', 'chunkSamplerFromCallback: draw must be a function (context) => chunk.');
+  if (typeof draw !== 'function')
+    fail('INVALID_ARGUMENT', 'chunkSamplerFromCallback: draw must be a function (context) => chunk.');
   const K = checkInt(options?.chunkSize, 'chunkSamplerFromCallback chunkSize', 1);
   const concurrency = checkInt(options.concurrency ?? 1, 'chunkSamplerFromCallback concurrency', 1);
   const base = { chunkSize: K };
@@ -59,7 +69,11 @@ export function chunkSamplerFromCallback(
       const chunks = await mapLimit(jobs, concurrency, async (c) => {
         throwIfAborted(opts?.signal);
         const x = toIds(await draw(c, opts?.signal), 'chunkSamplerFromCallback callback');
-        if (x.length !== K) fail('SHAPE_MISMATCH', `chunkSamplerFromCallback: the callback returned ${x.length} tokens; it must return exactly K = ${K}.`);
+        if (x.length !== K)
+          fail(
+            'SHAPE_MISMATCH',
+            `chunkSamplerFromCallback: the callback returned ${x.length} tokens; it must return exactly K = ${K}.`,
+          );
         return x;
       });
       const out = new Int32Array(jobs.length * K);
@@ -87,7 +101,8 @@ export function tokenSamplerFromCallback(
   draw: (context: TokenIds, maxTokens: number, signal?: AbortSignal) => ArrayLike<number> | Promise<ArrayLike<number>>,
   options: CallbackAdapterOptions = {},
 ): TokenSampler {
-  if (typeof draw !== 'function') fail('INVALID_ARGUMENT', 'tokenSamplerFromCallback: draw must be a function (context, maxTokens) => ids.');
+  if (typeof draw !== 'function')
+    fail('INVALID_ARGUMENT', 'tokenSamplerFromCallback: draw must be a function (context, maxTokens) => ids.');
   const concurrency = checkInt(options.concurrency ?? 1, 'tokenSamplerFromCallback concurrency', 1);
   return {
     ...(options.vocabSize === undefined ? {} : { vocabSize: options.vocabSize }),
@@ -98,7 +113,11 @@ export function tokenSamplerFromCallback(
       const rows = await mapLimit(jobs, concurrency, async (c) => {
         throwIfAborted(opts?.signal);
         const x = toIds(await draw(c, maxTokens, opts?.signal), 'tokenSamplerFromCallback callback');
-        if (x.length > maxTokens) fail('SHAPE_MISMATCH', `tokenSamplerFromCallback: the callback returned ${x.length} tokens for maxTokens = ${maxTokens}; return at most maxTokens.`);
+        if (x.length > maxTokens)
+          fail(
+            'SHAPE_MISMATCH',
+            `tokenSamplerFromCallback: the callback returned ${x.length} tokens for maxTokens = ${maxTokens}; return at most maxTokens.`,
+          );
         return x;
       });
       const out = new Int32Array(jobs.length * maxTokens).fill(NO_TOKEN);
@@ -124,7 +143,8 @@ export function nextTokenModelFromCallback(
   probs: (context: TokenIds, signal?: AbortSignal) => ArrayLike<number> | Promise<ArrayLike<number>>,
   options: CallbackAdapterOptions & { vocabSize: number },
 ): NextTokenModel {
-  if (typeof probs !== 'function') fail('INVALID_ARGUMENT', 'nextTokenModelFromCallback: probs must be a function (context) => probabilities.');
+  if (typeof probs !== 'function')
+    fail('INVALID_ARGUMENT', 'nextTokenModelFromCallback: probs must be a function (context) => probabilities.');
   const V = checkInt(options?.vocabSize, 'nextTokenModelFromCallback vocabSize', 1);
   const concurrency = checkInt(options.concurrency ?? 1, 'nextTokenModelFromCallback concurrency', 1);
   return {
@@ -133,7 +153,11 @@ export function nextTokenModelFromCallback(
       const rows = await mapLimit(contexts, concurrency, async (c) => {
         throwIfAborted(opts?.signal);
         const p = await probs(c, opts?.signal);
-        if (p == null || p.length !== V) fail('SHAPE_MISMATCH', `nextTokenModelFromCallback: the callback returned ${p == null ? String(p) : p.length + ' values'}; it must return V = ${V} probabilities.`);
+        if (p == null || p.length !== V)
+          fail(
+            'SHAPE_MISMATCH',
+            `nextTokenModelFromCallback: the callback returned ${p == null ? String(p) : p.length + ' values'}; it must return V = ${V} probabilities.`,
+          );
         return p;
       });
       const out = new Float32Array(contexts.length * V);
@@ -160,11 +184,16 @@ export function nextTokenModelFromCallback(
  * @category Adapters
  */
 export function toBrierGenerator(value: unknown, kind?: EstimatorKind): BrierGenerator {
-  if (value === null || typeof value !== 'object') fail('INVALID_ARGUMENT', `toBrierGenerator: expected a sampler object, got ${value === null ? 'null' : typeof value}.`);
+  if (value === null || typeof value !== 'object')
+    fail(
+      'INVALID_ARGUMENT',
+      `toBrierGenerator: expected a sampler object, got ${value === null ? 'null' : typeof value}.`,
+    );
   const v = value as Record<string, unknown>;
   if (typeof v['kind'] === 'string' && ('sampler' in v || 'model' in v)) {
     const g = value as BrierGenerator;
-    if (kind !== undefined && g.kind !== kind) fail('INVALID_ARGUMENT', `toBrierGenerator: the generator is of kind "${g.kind}", not "${kind}".`);
+    if (kind !== undefined && g.kind !== kind)
+      fail('INVALID_ARGUMENT', `toBrierGenerator: the generator is of kind "${g.kind}", not "${kind}".`);
     return g;
   }
   const explicit = typeof v['nextTokenProbs'] === 'function' && typeof v['vocabSize'] === 'number';
@@ -173,14 +202,22 @@ export function toBrierGenerator(value: unknown, kind?: EstimatorKind): BrierGen
   const chosen = kind ?? (explicit ? 'explicit' : chunk ? 'chunk' : token ? 'token' : undefined);
   switch (chosen) {
     case 'explicit':
-      if (!explicit) fail('INVALID_ARGUMENT', 'toBrierGenerator: kind "explicit" needs a NextTokenModel (nextTokenProbs and vocabSize).');
+      if (!explicit)
+        fail(
+          'INVALID_ARGUMENT',
+          'toBrierGenerator: kind "explicit" needs a NextTokenModel (nextTokenProbs and vocabSize).',
+        );
       return { kind: 'explicit', model: value as NextTokenModel };
     case 'chunk':
-      if (!chunk) fail('INVALID_ARGUMENT', 'toBrierGenerator: kind "chunk" needs a ChunkSampler (sample and chunkSize).');
+      if (!chunk)
+        fail('INVALID_ARGUMENT', 'toBrierGenerator: kind "chunk" needs a ChunkSampler (sample and chunkSize).');
       return { kind: 'chunk', sampler: value as ChunkSampler };
     case 'token':
       if (typeof v['sample'] !== 'function' || chunk) {
-        fail('INVALID_ARGUMENT', 'toBrierGenerator: kind "token" needs a TokenSampler (sample(contexts, maxTokens, numSamples) and no chunkSize).');
+        fail(
+          'INVALID_ARGUMENT',
+          'toBrierGenerator: kind "token" needs a TokenSampler (sample(contexts, maxTokens, numSamples) and no chunkSize).',
+        );
       }
       return { kind: 'token', sampler: value as TokenSampler };
     default:

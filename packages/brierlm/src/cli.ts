@@ -10,6 +10,7 @@ import cliProgress from 'cli-progress';
 import { CalmError, LLAMA3_SPECIAL_TOKENS } from '@calm/core';
 import { toBrierGenerator } from './adapters.js';
 import { evaluateBrierLM } from './evaluate.js';
+import type { BrierLMResult } from './types.js';
 import { formatSummary, toHarnessResults, type HarnessMetadata } from './harness.js';
 import { createOpenAICompletionsSampler, createServerTokenizer } from './http.js';
 import { readJsonlTexts, writeResultFiles } from './node.js';
@@ -44,7 +45,8 @@ function intArg(name: string, min: number) {
 function numArg(name: string, min: number, max: number) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}].`);
+    if (!Number.isFinite(n) || n < min || n > max)
+      throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}].`);
     return n;
   };
 }
@@ -90,7 +92,10 @@ async function loadGenerator(mod: Record<string, unknown>, opts: CliOptions): Pr
   const names = opts.export ? [opts.export] : ['default', 'generator', 'sampler', 'model'];
   const name = names.find((n) => mod[n] !== undefined);
   if (name === undefined) {
-    fail('INVALID_ARGUMENT', `--module ${opts.module} exports none of ${names.join(', ')}; export a ChunkSampler, TokenSampler or NextTokenModel (or a factory returning one), or name it with --export.`);
+    fail(
+      'INVALID_ARGUMENT',
+      `--module ${opts.module} exports none of ${names.join(', ')}; export a ChunkSampler, TokenSampler or NextTokenModel (or a factory returning one), or name it with --export.`,
+    );
   }
   let value = mod[name];
   if (typeof value === 'function') value = await (value as (o: { seed: number }) => unknown)({ seed: opts.seed });
@@ -104,10 +109,17 @@ function tokenizerOf(x: unknown, what: string): TokenizerLike & { bosId?: number
   return x as TokenizerLike & { bosId?: number };
 }
 
-async function loadTokenizer(opts: CliOptions, mod: Record<string, unknown> | undefined, io: CliIO): Promise<TokenizerLike & { bosId?: number }> {
+async function loadTokenizer(
+  opts: CliOptions,
+  mod: Record<string, unknown> | undefined,
+  io: CliIO,
+): Promise<TokenizerLike & { bosId?: number }> {
   const spec = opts.tokenizer ?? (mod?.['tokenizer'] !== undefined ? 'module' : opts.endpoint ? 'server' : undefined);
   if (spec === undefined) {
-    fail('INVALID_ARGUMENT', 'no tokenizer for the dataset: pass --tokenizer bytes|server|<module path>, or export `tokenizer` from --module.');
+    fail(
+      'INVALID_ARGUMENT',
+      'no tokenizer for the dataset: pass --tokenizer bytes|server|<module path>, or export `tokenizer` from --module.',
+    );
   }
   if (spec === 'bytes') return byteTokenizer();
   if (spec === 'module') {
@@ -134,26 +146,54 @@ function buildProgram(run: (opts: CliOptions) => Promise<void>, io: CliIO): Comm
   program
     .description('Evaluate a language model with BrierLM (likelihood-free; reported x100) on a JSON-lines eval set.')
     .version(packageVersion())
-    .requiredOption('--data <path>', 'JSON-lines eval set, one {"text": ...} per line (e.g. wikitext-103-document-test.jsonl)')
+    .requiredOption(
+      '--data <path>',
+      'JSON-lines eval set, one {"text": ...} per line (e.g. wikitext-103-document-test.jsonl)',
+    )
     .option('--field <name>', 'JSON field holding each document', 'text')
-    .option('--module <path>', 'ES module exporting a ChunkSampler, TokenSampler or NextTokenModel (or a factory ({ seed }) => sampler); may export `tokenizer`')
+    .option(
+      '--module <path>',
+      'ES module exporting a ChunkSampler, TokenSampler or NextTokenModel (or a factory ({ seed }) => sampler); may export `tokenizer`',
+    )
     .option('--export <name>', 'which export of --module to use (default: default, generator, sampler, model)')
     .option('--endpoint <url>', 'OpenAI-compatible server (llama.cpp, vLLM): its /v1/completions is sampled')
     .option('--model <name>', 'model name sent to --endpoint')
-    .addOption(new Option('--prompt-format <format>', 'how --endpoint receives contexts').choices(['token-ids', 'text']).default('token-ids'))
+    .addOption(
+      new Option('--prompt-format <format>', 'how --endpoint receives contexts')
+        .choices(['token-ids', 'text'])
+        .default('token-ids'),
+    )
     .option('--concurrency <n>', 'requests in flight (--endpoint)', intArg('--concurrency', 1), 4)
     .option('--retries <n>', 'retries after transient HTTP failures', intArg('--retries', 0), 3)
     .option('--timeout <ms>', 'per-request timeout in ms', intArg('--timeout', 1), 60_000)
-    .addOption(new Option('--kind <kind>', 'estimator (default: detected from the sampler)').choices(['chunk', 'token', 'explicit']))
+    .addOption(
+      new Option('--kind <kind>', 'estimator (default: detected from the sampler)').choices([
+        'chunk',
+        'token',
+        'explicit',
+      ]),
+    )
     .option('--tokenizer <spec>', 'dataset tokenizer: bytes | server | module | <module path exporting tokenizer>')
-    .option('--bos <id>', 'BOS id prepended to every document, or "none" (default: tokenizer.bosId, else Llama 3 128000)')
-    .addOption(new Option('--preset <preset>', 'official block size: calm = 8192, ar = 2048 (default: calm for chunk samplers, else ar)').choices(['calm', 'ar']))
+    .option(
+      '--bos <id>',
+      'BOS id prepended to every document, or "none" (default: tokenizer.bosId, else Llama 3 128000)',
+    )
+    .addOption(
+      new Option(
+        '--preset <preset>',
+        'official block size: calm = 8192, ar = 2048 (default: calm for chunk samplers, else ar)',
+      ).choices(['calm', 'ar']),
+    )
     .option('--block-size <n>', 'tokens per eval block (overrides --preset)', intArg('--block-size', 2))
     .option('--limit <n>', 'evaluate only the first n blocks', intArg('--limit', 1))
     .option('--seed <n>', 'seed of the evaluation RNG (and of a module factory)', intArg('--seed', 0), 0)
     .option('--batch-size <n>', 'contexts per sampler call', intArg('--batch-size', 1), 64)
     .addOption(new Option('--stderr <method>', 'standard errors').choices(['delta', 'bootstrap']).default('delta'))
-    .addOption(new Option('--stderr-unit <unit>', 'independent unit for standard errors').choices(['auto', 'position', 'block']).default('auto'))
+    .addOption(
+      new Option('--stderr-unit <unit>', 'independent unit for standard errors')
+        .choices(['auto', 'position', 'block'])
+        .default('auto'),
+    )
     .option('--confidence <level>', 'confidence level of the intervals', numArg('--confidence', 0.5, 0.999), 0.95)
     .option('--output <path>', 'write lm-evaluation-harness results JSON here')
     .option('--samples <path>', 'write per-position samples JSONL here')
@@ -175,9 +215,13 @@ function buildProgram(run: (opts: CliOptions) => Promise<void>, io: CliIO): Comm
  * @param io - Output streams and environment.
  * @returns The exit code: 0 on success, 1 on an evaluation error, 2 on a usage error.
  */
-export async function runCli(argv: readonly string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+export async function runCli(
+  argv: readonly string[],
+  io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env },
+): Promise<number> {
   const run = async (opts: CliOptions): Promise<void> => {
-    if ((opts.module === undefined) === (opts.endpoint === undefined)) fail('INVALID_ARGUMENT', 'pass exactly one of --module <path> or --endpoint <url>.');
+    if ((opts.module === undefined) === (opts.endpoint === undefined))
+      fail('INVALID_ARGUMENT', 'pass exactly one of --module <path> or --endpoint <url>.');
     const mod = opts.module !== undefined ? await importModule(opts.module) : undefined;
     const key = io.env['BRIERLM_API_KEY'];
     const generator: BrierGenerator = mod
@@ -206,7 +250,11 @@ export async function runCli(argv: readonly string[], io: CliIO = { stdout: proc
     }
     const texts = await readJsonlTexts(opts.data, opts.field);
     const { blocks, totalTokens, droppedTokens } = await makeEvalBlocks(texts, tokenizer, { blockSize, bosId });
-    if (blocks.length === 0) fail('INVALID_ARGUMENT', `${opts.data} gives ${totalTokens} tokens, fewer than one block of ${blockSize}; use a smaller --block-size.`);
+    if (blocks.length === 0)
+      fail(
+        'INVALID_ARGUMENT',
+        `${opts.data} gives ${totalTokens} tokens, fewer than one block of ${blockSize}; use a smaller --block-size.`,
+      );
     const evaluated = Math.min(blocks.length, opts.limit ?? Infinity);
 
     const useBar = opts.progress && !opts.json && io.stderr.isTTY === true;
@@ -214,7 +262,8 @@ export async function runCli(argv: readonly string[], io: CliIO = { stdout: proc
       ? new cliProgress.SingleBar(
           {
             stream: io.stderr,
-            format: 'BrierLM |{bar}| {percentage}% | block {block}/{blocks} | {positions} positions | {calls} calls | ETA {eta_formatted}',
+            format:
+              'BrierLM |{bar}| {percentage}% | block {block}/{blocks} | {positions} positions | {calls} calls | ETA {eta_formatted}',
             hideCursor: true,
             etaBuffer: 50,
           },
@@ -223,7 +272,7 @@ export async function runCli(argv: readonly string[], io: CliIO = { stdout: proc
       : undefined;
     bar?.start(evaluated * 1000, 0, { block: 0, blocks: evaluated, positions: 0, calls: 0 });
     const started = Date.now();
-    let result;
+    let result: BrierLMResult;
     try {
       result = await evaluateBrierLM(generator, blocks, {
         seed: opts.seed,
@@ -231,7 +280,12 @@ export async function runCli(argv: readonly string[], io: CliIO = { stdout: proc
         ...(opts.limit === undefined ? {} : { limit: opts.limit }),
         keepPositions: opts.samples !== undefined,
         stderr: { method: opts.stderr, unit: opts.stderrUnit, confidence: opts.confidence },
-        onProgress: (p) => bar?.update(Math.round((p.blocksDone + p.blockFraction) * 1000), { block: p.blocksDone, positions: p.positionsDone, calls: p.calls }),
+        onProgress: (p) =>
+          bar?.update(Math.round((p.blocksDone + p.blockFraction) * 1000), {
+            block: p.blocksDone,
+            positions: p.positionsDone,
+            calls: p.calls,
+          }),
       });
     } finally {
       bar?.stop();
@@ -240,7 +294,13 @@ export async function runCli(argv: readonly string[], io: CliIO = { stdout: proc
     const meta: HarnessMetadata = {
       task: opts.task,
       model: opts.module ?? opts.endpoint ?? 'unknown',
-      modelArgs: [opts.export && `export=${opts.export}`, opts.model && `model=${opts.model}`, opts.kind && `kind=${opts.kind}`].filter(Boolean).join(','),
+      modelArgs: [
+        opts.export && `export=${opts.export}`,
+        opts.model && `model=${opts.model}`,
+        opts.kind && `kind=${opts.kind}`,
+      ]
+        .filter(Boolean)
+        .join(','),
       dataset: opts.data,
       blockSize,
       totalBlocks: blocks.length,
@@ -250,12 +310,17 @@ export async function runCli(argv: readonly string[], io: CliIO = { stdout: proc
       evaluationSeconds: seconds,
       extra: { bos_id: bosId, total_tokens: totalTokens, dropped_tokens: droppedTokens },
     };
-    const files = { ...(opts.output === undefined ? {} : { output: opts.output }), ...(opts.samples === undefined ? {} : { samples: opts.samples }) };
+    const files = {
+      ...(opts.output === undefined ? {} : { output: opts.output }),
+      ...(opts.samples === undefined ? {} : { samples: opts.samples }),
+    };
     await writeResultFiles(result, files, meta);
     if (opts.json) io.stdout.write(JSON.stringify(toHarnessResults(result, meta), null, 2) + '\n');
     else {
       io.stdout.write(formatSummary(result) + '\n');
-      io.stdout.write(`  data: ${opts.data}: ${totalTokens} tokens, ${blocks.length} block(s) of ${blockSize} (${droppedTokens} dropped), ${evaluated} evaluated; ${seconds.toFixed(1)} s\n`);
+      io.stdout.write(
+        `  data: ${opts.data}: ${totalTokens} tokens, ${blocks.length} block(s) of ${blockSize} (${droppedTokens} dropped), ${evaluated} evaluated; ${seconds.toFixed(1)} s\n`,
+      );
       if (opts.output) io.stdout.write(`  results: ${opts.output}\n`);
       if (opts.samples) io.stdout.write(`  samples: ${opts.samples}\n`);
     }

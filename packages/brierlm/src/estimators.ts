@@ -3,7 +3,14 @@
 // position) and explicit next-token models (official `train_ar.py`: exact P(y), Monte-Carlo
 // prefix collision × exact last-token Σp²). Each returns per-position Brier-1..4 estimates.
 
-import { NO_TOKEN, type ChunkSampler, type NextTokenModel, type Rng, type TokenIds, type TokenSampler } from '@calm/core';
+import {
+  NO_TOKEN,
+  type ChunkSampler,
+  type NextTokenModel,
+  type Rng,
+  type TokenIds,
+  type TokenSampler,
+} from '@calm/core';
 import type { PositionRecord } from './types.js';
 import { MAX_N, checkIdsOutput, checkProbsOutput, concatTokens, fail, forEachBatch } from './internal/util.js';
 
@@ -106,17 +113,27 @@ function scoreTwoSamples(block: TokenIds, P: number, ctx: EstimatorContext, x: T
  * Implicit chunk generator (CALM-like). Positions are target chunks 1..L−1 (index t = 0..L−2);
  * for K < 4 only t = 0..(L−1)−s−1 with s = ceil(4/K), as the official code.
  */
-export async function estimateChunkBlock(sampler: ChunkSampler, block: TokenIds, ctx: EstimatorContext): Promise<BlockEstimate> {
+export async function estimateChunkBlock(
+  sampler: ChunkSampler,
+  block: TokenIds,
+  ctx: EstimatorContext,
+): Promise<BlockEstimate> {
   const K = sampler.chunkSize;
   const T = block.length;
   if (T % K !== 0) {
-    fail('INVALID_ARGUMENT', `block ${ctx.blockIndex} has ${T} tokens, not a multiple of the chunk size K = ${K}; use a block size that is a multiple of K (8192 in the official protocol).`);
+    fail(
+      'INVALID_ARGUMENT',
+      `block ${ctx.blockIndex} has ${T} tokens, not a multiple of the chunk size K = ${K}; use a block size that is a multiple of K (8192 in the official protocol).`,
+    );
   }
   const L = T / K;
   const s = Math.ceil(MAX_N / K);
   const P = K >= MAX_N ? L - 1 : L - 1 - s;
   if (P < 1) {
-    fail('INVALID_ARGUMENT', `block ${ctx.blockIndex} has ${T} tokens = ${L} chunks of K = ${K}: too short to score any 4-gram (need at least ${K >= MAX_N ? 2 : s + 2} chunks); use longer blocks.`);
+    fail(
+      'INVALID_ARGUMENT',
+      `block ${ctx.blockIndex} has ${T} tokens = ${L} chunks of K = ${K}: too short to score any 4-gram (need at least ${K >= MAX_N ? 2 : s + 2} chunks); use longer blocks.`,
+    );
   }
   // Teacher-forced samples at target positions 0..nTf−1 (for K < 4 the last one is never used).
   const nTf = K >= MAX_N ? L - 1 : L - 2;
@@ -128,7 +145,10 @@ export async function estimateChunkBlock(sampler: ChunkSampler, block: TokenIds,
     const out = await sampler.sampleTeacherForced([block], 2, opts);
     ctx.called(tfShare);
     if (!Array.isArray(out) || out.length !== 1) {
-      fail('SHAPE_MISMATCH', `ChunkSampler.sampleTeacherForced returned ${Array.isArray(out) ? out.length : 'no'} arrays for 1 sequence; return one Int32Array per sequence.`);
+      fail(
+        'SHAPE_MISMATCH',
+        `ChunkSampler.sampleTeacherForced returned ${Array.isArray(out) ? out.length : 'no'} arrays for 1 sequence; return one Int32Array per sequence.`,
+      );
     }
     const a = out[0];
     checkIdsOutput(a, (L - 1) * 2 * K, 'ChunkSampler.sampleTeacherForced', `[L−1 = ${L - 1}, 2, K = ${K}]`);
@@ -152,7 +172,8 @@ export async function estimateChunkBlock(sampler: ChunkSampler, block: TokenIds,
   // Token equality of the two samples for the collision term, eq[t*4 + j].
   const eq = new Uint8Array(P * MAX_N);
   if (K >= MAX_N) {
-    for (let t = 0; t < P; t++) for (let j = 0; j < MAX_N; j++) eq[t * MAX_N + j] = tf1[t * K + j] === tf2[t * K + j] ? 1 : 0;
+    for (let t = 0; t < P; t++)
+      for (let j = 0; j < MAX_N; j++) eq[t * MAX_N + j] = tf1[t * K + j] === tf2[t * K + j] ? 1 : 0;
   } else {
     // Roll-out: step 0 compares the teacher-forced pair at t; step r ≥ 1 continues along sample 1.
     const roll = new Int32Array(P * s * K); // sample-1 chunks of each row, step by step
@@ -199,16 +220,27 @@ function checkTokenRange(out: Int32Array, vocabSize: number | undefined, what: s
   for (let i = 0; i < out.length; i++) {
     const v = out[i]!;
     if (v !== NO_TOKEN && (v < 0 || v >= V)) {
-      fail('INVALID_ARGUMENT', `${what} returned token id ${v} at flat index ${i}; ids must be in [0, ${vocabSize ?? '2^31'}) or NO_TOKEN (${NO_TOKEN}) after an early stop.`);
+      fail(
+        'INVALID_ARGUMENT',
+        `${what} returned token id ${v} at flat index ${i}; ids must be in [0, ${vocabSize ?? '2^31'}) or NO_TOKEN (${NO_TOKEN}) after an early stop.`,
+      );
     }
   }
 }
 
 /** Implicit token-level generator: positions i = 0..T−5, two 4-token samples each. */
-export async function estimateTokenBlock(sampler: TokenSampler, block: TokenIds, ctx: EstimatorContext): Promise<BlockEstimate> {
+export async function estimateTokenBlock(
+  sampler: TokenSampler,
+  block: TokenIds,
+  ctx: EstimatorContext,
+): Promise<BlockEstimate> {
   const T = block.length;
   const P = T - MAX_N;
-  if (P < 1) fail('INVALID_ARGUMENT', `block ${ctx.blockIndex} has ${T} tokens; token-level BrierLM needs at least ${MAX_N + 1}; use longer blocks.`);
+  if (P < 1)
+    fail(
+      'INVALID_ARGUMENT',
+      `block ${ctx.blockIndex} has ${T} tokens; token-level BrierLM needs at least ${MAX_N + 1}; use longer blocks.`,
+    );
   const s1 = new Int32Array(P * MAX_N);
   const s2 = new Int32Array(P * MAX_N);
   const opts = callOptions(ctx.signal);
@@ -228,17 +260,26 @@ export async function estimateTokenBlock(sampler: TokenSampler, block: TokenIds,
 }
 
 /** Sum and sum of squares of one probability row, validated. */
-function rowStats(p: Float32Array | Float64Array, off: number, V: number, what: string): { sum: number; sumSq: number } {
+function rowStats(
+  p: Float32Array | Float64Array,
+  off: number,
+  V: number,
+  what: string,
+): { sum: number; sumSq: number } {
   let sum = 0;
   let sumSq = 0;
   for (let x = 0; x < V; x++) {
     const v = p[off + x]!;
-    if (!(v >= 0) || v === Infinity) fail('INVALID_ARGUMENT', `${what}: probability ${v} at token ${x}; probabilities must be finite and >= 0.`);
+    if (!(v >= 0) || v === Infinity)
+      fail('INVALID_ARGUMENT', `${what}: probability ${v} at token ${x}; probabilities must be finite and >= 0.`);
     sum += v;
     sumSq += v * v;
   }
   if (!(Math.abs(sum - 1) <= 1e-3)) {
-    fail('INVALID_ARGUMENT', `${what}: a probability row sums to ${sum}; return normalised next-token probabilities (softmax of the logits).`);
+    fail(
+      'INVALID_ARGUMENT',
+      `${what}: a probability row sums to ${sum}; return normalised next-token probabilities (softmax of the logits).`,
+    );
   }
   return { sum, sumSq };
 }
@@ -262,7 +303,12 @@ function drawTwo(p: Float32Array | Float64Array, off: number, V: number, sum: nu
   }
   // Rounding at the top end: fall back to the last token with positive probability.
   if (r1 < 0 || r2 < 0) {
-    if (last < 0) for (let x = V - 1; x >= 0; x--) if (p[off + x]! > 0) { last = x; break; }
+    if (last < 0)
+      for (let x = V - 1; x >= 0; x--)
+        if (p[off + x]! > 0) {
+          last = x;
+          break;
+        }
     if (r1 < 0) r1 = last;
     if (r2 < 0) r2 = last;
   }
@@ -274,14 +320,26 @@ function drawTwo(p: Float32Array | Float64Array, off: number, V: number, sum: nu
  * probabilities; collision_n = 1{first n−1 pairs of draws agree} · Σ_x p_{n−1}(x)², rolled out
  * along sample 1 (official `train_ar.py`).
  */
-export async function estimateExplicitBlock(model: NextTokenModel, block: TokenIds, ctx: EstimatorContext): Promise<BlockEstimate> {
+export async function estimateExplicitBlock(
+  model: NextTokenModel,
+  block: TokenIds,
+  ctx: EstimatorContext,
+): Promise<BlockEstimate> {
   const T = block.length;
   const V = model.vocabSize;
   const P = T - MAX_N;
-  if (P < 1) fail('INVALID_ARGUMENT', `block ${ctx.blockIndex} has ${T} tokens; BrierLM needs at least ${MAX_N + 1}; use longer blocks.`);
+  if (P < 1)
+    fail(
+      'INVALID_ARGUMENT',
+      `block ${ctx.blockIndex} has ${T} tokens; BrierLM needs at least ${MAX_N + 1}; use longer blocks.`,
+    );
   for (let i = 0; i < T; i++) {
     const y = block[i]!;
-    if (y < 0 || y >= V) fail('INVALID_ARGUMENT', `block ${ctx.blockIndex} token ${i} = ${y} is outside the model vocabulary [0, ${V}); tokenise with the model's tokenizer.`);
+    if (y < 0 || y >= V)
+      fail(
+        'INVALID_ARGUMENT',
+        `block ${ctx.blockIndex} token ${i} = ${y} is outside the model vocabulary [0, ${V}); tokenise with the model's tokenizer.`,
+      );
   }
   const opts = callOptions(ctx.signal);
   const gold = new Float64Array(T - 1); // p(block[t+1] | block[0..t])
@@ -310,7 +368,10 @@ export async function estimateExplicitBlock(model: NextTokenModel, block: TokenI
     for (let t = 0; t < T - 1; t++) takeRow(probs, t * V, t, 'NextTokenModel.teacherForcedProbs');
   } else {
     await forEachBatch(range(T - 1), ctx.batchSize, ctx.signal, async (ts) => {
-      const probs = await model.nextTokenProbs(ts.map((t) => block.subarray(0, t + 1)), opts);
+      const probs = await model.nextTokenProbs(
+        ts.map((t) => block.subarray(0, t + 1)),
+        opts,
+      );
       checkProbsOutput(probs, ts.length * V, 'NextTokenModel.nextTokenProbs', `[B = ${ts.length}, V = ${V}]`);
       ts.forEach((t, b) => takeRow(probs, b * V, t, 'NextTokenModel.nextTokenProbs'));
       ctx.called((share0 * (ts[ts.length - 1]! + 1)) / (T - 1));
@@ -321,7 +382,9 @@ export async function estimateExplicitBlock(model: NextTokenModel, block: TokenI
   for (let j = 1; j < MAX_N && alive.length > 0; j++) {
     const next: number[] = [];
     await forEachBatch(alive, ctx.batchSize, ctx.signal, async (rows) => {
-      const contexts = rows.map((i) => concatTokens(block, i + 1, [roll.subarray(i * (MAX_N - 1), i * (MAX_N - 1) + j)]));
+      const contexts = rows.map((i) =>
+        concatTokens(block, i + 1, [roll.subarray(i * (MAX_N - 1), i * (MAX_N - 1) + j)]),
+      );
       const probs = await model.nextTokenProbs(contexts, opts);
       checkProbsOutput(probs, rows.length * V, 'NextTokenModel.nextTokenProbs', `[B = ${rows.length}, V = ${V}]`);
       rows.forEach((i, b) => {

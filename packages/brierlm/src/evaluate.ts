@@ -3,7 +3,13 @@
 // and attaches standard errors, seeds and warnings.
 
 import { createRng, type TokenIds } from '@calm/core';
-import { estimateChunkBlock, estimateExplicitBlock, estimateTokenBlock, type BlockEstimate, type EstimatorContext } from './estimators.js';
+import {
+  estimateChunkBlock,
+  estimateExplicitBlock,
+  estimateTokenBlock,
+  type BlockEstimate,
+  type EstimatorContext,
+} from './estimators.js';
 import { officialBrierLM, summarizeClusters, type BrierTuple, type ClusterSums } from './score.js';
 import type { BrierGenerator, BrierLMResult, EvaluateBrierOptions, PositionRecord } from './types.js';
 import { MAX_N, asTokenIds, checkInt, checkNumber, fail, throwIfAborted } from './internal/util.js';
@@ -12,35 +18,55 @@ import { MAX_N, asTokenIds, checkInt, checkNumber, fail, throwIfAborted } from '
 const DETERMINISM_MIN_POSITIONS = 16;
 
 function validateGenerator(g: BrierGenerator): void {
-  if (g === null || typeof g !== 'object') fail('INVALID_ARGUMENT', 'generator must be { kind: "chunk" | "token" | "explicit", ... }; see BrierGenerator.');
+  if (g === null || typeof g !== 'object')
+    fail('INVALID_ARGUMENT', 'generator must be { kind: "chunk" | "token" | "explicit", ... }; see BrierGenerator.');
   switch (g.kind) {
     case 'chunk': {
       const s = g.sampler;
-      if (!s || typeof s.sample !== 'function') fail('INVALID_ARGUMENT', 'generator.sampler must be a ChunkSampler with a sample(contexts, numSamples) method.');
+      if (!s || typeof s.sample !== 'function')
+        fail(
+          'INVALID_ARGUMENT',
+          'generator.sampler must be a ChunkSampler with a sample(contexts, numSamples) method.',
+        );
       checkInt(s.chunkSize, 'generator.sampler.chunkSize', 1);
       return;
     }
     case 'token': {
       const s = g.sampler;
-      if (!s || typeof s.sample !== 'function') fail('INVALID_ARGUMENT', 'generator.sampler must be a TokenSampler with a sample(contexts, maxTokens, numSamples) method.');
+      if (!s || typeof s.sample !== 'function')
+        fail(
+          'INVALID_ARGUMENT',
+          'generator.sampler must be a TokenSampler with a sample(contexts, maxTokens, numSamples) method.',
+        );
       return;
     }
     case 'explicit': {
       const m = g.model;
-      if (!m || typeof m.nextTokenProbs !== 'function') fail('INVALID_ARGUMENT', 'generator.model must be a NextTokenModel with a nextTokenProbs(contexts) method.');
+      if (!m || typeof m.nextTokenProbs !== 'function')
+        fail('INVALID_ARGUMENT', 'generator.model must be a NextTokenModel with a nextTokenProbs(contexts) method.');
       checkInt(m.vocabSize, 'generator.model.vocabSize', 1);
       return;
     }
     default:
-      fail('INVALID_ARGUMENT', `generator.kind must be "chunk", "token" or "explicit", got ${JSON.stringify((g as { kind: unknown }).kind)}.`);
+      fail(
+        'INVALID_ARGUMENT',
+        `generator.kind must be "chunk", "token" or "explicit", got ${JSON.stringify((g as { kind: unknown }).kind)}.`,
+      );
   }
 }
 
 async function* iterateBlocks(
   blocks: Iterable<ArrayLike<number>> | AsyncIterable<ArrayLike<number>>,
 ): AsyncGenerator<ArrayLike<number>> {
-  if (blocks == null || (typeof (blocks as Iterable<unknown>)[Symbol.iterator] !== 'function' && typeof (blocks as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function')) {
-    fail('INVALID_ARGUMENT', 'blocks must be an iterable (or async iterable) of token-id arrays; build them with makeEvalBlocks.');
+  if (
+    blocks == null ||
+    (typeof (blocks as Iterable<unknown>)[Symbol.iterator] !== 'function' &&
+      typeof (blocks as AsyncIterable<unknown>)[Symbol.asyncIterator] !== 'function')
+  ) {
+    fail(
+      'INVALID_ARGUMENT',
+      'blocks must be an iterable (or async iterable) of token-id arrays; build them with makeEvalBlocks.',
+    );
   }
   yield* blocks as AsyncIterable<ArrayLike<number>>;
 }
@@ -77,19 +103,30 @@ export async function evaluateBrierLM(
   const limit = options.limit === undefined ? Infinity : checkInt(options.limit, 'options.limit', 1);
   const stderr = options.stderr ?? {};
   const method = stderr.method ?? 'delta';
-  if (method !== 'delta' && method !== 'bootstrap') fail('INVALID_ARGUMENT', `options.stderr.method must be "delta" or "bootstrap", got ${JSON.stringify(method)}.`);
+  if (method !== 'delta' && method !== 'bootstrap')
+    fail('INVALID_ARGUMENT', `options.stderr.method must be "delta" or "bootstrap", got ${JSON.stringify(method)}.`);
   const unitOption = stderr.unit ?? 'auto';
-  if (!['auto', 'position', 'block'].includes(unitOption)) fail('INVALID_ARGUMENT', `options.stderr.unit must be "auto", "position" or "block", got ${JSON.stringify(unitOption)}.`);
+  if (!['auto', 'position', 'block'].includes(unitOption))
+    fail(
+      'INVALID_ARGUMENT',
+      `options.stderr.unit must be "auto", "position" or "block", got ${JSON.stringify(unitOption)}.`,
+    );
   const confidence = checkNumber(stderr.confidence ?? 0.95, 'options.stderr.confidence', 1e-6, 1 - 1e-6);
   const bootstrapSamples = checkInt(stderr.bootstrapSamples ?? 1000, 'options.stderr.bootstrapSamples', 2);
   const tfOption = options.teacherForced ?? 'auto';
-  if (tfOption !== 'auto' && tfOption !== 'never') fail('INVALID_ARGUMENT', `options.teacherForced must be "auto" or "never", got ${JSON.stringify(tfOption)}.`);
+  if (tfOption !== 'auto' && tfOption !== 'never')
+    fail('INVALID_ARGUMENT', `options.teacherForced must be "auto" or "never", got ${JSON.stringify(tfOption)}.`);
   const maxTf = checkInt(options.maxTeacherForcedEntries ?? 2 ** 26, 'options.maxTeacherForcedEntries', 0);
-  if (options.seed !== undefined && options.rng !== undefined) fail('INVALID_ARGUMENT', 'pass either options.seed or options.rng, not both.');
+  if (options.seed !== undefined && options.rng !== undefined)
+    fail('INVALID_ARGUMENT', 'pass either options.seed or options.rng, not both.');
   const seed = options.rng ? null : (options.seed ?? 0);
   const rng = options.rng ?? createRng(seed ?? 0);
   const initialRngState = rng.getState();
-  const blocksTotal = Array.isArray(blocks) ? Math.min(blocks.length, limit) : Number.isFinite(limit) ? limit : undefined;
+  const blocksTotal = Array.isArray(blocks)
+    ? Math.min(blocks.length, limit)
+    : Number.isFinite(limit)
+      ? limit
+      : undefined;
 
   const estimates: BlockEstimate[] = [];
   const records: PositionRecord[] | undefined = options.keepPositions ? [] : undefined;
@@ -110,7 +147,13 @@ export async function evaluateBrierLM(
       maxTeacherForcedEntries: maxTf,
       called: (fraction) => {
         calls++;
-        options.onProgress?.({ blocksDone: blockIndex, blocksTotal, blockFraction: Math.min(1, fraction), positionsDone, calls });
+        options.onProgress?.({
+          blocksDone: blockIndex,
+          blocksTotal,
+          blockFraction: Math.min(1, fraction),
+          positionsDone,
+          calls,
+        });
       },
     };
     const est =
@@ -125,7 +168,11 @@ export async function evaluateBrierLM(
     blockIndex++;
     options.onProgress?.({ blocksDone: blockIndex, blocksTotal, blockFraction: 0, positionsDone, calls });
   }
-  if (estimates.length === 0) fail('INVALID_ARGUMENT', 'no eval blocks were given; pass at least one block (is the dataset shorter than one block?).');
+  if (estimates.length === 0)
+    fail(
+      'INVALID_ARGUMENT',
+      'no eval blocks were given; pass at least one block (is the dataset shorter than one block?).',
+    );
 
   const unit = unitOption === 'auto' ? (estimates.length >= 10 ? 'block' : 'position') : unitOption;
   const clusters = buildClusters(estimates, unit);
@@ -159,7 +206,9 @@ export async function evaluateBrierLM(
     const official = officialBrierLM(summary.brier);
     warnings.push(
       `BrierLM is 0 because ${list} ≤ 0 (the geometric mean of the four Brier-n is undefined).` +
-        (official > 0 ? ` The official code's max(b1·b2·b3·b4, 0)^¼ would report ${official.toFixed(4)} (×100) because an even number of the terms is negative; that value is meaningless.` : ''),
+        (official > 0
+          ? ` The official code's max(b1·b2·b3·b4, 0)^¼ would report ${official.toFixed(4)} (×100) because an even number of the terms is negative; that value is meaningless.`
+          : ''),
     );
   }
 
@@ -195,7 +244,8 @@ function buildClusters(estimates: readonly BlockEstimate[], unit: 'position' | '
     const counts = new Float64Array(estimates.length);
     estimates.forEach((e, c) => {
       counts[c] = e.numPositions;
-      for (let p = 0; p < e.numPositions; p++) for (let n = 0; n < MAX_N; n++) sums[c * MAX_N + n]! += e.brier[p * MAX_N + n]!;
+      for (let p = 0; p < e.numPositions; p++)
+        for (let n = 0; n < MAX_N; n++) sums[c * MAX_N + n]! += e.brier[p * MAX_N + n]!;
     });
     return { sums, counts };
   }

@@ -101,8 +101,16 @@ export function toHarnessResults(result: BrierLMResult, meta: HarnessMetadata = 
         dataset_path: meta.dataset ?? null,
         output_type: 'brier_sampling',
         metric_list: [
-          ...[1, 2, 3, 4].map((n) => ({ metric: `brier${n}`, aggregation: 'mean over all positions', higher_is_better: true })),
-          { metric: 'brierlm', aggregation: '100 * (brier1*brier2*brier3*brier4)^(1/4), 0 if any brier_n <= 0', higher_is_better: true },
+          ...[1, 2, 3, 4].map((n) => ({
+            metric: `brier${n}`,
+            aggregation: 'mean over all positions',
+            higher_is_better: true,
+          })),
+          {
+            metric: 'brierlm',
+            aggregation: '100 * (brier1*brier2*brier3*brier4)^(1/4), 0 if any brier_n <= 0',
+            higher_is_better: true,
+          },
         ],
         metadata: {
           version: TASK_VERSION,
@@ -117,7 +125,13 @@ export function toHarnessResults(result: BrierLMResult, meta: HarnessMetadata = 
     versions: { [task]: TASK_VERSION },
     'n-shot': { [task]: 0 },
     higher_is_better: { [task]: { brier1: true, brier2: true, brier3: true, brier4: true, brierlm: true } },
-    'n-samples': { [task]: { original: meta.totalBlocks ?? result.numBlocks, effective: result.numBlocks, positions: result.numPositions } },
+    'n-samples': {
+      [task]: {
+        original: meta.totalBlocks ?? result.numBlocks,
+        effective: result.numBlocks,
+        positions: result.numPositions,
+      },
+    },
     config: {
       model: meta.model ?? null,
       model_args: meta.modelArgs ?? null,

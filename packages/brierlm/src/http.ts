@@ -22,7 +22,15 @@
  * @packageDocumentation
  */
 
-import { CalmError, NO_TOKEN, createRng, type Rng, type SampleCallOptions, type TokenIds, type TokenSampler } from '@calm/core';
+import {
+  CalmError,
+  NO_TOKEN,
+  createRng,
+  type Rng,
+  type SampleCallOptions,
+  type TokenIds,
+  type TokenSampler,
+} from '@calm/core';
 import { checkInt, checkNumber, fail, mapLimit } from './internal/util.js';
 
 /**
@@ -122,7 +130,12 @@ export interface HttpTokenSampler extends TokenSampler {
    * @returns Token ids, shape [B, numSamples, maxTokens] flattened row-major, int32; positions
    *   after an early stop hold `NO_TOKEN` (−1).
    */
-  sample(contexts: readonly TokenIds[], maxTokens: number, numSamples: number, options?: SampleCallOptions): Promise<Int32Array>;
+  sample(
+    contexts: readonly TokenIds[],
+    maxTokens: number,
+    numSamples: number,
+    options?: SampleCallOptions,
+  ): Promise<Int32Array>;
 }
 
 const RETRY_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
@@ -167,7 +180,10 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 function abortError(signal: AbortSignal): CalmError {
-  return new CalmError('ABORTED', 'the HTTP request was aborted by its AbortSignal.', { source: '@calm/brierlm', cause: signal.reason });
+  return new CalmError('ABORTED', 'the HTTP request was aborted by its AbortSignal.', {
+    source: '@calm/brierlm',
+    cause: signal.reason,
+  });
 }
 
 function excerpt(text: string): string {
@@ -178,13 +194,17 @@ function excerpt(text: string): string {
 /** A JSON POST with timeout, retries and backoff; returns the parsed body. */
 type JsonPoster = (path: string, body: unknown, signal: AbortSignal | undefined) => Promise<unknown>;
 
-function makePoster(o: Required<Pick<OpenAICompletionsOptions, 'baseUrl' | 'retries' | 'retryDelayMs' | 'maxRetryDelayMs' | 'timeoutMs'>> & {
-  headers: Record<string, string>;
-  fetch: typeof fetch;
-  rng: Rng;
-  stats: HttpSamplerStats;
-  semaphore: Semaphore;
-}): JsonPoster {
+function makePoster(
+  o: Required<
+    Pick<OpenAICompletionsOptions, 'baseUrl' | 'retries' | 'retryDelayMs' | 'maxRetryDelayMs' | 'timeoutMs'>
+  > & {
+    headers: Record<string, string>;
+    fetch: typeof fetch;
+    rng: Rng;
+    stats: HttpSamplerStats;
+    semaphore: Semaphore;
+  },
+): JsonPoster {
   return (path, body, signal) =>
     o.semaphore.run(async () => {
       const url = endpoint(o.baseUrl, path);
@@ -202,28 +222,45 @@ function makePoster(o: Required<Pick<OpenAICompletionsOptions, 'baseUrl' | 'retr
         let transient: { message: string; retryAfterMs?: number; code: 'HTTP_ERROR' | 'TIMEOUT'; cause?: unknown };
         o.stats.requests++;
         try {
-          const res = await o.fetch(url, { method: 'POST', headers: o.headers, body: payload, signal: controller.signal });
+          const res = await o.fetch(url, {
+            method: 'POST',
+            headers: o.headers,
+            body: payload,
+            signal: controller.signal,
+          });
           const text = await res.text();
           if (res.ok) {
             try {
               return JSON.parse(text) as unknown;
             } catch (e) {
-              throw new CalmError('HTTP_ERROR', `POST ${url} answered ${res.status} with malformed JSON (${excerpt(text) || 'empty body'}); check that the server implements the OpenAI /v1/completions API.`, {
-                source: '@calm/brierlm',
-                cause: e,
-                details: { url, status: res.status },
-              });
+              throw new CalmError(
+                'HTTP_ERROR',
+                `POST ${url} answered ${res.status} with malformed JSON (${excerpt(text) || 'empty body'}); check that the server implements the OpenAI /v1/completions API.`,
+                {
+                  source: '@calm/brierlm',
+                  cause: e,
+                  details: { url, status: res.status },
+                },
+              );
             }
           }
           const message = `POST ${url} answered HTTP ${res.status} ${res.statusText}: ${excerpt(text)}`;
           if (!RETRY_STATUS.has(res.status)) {
-            throw new CalmError('HTTP_ERROR', `${message}. Check the request options (model, prompt format, sampling fields).`, {
-              source: '@calm/brierlm',
-              details: { url, status: res.status, body: excerpt(text) },
-            });
+            throw new CalmError(
+              'HTTP_ERROR',
+              `${message}. Check the request options (model, prompt format, sampling fields).`,
+              {
+                source: '@calm/brierlm',
+                details: { url, status: res.status, body: excerpt(text) },
+              },
+            );
           }
           const ra = Number(res.headers.get('retry-after'));
-          transient = { message, code: 'HTTP_ERROR', ...(Number.isFinite(ra) && ra >= 0 ? { retryAfterMs: ra * 1000 } : {}) };
+          transient = {
+            message,
+            code: 'HTTP_ERROR',
+            ...(Number.isFinite(ra) && ra >= 0 ? { retryAfterMs: ra * 1000 } : {}),
+          };
         } catch (e) {
           if (e instanceof CalmError) throw e;
           if (signal?.aborted) throw abortError(signal);
@@ -262,7 +299,9 @@ function choiceIds(choice: Record<string, unknown>): number[] | undefined {
   if (direct) return direct;
   const lp = choice['logprobs'];
   if (isRecord(lp) && Array.isArray(lp['tokens']) && lp['tokens'].length > 0) {
-    const ids = lp['tokens'].map((t) => (typeof t === 'string' && /^token_id:-?\d+$/.test(t) ? Number(t.slice(9)) : NaN));
+    const ids = lp['tokens'].map((t) =>
+      typeof t === 'string' && /^token_id:-?\d+$/.test(t) ? Number(t.slice(9)) : NaN,
+    );
     if (ids.every(Number.isInteger)) return ids;
   }
   return undefined;
@@ -287,33 +326,69 @@ function choiceIds(choice: Record<string, unknown>): number[] | undefined {
  * @category HTTP
  */
 export function createOpenAICompletionsSampler(options: OpenAICompletionsOptions): HttpTokenSampler {
-  if (options == null || typeof options.baseUrl !== 'string') fail('INVALID_ARGUMENT', 'createOpenAICompletionsSampler: pass options with baseUrl, e.g. "http://127.0.0.1:8080".');
+  if (options == null || typeof options.baseUrl !== 'string')
+    fail(
+      'INVALID_ARGUMENT',
+      'createOpenAICompletionsSampler: pass options with baseUrl, e.g. "http://127.0.0.1:8080".',
+    );
   try {
     new URL(options.baseUrl);
   } catch {
-    fail('INVALID_ARGUMENT', `createOpenAICompletionsSampler: baseUrl ${JSON.stringify(options.baseUrl)} is not a URL; pass e.g. "http://127.0.0.1:8080".`);
+    fail(
+      'INVALID_ARGUMENT',
+      `createOpenAICompletionsSampler: baseUrl ${JSON.stringify(options.baseUrl)} is not a URL; pass e.g. "http://127.0.0.1:8080".`,
+    );
   }
   const fetchFn = options.fetch ?? (globalThis.fetch as typeof fetch | undefined);
-  if (typeof fetchFn !== 'function') fail('INVALID_ARGUMENT', 'createOpenAICompletionsSampler: no fetch available; pass options.fetch (Node >= 18 and browsers have one).');
+  if (typeof fetchFn !== 'function')
+    fail(
+      'INVALID_ARGUMENT',
+      'createOpenAICompletionsSampler: no fetch available; pass options.fetch (Node >= 18 and browsers have one).',
+    );
   const mode = options.prompt ?? 'token-ids';
-  if (mode !== 'token-ids' && mode !== 'text') fail('INVALID_ARGUMENT', `createOpenAICompletionsSampler: prompt must be "token-ids" or "text", got ${JSON.stringify(mode)}.`);
+  if (mode !== 'token-ids' && mode !== 'text')
+    fail(
+      'INVALID_ARGUMENT',
+      `createOpenAICompletionsSampler: prompt must be "token-ids" or "text", got ${JSON.stringify(mode)}.`,
+    );
   const concurrency = checkInt(options.concurrency ?? 4, 'concurrency', 1);
   const retries = checkInt(options.retries ?? 3, 'retries', 0);
   const retryDelayMs = checkNumber(options.retryDelayMs ?? 250, 'retryDelayMs', 0);
   const maxRetryDelayMs = checkNumber(options.maxRetryDelayMs ?? 8000, 'maxRetryDelayMs', 0);
   const timeoutMs = checkNumber(options.timeoutMs ?? 60_000, 'timeoutMs', 1);
-  if (options.rng && options.seed !== undefined) fail('INVALID_ARGUMENT', 'createOpenAICompletionsSampler: pass either rng or seed, not both.');
+  if (options.rng && options.seed !== undefined)
+    fail('INVALID_ARGUMENT', 'createOpenAICompletionsSampler: pass either rng or seed, not both.');
   const rng = options.rng ?? createRng(options.seed ?? 0);
   const stats: HttpSamplerStats = { requests: 0, retries: 0 };
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}), ...options.headers };
-  const post = makePoster({ baseUrl: options.baseUrl, retries, retryDelayMs, maxRetryDelayMs, timeoutMs, headers, fetch: fetchFn, rng, stats, semaphore: new Semaphore(concurrency) });
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+    ...options.headers,
+  };
+  const post = makePoster({
+    baseUrl: options.baseUrl,
+    retries,
+    retryDelayMs,
+    maxRetryDelayMs,
+    timeoutMs,
+    headers,
+    fetch: fetchFn,
+    rng,
+    stats,
+    semaphore: new Semaphore(concurrency),
+  });
   const tokenizer = options.tokenizer ?? (mode === 'text' ? serverTokenizer(post, options.model) : undefined);
   const sampling = options.sampling ?? { temperature: 1, top_p: 1, top_k: -1, min_p: 0 };
   const seedRequests = options.seedRequests ?? true;
   const V = options.vocabSize;
   const url = endpoint(options.baseUrl, '/v1/completions');
 
-  const complete = async (context: TokenIds, maxTokens: number, numSamples: number, signal: AbortSignal | undefined): Promise<number[][]> => {
+  const complete = async (
+    context: TokenIds,
+    maxTokens: number,
+    numSamples: number,
+    signal: AbortSignal | undefined,
+  ): Promise<number[][]> => {
     const prompt = mode === 'token-ids' ? Array.from(context) : await tokenizer!.decode(context);
     const rows: number[][] = [];
     while (rows.length < numSamples) {
@@ -333,7 +408,10 @@ export function createOpenAICompletionsSampler(options: OpenAICompletionsOptions
       const res = await post('/v1/completions', body, signal);
       const choices = isRecord(res) && Array.isArray(res['choices']) ? res['choices'] : undefined;
       if (!choices || choices.length === 0 || !choices.every(isRecord)) {
-        fail('HTTP_ERROR', `POST ${url} answered without a non-empty "choices" array (${excerpt(JSON.stringify(res) ?? '')}); check that the server implements the OpenAI /v1/completions API.`);
+        fail(
+          'HTTP_ERROR',
+          `POST ${url} answered without a non-empty "choices" array (${excerpt(JSON.stringify(res) ?? '')}); check that the server implements the OpenAI /v1/completions API.`,
+        );
       }
       const sorted = [...choices].sort((a, b) => (Number(a['index']) || 0) - (Number(b['index']) || 0));
       for (const choice of sorted.slice(0, n)) {
@@ -349,10 +427,17 @@ export function createOpenAICompletionsSampler(options: OpenAICompletionsOptions
           ids = Array.from(await tokenizer!.encode(choice['text']), Number);
           ids = ids.slice(0, maxTokens); // re-tokenised text may split into more pieces than were generated
         } else if (ids.length > maxTokens) {
-          fail('HTTP_ERROR', `POST ${url}: a choice returned ${ids.length} token ids for max_tokens = ${maxTokens}; the server ignored max_tokens.`);
+          fail(
+            'HTTP_ERROR',
+            `POST ${url}: a choice returned ${ids.length} token ids for max_tokens = ${maxTokens}; the server ignored max_tokens.`,
+          );
         }
         for (const id of ids) {
-          if (id < 0 || (V !== undefined && id >= V)) fail('HTTP_ERROR', `POST ${url}: token id ${id} is outside [0, ${V ?? '∞'}); check vocabSize and the server's tokenizer.`);
+          if (id < 0 || (V !== undefined && id >= V))
+            fail(
+              'HTTP_ERROR',
+              `POST ${url}: token id ${id} is outside [0, ${V ?? '∞'}); check vocabSize and the server's tokenizer.`,
+            );
         }
         rows.push(ids);
       }
@@ -363,12 +448,19 @@ export function createOpenAICompletionsSampler(options: OpenAICompletionsOptions
   return {
     stats,
     ...(V === undefined ? {} : { vocabSize: V }),
-    async sample(contexts: readonly TokenIds[], maxTokens: number, numSamples: number, opts?: SampleCallOptions): Promise<Int32Array> {
+    async sample(
+      contexts: readonly TokenIds[],
+      maxTokens: number,
+      numSamples: number,
+      opts?: SampleCallOptions,
+    ): Promise<Int32Array> {
       checkInt(maxTokens, 'maxTokens', 1);
       checkInt(numSamples, 'numSamples', 1);
       const signal = opts?.signal;
       // The semaphore inside `post` bounds requests; mapLimit only bounds pending promises.
-      const perContext = await mapLimit(contexts, Math.max(concurrency, 1) * 2, (c) => complete(c, maxTokens, numSamples, signal));
+      const perContext = await mapLimit(contexts, Math.max(concurrency, 1) * 2, (c) =>
+        complete(c, maxTokens, numSamples, signal),
+      );
       const out = new Int32Array(contexts.length * numSamples * maxTokens).fill(NO_TOKEN);
       perContext.forEach((rows, b) => rows.forEach((ids, m) => out.set(ids, (b * numSamples + m) * maxTokens)));
       return out;
@@ -380,15 +472,27 @@ function serverTokenizer(post: JsonPoster, model: string | undefined): TextToken
   const m = model === undefined ? {} : { model };
   return {
     async encode(text) {
-      const res = await post('/tokenize', { ...m, content: text, prompt: text, add_special: false, add_special_tokens: false }, undefined);
+      const res = await post(
+        '/tokenize',
+        { ...m, content: text, prompt: text, add_special: false, add_special_tokens: false },
+        undefined,
+      );
       const ids = isRecord(res) ? intArray(res['tokens']) : undefined;
-      if (!ids) fail('HTTP_ERROR', `/tokenize answered without an integer "tokens" array (${excerpt(JSON.stringify(res) ?? '')}); pass options.tokenizer instead.`);
+      if (!ids)
+        fail(
+          'HTTP_ERROR',
+          `/tokenize answered without an integer "tokens" array (${excerpt(JSON.stringify(res) ?? '')}); pass options.tokenizer instead.`,
+        );
       return ids;
     },
     async decode(ids) {
       const res = await post('/detokenize', { ...m, tokens: Array.from(ids) }, undefined);
       const text = isRecord(res) ? (res['content'] ?? res['prompt']) : undefined;
-      if (typeof text !== 'string') fail('HTTP_ERROR', `/detokenize answered without a "content" or "prompt" string (${excerpt(JSON.stringify(res) ?? '')}); pass options.tokenizer instead.`);
+      if (typeof text !== 'string')
+        fail(
+          'HTTP_ERROR',
+          `/detokenize answered without a "content" or "prompt" string (${excerpt(JSON.stringify(res) ?? '')}); pass options.tokenizer instead.`,
+        );
       return text;
     },
   };
@@ -426,16 +530,21 @@ export interface ServerTokenizerOptions {
  * @category HTTP
  */
 export function createServerTokenizer(options: ServerTokenizerOptions): TextTokenizer {
-  if (options == null || typeof options.baseUrl !== 'string') fail('INVALID_ARGUMENT', 'createServerTokenizer: pass options with baseUrl.');
+  if (options == null || typeof options.baseUrl !== 'string')
+    fail('INVALID_ARGUMENT', 'createServerTokenizer: pass options with baseUrl.');
   const fetchFn = options.fetch ?? (globalThis.fetch as typeof fetch | undefined);
-  if (typeof fetchFn !== 'function') fail('INVALID_ARGUMENT', 'createServerTokenizer: no fetch available; pass options.fetch.');
+  if (typeof fetchFn !== 'function')
+    fail('INVALID_ARGUMENT', 'createServerTokenizer: no fetch available; pass options.fetch.');
   const post = makePoster({
     baseUrl: options.baseUrl,
     retries: checkInt(options.retries ?? 3, 'retries', 0),
     retryDelayMs: 250,
     maxRetryDelayMs: 8000,
     timeoutMs: checkNumber(options.timeoutMs ?? 60_000, 'timeoutMs', 1),
-    headers: { 'content-type': 'application/json', ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+    },
     fetch: fetchFn,
     rng: createRng('server-tokenizer'),
     stats: { requests: 0, retries: 0 },

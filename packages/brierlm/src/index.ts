@@ -23,7 +23,14 @@
  */
 
 export { evaluateBrierLM } from './evaluate.js';
-export type { BrierGenerator, EstimatorKind, EvaluateBrierOptions, BrierProgress, BrierLMResult, PositionRecord } from './types.js';
+export type {
+  BrierGenerator,
+  EstimatorKind,
+  EvaluateBrierOptions,
+  BrierProgress,
+  BrierLMResult,
+  PositionRecord,
+} from './types.js';
 export { combineBrierLM, officialBrierLM, type BrierTuple, type StderrOptions } from './score.js';
 export { NGramModel, type NGramOptions, type NGramSamplerOptions, type NGramChunkSamplerOptions } from './ngram.js';
 export {
@@ -45,4 +52,10 @@ export {
   type EvalBlocks,
   type ByteTokenizer,
 } from './protocol.js';
-export { toHarnessResults, positionsToJsonl, formatSummary, type HarnessMetadata, type HarnessResults } from './harness.js';
+export {
+  toHarnessResults,
+  positionsToJsonl,
+  formatSummary,
+  type HarnessMetadata,
+  type HarnessResults,
+} from './harness.js';

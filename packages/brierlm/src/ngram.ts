@@ -146,7 +146,8 @@ export class NGramModel implements NextTokenModel {
    *   `addK = 0` with no training tokens.
    */
   static fit(sequences: Iterable<ArrayLike<number>>, options: NGramOptions): NGramModel {
-    if (options == null || typeof options !== 'object') fail('INVALID_ARGUMENT', 'NGramModel.fit: pass options { order, vocabSize }.');
+    if (options == null || typeof options !== 'object')
+      fail('INVALID_ARGUMENT', 'NGramModel.fit: pass options { order, vocabSize }.');
     const order = checkInt(options.order, 'NGramModel order', 1, 64);
     const V = checkInt(options.vocabSize, 'NGramModel vocabSize', 1, 2 ** 31 - 1);
     const addK = checkNumber(options.addK ?? 0.5, 'NGramModel addK', 0);
@@ -158,7 +159,10 @@ export class NGramModel implements NextTokenModel {
       for (let i = 0; i < seq.length; i++) {
         const x = seq[i]!;
         if (!Number.isInteger(x) || x < 0 || x >= V) {
-          fail('INVALID_ARGUMENT', `NGramModel.fit: sequence ${s} token ${i} = ${x} is outside [0, ${V}); raise vocabSize or fix the tokens.`);
+          fail(
+            'INVALID_ARGUMENT',
+            `NGramModel.fit: sequence ${s} token ${i} = ${x} is outside [0, ${V}); raise vocabSize or fix the tokens.`,
+          );
         }
         let node = root;
         node.add(x);
@@ -169,7 +173,11 @@ export class NGramModel implements NextTokenModel {
       }
       s++;
     }
-    if (addK === 0 && root.total === 0) fail('INVALID_ARGUMENT', 'NGramModel.fit: no training tokens and addK = 0 leave no distribution; pass data or addK > 0.');
+    if (addK === 0 && root.total === 0)
+      fail(
+        'INVALID_ARGUMENT',
+        'NGramModel.fit: no training tokens and addK = 0 leave no distribution; pass data or addK > 0.',
+      );
     return new NGramModel({ order, vocabSize: V, addK, backoff }, root);
   }
 
@@ -294,7 +302,11 @@ export class NGramModel implements NextTokenModel {
   asChunkSampler(chunkSize: number, options: NGramChunkSamplerOptions = {}): ChunkSampler {
     const K = checkInt(chunkSize, 'chunkSize', 1);
     const rng = samplerRng(options);
-    const sample = async (contexts: readonly TokenIds[], numSamples: number, opts?: SampleCallOptions): Promise<Int32Array> => {
+    const sample = async (
+      contexts: readonly TokenIds[],
+      numSamples: number,
+      opts?: SampleCallOptions,
+    ): Promise<Int32Array> => {
       throwIfAborted(opts?.signal);
       checkInt(numSamples, 'numSamples', 1);
       const out = new Int32Array(contexts.length * numSamples * K);
@@ -311,12 +323,17 @@ export class NGramModel implements NextTokenModel {
           throwIfAborted(opts?.signal);
           checkInt(numSamples, 'numSamples', 1);
           return sequences.map((seq) => {
-            if (seq.length % K !== 0) fail('INVALID_ARGUMENT', `sampleTeacherForced: sequence length ${seq.length} is not a multiple of K = ${K}.`);
+            if (seq.length % K !== 0)
+              fail(
+                'INVALID_ARGUMENT',
+                `sampleTeacherForced: sequence length ${seq.length} is not a multiple of K = ${K}.`,
+              );
             const L = seq.length / K;
             const out = new Int32Array(Math.max(0, L - 1) * numSamples * K);
             for (let t = 1; t < L; t++) {
               const prefix = seq.subarray(0, t * K);
-              for (let m = 0; m < numSamples; m++) out.set(this.sampleContinuation(prefix, K, rng), ((t - 1) * numSamples + m) * K);
+              for (let m = 0; m < numSamples; m++)
+                out.set(this.sampleContinuation(prefix, K, rng), ((t - 1) * numSamples + m) * K);
             }
             return out;
           });
@@ -341,7 +358,8 @@ export class NGramModel implements NextTokenModel {
         checkInt(numSamples, 'numSamples', 1);
         const out = new Int32Array(contexts.length * numSamples * maxTokens);
         contexts.forEach((c, b) => {
-          for (let m = 0; m < numSamples; m++) out.set(this.sampleContinuation(c, maxTokens, rng), (b * numSamples + m) * maxTokens);
+          for (let m = 0; m < numSamples; m++)
+            out.set(this.sampleContinuation(c, maxTokens, rng), (b * numSamples + m) * maxTokens);
         });
         return out;
       },

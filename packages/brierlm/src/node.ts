@@ -16,7 +16,13 @@
 import { readFile } from 'node:fs/promises';
 import { writeTextAtomic } from '@calm/core/node';
 import { toHarnessResults, positionsToJsonl, type HarnessMetadata } from './harness.js';
-import { makeEvalBlocks, parseJsonlTexts, type EvalBlocks, type EvalBlocksOptions, type TokenizerLike } from './protocol.js';
+import {
+  makeEvalBlocks,
+  parseJsonlTexts,
+  type EvalBlocks,
+  type EvalBlocksOptions,
+  type TokenizerLike,
+} from './protocol.js';
 import type { BrierLMResult } from './types.js';
 import { fail } from './internal/util.js';
 
@@ -34,7 +40,11 @@ export async function readJsonlTexts(path: string, field = 'text'): Promise<stri
   try {
     content = await readFile(path, 'utf8');
   } catch (e) {
-    return fail('IO_ERROR', `cannot read the eval set ${path}: ${(e as Error).message}; pass the path of a JSON-lines file with one {"${field}": ...} per line.`, { cause: e });
+    return fail(
+      'IO_ERROR',
+      `cannot read the eval set ${path}: ${(e as Error).message}; pass the path of a JSON-lines file with one {"${field}": ...} per line.`,
+      { cause: e },
+    );
   }
   return parseJsonlTexts(content, path, field);
 }
@@ -51,7 +61,11 @@ export async function readJsonlTexts(path: string, field = 'text'): Promise<stri
  * {@includeCode ../test/examples.test.ts#node-files}
  * @category Protocol
  */
-export async function loadEvalBlocks(path: string, tokenizer: TokenizerLike, options: EvalBlocksOptions): Promise<EvalBlocks> {
+export async function loadEvalBlocks(
+  path: string,
+  tokenizer: TokenizerLike,
+  options: EvalBlocksOptions,
+): Promise<EvalBlocks> {
   return makeEvalBlocks(await readJsonlTexts(path), tokenizer, options);
 }
 
@@ -77,10 +91,18 @@ export interface ResultFiles {
  * {@includeCode ../test/examples.test.ts#node-files}
  * @category Results
  */
-export async function writeResultFiles(result: BrierLMResult, files: ResultFiles, meta: HarnessMetadata = {}): Promise<void> {
+export async function writeResultFiles(
+  result: BrierLMResult,
+  files: ResultFiles,
+  meta: HarnessMetadata = {},
+): Promise<void> {
   if (files.samples !== undefined && !result.positions) {
-    fail('INVALID_ARGUMENT', 'writeResultFiles: samples path given but the result has no per-position records; evaluate with keepPositions: true.');
+    fail(
+      'INVALID_ARGUMENT',
+      'writeResultFiles: samples path given but the result has no per-position records; evaluate with keepPositions: true.',
+    );
   }
-  if (files.output !== undefined) await writeTextAtomic(files.output, JSON.stringify(toHarnessResults(result, meta), null, 2) + '\n');
+  if (files.output !== undefined)
+    await writeTextAtomic(files.output, JSON.stringify(toHarnessResults(result, meta), null, 2) + '\n');
   if (files.samples !== undefined) await writeTextAtomic(files.samples, positionsToJsonl(result.positions!));
 }

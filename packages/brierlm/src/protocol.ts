@@ -46,13 +46,15 @@ export const OFFICIAL_PROTOCOL: { readonly calm: ProtocolPreset; readonly ar: Pr
     blockSize: 8192,
     bosId: LLAMA3_SPECIAL_TOKENS.bos,
     estimator: 'chunk',
-    description: 'CALM eval_brier: WikiText-103 document-level test, Llama 3 tokens, BOS per document, blocks of 8192, remainder dropped.',
+    description:
+      'CALM eval_brier: WikiText-103 document-level test, Llama 3 tokens, BOS per document, blocks of 8192, remainder dropped.',
   },
   ar: {
     blockSize: 2048,
     bosId: LLAMA3_SPECIAL_TOKENS.bos,
     estimator: 'explicit',
-    description: 'train_ar.py: WikiText-103 document-level test, Llama 3 tokens, BOS per document, blocks of 2048, remainder dropped.',
+    description:
+      'train_ar.py: WikiText-103 document-level test, Llama 3 tokens, BOS per document, blocks of 2048, remainder dropped.',
   },
 };
 
@@ -106,11 +108,13 @@ export async function makeEvalBlocks(
   tokenizer: TokenizerLike,
   options: EvalBlocksOptions,
 ): Promise<EvalBlocks> {
-  if (!tokenizer || typeof tokenizer.encode !== 'function') fail('INVALID_ARGUMENT', 'makeEvalBlocks: tokenizer must have an encode(text) method returning token ids.');
+  if (!tokenizer || typeof tokenizer.encode !== 'function')
+    fail('INVALID_ARGUMENT', 'makeEvalBlocks: tokenizer must have an encode(text) method returning token ids.');
   const blockSize = checkInt(options?.blockSize, 'makeEvalBlocks blockSize', 1);
   const bosId = options.bosId === undefined ? LLAMA3_SPECIAL_TOKENS.bos : options.bosId;
   if (bosId !== null) checkInt(bosId, 'makeEvalBlocks bosId', 0, 2147483647);
-  const maxBlocks = options.maxBlocks === undefined ? Infinity : checkInt(options.maxBlocks, 'makeEvalBlocks maxBlocks', 1);
+  const maxBlocks =
+    options.maxBlocks === undefined ? Infinity : checkInt(options.maxBlocks, 'makeEvalBlocks maxBlocks', 1);
   const blocks: Int32Array[] = [];
   let current = new Int32Array(blockSize);
   let fill = 0;
@@ -125,9 +129,14 @@ export async function makeEvalBlocks(
     }
   };
   for await (const text of texts as AsyncIterable<string>) {
-    if (typeof text !== 'string') fail('INVALID_ARGUMENT', `makeEvalBlocks: document ${documents} is ${typeof text}, not a string.`);
+    if (typeof text !== 'string')
+      fail('INVALID_ARGUMENT', `makeEvalBlocks: document ${documents} is ${typeof text}, not a string.`);
     const ids = await tokenizer.encode(text);
-    if (ids == null || typeof ids.length !== 'number') fail('INVALID_ARGUMENT', `makeEvalBlocks: tokenizer.encode returned ${String(ids)} for document ${documents}; it must return token ids.`);
+    if (ids == null || typeof ids.length !== 'number')
+      fail(
+        'INVALID_ARGUMENT',
+        `makeEvalBlocks: tokenizer.encode returned ${String(ids)} for document ${documents}; it must return token ids.`,
+      );
     const withBos = bosId !== null && !(ids.length > 0 && ids[0] === bosId);
     if (withBos) {
       push(bosId);
@@ -135,13 +144,18 @@ export async function makeEvalBlocks(
     }
     for (let i = 0; i < ids.length; i++) {
       const v = ids[i]!;
-      if (!Number.isInteger(v) || v < 0 || v > 2147483647) fail('INVALID_ARGUMENT', `makeEvalBlocks: document ${documents} token ${i} = ${v} is not a non-negative int32 id.`);
+      if (!Number.isInteger(v) || v < 0 || v > 2147483647)
+        fail(
+          'INVALID_ARGUMENT',
+          `makeEvalBlocks: document ${documents} token ${i} = ${v} is not a non-negative int32 id.`,
+        );
       push(v);
       totalTokens++;
       if (blocks.length >= maxBlocks) break;
     }
     documents++;
-    if (blocks.length >= maxBlocks) return { blocks: blocks.slice(0, maxBlocks), documents, totalTokens, droppedTokens: 0 };
+    if (blocks.length >= maxBlocks)
+      return { blocks: blocks.slice(0, maxBlocks), documents, totalTokens, droppedTokens: 0 };
   }
   return { blocks, documents, totalTokens, droppedTokens: fill };
 }
@@ -168,10 +182,18 @@ export function parseJsonlTexts(content: string, source = 'input', field = 'text
     try {
       obj = JSON.parse(line);
     } catch (e) {
-      fail('FORMAT_ERROR', `${source}:${i + 1} is not valid JSON (${(e as Error).message}); expected one {"${field}": "..."} object per line.`, { cause: e });
+      fail(
+        'FORMAT_ERROR',
+        `${source}:${i + 1} is not valid JSON (${(e as Error).message}); expected one {"${field}": "..."} object per line.`,
+        { cause: e },
+      );
     }
     const text = obj !== null && typeof obj === 'object' ? (obj as Record<string, unknown>)[field] : undefined;
-    if (typeof text !== 'string') fail('FORMAT_ERROR', `${source}:${i + 1} has no string field "${field}"; expected one {"${field}": "..."} object per line.`);
+    if (typeof text !== 'string')
+      fail(
+        'FORMAT_ERROR',
+        `${source}:${i + 1} has no string field "${field}"; expected one {"${field}": "..."} object per line.`,
+      );
     out.push(text);
   }
   return out;
@@ -221,7 +243,8 @@ export function byteTokenizer(): ByteTokenizer {
       for (let i = 0; i < ids.length; i++) {
         const v = ids[i]!;
         if (v >= 0 && v < 256) bytes.push(v);
-        else if (v !== 256 && v !== NO_TOKEN) fail('INVALID_ARGUMENT', `byteTokenizer.decode: id ${v} is not a byte id (0..256).`);
+        else if (v !== 256 && v !== NO_TOKEN)
+          fail('INVALID_ARGUMENT', `byteTokenizer.decode: id ${v} is not a byte id (0..256).`);
       }
       return dec.decode(Uint8Array.from(bytes));
     },

@@ -63,10 +63,14 @@ export function officialBrierLM(brier: ArrayLike<number>): number {
 
 function checkTuple(brier: ArrayLike<number>, fn: string): void {
   if (brier == null || brier.length !== MAX_N) {
-    fail('INVALID_ARGUMENT', `${fn}: expected the 4 values Brier-1..Brier-4, got ${brier == null ? String(brier) : `${brier.length} values`}.`);
+    fail(
+      'INVALID_ARGUMENT',
+      `${fn}: expected the 4 values Brier-1..Brier-4, got ${brier == null ? String(brier) : `${brier.length} values`}.`,
+    );
   }
   for (let n = 0; n < MAX_N; n++) {
-    if (!Number.isFinite(brier[n])) fail('INVALID_ARGUMENT', `${fn}: Brier-${n + 1} = ${brier[n]} is not a finite number.`);
+    if (!Number.isFinite(brier[n]))
+      fail('INVALID_ARGUMENT', `${fn}: Brier-${n + 1} = ${brier[n]} is not a finite number.`);
   }
 }
 
@@ -107,7 +111,12 @@ export interface ClusterSums {
 export interface ScoreSummary {
   brier: BrierTuple;
   brierStderr: BrierTuple;
-  brierCI: readonly [readonly [number, number], readonly [number, number], readonly [number, number], readonly [number, number]];
+  brierCI: readonly [
+    readonly [number, number],
+    readonly [number, number],
+    readonly [number, number],
+    readonly [number, number],
+  ];
   brierLM: number;
   brierLMStderr: number;
   brierLMCI: readonly [number, number];
@@ -153,15 +162,25 @@ export function meanCovariance(c: ClusterSums, mean: readonly number[]): Float64
  */
 export function normalQuantile(p: number): number {
   checkNumber(p, 'normalQuantile: p', Number.MIN_VALUE, 1 - Number.EPSILON);
-  const a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
-  const b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
-  const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const a = [
+    -3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1,
+    2.506628277459239,
+  ];
+  const b = [
+    -5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1,
+  ];
+  const c = [
+    -7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968,
+    2.938163982698783,
+  ];
   const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
   const lo = 0.02425;
   let x: number;
   if (p < lo) {
     const q = Math.sqrt(-2 * Math.log(p));
-    x = (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+    x =
+      (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) /
+      ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
   } else if (p <= 1 - lo) {
     const q = p - 0.5;
     const r = q * q;
@@ -170,7 +189,9 @@ export function normalQuantile(p: number): number {
       (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
   } else {
     const q = Math.sqrt(-2 * Math.log(1 - p));
-    x = -(((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+    x =
+      -(((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) /
+      ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
   }
   return x;
 }
@@ -179,7 +200,13 @@ export function normalQuantile(p: number): number {
  * Means, standard errors and confidence intervals for Brier-1..4 and BrierLM from per-cluster
  * sums.
  */
-export function summarizeClusters(c: ClusterSums, method: 'delta' | 'bootstrap', confidence: number, bootstrapSamples: number, rng: Rng): ScoreSummary {
+export function summarizeClusters(
+  c: ClusterSums,
+  method: 'delta' | 'bootstrap',
+  confidence: number,
+  bootstrapSamples: number,
+  rng: Rng,
+): ScoreSummary {
   const mean = ratioMeans(c);
   const brier = mean as unknown as BrierTuple;
   const brierLM = combineBrierLM(mean);

@@ -127,7 +127,12 @@ export interface BrierLMResult {
   /** Standard errors of Brier-1..4. */
   brierStderr: BrierTuple;
   /** Confidence intervals of Brier-1..4, at {@link BrierLMResult.confidence}. */
-  brierCI: readonly [readonly [number, number], readonly [number, number], readonly [number, number], readonly [number, number]];
+  brierCI: readonly [
+    readonly [number, number],
+    readonly [number, number],
+    readonly [number, number],
+    readonly [number, number],
+  ];
   /** BrierLM ×100 = 100·(Brier-1·Brier-2·Brier-3·Brier-4)^(1/4); 0 when any Brier-n ≤ 0. */
   brierLM: number;
   /** Standard error of `brierLM` (×100 scale); NaN when it is undefined (BrierLM clipped at 0 with a non-degenerate sample; use the bootstrap). */

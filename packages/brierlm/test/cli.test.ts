@@ -30,7 +30,23 @@ describe('brierlm CLI', () => {
   it('evaluates a module generator and writes harness JSON and samples JSONL', async () => {
     const output = join(dir, 'results.json');
     const samples = join(dir, 'samples.jsonl');
-    const r = await cli(['--data', DATA, '--module', FIXTURE, '--block-size', '256', '--limit', '2', '--seed', '3', '--output', output, '--samples', samples, '--no-progress']);
+    const r = await cli([
+      '--data',
+      DATA,
+      '--module',
+      FIXTURE,
+      '--block-size',
+      '256',
+      '--limit',
+      '2',
+      '--seed',
+      '3',
+      '--output',
+      output,
+      '--samples',
+      samples,
+      '--no-progress',
+    ]);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/BrierLM \(x100\): \d+\.\d\d ± \d+\.\d\d/);
@@ -38,35 +54,95 @@ describe('brierlm CLI', () => {
     expect(r.out).toMatch(/estimator: chunk \(K = 4\); 126 positions in 2 block\(s\)/);
     const json = JSON.parse(readFileSync(output, 'utf8'));
     const m = json.results.wikitext103_brierlm;
-    for (const k of ['brier1,none', 'brier1_stderr,none', 'brier4,none', 'brier4_stderr,none', 'brierlm,none', 'brierlm_stderr,none']) expect(typeof m[k]).toBe('number');
+    for (const k of [
+      'brier1,none',
+      'brier1_stderr,none',
+      'brier4,none',
+      'brier4_stderr,none',
+      'brierlm,none',
+      'brierlm_stderr,none',
+    ])
+      expect(typeof m[k]).toBe('number');
     expect(m['brierlm,none']).toBeGreaterThan(0);
     expect(json.versions).toEqual({ wikitext103_brierlm: 1 });
-    expect(json.config).toMatchObject({ random_seed: 3, estimator: 'chunk', chunk_size: 4, limit: 2, brierlm_scale: 100, bos_id: 256 });
+    expect(json.config).toMatchObject({
+      random_seed: 3,
+      estimator: 'chunk',
+      chunk_size: 4,
+      limit: 2,
+      brierlm_scale: 100,
+      bos_id: 256,
+    });
     expect(json.configs.wikitext103_brierlm.metadata.brierlm_note).toMatch(/multiplied by 100/);
     expect(json['n-samples'].wikitext103_brierlm).toMatchObject({ effective: 2, positions: 126 });
     expect(typeof json.date).toBe('number');
-    const lines = readFileSync(samples, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(samples, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(126);
     expect(lines[0]).toMatchObject({ block: 0, position: 0, tokenIndex: 4 });
     expect(lines[0].sample1).toHaveLength(4);
   });
 
   it('--export picks another export, --kind and --json', async () => {
-    const r = await cli(['--data', DATA, '--module', FIXTURE, '--export', 'explicit', '--block-size', '128', '--limit', '1', '--json']);
+    const r = await cli([
+      '--data',
+      DATA,
+      '--module',
+      FIXTURE,
+      '--export',
+      'explicit',
+      '--block-size',
+      '128',
+      '--limit',
+      '1',
+      '--json',
+    ]);
     expect(r.code).toBe(0);
     const json = JSON.parse(r.out);
     expect(json.config.estimator).toBe('explicit');
     expect(json.results.wikitext103_brierlm['brier1,none']).toBeGreaterThan(-1);
-    const asChunk = await cli(['--data', DATA, '--module', FIXTURE, '--export', 'explicit', '--kind', 'chunk', '--block-size', '128', '--limit', '1']);
+    const asChunk = await cli([
+      '--data',
+      DATA,
+      '--module',
+      FIXTURE,
+      '--export',
+      'explicit',
+      '--kind',
+      'chunk',
+      '--block-size',
+      '128',
+      '--limit',
+      '1',
+    ]);
     expect(asChunk.code).toBe(1);
     expect(asChunk.err).toMatch(/ChunkSampler/);
   });
 
   it('evaluates an HTTP endpoint (token estimator)', async () => {
     const tok = byteTokenizer();
-    const lm = NGramModel.fit([tok.encode('Robert Boulter is an English film , television and theatre actor . ')], { order: 2, vocabSize: 257 });
+    const lm = NGramModel.fit([tok.encode('Robert Boulter is an English film , television and theatre actor . ')], {
+      order: 2,
+      vocabSize: 257,
+    });
     server = await startServer(ngramHandler(lm));
-    const r = await cli(['--data', DATA, '--endpoint', server.url, '--tokenizer', 'bytes', '--block-size', '24', '--limit', '2', '--concurrency', '4', '--no-progress']);
+    const r = await cli([
+      '--data',
+      DATA,
+      '--endpoint',
+      server.url,
+      '--tokenizer',
+      'bytes',
+      '--block-size',
+      '24',
+      '--limit',
+      '2',
+      '--concurrency',
+      '4',
+      '--no-progress',
+    ]);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/estimator: token; 40 positions in 2 block\(s\)/);
@@ -80,7 +156,16 @@ describe('brierlm CLI', () => {
     expect(both.err).toMatch(/exactly one of --module <path> or --endpoint <url>/);
     const noExport = await cli(['--data', DATA, '--module', FIXTURE, '--export', 'missing']);
     expect(noExport.err).toMatch(/exports none of missing/);
-    const notSampler = await cli(['--data', DATA, '--module', FIXTURE, '--export', 'notASampler', '--tokenizer', 'bytes']);
+    const notSampler = await cli([
+      '--data',
+      DATA,
+      '--module',
+      FIXTURE,
+      '--export',
+      'notASampler',
+      '--tokenizer',
+      'bytes',
+    ]);
     expect(notSampler.err).toMatch(/none of ChunkSampler/);
     const noData = await cli(['--data', join(dir, 'missing.jsonl'), '--module', FIXTURE]);
     expect(noData.code).toBe(1);

@@ -1,7 +1,14 @@
 // The evaluation API: positions and contexts of each estimator, the roll-out conditioning,
 // perfect / always-wrong / argmax generators, warnings, reproducibility, records and errors.
 import { describe, expect, it } from 'vitest';
-import { createRng, isCalmError, restoreRng, type ChunkSampler, type NextTokenModel, type TokenSampler } from '@calm/core';
+import {
+  createRng,
+  isCalmError,
+  restoreRng,
+  type ChunkSampler,
+  type NextTokenModel,
+  type TokenSampler,
+} from '@calm/core';
 import { NGramModel, evaluateBrierLM, type BrierGenerator } from '../src/index.js';
 import { argmaxChunkSampler, constantGenerators, perfectGenerators } from '../../testing/src/brierlm-helpers.js';
 
@@ -41,7 +48,10 @@ describe('positions and contexts', () => {
 
   it('chunk K < 4: only positions where a whole 4-gram fits; roll-outs continue along sample 1', async () => {
     // A peaked model (mostly x → x+1), so the two samples often agree and roll-outs happen.
-    const peaked = NGramModel.fit([Int32Array.from({ length: 400 }, (_, i) => (i % 37 === 0 ? 0 : i % 4))], { order: 2, vocabSize: V });
+    const peaked = NGramModel.fit([Int32Array.from({ length: 400 }, (_, i) => (i % 37 === 0 ? 0 : i % 4))], {
+      order: 2,
+      vocabSize: V,
+    });
     for (const K of [1, 2, 3]) {
       const { sampler, calls } = spyChunk(peaked.asChunkSampler(K, { seed: 2 }), false);
       const res = await evaluateBrierLM({ kind: 'chunk', sampler }, [block], { batchSize: 1000, keepPositions: true });
@@ -65,7 +75,10 @@ describe('positions and contexts', () => {
             const rolled = Array.from(ctx.subarray(gold, gold + Math.min(K, 4)));
             return rolled.every((v, j) => v === p.sample1![j]);
           });
-          expect(matches.length, `roll-out context of length ${ctx.length} continues a position's sample 1`).toBeGreaterThan(0);
+          expect(
+            matches.length,
+            `roll-out context of length ${ctx.length} continues a position's sample 1`,
+          ).toBeGreaterThan(0);
         }
       }
       // A roll-out step only happens for rows whose samples agreed so far.
@@ -86,7 +99,10 @@ describe('positions and contexts', () => {
         return inner.sample(contexts, maxTokens, numSamples);
       },
     };
-    const res = await evaluateBrierLM({ kind: 'token', sampler: token }, [block], { batchSize: 10, keepPositions: true });
+    const res = await evaluateBrierLM({ kind: 'token', sampler: token }, [block], {
+      batchSize: 10,
+      keepPositions: true,
+    });
     expect(res.numPositions).toBe(block.length - 4);
     expect(seen).toEqual(Array.from({ length: block.length - 4 }, (_, i) => i + 1));
     expect(res.positions!.at(-1)!.target).toEqual(Array.from(block.subarray(block.length - 4)));
@@ -94,7 +110,10 @@ describe('positions and contexts', () => {
     expect(ex.numPositions).toBe(block.length - 4);
     const first = ex.positions![0]!;
     expect(first.targetProb![0]).toBeCloseTo(lm.prob(block.subarray(0, 1), block[1]!), 6);
-    expect(first.brier[0]).toBeCloseTo(2 * lm.prob(block.subarray(0, 1), block[1]!) - lm.probs(block.subarray(0, 1)).reduce((a, p) => a + p * p, 0), 6);
+    expect(first.brier[0]).toBeCloseTo(
+      2 * lm.prob(block.subarray(0, 1), block[1]!) - lm.probs(block.subarray(0, 1)).reduce((a, p) => a + p * p, 0),
+      6,
+    );
   });
 
   it('every Brier-n is averaged over all positions of all blocks before combining', async () => {
@@ -105,13 +124,22 @@ describe('positions and contexts', () => {
       const mean = res.positions!.reduce((a, p) => a + p.brier[n]!, 0) / res.positions!.length;
       expect(res.brier[n]).toBeCloseTo(mean, 12);
     }
-    expect(res.brierLM).toBeCloseTo(100 * Math.pow(res.brier.reduce((a, b) => a * b, 1), 0.25), 10);
+    expect(res.brierLM).toBeCloseTo(
+      100 *
+        Math.pow(
+          res.brier.reduce((a, b) => a * b, 1),
+          0.25,
+        ),
+      10,
+    );
     expect(res.scale).toBe(100);
   });
 });
 
 describe('reference generators', () => {
-  const gens = (g: ReturnType<typeof perfectGenerators> | ReturnType<typeof constantGenerators>): [string, BrierGenerator][] => [
+  const gens = (
+    g: ReturnType<typeof perfectGenerators> | ReturnType<typeof constantGenerators>,
+  ): [string, BrierGenerator][] => [
     ...[1, 2, 3, 4, 8].map((K): [string, BrierGenerator] => [`chunk K=${K}`, { kind: 'chunk', sampler: g.chunk(K) }]),
     ['token', { kind: 'token', sampler: g.token }],
     ['explicit', { kind: 'explicit', model: g.explicit }],
@@ -131,7 +159,10 @@ describe('reference generators', () => {
       const res = await evaluateBrierLM(g, [block]);
       expect(res.brier, name).toEqual([-1, -1, -1, -1]);
       expect(res.brierLM, name).toBe(0);
-      expect(res.warnings.some((w) => w.includes('BrierLM is 0') && w.includes('official')), name).toBe(true);
+      expect(
+        res.warnings.some((w) => w.includes('BrierLM is 0') && w.includes('official')),
+        name,
+      ).toBe(true);
     }
   });
 
@@ -164,7 +195,9 @@ describe('reproducibility and options', () => {
     const rng = createRng('injected');
     const res = await evaluateBrierLM({ kind: 'explicit', model: lm }, [block], { rng });
     expect(res.seed).toBeNull();
-    const again = await evaluateBrierLM({ kind: 'explicit', model: lm }, [block], { rng: restoreRng(res.initialRngState) });
+    const again = await evaluateBrierLM({ kind: 'explicit', model: lm }, [block], {
+      rng: restoreRng(res.initialRngState),
+    });
     expect(again.brier).toEqual(res.brier);
     const seeded = await evaluateBrierLM({ kind: 'explicit', model: lm }, [block], { seed: 'abc' });
     expect(seeded.seed).toBe('abc');
@@ -190,9 +223,15 @@ describe('reproducibility and options', () => {
     const few = await evaluateBrierLM({ kind: 'explicit', model: lm }, [block, block], {});
     expect(few.stderrUnit).toBe('position');
     expect(few.warnings.some((w) => w.includes('independent'))).toBe(true);
-    const many = await evaluateBrierLM({ kind: 'explicit', model: lm }, Array.from({ length: 10 }, () => block), {});
+    const many = await evaluateBrierLM(
+      { kind: 'explicit', model: lm },
+      Array.from({ length: 10 }, () => block),
+      {},
+    );
     expect(many.stderrUnit).toBe('block');
-    const boot = await evaluateBrierLM({ kind: 'explicit', model: lm }, [block], { stderr: { method: 'bootstrap', bootstrapSamples: 200 } });
+    const boot = await evaluateBrierLM({ kind: 'explicit', model: lm }, [block], {
+      stderr: { method: 'bootstrap', bootstrapSamples: 200 },
+    });
     expect(boot.stderrMethod).toBe('bootstrap');
     expect(boot.brierLMCI[0]).toBeLessThanOrEqual(boot.brierLM);
     expect(boot.brierLMCI[1]).toBeGreaterThanOrEqual(boot.brierLM);
@@ -211,22 +250,61 @@ describe('errors', () => {
   };
 
   it('rejects bad generators, options and blocks with a fix in the message', async () => {
-    await expectCode(evaluateBrierLM({ kind: 'nope' } as unknown as BrierGenerator, [block]), 'INVALID_ARGUMENT', /kind/);
-    await expectCode(evaluateBrierLM({ kind: 'chunk', sampler: lm.asChunkSampler(5) }, [block]), 'INVALID_ARGUMENT', /multiple of the chunk size/);
-    await expectCode(evaluateBrierLM({ kind: 'chunk', sampler: lm.asChunkSampler(4) }, [block.subarray(0, 4)]), 'INVALID_ARGUMENT', /too short/);
-    await expectCode(evaluateBrierLM({ kind: 'token', sampler: lm.asTokenSampler() }, []), 'INVALID_ARGUMENT', /no eval blocks/);
-    await expectCode(evaluateBrierLM({ kind: 'explicit', model: lm }, [block], { batchSize: 0 }), 'INVALID_ARGUMENT', /batchSize/);
-    await expectCode(evaluateBrierLM({ kind: 'explicit', model: lm }, [block], { seed: 1, rng: createRng(1) }), 'INVALID_ARGUMENT', /either/);
-    await expectCode(evaluateBrierLM({ kind: 'explicit', model: lm }, [Int32Array.from([0, 1, 2, 3, 9, 1])]), 'INVALID_ARGUMENT', /vocabulary/);
+    await expectCode(
+      evaluateBrierLM({ kind: 'nope' } as unknown as BrierGenerator, [block]),
+      'INVALID_ARGUMENT',
+      /kind/,
+    );
+    await expectCode(
+      evaluateBrierLM({ kind: 'chunk', sampler: lm.asChunkSampler(5) }, [block]),
+      'INVALID_ARGUMENT',
+      /multiple of the chunk size/,
+    );
+    await expectCode(
+      evaluateBrierLM({ kind: 'chunk', sampler: lm.asChunkSampler(4) }, [block.subarray(0, 4)]),
+      'INVALID_ARGUMENT',
+      /too short/,
+    );
+    await expectCode(
+      evaluateBrierLM({ kind: 'token', sampler: lm.asTokenSampler() }, []),
+      'INVALID_ARGUMENT',
+      /no eval blocks/,
+    );
+    await expectCode(
+      evaluateBrierLM({ kind: 'explicit', model: lm }, [block], { batchSize: 0 }),
+      'INVALID_ARGUMENT',
+      /batchSize/,
+    );
+    await expectCode(
+      evaluateBrierLM({ kind: 'explicit', model: lm }, [block], { seed: 1, rng: createRng(1) }),
+      'INVALID_ARGUMENT',
+      /either/,
+    );
+    await expectCode(
+      evaluateBrierLM({ kind: 'explicit', model: lm }, [Int32Array.from([0, 1, 2, 3, 9, 1])]),
+      'INVALID_ARGUMENT',
+      /vocabulary/,
+    );
   });
 
   it('reports samplers that return the wrong shape or bad values', async () => {
     const short: ChunkSampler = { chunkSize: 4, sample: async (c) => new Int32Array(c.length) };
-    await expectCode(evaluateBrierLM({ kind: 'chunk', sampler: short }, [block]), 'SHAPE_MISMATCH', /\[B = \d+, 2, K = 4\]/);
+    await expectCode(
+      evaluateBrierLM({ kind: 'chunk', sampler: short }, [block]),
+      'SHAPE_MISMATCH',
+      /\[B = \d+, 2, K = 4\]/,
+    );
     const plain = { sample: async () => [1, 2, 3] } as unknown as TokenSampler;
     await expectCode(evaluateBrierLM({ kind: 'token', sampler: plain }, [block]), 'SHAPE_MISMATCH', /Int32Array/);
-    const unnormalised: NextTokenModel = { vocabSize: V, nextTokenProbs: async (c) => new Float32Array(c.length * V).fill(1) };
-    await expectCode(evaluateBrierLM({ kind: 'explicit', model: unnormalised }, [block]), 'INVALID_ARGUMENT', /sums to/);
+    const unnormalised: NextTokenModel = {
+      vocabSize: V,
+      nextTokenProbs: async (c) => new Float32Array(c.length * V).fill(1),
+    };
+    await expectCode(
+      evaluateBrierLM({ kind: 'explicit', model: unnormalised }, [block]),
+      'INVALID_ARGUMENT',
+      /sums to/,
+    );
     const negative: TokenSampler = { sample: async (c, m, n) => new Int32Array(c.length * m * n).fill(-7) };
     await expectCode(evaluateBrierLM({ kind: 'token', sampler: negative }, [block]), 'INVALID_ARGUMENT', /NO_TOKEN/);
   });
@@ -241,7 +319,10 @@ describe('errors', () => {
         return new Int32Array(contexts.length * maxTokens * numSamples);
       },
     };
-    await expectCode(evaluateBrierLM({ kind: 'token', sampler }, [block], { signal: controller.signal, batchSize: 4 }), 'ABORTED');
+    await expectCode(
+      evaluateBrierLM({ kind: 'token', sampler }, [block], { signal: controller.signal, batchSize: 4 }),
+      'ABORTED',
+    );
     expect(signalSeen).toBe(controller.signal);
   });
 });

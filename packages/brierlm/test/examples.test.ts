@@ -141,9 +141,16 @@ describe('@calm/brierlm/node examples', () => {
     // import { byteTokenizer, evaluateBrierLM } from '@calm/brierlm';
     // import { loadEvalBlocks, writeResultFiles } from '@calm/brierlm/node';
     // dir: an output folder; tok, lm: a tokenizer and a model, as in the evaluateBrierLM example
-    const { blocks, documents } = await loadEvalBlocks(join(dir, 'test.jsonl'), tok, { blockSize: 32, bosId: tok.bosId });
+    const { blocks, documents } = await loadEvalBlocks(join(dir, 'test.jsonl'), tok, {
+      blockSize: 32,
+      bosId: tok.bosId,
+    });
     const result = await evaluateBrierLM({ kind: 'explicit', model: lm }, blocks, { keepPositions: true });
-    await writeResultFiles(result, { output: join(dir, 'results.json'), samples: join(dir, 'samples.jsonl') }, { model: 'ngram-3' });
+    await writeResultFiles(
+      result,
+      { output: join(dir, 'results.json'), samples: join(dir, 'samples.jsonl') },
+      { model: 'ngram-3' },
+    );
     // #endregion node-files
     expect(documents).toBe(2);
     expect(JSON.parse(await readFile(join(dir, 'results.json'), 'utf8'))).toHaveProperty('results');

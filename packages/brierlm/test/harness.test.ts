@@ -11,7 +11,14 @@ const block = Int32Array.from([0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 3, 3, 2, 1, 0, 0]);
 describe('harness layout', () => {
   it('uses "metric,none" keys with *_stderr, configs, versions, config, date', async () => {
     const res = await evaluateBrierLM({ kind: 'explicit', model: lm }, [block], { seed: 4, keepPositions: true });
-    const h = toHarnessResults(res, { task: 'toy', model: 'ngram', dataset: 'toy.jsonl', blockSize: 16, date: new Date(1_700_000_000_000), evaluationSeconds: 1.5 });
+    const h = toHarnessResults(res, {
+      task: 'toy',
+      model: 'ngram',
+      dataset: 'toy.jsonl',
+      blockSize: 16,
+      date: new Date(1_700_000_000_000),
+      evaluationSeconds: 1.5,
+    });
     expect(Object.keys(h.results['toy']!)).toEqual([
       'alias',
       'brier1,none',
@@ -38,8 +45,14 @@ describe('harness layout', () => {
   });
 
   it('writes undefined errors as null and says BrierLM is x100 in the summary', async () => {
-    const wrong = { vocabSize: 4, nextTokenProbs: async (c: readonly Int32Array[]) => new Float32Array(c.length * 4).map((_, i) => (i % 4 === 0 ? 1 : 0)) };
-    const res = await evaluateBrierLM({ kind: 'explicit', model: wrong }, [Int32Array.from([0, 1, 2, 0, 1, 2, 0, 1, 2, 1])]);
+    const wrong = {
+      vocabSize: 4,
+      nextTokenProbs: async (c: readonly Int32Array[]) =>
+        new Float32Array(c.length * 4).map((_, i) => (i % 4 === 0 ? 1 : 0)),
+    };
+    const res = await evaluateBrierLM({ kind: 'explicit', model: wrong }, [
+      Int32Array.from([0, 1, 2, 0, 1, 2, 0, 1, 2, 1]),
+    ]);
     expect(res.brierLM).toBe(0);
     expect(res.brier[0]).toBeLessThan(0);
     expect(res.brierLMStderr).toBeNaN();
@@ -73,7 +86,10 @@ describe('browser safety', () => {
       expect(graph.size).toBeGreaterThan(entry === 'index.ts' ? 5 : 1);
       for (const [file, specs] of graph) {
         for (const s of specs) {
-          expect(s.startsWith('node:') || s === '@calm/core/node' || ['fs', 'path', 'http', 'url'].includes(s), `${file} imports ${s}`).toBe(false);
+          expect(
+            s.startsWith('node:') || s === '@calm/core/node' || ['fs', 'path', 'http', 'url'].includes(s),
+            `${file} imports ${s}`,
+          ).toBe(false);
         }
       }
     }

@@ -11,7 +11,10 @@ import { ngramHandler, sendJson, startServer, type TestServer } from './fixtures
 
 const V = 4;
 const trainRng = createRng('http-train');
-const lm = NGramModel.fit([Int32Array.from({ length: 500 }, () => (trainRng.uniform() < 0.5 ? 1 : trainRng.int(V)))], { order: 2, vocabSize: V });
+const lm = NGramModel.fit([Int32Array.from({ length: 500 }, () => (trainRng.uniform() < 0.5 ? 1 : trainRng.int(V)))], {
+  order: 2,
+  vocabSize: V,
+});
 const evalRng = createRng('http-eval');
 const block = Int32Array.from({ length: 64 }, () => evalRng.int(V));
 
@@ -25,17 +28,30 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-
 describe('createOpenAICompletionsSampler', () => {
   it('evaluates an n-gram served over HTTP: unbiased, with full-distribution sampling fields', async () => {
     const server = await serve(ngramHandler(lm));
-    const sampler = createOpenAICompletionsSampler({ baseUrl: server.url, model: 'ngram', concurrency: 4, vocabSize: V });
+    const sampler = createOpenAICompletionsSampler({
+      baseUrl: server.url,
+      model: 'ngram',
+      concurrency: 4,
+      vocabSize: V,
+    });
     const res = await evaluateBrierLM({ kind: 'token', sampler }, [block, block], { batchSize: 32, seed: 1 });
     const truth = exactMeanBrier((c) => lm.probs(c), block, tokenPositions(block.length));
     for (let n = 0; n < 4; n++) expect(Math.abs(res.brier[n]! - truth[n]!)).toBeLessThan(4 * res.brierStderr[n]!);
     expect(server.bodies).toHaveLength(2 * (64 - 4));
     const body = server.bodies[5]!;
-    expect(body).toMatchObject({ model: 'ngram', max_tokens: 4, n: 2, temperature: 1, top_p: 1, top_k: -1, min_p: 0, stream: false });
+    expect(body).toMatchObject({
+      model: 'ngram',
+      max_tokens: 4,
+      n: 2,
+      temperature: 1,
+      top_p: 1,
+      top_k: -1,
+      min_p: 0,
+      stream: false,
+    });
     expect(body['prompt']).toEqual(Array.from(block.subarray(0, 6)));
     expect(new Set(server.bodies.map((b) => b['seed'])).size).toBe(server.bodies.length);
     expect(sampler.stats).toEqual({ requests: 120, retries: 0 });
@@ -53,7 +69,10 @@ describe('createOpenAICompletionsSampler', () => {
   });
 
   it('text mode: detokenised prompts, completions tokenised by the server', async () => {
-    const bytes = NGramModel.fit([new TextEncoder().encode('the cat sat on the mat. the dog sat on the log.')], { order: 3, vocabSize: 256 });
+    const bytes = NGramModel.fit([new TextEncoder().encode('the cat sat on the mat. the dog sat on the log.')], {
+      order: 3,
+      vocabSize: 256,
+    });
     const server = await serve(ngramHandler(bytes, { idsField: 'none', bytes: true }));
     const sampler = createOpenAICompletionsSampler({ baseUrl: server.url, prompt: 'text' });
     const ctx = Int32Array.from(new TextEncoder().encode('the c'));
@@ -67,7 +86,9 @@ describe('createOpenAICompletionsSampler', () => {
 
   it('retries a transient 503 with backoff and then succeeds', async () => {
     const ok = ngramHandler(lm);
-    const server = await serve((req, body, res, i) => (i === 0 ? sendJson(res, 503, { error: 'loading model' }) : ok(req, body, res, i)));
+    const server = await serve((req, body, res, i) =>
+      i === 0 ? sendJson(res, 503, { error: 'loading model' }) : ok(req, body, res, i),
+    );
     const sampler = createOpenAICompletionsSampler({ baseUrl: server.url, retryDelayMs: 5 });
     const out = await sampler.sample([block.subarray(0, 4)], 4, 2);
     expect(out.length).toBe(8);
@@ -123,20 +144,28 @@ describe('createOpenAICompletionsSampler', () => {
   it('keeps at most `concurrency` requests in flight and honours abort', async () => {
     const server = await serve(ngramHandler(lm, { delayMs: 10 }));
     const sampler = createOpenAICompletionsSampler({ baseUrl: server.url, concurrency: 3 });
-    await sampler.sample(Array.from({ length: 12 }, (_, i) => block.subarray(0, i + 1)), 4, 2);
+    await sampler.sample(
+      Array.from({ length: 12 }, (_, i) => block.subarray(0, i + 1)),
+      4,
+      2,
+    );
     expect(server.maxConcurrent()).toBe(3);
 
     const slow = await serve(() => {
       /* never respond */
     });
     const controller = new AbortController();
-    const pending = createOpenAICompletionsSampler({ baseUrl: slow.url, timeoutMs: 10_000 }).sample([block], 4, 2, { signal: controller.signal });
+    const pending = createOpenAICompletionsSampler({ baseUrl: slow.url, timeoutMs: 10_000 }).sample([block], 4, 2, {
+      signal: controller.signal,
+    });
     setTimeout(() => controller.abort(), 20);
     expect(isCalmError(await rejection(pending), 'ABORTED')).toBe(true);
   });
 
   it('rejects bad options', () => {
     expect(() => createOpenAICompletionsSampler({ baseUrl: 'not a url' })).toThrow(/not a URL/);
-    expect(() => createOpenAICompletionsSampler({ baseUrl: 'http://127.0.0.1:1', concurrency: 0 })).toThrow(/concurrency/);
+    expect(() => createOpenAICompletionsSampler({ baseUrl: 'http://127.0.0.1:1', concurrency: 0 })).toThrow(
+      /concurrency/,
+    );
   });
 });

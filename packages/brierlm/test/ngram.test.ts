@@ -19,7 +19,13 @@ describe('NGramModel', () => {
   });
 
   it('a fixed backoff weight and contexts that never cross sequence boundaries', () => {
-    const m = NGramModel.fit([[0, 1], [2, 0]], { order: 2, vocabSize: 3, addK: 0, backoff: 1 });
+    const m = NGramModel.fit(
+      [
+        [0, 1],
+        [2, 0],
+      ],
+      { order: 2, vocabSize: 3, addK: 0, backoff: 1 },
+    );
     // Unigram: 0:2, 1:1, 2:1. After 1 nothing was seen (the second sequence starts fresh).
     expect(Array.from(m.probs([1]))).toEqual([0.5, 0.25, 0.25]);
     // After 0: one follower (1); α = 1: (1{x=1} + 1·P1(x)) / 2.
@@ -63,7 +69,9 @@ describe('NGramModel', () => {
     const seq = Int32Array.from([0, 1, 0, 1, 2, 0]);
     const tf = await lm.teacherForcedProbs(seq);
     expect(tf.length).toBe(6 * 3);
-    expect(Array.from(tf.subarray(3, 6))).toEqual(Array.from(lm.probs(seq.subarray(0, 2))).map((v) => expect.closeTo(v, 6)));
+    expect(Array.from(tf.subarray(3, 6))).toEqual(
+      Array.from(lm.probs(seq.subarray(0, 2))).map((v) => expect.closeTo(v, 6)),
+    );
     const batch = await lm.nextTokenProbs([seq.subarray(0, 1), seq.subarray(0, 4)]);
     expect(batch.length).toBe(6);
 

@@ -25,7 +25,10 @@ describe('official protocol', () => {
     expect(texts).toHaveLength(62);
     const tok = byteTokenizer();
     const expectedTokens = texts.reduce((a, t) => a + new TextEncoder().encode(t).length + 1, 0);
-    const { blocks, documents, totalTokens, droppedTokens } = await loadEvalBlocks(WIKITEXT, tok, { blockSize: OFFICIAL_PROTOCOL.calm.blockSize, bosId: tok.bosId });
+    const { blocks, documents, totalTokens, droppedTokens } = await loadEvalBlocks(WIKITEXT, tok, {
+      blockSize: OFFICIAL_PROTOCOL.calm.blockSize,
+      bosId: tok.bosId,
+    });
     expect(documents).toBe(62);
     expect(totalTokens).toBe(expectedTokens);
     expect(blocks).toHaveLength(Math.floor(expectedTokens / 8192));
@@ -76,6 +79,8 @@ describe('official protocol', () => {
     expect(() => parseJsonlTexts('{"text":"a"}\n{oops', 'f.jsonl')).toThrow(/f\.jsonl:2 is not valid JSON/);
     expect(() => parseJsonlTexts('{"body":"a"}', 'f.jsonl')).toThrow(/f\.jsonl:1 has no string field "text"/);
     await expect(readJsonlTexts('/nonexistent/file.jsonl')).rejects.toMatchObject({ code: 'IO_ERROR' });
-    await expect(makeEvalBlocks(['a'], {} as never, { blockSize: 2 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(makeEvalBlocks(['a'], {} as never, { blockSize: 2 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
   });
 });

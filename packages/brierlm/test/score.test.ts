@@ -20,7 +20,11 @@ describe('combineBrierLM', () => {
   });
 
   it('rejects anything but four finite numbers', () => {
-    for (const bad of [[1, 2, 3], [1, 2, 3, NaN], [1, 2, 3, 4, 5]]) {
+    for (const bad of [
+      [1, 2, 3],
+      [1, 2, 3, NaN],
+      [1, 2, 3, 4, 5],
+    ]) {
       expect(() => combineBrierLM(bad)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     }
     let error: unknown;
@@ -81,7 +85,12 @@ describe('standard errors', () => {
   });
 
   it('the 95% delta interval for BrierLM covers the truth about 95% of the time', () => {
-    const truth = 100 * Math.pow(mean.reduce((a, b) => a * b, 1), 0.25);
+    const truth =
+      100 *
+      Math.pow(
+        mean.reduce((a, b) => a * b, 1),
+        0.25,
+      );
     let covered = 0;
     const sims = 300;
     for (let r = 0; r < sims; r++) {
@@ -96,10 +105,13 @@ describe('standard errors', () => {
     const c = synthetic(3, 50, mean);
     const cov = meanCovariance(c, mean);
     expect(cov.every(Number.isFinite)).toBe(true);
-    expect(meanCovariance({ sums: new Float64Array(4), counts: new Float64Array([10]) }, mean).every(Number.isNaN)).toBe(true);
+    expect(
+      meanCovariance({ sums: new Float64Array(4), counts: new Float64Array([10]) }, mean).every(Number.isNaN),
+    ).toBe(true);
     // Merging pairs of positions into blocks keeps the mean and gives a similar (noisier) error.
     const blocks: ClusterSums = { sums: new Float64Array(25 * 4), counts: new Float64Array(25).fill(2) };
-    for (let i = 0; i < 50; i++) for (let n = 0; n < 4; n++) blocks.sums[Math.floor(i / 2) * 4 + n]! += c.sums[i * 4 + n]!;
+    for (let i = 0; i < 50; i++)
+      for (let n = 0; n < 4; n++) blocks.sums[Math.floor(i / 2) * 4 + n]! += c.sums[i * 4 + n]!;
     const p = summarizeClusters(c, 'delta', 0.95, 0, createRng(0));
     const q = summarizeClusters(blocks, 'delta', 0.95, 0, createRng(0));
     for (let n = 0; n < 4; n++) expect(q.brier[n]).toBeCloseTo(p.brier[n]!, 12);

@@ -50,7 +50,10 @@ function expectUnbiased(est: number[][], truth: readonly number[], label: string
   for (let n = 0; n < 4; n++) {
     const { mean, stderr } = meanAndStderr(est[n]!);
     const tol = Math.max(3 * stderr, 1e-6);
-    expect(Math.abs(mean - truth[n]!), `${label} Brier-${n + 1}: mean ${mean} vs truth ${truth[n]} (3·SE = ${3 * stderr})`).toBeLessThanOrEqual(tol);
+    expect(
+      Math.abs(mean - truth[n]!),
+      `${label} Brier-${n + 1}: mean ${mean} vs truth ${truth[n]} (3·SE = ${3 * stderr})`,
+    ).toBeLessThanOrEqual(tol);
   }
 }
 
@@ -80,13 +83,24 @@ describe('categorical toy (i.i.d. tokens, closed-form Brier)', () => {
 
   for (const K of KS) {
     it(`chunk estimator is unbiased, K = ${K}`, async () => {
-      const est = await replicate(400, (r) => ({ kind: 'chunk', sampler: cat.asChunkSampler(K, { seed: `cat${K}-${r}`, teacherForced: r % 2 === 0 }) }), block);
+      const est = await replicate(
+        400,
+        (r) => ({
+          kind: 'chunk',
+          sampler: cat.asChunkSampler(K, { seed: `cat${K}-${r}`, teacherForced: r % 2 === 0 }),
+        }),
+        block,
+      );
       expectUnbiased(est, closedForm(chunkPositions(block.length, K)), `categorical chunk K=${K}`);
     });
   }
 
   it('token estimator is unbiased', async () => {
-    const est = await replicate(300, (r) => ({ kind: 'token', sampler: cat.asTokenSampler({ seed: `catT-${r}` }) }), block);
+    const est = await replicate(
+      300,
+      (r) => ({ kind: 'token', sampler: cat.asTokenSampler({ seed: `catT-${r}` }) }),
+      block,
+    );
     expectUnbiased(est, closedForm(tokenPositions(block.length)), 'categorical token');
   });
 
@@ -98,7 +112,11 @@ describe('categorical toy (i.i.d. tokens, closed-form Brier)', () => {
 
 describe('n-gram toy (order 3, V = 4, exact Brier by enumeration)', () => {
   const V = 4;
-  const lm = NGramModel.fit([markovSequence(createRng('train'), 3000, TRAIN_ROWS)], { order: 3, vocabSize: V, addK: 0.5 });
+  const lm = NGramModel.fit([markovSequence(createRng('train'), 3000, TRAIN_ROWS)], {
+    order: 3,
+    vocabSize: V,
+    addK: 0.5,
+  });
   const probs = (c: ArrayLike<number>): Float64Array => lm.probs(c);
   // Held-out text from a less peaked chain: the model is not the data distribution.
   const block = markovSequence(createRng('eval'), 48, EVAL_ROWS);
@@ -106,14 +124,22 @@ describe('n-gram toy (order 3, V = 4, exact Brier by enumeration)', () => {
   for (const K of KS) {
     it(`chunk estimator is unbiased, K = ${K}`, async () => {
       const truth = exactMeanBrier(probs, block, chunkPositions(block.length, K));
-      const est = await replicate(250, (r) => ({ kind: 'chunk', sampler: lm.asChunkSampler(K, { seed: `ng${K}-${r}`, teacherForced: r % 2 === 1 }) }), block);
+      const est = await replicate(
+        250,
+        (r) => ({ kind: 'chunk', sampler: lm.asChunkSampler(K, { seed: `ng${K}-${r}`, teacherForced: r % 2 === 1 }) }),
+        block,
+      );
       expectUnbiased(est, truth, `n-gram chunk K=${K}`);
     });
   }
 
   it('token and explicit estimators are unbiased, and the explicit one has lower variance', async () => {
     const truth = exactMeanBrier(probs, block, tokenPositions(block.length));
-    const token = await replicate(250, (r) => ({ kind: 'token', sampler: lm.asTokenSampler({ seed: `ngT-${r}` }) }), block);
+    const token = await replicate(
+      250,
+      (r) => ({ kind: 'token', sampler: lm.asTokenSampler({ seed: `ngT-${r}` }) }),
+      block,
+    );
     const explicit = await replicate(250, () => ({ kind: 'explicit', model: lm }), block);
     expectUnbiased(token, truth, 'n-gram token');
     expectUnbiased(explicit, truth, 'n-gram explicit');
@@ -130,7 +156,11 @@ describe('n-gram toy (order 3, V = 4, exact Brier by enumeration)', () => {
     const truth = exactMeanBrier(probs, block, tokenPositions(block.length));
     const est: number[][] = [[], [], [], []];
     for (let r = 0; r < 150; r++) {
-      const res = await evaluateBrierLM({ kind: 'explicit', model: lm }, [block], { seed: r, teacherForced: 'never', batchSize: 5 });
+      const res = await evaluateBrierLM({ kind: 'explicit', model: lm }, [block], {
+        seed: r,
+        teacherForced: 'never',
+        batchSize: 5,
+      });
       for (let n = 0; n < 4; n++) est[n]!.push(res.brier[n]!);
     }
     expectUnbiased(est, truth, 'n-gram explicit (no fast path)');

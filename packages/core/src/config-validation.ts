@@ -23,7 +23,16 @@ import { CalmError } from './errors.js';
  * @see {@link checkConfigValue}, which applies them.
  * @category Config validation
  */
-export type ConfigValueKind = 'posInt' | 'nonNegInt' | 'pos' | 'nonNeg' | 'prob' | 'tokenId' | 'tokenIdOrNull' | 'bool' | 'string';
+export type ConfigValueKind =
+  | 'posInt'
+  | 'nonNegInt'
+  | 'pos'
+  | 'nonNeg'
+  | 'prob'
+  | 'tokenId'
+  | 'tokenIdOrNull'
+  | 'bool'
+  | 'string';
 
 /**
  * A custom rule for one configuration value, for constraints the built-in
@@ -47,7 +56,11 @@ export type ConfigValueRule = (name: string, value: unknown) => string | null;
  * @see {@link collectConfigProblems}, which checks a whole object against a table.
  * @category Config validation
  */
-export type ConfigField<K extends string = string> = readonly [key: K, jsonName: string, rule: ConfigValueKind | ConfigValueRule];
+export type ConfigField<K extends string = string> = readonly [
+  key: K,
+  jsonName: string,
+  rule: ConfigValueKind | ConfigValueRule,
+];
 
 /**
  * Checks one configuration value against a rule.
@@ -69,17 +82,27 @@ export function checkConfigValue(name: string, rule: ConfigValueKind | ConfigVal
     case 'posInt':
       return Number.isSafeInteger(v) && (v as number) >= 1 ? null : `${name} must be a positive integer, got ${show}`;
     case 'nonNegInt':
-      return Number.isSafeInteger(v) && (v as number) >= 0 ? null : `${name} must be a non-negative integer, got ${show}`;
+      return Number.isSafeInteger(v) && (v as number) >= 0
+        ? null
+        : `${name} must be a non-negative integer, got ${show}`;
     case 'pos':
-      return typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : `${name} must be a finite number > 0, got ${show}`;
+      return typeof v === 'number' && Number.isFinite(v) && v > 0
+        ? null
+        : `${name} must be a finite number > 0, got ${show}`;
     case 'nonNeg':
-      return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : `${name} must be a finite number >= 0, got ${show}`;
+      return typeof v === 'number' && Number.isFinite(v) && v >= 0
+        ? null
+        : `${name} must be a finite number >= 0, got ${show}`;
     case 'prob':
       return typeof v === 'number' && v >= 0 && v < 1 ? null : `${name} must be a probability in [0, 1), got ${show}`;
     case 'tokenId':
-      return Number.isSafeInteger(v) && (v as number) >= 0 ? null : `${name} must be a non-negative integer token id, got ${show}`;
+      return Number.isSafeInteger(v) && (v as number) >= 0
+        ? null
+        : `${name} must be a non-negative integer token id, got ${show}`;
     case 'tokenIdOrNull':
-      return v === null || (Number.isSafeInteger(v) && (v as number) >= 0) ? null : `${name} must be a non-negative integer token id or null, got ${show}`;
+      return v === null || (Number.isSafeInteger(v) && (v as number) >= 0)
+        ? null
+        : `${name} must be a non-negative integer token id or null, got ${show}`;
     case 'bool':
       return typeof v === 'boolean' ? null : `${name} must be true or false, got ${show}`;
     case 'string':
@@ -147,8 +170,12 @@ export function configFieldNamer(fields: ReadonlyArray<ConfigField>, jsonNames: 
  */
 export function throwConfigProblems(problems: readonly string[], what: string, source?: string): void {
   if (problems.length === 0) return;
-  throw new CalmError('INVALID_CONFIG', `${what} has ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n- ${problems.join('\n- ')}`, {
-    ...(source === undefined ? {} : { source }),
-    details: { problems: [...problems] },
-  });
+  throw new CalmError(
+    'INVALID_CONFIG',
+    `${what} has ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n- ${problems.join('\n- ')}`,
+    {
+      ...(source === undefined ? {} : { source }),
+      details: { problems: [...problems] },
+    },
+  );
 }

@@ -13,7 +13,10 @@ const u32 = new Uint32Array(f32.buffer);
  * {@includeCode ../test/examples.test.ts#half-floats}
  * @category Dtypes
  */
-export function float16BitsToFloat32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
+export function float16BitsToFloat32(
+  bits: Uint16Array,
+  out: Float32Array = new Float32Array(bits.length),
+): Float32Array {
   for (let i = 0; i < bits.length; i++) {
     const h = bits[i]!;
     const sign = (h & 0x8000) << 16;
@@ -59,7 +62,7 @@ export function float32ToFloat16Bits(values: Float32Array): Uint16Array {
       out[i] = sign | 0x7c00 | (mant ? 0x200 : 0);
       continue;
     }
-    let e = exp - 127 + 15;
+    const e = exp - 127 + 15;
     if (e >= 0x1f) {
       out[i] = sign | 0x7c00;
       continue;
@@ -74,13 +77,13 @@ export function float32ToFloat16Bits(values: Float32Array): Uint16Array {
       let half = mant >>> shift;
       const rem = mant & ((1 << shift) - 1);
       const halfway = 1 << (shift - 1);
-      if (rem > halfway || (rem === halfway && (half & 1))) half++;
+      if (rem > halfway || (rem === halfway && half & 1)) half++;
       out[i] = sign | half;
       continue;
     }
     let half = (e << 10) | (mant >>> 13);
     const rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+    if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
     // carry into the exponent is correct (may become Inf)
     out[i] = sign | half;
     void e;
@@ -97,7 +100,10 @@ export function float32ToFloat16Bits(values: Float32Array): Uint16Array {
  * {@includeCode ../test/examples.test.ts#half-floats}
  * @category Dtypes
  */
-export function bfloat16BitsToFloat32(bits: Uint16Array, out: Float32Array = new Float32Array(bits.length)): Float32Array {
+export function bfloat16BitsToFloat32(
+  bits: Uint16Array,
+  out: Float32Array = new Float32Array(bits.length),
+): Float32Array {
   const o32 = new Uint32Array(out.buffer, out.byteOffset, out.length);
   for (let i = 0; i < bits.length; i++) o32[i] = bits[i]! << 16;
   return out;

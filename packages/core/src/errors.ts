@@ -111,7 +111,9 @@ export function isCalmError(e: unknown, code?: CalmErrorCode): e is CalmError {
  * {@includeCode ../test/examples.test.ts#calm-error}
  * @category Errors
  */
-export function errorFactory(source: string): (code: CalmErrorCode, message: string, options?: Omit<CalmErrorOptions, 'source'>) => never {
+export function errorFactory(
+  source: string,
+): (code: CalmErrorCode, message: string, options?: Omit<CalmErrorOptions, 'source'>) => never {
   return (code, message, options = {}) => {
     throw new CalmError(code, message, { ...options, source });
   };

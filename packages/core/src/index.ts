@@ -30,7 +30,13 @@ export {
   type TokenIds,
   type Chunk,
 } from './tokens.js';
-export { NO_TOKEN, type ChunkSampler, type TokenSampler, type NextTokenModel, type SampleCallOptions } from './sampler.js';
+export {
+  NO_TOKEN,
+  type ChunkSampler,
+  type TokenSampler,
+  type NextTokenModel,
+  type SampleCallOptions,
+} from './sampler.js';
 export { createRng, restoreRng, type Rng, type RngState } from './rng.js';
 export { float16BitsToFloat32, float32ToFloat16Bits, bfloat16BitsToFloat32, float32ToBfloat16Bits } from './dtype.js';
 export {
@@ -58,4 +64,12 @@ export {
   type TorchTensorRef,
   type TorchStateDictReader,
 } from './torch-bin.js';
-export { checkConfigValue, collectConfigProblems, configFieldNamer, throwConfigProblems, type ConfigValueKind, type ConfigValueRule, type ConfigField } from './config-validation.js';
+export {
+  checkConfigValue,
+  collectConfigProblems,
+  configFieldNamer,
+  throwConfigProblems,
+  type ConfigValueKind,
+  type ConfigValueRule,
+  type ConfigField,
+} from './config-validation.js';

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 
-import { open, readFile, rename, mkdir, rm, stat } from 'node:fs/promises';
+import { type FileHandle, open, readFile, rename, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CalmError } from './errors.js';
@@ -54,8 +54,11 @@ export interface SafetensorsReader {
  * {@includeCode ../test/examples.test.ts#safetensors-file}
  * @category Checkpoints
  */
-export async function openSafetensorsFile(path: string, options: SafetensorsReadOptions = {}): Promise<SafetensorsReader> {
-  let fh;
+export async function openSafetensorsFile(
+  path: string,
+  options: SafetensorsReadOptions = {},
+): Promise<SafetensorsReader> {
+  let fh: FileHandle;
   try {
     fh = await open(path, 'r');
   } catch (e) {
@@ -76,13 +79,17 @@ export async function openSafetensorsFile(path: string, options: SafetensorsRead
       names: () => [...header.entries.keys()],
       async read(name: string) {
         const entry = header.entries.get(name);
-        if (!entry) throw new CalmError('MISSING_PARAMETER', `${path} has no tensor "${name}".`, { source: '@calm/core' });
+        if (!entry)
+          throw new CalmError('MISSING_PARAMETER', `${path} has no tensor "${name}".`, { source: '@calm/core' });
         const [b, e] = entry.dataOffsets;
         const raw = new Uint8Array(e - b);
         let done = 0;
         while (done < raw.length) {
           const { bytesRead } = await handle.read(raw, done, raw.length - done, header.dataStart + b + done);
-          if (bytesRead === 0) throw new CalmError('FORMAT_ERROR', `${path}: unexpected end of file reading "${name}".`, { source: '@calm/core' });
+          if (bytesRead === 0)
+            throw new CalmError('FORMAT_ERROR', `${path}: unexpected end of file reading "${name}".`, {
+              source: '@calm/core',
+            });
           done += bytesRead;
         }
         return decodeSafetensorsTensor(entry, raw, name);
@@ -166,7 +173,10 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
-    throw new CalmError('IO_ERROR', `cannot write ${path}: ${(e as Error).message}`, { source: '@calm/core', cause: e });
+    throw new CalmError('IO_ERROR', `cannot write ${path}: ${(e as Error).message}`, {
+      source: '@calm/core',
+      cause: e,
+    });
   }
 }
 
@@ -223,7 +233,7 @@ export async function writeTextAtomic(path: string, text: string): Promise<void>
  * @category Checkpoints
  */
 export async function openFileSource(path: string): Promise<ByteSource & { close(): Promise<void> }> {
-  let fh;
+  let fh: FileHandle;
   try {
     fh = await open(path, 'r');
   } catch (e) {
@@ -235,13 +245,18 @@ export async function openFileSource(path: string): Promise<ByteSource & { close
     size,
     async read(offset, length) {
       if (offset < 0 || offset + length > size) {
-        throw new CalmError('FORMAT_ERROR', `${path}: read of ${length} bytes at ${offset} runs past the end (${size} bytes); the file is truncated.`, { source: '@calm/core' });
+        throw new CalmError(
+          'FORMAT_ERROR',
+          `${path}: read of ${length} bytes at ${offset} runs past the end (${size} bytes); the file is truncated.`,
+          { source: '@calm/core' },
+        );
       }
       const buf = new Uint8Array(length);
       let done = 0;
       while (done < length) {
         const { bytesRead } = await handle.read(buf, done, length - done, offset + done);
-        if (bytesRead === 0) throw new CalmError('FORMAT_ERROR', `${path}: unexpected end of file.`, { source: '@calm/core' });
+        if (bytesRead === 0)
+          throw new CalmError('FORMAT_ERROR', `${path}: unexpected end of file.`, { source: '@calm/core' });
         done += bytesRead;
       }
       return buf;

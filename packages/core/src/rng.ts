@@ -133,7 +133,9 @@ class Xoshiro128 implements Rng {
 
   int(n: number): number {
     if (!Number.isInteger(n) || n < 1 || n > 4294967296) {
-      throw new CalmError('INVALID_ARGUMENT', `Rng.int: n must be an integer in [1, 2^32], got ${n}.`, { source: '@calm/core' });
+      throw new CalmError('INVALID_ARGUMENT', `Rng.int: n must be an integer in [1, 2^32], got ${n}.`, {
+        source: '@calm/core',
+      });
     }
     // Lemire-style rejection for exact uniformity.
     const limit = 4294967296 - (4294967296 % n);
@@ -159,7 +161,9 @@ class Xoshiro128 implements Rng {
 
   bernoulli(p: number): boolean {
     if (!(p >= 0 && p <= 1)) {
-      throw new CalmError('INVALID_ARGUMENT', `Rng.bernoulli: p must be in [0, 1], got ${p}.`, { source: '@calm/core' });
+      throw new CalmError('INVALID_ARGUMENT', `Rng.bernoulli: p must be in [0, 1], got ${p}.`, {
+        source: '@calm/core',
+      });
     }
     return this.uniform() < p;
   }
@@ -169,9 +173,13 @@ class Xoshiro128 implements Rng {
     for (let i = 0; i < weights.length; i++) {
       const w = weights[i]!;
       if (!(w >= 0) || !Number.isFinite(w)) {
-        throw new CalmError('INVALID_ARGUMENT', `Rng.categorical: weights[${i}] = ${w}; weights must be finite and >= 0.`, {
-          source: '@calm/core',
-        });
+        throw new CalmError(
+          'INVALID_ARGUMENT',
+          `Rng.categorical: weights[${i}] = ${w}; weights must be finite and >= 0.`,
+          {
+            source: '@calm/core',
+          },
+        );
       }
       total += w;
     }
@@ -209,7 +217,10 @@ class Xoshiro128 implements Rng {
     const child = new Xoshiro128(this.getState());
     child.spare = null;
     // The child keeps the current stream position; this generator jumps 2^64 ahead.
-    let t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+    let t0 = 0,
+      t1 = 0,
+      t2 = 0,
+      t3 = 0;
     for (const word of JUMP) {
       for (let b = 0; b < 32; b++) {
         if ((word >>> b) & 1) {
@@ -230,7 +241,11 @@ class Xoshiro128 implements Rng {
   }
 
   getState(): RngState {
-    return { algorithm: 'xoshiro128**', state: [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0], spareNormal: this.spare };
+    return {
+      algorithm: 'xoshiro128**',
+      state: [this.s0 >>> 0, this.s1 >>> 0, this.s2 >>> 0, this.s3 >>> 0],
+      spareNormal: this.spare,
+    };
   }
 
   setState(state: RngState): void {

@@ -111,12 +111,19 @@ function fail(message: string, fileName?: string): never {
  * @category Checkpoints
  */
 export function readSafetensorsHeaderLength(prefix: Uint8Array, options: SafetensorsReadOptions = {}): number {
-  if (prefix.length < 8) fail(`truncated safetensors file: ${prefix.length} bytes, need at least 8 for the header length.`, options.fileName);
+  if (prefix.length < 8)
+    fail(
+      `truncated safetensors file: ${prefix.length} bytes, need at least 8 for the header length.`,
+      options.fileName,
+    );
   const view = new DataView(prefix.buffer, prefix.byteOffset, 8);
   const n = Number(view.getBigUint64(0, true));
   const max = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER;
   if (n > max) {
-    fail(`safetensors header of ${n} bytes exceeds the limit of ${max} bytes; the file is corrupt or not safetensors (raise maxHeaderBytes only if you trust it).`, options.fileName);
+    fail(
+      `safetensors header of ${n} bytes exceeds the limit of ${max} bytes; the file is corrupt or not safetensors (raise maxHeaderBytes only if you trust it).`,
+      options.fileName,
+    );
   }
   return n;
 }
@@ -133,24 +140,34 @@ export function readSafetensorsHeaderLength(prefix: Uint8Array, options: Safeten
  * @see {@link parseSafetensors}
  * @category Checkpoints
  */
-export function parseSafetensorsHeader(bytes: Uint8Array, fileLength: number, options: SafetensorsReadOptions = {}): SafetensorsHeader {
+export function parseSafetensorsHeader(
+  bytes: Uint8Array,
+  fileLength: number,
+  options: SafetensorsReadOptions = {},
+): SafetensorsHeader {
   const { fileName } = options;
   const n = readSafetensorsHeaderLength(bytes, options);
-  if (8 + n > fileLength || 8 + n > bytes.length) fail(`truncated safetensors file: header says ${n} bytes but the file has ${fileLength - 8} after the length field.`, fileName);
+  if (8 + n > fileLength || 8 + n > bytes.length)
+    fail(
+      `truncated safetensors file: header says ${n} bytes but the file has ${fileLength - 8} after the length field.`,
+      fileName,
+    );
   let raw: unknown;
   try {
     raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
   } catch (e) {
     fail(`safetensors header is not valid UTF-8 JSON (${(e as Error).message}).`, fileName);
   }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail('safetensors header must be a JSON object.', fileName);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    fail('safetensors header must be a JSON object.', fileName);
   const dataStart = 8 + n;
   const dataLength = fileLength - dataStart;
   const metadata: Record<string, string> = {};
   const entries = new Map<string, SafetensorsEntry>();
   for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (value === null || typeof value !== 'object' || Array.isArray(value)) fail('__metadata__ must be an object of strings.', fileName);
+      if (value === null || typeof value !== 'object' || Array.isArray(value))
+        fail('__metadata__ must be an object of strings.', fileName);
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         if (typeof v !== 'string') fail(`__metadata__.${k} must be a string.`, fileName);
         metadata[k] = v;
@@ -158,13 +175,24 @@ export function parseSafetensorsHeader(bytes: Uint8Array, fileLength: number, op
       continue;
     }
     const e = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (e === null || typeof e !== 'object') fail(`entry "${name}" must be an object with dtype, shape and data_offsets.`, fileName);
+    if (e === null || typeof e !== 'object')
+      fail(`entry "${name}" must be an object with dtype, shape and data_offsets.`, fileName);
     if (typeof e.dtype !== 'string' || !(e.dtype in SAFETENSORS_DTYPE_BYTES)) {
-      throw new CalmError('DTYPE_UNSUPPORTED', `${fileName ? `${fileName}: ` : ''}tensor "${name}" has dtype ${String(e.dtype)}; supported: ${Object.keys(SAFETENSORS_DTYPE_BYTES).join(', ')}.`, { source: '@calm/core' });
+      throw new CalmError(
+        'DTYPE_UNSUPPORTED',
+        `${fileName ? `${fileName}: ` : ''}tensor "${name}" has dtype ${String(e.dtype)}; supported: ${Object.keys(SAFETENSORS_DTYPE_BYTES).join(', ')}.`,
+        { source: '@calm/core' },
+      );
     }
-    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor "${name}" has an invalid shape ${JSON.stringify(e.shape)}.`, fileName);
+    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      fail(`tensor "${name}" has an invalid shape ${JSON.stringify(e.shape)}.`, fileName);
     const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[0] > off[1]) {
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((d) => Number.isSafeInteger(d) && d >= 0) ||
+      off[0] > off[1]
+    ) {
       fail(`tensor "${name}" has invalid data_offsets ${JSON.stringify(off)}.`, fileName);
     }
     const dtype = e.dtype as SafetensorsDtype;
@@ -172,22 +200,45 @@ export function parseSafetensorsHeader(bytes: Uint8Array, fileLength: number, op
     const [begin, end] = off as [number, number];
     const numel = shape.reduce((a, b) => a * b, 1);
     if (end - begin !== numel * SAFETENSORS_DTYPE_BYTES[dtype]) {
-      fail(`tensor "${name}": data_offsets span ${end - begin} bytes but ${dtype}${JSON.stringify(shape)} needs ${numel * SAFETENSORS_DTYPE_BYTES[dtype]}.`, fileName);
+      fail(
+        `tensor "${name}": data_offsets span ${end - begin} bytes but ${dtype}${JSON.stringify(shape)} needs ${numel * SAFETENSORS_DTYPE_BYTES[dtype]}.`,
+        fileName,
+      );
     }
-    if (end > dataLength) fail(`tensor "${name}": data_offsets [${begin}, ${end}) run past the end of the data section (${dataLength} bytes); the file is truncated or corrupt.`, fileName);
+    if (end > dataLength)
+      fail(
+        `tensor "${name}": data_offsets [${begin}, ${end}) run past the end of the data section (${dataLength} bytes); the file is truncated or corrupt.`,
+        fileName,
+      );
     entries.set(name, { dtype, shape, dataOffsets: [begin, end] });
   }
   // Overlap and contiguity, as the reference implementation checks them.
-  const sorted = [...entries.entries()].sort((a, b) => a[1].dataOffsets[0] - b[1].dataOffsets[0] || a[1].dataOffsets[1] - b[1].dataOffsets[1]);
+  const sorted = [...entries.entries()].sort(
+    (a, b) => a[1].dataOffsets[0] - b[1].dataOffsets[0] || a[1].dataOffsets[1] - b[1].dataOffsets[1],
+  );
   let cursor = 0;
   let prevName = '';
-  for (const [name, { dataOffsets: [begin, end] }] of sorted) {
-    if (begin < cursor) fail(`tensors "${prevName}" and "${name}" overlap (byte ${begin} < ${cursor}); the file is corrupt.`, fileName);
-    if (begin > cursor) fail(`gap in the data section before tensor "${name}" (bytes ${cursor}..${begin} belong to no tensor); the file is corrupt.`, fileName);
+  for (const [
+    name,
+    {
+      dataOffsets: [begin, end],
+    },
+  ] of sorted) {
+    if (begin < cursor)
+      fail(`tensors "${prevName}" and "${name}" overlap (byte ${begin} < ${cursor}); the file is corrupt.`, fileName);
+    if (begin > cursor)
+      fail(
+        `gap in the data section before tensor "${name}" (bytes ${cursor}..${begin} belong to no tensor); the file is corrupt.`,
+        fileName,
+      );
     cursor = end;
     prevName = name;
   }
-  if (cursor !== dataLength) fail(`the data section has ${dataLength} bytes but the tensors cover ${cursor}; the file is truncated or has trailing bytes.`, fileName);
+  if (cursor !== dataLength)
+    fail(
+      `the data section has ${dataLength} bytes but the tensors cover ${cursor}; the file is truncated or has trailing bytes.`,
+      fileName,
+    );
   return { metadata, entries, dataStart, dataLength };
 }
 
@@ -238,7 +289,11 @@ export function decodeSafetensorsTensor(entry: SafetensorsEntry, raw: Uint8Array
       for (let i = 0; i < numel; i++) {
         const v = src[i]!;
         if (v > 2147483647n || v < -2147483648n) {
-          throw new CalmError('DTYPE_UNSUPPORTED', `tensor "${name}" (I64) holds ${v} at index ${i}, outside int32; tfjs has no int64, so such values cannot be loaded.`, { source: '@calm/core' });
+          throw new CalmError(
+            'DTYPE_UNSUPPORTED',
+            `tensor "${name}" (I64) holds ${v} at index ${i}, outside int32; tfjs has no int64, so such values cannot be loaded.`,
+            { source: '@calm/core' },
+          );
         }
         out[i] = Number(v);
       }
@@ -260,7 +315,10 @@ export function decodeSafetensorsTensor(entry: SafetensorsEntry, raw: Uint8Array
  * {@includeCode ../test/examples.test.ts#safetensors}
  * @category Checkpoints
  */
-export function parseSafetensors(bytes: Uint8Array, options: SafetensorsReadOptions = {}): { metadata: Record<string, string>; tensors: Map<string, NamedArray> } {
+export function parseSafetensors(
+  bytes: Uint8Array,
+  options: SafetensorsReadOptions = {},
+): { metadata: Record<string, string>; tensors: Map<string, NamedArray> } {
   const header = parseSafetensorsHeader(bytes, bytes.length, options);
   const tensors = new Map<string, NamedArray>();
   for (const [name, entry] of header.entries) {
@@ -290,24 +348,53 @@ export interface TensorToWrite {
 function encodeTensor(name: string, t: TensorToWrite): { dtype: SafetensorsDtype; bytes: Uint8Array } {
   const numel = t.shape.reduce((a, b) => a * b, 1);
   if (t.data.length !== numel) {
-    throw new CalmError('SHAPE_MISMATCH', `serializeSafetensors: tensor "${name}" has ${t.data.length} values but shape ${JSON.stringify(t.shape)} needs ${numel}.`, { source: '@calm/core' });
+    throw new CalmError(
+      'SHAPE_MISMATCH',
+      `serializeSafetensors: tensor "${name}" has ${t.data.length} values but shape ${JSON.stringify(t.shape)} needs ${numel}.`,
+      { source: '@calm/core' },
+    );
   }
   const d = t.data;
   const dtype: SafetensorsDtype =
-    t.dtype ?? (d instanceof Float32Array ? 'F32' : d instanceof Float64Array ? 'F64' : d instanceof Int32Array ? 'I32' : 'U8');
+    t.dtype ??
+    (d instanceof Float32Array ? 'F32' : d instanceof Float64Array ? 'F64' : d instanceof Int32Array ? 'I32' : 'U8');
   const bad = (): never => {
-    throw new CalmError('DTYPE_UNSUPPORTED', `serializeSafetensors: cannot store a ${d.constructor.name} as ${dtype} (tensor "${name}").`, { source: '@calm/core' });
+    throw new CalmError(
+      'DTYPE_UNSUPPORTED',
+      `serializeSafetensors: cannot store a ${d.constructor.name} as ${dtype} (tensor "${name}").`,
+      { source: '@calm/core' },
+    );
   };
   const asBytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   switch (dtype) {
     case 'F32':
-      return { dtype, bytes: asBytes(d instanceof Float32Array ? d : d instanceof Float64Array ? Float32Array.from(d) : bad()) };
+      return {
+        dtype,
+        bytes: asBytes(d instanceof Float32Array ? d : d instanceof Float64Array ? Float32Array.from(d) : bad()),
+      };
     case 'F64':
-      return { dtype, bytes: asBytes(d instanceof Float64Array ? d : d instanceof Float32Array ? Float64Array.from(d) : bad()) };
+      return {
+        dtype,
+        bytes: asBytes(d instanceof Float64Array ? d : d instanceof Float32Array ? Float64Array.from(d) : bad()),
+      };
     case 'F16':
-      return { dtype, bytes: asBytes(float32ToFloat16Bits(d instanceof Float32Array ? d : d instanceof Float64Array ? Float32Array.from(d) : bad())) };
+      return {
+        dtype,
+        bytes: asBytes(
+          float32ToFloat16Bits(
+            d instanceof Float32Array ? d : d instanceof Float64Array ? Float32Array.from(d) : bad(),
+          ),
+        ),
+      };
     case 'BF16':
-      return { dtype, bytes: asBytes(float32ToBfloat16Bits(d instanceof Float32Array ? d : d instanceof Float64Array ? Float32Array.from(d) : bad())) };
+      return {
+        dtype,
+        bytes: asBytes(
+          float32ToBfloat16Bits(
+            d instanceof Float32Array ? d : d instanceof Float64Array ? Float32Array.from(d) : bad(),
+          ),
+        ),
+      };
     case 'I32':
       return { dtype, bytes: asBytes(d instanceof Int32Array ? d : bad()) };
     case 'I64':
@@ -334,14 +421,22 @@ function encodeTensor(name: string, t: TensorToWrite): { dtype: SafetensorsDtype
  * {@includeCode ../test/examples.test.ts#safetensors}
  * @category Checkpoints
  */
-export function serializeSafetensors(tensors: Record<string, TensorToWrite> | Map<string, TensorToWrite>, metadata?: Record<string, string>): Uint8Array {
+export function serializeSafetensors(
+  tensors: Record<string, TensorToWrite> | Map<string, TensorToWrite>,
+  metadata?: Record<string, string>,
+): Uint8Array {
   const list = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   const encoded: Uint8Array[] = [];
   let offset = 0;
   for (const [name, t] of list) {
-    if (name === '__metadata__') throw new CalmError('INVALID_ARGUMENT', 'serializeSafetensors: "__metadata__" is reserved; pass metadata as the second argument.', { source: '@calm/core' });
+    if (name === '__metadata__')
+      throw new CalmError(
+        'INVALID_ARGUMENT',
+        'serializeSafetensors: "__metadata__" is reserved; pass metadata as the second argument.',
+        { source: '@calm/core' },
+      );
     const { dtype, bytes } = encodeTensor(name, t);
     header[name] = { dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes.length] };
     encoded.push(bytes);
@@ -396,10 +491,12 @@ export function parseShardIndex(json: string, fileName = 'index.json'): ShardInd
     fail(`not valid JSON (${(e as Error).message}).`, fileName);
   }
   const obj = raw as { metadata?: unknown; weight_map?: unknown };
-  if (!obj || typeof obj !== 'object' || !obj.weight_map || typeof obj.weight_map !== 'object') fail('missing "weight_map" object.', fileName);
+  if (!obj || typeof obj !== 'object' || !obj.weight_map || typeof obj.weight_map !== 'object')
+    fail('missing "weight_map" object.', fileName);
   const weightMap = new Map<string, string>();
   for (const [k, v] of Object.entries(obj.weight_map as Record<string, unknown>)) {
-    if (typeof v !== 'string' || v.includes('/') || v.includes('\\') || v === '..') fail(`weight_map["${k}"] must be a plain file name, got ${JSON.stringify(v)}.`, fileName);
+    if (typeof v !== 'string' || v.includes('/') || v.includes('\\') || v === '..')
+      fail(`weight_map["${k}"] must be a plain file name, got ${JSON.stringify(v)}.`, fileName);
     weightMap.set(k, v);
   }
   return { metadata: (obj.metadata as Record<string, unknown>) ?? {}, weightMap };

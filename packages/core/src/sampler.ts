@@ -54,7 +54,11 @@ export interface ChunkSampler {
    * @param options - Abort signal.
    * @returns For each sequence, token ids of shape [L−1, numSamples, K] flattened row-major, int32.
    */
-  sampleTeacherForced?(sequences: readonly TokenIds[], numSamples: number, options?: SampleCallOptions): Promise<Int32Array[]>;
+  sampleTeacherForced?(
+    sequences: readonly TokenIds[],
+    numSamples: number,
+    options?: SampleCallOptions,
+  ): Promise<Int32Array[]>;
 }
 
 /**
@@ -85,7 +89,12 @@ export interface TokenSampler {
    * @returns Token ids, shape [B, numSamples, maxTokens] flattened row-major, int32; positions
    *   after an early stop hold {@link NO_TOKEN}.
    */
-  sample(contexts: readonly TokenIds[], maxTokens: number, numSamples: number, options?: SampleCallOptions): Promise<Int32Array>;
+  sample(
+    contexts: readonly TokenIds[],
+    maxTokens: number,
+    numSamples: number,
+    options?: SampleCallOptions,
+  ): Promise<Int32Array>;
 }
 
 /**

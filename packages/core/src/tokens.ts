@@ -136,6 +136,8 @@ export function toTokenIds(values: ArrayLike<number> | Iterable<number>, name = 
 
 function assertChunkSize(k: number, fn: string): void {
   if (!Number.isInteger(k) || k < 1) {
-    throw new CalmError('INVALID_ARGUMENT', `${fn}: chunkSize must be a positive integer, got ${k}.`, { source: '@calm/core' });
+    throw new CalmError('INVALID_ARGUMENT', `${fn}: chunkSize must be a positive integer, got ${k}.`, {
+      source: '@calm/core',
+    });
   }
 }

@@ -83,7 +83,8 @@ function malformed(msg: string, fileName: string): never {
 }
 
 function asIntTuple(v: unknown, what: string, fileName: string): number[] {
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isInteger(x))) malformed(`${what} must be a tuple of ints`, fileName);
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'number' && Number.isInteger(x)))
+    malformed(`${what} must be a tuple of ints`, fileName);
   return v as number[];
 }
 
@@ -107,11 +108,20 @@ export function unpickleStateDict(pkl: Uint8Array, fileName = 'data.pkl'): Map<s
   const need = (n: number) => {
     if (pos + n > pkl.length) malformed('unexpected end of data', fileName);
   };
-  const u8 = () => (need(1), pkl[pos++]!);
-  const u16 = () => (need(2), (pos += 2), dv.getUint16(pos - 2, true));
-  const u32 = () => (need(4), (pos += 4), dv.getUint32(pos - 4, true));
-  const i32 = () => (need(4), (pos += 4), dv.getInt32(pos - 4, true));
-  const bytes = (n: number) => (need(n), (pos += n), pkl.subarray(pos - n, pos));
+  // Each reader checks the length, advances `pos` and returns what it passed over.
+  const take = (n: number): number => {
+    need(n);
+    pos += n;
+    return pos - n;
+  };
+  const u8 = () => pkl[take(1)]!;
+  const u16 = () => dv.getUint16(take(2), true);
+  const u32 = () => dv.getUint32(take(4), true);
+  const i32 = () => dv.getInt32(take(4), true);
+  const bytes = (n: number) => {
+    const at = take(n);
+    return pkl.subarray(at, at + n);
+  };
   const line = () => {
     const end = pkl.indexOf(0x0a, pos);
     if (end < 0) malformed('unterminated text line', fileName);
@@ -142,12 +152,14 @@ export function unpickleStateDict(pkl: Uint8Array, fileName = 'data.pkl'): Map<s
   };
   const persistentLoad = (pid: unknown): StorageRef => {
     // ('storage', storage_type, key, location, numel)
-    if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) malformed('unexpected persistent id (expected a storage tuple)', fileName);
+    if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5)
+      malformed('unexpected persistent id (expected a storage tuple)', fileName);
     const [, type, key, , numel] = pid as [string, unknown, unknown, unknown, unknown];
     if (!(type instanceof Global)) malformed('storage type must be a storage class', fileName);
     const info = STORAGE_TYPES[type.name.replace(/^torch\./, '')];
     if (!info) unsafe(`storage type ${type.name}`, fileName);
-    if (typeof key !== 'string' || !/^[\w.-]+$/.test(key) || typeof numel !== 'number') malformed('bad storage key or size', fileName);
+    if (typeof key !== 'string' || !/^[\w.-]+$/.test(key) || typeof numel !== 'number')
+      malformed('bad storage key or size', fileName);
     return new StorageRef(key, info.dtype, info.bytes, numel);
   };
   const reduce = (fn: unknown, args: unknown): unknown => {
@@ -168,7 +180,8 @@ export function unpickleStateDict(pkl: Uint8Array, fileName = 'data.pkl'): Map<s
       }
       case 'torch._utils._rebuild_tensor_v2': {
         const [storage, offset, size, stride] = args;
-        if (!(storage instanceof StorageRef) || typeof offset !== 'number') malformed('_rebuild_tensor_v2 expects (storage, offset, size, stride, ...)', fileName);
+        if (!(storage instanceof StorageRef) || typeof offset !== 'number')
+          malformed('_rebuild_tensor_v2 expects (storage, offset, size, stride, ...)', fileName);
         const ref: TorchTensorRef = {
           storageKey: storage.key,
           dtype: storage.dtype,
@@ -351,7 +364,8 @@ export function unpickleStateDict(pkl: Uint8Array, fileName = 'data.pkl'): Map<s
         // STACK_GLOBAL
         const name = pop();
         const module = pop();
-        if (typeof module !== 'string' || typeof name !== 'string') malformed('STACK_GLOBAL needs two strings', fileName);
+        if (typeof module !== 'string' || typeof name !== 'string')
+          malformed('STACK_GLOBAL needs two strings', fileName);
         stack.push(global(module, name));
         break;
       }
@@ -366,7 +380,8 @@ export function unpickleStateDict(pkl: Uint8Array, fileName = 'data.pkl'): Map<s
         // BUILD: state for OrderedDict (`_metadata`) or tensors; data only, ignored.
         const state = pop();
         const obj = stack[stack.length - 1];
-        if (!(obj instanceof PyDict) && !isTensorRef(obj)) unsafe('BUILD on an object that is neither a dict nor a tensor', fileName);
+        if (!(obj instanceof PyDict) && !isTensorRef(obj))
+          unsafe('BUILD on an object that is neither a dict nor a tensor', fileName);
         void state;
         break;
       }
@@ -395,15 +410,12 @@ export function unpickleStateDict(pkl: Uint8Array, fileName = 'data.pkl'): Map<s
         break;
       }
       case 0x69: // INST
-        unsafe('the INST opcode (instantiates an arbitrary class)', fileName);
-      // falls through (unsafe never returns)
+        return unsafe('the INST opcode (instantiates an arbitrary class)', fileName);
       case 0x6f: // OBJ
-        unsafe('the OBJ opcode (instantiates an arbitrary class)', fileName);
-      // falls through
+        return unsafe('the OBJ opcode (instantiates an arbitrary class)', fileName);
       case 0x81: // NEWOBJ
       case 0x92: // NEWOBJ_EX
-        unsafe('NEWOBJ (instantiates an arbitrary class)', fileName);
-      // falls through
+        return unsafe('NEWOBJ (instantiates an arbitrary class)', fileName);
       default:
         unsafe(`the opcode 0x${op.toString(16)}`, fileName);
     }
@@ -416,7 +428,11 @@ function isTensorRef(v: unknown): v is TorchTensorRef {
 
 function toStateDict(top: unknown, fileName: string): Map<string, TorchTensorRef> {
   if (!(top instanceof PyDict)) {
-    throw new CalmError('FORMAT_ERROR', `${fileName}: the pickle's top-level object is not a dict; expected a state dict saved with torch.save(model.state_dict(), path).`, { source: SRC });
+    throw new CalmError(
+      'FORMAT_ERROR',
+      `${fileName}: the pickle's top-level object is not a dict; expected a state dict saved with torch.save(model.state_dict(), path).`,
+      { source: SRC },
+    );
   }
   const out = new Map<string, TorchTensorRef>();
   for (const [k, v] of top.map) {
@@ -456,7 +472,11 @@ function decodeStorage(raw: Uint8Array, dtype: SafetensorsDtype, name: string): 
       for (let i = 0; i < src.length; i++) {
         const v = src[i]!;
         if (v > 2147483647n || v < -2147483648n) {
-          throw new CalmError('DTYPE_UNSUPPORTED', `tensor "${name}" (int64) holds ${v}, outside int32; tfjs has no int64, so it cannot be loaded.`, { source: SRC });
+          throw new CalmError(
+            'DTYPE_UNSUPPORTED',
+            `tensor "${name}" (int64) holds ${v}, outside int32; tfjs has no int64, so it cannot be loaded.`,
+            { source: SRC },
+          );
         }
         out[i] = Number(v);
       }
@@ -475,7 +495,11 @@ function gatherStrided(storage: TensorArray, ref: TorchTensorRef, name: string, 
   let maxIndex = storageOffset;
   for (let d = 0; d < shape.length; d++) maxIndex += (shape[d]! - 1) * stride[d]!;
   if (storageOffset < 0 || maxIndex >= storage.length || stride.some((s) => s < 0)) {
-    throw new CalmError('FORMAT_ERROR', `${fileName}: tensor "${name}" views elements outside its storage (offset ${storageOffset}, shape ${JSON.stringify(shape)}, stride ${JSON.stringify(stride)}, storage ${storage.length}).`, { source: SRC });
+    throw new CalmError(
+      'FORMAT_ERROR',
+      `${fileName}: tensor "${name}" views elements outside its storage (offset ${storageOffset}, shape ${JSON.stringify(shape)}, stride ${JSON.stringify(stride)}, storage ${storage.length}).`,
+      { source: SRC },
+    );
   }
   // Contiguous fast path.
   let contiguous = true;
@@ -535,11 +559,18 @@ export interface TorchStateDictReader {
  * {@includeCode ../test/examples.test.ts#torch-bin}
  * @category Checkpoints
  */
-export async function openTorchStateDict(src: ByteSource, fileName = 'pytorch_model.bin'): Promise<TorchStateDictReader> {
+export async function openTorchStateDict(
+  src: ByteSource,
+  fileName = 'pytorch_model.bin',
+): Promise<TorchStateDictReader> {
   const entries = await readZipDirectory(src, fileName);
   const pklEntry = [...entries.values()].find((e) => e.name.endsWith('/data.pkl') || e.name === 'data.pkl');
   if (!pklEntry) {
-    throw new CalmError('FORMAT_ERROR', `${fileName}: no data.pkl in the archive; this is not a torch.save checkpoint.`, { source: SRC });
+    throw new CalmError(
+      'FORMAT_ERROR',
+      `${fileName}: no data.pkl in the archive; this is not a torch.save checkpoint.`,
+      { source: SRC },
+    );
   }
   const prefix = pklEntry.name.slice(0, pklEntry.name.length - 'data.pkl'.length);
   const pkl = await src.read(await zipEntryDataOffset(src, pklEntry, fileName), pklEntry.size);
@@ -547,7 +578,12 @@ export async function openTorchStateDict(src: ByteSource, fileName = 'pytorch_mo
   const storageCache = new Map<string, TensorArray>();
   const storageEntry = (key: string): ZipEntry => {
     const e = entries.get(`${prefix}data/${key}`);
-    if (!e) throw new CalmError('FORMAT_ERROR', `${fileName}: storage "${key}" is missing from the archive; the file is truncated or corrupt.`, { source: SRC });
+    if (!e)
+      throw new CalmError(
+        'FORMAT_ERROR',
+        `${fileName}: storage "${key}" is missing from the archive; the file is truncated or corrupt.`,
+        { source: SRC },
+      );
     return e;
   };
   return {
@@ -589,7 +625,10 @@ export async function openTorchStateDict(src: ByteSource, fileName = 'pytorch_mo
  * @see {@link openTorchStateDict}
  * @category Checkpoints
  */
-export async function parseTorchStateDict(bytes: Uint8Array, fileName = 'pytorch_model.bin'): Promise<Map<string, NamedArray>> {
+export async function parseTorchStateDict(
+  bytes: Uint8Array,
+  fileName = 'pytorch_model.bin',
+): Promise<Map<string, NamedArray>> {
   const reader = await openTorchStateDict(bytesSource(bytes), fileName);
   const out = new Map<string, NamedArray>();
   for (const name of reader.refs.keys()) out.set(name, await reader.read(name));

@@ -34,7 +34,11 @@ export function bytesSource(bytes: Uint8Array): ByteSource {
     size: bytes.length,
     async read(offset, length) {
       if (offset < 0 || offset + length > bytes.length) {
-        throw new CalmError('FORMAT_ERROR', `read of ${length} bytes at ${offset} runs past the end (${bytes.length} bytes); the file is truncated.`, { source: '@calm/core' });
+        throw new CalmError(
+          'FORMAT_ERROR',
+          `read of ${length} bytes at ${offset} runs past the end (${bytes.length} bytes); the file is truncated.`,
+          { source: '@calm/core' },
+        );
       }
       return bytes.subarray(offset, offset + length);
     },
@@ -74,7 +78,8 @@ function fail(msg: string, fileName: string): never {
  */
 export async function readZipDirectory(src: ByteSource, fileName = 'archive'): Promise<Map<string, ZipEntry>> {
   const tailLen = Math.min(src.size, 65557);
-  if (src.size < 22) fail('not a zip archive (too short); PyTorch checkpoints saved with torch.save are zip files.', fileName);
+  if (src.size < 22)
+    fail('not a zip archive (too short); PyTorch checkpoints saved with torch.save are zip files.', fileName);
   const tail = await src.read(src.size - tailLen, tailLen);
   const dv = new DataView(tail.buffer, tail.byteOffset, tail.byteLength);
   let eocd = -1;
@@ -84,7 +89,11 @@ export async function readZipDirectory(src: ByteSource, fileName = 'archive'): P
       break;
     }
   }
-  if (eocd < 0) fail('no zip end-of-central-directory record: not a zip archive, or truncated. (Legacy non-zip torch.save files are not supported; re-save with torch >= 1.6.)', fileName);
+  if (eocd < 0)
+    fail(
+      'no zip end-of-central-directory record: not a zip archive, or truncated. (Legacy non-zip torch.save files are not supported; re-save with torch >= 1.6.)',
+      fileName,
+    );
   let count = dv.getUint16(eocd + 10, true);
   let cdSize = dv.getUint32(eocd + 12, true);
   let cdOffset = dv.getUint32(eocd + 16, true);
@@ -100,7 +109,8 @@ export async function readZipDirectory(src: ByteSource, fileName = 'archive'): P
     cdSize = Number(zdv.getBigUint64(40, true));
     cdOffset = Number(zdv.getBigUint64(48, true));
   }
-  if (cdOffset + cdSize > src.size) fail('central directory runs past the end of the file; the file is truncated.', fileName);
+  if (cdOffset + cdSize > src.size)
+    fail('central directory runs past the end of the file; the file is truncated.', fileName);
   const cd = await src.read(cdOffset, cdSize);
   const cdv = new DataView(cd.buffer, cd.byteOffset, cd.byteLength);
   const entries = new Map<string, ZipEntry>();
@@ -153,12 +163,16 @@ export async function readZipDirectory(src: ByteSource, fileName = 'archive'): P
  */
 export async function zipEntryDataOffset(src: ByteSource, entry: ZipEntry, fileName = 'archive'): Promise<number> {
   if (entry.method !== 0) {
-    fail(`entry "${entry.name}" is compressed (method ${entry.method}); PyTorch writes stored entries — re-save the checkpoint with torch.save, or unzip and re-zip without compression.`, fileName);
+    fail(
+      `entry "${entry.name}" is compressed (method ${entry.method}); PyTorch writes stored entries — re-save the checkpoint with torch.save, or unzip and re-zip without compression.`,
+      fileName,
+    );
   }
   const lh = await src.read(entry.localHeaderOffset, 30);
   const dv = new DataView(lh.buffer, lh.byteOffset, 30);
   if (dv.getUint32(0, true) !== 0x04034b50) fail(`corrupt local header for "${entry.name}".`, fileName);
   const start = entry.localHeaderOffset + 30 + dv.getUint16(26, true) + dv.getUint16(28, true);
-  if (start + entry.size > src.size) fail(`entry "${entry.name}" runs past the end of the file; the file is truncated.`, fileName);
+  if (start + entry.size > src.size)
+    fail(`entry "${entry.name}" runs past the end of the file; the file is truncated.`, fileName);
   return start;
 }

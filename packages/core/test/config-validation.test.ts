@@ -18,7 +18,8 @@ describe('checkConfigValue', () => {
     // import { checkConfigValue, type ConfigValueRule } from '@calm/core';
     const ok = checkConfigValue('hiddenSize', 'posInt', 64); // null
     const bad = checkConfigValue('hiddenSize', 'posInt', 1.5); // 'hiddenSize must be a positive integer, got 1.5'
-    const silu: ConfigValueRule = (name, v) => (v === 'silu' ? null : `${name} must be "silu", got ${JSON.stringify(v)}`);
+    const silu: ConfigValueRule = (name, v) =>
+      v === 'silu' ? null : `${name} must be "silu", got ${JSON.stringify(v)}`;
     const act = checkConfigValue('hidden_act', silu, 'gelu'); // 'hidden_act must be "silu", got "gelu"'
     // #endregion check-value
     expect(ok).toBeNull();
@@ -45,7 +46,9 @@ describe('checkConfigValue', () => {
   });
 
   it('shows absent values as undefined', () => {
-    expect(checkConfigValue('vocabSize', 'posInt', undefined)).toBe('vocabSize must be a positive integer, got undefined');
+    expect(checkConfigValue('vocabSize', 'posInt', undefined)).toBe(
+      'vocabSize must be a positive integer, got undefined',
+    );
   });
 });
 
@@ -70,8 +73,14 @@ describe('collectConfigProblems and configFieldNamer', () => {
     const inFile = collectConfigProblems(config, fields, { jsonNames: true });
     // ['vocab_size must be a positive integer, got 0', 'pad_token_id must be … got -1']
     // #endregion collect-problems
-    expect(problems).toEqual(['vocabSize must be a positive integer, got 0', 'padTokenId must be a non-negative integer token id or null, got -1']);
-    expect(inFile).toEqual(['vocab_size must be a positive integer, got 0', 'pad_token_id must be a non-negative integer token id or null, got -1']);
+    expect(problems).toEqual([
+      'vocabSize must be a positive integer, got 0',
+      'padTokenId must be a non-negative integer token id or null, got -1',
+    ]);
+    expect(inFile).toEqual([
+      'vocab_size must be a positive integer, got 0',
+      'pad_token_id must be a non-negative integer token id or null, got -1',
+    ]);
   });
 
   it('returns no problems for a valid object and ignores keys outside the table', () => {
@@ -102,7 +111,11 @@ describe('throwConfigProblems', () => {
     // #region throw-problems
     // import { isCalmError, throwConfigProblems } from '@calm/core';
     try {
-      throwConfigProblems(['hiddenSize must be a positive integer, got 0', 'beta must be in (0, 2], got 3'], 'config.json', '@calm/trainer');
+      throwConfigProblems(
+        ['hiddenSize must be a positive integer, got 0', 'beta must be in (0, 2], got 3'],
+        'config.json',
+        '@calm/trainer',
+      );
     } catch (e) {
       if (isCalmError(e, 'INVALID_CONFIG')) console.error(e.message, e.details?.problems);
       // [@calm/trainer] config.json has 2 problems:
@@ -115,12 +128,18 @@ describe('throwConfigProblems', () => {
     log.mockRestore();
     const err = caught as CalmError;
     expect(isCalmError(err, 'INVALID_CONFIG')).toBe(true);
-    expect(err.message).toBe('[@calm/trainer] config.json has 2 problems:\n- hiddenSize must be a positive integer, got 0\n- beta must be in (0, 2], got 3');
-    expect(err.details).toEqual({ problems: ['hiddenSize must be a positive integer, got 0', 'beta must be in (0, 2], got 3'] });
+    expect(err.message).toBe(
+      '[@calm/trainer] config.json has 2 problems:\n- hiddenSize must be a positive integer, got 0\n- beta must be in (0, 2], got 3',
+    );
+    expect(err.details).toEqual({
+      problems: ['hiddenSize must be a positive integer, got 0', 'beta must be in (0, 2], got 3'],
+    });
   });
 
   it('says "problem" for one, omits the prefix without a source, and returns when there are none', () => {
-    expect(() => throwConfigProblems(['x must be a string, got 1'], 'cfg')).toThrow(/^cfg has 1 problem:\n- x must be a string, got 1$/);
+    expect(() => throwConfigProblems(['x must be a string, got 1'], 'cfg')).toThrow(
+      /^cfg has 1 problem:\n- x must be a string, got 1$/,
+    );
     expect(() => throwConfigProblems([], 'cfg', '@calm/x')).not.toThrow();
   });
 });

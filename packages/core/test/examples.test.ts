@@ -29,7 +29,14 @@ import {
   type NextTokenModel,
   type TokenSampler,
 } from '../src/index.js';
-import { openSafetensorsFile, pathExists, readSafetensorsFile, readTorchBinFile, writeSafetensorsFile, writeTextAtomic } from '../src/node.js';
+import {
+  openSafetensorsFile,
+  pathExists,
+  readSafetensorsFile,
+  readTorchBinFile,
+  writeSafetensorsFile,
+  writeTextAtomic,
+} from '../src/node.js';
 
 const fixtures = join(import.meta.dirname, 'fixtures');
 const tmp = mkdtempSync(join(tmpdir(), 'calm-core-examples-'));

@@ -76,7 +76,13 @@ describe('createRng', () => {
 
   it('rejects bad arguments with a CalmError that names the fix', () => {
     const rng = createRng(0);
-    for (const f of [() => rng.categorical([0, 0]), () => rng.categorical([1, -1]), () => rng.int(0), () => rng.bernoulli(2), () => createRng(NaN)]) {
+    for (const f of [
+      () => rng.categorical([0, 0]),
+      () => rng.categorical([1, -1]),
+      () => rng.int(0),
+      () => rng.bernoulli(2),
+      () => createRng(NaN),
+    ]) {
       let err: unknown;
       try {
         f();
@@ -85,6 +91,8 @@ describe('createRng', () => {
       }
       expect(isCalmError(err, 'INVALID_ARGUMENT')).toBe(true);
     }
-    expect(() => restoreRng({ algorithm: 'xoshiro128**', state: [0, 0, 0, 0], spareNormal: null })).toThrow(/malformed/);
+    expect(() => restoreRng({ algorithm: 'xoshiro128**', state: [0, 0, 0, 0], spareNormal: null })).toThrow(
+      /malformed/,
+    );
   });
 });

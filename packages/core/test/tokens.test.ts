@@ -1,10 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { CalmError, chunkKey, chunksEqual, errorFactory, padToMultiple, toChunks, toTokenIds, LLAMA3_SPECIAL_TOKENS } from '../src/index.js';
+import {
+  CalmError,
+  chunkKey,
+  chunksEqual,
+  errorFactory,
+  padToMultiple,
+  toChunks,
+  toTokenIds,
+  LLAMA3_SPECIAL_TOKENS,
+} from '../src/index.js';
 
 describe('tokens', () => {
   it('cuts a stream into chunk views and pads to a multiple of K', () => {
     const t = Int32Array.from([1, 2, 3, 4, 5, 6]);
-    expect(toChunks(t, 3).map((c) => Array.from(c))).toEqual([[1, 2, 3], [4, 5, 6]]);
+    expect(toChunks(t, 3).map((c) => Array.from(c))).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     expect(() => toChunks(t, 4)).toThrow(/not a multiple of chunkSize 4/);
     expect(Array.from(padToMultiple(t, 4, LLAMA3_SPECIAL_TOKENS.pad))).toEqual([1, 2, 3, 4, 5, 6, 128256, 128256]);
     expect(padToMultiple(t, 3, 0)).toBe(t);

@@ -51,7 +51,9 @@ describe('PyTorch .bin state dicts', () => {
 
   it('rejects truncated archives and non-dict pickles with FORMAT_ERROR', async () => {
     const bytes = new Uint8Array(await readFile(join(fixtures, 'torch-state-dict.bin')));
-    await expect(parseTorchStateDict(bytes.subarray(0, bytes.length - 30))).rejects.toMatchObject({ code: 'FORMAT_ERROR' });
+    await expect(parseTorchStateDict(bytes.subarray(0, bytes.length - 30))).rejects.toMatchObject({
+      code: 'FORMAT_ERROR',
+    });
     await expect(parseTorchStateDict(new Uint8Array(100))).rejects.toThrow(/not a zip archive/);
     // protocol 2: EMPTY_LIST STOP
     expect(() => unpickleStateDict(Uint8Array.from([0x80, 0x02, 0x5d, 0x2e]))).toThrow(/not a dict/);
@@ -63,7 +65,11 @@ describe('PyTorch .bin state dicts', () => {
     const reader = await openTorchStateDict(bytesSource(bytes));
     expect(reader.refs.get('view.transposed')).toMatchObject({ shape: [6, 4], stride: [1, 6] });
     const t = await reader.read('view.transposed');
-    expect(Array.from(t.data).slice(0, 4).map((x) => Math.round(x * 7))).toEqual([0, 6, 12, 18]);
+    expect(
+      Array.from(t.data)
+        .slice(0, 4)
+        .map((x) => Math.round(x * 7)),
+    ).toEqual([0, 6, 12, 18]);
     await expect(reader.read('nope')).rejects.toMatchObject({ code: 'MISSING_PARAMETER' });
   });
 });

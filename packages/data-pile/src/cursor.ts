@@ -119,12 +119,23 @@ export function parseCursor(input: string | unknown): BlockCursor {
   try {
     o = (typeof input === 'string' ? JSON.parse(input) : input) as Record<string, unknown>;
   } catch (e) {
-    return fail('FORMAT_ERROR', `cursor is not valid JSON (${(e as Error).message}); pass the text written by serializeCursor.`, { cause: e });
+    return fail(
+      'FORMAT_ERROR',
+      `cursor is not valid JSON (${(e as Error).message}); pass the text written by serializeCursor.`,
+      { cause: e },
+    );
   }
   if (o === null || typeof o !== 'object' || o.format !== 'calm-data-pile-cursor') {
-    fail('FORMAT_ERROR', 'not a data-pile cursor (missing format "calm-data-pile-cursor"); pass the object returned by BlockStream.cursor().');
+    fail(
+      'FORMAT_ERROR',
+      'not a data-pile cursor (missing format "calm-data-pile-cursor"); pass the object returned by BlockStream.cursor().',
+    );
   }
-  if (o.version !== 1) fail('CHECKPOINT_VERSION', `cursor version ${String(o.version)} is not supported (expected 1); it was written by another @calm/data-pile version.`);
+  if (o.version !== 1)
+    fail(
+      'CHECKPOINT_VERSION',
+      `cursor version ${String(o.version)} is not supported (expected 1); it was written by another @calm/data-pile version.`,
+    );
   const nonNeg = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   const c = o as unknown as BlockCursor;
   const cfg = c.config as unknown as Record<string, unknown> | null;
@@ -137,21 +148,36 @@ export function parseCursor(input: string | unknown): BlockCursor {
     (cfg.layout === 'lm' || cfg.layout === 'ae') &&
     (cfg.remainder === 'drop' || cfg.remainder === 'carry') &&
     typeof cfg.addBos === 'boolean' &&
-    ['blockSize', 'chunkSize', 'groupSize', 'workerIndex', 'workerCount', 'shuffleBuffer'].every((k) => nonNeg(cfg[k])) &&
+    ['blockSize', 'chunkSize', 'groupSize', 'workerIndex', 'workerCount', 'shuffleBuffer'].every((k) =>
+      nonNeg(cfg[k]),
+    ) &&
     (nonNeg(cfg.epochs) || cfg.epochs === null || cfg.epochs === Infinity);
   if (!cfgOk) fail('FORMAT_ERROR', 'cursor.config is malformed; pass the object returned by BlockStream.cursor().');
-  if (!nonNeg(c.epoch) || !nonNeg(c.groupIndex) || !nonNeg(c.skipBlocks) || !nonNeg(c.delivered) || typeof c.carry !== 'string') {
+  if (
+    !nonNeg(c.epoch) ||
+    !nonNeg(c.groupIndex) ||
+    !nonNeg(c.skipBlocks) ||
+    !nonNeg(c.delivered) ||
+    typeof c.carry !== 'string'
+  ) {
     fail('FORMAT_ERROR', 'cursor fields epoch/groupIndex/skipBlocks/delivered/carry are malformed.');
   }
   checkSourcePosition(c.position, 'cursor.position');
   base64ToInt32(c.carry, 'cursor.carry');
   if (c.shuffle !== null) {
-    if (typeof c.shuffle !== 'object' || !Array.isArray(c.shuffle.buffer)) fail('FORMAT_ERROR', 'cursor.shuffle is malformed.');
+    if (typeof c.shuffle !== 'object' || !Array.isArray(c.shuffle.buffer))
+      fail('FORMAT_ERROR', 'cursor.shuffle is malformed.');
     restoreRng(c.shuffle.rng);
     for (const b of c.shuffle.buffer) base64ToInt32(String(b), 'cursor.shuffle.buffer');
   }
   const counts = c.counts as unknown as Record<string, unknown> | null;
-  if (counts === null || typeof counts !== 'object' || !nonNeg(counts.documents) || typeof counts.skipped !== 'object' || counts.skipped === null) {
+  if (
+    counts === null ||
+    typeof counts !== 'object' ||
+    !nonNeg(counts.documents) ||
+    typeof counts.skipped !== 'object' ||
+    counts.skipped === null
+  ) {
     fail('FORMAT_ERROR', 'cursor.counts is malformed.');
   }
   // JSON has no Infinity: endless streams store epochs as null.

@@ -65,14 +65,30 @@ export interface EvalBlocks {
  * {@includeCode ../test/examples.test.ts#eval-blocks}
  * @category Evaluation
  */
-export async function packEvalBlocks(texts: readonly string[], tokenizer: Tokenizer, options: EvalBlockOptions): Promise<EvalBlocks> {
+export async function packEvalBlocks(
+  texts: readonly string[],
+  tokenizer: Tokenizer,
+  options: EvalBlockOptions,
+): Promise<EvalBlocks> {
   const groupSize = checkInt(options.groupSize ?? 1000, 'groupSize', 1);
   checkInt(options.blockSize, 'blockSize', 1);
   const encoder = options.encoder ?? tokenizer;
-  const out: EvalBlocks = { blocks: [], blockSize: options.blockSize, documents: texts.length, tokens: 0, droppedTokens: 0 };
+  const out: EvalBlocks = {
+    blocks: [],
+    blockSize: options.blockSize,
+    documents: texts.length,
+    tokens: 0,
+    droppedTokens: 0,
+  };
   for (let g = 0; g < texts.length; g += groupSize) {
     const ids = await encoder.encodeBatch(texts.slice(g, g + groupSize));
-    const { blocks, remainder } = packDocuments(ids, { layout: 'lm', blockSize: options.blockSize, bos: tokenizer.bos, eos: tokenizer.eos, pad: tokenizer.pad });
+    const { blocks, remainder } = packDocuments(ids, {
+      layout: 'lm',
+      blockSize: options.blockSize,
+      bos: tokenizer.bos,
+      eos: tokenizer.eos,
+      pad: tokenizer.pad,
+    });
     out.blocks.push(...blocks);
     out.tokens += blocks.length * options.blockSize + remainder.length;
     out.droppedTokens += remainder.length;

@@ -31,7 +31,12 @@ export {
   type TiktokenConversionOptions,
 } from './node/tokenizers.js';
 export { trainBpeTokenizer, type TrainBpeOptions, type TrainedBpe } from './node/train-bpe.js';
-export { createTokenizerPool, type TokenizerPool, type TokenizerPoolOptions, type TokenizerPoolStats } from './node/pool.js';
+export {
+  createTokenizerPool,
+  type TokenizerPool,
+  type TokenizerPoolOptions,
+  type TokenizerPoolStats,
+} from './node/pool.js';
 export {
   downloadFile,
   downloadPileShard,

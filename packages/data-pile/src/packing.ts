@@ -66,7 +66,10 @@ export function resolvePackOptions(options: PackOptions): Required<PackOptions> 
   const chunkSize = options.chunkSize ?? 1;
   checkInt(chunkSize, 'chunkSize', 1);
   if (options.layout === 'ae' && options.blockSize % chunkSize !== 0) {
-    fail('INVALID_ARGUMENT', `blockSize ${options.blockSize} is not a multiple of chunkSize ${chunkSize}; the 'ae' layout needs whole chunks per block (official: 2048 and 4).`);
+    fail(
+      'INVALID_ARGUMENT',
+      `blockSize ${options.blockSize} is not a multiple of chunkSize ${chunkSize}; the 'ae' layout needs whole chunks per block (official: 2048 and 4).`,
+    );
   }
   for (const k of ['bos', 'eos', 'pad'] as const) checkInt(options[k], k, 0, 0x7fffffff);
   return { ...options, chunkSize, addBos: options.addBos ?? true };

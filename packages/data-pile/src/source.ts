@@ -48,7 +48,13 @@ export interface SourceDocument {
  * @see {@link arraySource}
  * @category Sources
  */
-export type LineIssueReason = 'invalid-utf8' | 'invalid-json' | 'not-an-object' | 'missing-text' | 'text-not-string' | 'empty-line';
+export type LineIssueReason =
+  | 'invalid-utf8'
+  | 'invalid-json'
+  | 'not-an-object'
+  | 'missing-text'
+  | 'text-not-string'
+  | 'empty-line';
 
 /**
  * A line that was skipped under the `'skip'` policy (under `'fail'` it becomes a `CalmError`
@@ -133,7 +139,11 @@ export function checkSourcePosition(p: unknown, what = 'position'): SourcePositi
     o !== null &&
     typeof o === 'object' &&
     (['file', 'lineIndex', 'byte', 'part'] as const).every((k) => Number.isSafeInteger(o[k]) && (o[k] as number) >= 0);
-  if (!ok) fail('FORMAT_ERROR', `${what} must be { file, lineIndex, byte, part } of non-negative integers, got ${JSON.stringify(p)}.`);
+  if (!ok)
+    fail(
+      'FORMAT_ERROR',
+      `${what} must be { file, lineIndex, byte, part } of non-negative integers, got ${JSON.stringify(p)}.`,
+    );
   const q = o as unknown as SourcePosition;
   return { file: q.file, lineIndex: q.lineIndex, byte: q.byte, part: q.part };
 }
@@ -211,7 +221,9 @@ export function arraySource(texts: readonly string[], options: ArraySourceOption
           yield {
             text: parts[k]!,
             from: { file: 0, lineIndex: i, byte: 0, part },
-            next: last ? { file: 0, lineIndex: i + 1, byte: 0, part: 0 } : { file: 0, lineIndex: i, byte: 0, part: part + 1 },
+            next: last
+              ? { file: 0, lineIndex: i + 1, byte: 0, part: 0 }
+              : { file: 0, lineIndex: i, byte: 0, part: part + 1 },
           };
         }
       }

@@ -216,7 +216,11 @@ function samePosition(a: SourcePosition, b: SourcePosition): boolean {
  * {@includeCode ../test/examples.test.ts#block-stream}
  * @category Streaming
  */
-export function createBlockStream(source: DocumentSource, tokenizer: Tokenizer, options: BlockStreamOptions): BlockStream {
+export function createBlockStream(
+  source: DocumentSource,
+  tokenizer: Tokenizer,
+  options: BlockStreamOptions,
+): BlockStream {
   const layout = options.layout ?? 'lm';
   const special = {
     bos: options.specialIds?.bos ?? tokenizer.bos,
@@ -240,7 +244,8 @@ export function createBlockStream(source: DocumentSource, tokenizer: Tokenizer, 
     fail('INVALID_ARGUMENT', `epochs must be a positive integer or Infinity, got ${epochs}.`);
   }
   const remainder = options.remainder ?? 'drop';
-  if (remainder !== 'drop' && remainder !== 'carry') fail('INVALID_ARGUMENT', `remainder must be 'drop' or 'carry', got ${String(remainder)}.`);
+  if (remainder !== 'drop' && remainder !== 'carry')
+    fail('INVALID_ARGUMENT', `remainder must be 'drop' or 'carry', got ${String(remainder)}.`);
   const encoder: BatchEncoder = options.encoder ?? tokenizer;
   const config: BlockStreamConfig = {
     source: source.id,
@@ -270,7 +275,9 @@ export function createBlockStream(source: DocumentSource, tokenizer: Tokenizer, 
   let buffer: Int32Array[] = [];
   if (options.cursor !== undefined) {
     const c = parseCursor(options.cursor);
-    const diffs = (Object.keys(config) as (keyof BlockStreamConfig)[]).filter((k) => k !== 'epochs' && c.config[k] !== config[k]);
+    const diffs = (Object.keys(config) as (keyof BlockStreamConfig)[]).filter(
+      (k) => k !== 'epochs' && c.config[k] !== config[k],
+    );
     if (diffs.length > 0) {
       fail(
         'INVALID_ARGUMENT',
@@ -278,7 +285,8 @@ export function createBlockStream(source: DocumentSource, tokenizer: Tokenizer, 
         { details: { diffs } },
       );
     }
-    if ((c.shuffle === null) !== (shuffleBuffer === 0)) fail('INVALID_ARGUMENT', 'cursor shuffle state does not match shuffleBuffer.');
+    if ((c.shuffle === null) !== (shuffleBuffer === 0))
+      fail('INVALID_ARGUMENT', 'cursor shuffle state does not match shuffleBuffer.');
     startEpoch = c.epoch;
     startPosition = { ...c.position };
     startGroup = c.groupIndex;
@@ -350,7 +358,10 @@ export function createBlockStream(source: DocumentSource, tokenizer: Tokenizer, 
         yield { epoch, index, owned, texts, start, end, countsAtStart: startCounts, countsAtEnd: copyCounts(counts) };
       }
       if (!any && epoch === 0 && samePosition(from, SOURCE_START) && startGroup === 0) {
-        fail('INVALID_ARGUMENT', `source ${source.id} yielded no documents; check the file list and the line-error policy.`);
+        fail(
+          'INVALID_ARGUMENT',
+          `source ${source.id} yielded no documents; check the file list and the line-error policy.`,
+        );
       }
       from = { ...SOURCE_START };
       index = 0;
@@ -417,7 +428,10 @@ export function createBlockStream(source: DocumentSource, tokenizer: Tokenizer, 
       const ids = await p.ids;
       st.tokenizeWaitMs += Date.now() - w0;
       if (ids.length !== p.raw.countsAtEnd.documents - p.raw.countsAtStart.documents) {
-        fail('INTERNAL', `encoder returned ${ids.length} id arrays for ${p.raw.countsAtEnd.documents - p.raw.countsAtStart.documents} documents.`);
+        fail(
+          'INTERNAL',
+          `encoder returned ${ids.length} id arrays for ${p.raw.countsAtEnd.documents - p.raw.countsAtStart.documents} documents.`,
+        );
       }
       const carryIn = remainder === 'carry' ? (current ? current.carryOut : carry) : new Int32Array(0);
       const packed = packDocuments(ids, pack, carryIn);
@@ -426,7 +440,10 @@ export function createBlockStream(source: DocumentSource, tokenizer: Tokenizer, 
       let taken = 0;
       if (resumeGroup && p.raw.epoch === resumeGroup.epoch && p.raw.index === resumeGroup.index) {
         if (resumeGroup.skip > packed.blocks.length) {
-          fail('INVALID_ARGUMENT', `cursor says ${resumeGroup.skip} blocks of group ${resumeGroup.index} were taken, but it packs into ${packed.blocks.length}; the data changed since the cursor was saved.`);
+          fail(
+            'INVALID_ARGUMENT',
+            `cursor says ${resumeGroup.skip} blocks of group ${resumeGroup.index} were taken, but it packs into ${packed.blocks.length}; the data changed since the cursor was saved.`,
+          );
         }
         taken = resumeGroup.skip;
       }

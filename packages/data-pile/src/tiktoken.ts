@@ -96,13 +96,17 @@ export function parseTiktokenRanks(text: string, fileName = 'tokenizer.model'): 
     const b64 = sp < 0 ? '' : line.slice(0, sp);
     const rank = sp < 0 ? NaN : Number(line.slice(sp + 1));
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || b64.length % 4 !== 0 || !Number.isInteger(rank) || rank < 0) {
-      fail('FORMAT_ERROR', `${fileName}:${lineNo}: expected "<base64> <rank>", got ${JSON.stringify(line.slice(0, 80))}. Pass a tiktoken-format file such as Llama 3's tokenizer.model.`);
+      fail(
+        'FORMAT_ERROR',
+        `${fileName}:${lineNo}: expected "<base64> <rank>", got ${JSON.stringify(line.slice(0, 80))}. Pass a tiktoken-format file such as Llama 3's tokenizer.model.`,
+      );
     }
     if (seen.has(rank)) fail('FORMAT_ERROR', `${fileName}:${lineNo}: rank ${rank} appears twice; the file is corrupt.`);
     seen.add(rank);
     out.push({ base64: b64, rank });
   }
-  if (out.length === 0) fail('FORMAT_ERROR', `${fileName} holds no ranks; pass a tiktoken-format file such as Llama 3's tokenizer.model.`);
+  if (out.length === 0)
+    fail('FORMAT_ERROR', `${fileName} holds no ranks; pass a tiktoken-format file such as Llama 3's tokenizer.model.`);
   out.sort((a, b) => a.rank - b.rank);
   return out;
 }
@@ -191,7 +195,11 @@ export function createTiktokenTokenizer(modelText: string, options: TiktokenToke
   try {
     new RegExp(pattern, 'ug');
   } catch (e) {
-    fail('INVALID_ARGUMENT', `createTiktokenTokenizer: pattern is not a valid JavaScript RegExp (${(e as Error).message}); rewrite inline flags such as (?i:...) as explicit alternatives.`, { cause: e });
+    fail(
+      'INVALID_ARGUMENT',
+      `createTiktokenTokenizer: pattern is not a valid JavaScript RegExp (${(e as Error).message}); rewrite inline flags such as (?i:...) as explicit alternatives.`,
+      { cause: e },
+    );
   }
   const firstSpecial = ranks[ranks.length - 1]!.rank + 1;
   const names = options.specialTokens ?? llama3SpecialTokenNames();
@@ -207,7 +215,10 @@ export function createTiktokenTokenizer(modelText: string, options: TiktokenToke
   const bos = specialTokens[bosToken];
   const eos = specialTokens[eosToken];
   if (bos === undefined || eos === undefined) {
-    fail('INVALID_ARGUMENT', `createTiktokenTokenizer: BOS ${bosToken} or EOS ${eosToken} is not among the special tokens; pass bosToken/eosToken or specialTokens.`);
+    fail(
+      'INVALID_ARGUMENT',
+      `createTiktokenTokenizer: BOS ${bosToken} or EOS ${eosToken} is not among the special tokens; pass bosToken/eosToken or specialTokens.`,
+    );
   }
   const compact = compactRanks(ranks);
   const spec: TokenizerWorkerSpec = { kind: 'tiktoken', pattern, ranks: compact, specialTokens: { ...specialTokens } };

@@ -28,7 +28,11 @@ function handler(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(404).end();
     return;
   }
-  const headers = { 'x-linked-size': String(BODY.length), 'x-linked-etag': `"${behaviour.wrongSha ? '0'.repeat(64) : SHA}"`, 'accept-ranges': 'bytes' };
+  const headers = {
+    'x-linked-size': String(BODY.length),
+    'x-linked-etag': `"${behaviour.wrongSha ? '0'.repeat(64) : SHA}"`,
+    'accept-ranges': 'bytes',
+  };
   if (req.method === 'HEAD') {
     res.writeHead(200, { ...headers, 'content-length': BODY.length }).end();
     return;
@@ -75,8 +79,12 @@ function reset(): void {
 
 describe('downloadPileShard / downloadFile (local server only)', () => {
   it('builds hub URLs for shards 00–29', () => {
-    expect(pileShardUrl(0)).toBe('https://huggingface.co/datasets/monology/pile-uncopyrighted/resolve/main/train/00.jsonl.zst');
-    expect(pileShardUrl(29, { baseUrl: 'http://127.0.0.1:1/', revision: 'abc' })).toBe('http://127.0.0.1:1/datasets/monology/pile-uncopyrighted/resolve/abc/train/29.jsonl.zst');
+    expect(pileShardUrl(0)).toBe(
+      'https://huggingface.co/datasets/monology/pile-uncopyrighted/resolve/main/train/00.jsonl.zst',
+    );
+    expect(pileShardUrl(29, { baseUrl: 'http://127.0.0.1:1/', revision: 'abc' })).toBe(
+      'http://127.0.0.1:1/datasets/monology/pile-uncopyrighted/resolve/abc/train/29.jsonl.zst',
+    );
     expect(() => pileShardUrl(30)).toThrow(/shard/);
   });
 
@@ -92,7 +100,13 @@ describe('downloadPileShard / downloadFile (local server only)', () => {
     let docs = 0;
     for await (const _ of jsonlSource(r.path).documents()) docs++;
     // #endregion download-shard
-    expect(r).toMatchObject({ bytes: BODY.length, sha256: SHA, sha256Verified: true, resumedFrom: 0, alreadyComplete: false });
+    expect(r).toMatchObject({
+      bytes: BODY.length,
+      sha256: SHA,
+      sha256Verified: true,
+      resumedFrom: 0,
+      alreadyComplete: false,
+    });
     expect(readFileSync(r.path).equals(BODY)).toBe(true);
     expect(existsSync(`${r.path}.part`)).toBe(false);
     expect(progress.at(-1)).toBe(BODY.length);
@@ -142,21 +156,36 @@ describe('downloadPileShard / downloadFile (local server only)', () => {
     reset();
     behaviour.wrongSha = true;
     const dest = join(tmp.dir, 'd', 'file.bin');
-    await expect(downloadFile(`${base}/file.bin`, dest, { retryDelayMs: 0 })).rejects.toSatisfy((e) => isCalmError(e, 'IO_ERROR') && /sha256/.test((e as Error).message));
+    await expect(downloadFile(`${base}/file.bin`, dest, { retryDelayMs: 0 })).rejects.toSatisfy(
+      (e) => isCalmError(e, 'IO_ERROR') && /sha256/.test((e as Error).message),
+    );
     expect(existsSync(dest)).toBe(false);
     expect(existsSync(`${dest}.part`)).toBe(false);
   });
 
   it('reports HTTP errors, gives up after the retries, and honours an abort signal', async () => {
     reset();
-    await expect(downloadFile(`${base}/missing.bin`, join(tmp.dir, 'e', 'x'), { retryDelayMs: 0 })).rejects.toSatisfy((e) => isCalmError(e, 'HTTP_ERROR'));
-    behaviour.status = 503;
-    await expect(downloadFile(`${base}/file.bin`, join(tmp.dir, 'e', 'y'), { retries: 2, retryDelayMs: 0, expectedSize: 1, sha256: SHA })).rejects.toSatisfy(
-      (e) => isCalmError(e, 'IO_ERROR') && /3 attempts/.test((e as Error).message),
+    await expect(downloadFile(`${base}/missing.bin`, join(tmp.dir, 'e', 'x'), { retryDelayMs: 0 })).rejects.toSatisfy(
+      (e) => isCalmError(e, 'HTTP_ERROR'),
     );
+    behaviour.status = 503;
+    await expect(
+      downloadFile(`${base}/file.bin`, join(tmp.dir, 'e', 'y'), {
+        retries: 2,
+        retryDelayMs: 0,
+        expectedSize: 1,
+        sha256: SHA,
+      }),
+    ).rejects.toSatisfy((e) => isCalmError(e, 'IO_ERROR') && /3 attempts/.test((e as Error).message));
     reset();
     const ac = new AbortController();
     ac.abort();
-    await expect(downloadFile(`${base}/file.bin`, join(tmp.dir, 'e', 'z'), { signal: ac.signal, expectedSize: BODY.length, sha256: SHA })).rejects.toSatisfy((e) => isCalmError(e, 'ABORTED'));
+    await expect(
+      downloadFile(`${base}/file.bin`, join(tmp.dir, 'e', 'z'), {
+        signal: ac.signal,
+        expectedSize: BODY.length,
+        sha256: SHA,
+      }),
+    ).rejects.toSatisfy((e) => isCalmError(e, 'ABORTED'));
   });
 });

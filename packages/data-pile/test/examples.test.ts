@@ -93,14 +93,27 @@ describe('@calm/data-pile examples', () => {
     // import { layoutDocument, packDocuments } from '@calm/data-pile';
     const special = { bos: 1, eos: 2, pad: 0 };
     // Autoencoder layout: [BOS, ...ids, EOS] padded with PAD to a multiple of K = 4.
-    const laidOut = layoutDocument(Int32Array.from([5, 6, 7]), { layout: 'ae', blockSize: 8, chunkSize: 4, ...special });
+    const laidOut = layoutDocument(Int32Array.from([5, 6, 7]), {
+      layout: 'ae',
+      blockSize: 8,
+      chunkSize: 4,
+      ...special,
+    });
     // Int32Array [1, 5, 6, 7, 2, 0, 0, 0]
     // LM layout: [BOS, ...ids] per document, concatenated and cut into blocks of 2.
-    const { blocks, remainder } = packDocuments([Int32Array.from([10, 11, 12]), Int32Array.from([20, 21])], { layout: 'lm', blockSize: 2, ...special });
+    const { blocks, remainder } = packDocuments([Int32Array.from([10, 11, 12]), Int32Array.from([20, 21])], {
+      layout: 'lm',
+      blockSize: 2,
+      ...special,
+    });
     // blocks [1, 10], [11, 12], [1, 20]; remainder [21] (dropped by the official scripts)
     // #endregion pack-documents
     expect(Array.from(laidOut)).toEqual([1, 5, 6, 7, 2, 0, 0, 0]);
-    expect(blocks.map((b) => Array.from(b))).toEqual([[1, 10], [11, 12], [1, 20]]);
+    expect(blocks.map((b) => Array.from(b))).toEqual([
+      [1, 10],
+      [11, 12],
+      [1, 20],
+    ]);
     expect(Array.from(remainder)).toEqual([21]);
   });
 
@@ -119,7 +132,10 @@ describe('@calm/data-pile examples', () => {
     // #region block-stream
     // import { arraySource, createBlockStream, parseCursor, serializeCursor } from '@calm/data-pile';
     // tokenizer: any Tokenizer, e.g. await loadTokenizer('llama3-tokenizer') from '@calm/data-pile/node'
-    const texts = Array.from({ length: 12 }, (_, i) => `Section ${i}: the Congress shall have power to lay and collect taxes.`);
+    const texts = Array.from(
+      { length: 12 },
+      (_, i) => `Section ${i}: the Congress shall have power to lay and collect taxes.`,
+    );
     const options = { blockSize: 8, groupSize: 2, shuffleBuffer: 4 };
     const stream = createBlockStream(arraySource(texts), tokenizer, options);
     const batch = await stream.nextBatch(2); // { ids: Int32Array [2 * 8], shape: [2, 8] }
@@ -172,7 +188,11 @@ describe('@calm/data-pile/node examples', () => {
     const heldOut = loadSotuCorpus({ split: 'test', limit: 2 });
     const { tokenizer: bpe, json } = await trainBpeTokenizer({ texts: train.texts, vocabSize: 512 });
     // bpe.vocabSize 512: 256 bytes + 253 merges + BOS, EOS, PAD; `json` is a standard tokenizer.json
-    const again = await hfTokenizerFromJson(json, { bosToken: '<|begin_of_text|>', eosToken: '<|end_of_text|>', padToken: '[PAD]' });
+    const again = await hfTokenizerFromJson(json, {
+      bosToken: '<|begin_of_text|>',
+      eosToken: '<|end_of_text|>',
+      padToken: '[PAD]',
+    });
     const stream = createBlockStream(train.source, bpe, { blockSize: 64, shuffleBuffer: 16 });
     const batch = await stream.nextBatch(4); // { ids: Int32Array [4 * 64], shape: [4, 64] }
     await stream.close();
@@ -199,7 +219,10 @@ describe('@calm/data-pile/node examples', () => {
 
   it('reads the texts of a JSON-lines file and blocks them for evaluation', async () => {
     const path = join(tmp.dir, 'held-out.jsonl');
-    writeFileSync(path, ['first document', 'second document', 'third document'].map((text) => JSON.stringify({ text })).join('\n'));
+    writeFileSync(
+      path,
+      ['first document', 'second document', 'third document'].map((text) => JSON.stringify({ text })).join('\n'),
+    );
     // #region wikitext-eval
     // import { loadWikiTextEval, readJsonlTexts } from '@calm/data-pile/node';
     // path: wikitext_document_level-test.json of the official repository ({"text": ...} per line)

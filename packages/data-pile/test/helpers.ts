@@ -18,7 +18,7 @@ const WORDS = (
   'her she there been one all we their has would when if so no what can more out up said about other into than its time only ' +
   'could new them man some these then two first may any like now my such make over our even most me state after also made ' +
   'many did must before back see through way where get much go well your know should down work year because come people just ' +
-  'café naïve Zürich 東京 данные 🎉 O\'Brien don\'t it\'s 1990 3.14 e-mail U.S. (see) [1] "quoted" — – … x=y+1; <tag> \\path'
+  "café naïve Zürich 東京 данные 🎉 O'Brien don't it's 1990 3.14 e-mail U.S. (see) [1] \"quoted\" — – … x=y+1; <tag> \\path"
 ).split(' ');
 
 /** A deterministic Pile-like document of `n` space-separated words with punctuation and newlines. */
@@ -41,7 +41,12 @@ export function makePileLines(seed = 7, count = 200): string[] {
   const lines: string[] = [];
   for (let i = 0; i < count; i++) {
     const n = i === 50 ? 10_200 : i === 120 ? 20_500 : 5 + rng.int(150);
-    lines.push(JSON.stringify({ text: makeDocument(rng, n), meta: { pile_set_name: i % 3 === 0 ? 'Pile-CC' : 'Wikipedia (en)' } }));
+    lines.push(
+      JSON.stringify({
+        text: makeDocument(rng, n),
+        meta: { pile_set_name: i % 3 === 0 ? 'Pile-CC' : 'Wikipedia (en)' },
+      }),
+    );
   }
   return lines;
 }

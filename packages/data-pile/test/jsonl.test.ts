@@ -116,7 +116,9 @@ describe('jsonlSource', () => {
           writeFileSync(path, zstdRawFrame(bytes, xxh64Hex(bytes)));
         }
         const issues: LineIssue[] = [];
-        const docs = await collect(jsonlSource(path, { onLineError: 'skip' }).documents(undefined, { onSkip: (i) => issues.push(i) }));
+        const docs = await collect(
+          jsonlSource(path, { onLineError: 'skip' }).documents(undefined, { onSkip: (i) => issues.push(i) }),
+        );
         expect(docs.map((d) => d.text)).toEqual(['ok one', 'crlf line', 'last, no newline']);
         expect(issues.map((i) => [i.line, i.reason])).toEqual([
           [1, 'invalid-utf8'],

@@ -27,9 +27,15 @@ describe('packing (group_texts)', () => {
   });
 
   it('AE layout: BOS, ids, EOS, then PAD to a multiple of K; chunks never straddle documents', () => {
-    expect(Array.from(layoutDocument(arr(1, 2), { layout: 'ae', blockSize: 8, chunkSize: 4, ...ids }))).toEqual([100, 1, 2, 101]);
-    expect(Array.from(layoutDocument(arr(1, 2, 3), { layout: 'ae', blockSize: 8, chunkSize: 4, ...ids }))).toEqual([100, 1, 2, 3, 101, 102, 102, 102]);
-    expect(Array.from(layoutDocument(arr(), { layout: 'ae', blockSize: 8, chunkSize: 4, ...ids }))).toEqual([100, 101, 102, 102]);
+    expect(Array.from(layoutDocument(arr(1, 2), { layout: 'ae', blockSize: 8, chunkSize: 4, ...ids }))).toEqual([
+      100, 1, 2, 101,
+    ]);
+    expect(Array.from(layoutDocument(arr(1, 2, 3), { layout: 'ae', blockSize: 8, chunkSize: 4, ...ids }))).toEqual([
+      100, 1, 2, 3, 101, 102, 102, 102,
+    ]);
+    expect(Array.from(layoutDocument(arr(), { layout: 'ae', blockSize: 8, chunkSize: 4, ...ids }))).toEqual([
+      100, 101, 102, 102,
+    ]);
     const docs = [arr(1, 2, 3), arr(4), arr(5, 6, 7, 8, 9, 10)];
     const { blocks, remainder } = packDocuments(docs, { layout: 'ae', blockSize: 8, chunkSize: 4, ...ids });
     expect(plain(blocks)).toEqual([
@@ -47,7 +53,11 @@ describe('packing (group_texts)', () => {
   });
 
   it('carries a previous remainder in front and can skip BOS', () => {
-    const { blocks, remainder } = packDocuments([arr(1, 2)], { layout: 'lm', blockSize: 3, addBos: false, ...ids }, arr(7, 8));
+    const { blocks, remainder } = packDocuments(
+      [arr(1, 2)],
+      { layout: 'lm', blockSize: 3, addBos: false, ...ids },
+      arr(7, 8),
+    );
     expect(plain(blocks)).toEqual([[7, 8, 1]]);
     expect(Array.from(remainder)).toEqual([2]);
   });

@@ -45,7 +45,10 @@ describe('createTokenizerPool (worker threads)', () => {
   });
 
   it('rebuilds HF tokenizers in workers too, and refuses tokenizers without a worker spec', async () => {
-    const { tokenizer } = await trainBpeTokenizer({ texts: makePileLines(4, 40).map((l) => (JSON.parse(l) as { text: string }).text), vocabSize: 400 });
+    const { tokenizer } = await trainBpeTokenizer({
+      texts: makePileLines(4, 40).map((l) => (JSON.parse(l) as { text: string }).text),
+      vocabSize: 400,
+    });
     const pool = await createTokenizerPool(tokenizer, { threads: 2 });
     try {
       const texts = ['hello world', 'naïve café 🎉 [PAD] <|end_of_text|>', ''];

@@ -29,10 +29,14 @@ describe('resume in a fresh process', () => {
     try {
       const file = join(tmp.dir, 'checkpoint.json');
       writeFileSync(file, JSON.stringify({ options, cursor }));
-      const { stdout } = await run(process.execPath, ['--conditions=@calm/source', '--import', 'tsx', 'test/fixtures/resume-child.ts', file, String(n)], {
-        cwd: PACKAGE_DIR,
-        maxBuffer: 64 << 20,
-      });
+      const { stdout } = await run(
+        process.execPath,
+        ['--conditions=@calm/source', '--import', 'tsx', 'test/fixtures/resume-child.ts', file, String(n)],
+        {
+          cwd: PACKAGE_DIR,
+          maxBuffer: 64 << 20,
+        },
+      );
       expect(JSON.parse(stdout)).toEqual(expected);
     } finally {
       tmp.cleanup();

@@ -17,7 +17,9 @@ describe('loadSotuCorpus (embedded default corpus)', () => {
   it('splits train and held-out deterministically by index, disjoint and covering', () => {
     const train = loadSotuCorpus({ split: 'train' });
     const test = loadSotuCorpus({ split: 'test' });
-    expect(test.documents.map((d) => d.index)).toEqual(all.documents.filter((d) => d.index % 10 === 9).map((d) => d.index));
+    expect(test.documents.map((d) => d.index)).toEqual(
+      all.documents.filter((d) => d.index % 10 === 9).map((d) => d.index),
+    );
     expect(train.documents.length + test.documents.length).toBe(233);
     const ids = new Set([...train.documents, ...test.documents].map((d) => d.index));
     expect(ids.size).toBe(233);

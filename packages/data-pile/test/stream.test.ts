@@ -26,7 +26,12 @@ beforeAll(async () => {
   llama = await loadTiktokenTokenizer(LLAMA3_MODEL);
   tmp = tempDir();
   plainPath = join(tmp.dir, 'pile-sample.jsonl');
-  writeFileSync(plainPath, makePileLines().map((l) => l + '\n').join(''));
+  writeFileSync(
+    plainPath,
+    makePileLines()
+      .map((l) => l + '\n')
+      .join(''),
+  );
 });
 afterAll(() => tmp.cleanup());
 
@@ -38,7 +43,14 @@ async function officialBlocks(source: DocumentSource, tok: Tokenizer, o: BlockSt
   const g = o.groupSize ?? 1000;
   for (let i = 0; i < texts.length; i += g) {
     const ids = await tok.encodeBatch(texts.slice(i, i + g));
-    const { blocks } = packDocuments(ids, { layout: o.layout ?? 'lm', blockSize: o.blockSize, ...(o.chunkSize ? { chunkSize: o.chunkSize } : {}), bos: tok.bos, eos: tok.eos, pad: tok.pad });
+    const { blocks } = packDocuments(ids, {
+      layout: o.layout ?? 'lm',
+      blockSize: o.blockSize,
+      ...(o.chunkSize ? { chunkSize: o.chunkSize } : {}),
+      bos: tok.bos,
+      eos: tok.eos,
+      pad: tok.pad,
+    });
     out.push(...blocks.map((b) => Array.from(b)));
   }
   return out;
@@ -71,7 +83,9 @@ describe('createBlockStream', () => {
     const o: BlockStreamOptions = { blockSize: 96, groupSize: 7 };
     const src = jsonlSource(zstPath);
     const single = await drain(createBlockStream(src, bytes, o));
-    const shards = await Promise.all([0, 1, 2].map((w) => drain(createBlockStream(src, bytes, { ...o, workerIndex: w, workerCount: 3 }))));
+    const shards = await Promise.all(
+      [0, 1, 2].map((w) => drain(createBlockStream(src, bytes, { ...o, workerIndex: w, workerCount: 3 }))),
+    );
     expect(shards.reduce((n, s) => n + s.length, 0)).toBe(single.length);
     // Match every worker block to a distinct block of the single stream, in order.
     const key = (b: number[]) => b.join(',');
@@ -95,7 +109,10 @@ describe('createBlockStream', () => {
     const variants: [string, BlockStreamOptions][] = [
       ['official', { blockSize: 100, groupSize: 9 }],
       ['carry + 2 epochs', { blockSize: 100, groupSize: 9, remainder: 'carry', epochs: 2 }],
-      ['shuffled, worker 1 of 2', { blockSize: 100, groupSize: 9, shuffleBuffer: 13, rng: createRng(5), workerIndex: 1, workerCount: 2 }],
+      [
+        'shuffled, worker 1 of 2',
+        { blockSize: 100, groupSize: 9, shuffleBuffer: 13, rng: createRng(5), workerIndex: 1, workerCount: 2 },
+      ],
       ['ae', { blockSize: 64, groupSize: 5, layout: 'ae', chunkSize: 4 }],
     ];
     const src = jsonlSource(zstPath, { readChunkBytes: 16384 });
@@ -108,7 +125,11 @@ describe('createBlockStream', () => {
         const head = await drain(s, k);
         const text = serializeCursor(s.cursor());
         await s.close();
-        const resumed = createBlockStream(src, bytes, { ...fresh(), rng: createRng(999), cursor: JSON.parse(text) as object as never });
+        const resumed = createBlockStream(src, bytes, {
+          ...fresh(),
+          rng: createRng(999),
+          cursor: JSON.parse(text) as object as never,
+        });
         const tail = await drain(resumed);
         expect(k === 0 ? tail : [...head, ...tail], `${label}, k=${k}`).toEqual(full);
         expect(resumed.cursor().delivered).toBe(full.length);
@@ -157,9 +178,14 @@ describe('createBlockStream', () => {
     const lines = ['{"text":"aaaa"}', '{"text":"bbbb"}', 'oops', '{"text":"cccc"}', '{}', '{"text":"dddd"}'];
     writeFileSync(path, lines.join('\n'));
     const o = { blockSize: 4, groupSize: 2 };
-    await expect(drain(createBlockStream(jsonlSource(path), bytes, o))).rejects.toSatisfy((e) => isCalmError(e, 'FORMAT_ERROR'));
+    await expect(drain(createBlockStream(jsonlSource(path), bytes, o))).rejects.toSatisfy((e) =>
+      isCalmError(e, 'FORMAT_ERROR'),
+    );
     const issues: number[] = [];
-    const s = createBlockStream(jsonlSource(path, { onLineError: 'skip' }), bytes, { ...o, onSkip: (i) => issues.push(i.line) });
+    const s = createBlockStream(jsonlSource(path, { onLineError: 'skip' }), bytes, {
+      ...o,
+      onSkip: (i) => issues.push(i.line),
+    });
     const blocks = await drain(s);
     expect(blocks).toHaveLength(4); // "BOS aaaa" is 5 tokens: 1 block per document + remainder
     expect(issues).toEqual([3, 5]);
@@ -172,11 +198,17 @@ describe('createBlockStream', () => {
     const s = createBlockStream(src, bytes, { blockSize: 4, groupSize: 1 });
     await s.next();
     const c = s.cursor();
-    expect(() => createBlockStream(src, bytes, { blockSize: 8, groupSize: 1, cursor: c })).toThrow(/blockSize 4 \(now 8\)/);
-    expect(() => createBlockStream(arraySource(['x']), bytes, { blockSize: 4, groupSize: 1, cursor: c })).toThrow(/source/);
+    expect(() => createBlockStream(src, bytes, { blockSize: 8, groupSize: 1, cursor: c })).toThrow(
+      /blockSize 4 \(now 8\)/,
+    );
+    expect(() => createBlockStream(arraySource(['x']), bytes, { blockSize: 4, groupSize: 1, cursor: c })).toThrow(
+      /source/,
+    );
     expect(() => createBlockStream(src, llama, { blockSize: 4, groupSize: 1, cursor: c })).toThrow(/tokenizer/);
     expect(() => parseCursor({ ...c, version: 2 })).toThrow(expect.objectContaining({ code: 'CHECKPOINT_VERSION' }));
-    expect(() => parseCursor('{"format": "something else"}')).toThrow(expect.objectContaining({ code: 'FORMAT_ERROR' }));
+    expect(() => parseCursor('{"format": "something else"}')).toThrow(
+      expect.objectContaining({ code: 'FORMAT_ERROR' }),
+    );
     expect(() => parseCursor('not json')).toThrow(expect.objectContaining({ code: 'FORMAT_ERROR' }));
     expect(() => parseCursor({ ...c, position: { file: 0 } })).toThrow(/position/);
     // Endless streams survive JSON (Infinity is written as null).
@@ -187,7 +219,9 @@ describe('createBlockStream', () => {
 
   it('rejects bad options and empty sources', async () => {
     const src = arraySource(['a']);
-    expect(() => createBlockStream(src, bytes, { blockSize: 4, workerIndex: 3, workerCount: 3 })).toThrow(/workerIndex/);
+    expect(() => createBlockStream(src, bytes, { blockSize: 4, workerIndex: 3, workerCount: 3 })).toThrow(
+      /workerIndex/,
+    );
     expect(() => createBlockStream(src, bytes, { blockSize: 10, layout: 'ae', chunkSize: 4 })).toThrow(/multiple/);
     expect(() => createBlockStream(src, bytes, { blockSize: 4, epochs: 0 })).toThrow(/epochs/);
     await expect(drain(createBlockStream(arraySource([]), bytes, { blockSize: 4 }))).rejects.toThrow(/no documents/);

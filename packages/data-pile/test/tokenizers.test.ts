@@ -77,7 +77,10 @@ describe('Llama 3 tokenizer from tokenizer.model (js-tiktoken)', () => {
 
 describe('Llama 3 tokenizer from tokenizer.json (HF tokenizers)', () => {
   it('converts tokenizer.model to the published tokenizer.json layout', () => {
-    const json = JSON.parse(readFileSync(convertedPath, 'utf8')) as { model: { vocab: object; merges: unknown[] }; added_tokens: unknown[] };
+    const json = JSON.parse(readFileSync(convertedPath, 'utf8')) as {
+      model: { vocab: object; merges: unknown[] };
+      added_tokens: unknown[];
+    };
     expect(Object.keys(json.model.vocab)).toHaveLength(128_000);
     expect(json.model.merges).toHaveLength(280_147); // Meta's tokenizer.json has exactly this many
     expect(json.added_tokens).toHaveLength(256);
@@ -85,9 +88,20 @@ describe('Llama 3 tokenizer from tokenizer.json (HF tokenizers)', () => {
 
   it('has the same ids and special tokens as the tiktoken loader', async () => {
     for (const [text, ids] of KNOWN) expect(Array.from(await hf.encode(text))).toEqual(ids);
-    expect([hf.bos, hf.eos, hf.pad, hf.vocabSize]).toEqual([tiktoken.bos, tiktoken.eos, tiktoken.pad, tiktoken.vocabSize]);
+    expect([hf.bos, hf.eos, hf.pad, hf.vocabSize]).toEqual([
+      tiktoken.bos,
+      tiktoken.eos,
+      tiktoken.pad,
+      tiktoken.vocabSize,
+    ]);
     // Contractions with the case-folded long s (U+017F) are matched by Oniguruma's (?i:'s).
-    for (const text of ["It'ſa It'Sa", "  multiple   spaces\n\n\ttabs", '数字123456 emoji 🎉🎉', '<|end_of_text|> in text', '[PAD]x']) {
+    for (const text of [
+      "It'ſa It'Sa",
+      '  multiple   spaces\n\n\ttabs',
+      '数字123456 emoji 🎉🎉',
+      '<|end_of_text|> in text',
+      '[PAD]x',
+    ]) {
       expect(Array.from(await hf.encode(text))).toEqual(Array.from(await tiktoken.encode(text)));
     }
     expect(await hf.decode(await hf.encode('Hello world!'))).toBe('Hello world!');
@@ -108,7 +122,9 @@ describe('Llama 3 tokenizer from tokenizer.json (HF tokenizers)', () => {
   });
 
   it('blocks the WikiText-103 test set as the official evaluation (289,145 tokens, 35 × 8192)', async () => {
-    const cached = (ids: Int32Array[]) => ({ encodeBatch: async (t: readonly string[]) => (t.length === ids.length ? ids : []) });
+    const cached = (ids: Int32Array[]) => ({
+      encodeBatch: async (t: readonly string[]) => (t.length === ids.length ? ids : []),
+    });
     const calm = await loadWikiTextEval(WIKITEXT, tiktoken, { encoder: cached(tkIds) });
     expect(calm.tokens).toBe(289_145);
     expect(calm.blocks).toHaveLength(35);

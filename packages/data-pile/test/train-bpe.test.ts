@@ -19,7 +19,11 @@ describe('trainBpeTokenizer', () => {
     expect(a.merges).toBe(1024 - 256 - 3);
     expect([a.tokenizer.bos, a.tokenizer.eos, a.tokenizer.pad]).toEqual([1021, 1022, 1023]);
     // Exact round trips, including bytes and scripts absent from the training text.
-    const texts = ['The Congress shall have power', 'Ωμέγα 東京 🎉\u0000\u0007\r\n\ttab', corpus.texts[3]!.slice(0, 2000)];
+    const texts = [
+      'The Congress shall have power',
+      'Ωμέγα 東京 🎉\u0000\u0007\r\n\ttab',
+      corpus.texts[3]!.slice(0, 2000),
+    ];
     for (const t of texts) expect(await a.tokenizer.decode(await a.tokenizer.encode(t))).toBe(t);
     // Merges learned on English compress it: well under one token per character.
     const sample = corpus.texts[5]!.slice(0, 5000);
@@ -38,7 +42,11 @@ describe('trainBpeTokenizer', () => {
 
   it('rejects missing text and too small vocabularies', async () => {
     await expect(trainBpeTokenizer({ texts: [] })).rejects.toSatisfy((e) => isCalmError(e, 'INVALID_ARGUMENT'));
-    await expect(trainBpeTokenizer({ texts: ['x'], vocabSize: 100 })).rejects.toSatisfy((e) => isCalmError(e, 'INVALID_ARGUMENT'));
-    await expect(trainBpeTokenizer({ files: [join(tmp.dir, 'missing.txt')] })).rejects.toSatisfy((e) => isCalmError(e, 'IO_ERROR'));
+    await expect(trainBpeTokenizer({ texts: ['x'], vocabSize: 100 })).rejects.toSatisfy((e) =>
+      isCalmError(e, 'INVALID_ARGUMENT'),
+    );
+    await expect(trainBpeTokenizer({ files: [join(tmp.dir, 'missing.txt')] })).rejects.toSatisfy((e) =>
+      isCalmError(e, 'IO_ERROR'),
+    );
   });
 });

@@ -9,7 +9,11 @@ import { xxh64Hex } from '../src/internal/xxh64.js';
 import { FIXTURES, hasZstdCli, makePileLines, tempDir } from './helpers.js';
 
 const FIXTURE = readFileSync(join(FIXTURES, 'pile-sample.jsonl.zst'));
-const PLAIN = Buffer.from(makePileLines().map((l) => l + '\n').join(''));
+const PLAIN = Buffer.from(
+  makePileLines()
+    .map((l) => l + '\n')
+    .join(''),
+);
 
 function decompress(data: Uint8Array, chunk: number, verify = true): Buffer {
   const out: Uint8Array[] = [];
@@ -61,7 +65,13 @@ describe('ZstdStreamDecoder', () => {
   it('handles raw frames, skippable frames and frames without checksums', () => {
     const a = new TextEncoder().encode('hello\n');
     const skippable = Buffer.from([0x5a, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 9, 9, 9]);
-    const data = Buffer.concat([skippable, rawFrame(a, true), rawFrame(a, false), skippable, rawFrame(new Uint8Array(0), true)]);
+    const data = Buffer.concat([
+      skippable,
+      rawFrame(a, true),
+      rawFrame(a, false),
+      skippable,
+      rawFrame(new Uint8Array(0), true),
+    ]);
     for (const chunk of [1, 2, 5, 100]) expect(decompress(data, chunk).toString()).toBe('hello\nhello\n');
   });
 
@@ -100,7 +110,13 @@ describe('ZstdStreamDecoder', () => {
     try {
       const plain = join(t.dir, 'x.jsonl');
       writeFileSync(plain, Buffer.concat([PLAIN, PLAIN, PLAIN]));
-      for (const args of [['-1'], ['--no-check', '-3'], ['--no-content-size', '-5'], ['-T2', '-B65536', '-1'], ['--long=24', '-3']]) {
+      for (const args of [
+        ['-1'],
+        ['--no-check', '-3'],
+        ['--no-content-size', '-5'],
+        ['-T2', '-B65536', '-1'],
+        ['--long=24', '-3'],
+      ]) {
         const z = execFileSync('zstd', [...args, '-q', '-c', plain]);
         expect(decompress(z, 65536).equals(readFileSync(plain)), args.join(' ')).toBe(true);
       }

@@ -72,14 +72,25 @@ function checkAbort(signal: AbortSignal | undefined): void {
  * @category Samplers
  */
 export function createHeadChunkSampler(options: HeadChunkSamplerOptions): ChunkSampler {
-  if (options === null || typeof options !== 'object') fail('INVALID_ARGUMENT', 'createHeadChunkSampler: pass an options object.');
+  if (options === null || typeof options !== 'object')
+    fail('INVALID_ARGUMENT', 'createHeadChunkSampler: pass an options object.');
   const { head, chunkSize, vocabSize, rng } = options;
-  if (!head || typeof head.sample !== 'function') fail('INVALID_ARGUMENT', 'createHeadChunkSampler: options.head must be a GenerativeHead.');
+  if (!head || typeof head.sample !== 'function')
+    fail('INVALID_ARGUMENT', 'createHeadChunkSampler: options.head must be a GenerativeHead.');
   assertInteger(chunkSize, 'chunkSize', 1, 'pass K, the autoencoder patch_size');
   if (vocabSize !== undefined) assertInteger(vocabSize, 'vocabSize', 1, 'pass the vocabulary size or omit it');
-  if (typeof options.hiddenStates !== 'function') fail('INVALID_ARGUMENT', 'createHeadChunkSampler: options.hiddenStates must be a function (contexts) => Tensor2D [B, H].');
-  if (typeof options.decode !== 'function') fail('INVALID_ARGUMENT', 'createHeadChunkSampler: options.decode must be a function (latents [S, L]) => Int32Array [S·K].');
-  if (!rng || typeof rng.fillUniform !== 'function') fail('INVALID_ARGUMENT', 'createHeadChunkSampler: options.rng must be an Rng (createRng from @calm/core).');
+  if (typeof options.hiddenStates !== 'function')
+    fail(
+      'INVALID_ARGUMENT',
+      'createHeadChunkSampler: options.hiddenStates must be a function (contexts) => Tensor2D [B, H].',
+    );
+  if (typeof options.decode !== 'function')
+    fail(
+      'INVALID_ARGUMENT',
+      'createHeadChunkSampler: options.decode must be a function (latents [S, L]) => Int32Array [S·K].',
+    );
+  if (!rng || typeof rng.fillUniform !== 'function')
+    fail('INVALID_ARGUMENT', 'createHeadChunkSampler: options.rng must be an Rng (createRng from @calm/core).');
   const maxLatents = options.maxLatentsPerCall ?? 4096;
   assertInteger(maxLatents, 'maxLatentsPerCall', 1, 'pass a positive bound such as 4096');
   const k = chunkSize;
@@ -88,7 +99,10 @@ export function createHeadChunkSampler(options: HeadChunkSamplerOptions): ChunkS
   async function drawFrom(hidden: tf.Tensor2D, n: number, signal: AbortSignal | undefined): Promise<Int32Array> {
     const r = hidden.shape[0];
     if (hidden.rank !== 2 || hidden.shape[1] !== head.hiddenSize) {
-      fail('SHAPE_MISMATCH', `hidden states have shape [${hidden.shape.join(', ')}], expected [${r}, ${head.hiddenSize}]; hiddenStates must return one row of the head's hidden size per context.`);
+      fail(
+        'SHAPE_MISMATCH',
+        `hidden states have shape [${hidden.shape.join(', ')}], expected [${r}, ${head.hiddenSize}]; hiddenStates must return one row of the head's hidden size per context.`,
+      );
     }
     const out = new Int32Array(r * n * k);
     if (r === 0) return out;
@@ -111,12 +125,19 @@ export function createHeadChunkSampler(options: HeadChunkSamplerOptions): ChunkS
           latents.dispose();
         }
         if (!(ids instanceof Int32Array) || ids.length !== rows * c * k) {
-          fail('SHAPE_MISMATCH', `decode returned ${ids instanceof Int32Array ? `${ids.length} ids` : String(ids)} for ${rows * c} latents; it must return an Int32Array of S·K = ${rows * c * k} ids.`);
+          fail(
+            'SHAPE_MISMATCH',
+            `decode returned ${ids instanceof Int32Array ? `${ids.length} ids` : String(ids)} for ${rows * c} latents; it must return an Int32Array of S·K = ${rows * c * k} ids.`,
+          );
         }
         if (vocabSize !== undefined) {
           for (let i = 0; i < ids.length; i++) {
             const v = ids[i]!;
-            if (v < 0 || v >= vocabSize) fail('INVALID_ARGUMENT', `decode returned token id ${v}, outside [0, ${vocabSize}); check the decoder's vocabulary.`);
+            if (v < 0 || v >= vocabSize)
+              fail(
+                'INVALID_ARGUMENT',
+                `decode returned token id ${v}, outside [0, ${vocabSize}); check the decoder's vocabulary.`,
+              );
           }
         }
         // ids are [rows, c, K]; place them at [r0 + i, s0 .. s0 + c) of the [R, n, K] output.
@@ -129,15 +150,23 @@ export function createHeadChunkSampler(options: HeadChunkSamplerOptions): ChunkS
   const sampler: ChunkSampler = {
     chunkSize: k,
     ...(vocabSize !== undefined ? { vocabSize } : {}),
-    async sample(contexts: readonly TokenIds[], numSamples: number, callOptions: SampleCallOptions = {}): Promise<Int32Array> {
+    async sample(
+      contexts: readonly TokenIds[],
+      numSamples: number,
+      callOptions: SampleCallOptions = {},
+    ): Promise<Int32Array> {
       assertInteger(numSamples, 'numSamples', 1, 'draw at least one sample per context');
-      if (!Array.isArray(contexts)) fail('INVALID_ARGUMENT', 'sample: contexts must be an array of Int32Array token sequences.');
+      if (!Array.isArray(contexts))
+        fail('INVALID_ARGUMENT', 'sample: contexts must be an array of Int32Array token sequences.');
       checkAbort(callOptions.signal);
       if (contexts.length === 0) return new Int32Array(0);
       const hidden = await options.hiddenStates(contexts);
       try {
         if (hidden?.shape?.[0] !== contexts.length) {
-          fail('SHAPE_MISMATCH', `hiddenStates returned shape [${hidden?.shape?.join(', ')}] for ${contexts.length} contexts; return [B, ${head.hiddenSize}].`);
+          fail(
+            'SHAPE_MISMATCH',
+            `hiddenStates returned shape [${hidden?.shape?.join(', ')}] for ${contexts.length} contexts; return [B, ${head.hiddenSize}].`,
+          );
         }
         return await drawFrom(hidden, numSamples, callOptions.signal);
       } finally {
@@ -148,25 +177,43 @@ export function createHeadChunkSampler(options: HeadChunkSamplerOptions): ChunkS
 
   const teacherForced = options.teacherForcedHiddenStates;
   if (typeof teacherForced === 'function') {
-    sampler.sampleTeacherForced = async (sequences: readonly TokenIds[], numSamples: number, callOptions: SampleCallOptions = {}): Promise<Int32Array[]> => {
+    sampler.sampleTeacherForced = async (
+      sequences: readonly TokenIds[],
+      numSamples: number,
+      callOptions: SampleCallOptions = {},
+    ): Promise<Int32Array[]> => {
       assertInteger(numSamples, 'numSamples', 1, 'draw at least one sample per position');
       for (const [i, s] of sequences.entries()) {
-        if (s.length % k !== 0 || s.length < k) fail('INVALID_ARGUMENT', `sampleTeacherForced: sequence ${i} has ${s.length} tokens; it must be a positive multiple of chunkSize ${k}.`);
+        if (s.length % k !== 0 || s.length < k)
+          fail(
+            'INVALID_ARGUMENT',
+            `sampleTeacherForced: sequence ${i} has ${s.length} tokens; it must be a positive multiple of chunkSize ${k}.`,
+          );
       }
       checkAbort(callOptions.signal);
       if (sequences.length === 0) return [];
       const hs = await teacherForced.call(options, sequences);
       try {
         if (!Array.isArray(hs) || hs.length !== sequences.length) {
-          fail('SHAPE_MISMATCH', `teacherForcedHiddenStates returned ${Array.isArray(hs) ? hs.length : String(hs)} tensors for ${sequences.length} sequences; return one [L−1, H] tensor per sequence.`);
+          fail(
+            'SHAPE_MISMATCH',
+            `teacherForcedHiddenStates returned ${Array.isArray(hs) ? hs.length : String(hs)} tensors for ${sequences.length} sequences; return one [L−1, H] tensor per sequence.`,
+          );
         }
         const counts = sequences.map((s) => s.length / k - 1);
         hs.forEach((h, i) => {
-          if (h.rank !== 2 || h.shape[0] !== counts[i]) fail('SHAPE_MISMATCH', `teacherForcedHiddenStates: sequence ${i} has ${counts[i]! + 1} chunks, so it needs [${counts[i]}, H] hidden states, got [${h.shape.join(', ')}].`);
+          if (h.rank !== 2 || h.shape[0] !== counts[i])
+            fail(
+              'SHAPE_MISMATCH',
+              `teacherForcedHiddenStates: sequence ${i} has ${counts[i]! + 1} chunks, so it needs [${counts[i]}, H] hidden states, got [${h.shape.join(', ')}].`,
+            );
         });
         const total = counts.reduce((a, c) => a + c, 0);
         if (total === 0) return counts.map(() => new Int32Array(0));
-        const all = tf.concat(hs.filter((h) => h.shape[0]! > 0), 0) as tf.Tensor2D;
+        const all = tf.concat(
+          hs.filter((h) => h.shape[0]! > 0),
+          0,
+        ) as tf.Tensor2D;
         let ids: Int32Array;
         try {
           ids = await drawFrom(all, numSamples, callOptions.signal);

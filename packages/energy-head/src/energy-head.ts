@@ -4,10 +4,29 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '@calm/core';
-import { disposeParams, layerNorm, linear, normalInit, onesInit, silu, trainableVariables, zerosInit, type ParamRecord, type ParamSpec } from '@calm/nn';
+import {
+  disposeParams,
+  layerNorm,
+  linear,
+  normalInit,
+  onesInit,
+  silu,
+  trainableVariables,
+  zerosInit,
+  type ParamRecord,
+  type ParamSpec,
+} from '@calm/nn';
 import { checkEnergyAlpha, energyLoss, posteriorEnergyLoss, type DistanceMethod } from './energy-score.js';
 import { fail } from './internal/errors.js';
-import { checkCount, checkHidden, checkNoise, checkPrefix, createOrAdopt, joinKey, needRng } from './internal/shared.js';
+import {
+  checkCount,
+  checkHidden,
+  checkNoise,
+  checkPrefix,
+  createOrAdopt,
+  joinKey,
+  needRng,
+} from './internal/shared.js';
 import { uniformNoise } from './noise.js';
 import type { GenerativeHead, HeadLogger, HeadLossOptions, HeadSampleOptions, TargetPosterior } from './types.js';
 
@@ -61,7 +80,8 @@ export interface EnergyHeadOptions {
 type ResolvedEnergyConfig = Required<EnergyHeadConfig>;
 
 function resolveConfig(config: EnergyHeadConfig): ResolvedEnergyConfig {
-  if (config === null || typeof config !== 'object') fail('INVALID_CONFIG', 'EnergyHead: config must be an object with at least hiddenSize.');
+  if (config === null || typeof config !== 'object')
+    fail('INVALID_CONFIG', 'EnergyHead: config must be an object with at least hiddenSize.');
   const c: ResolvedEnergyConfig = {
     hiddenSize: config.hiddenSize,
     latentSize: config.latentSize ?? 128,
@@ -75,7 +95,8 @@ function resolveConfig(config: EnergyHeadConfig): ResolvedEnergyConfig {
   };
   const problems: string[] = [];
   const int = (v: unknown, name: string, min: number) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) problems.push(`${name} must be an integer >= ${min}, got ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min)
+      problems.push(`${name} must be an integer >= ${min}, got ${String(v)}`);
   };
   int(c.hiddenSize, 'hiddenSize', 1);
   int(c.latentSize, 'latentSize', 1);
@@ -83,9 +104,12 @@ function resolveConfig(config: EnergyHeadConfig): ResolvedEnergyConfig {
   int(c.numMlpLayers, 'numMlpLayers', 0);
   int(c.numSamples, 'numSamples', 2);
   int(c.numTargetSamples, 'numTargetSamples', 1);
-  if (!(c.initializerRange >= 0) || !Number.isFinite(c.initializerRange)) problems.push(`initializerRange must be a finite number >= 0, got ${c.initializerRange}`);
-  if (c.distanceMethod !== 'matmul' && c.distanceMethod !== 'direct') problems.push(`distanceMethod must be 'matmul' or 'direct', got ${String(c.distanceMethod)}`);
-  if (problems.length > 0) fail('INVALID_CONFIG', `EnergyHead config: ${problems.join('; ')}.`, { details: { problems } });
+  if (!(c.initializerRange >= 0) || !Number.isFinite(c.initializerRange))
+    problems.push(`initializerRange must be a finite number >= 0, got ${c.initializerRange}`);
+  if (c.distanceMethod !== 'matmul' && c.distanceMethod !== 'direct')
+    problems.push(`distanceMethod must be 'matmul' or 'direct', got ${String(c.distanceMethod)}`);
+  if (problems.length > 0)
+    fail('INVALID_CONFIG', `EnergyHead config: ${problems.join('; ')}.`, { details: { problems } });
   return c;
 }
 
@@ -191,7 +215,12 @@ export class EnergyHead implements GenerativeHead {
     this.hiddenSize = this.config.hiddenSize;
     this.latentSize = this.config.latentSize;
     this.prefix = checkPrefix(options.prefix, 'mlp_generator');
-    this.params = createOrAdopt(energyHeadParamSpecs(this.config, this.prefix), options.params, options.rng, 'EnergyHead');
+    this.params = createOrAdopt(
+      energyHeadParamSpecs(this.config, this.prefix),
+      options.params,
+      options.rng,
+      'EnergyHead',
+    );
     this.ownsParams = options.params === undefined;
   }
 
@@ -219,14 +248,22 @@ export class EnergyHead implements GenerativeHead {
    */
   generate(hidden: tf.Tensor2D, noise: tf.Tensor3D): tf.Tensor3D {
     const b = checkHidden(hidden, this.hiddenSize, 'EnergyHead.generate');
-    if (noise?.rank !== 3) fail('SHAPE_MISMATCH', `EnergyHead.generate: noise must be [B, N, ${this.config.noiseSize}], got [${noise?.shape?.join(', ')}].`);
+    if (noise?.rank !== 3)
+      fail(
+        'SHAPE_MISMATCH',
+        `EnergyHead.generate: noise must be [B, N, ${this.config.noiseSize}], got [${noise?.shape?.join(', ')}].`,
+      );
     const n = noise.shape[1];
     checkNoise(noise, [b, n, this.config.noiseSize], 'noise', 'EnergyHead.generate', 'one noise vector per sample');
     const h = this.hiddenSize;
     const p = this.params;
     return tf.tidy(() => {
       // Per hidden state: c = LN(hidden_embd(h)), [B, 1, H].
-      const c = layerNorm(p, this.key('norm_hidden'), linear(p, this.key('hidden_embd'), hidden), LN_EPS).reshape([b, 1, h]);
+      const c = layerNorm(p, this.key('norm_hidden'), linear(p, this.key('hidden_embd'), hidden), LN_EPS).reshape([
+        b,
+        1,
+        h,
+      ]);
       // Per sample: s = LN(noise_embd(ε)), [B, N, H].
       let s = layerNorm(p, this.key('norm_noise'), linear(p, this.key('noise_embd'), noise), LN_EPS);
       for (let j = 0; j < this.config.numMlpLayers; j++) {
@@ -236,14 +273,18 @@ export class EnergyHead implements GenerativeHead {
         const [wS, wC] = tf.split(w0, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
         const normed = layerNorm(p, this.key(`${blk}.in_ln`), s, LN_EPS);
         const fromS = tf.matMul(normed.reshape([b * n, h]), wS, false, true).reshape([b, n, h]);
-        const fromC = tf.add(tf.matMul(c.reshape([b, h]), wC, false, true), p[this.key(`${blk}.linears.0.bias`)]!).reshape([b, 1, h]);
+        const fromC = tf
+          .add(tf.matMul(c.reshape([b, h]), wC, false, true), p[this.key(`${blk}.linears.0.bias`)]!)
+          .reshape([b, 1, h]);
         let g = silu(tf.add(fromS, fromC));
         g = silu(linear(p, this.key(`${blk}.linears.2`), g));
         g = linear(p, this.key(`${blk}.linears.4`), g); // [B, N, 2H]: gate = first H, up = last H
         const [gate, up] = tf.split(g, 2, -1);
         s = tf.add(s, linear(p, this.key(`${blk}.down_proj`), tf.mul(silu(gate!), up!)));
       }
-      const f = silu(linear(p, this.key('final_layer.linears.0'), layerNorm(p, this.key('final_layer.in_ln'), s, LN_EPS)));
+      const f = silu(
+        linear(p, this.key('final_layer.linears.0'), layerNorm(p, this.key('final_layer.in_ln'), s, LN_EPS)),
+      );
       return linear(p, this.key('final_layer.linears.2'), f) as tf.Tensor3D;
     });
   }
@@ -284,7 +325,13 @@ export class EnergyHead implements GenerativeHead {
     const l = this.latentSize;
     const m = this.config.numTargetSamples;
     if (options?.targetNoise !== undefined) {
-      checkNoise(options.targetNoise, [b, options.targetNoise.shape[1] ?? 0, l], 'options.targetNoise', 'EnergyHead.loss', 'N(0, 1), [B, M, latentSize]');
+      checkNoise(
+        options.targetNoise,
+        [b, options.targetNoise.shape[1] ?? 0, l],
+        'options.targetNoise',
+        'EnergyHead.loss',
+        'N(0, 1), [B, M, latentSize]',
+      );
     } else {
       needRng(options?.rng, 'EnergyHead.loss', 'targetNoise');
     }
@@ -311,8 +358,15 @@ export class EnergyHead implements GenerativeHead {
    */
   targetLoss(hidden: tf.Tensor2D, targets: tf.Tensor3D, options: EnergyTargetLossOptions): tf.Scalar {
     const b = checkHidden(hidden, this.hiddenSize, 'EnergyHead.targetLoss');
-    if (targets?.rank !== 3) fail('SHAPE_MISMATCH', `EnergyHead.targetLoss: targets must be [B, M, ${this.latentSize}].`);
-    checkNoise(targets, [b, targets.shape[1], this.latentSize], 'targets', 'EnergyHead.targetLoss', '[B, M, latentSize]');
+    if (targets?.rank !== 3)
+      fail('SHAPE_MISMATCH', `EnergyHead.targetLoss: targets must be [B, M, ${this.latentSize}].`);
+    checkNoise(
+      targets,
+      [b, targets.shape[1], this.latentSize],
+      'targets',
+      'EnergyHead.targetLoss',
+      '[B, M, latentSize]',
+    );
     return tf.tidy(() => {
       const samples = this.sample(hidden, this.config.numSamples, withRngOrNoise(options?.rng, options?.noise));
       return energyLoss(samples, targets, { alpha: this.config.beta, method: this.config.distanceMethod });
@@ -328,7 +382,8 @@ export class EnergyHead implements GenerativeHead {
    * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for a non-positive count.
    */
   flopsPerSample(samplesPerHidden = 1): number {
-    if (!(samplesPerHidden >= 1)) fail('INVALID_ARGUMENT', `flopsPerSample: samplesPerHidden must be >= 1, got ${samplesPerHidden}.`);
+    if (!(samplesPerHidden >= 1))
+      fail('INVALID_ARGUMENT', `flopsPerSample: samplesPerHidden must be >= 1, got ${samplesPerHidden}.`);
     const { hiddenSize: h, latentSize: l, noiseSize: e, numMlpLayers: nb } = this.config;
     const perHidden = 2 * h * h + nb * 2 * h * h;
     const perSample = 2 * e * h + nb * (2 * h * h + 2 * h * h + 4 * h * h + 2 * h * h) + 2 * h * h + 2 * h * l;

@@ -124,17 +124,26 @@ function squaredDistances(a: tf.Tensor3D, b: tf.Tensor3D, method: DistanceMethod
 
 function validateMethod(method: unknown): DistanceMethod {
   if (method !== 'matmul' && method !== 'direct') {
-    fail('INVALID_ARGUMENT', `energy-score method must be 'matmul' or 'direct', got ${String(method)}; omit it for 'matmul'.`);
+    fail(
+      'INVALID_ARGUMENT',
+      `energy-score method must be 'matmul' or 'direct', got ${String(method)}; omit it for 'matmul'.`,
+    );
   }
   return method;
 }
 
 function checkSamples(samples: tf.Tensor, fn: string): void {
   if (samples.rank !== 3) {
-    fail('SHAPE_MISMATCH', `${fn}: samples must have shape [B, N, L], got [${samples.shape.join(', ')}]; reshape the model samples to [positions, samples, latent].`);
+    fail(
+      'SHAPE_MISMATCH',
+      `${fn}: samples must have shape [B, N, L], got [${samples.shape.join(', ')}]; reshape the model samples to [positions, samples, latent].`,
+    );
   }
   if (samples.shape[1]! < 2) {
-    fail('INVALID_ARGUMENT', `${fn}: the diversity term needs N >= 2 model samples per position, got ${samples.shape[1]}; draw at least 2 (the paper uses 8).`);
+    fail(
+      'INVALID_ARGUMENT',
+      `${fn}: the diversity term needs N >= 2 model samples per position, got ${samples.shape[1]}; draw at least 2 (the paper uses 8).`,
+    );
   }
   if (samples.dtype !== 'float32') {
     fail('DTYPE_UNSUPPORTED', `${fn}: samples must be float32, got ${samples.dtype}; cast with tf.cast(x, 'float32').`);
@@ -161,7 +170,13 @@ function tidyParts(fn: () => EnergyScoreParts): EnergyScoreParts {
   return tf.tidy(() => ({ ...fn() }) as unknown as tf.TensorContainer) as unknown as EnergyScoreParts;
 }
 
-function assemble(x: tf.Tensor3D, y: tf.Tensor3D, alpha: number, method: DistanceMethod, fidelitySq?: tf.Tensor3D): EnergyScoreParts {
+function assemble(
+  x: tf.Tensor3D,
+  y: tf.Tensor3D,
+  alpha: number,
+  method: DistanceMethod,
+  fidelitySq?: tf.Tensor3D,
+): EnergyScoreParts {
   const fidelity = tf.mean(powFromSquared(fidelitySq ?? squaredDistances(x, y, method), alpha), [1, 2]) as tf.Tensor1D;
   const diversity = diversityTerm(x, alpha, method);
   const score = tf.sub(diversity, tf.mul(fidelity, 2)) as tf.Tensor1D;
@@ -189,14 +204,24 @@ function assemble(x: tf.Tensor3D, y: tf.Tensor3D, alpha: number, method: Distanc
  * {@includeCode ../test/examples.test.ts#energy-score}
  * @category Energy score
  */
-export function energyScore(samples: tf.Tensor3D, targets: tf.Tensor3D, options: EnergyScoreOptions = {}): EnergyScoreParts {
+export function energyScore(
+  samples: tf.Tensor3D,
+  targets: tf.Tensor3D,
+  options: EnergyScoreOptions = {},
+): EnergyScoreParts {
   const alpha = options.alpha ?? 1;
   const method = validateMethod(options.method ?? 'matmul');
   emitWarnings(alpha, options.logger);
   checkSamples(samples, 'energyScore');
   const [b, , l] = samples.shape;
-  assertShape(targets.shape, [b, null, l], 'energyScore: targets', 'pass targets as [B, M, L] with the same B and L as the samples');
-  if (targets.shape[1] < 1) fail('INVALID_ARGUMENT', 'energyScore: targets must hold at least one sample per position (M >= 1).');
+  assertShape(
+    targets.shape,
+    [b, null, l],
+    'energyScore: targets',
+    'pass targets as [B, M, L] with the same B and L as the samples',
+  );
+  if (targets.shape[1] < 1)
+    fail('INVALID_ARGUMENT', 'energyScore: targets must hold at least one sample per position (M >= 1).');
   return tidyParts(() => {
     // Distances are translation invariant: centre on the targets' mean to limit cancellation.
     const centre = tf.mean(targets, 1, true);
@@ -219,7 +244,10 @@ export interface PosteriorEnergyOptions extends EnergyScoreOptions {
 
 function checkPosterior(posterior: TargetPosterior, b: number, l: number, fn: string): void {
   if (!posterior || !(posterior.mean instanceof tf.Tensor) || !(posterior.logStd instanceof tf.Tensor)) {
-    fail('INVALID_ARGUMENT', `${fn}: posterior must be { mean: [B, L], logStd: [B, L] } tensors (the autoencoder encoder's output).`);
+    fail(
+      'INVALID_ARGUMENT',
+      `${fn}: posterior must be { mean: [B, L], logStd: [B, L] } tensors (the autoencoder encoder's output).`,
+    );
   }
   assertShape(posterior.mean.shape, [b, l], `${fn}: posterior.mean`, 'pass one mean vector per position');
   assertShape(posterior.logStd.shape, [b, l], `${fn}: posterior.logStd`, 'pass one log-std vector per position');
@@ -246,7 +274,11 @@ function checkPosterior(posterior: TargetPosterior, b: number, l: number, fn: st
  * {@includeCode ../test/examples.test.ts#posterior-energy}
  * @category Energy score
  */
-export function posteriorEnergyScore(samples: tf.Tensor3D, posterior: TargetPosterior, options: PosteriorEnergyOptions = {}): EnergyScoreParts {
+export function posteriorEnergyScore(
+  samples: tf.Tensor3D,
+  posterior: TargetPosterior,
+  options: PosteriorEnergyOptions = {},
+): EnergyScoreParts {
   const alpha = options.alpha ?? 1;
   const method = validateMethod(options.method ?? 'matmul');
   emitWarnings(alpha, options.logger);
@@ -256,12 +288,22 @@ export function posteriorEnergyScore(samples: tf.Tensor3D, posterior: TargetPost
   const given = options.targetNoise;
   let m = 0;
   if (given !== undefined) {
-    assertShape(given.shape, [b, null, l], 'posteriorEnergyScore: targetNoise', 'pass standard-normal noise of shape [B, M, L]');
-    if (given.shape[1] < 1) fail('INVALID_ARGUMENT', 'posteriorEnergyScore: targetNoise must hold M >= 1 samples per position.');
+    assertShape(
+      given.shape,
+      [b, null, l],
+      'posteriorEnergyScore: targetNoise',
+      'pass standard-normal noise of shape [B, M, L]',
+    );
+    if (given.shape[1] < 1)
+      fail('INVALID_ARGUMENT', 'posteriorEnergyScore: targetNoise must hold M >= 1 samples per position.');
   } else {
     m = options.numTargetSamples ?? 100;
     assertInteger(m, 'numTargetSamples', 1, 'use 100 as the official code does');
-    if (!options.rng) fail('INVALID_ARGUMENT', 'posteriorEnergyScore: pass options.rng (or options.targetNoise) to draw the target samples.');
+    if (!options.rng)
+      fail(
+        'INVALID_ARGUMENT',
+        'posteriorEnergyScore: pass options.rng (or options.targetNoise) to draw the target samples.',
+      );
   }
   const rng = options.rng;
   return tidyParts(() => {
@@ -308,7 +350,11 @@ export function energyLoss(samples: tf.Tensor3D, targets: tf.Tensor3D, options: 
  * {@includeCode ../test/examples.test.ts#posterior-energy}
  * @category Energy score
  */
-export function posteriorEnergyLoss(samples: tf.Tensor3D, posterior: TargetPosterior, options: PosteriorEnergyOptions = {}): tf.Scalar {
+export function posteriorEnergyLoss(
+  samples: tf.Tensor3D,
+  posterior: TargetPosterior,
+  options: PosteriorEnergyOptions = {},
+): tf.Scalar {
   return reduceLoss(posteriorEnergyScore(samples, posterior, options));
 }
 

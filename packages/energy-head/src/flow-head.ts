@@ -5,10 +5,30 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '@calm/core';
-import { disposeParams, layerNorm, linear, normalInit, onesInit, silu, trainableVariables, zerosInit, type Initializer, type ParamRecord, type ParamSpec } from '@calm/nn';
+import {
+  disposeParams,
+  layerNorm,
+  linear,
+  normalInit,
+  onesInit,
+  silu,
+  trainableVariables,
+  zerosInit,
+  type Initializer,
+  type ParamRecord,
+  type ParamSpec,
+} from '@calm/nn';
 import { normalNoise, uniformNoise } from './noise.js';
 import { fail } from './internal/errors.js';
-import { checkCount, checkHidden, checkNoise, checkPrefix, createOrAdopt, joinKey, needRng } from './internal/shared.js';
+import {
+  checkCount,
+  checkHidden,
+  checkNoise,
+  checkPrefix,
+  createOrAdopt,
+  joinKey,
+  needRng,
+} from './internal/shared.js';
 import type { GenerativeHead, HeadLogger, HeadLossOptions, HeadSampleOptions, TargetPosterior } from './types.js';
 
 const LN_EPS = 1e-6;
@@ -80,7 +100,8 @@ export interface FlowLossOptions extends HeadLossOptions {
 type ResolvedFlowConfig = Required<FlowHeadConfig>;
 
 function resolveConfig(config: FlowHeadConfig): ResolvedFlowConfig {
-  if (config === null || typeof config !== 'object') fail('INVALID_CONFIG', 'FlowMatchingHead: config must be an object with at least hiddenSize.');
+  if (config === null || typeof config !== 'object')
+    fail('INVALID_CONFIG', 'FlowMatchingHead: config must be an object with at least hiddenSize.');
   const solver = config.solver ?? 'midpoint';
   const c: ResolvedFlowConfig = {
     hiddenSize: config.hiddenSize,
@@ -95,7 +116,8 @@ function resolveConfig(config: FlowHeadConfig): ResolvedFlowConfig {
   };
   const problems: string[] = [];
   const int = (v: unknown, name: string, min: number) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) problems.push(`${name} must be an integer >= ${min}, got ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min)
+      problems.push(`${name} must be an integer >= ${min}, got ${String(v)}`);
   };
   int(c.hiddenSize, 'hiddenSize', 1);
   int(c.latentSize, 'latentSize', 1);
@@ -103,10 +125,14 @@ function resolveConfig(config: FlowHeadConfig): ResolvedFlowConfig {
   int(c.numSamples, 'numSamples', 1);
   int(c.numSteps, 'numSteps', 1);
   int(c.frequencyEmbeddingSize, 'frequencyEmbeddingSize', 2);
-  if (c.solver !== 'midpoint' && c.solver !== 'euler') problems.push(`solver must be 'midpoint' or 'euler', got ${String(c.solver)}`);
-  if (!(c.timeScale > 0) || !Number.isFinite(c.timeScale)) problems.push(`timeScale must be a finite number > 0, got ${c.timeScale}`);
-  if (typeof c.discreteTime !== 'boolean') problems.push(`discreteTime must be a boolean, got ${String(c.discreteTime)}`);
-  if (problems.length > 0) fail('INVALID_CONFIG', `FlowMatchingHead config: ${problems.join('; ')}.`, { details: { problems } });
+  if (c.solver !== 'midpoint' && c.solver !== 'euler')
+    problems.push(`solver must be 'midpoint' or 'euler', got ${String(c.solver)}`);
+  if (!(c.timeScale > 0) || !Number.isFinite(c.timeScale))
+    problems.push(`timeScale must be a finite number > 0, got ${c.timeScale}`);
+  if (typeof c.discreteTime !== 'boolean')
+    problems.push(`discreteTime must be a boolean, got ${String(c.discreteTime)}`);
+  if (problems.length > 0)
+    fail('INVALID_CONFIG', `FlowMatchingHead config: ${problems.join('; ')}.`, { details: { problems } });
   return c;
 }
 
@@ -202,7 +228,12 @@ export class FlowMatchingHead implements GenerativeHead {
     this.hiddenSize = this.config.hiddenSize;
     this.latentSize = this.config.latentSize;
     this.prefix = checkPrefix(options.prefix, 'generative_head.net');
-    this.params = createOrAdopt(flowHeadParamSpecs(this.config, this.prefix), options.params, options.rng, 'FlowMatchingHead');
+    this.params = createOrAdopt(
+      flowHeadParamSpecs(this.config, this.prefix),
+      options.params,
+      options.rng,
+      'FlowMatchingHead',
+    );
     this.ownsParams = options.params === undefined;
     // The final LayerNorm has no affine parameters: feed @calm/nn's layerNorm constant ones/zeros.
     const h = this.hiddenSize;
@@ -245,7 +276,11 @@ export class FlowMatchingHead implements GenerativeHead {
   /** y = time_embed(t) + cond_embed(c), broadcast: tEmb [.., H] + cEmb [.., H]. */
   private timeMlp(t: tf.Tensor1D): tf.Tensor2D {
     const p = this.params;
-    return linear(p, this.key('time_embed.mlp.2'), silu(linear(p, this.key('time_embed.mlp.0'), this.timeEmbedding(t)))) as tf.Tensor2D;
+    return linear(
+      p,
+      this.key('time_embed.mlp.2'),
+      silu(linear(p, this.key('time_embed.mlp.0'), this.timeEmbedding(t))),
+    ) as tf.Tensor2D;
   }
 
   /** The network on x [B, N, l] with conditioning y [B, 1 or N, H]. */
@@ -279,8 +314,13 @@ export class FlowMatchingHead implements GenerativeHead {
     checkNoise(x, [r, this.latentSize], 'x', 'FlowMatchingHead.velocity', '[R, latentSize]');
     checkNoise(t, [r], 't', 'FlowMatchingHead.velocity', 'one time per row');
     return tf.tidy(() => {
-      const y = tf.add(this.timeMlp(t), linear(this.params, this.key('cond_embed'), cond)).reshape([r, 1, this.hiddenSize]);
-      return this.net(x.reshape([r, 1, this.latentSize]), y as tf.Tensor3D).reshape([r, this.latentSize]) as tf.Tensor2D;
+      const y = tf
+        .add(this.timeMlp(t), linear(this.params, this.key('cond_embed'), cond))
+        .reshape([r, 1, this.hiddenSize]);
+      return this.net(x.reshape([r, 1, this.latentSize]), y as tf.Tensor3D).reshape([
+        r,
+        this.latentSize,
+      ]) as tf.Tensor2D;
     });
   }
 
@@ -295,7 +335,13 @@ export class FlowMatchingHead implements GenerativeHead {
   integrate(hidden: tf.Tensor2D, x0: tf.Tensor3D): tf.Tensor3D {
     const b = checkHidden(hidden, this.hiddenSize, 'FlowMatchingHead.integrate');
     if (x0?.rank !== 3) fail('SHAPE_MISMATCH', `FlowMatchingHead.integrate: x0 must be [B, N, ${this.latentSize}].`);
-    checkNoise(x0, [b, x0.shape[1], this.latentSize], 'x0', 'FlowMatchingHead.integrate', 'N(0, I), [B, N, latentSize]');
+    checkNoise(
+      x0,
+      [b, x0.shape[1], this.latentSize],
+      'x0',
+      'FlowMatchingHead.integrate',
+      'N(0, I), [B, N, latentSize]',
+    );
     const { numSteps, solver } = this.config;
     const dt = 1 / numSteps;
     const h = this.hiddenSize;
@@ -355,13 +401,16 @@ export class FlowMatchingHead implements GenerativeHead {
    */
   targetLoss(hidden: tf.Tensor2D, targets: tf.Tensor3D, options: FlowLossOptions): tf.Scalar {
     const b = checkHidden(hidden, this.hiddenSize, 'FlowMatchingHead.targetLoss');
-    if (targets?.rank !== 3) fail('SHAPE_MISMATCH', `FlowMatchingHead.targetLoss: targets must be [B, N, ${this.latentSize}].`);
+    if (targets?.rank !== 3)
+      fail('SHAPE_MISMATCH', `FlowMatchingHead.targetLoss: targets must be [B, N, ${this.latentSize}].`);
     const n = targets.shape[1];
     const l = this.latentSize;
     checkNoise(targets, [b, n, l], 'targets', 'FlowMatchingHead.targetLoss', '[B, N, latentSize]');
-    if (options?.noise !== undefined) checkNoise(options.noise, [b, n, l], 'options.noise', 'FlowMatchingHead.targetLoss', 'x0 ~ N(0, I)');
+    if (options?.noise !== undefined)
+      checkNoise(options.noise, [b, n, l], 'options.noise', 'FlowMatchingHead.targetLoss', 'x0 ~ N(0, I)');
     else needRng(options?.rng, 'FlowMatchingHead.targetLoss', 'noise');
-    if (options?.time !== undefined) checkNoise(options.time, [b, n], 'options.time', 'FlowMatchingHead.targetLoss', 't ~ U[0, 1) per replica');
+    if (options?.time !== undefined)
+      checkNoise(options.time, [b, n], 'options.time', 'FlowMatchingHead.targetLoss', 't ~ U[0, 1) per replica');
     else needRng(options?.rng, 'FlowMatchingHead.targetLoss', 'time');
     const h = this.hiddenSize;
     return tf.tidy(() => {
@@ -369,7 +418,10 @@ export class FlowMatchingHead implements GenerativeHead {
       const x0 = options.noise ?? (normalNoise(options.rng!, [b, n, l]) as tf.Tensor3D);
       const t3 = tf.expandDims(t, 2); // [B, N, 1]
       const xt = tf.add(tf.mul(tf.sub(1, t3), x0), tf.mul(t3, targets)) as tf.Tensor3D;
-      const y = tf.add(this.timeMlp(t.reshape([b * n]) as tf.Tensor1D).reshape([b, n, h]), linear(this.params, this.key('cond_embed'), hidden).reshape([b, 1, h]));
+      const y = tf.add(
+        this.timeMlp(t.reshape([b * n]) as tf.Tensor1D).reshape([b, n, h]),
+        linear(this.params, this.key('cond_embed'), hidden).reshape([b, 1, h]),
+      );
       const v = this.net(xt, y as tf.Tensor3D);
       return tf.mean(tf.square(tf.sub(v, tf.sub(targets, x0)))) as tf.Scalar;
     });
@@ -394,11 +446,21 @@ export class FlowMatchingHead implements GenerativeHead {
     }
     checkNoise(posterior.mean, [b, l], 'posterior.mean', 'FlowMatchingHead.loss', '[B, latentSize]');
     checkNoise(posterior.logStd, [b, l], 'posterior.logStd', 'FlowMatchingHead.loss', '[B, latentSize]');
-    if (options?.targetNoise !== undefined) checkNoise(options.targetNoise, [b, n, l], 'options.targetNoise', 'FlowMatchingHead.loss', 'N(0, 1), [B, numSamples, latentSize]');
+    if (options?.targetNoise !== undefined)
+      checkNoise(
+        options.targetNoise,
+        [b, n, l],
+        'options.targetNoise',
+        'FlowMatchingHead.loss',
+        'N(0, 1), [B, numSamples, latentSize]',
+      );
     else needRng(options?.rng, 'FlowMatchingHead.loss', 'targetNoise');
     return tf.tidy(() => {
       const eps = options.targetNoise ?? (normalNoise(options.rng!, [b, n, l]) as tf.Tensor3D);
-      const x1 = tf.add(tf.expandDims(posterior.mean, 1), tf.mul(tf.exp(tf.expandDims(posterior.logStd, 1)), eps)) as tf.Tensor3D;
+      const x1 = tf.add(
+        tf.expandDims(posterior.mean, 1),
+        tf.mul(tf.exp(tf.expandDims(posterior.logStd, 1)), eps),
+      ) as tf.Tensor3D;
       return this.targetLoss(hidden, x1, options);
     });
   }
@@ -411,7 +473,8 @@ export class FlowMatchingHead implements GenerativeHead {
    * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for a non-positive count.
    */
   flopsPerSample(samplesPerHidden = 1): number {
-    if (!(samplesPerHidden >= 1)) fail('INVALID_ARGUMENT', `flopsPerSample: samplesPerHidden must be >= 1, got ${samplesPerHidden}.`);
+    if (!(samplesPerHidden >= 1))
+      fail('INVALID_ARGUMENT', `flopsPerSample: samplesPerHidden must be >= 1, got ${samplesPerHidden}.`);
     const { hiddenSize: h, latentSize: l, numMlpLayers: nb, numSteps, solver, frequencyEmbeddingSize: f } = this.config;
     const calls = solver === 'midpoint' ? 2 * numSteps : numSteps;
     const perSampleCall = 2 * l * h + nb * 4 * h * h + 2 * h * l;

@@ -51,6 +51,19 @@ export {
   type PosteriorEnergyOptions,
 } from './energy-score.js';
 export { normalNoise, uniformNoise } from './noise.js';
-export { EnergyHead, energyHeadParamSpecs, type EnergyHeadConfig, type EnergyHeadOptions, type EnergyTargetLossOptions } from './energy-head.js';
-export { FlowMatchingHead, flowHeadParamSpecs, type FlowHeadConfig, type FlowHeadOptions, type FlowLossOptions, type FlowSolver } from './flow-head.js';
+export {
+  EnergyHead,
+  energyHeadParamSpecs,
+  type EnergyHeadConfig,
+  type EnergyHeadOptions,
+  type EnergyTargetLossOptions,
+} from './energy-head.js';
+export {
+  FlowMatchingHead,
+  flowHeadParamSpecs,
+  type FlowHeadConfig,
+  type FlowHeadOptions,
+  type FlowLossOptions,
+  type FlowSolver,
+} from './flow-head.js';
 export { createHeadChunkSampler, type HeadChunkSamplerOptions } from './chunk-sampler.js';

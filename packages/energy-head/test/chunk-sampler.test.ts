@@ -40,7 +40,11 @@ function fakeHead(): GenerativeHead & { calls: number[] } {
 
 const K = 2;
 /** Context i has hidden state [first token, 0, 0]. */
-const hiddenStates = (contexts: readonly Int32Array[]) => tf.tensor2d(contexts.map((c) => [c[0]!, 0, 0]), [contexts.length, 3]);
+const hiddenStates = (contexts: readonly Int32Array[]) =>
+  tf.tensor2d(
+    contexts.map((c) => [c[0]!, 0, 0]),
+    [contexts.length, 3],
+  );
 /** token 0 = the context's first id, token 1 = floor(10·u). */
 const decode = (z: tf.Tensor2D) => {
   const v = z.dataSync();
@@ -52,14 +56,21 @@ const decode = (z: tf.Tensor2D) => {
   return out;
 };
 
-
 describe('createHeadChunkSampler', () => {
   const contexts = [5, 7, 9, 11].map((t) => Int32Array.from([t, 1, 2]));
 
   for (const maxLatentsPerCall of [4096, 3, 1]) {
     it(`returns [B, n, K] independent draws in context order (maxLatentsPerCall ${maxLatentsPerCall})`, async () => {
       const head = fakeHead();
-      const sampler = createHeadChunkSampler({ head, chunkSize: K, vocabSize: 20, hiddenStates, decode, rng: createRng(1), maxLatentsPerCall });
+      const sampler = createHeadChunkSampler({
+        head,
+        chunkSize: K,
+        vocabSize: 20,
+        hiddenStates,
+        decode,
+        rng: createRng(1),
+        maxLatentsPerCall,
+      });
       expect(sampler.chunkSize).toBe(K);
       expect(sampler.vocabSize).toBe(20);
       const n = 5;
@@ -74,7 +85,15 @@ describe('createHeadChunkSampler', () => {
   }
 
   it('meets the shared ChunkSampler contract (int32 [B, n, K] in range, empty batch, same seeds give same ids)', async () => {
-    const make = () => createHeadChunkSampler({ head: fakeHead(), chunkSize: K, vocabSize: 20, hiddenStates, decode, rng: createRng(8) });
+    const make = () =>
+      createHeadChunkSampler({
+        head: fakeHead(),
+        chunkSize: K,
+        vocabSize: 20,
+        hiddenStates,
+        decode,
+        rng: createRng(8),
+      });
     expect(await expectNoLeak(() => chunkSamplerConformance(make, contexts))).toEqual([]);
   });
 
@@ -84,7 +103,13 @@ describe('createHeadChunkSampler', () => {
       chunkSize: K,
       hiddenStates,
       // position t of sequence i: hidden [100·i + t, 0, 0]
-      teacherForcedHiddenStates: (seqs) => seqs.map((s, i) => tf.tensor2d(Array.from({ length: s.length / K - 1 }, (_, t) => [100 * i + t, 0, 0]), [s.length / K - 1, 3])),
+      teacherForcedHiddenStates: (seqs) =>
+        seqs.map((s, i) =>
+          tf.tensor2d(
+            Array.from({ length: s.length / K - 1 }, (_, t) => [100 * i + t, 0, 0]),
+            [s.length / K - 1, 3],
+          ),
+        ),
       decode,
       rng: createRng(2),
       maxLatentsPerCall: 4,
@@ -94,7 +119,9 @@ describe('createHeadChunkSampler', () => {
     expect(out.map((o) => o.length)).toEqual([2 * 3 * K, 1 * 3 * K, 0]);
     for (let t = 0; t < 2; t++) for (let s = 0; s < 3; s++) expect(out[0]![(t * 3 + s) * K]).toBe(t);
     for (let s = 0; s < 3; s++) expect(out[1]![s * K]).toBe(100);
-    expect(isCalmError(await rejection(sampler.sampleTeacherForced!([new Int32Array(3)], 1)), 'INVALID_ARGUMENT')).toBe(true);
+    expect(isCalmError(await rejection(sampler.sampleTeacherForced!([new Int32Array(3)], 1)), 'INVALID_ARGUMENT')).toBe(
+      true,
+    );
     const plain = createHeadChunkSampler({ head: fakeHead(), chunkSize: K, hiddenStates, decode, rng: createRng(2) });
     expect(plain.sampleTeacherForced).toBeUndefined();
   });
@@ -111,7 +138,10 @@ describe('createHeadChunkSampler', () => {
       expect(isCalmError(await rejection(short.sample(contexts, 2)), 'SHAPE_MISMATCH')).toBe(true);
       const outOfVocab = createHeadChunkSampler({ ...base, vocabSize: 8 });
       expect(isCalmError(await rejection(outOfVocab.sample(contexts, 2)), 'INVALID_ARGUMENT')).toBe(true);
-      const wrongHidden = createHeadChunkSampler({ ...base, hiddenStates: (c: readonly Int32Array[]) => tf.zeros([c.length, 4]) as tf.Tensor2D });
+      const wrongHidden = createHeadChunkSampler({
+        ...base,
+        hiddenStates: (c: readonly Int32Array[]) => tf.zeros([c.length, 4]) as tf.Tensor2D,
+      });
       expect(isCalmError(await rejection(wrongHidden.sample(contexts, 2)), 'SHAPE_MISMATCH')).toBe(true);
       const wrongCount = createHeadChunkSampler({ ...base, hiddenStates: () => tf.zeros([1, 3]) as tf.Tensor2D });
       expect(isCalmError(await rejection(wrongCount.sample(contexts, 2)), 'SHAPE_MISMATCH')).toBe(true);
@@ -129,12 +159,29 @@ describe('createHeadChunkSampler', () => {
   it('drives the energy head end to end (hidden states from token embeddings, nearest-codeword decoder)', async () => {
     const head = new EnergyHead({ hiddenSize: 8, latentSize: 2, noiseSize: 4, numMlpLayers: 1 }, { rng: createRng(4) });
     head.params['mlp_generator.final_layer.linears.2.weight']!.assign(tf.randomNormal([2, 8], 0, 1, 'float32', 5));
-    const codebook = [[0, 0], [1, 0], [0, 1], [1, 1]];
+    const codebook = [
+      [0, 0],
+      [1, 0],
+      [0, 1],
+      [1, 1],
+    ];
     const sampler = createHeadChunkSampler({
       head,
       chunkSize: 1,
       vocabSize: 4,
-      hiddenStates: (cs) => tf.tidy(() => tf.oneHot(tf.tensor1d(cs.map((c) => c[c.length - 1]!), 'int32'), 8).toFloat() as tf.Tensor2D),
+      hiddenStates: (cs) =>
+        tf.tidy(
+          () =>
+            tf
+              .oneHot(
+                tf.tensor1d(
+                  cs.map((c) => c[c.length - 1]!),
+                  'int32',
+                ),
+                8,
+              )
+              .toFloat() as tf.Tensor2D,
+        ),
       decode: (z) => {
         const v = z.dataSync();
         return Int32Array.from({ length: z.shape[0] }, (_, i) => {

@@ -38,7 +38,15 @@ describe('EnergyHead', () => {
     // 2 + 2 + 2 + 2 (embd + norms) + 2·10 (blocks) + 6 (final) = 34 tensors
     expect(keys).toHaveLength(34);
     const h = 16;
-    const expectedCount = (6 * h + h) + (h * h + h) + 4 * h + 2 * (2 * h + (2 * h * h + h) + (h * h + h) + (2 * h * h + 2 * h) + (h * h + h)) + 2 * h + (h * h + h) + (4 * h + 4);
+    const expectedCount =
+      6 * h +
+      h +
+      (h * h + h) +
+      4 * h +
+      2 * (2 * h + (2 * h * h + h) + (h * h + h) + (2 * h * h + 2 * h) + (h * h + h)) +
+      2 * h +
+      (h * h + h) +
+      (4 * h + 4);
     expect(countParams(head.params)).toBe(expectedCount);
     // The last Linear is zero: every sample of a fresh head is exactly 0.
     const rng = createRng(2);
@@ -60,37 +68,63 @@ describe('EnergyHead', () => {
     expect(Object.keys(specs).every((k) => k.startsWith('generative_head.'))).toBe(true);
     const a = new EnergyHead(small, { rng: createRng(3), prefix: 'generative_head' });
     const extra = tf.variable(tf.ones([2]));
-    const b = new EnergyHead(small, { params: { ...a.params, 'transformer.norm.weight': extra }, prefix: 'generative_head' });
+    const b = new EnergyHead(small, {
+      params: { ...a.params, 'transformer.norm.weight': extra },
+      prefix: 'generative_head',
+    });
     expect(Object.keys(b.params)).toEqual(Object.keys(a.params)); // extra keys ignored
     expect(b.params['generative_head.hidden_embd.weight']).toBe(a.params['generative_head.hidden_embd.weight']); // same variables
     const { 'generative_head.hidden_embd.bias': _dropped, ...missing } = a.params;
     const e1 = catchError(() => new EnergyHead(small, { params: missing, prefix: 'generative_head' }));
     expect(isCalmError(e1, 'MISSING_PARAMETER')).toBe(true);
     expect(String((e1 as Error).message)).toMatch(/hidden_embd\.bias/);
-    const e2 = catchError(() => new EnergyHead({ ...small, noiseSize: 7 }, { params: a.params, prefix: 'generative_head' }));
+    const e2 = catchError(
+      () => new EnergyHead({ ...small, noiseSize: 7 }, { params: a.params, prefix: 'generative_head' }),
+    );
     expect(isCalmError(e2, 'SHAPE_MISMATCH')).toBe(true);
-    expect(isCalmError(catchError(() => new EnergyHead(small)), 'INVALID_ARGUMENT')).toBe(true);
-    expect(isCalmError(catchError(() => new EnergyHead(small, { rng: createRng(0), prefix: 'mlp_generator.' })), 'INVALID_ARGUMENT')).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => new EnergyHead(small)),
+        'INVALID_ARGUMENT',
+      ),
+    ).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => new EnergyHead(small, { rng: createRng(0), prefix: 'mlp_generator.' })),
+        'INVALID_ARGUMENT',
+      ),
+    ).toBe(true);
     a.dispose();
     extra.dispose();
   });
 
   it('validates the configuration, listing every problem', () => {
-    const e = catchError(() => new EnergyHead({ hiddenSize: 0, latentSize: 2.5, numSamples: 1 }, { rng: createRng(0) }));
+    const e = catchError(
+      () => new EnergyHead({ hiddenSize: 0, latentSize: 2.5, numSamples: 1 }, { rng: createRng(0) }),
+    );
     expect(isCalmError(e, 'INVALID_CONFIG')).toBe(true);
     expect(String((e as Error).message)).toMatch(/hiddenSize.*latentSize.*numSamples/);
   });
 
   it('accepts beta in (0, 2), warns through the logger at 2, and rejects beta <= 0 or > 2', () => {
     const warnings: string[] = [];
-    const h1 = new EnergyHead({ ...small, beta: 1.5 }, { rng: createRng(0), logger: { warn: (w) => warnings.push(w) } });
+    const h1 = new EnergyHead(
+      { ...small, beta: 1.5 },
+      { rng: createRng(0), logger: { warn: (w) => warnings.push(w) } },
+    );
     expect(warnings).toEqual([]);
     expect(h1.warnings).toEqual([]);
     const h2 = new EnergyHead({ ...small, beta: 2 }, { rng: createRng(0), logger: { warn: (w) => warnings.push(w) } });
     expect(warnings).toHaveLength(1);
     expect(h2.warnings).toEqual(warnings);
     for (const beta of [0, -0.5, 2.01, Number.NaN]) {
-      expect(isCalmError(catchError(() => new EnergyHead({ ...small, beta }, { rng: createRng(0) })), 'INVALID_ARGUMENT'), `beta ${beta}`).toBe(true);
+      expect(
+        isCalmError(
+          catchError(() => new EnergyHead({ ...small, beta }, { rng: createRng(0) })),
+          'INVALID_ARGUMENT',
+        ),
+        `beta ${beta}`,
+      ).toBe(true);
     }
     h1.dispose();
     h2.dispose();
@@ -123,12 +157,32 @@ describe('EnergyHead', () => {
     const c = head.sample(hidden, 3, { rng: createRng(11) });
     expectClose(a, b, { atol: 0 });
     expect(tf.tidy(() => maxAbs(tf.sub(a, c)))).toBeGreaterThan(1e-3);
-    expect(isCalmError(catchError(() => head.sample(hidden, 3, {})), 'INVALID_ARGUMENT')).toBe(true);
-    expect(isCalmError(catchError(() => head.sample(hidden, 0, { rng: createRng(0) })), 'INVALID_ARGUMENT')).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => head.sample(hidden, 3, {})),
+        'INVALID_ARGUMENT',
+      ),
+    ).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => head.sample(hidden, 0, { rng: createRng(0) })),
+        'INVALID_ARGUMENT',
+      ),
+    ).toBe(true);
     const wrong = tf.zeros([2, 15]) as tf.Tensor2D;
-    expect(isCalmError(catchError(() => head.sample(wrong, 3, { rng: createRng(0) })), 'SHAPE_MISMATCH')).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => head.sample(wrong, 3, { rng: createRng(0) })),
+        'SHAPE_MISMATCH',
+      ),
+    ).toBe(true);
     const badNoise = tf.zeros([2, 4, 6]) as tf.Tensor3D;
-    expect(isCalmError(catchError(() => head.sample(hidden, 3, { noise: badNoise })), 'SHAPE_MISMATCH')).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => head.sample(hidden, 3, { noise: badNoise })),
+        'SHAPE_MISMATCH',
+      ),
+    ).toBe(true);
     tf.dispose([hidden, a, b, c, wrong, badNoise]);
     head.dispose();
   });
@@ -142,7 +196,8 @@ describe('EnergyHead', () => {
     await expectNoLeak(() => {
       const { value, grads } = paramGrads(() => head.loss(hidden, { mean, logStd }, { rng }), head.params);
       expect(Number.isFinite(value.dataSync()[0]!)).toBe(true);
-      for (const [name, g] of Object.entries(grads)) expect(Array.from(g.dataSync()).every(Number.isFinite), name).toBe(true);
+      for (const [name, g] of Object.entries(grads))
+        expect(Array.from(g.dataSync()).every(Number.isFinite), name).toBe(true);
       // Only the zero last layer gets a gradient signal through the fidelity term at first.
       expect(maxAbs(grads['mlp_generator.final_layer.linears.2.bias']!)).toBeGreaterThan(0);
       tf.dispose([value, ...Object.values(grads)]);
@@ -158,7 +213,12 @@ describe('EnergyHead', () => {
     // One sample with the official per-row computation: 2·(noise·H + H² + 4·(2H² + H² + 2H² + H²) + H² + H·l).
     expect(one).toBe(2 * (64 * h + h * h + 4 * 6 * h * h + h * h + h * 128));
     expect(head.flopsPerSample(8)).toBeLessThan(one);
-    expect(isCalmError(catchError(() => head.flopsPerSample(0)), 'INVALID_ARGUMENT')).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => head.flopsPerSample(0)),
+        'INVALID_ARGUMENT',
+      ),
+    ).toBe(true);
     head.dispose();
   });
 });

@@ -33,7 +33,8 @@ function reference(x: Float32Array, y: Float32Array, b: number, n: number, m: nu
     for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) f += dist(x, (p * n + i) * l, y, (p * m + j) * l);
     f /= n * m;
     let d = 0;
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (i !== j) d += dist(x, (p * n + i) * l, x, (p * n + j) * l);
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < n; j++) if (i !== j) d += dist(x, (p * n + i) * l, x, (p * n + j) * l);
     d /= n * (n - 1);
     fid.push(f);
     div.push(d);
@@ -77,7 +78,8 @@ describe('energyScore', () => {
     const x = normal(rng, [4, 8, 16]) as tf.Tensor3D;
     const y = normal(rng, [4, 20, 16], 0.5) as tf.Tensor3D;
     for (const alpha of [1, 1.5]) {
-      const f = (method: DistanceMethod) => tf.valueAndGrad((s: tf.Tensor) => energyLoss(s as tf.Tensor3D, y, { alpha, method }))(x);
+      const f = (method: DistanceMethod) =>
+        tf.valueAndGrad((s: tf.Tensor) => energyLoss(s as tf.Tensor3D, y, { alpha, method }))(x);
       const a = f('matmul');
       const b = f('direct');
       expectClose(a.value, b.value, { atol: 1e-5, rtol: 1e-5, label: `loss alpha ${alpha}` });
@@ -95,10 +97,15 @@ describe('energyScore', () => {
     const y = normal(rng, [2, 10, 8]) as tf.Tensor3D;
     for (const method of ['matmul', 'direct'] as const) {
       for (const alpha of [1, 1.5, 0.5]) {
-        const { value, grad } = tf.valueAndGrad((s: tf.Tensor) => energyLoss(s as tf.Tensor3D, y, { alpha, method }))(x);
+        const { value, grad } = tf.valueAndGrad((s: tf.Tensor) => energyLoss(s as tf.Tensor3D, y, { alpha, method }))(
+          x,
+        );
         const g = grad.dataSync();
         expect(Number.isFinite(value.dataSync()[0]!)).toBe(true);
-        expect(g.every((v) => Number.isFinite(v)), `${method} alpha ${alpha}`).toBe(true);
+        expect(
+          g.every((v) => Number.isFinite(v)),
+          `${method} alpha ${alpha}`,
+        ).toBe(true);
         // Diversity: 2 coinciding groups → only cross-group pairs count (8·2·2 ordered pairs).
         const parts = energyScore(x, y, { alpha, method });
         const expected = (4 * 2 * 2 * Math.pow(Math.sqrt(8), alpha)) / 30; // ‖1·ones(8)‖ = √8
@@ -113,16 +120,47 @@ describe('energyScore', () => {
     const x = tf.zeros([2, 3, 4]) as tf.Tensor3D;
     const y = tf.zeros([2, 5, 4]) as tf.Tensor3D;
     for (const alpha of [0, -1, 2.5, Number.NaN, Infinity]) {
-      expect(isCalmError(catchError(() => energyScore(x, y, { alpha })), 'INVALID_ARGUMENT'), `alpha ${alpha}`).toBe(true);
-      expect(isCalmError(catchError(() => checkEnergyAlpha(alpha)), 'INVALID_ARGUMENT')).toBe(true);
+      expect(
+        isCalmError(
+          catchError(() => energyScore(x, y, { alpha })),
+          'INVALID_ARGUMENT',
+        ),
+        `alpha ${alpha}`,
+      ).toBe(true);
+      expect(
+        isCalmError(
+          catchError(() => checkEnergyAlpha(alpha)),
+          'INVALID_ARGUMENT',
+        ),
+      ).toBe(true);
     }
     const single = tf.zeros([2, 1, 4]) as tf.Tensor3D;
-    expect(isCalmError(catchError(() => energyScore(single, y)), 'INVALID_ARGUMENT')).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => energyScore(single, y)),
+        'INVALID_ARGUMENT',
+      ),
+    ).toBe(true);
     const wrongL = tf.zeros([2, 5, 3]) as tf.Tensor3D;
-    expect(isCalmError(catchError(() => energyScore(x, wrongL)), 'SHAPE_MISMATCH')).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => energyScore(x, wrongL)),
+        'SHAPE_MISMATCH',
+      ),
+    ).toBe(true);
     const wrongB = tf.zeros([1, 5, 4]) as tf.Tensor3D;
-    expect(isCalmError(catchError(() => energyScore(x, wrongB)), 'SHAPE_MISMATCH')).toBe(true);
-    expect(isCalmError(catchError(() => energyScore(x, y, { method: 'fast' as DistanceMethod })), 'INVALID_ARGUMENT')).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => energyScore(x, wrongB)),
+        'SHAPE_MISMATCH',
+      ),
+    ).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => energyScore(x, y, { method: 'fast' as DistanceMethod })),
+        'INVALID_ARGUMENT',
+      ),
+    ).toBe(true);
     tf.dispose([x, y, single, wrongL, wrongB]);
   });
 
@@ -151,7 +189,9 @@ describe('energyScore', () => {
       for (const method of ['matmul', 'direct'] as const) {
         const parts = energyScore(x, y, { method, alpha: 1.5 });
         tf.dispose([parts.score, parts.fidelity, parts.diversity]);
-        const { value, grad } = tf.valueAndGrad((s: tf.Tensor) => posteriorEnergyLoss(s as tf.Tensor3D, { mean, logStd }, { rng, numTargetSamples: 7, method }))(x);
+        const { value, grad } = tf.valueAndGrad((s: tf.Tensor) =>
+          posteriorEnergyLoss(s as tf.Tensor3D, { mean, logStd }, { rng, numTargetSamples: 7, method }),
+        )(x);
         tf.dispose([value, grad]);
       }
     });
@@ -194,9 +234,19 @@ describe('posteriorEnergyScore', () => {
     const c = posteriorEnergyLoss(x, { mean, logStd }, { rng: createRng(6), numTargetSamples: 11 });
     expect(a.dataSync()[0]).toBe(b.dataSync()[0]);
     expect(a.dataSync()[0]).not.toBe(c.dataSync()[0]);
-    expect(isCalmError(catchError(() => posteriorEnergyLoss(x, { mean, logStd })), 'INVALID_ARGUMENT')).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => posteriorEnergyLoss(x, { mean, logStd })),
+        'INVALID_ARGUMENT',
+      ),
+    ).toBe(true);
     const badMean = tf.zeros([2, 5]) as tf.Tensor2D;
-    expect(isCalmError(catchError(() => posteriorEnergyLoss(x, { mean: badMean, logStd }, { rng })), 'SHAPE_MISMATCH')).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => posteriorEnergyLoss(x, { mean: badMean, logStd }, { rng })),
+        'SHAPE_MISMATCH',
+      ),
+    ).toBe(true);
     tf.dispose([x, mean, logStd, a, b, c, badMean]);
   });
 });
@@ -224,8 +274,11 @@ describe('strict propriety (numerical)', () => {
         narrow: tf.mul(base, 0.7) as tf.Tensor3D,
         collapsed: tf.mul(base, 0) as tf.Tensor3D,
       };
-      const scores = Object.fromEntries(Object.entries(candidates).map(([k, v]) => [k, expectedScore(v, targets, alpha)]));
-      for (const k of ['shifted', 'wide', 'narrow', 'collapsed']) expect(scores.true, `${k}: ${JSON.stringify(scores)}`).toBeGreaterThan(scores[k]!);
+      const scores = Object.fromEntries(
+        Object.entries(candidates).map(([k, v]) => [k, expectedScore(v, targets, alpha)]),
+      );
+      for (const k of ['shifted', 'wide', 'narrow', 'collapsed'])
+        expect(scores.true, `${k}: ${JSON.stringify(scores)}`).toBeGreaterThan(scores[k]!);
       tf.dispose([targets, ...Object.values(candidates)]);
     });
   }

@@ -36,7 +36,10 @@ describe('@calm/energy-head examples', () => {
       // import { AdamW, paramGrads } from '@calm/nn';
       // import { EnergyHead, energyHeadParamSpecs } from '@calm/energy-head';
       const rng = createRng(0);
-      const head = new EnergyHead({ hiddenSize: 16, latentSize: 4, noiseSize: 8, numMlpLayers: 1, numSamples: 4, numTargetSamples: 16 }, { rng });
+      const head = new EnergyHead(
+        { hiddenSize: 16, latentSize: 4, noiseSize: 8, numMlpLayers: 1, numSamples: 4, numTargetSamples: 16 },
+        { rng },
+      );
       const specs = energyHeadParamSpecs(head.config); // official names: mlp_generator.hidden_embd.weight, …
       const hidden = tf.randomNormal([3, 16], 0, 1, 'float32', 1) as tf.Tensor2D; // [B, H] Transformer outputs
       const posterior = { mean: tf.zeros([3, 4]) as tf.Tensor2D, logStd: tf.fill([3, 4], -1) as tf.Tensor2D }; // [B, l] each
@@ -70,13 +73,19 @@ describe('@calm/energy-head examples', () => {
       const rng = createRng(1);
       const heads: GenerativeHead[] = [
         new EnergyHead({ hiddenSize: 16, latentSize: 4, numMlpLayers: 1, numSamples: 2, numTargetSamples: 8 }, { rng }),
-        new FlowMatchingHead({ hiddenSize: 16, latentSize: 4, numMlpLayers: 1, numSamples: 2, numSteps: 2, frequencyEmbeddingSize: 8 }, { rng }),
+        new FlowMatchingHead(
+          { hiddenSize: 16, latentSize: 4, numMlpLayers: 1, numSamples: 2, numSteps: 2, frequencyEmbeddingSize: 8 },
+          { rng },
+        ),
       ];
       const hidden = tf.ones([2, 16]) as tf.Tensor2D;
       const posterior = { mean: tf.zeros([2, 4]) as tf.Tensor2D, logStd: tf.zeros([2, 4]) as tf.Tensor2D };
       const results = heads.map((head) => lossAndSamples(head, hidden, posterior, rng));
       // #endregion generative-head
-      expect(results.map((r) => r.samples.shape)).toEqual([[2, 2, 4], [2, 2, 4]]);
+      expect(results.map((r) => r.samples.shape)).toEqual([
+        [2, 2, 4],
+        [2, 2, 4],
+      ]);
       expect(results.every((r) => Number.isFinite(r.loss.dataSync()[0]!))).toBe(true);
       tf.dispose([hidden, posterior.mean, posterior.logStd, ...results.flatMap((r) => [r.loss, r.samples])]);
       heads.forEach((h) => h.dispose());
@@ -90,7 +99,15 @@ describe('@calm/energy-head examples', () => {
       // import { createRng } from '@calm/core';
       // import { FlowMatchingHead, flowHeadParamSpecs } from '@calm/energy-head';
       const rng = createRng(2);
-      const config = { hiddenSize: 16, latentSize: 4, numMlpLayers: 1, numSamples: 2, solver: 'midpoint' as const, numSteps: 4, frequencyEmbeddingSize: 8 };
+      const config = {
+        hiddenSize: 16,
+        latentSize: 4,
+        numMlpLayers: 1,
+        numSamples: 2,
+        solver: 'midpoint' as const,
+        numSteps: 4,
+        frequencyEmbeddingSize: 8,
+      };
       const head = new FlowMatchingHead(config, { rng });
       const specs = flowHeadParamSpecs(config); // official names: generative_head.net.input_proj.weight, …
       const hidden = tf.randomNormal([3, 16], 0, 1, 'float32', 2) as tf.Tensor2D; // [B, H]
@@ -141,7 +158,16 @@ describe('@calm/energy-head examples', () => {
       const loss = posteriorEnergyLoss(samples, posterior, { targetNoise }); // float32 scalar, the same targets
       // #endregion posterior-energy
       expect(loss.dataSync()[0]).toBeCloseTo(-tf.tidy(() => tf.mean(parts.score).dataSync()[0]!), 5);
-      tf.dispose([samples, posterior.mean, posterior.logStd, targetNoise, parts.score, parts.fidelity, parts.diversity, loss]);
+      tf.dispose([
+        samples,
+        posterior.mean,
+        posterior.logStd,
+        targetNoise,
+        parts.score,
+        parts.fidelity,
+        parts.diversity,
+        loss,
+      ]);
     });
   });
 
@@ -158,7 +184,19 @@ describe('@calm/energy-head examples', () => {
       head,
       chunkSize: 1,
       vocabSize: 4,
-      hiddenStates: (contexts) => tf.tidy(() => tf.oneHot(tf.tensor1d(contexts.map((c) => c[c.length - 1]!), 'int32'), 8).toFloat() as tf.Tensor2D), // [B, H]
+      hiddenStates: (contexts) =>
+        tf.tidy(
+          () =>
+            tf
+              .oneHot(
+                tf.tensor1d(
+                  contexts.map((c) => c[c.length - 1]!),
+                  'int32',
+                ),
+                8,
+              )
+              .toFloat() as tf.Tensor2D,
+        ), // [B, H]
       decode: (z) => {
         const v = z.dataSync(); // [S, l] float32
         return Int32Array.from({ length: z.shape[0] }, (_, i) => (v[2 * i]! > 0 ? 1 : 0) + (v[2 * i + 1]! > 0 ? 2 : 0)); // [S·K] int32

@@ -16,7 +16,9 @@ export interface Fixture {
 
 export function loadFixture(file: string): Fixture {
   const bytes = readFileSync(new URL(`./fixtures/${file}`, import.meta.url));
-  const { metadata, tensors } = parseSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { fileName: file });
+  const { metadata, tensors } = parseSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+    fileName: file,
+  });
   const get = (name: string): NamedArray => {
     const t = tensors.get(name);
     if (!t) throw new Error(`fixture ${file} has no tensor "${name}"`);
@@ -33,7 +35,8 @@ export function loadFixture(file: string): Fixture {
     variables: (prefix) => {
       const out: Record<string, tf.Variable> = {};
       for (const [name, t] of tensors) {
-        if (name.startsWith(`${prefix}.`)) out[name] = tf.tidy(() => tf.variable(tf.tensor(t.data as Float32Array, t.shape, "float32")));
+        if (name.startsWith(`${prefix}.`))
+          out[name] = tf.tidy(() => tf.variable(tf.tensor(t.data as Float32Array, t.shape, 'float32')));
       }
       return out;
     },

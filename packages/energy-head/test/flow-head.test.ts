@@ -24,7 +24,8 @@ function liveHead(config: ConstructorParameters<typeof FlowMatchingHead>[0] = sm
   const head = new FlowMatchingHead(config, { rng: createRng(1) });
   const rng = createRng(2);
   for (const [name, v] of Object.entries(head.params)) {
-    if (name.includes('adaLN_modulation') || name.includes('final_layer.linear')) v.assign(normal(rng, v.shape, 0, 0.2));
+    if (name.includes('adaLN_modulation') || name.includes('final_layer.linear'))
+      v.assign(normal(rng, v.shape, 0, 0.2));
   }
   return head;
 }
@@ -117,7 +118,10 @@ describe('FlowMatchingHead', () => {
         return tf.mean(tf.square(tf.sub(v, tf.sub(x1, x0).reshape([6, 4]))));
       });
       expectClose(loss, manual, { atol: 1e-5 });
-      const { value, grads } = paramGrads(() => head.loss(hidden, { mean, logStd }, { rng: createRng(6) }), head.params);
+      const { value, grads } = paramGrads(
+        () => head.loss(hidden, { mean, logStd }, { rng: createRng(6) }),
+        head.params,
+      );
       expect(Number.isFinite(value.dataSync()[0]!)).toBe(true);
       expect(Object.keys(grads)).toHaveLength(Object.keys(head.params).length);
       tf.dispose([loss, manual, value, ...Object.values(grads)]);
@@ -133,11 +137,38 @@ describe('FlowMatchingHead', () => {
     const b = head.sample(hidden, 4, { rng: createRng(8) });
     expect(a.shape).toEqual([2, 4, 4]);
     expectClose(a, b, { atol: 0 });
-    expect(isCalmError(catchError(() => head.sample(hidden, 4, {})), 'INVALID_ARGUMENT')).toBe(true);
-    expect(isCalmError(catchError(() => head.loss(hidden, { mean: tf.zeros([2, 4]) as tf.Tensor2D, logStd: tf.zeros([2, 4]) as tf.Tensor2D }, {})), 'INVALID_ARGUMENT')).toBe(true);
-    expect(isCalmError(catchError(() => head.sample(tf.zeros([2, 5]) as tf.Tensor2D, 4, { rng: createRng(0) })), 'SHAPE_MISMATCH')).toBe(true);
-    expect(isCalmError(catchError(() => new FlowMatchingHead({ ...small, solver: 'rk4' as 'euler' }, { rng: createRng(0) })), 'INVALID_CONFIG')).toBe(true);
-    expect(isCalmError(catchError(() => new FlowMatchingHead({ ...small, numSteps: 0 }, { rng: createRng(0) })), 'INVALID_CONFIG')).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => head.sample(hidden, 4, {})),
+        'INVALID_ARGUMENT',
+      ),
+    ).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() =>
+          head.loss(hidden, { mean: tf.zeros([2, 4]) as tf.Tensor2D, logStd: tf.zeros([2, 4]) as tf.Tensor2D }, {}),
+        ),
+        'INVALID_ARGUMENT',
+      ),
+    ).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => head.sample(tf.zeros([2, 5]) as tf.Tensor2D, 4, { rng: createRng(0) })),
+        'SHAPE_MISMATCH',
+      ),
+    ).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => new FlowMatchingHead({ ...small, solver: 'rk4' as 'euler' }, { rng: createRng(0) })),
+        'INVALID_CONFIG',
+      ),
+    ).toBe(true);
+    expect(
+      isCalmError(
+        catchError(() => new FlowMatchingHead({ ...small, numSteps: 0 }, { rng: createRng(0) })),
+        'INVALID_CONFIG',
+      ),
+    ).toBe(true);
     tf.dispose([hidden, a, b]);
     head.dispose();
   });

@@ -17,7 +17,13 @@ beforeAll(async () => {
   fx = loadFixture('flow-tiny.safetensors');
   const c = fx.config.calm as { hidden_size: number; latent_size: number; num_mlp_layers: number };
   head = new FlowMatchingHead(
-    { hiddenSize: c.hidden_size, latentSize: c.latent_size, numMlpLayers: c.num_mlp_layers, numSteps: fx.config.sample_steps as number, solver: 'midpoint' },
+    {
+      hiddenSize: c.hidden_size,
+      latentSize: c.latent_size,
+      numMlpLayers: c.num_mlp_layers,
+      numSteps: fx.config.sample_steps as number,
+      solver: 'midpoint',
+    },
     { params: fx.variables('generative_head.net') },
   );
 });
@@ -29,7 +35,9 @@ afterAll(() => {
 
 describe('FlowMatchingHead parity with the PyTorch SimpleMLPAdaLN reference', () => {
   it('uses exactly the official parameter names', () => {
-    expect(Object.keys(head.params).sort()).toEqual(fx.names.filter((n) => n.startsWith('generative_head.net.')).sort());
+    expect(Object.keys(head.params).sort()).toEqual(
+      fx.names.filter((n) => n.startsWith('generative_head.net.')).sort(),
+    );
   });
 
   it('reproduces the time embedding and the velocity network', async () => {
@@ -56,9 +64,15 @@ describe('FlowMatchingHead parity with the PyTorch SimpleMLPAdaLN reference', ()
   it('reproduces the loss and its gradients', async () => {
     await expectNoLeak(() => {
       const cond = fx.tensor('input.cond') as tf.Tensor2D;
-      const [x1, x0] = ['input.x1', 'noise.x0'].map((k) => tf.tidy(() => fx.tensor(k).expandDims(1))) as [tf.Tensor3D, tf.Tensor3D];
+      const [x1, x0] = ['input.x1', 'noise.x0'].map((k) => tf.tidy(() => fx.tensor(k).expandDims(1))) as [
+        tf.Tensor3D,
+        tf.Tensor3D,
+      ];
       const time = tf.tidy(() => fx.tensor('noise.t').expandDims(1)) as tf.Tensor2D;
-      const { value, grads } = tf.variableGrads(() => head.targetLoss(cond, x1, { noise: x0, time }), head.trainableVariables());
+      const { value, grads } = tf.variableGrads(
+        () => head.targetLoss(cond, x1, { noise: x0, time }),
+        head.trainableVariables(),
+      );
       expectClose(value, fx.values('expected.loss'), { atol: ATOL, label: 'loss' });
       for (const name of fx.names.filter((n) => n.startsWith('grad.'))) {
         const g = grads[head.params[name.slice(5)]!.name];

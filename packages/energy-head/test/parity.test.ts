@@ -49,7 +49,14 @@ beforeAll(async () => {
   fx = loadFixture('head-tiny.safetensors');
   const c = fx.config.calm as CalmCfg;
   head = new EnergyHead(
-    { hiddenSize: c.hidden_size, latentSize: c.latent_size, noiseSize: c.noise_size, numMlpLayers: c.num_mlp_layers, numSamples: c.num_samples, numTargetSamples: c.num_target_samples },
+    {
+      hiddenSize: c.hidden_size,
+      latentSize: c.latent_size,
+      noiseSize: c.noise_size,
+      numMlpLayers: c.num_mlp_layers,
+      numSamples: c.num_samples,
+      numTargetSamples: c.num_target_samples,
+    },
     { params: fx.variables('mlp_generator') },
   );
   hidden = fx.tensor('input.hidden') as tf.Tensor2D;
@@ -90,7 +97,10 @@ describe('EnergyHead parity with the PyTorch MLPGenerator', () => {
         await expectNoLeak(() => {
           const hiddenVar = tf.variable(hidden);
           const vars = [...h.trainableVariables(), hiddenVar];
-          const { value, grads } = tf.variableGrads(() => h.loss(hiddenVar as tf.Variable<tf.Rank.R2>, { mean, logStd }, { noise, targetNoise: eps }), vars);
+          const { value, grads } = tf.variableGrads(
+            () => h.loss(hiddenVar as tf.Variable<tf.Rank.R2>, { mean, logStd }, { noise, targetNoise: eps }),
+            vars,
+          );
           expectClose(value, fx.values(`expected.loss_${tag}`), { atol: ATOL, label: 'loss' });
           for (const name of fx.names.filter((n) => n.startsWith(gradPrefix))) {
             const key = name.slice(gradPrefix.length);

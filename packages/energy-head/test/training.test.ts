@@ -4,7 +4,12 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Rng } from '@calm/core';
 import { AdamW, paramGrads } from '@calm/nn';
-import { mixtureMoments2D, sampleMixture2D, sampleMoments2D, TWO_MODE_MIXTURE } from '../../testing/src/energy-head-helpers.js';
+import {
+  mixtureMoments2D,
+  sampleMixture2D,
+  sampleMoments2D,
+  TWO_MODE_MIXTURE,
+} from '../../testing/src/energy-head-helpers.js';
 import { EnergyHead, FlowMatchingHead, type GenerativeHead } from '../src/index.js';
 import { createRng, normal, useWasm } from './backend.js';
 
@@ -17,7 +22,13 @@ function targets(rng: Rng, perHidden: number): tf.Tensor3D {
   return tf.tensor3d(sampleMixture2D(rng, TWO_MODE_MIXTURE, B * perHidden), [B, perHidden, 2]);
 }
 
-function train(head: GenerativeHead & { targetLoss(h: tf.Tensor2D, t: tf.Tensor3D, o: { rng: Rng }): tf.Scalar }, perHidden: number, steps: number, lr: number, seed: number): number[] {
+function train(
+  head: GenerativeHead & { targetLoss(h: tf.Tensor2D, t: tf.Tensor3D, o: { rng: Rng }): tf.Scalar },
+  perHidden: number,
+  steps: number,
+  lr: number,
+  seed: number,
+): number[] {
   const rng = createRng(seed);
   const hidden = normal(rng, [B, H]) as tf.Tensor2D;
   const opt = new AdamW(head.params, { lr, weightDecay: 0 });
@@ -55,14 +66,20 @@ function expectMoments(result: number[], tol: { mean: number; cov: number }): vo
 // one-mode fit fails it by far.
 describe('training on a 2-D Gaussian mixture', () => {
   it('the energy head matches the target mean and covariance', () => {
-    const head = new EnergyHead({ hiddenSize: H, latentSize: 2, noiseSize: 8, numMlpLayers: 2, numSamples: 16 }, { rng: createRng(100) });
+    const head = new EnergyHead(
+      { hiddenSize: H, latentSize: 2, noiseSize: 8, numMlpLayers: 2, numSamples: 16 },
+      { rng: createRng(100) },
+    );
     const result = train(head, 64, 500, 5e-3, 101);
     head.dispose();
     expectMoments(result, { mean: 0.1, cov: 0.12 });
   });
 
   it('the flow-matching head matches the target mean and covariance', () => {
-    const head = new FlowMatchingHead({ hiddenSize: H, latentSize: 2, numMlpLayers: 2, solver: 'midpoint', numSteps: 10 }, { rng: createRng(200) });
+    const head = new FlowMatchingHead(
+      { hiddenSize: H, latentSize: 2, numMlpLayers: 2, solver: 'midpoint', numSteps: 10 },
+      { rng: createRng(200) },
+    );
     const result = train(head, 64, 300, 3e-3, 201);
     head.dispose();
     expectMoments(result, { mean: 0.1, cov: 0.12 });

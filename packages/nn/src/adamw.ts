@@ -85,7 +85,8 @@ function checkHyper(o: Required<Omit<AdamWOptions, 'decay'>>): void {
   if (!(o.beta1 >= 0 && o.beta1 < 1)) problems.push(`beta1 must be in [0, 1), got ${o.beta1}.`);
   if (!(o.beta2 >= 0 && o.beta2 < 1)) problems.push(`beta2 must be in [0, 1), got ${o.beta2}.`);
   if (!(o.eps >= 0) || !Number.isFinite(o.eps)) problems.push(`eps must be a finite number >= 0, got ${o.eps}.`);
-  if (!(o.weightDecay >= 0) || !Number.isFinite(o.weightDecay)) problems.push(`weightDecay must be a finite number >= 0, got ${o.weightDecay}.`);
+  if (!(o.weightDecay >= 0) || !Number.isFinite(o.weightDecay))
+    problems.push(`weightDecay must be a finite number >= 0, got ${o.weightDecay}.`);
   if (problems.length) fail('INVALID_CONFIG', `AdamW: ${problems.join(' ')}`);
 }
 
@@ -118,7 +119,13 @@ export class AdamW {
    */
   constructor(params: ParamRecord, opts: AdamWOptions) {
     this.params = params;
-    this.hyper = { lr: opts.lr, beta1: opts.beta1 ?? 0.9, beta2: opts.beta2 ?? 0.999, eps: opts.eps ?? 1e-8, weightDecay: opts.weightDecay ?? 0.01 };
+    this.hyper = {
+      lr: opts.lr,
+      beta1: opts.beta1 ?? 0.9,
+      beta2: opts.beta2 ?? 0.999,
+      eps: opts.eps ?? 1e-8,
+      weightDecay: opts.weightDecay ?? 0.01,
+    };
     checkHyper(this.hyper);
     const decay = opts.decay ?? defaultDecayPredicate;
     for (const [name, p] of Object.entries(params)) this.decays.set(name, decay(name, p));
@@ -148,7 +155,8 @@ export class AdamW {
    *   `INVALID_ARGUMENT` for a bad learning rate.
    */
   step(grads: Record<string, tf.Tensor>, lr: number = this.hyper.lr): void {
-    if (!(lr >= 0) || !Number.isFinite(lr)) fail('INVALID_ARGUMENT', `AdamW.step: lr must be a finite number >= 0, got ${lr}.`);
+    if (!(lr >= 0) || !Number.isFinite(lr))
+      fail('INVALID_ARGUMENT', `AdamW.step: lr must be a finite number >= 0, got ${lr}.`);
     const unknown: string[] = [];
     const frozen: string[] = [];
     const shapes: string[] = [];
@@ -156,10 +164,14 @@ export class AdamW {
       const p = this.params[name];
       if (!p) unknown.push(name);
       else if (!p.trainable) frozen.push(name);
-      else if (!tf.util.arraysEqual(p.shape, g.shape)) shapes.push(`${name}: grad [${g.shape.join(', ')}] vs param [${p.shape.join(', ')}]`);
+      else if (!tf.util.arraysEqual(p.shape, g.shape))
+        shapes.push(`${name}: grad [${g.shape.join(', ')}] vs param [${p.shape.join(', ')}]`);
     }
     if (unknown.length || frozen.length) {
-      fail('UNEXPECTED_PARAMETER', `AdamW.step: ${unknown.length ? `gradients for unknown parameters: ${unknown.join(', ')}. ` : ''}${frozen.length ? `gradients for non-trainable parameters: ${frozen.join(', ')}. ` : ''}Pass only gradients of the record given to the constructor.`);
+      fail(
+        'UNEXPECTED_PARAMETER',
+        `AdamW.step: ${unknown.length ? `gradients for unknown parameters: ${unknown.join(', ')}. ` : ''}${frozen.length ? `gradients for non-trainable parameters: ${frozen.join(', ')}. ` : ''}Pass only gradients of the record given to the constructor.`,
+      );
     }
     if (shapes.length) fail('SHAPE_MISMATCH', `AdamW.step: ${shapes.join('; ')}.`);
     const { beta1, beta2, eps, weightDecay } = this.hyper;
@@ -168,7 +180,11 @@ export class AdamW {
       const p = this.params[name]!;
       let slot = this.slots.get(name);
       if (!slot) {
-        slot = tf.tidy(() => ({ step: 0, m: tf.variable(tf.zerosLike(p), false), v: tf.variable(tf.zerosLike(p), false) }));
+        slot = tf.tidy(() => ({
+          step: 0,
+          m: tf.variable(tf.zerosLike(p), false),
+          v: tf.variable(tf.zerosLike(p), false),
+        }));
         this.slots.set(name, slot);
       }
       slot.step++;
@@ -210,18 +226,25 @@ export class AdamW {
    */
   setState(state: OptimizerState): void {
     const problems: string[] = [];
-    if (!Number.isInteger(state.step) || state.step < 0) problems.push(`step must be an integer >= 0, got ${state.step}`);
+    if (!Number.isInteger(state.step) || state.step < 0)
+      problems.push(`step must be an integer >= 0, got ${state.step}`);
     for (const [name, s] of Object.entries(state.params)) {
       const p = this.params[name];
       if (!p) {
         problems.push(`"${name}" is not a parameter of this optimiser`);
         continue;
       }
-      if (!Number.isInteger(s.step) || s.step < 0) problems.push(`"${name}".step must be an integer >= 0, got ${s.step}`);
-      if (s.m.length !== p.size || s.v.length !== p.size) problems.push(`"${name}": m/v have ${s.m.length}/${s.v.length} values, the parameter ${p.size}`);
+      if (!Number.isInteger(s.step) || s.step < 0)
+        problems.push(`"${name}".step must be an integer >= 0, got ${s.step}`);
+      if (s.m.length !== p.size || s.v.length !== p.size)
+        problems.push(`"${name}": m/v have ${s.m.length}/${s.v.length} values, the parameter ${p.size}`);
     }
     if (problems.length) {
-      const code = problems.some((x) => x.includes('is not a parameter')) ? 'UNEXPECTED_PARAMETER' : problems.some((x) => x.includes('m/v')) ? 'SHAPE_MISMATCH' : 'INVALID_ARGUMENT';
+      const code = problems.some((x) => x.includes('is not a parameter'))
+        ? 'UNEXPECTED_PARAMETER'
+        : problems.some((x) => x.includes('m/v'))
+          ? 'SHAPE_MISMATCH'
+          : 'INVALID_ARGUMENT';
       fail(code, `AdamW.setState: ${problems.join('; ')}.`);
     }
     this.disposeSlots();
@@ -266,11 +289,15 @@ export class AdamW {
  * {@includeCode ../test/examples.test.ts#optimizer-state}
  * @category Optimizers
  */
-export function optimizerStateToNamedArrays(state: OptimizerState, shapes: Record<string, readonly number[]> | Record<string, tf.Tensor>): Record<string, TensorToWrite> {
+export function optimizerStateToNamedArrays(
+  state: OptimizerState,
+  shapes: Record<string, readonly number[]> | Record<string, tf.Tensor>,
+): Record<string, TensorToWrite> {
   const out: Record<string, TensorToWrite> = { step: { shape: [], data: Int32Array.of(state.step), dtype: 'I64' } };
   for (const [name, s] of Object.entries(state.params)) {
     const sh = shapes[name];
-    if (sh === undefined) fail('MISSING_PARAMETER', `optimizerStateToNamedArrays: no shape for "${name}"; pass the parameter record.`);
+    if (sh === undefined)
+      fail('MISSING_PARAMETER', `optimizerStateToNamedArrays: no shape for "${name}"; pass the parameter record.`);
     const shape = sh instanceof tf.Tensor ? sh.shape : [...sh];
     out[`${name}.exp_avg`] = { shape, data: s.m };
     out[`${name}.exp_avg_sq`] = { shape, data: s.v };
@@ -289,12 +316,16 @@ export function optimizerStateToNamedArrays(state: OptimizerState, shapes: Recor
  * {@includeCode ../test/examples.test.ts#optimizer-state}
  * @category Optimizers
  */
-export function namedArraysToOptimizerState(arrays: Map<string, NamedArray> | Record<string, NamedArray | TensorToWrite>): OptimizerState {
-  const get = (k: string): NamedArray | TensorToWrite | undefined => (arrays instanceof Map ? arrays.get(k) : arrays[k]);
+export function namedArraysToOptimizerState(
+  arrays: Map<string, NamedArray> | Record<string, NamedArray | TensorToWrite>,
+): OptimizerState {
+  const get = (k: string): NamedArray | TensorToWrite | undefined =>
+    arrays instanceof Map ? arrays.get(k) : arrays[k];
   const keys = arrays instanceof Map ? [...arrays.keys()] : Object.keys(arrays);
   const scalar = (k: string): number => {
     const a = get(k);
-    if (!a || sizeOf(a.shape) !== 1 || a.data.length !== 1) fail('FORMAT_ERROR', `optimizer state: "${k}" must be a scalar step count.`);
+    if (!a || sizeOf(a.shape) !== 1 || a.data.length !== 1)
+      fail('FORMAT_ERROR', `optimizer state: "${k}" must be a scalar step count.`);
     return Number(a.data[0]);
   };
   const state: OptimizerState = { step: scalar('step'), params: {} };
@@ -303,7 +334,8 @@ export function namedArraysToOptimizerState(arrays: Map<string, NamedArray> | Re
     const name = k.slice(0, -'.exp_avg'.length);
     const m = get(k)!.data;
     const v = get(`${name}.exp_avg_sq`)?.data;
-    if (!(m instanceof Float32Array) || !(v instanceof Float32Array)) fail('FORMAT_ERROR', `optimizer state: "${name}" needs float32 "${name}.exp_avg" and "${name}.exp_avg_sq".`);
+    if (!(m instanceof Float32Array) || !(v instanceof Float32Array))
+      fail('FORMAT_ERROR', `optimizer state: "${name}" needs float32 "${name}.exp_avg" and "${name}.exp_avg_sq".`);
     state.params[name] = { step: scalar(`${name}.step`), m, v };
   }
   return state;

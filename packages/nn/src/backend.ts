@@ -85,25 +85,33 @@ function defaultEnv(): Record<string, string | undefined> {
   return typeof process !== 'undefined' && process.env ? process.env : {};
 }
 
-function parseRequest(options: InitBackendOptions): { backend: BackendName | 'auto'; source: BackendInfo['source']; threads: number; threadsSource: BackendInfo['source'] } {
+function parseRequest(options: InitBackendOptions): {
+  backend: BackendName | 'auto';
+  source: BackendInfo['source'];
+  threads: number;
+  threadsSource: BackendInfo['source'];
+} {
   const env = options.env ?? defaultEnv();
   const problems: string[] = [];
   let backend: BackendName | 'auto' = 'wasm';
   let source: BackendInfo['source'] = 'default';
   if (options.backend !== undefined) {
-    if (options.backend !== 'auto' && !BACKENDS.includes(options.backend)) problems.push(`backend: "${String(options.backend)}" is not one of ${BACKENDS.join(', ')}, auto.`);
+    if (options.backend !== 'auto' && !BACKENDS.includes(options.backend))
+      problems.push(`backend: "${String(options.backend)}" is not one of ${BACKENDS.join(', ')}, auto.`);
     else backend = options.backend;
     source = 'option';
   } else if (env['CALM_BACKEND'] !== undefined && env['CALM_BACKEND'] !== '') {
     const v = env['CALM_BACKEND'].trim().toLowerCase();
-    if (v !== 'auto' && !BACKENDS.includes(v as BackendName)) problems.push(`CALM_BACKEND="${env['CALM_BACKEND']}" is not one of ${BACKENDS.join(', ')}, auto.`);
+    if (v !== 'auto' && !BACKENDS.includes(v as BackendName))
+      problems.push(`CALM_BACKEND="${env['CALM_BACKEND']}" is not one of ${BACKENDS.join(', ')}, auto.`);
     else backend = v as BackendName | 'auto';
     source = 'env';
   }
   let threads = 1;
   let threadsSource: BackendInfo['source'] = 'default';
   if (options.threads !== undefined) {
-    if (options.threads !== 1 && options.threads !== 2) problems.push(`threads: ${String(options.threads)} must be 1 or 2.`);
+    if (options.threads !== 1 && options.threads !== 2)
+      problems.push(`threads: ${String(options.threads)} must be 1 or 2.`);
     else threads = options.threads;
     threadsSource = 'option';
   } else if (env['CALM_WASM_THREADS'] !== undefined && env['CALM_WASM_THREADS'] !== '') {
@@ -164,9 +172,14 @@ async function loadWebgpu(flags: string[] | undefined): Promise<string> {
     try {
       dawn = (await importOptional('webgpu')) as unknown as typeof dawn;
     } catch (e) {
-      fail('MISSING_BACKEND', `backend "webgpu" in Node needs the "webgpu" package (Dawn) and @tensorflow/tfjs-backend-webgpu ${OPTIONAL_IMPORT_HINT}: npm i webgpu @tensorflow/tfjs-backend-webgpu@${PINNED_TFJS_VERSION}. (${(e as Error).message.split('\n')[0]})`, { cause: e });
+      fail(
+        'MISSING_BACKEND',
+        `backend "webgpu" in Node needs the "webgpu" package (Dawn) and @tensorflow/tfjs-backend-webgpu ${OPTIONAL_IMPORT_HINT}: npm i webgpu @tensorflow/tfjs-backend-webgpu@${PINNED_TFJS_VERSION}. (${(e as Error).message.split('\n')[0]})`,
+        { cause: e },
+      );
     }
-    for (const [k, v] of Object.entries(dawn.globals)) if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+    for (const [k, v] of Object.entries(dawn.globals))
+      if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
     if (flags) {
       gpu = dawn.create(flags);
       adapter = await gpu.requestAdapter();
@@ -178,39 +191,61 @@ async function loadWebgpu(flags: string[] | undefined): Promise<string> {
       mode = 'Dawn default';
       if (!adapter) {
         // No Vulkan/Metal/D3D adapter (e.g. no GPU): Mesa's OpenGL ES through EGL, headless.
-        if (typeof process !== 'undefined' && process.env && process.env['EGL_PLATFORM'] === undefined) process.env['EGL_PLATFORM'] = 'surfaceless';
+        if (typeof process !== 'undefined' && process.env && process.env['EGL_PLATFORM'] === undefined)
+          process.env['EGL_PLATFORM'] = 'surfaceless';
         gpu = dawn.create(['backend=opengl']);
         adapter = await gpu.requestAdapter({ featureLevel: 'compatibility' });
         mode = 'Dawn OpenGL ES, compatibility mode';
       }
     }
     if (g.navigator === undefined) g.navigator = { gpu };
-    else if (g.navigator.gpu === undefined) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+    else if (g.navigator.gpu === undefined)
+      Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
   } else {
     adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   }
   if (!adapter) {
-    fail('MISSING_BACKEND', `backend "webgpu": no WebGPU adapter found (${mode}). On Linux without a GPU install Mesa (apt-get install -y libegl1 libegl-mesa0 libgl1-mesa-dri); with an NVIDIA GPU install libvulkan1 and the driver's Vulkan ICD (in containers NVIDIA_DRIVER_CAPABILITIES must include "graphics"); or choose backend "wasm".`);
+    fail(
+      'MISSING_BACKEND',
+      `backend "webgpu": no WebGPU adapter found (${mode}). On Linux without a GPU install Mesa (apt-get install -y libegl1 libegl-mesa0 libgl1-mesa-dri); with an NVIDIA GPU install libvulkan1 and the driver's Vulkan ICD (in containers NVIDIA_DRIVER_CAPABILITIES must include "graphics"); or choose backend "wasm".`,
+    );
   }
   let webgpu: Record<string, unknown>;
   try {
     webgpu = await importOptional('@tensorflow/tfjs-backend-webgpu');
   } catch (e) {
-    return fail('MISSING_BACKEND', `backend "webgpu" needs @tensorflow/tfjs-backend-webgpu ${OPTIONAL_IMPORT_HINT}: npm i @tensorflow/tfjs-backend-webgpu@${PINNED_TFJS_VERSION}.`, { cause: e });
+    return fail(
+      'MISSING_BACKEND',
+      `backend "webgpu" needs @tensorflow/tfjs-backend-webgpu ${OPTIONAL_IMPORT_HINT}: npm i @tensorflow/tfjs-backend-webgpu@${PINNED_TFJS_VERSION}.`,
+      { cause: e },
+    );
   }
   const WebGPUBackend = webgpu['WebGPUBackend'] as new (device: unknown, info: unknown) => tf.KernelBackend;
   const limits = adapter.limits;
   const requiredLimits: Record<string, number> = {};
-  for (const name of ['maxComputeWorkgroupStorageSize', 'maxComputeWorkgroupsPerDimension', 'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup']) {
+  for (const name of [
+    'maxComputeWorkgroupStorageSize',
+    'maxComputeWorkgroupsPerDimension',
+    'maxStorageBufferBindingSize',
+    'maxBufferSize',
+    'maxComputeWorkgroupSizeX',
+    'maxComputeInvocationsPerWorkgroup',
+  ]) {
     if (typeof limits[name] === 'number') requiredLimits[name] = limits[name];
   }
-  const device = await adapter.requestDevice({ requiredFeatures: adapter.features.has('timestamp-query') ? ['timestamp-query'] : [], requiredLimits });
+  const device = await adapter.requestDevice({
+    requiredFeatures: adapter.features.has('timestamp-query') ? ['timestamp-query'] : [],
+    requiredLimits,
+  });
   // tfjs's own factory asks for an adapter without `featureLevel`, which fails on software
   // renderers; register one that reuses the adapter we found.
   if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
   tf.registerBackend('webgpu', () => new WebGPUBackend(device, adapter.info), 3);
   const info = adapter.info;
-  const name = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s).join(' ').trim();
+  const name = [info?.vendor, info?.architecture, info?.device, info?.description]
+    .filter((s) => s)
+    .join(' ')
+    .trim();
   return `${mode}; adapter: ${name || 'unknown'}`;
 }
 
@@ -226,21 +261,32 @@ async function loadWasm(threads: number, wasmPaths: string | undefined): Promise
   try {
     wasm = (await import('@tensorflow/tfjs-backend-wasm')) as unknown as WasmPackage;
   } catch (e) {
-    return fail('MISSING_BACKEND', `backend "wasm" needs @tensorflow/tfjs-backend-wasm ${OPTIONAL_IMPORT_HINT}: npm i @tensorflow/tfjs-backend-wasm@${PINNED_TFJS_VERSION}.`, { cause: e });
+    return fail(
+      'MISSING_BACKEND',
+      `backend "wasm" needs @tensorflow/tfjs-backend-wasm ${OPTIONAL_IMPORT_HINT}: npm i @tensorflow/tfjs-backend-wasm@${PINNED_TFJS_VERSION}.`,
+      { cause: e },
+    );
   }
   const initialised = tf.engine().registry['wasm'] !== undefined;
   if (initialised) {
     const current = wasm.getThreadsCount();
     if (current !== threads) {
-      fail('INVALID_CONFIG', `initBackend: the wasm backend is already running with ${current} thread(s); threads (${threads}) can only be chosen before it first starts. Call initBackend first in the process.`);
+      fail(
+        'INVALID_CONFIG',
+        `initBackend: the wasm backend is already running with ${current} thread(s); threads (${threads}) can only be chosen before it first starts. Call initBackend first in the process.`,
+      );
     }
-    if (!(await tf.setBackend('wasm'))) fail('MISSING_BACKEND', 'the wasm backend is registered but could not be selected.');
+    if (!(await tf.setBackend('wasm')))
+      fail('MISSING_BACKEND', 'the wasm backend is registered but could not be selected.');
     return current;
   }
   if (wasmPaths !== undefined) wasm.setWasmPaths(wasmPaths);
   if (threads > 1) await initWasmWithThreads(wasm, threads);
   else if (!(await tf.setBackend('wasm'))) {
-    fail('MISSING_BACKEND', 'the wasm backend failed to initialise: its .wasm binaries were not found. In a bundled app pass wasmPaths (the folder holding tfjs-backend-wasm*.wasm).');
+    fail(
+      'MISSING_BACKEND',
+      'the wasm backend failed to initialise: its .wasm binaries were not found. In a bundled app pass wasmPaths (the folder holding tfjs-backend-wasm*.wasm).',
+    );
   }
   return wasm.getThreadsCount();
 }
@@ -281,7 +327,10 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     name = req.backend;
   }
   if (req.threads > 1 && name !== 'wasm' && req.threadsSource === 'option') {
-    fail('INVALID_CONFIG', `initBackend: threads: ${req.threads} applies to the wasm backend only, but backend "${name}" was chosen; drop the threads option.`);
+    fail(
+      'INVALID_CONFIG',
+      `initBackend: threads: ${req.threads} applies to the wasm backend only, but backend "${name}" was chosen; drop the threads option.`,
+    );
   }
   const threadsNote = req.threads > 1 && name !== 'wasm' ? `; CALM_WASM_THREADS=${req.threads} ignored (not wasm)` : '';
   const source = req.source;
@@ -289,31 +338,66 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   switch (name) {
     case 'tensorflow': {
       const pkg = req.backend === 'auto' ? note : await loadTensorflow();
-      if (!(await tf.setBackend('tensorflow'))) fail('MISSING_BACKEND', `${pkg} loaded but the "tensorflow" backend failed to initialise (for -gpu: CUDA 11.2 and cuDNN 8.1 libraries must be on the library path).`);
-      return { name, kernelsPatched: false, threads: 1, source, detail: `tensorflow (${pkg}, ${tfv}; ${source}${threadsNote})` };
+      if (!(await tf.setBackend('tensorflow')))
+        fail(
+          'MISSING_BACKEND',
+          `${pkg} loaded but the "tensorflow" backend failed to initialise (for -gpu: CUDA 11.2 and cuDNN 8.1 libraries must be on the library path).`,
+        );
+      return {
+        name,
+        kernelsPatched: false,
+        threads: 1,
+        source,
+        detail: `tensorflow (${pkg}, ${tfv}; ${source}${threadsNote})`,
+      };
     }
     case 'webgpu': {
       // Already running (a second call): keep the device and its tensors.
       const running = tf.engine().registry['webgpu'] !== undefined;
       const desc = running ? 'already initialised' : await loadWebgpu(options.webgpuFlags);
-      if (!(await tf.setBackend('webgpu'))) fail('MISSING_BACKEND', `the webgpu backend failed to initialise (${desc}); choose backend "wasm".`);
-      return { name, kernelsPatched: false, threads: 1, source, detail: `webgpu (${desc}, ${tfv}; ${source}${threadsNote})` };
+      if (!(await tf.setBackend('webgpu')))
+        fail('MISSING_BACKEND', `the webgpu backend failed to initialise (${desc}); choose backend "wasm".`);
+      return {
+        name,
+        kernelsPatched: false,
+        threads: 1,
+        source,
+        detail: `webgpu (${desc}, ${tfv}; ${source}${threadsNote})`,
+      };
     }
     case 'cpu': {
-      if (!(await tf.setBackend('cpu'))) fail('MISSING_BACKEND', 'the cpu backend failed to initialise; is @tensorflow/tfjs installed?');
+      if (!(await tf.setBackend('cpu')))
+        fail('MISSING_BACKEND', 'the cpu backend failed to initialise; is @tensorflow/tfjs installed?');
       // The cpu backend prints an advert for tfjs-node on first use in Node; the choice was deliberate.
       const cpu = tf.findBackend('cpu') as { firstUse?: boolean } | null;
       if (cpu && 'firstUse' in cpu) cpu.firstUse = false;
       if (patch) registerCpuKernels();
-      return { name, kernelsPatched: patch, threads: 1, source, detail: `cpu (${tfv}, pure JS${patch ? ', fast UnsortedSegmentSum' : ''}; ${source}${threadsNote})` };
+      return {
+        name,
+        kernelsPatched: patch,
+        threads: 1,
+        source,
+        detail: `cpu (${tfv}, pure JS${patch ? ', fast UnsortedSegmentSum' : ''}; ${source}${threadsNote})`,
+      };
     }
     case 'wasm': {
       const threads = await loadWasm(req.threads, options.wasmPaths);
       if (patch) registerWasmKernels();
       const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? 'SIMD' : 'no SIMD';
-      const parts = [tfv, simd, `${threads} thread${threads === 1 ? '' : 's'}`, patch ? 'training kernels' : 'stock kernels'];
+      const parts = [
+        tfv,
+        simd,
+        `${threads} thread${threads === 1 ? '' : 's'}`,
+        patch ? 'training kernels' : 'stock kernels',
+      ];
       const why = note ? `${note}; ${source}` : source;
-      return { name, kernelsPatched: patch, threads, source, detail: `wasm (${parts.join(', ')}; ${why}${threadsNote})` };
+      return {
+        name,
+        kernelsPatched: patch,
+        threads,
+        source,
+        detail: `wasm (${parts.join(', ')}; ${why}${threadsNote})`,
+      };
     }
   }
 }

@@ -26,7 +26,10 @@ export interface StoreDtypeOptions {
  * {@includeCode ../test/examples.test.ts#named-arrays}
  * @category Checkpoints
  */
-export async function paramsToNamedArrays(tensors: Record<string, tf.Tensor>, options: StoreDtypeOptions = {}): Promise<Record<string, TensorToWrite>> {
+export async function paramsToNamedArrays(
+  tensors: Record<string, tf.Tensor>,
+  options: StoreDtypeOptions = {},
+): Promise<Record<string, TensorToWrite>> {
   const out: Record<string, TensorToWrite> = {};
   for (const [name, t] of Object.entries(tensors)) {
     const data = await t.data();
@@ -34,14 +37,22 @@ export async function paramsToNamedArrays(tensors: Record<string, tf.Tensor>, op
     if (t.dtype === 'float32') out[name] = { shape, data: data as Float32Array, dtype: options.floatDtype ?? 'F32' };
     else if (t.dtype === 'int32') out[name] = { shape, data: data as Int32Array, dtype: options.intDtype ?? 'I32' };
     else if (t.dtype === 'bool') out[name] = { shape, data: Uint8Array.from(data as Uint8Array), dtype: 'BOOL' };
-    else fail('DTYPE_UNSUPPORTED', `paramsToNamedArrays: "${name}" has dtype ${t.dtype}; only float32, int32 and bool tensors can be saved.`);
+    else
+      fail(
+        'DTYPE_UNSUPPORTED',
+        `paramsToNamedArrays: "${name}" has dtype ${t.dtype}; only float32, int32 and bool tensors can be saved.`,
+      );
   }
   return out;
 }
 
-function toTensor(name: string, a: { shape: readonly number[]; data: TensorArray; dtype?: SafetensorsDtype }): tf.Tensor {
+function toTensor(
+  name: string,
+  a: { shape: readonly number[]; data: TensorArray; dtype?: SafetensorsDtype },
+): tf.Tensor {
   const shape = [...a.shape];
-  if (a.data.length !== sizeOf(shape)) fail('SHAPE_MISMATCH', `"${name}" has ${a.data.length} values for shape [${shape.join(', ')}].`);
+  if (a.data.length !== sizeOf(shape))
+    fail('SHAPE_MISMATCH', `"${name}" has ${a.data.length} values for shape [${shape.join(', ')}].`);
   const d = a.data;
   if (d instanceof Float32Array) return tf.tensor(d, shape, 'float32');
   if (d instanceof Float64Array) return tf.tensor(Float32Array.from(d), shape, 'float32');
@@ -62,7 +73,9 @@ function toTensor(name: string, a: { shape: readonly number[]; data: TensorArray
  * {@includeCode ../test/examples.test.ts#named-arrays}
  * @category Checkpoints
  */
-export function namedArraysToTensors(arrays: Map<string, NamedArray | TensorToWrite> | Record<string, NamedArray | TensorToWrite>): Record<string, tf.Tensor> {
+export function namedArraysToTensors(
+  arrays: Map<string, NamedArray | TensorToWrite> | Record<string, NamedArray | TensorToWrite>,
+): Record<string, tf.Tensor> {
   const entries = arrays instanceof Map ? [...arrays.entries()] : Object.entries(arrays);
   const out: Record<string, tf.Tensor> = {};
   try {
@@ -91,7 +104,11 @@ async function nodeIo(): Promise<typeof import('@calm/core/node')> {
   try {
     return await import('@calm/core/node');
   } catch (e) {
-    return fail('NOT_SUPPORTED', 'checkpoint files need Node (node:fs); in a browser use paramsToNamedArrays with serializeSafetensors from @calm/core.', { cause: e });
+    return fail(
+      'NOT_SUPPORTED',
+      'checkpoint files need Node (node:fs); in a browser use paramsToNamedArrays with serializeSafetensors from @calm/core.',
+      { cause: e },
+    );
   }
 }
 
@@ -108,15 +125,22 @@ async function nodeIo(): Promise<typeof import('@calm/core/node')> {
  * {@includeCode ../test/examples.test.ts#checkpoint}
  * @category Checkpoints
  */
-export async function saveParams(path: string, params: Record<string, tf.Tensor>, metadata?: Record<string, string>, options: SaveParamsOptions = {}): Promise<string[]> {
-  if (!path.endsWith('.safetensors')) fail('INVALID_ARGUMENT', `saveParams: the path must end in ".safetensors", got "${path}".`);
+export async function saveParams(
+  path: string,
+  params: Record<string, tf.Tensor>,
+  metadata?: Record<string, string>,
+  options: SaveParamsOptions = {},
+): Promise<string[]> {
+  if (!path.endsWith('.safetensors'))
+    fail('INVALID_ARGUMENT', `saveParams: the path must end in ".safetensors", got "${path}".`);
   const io = await nodeIo();
   const arrays = await paramsToNamedArrays(params, options);
   if (options.maxShardBytes === undefined) {
     await io.writeSafetensorsFile(path, arrays, metadata);
     return [path];
   }
-  if (!(options.maxShardBytes > 0)) fail('INVALID_ARGUMENT', `saveParams: maxShardBytes must be > 0, got ${options.maxShardBytes}.`);
+  if (!(options.maxShardBytes > 0))
+    fail('INVALID_ARGUMENT', `saveParams: maxShardBytes must be > 0, got ${options.maxShardBytes}.`);
   const bytesPer: Record<string, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, BOOL: 1 };
   const shards: Array<Record<string, TensorToWrite>> = [];
   let current: Record<string, TensorToWrite> = {};
@@ -148,7 +172,10 @@ export async function saveParams(path: string, params: Record<string, tf.Tensor>
   }
   for (const a of Object.values(arrays)) totalSize += a.data.length * (bytesPer[a.dtype ?? 'F32'] ?? 4);
   const indexPath = `${path}.index.json`;
-  await io.writeTextAtomic(indexPath, `${JSON.stringify({ metadata: { total_size: totalSize, ...(metadata ?? {}) }, weight_map: weightMap }, null, 2)}\n`);
+  await io.writeTextAtomic(
+    indexPath,
+    `${JSON.stringify({ metadata: { total_size: totalSize, ...(metadata ?? {}) }, weight_map: weightMap }, null, 2)}\n`,
+  );
   files.push(indexPath);
   return files;
 }
@@ -157,7 +184,7 @@ const isTorchBin = (file: string): boolean => file.endsWith('.bin') || file.ends
 
 async function resolveCheckpoint(pathOrDir: string): Promise<string> {
   const { stat, readdir } = await import('node:fs/promises');
-  let st;
+  let st: Awaited<ReturnType<typeof stat>>;
   try {
     st = await stat(pathOrDir);
   } catch (e) {
@@ -166,16 +193,28 @@ async function resolveCheckpoint(pathOrDir: string): Promise<string> {
   if (!st.isDirectory()) return pathOrDir;
   const names = await readdir(pathOrDir);
   const join = (n: string): string => `${pathOrDir.replace(/[/\\]$/, '')}/${n}`;
-  for (const preferred of ['model.safetensors.index.json', 'model.safetensors', 'pytorch_model.bin.index.json', 'pytorch_model.bin']) if (names.includes(preferred)) return join(preferred);
+  for (const preferred of [
+    'model.safetensors.index.json',
+    'model.safetensors',
+    'pytorch_model.bin.index.json',
+    'pytorch_model.bin',
+  ])
+    if (names.includes(preferred)) return join(preferred);
   const indexes = names.filter((n) => n.endsWith('.safetensors.index.json') || n.endsWith('.bin.index.json'));
   if (indexes.length === 1) return join(indexes[0]!);
   const files = names.filter((n) => n.endsWith('.safetensors') || n.endsWith('.bin'));
   if (files.length === 1 && indexes.length === 0) return join(files[0]!);
-  return fail('INVALID_ARGUMENT', `"${pathOrDir}" holds ${files.length} checkpoint files and ${indexes.length} index files but no model.safetensors[.index.json] or pytorch_model.bin[.index.json]; pass the file or index path.`);
+  return fail(
+    'INVALID_ARGUMENT',
+    `"${pathOrDir}" holds ${files.length} checkpoint files and ${indexes.length} index files but no model.safetensors[.index.json] or pytorch_model.bin[.index.json]; pass the file or index path.`,
+  );
 }
 
 // Reads a safetensors file/index or a PyTorch .bin file/index (safe unpickler of @calm/core).
-async function readCheckpoint(file: string, filter: (name: string) => boolean): Promise<{ metadata: Record<string, string>; tensors: Map<string, NamedArray> }> {
+async function readCheckpoint(
+  file: string,
+  filter: (name: string) => boolean,
+): Promise<{ metadata: Record<string, string>; tensors: Map<string, NamedArray> }> {
   const io = await nodeIo();
   if (isTorchBin(file)) {
     const { tensors } = await io.readTorchBinFile(file, { filter });
@@ -236,7 +275,9 @@ function mapKey(key: string, options: LoadParamsOptions): string | null {
   const aliases = options.aliases ?? {};
   if (aliases[k] !== undefined) return aliases[k]!;
   let best = '';
-  for (const from of Object.keys(aliases)) if (from.endsWith('.') && aliases[from]!.endsWith('.') && k.startsWith(from) && from.length > best.length) best = from;
+  for (const from of Object.keys(aliases))
+    if (from.endsWith('.') && aliases[from]!.endsWith('.') && k.startsWith(from) && from.length > best.length)
+      best = from;
   if (best) k = aliases[best]! + k.slice(best.length);
   return k;
 }
@@ -263,7 +304,11 @@ function mapKey(key: string, options: LoadParamsOptions): string | null {
  * {@includeCode ../test/examples.test.ts#checkpoint}
  * @category Checkpoints
  */
-export async function loadParams(pathOrDir: string, params: Record<string, tf.Variable>, options: LoadParamsOptions = {}): Promise<LoadReport> {
+export async function loadParams(
+  pathOrDir: string,
+  params: Record<string, tf.Variable>,
+  options: LoadParamsOptions = {},
+): Promise<LoadReport> {
   const strict = options.strict ?? true;
   const file = await resolveCheckpoint(pathOrDir);
   const ignored: string[] = [];
@@ -288,8 +333,10 @@ export async function loadParams(pathOrDir: string, params: Record<string, tf.Va
   for (const [key, arr] of tensors) {
     const name = target.get(key)!;
     const p = params[name]!;
-    if (!tf.util.arraysEqual(p.shape, arr.shape)) problems.push(`"${key}" has shape [${arr.shape.join(', ')}] but parameter "${name}" is [${p.shape.join(', ')}]`);
-    if (p.dtype === 'int32' && !(arr.data instanceof Int32Array)) problems.push(`"${key}" is ${arr.dtype} but parameter "${name}" is int32`);
+    if (!tf.util.arraysEqual(p.shape, arr.shape))
+      problems.push(`"${key}" has shape [${arr.shape.join(', ')}] but parameter "${name}" is [${p.shape.join(', ')}]`);
+    if (p.dtype === 'int32' && !(arr.data instanceof Int32Array))
+      problems.push(`"${key}" is ${arr.dtype} but parameter "${name}" is int32`);
   }
   if (strict && (missing.length || unexpected.length)) {
     fail(
@@ -299,7 +346,11 @@ export async function loadParams(pathOrDir: string, params: Record<string, tf.Va
     );
   }
   if (problems.length) {
-    fail(problems.some((x) => x.includes('shape')) ? 'SHAPE_MISMATCH' : 'DTYPE_UNSUPPORTED', `loadParams(${file}): ${problems.join('; ')}.`, { details: { problems } });
+    fail(
+      problems.some((x) => x.includes('shape')) ? 'SHAPE_MISMATCH' : 'DTYPE_UNSUPPORTED',
+      `loadParams(${file}): ${problems.join('; ')}.`,
+      { details: { problems } },
+    );
   }
   const loaded: string[] = [];
   for (const [key, arr] of tensors) {
@@ -325,13 +376,17 @@ export async function loadParams(pathOrDir: string, params: Record<string, tf.Va
  * {@includeCode ../test/examples.test.ts#checkpoint}
  * @category Checkpoints
  */
-export async function loadTensors(pathOrDir: string, options: Omit<LoadParamsOptions, 'strict'> = {}): Promise<{ tensors: Record<string, tf.Tensor>; metadata: Record<string, string> }> {
+export async function loadTensors(
+  pathOrDir: string,
+  options: Omit<LoadParamsOptions, 'strict'> = {},
+): Promise<{ tensors: Record<string, tf.Tensor>; metadata: Record<string, string> }> {
   const file = await resolveCheckpoint(pathOrDir);
   const { metadata, tensors } = await readCheckpoint(file, (key) => mapKey(key, options) !== null);
   const mapped = new Map<string, NamedArray>();
   for (const [key, arr] of tensors) {
     const k = mapKey(key, options)!;
-    if (mapped.has(k)) fail('INVALID_ARGUMENT', `loadTensors(${file}): keys map onto "${k}" twice; adjust rename/aliases.`);
+    if (mapped.has(k))
+      fail('INVALID_ARGUMENT', `loadTensors(${file}): keys map onto "${k}" twice; adjust rename/aliases.`);
     mapped.set(k, arr);
   }
   return { tensors: namedArraysToTensors(mapped), metadata };

@@ -37,8 +37,12 @@ export function globalNorm(grads: Record<string, tf.Tensor>): tf.Scalar {
  * {@includeCode ../test/examples.test.ts#train-step}
  * @category Optimizers
  */
-export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; norm: tf.Scalar } {
-  if (!(maxNorm > 0) || !Number.isFinite(maxNorm)) fail('INVALID_ARGUMENT', `clipByGlobalNorm: maxNorm must be a finite number > 0, got ${maxNorm}.`);
+export function clipByGlobalNorm(
+  grads: Record<string, tf.Tensor>,
+  maxNorm: number,
+): { grads: Record<string, tf.Tensor>; norm: tf.Scalar } {
+  if (!(maxNorm > 0) || !Number.isFinite(maxNorm))
+    fail('INVALID_ARGUMENT', `clipByGlobalNorm: maxNorm must be a finite number > 0, got ${maxNorm}.`);
   const norm = globalNorm(grads);
   const clipped = tf.tidy(() => {
     const coef = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1);

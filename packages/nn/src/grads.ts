@@ -22,7 +22,11 @@ import type { ParamRecord } from './params.js';
  * {@includeCode ../test/examples.test.ts#train-step}
  * @category Optimizers
  */
-export function paramGrads(f: () => tf.Scalar, params: ParamRecord, filter: (name: string) => boolean = () => true): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
+export function paramGrads(
+  f: () => tf.Scalar,
+  params: ParamRecord,
+  filter: (name: string) => boolean = () => true,
+): { value: tf.Scalar; grads: Record<string, tf.Tensor> } {
   const byVarName = new Map<string, string>();
   const varList: tf.Variable[] = [];
   for (const [name, v] of Object.entries(params)) {
@@ -30,10 +34,15 @@ export function paramGrads(f: () => tf.Scalar, params: ParamRecord, filter: (nam
     byVarName.set(v.name, name);
     varList.push(v);
   }
-  if (varList.length === 0) fail('INVALID_ARGUMENT', 'paramGrads: no trainable parameter passes the filter; nothing to differentiate.');
+  if (varList.length === 0)
+    fail('INVALID_ARGUMENT', 'paramGrads: no trainable parameter passes the filter; nothing to differentiate.');
   const wrapped = (): tf.Scalar => {
     const y = f();
-    if (!(y instanceof tf.Tensor) || y.rank !== 0) fail('INVALID_ARGUMENT', `paramGrads: the loss function must return a scalar tensor, got ${y instanceof tf.Tensor ? `shape [${y.shape.join(', ')}]` : typeof y}.`);
+    if (!(y instanceof tf.Tensor) || y.rank !== 0)
+      fail(
+        'INVALID_ARGUMENT',
+        `paramGrads: the loss function must return a scalar tensor, got ${y instanceof tf.Tensor ? `shape [${y.shape.join(', ')}]` : typeof y}.`,
+      );
     return y;
   };
   const { value, grads } = tf.variableGrads(wrapped, varList);

@@ -31,7 +31,14 @@
  */
 
 export { initBackend, type BackendName, type BackendInfo, type InitBackendOptions } from './backend.js';
-export { registerWasmKernels, unregisterWasmKernels, wasmKernelsRegistered, registerCpuKernels, WASM_KERNEL_OVERRIDES, type WasmKernelName } from './wasm-kernels.js';
+export {
+  registerWasmKernels,
+  unregisterWasmKernels,
+  wasmKernelsRegistered,
+  registerCpuKernels,
+  WASM_KERNEL_OVERRIDES,
+  type WasmKernelName,
+} from './wasm-kernels.js';
 export { PINNED_TFJS_VERSION } from './wasm-threads.js';
 export {
   createParams,
@@ -58,7 +65,13 @@ export {
   type DecayPredicate,
 } from './adamw.js';
 export { clipByGlobalNorm, globalNorm } from './clip.js';
-export { constantSchedule, warmupConstantSchedule, warmupCosineSchedule, type LrSchedule, type WarmupCosineOptions } from './schedules.js';
+export {
+  constantSchedule,
+  warmupConstantSchedule,
+  warmupCosineSchedule,
+  type LrSchedule,
+  type WarmupCosineOptions,
+} from './schedules.js';
 export {
   saveParams,
   loadParams,

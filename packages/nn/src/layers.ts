@@ -9,7 +9,10 @@ function need(params: Record<string, tf.Tensor>, key: string, fn: string): tf.Te
   if (p === undefined) {
     const prefix = key.slice(0, key.lastIndexOf('.') + 1);
     const near = Object.keys(params).filter((k) => prefix !== '' && k.startsWith(prefix));
-    fail('MISSING_PARAMETER', `${fn}: no parameter "${key}"${near.length ? `; under "${prefix}" there are: ${near.slice(0, 8).join(', ')}${near.length > 8 ? ', …' : ''}` : ''}. Check the prefix, or create it with createParams.`);
+    fail(
+      'MISSING_PARAMETER',
+      `${fn}: no parameter "${key}"${near.length ? `; under "${prefix}" there are: ${near.slice(0, 8).join(', ')}${near.length > 8 ? ', …' : ''}` : ''}. Check the prefix, or create it with createParams.`,
+    );
   }
   return p;
 }
@@ -43,15 +46,26 @@ export function silu(x: tf.Tensor): tf.Tensor {
  * {@includeCode ../test/examples.test.ts#layers}
  * @category Layers
  */
-export function linear(params: Record<string, tf.Tensor>, prefix: string, x: tf.Tensor, opts: { bias?: boolean } = {}): tf.Tensor {
+export function linear(
+  params: Record<string, tf.Tensor>,
+  prefix: string,
+  x: tf.Tensor,
+  opts: { bias?: boolean } = {},
+): tf.Tensor {
   const w = need(params, `${prefix}.weight`, 'linear');
-  if (w.rank !== 2) fail('SHAPE_MISMATCH', `linear: "${prefix}.weight" must be 2-D [out, in], got [${w.shape.join(', ')}].`);
+  if (w.rank !== 2)
+    fail('SHAPE_MISMATCH', `linear: "${prefix}.weight" must be 2-D [out, in], got [${w.shape.join(', ')}].`);
   const [outF, inF] = w.shape as [number, number];
-  if (lastDim(x) !== inF || x.rank < 1) fail('SHAPE_MISMATCH', `linear("${prefix}"): input has shape [${x.shape.join(', ')}] but the weight expects a last dimension of ${inF}.`);
+  if (lastDim(x) !== inF || x.rank < 1)
+    fail(
+      'SHAPE_MISMATCH',
+      `linear("${prefix}"): input has shape [${x.shape.join(', ')}] but the weight expects a last dimension of ${inF}.`,
+    );
   const biasKey = `${prefix}.bias`;
   if (opts.bias === true && params[biasKey] === undefined) need(params, biasKey, 'linear');
   const b = opts.bias === false ? undefined : params[biasKey];
-  if (b !== undefined && (b.rank !== 1 || b.shape[0] !== outF)) fail('SHAPE_MISMATCH', `linear: "${biasKey}" must be [${outF}], got [${b.shape.join(', ')}].`);
+  if (b !== undefined && (b.rank !== 1 || b.shape[0] !== outF))
+    fail('SHAPE_MISMATCH', `linear: "${biasKey}" must be [${outF}], got [${b.shape.join(', ')}].`);
   return tf.tidy(() => {
     // 2-D matmul: tfjs's BatchMatMul gradient does not handle a batch broadcast against a matrix.
     const x2 = tf.reshape(x, [-1, inF]); // [N, in]
@@ -75,8 +89,13 @@ export function linear(params: Record<string, tf.Tensor>, prefix: string, x: tf.
  */
 export function embedding(params: Record<string, tf.Tensor>, key: string, ids: tf.Tensor): tf.Tensor {
   const table = need(params, key, 'embedding');
-  if (table.rank !== 2) fail('SHAPE_MISMATCH', `embedding: "${key}" must be 2-D [V, d], got [${table.shape.join(', ')}].`);
-  if (ids.dtype !== 'int32') fail('INVALID_ARGUMENT', `embedding("${key}"): ids must be int32, got ${ids.dtype}; create them with tf.tensor(ids, shape, 'int32').`);
+  if (table.rank !== 2)
+    fail('SHAPE_MISMATCH', `embedding: "${key}" must be 2-D [V, d], got [${table.shape.join(', ')}].`);
+  if (ids.dtype !== 'int32')
+    fail(
+      'INVALID_ARGUMENT',
+      `embedding("${key}"): ids must be int32, got ${ids.dtype}; create them with tf.tensor(ids, shape, 'int32').`,
+    );
   return tf.gather(table, ids);
 }
 
@@ -96,7 +115,11 @@ export function embedding(params: Record<string, tf.Tensor>, key: string, ids: t
 export function rmsNorm(params: Record<string, tf.Tensor>, prefix: string, x: tf.Tensor, eps: number): tf.Tensor {
   const w = need(params, `${prefix}.weight`, 'rmsNorm');
   const d = lastDim(x);
-  if (w.rank !== 1 || w.shape[0] !== d) fail('SHAPE_MISMATCH', `rmsNorm("${prefix}"): weight [${w.shape.join(', ')}] does not match the input's last dimension ${d}.`);
+  if (w.rank !== 1 || w.shape[0] !== d)
+    fail(
+      'SHAPE_MISMATCH',
+      `rmsNorm("${prefix}"): weight [${w.shape.join(', ')}] does not match the input's last dimension ${d}.`,
+    );
   if (!(eps >= 0)) fail('INVALID_ARGUMENT', `rmsNorm("${prefix}"): eps must be >= 0, got ${eps}.`);
   return tf.tidy(() => {
     const ms = tf.mean(tf.square(x), -1, true); // [..., 1]
@@ -120,8 +143,15 @@ export function layerNorm(params: Record<string, tf.Tensor>, prefix: string, x: 
   const w = need(params, `${prefix}.weight`, 'layerNorm');
   const b = need(params, `${prefix}.bias`, 'layerNorm');
   const d = lastDim(x);
-  for (const [k, t] of [['weight', w], ['bias', b]] as const) {
-    if (t.rank !== 1 || t.shape[0] !== d) fail('SHAPE_MISMATCH', `layerNorm("${prefix}"): ${k} [${t.shape.join(', ')}] does not match the input's last dimension ${d}.`);
+  for (const [k, t] of [
+    ['weight', w],
+    ['bias', b],
+  ] as const) {
+    if (t.rank !== 1 || t.shape[0] !== d)
+      fail(
+        'SHAPE_MISMATCH',
+        `layerNorm("${prefix}"): ${k} [${t.shape.join(', ')}] does not match the input's last dimension ${d}.`,
+      );
   }
   if (!(eps >= 0)) fail('INVALID_ARGUMENT', `layerNorm("${prefix}"): eps must be >= 0, got ${eps}.`);
   return tf.tidy(() => {

@@ -49,7 +49,8 @@ export interface ParamSpec {
  * @category Parameters
  */
 export function normalInit(std = 0.02, options: { zeroRows?: readonly number[] } = {}): Initializer {
-  if (!(std >= 0) || !Number.isFinite(std)) fail('INVALID_ARGUMENT', `normalInit: std must be a finite number >= 0, got ${std}.`);
+  if (!(std >= 0) || !Number.isFinite(std))
+    fail('INVALID_ARGUMENT', `normalInit: std must be a finite number >= 0, got ${std}.`);
   const zeroRows = options.zeroRows ?? [];
   return (shape, rng) => {
     const out = rng.fillNormal(new Float32Array(sizeOf(shape)), 0, std);
@@ -57,7 +58,11 @@ export function normalInit(std = 0.02, options: { zeroRows?: readonly number[] }
       const rows = shape[0] ?? 1;
       const width = rows === 0 ? 0 : out.length / rows;
       for (const r of zeroRows) {
-        if (!Number.isInteger(r) || r < 0 || r >= rows) fail('INVALID_ARGUMENT', `normalInit: zero row ${r} is outside [0, ${rows}) for shape [${shape.join(', ')}].`);
+        if (!Number.isInteger(r) || r < 0 || r >= rows)
+          fail(
+            'INVALID_ARGUMENT',
+            `normalInit: zero row ${r} is outside [0, ${rows}) for shape [${shape.join(', ')}].`,
+          );
         out.fill(0, r * width, (r + 1) * width);
       }
     }
@@ -118,11 +123,17 @@ export function createParams(specs: Record<string, ParamSpec>, rng: Rng): ParamR
   try {
     for (const [name, spec] of Object.entries(specs)) {
       if (!Array.isArray(spec.shape) || !spec.shape.every((d) => Number.isInteger(d) && d >= 0)) {
-        fail('INVALID_ARGUMENT', `createParams: "${name}" has shape ${JSON.stringify(spec.shape)}; use an array of non-negative integers.`);
+        fail(
+          'INVALID_ARGUMENT',
+          `createParams: "${name}" has shape ${JSON.stringify(spec.shape)}; use an array of non-negative integers.`,
+        );
       }
       const values = spec.init(spec.shape, rng);
       if (!(values instanceof Float32Array) || values.length !== sizeOf(spec.shape)) {
-        fail('INVALID_ARGUMENT', `createParams: the initialiser of "${name}" returned ${values?.length} values for shape [${spec.shape.join(', ')}] (needs ${sizeOf(spec.shape)} float32 values).`);
+        fail(
+          'INVALID_ARGUMENT',
+          `createParams: the initialiser of "${name}" returned ${values?.length} values for shape [${spec.shape.join(', ')}] (needs ${sizeOf(spec.shape)} float32 values).`,
+        );
       }
       out[name] = tf.tidy(() => tf.variable(tf.tensor(values, spec.shape, 'float32'), spec.trainable ?? true));
     }

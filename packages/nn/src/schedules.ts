@@ -13,11 +13,13 @@ import { fail } from './internal/errors.js';
 export type LrSchedule = (step: number) => number;
 
 function checkStep(step: number): void {
-  if (!Number.isInteger(step) || step < 0) fail('INVALID_ARGUMENT', `schedule: step must be an integer >= 0, got ${step}.`);
+  if (!Number.isInteger(step) || step < 0)
+    fail('INVALID_ARGUMENT', `schedule: step must be an integer >= 0, got ${step}.`);
 }
 
 function checkLr(lr: number, fn: string, name = 'lr'): void {
-  if (!(lr >= 0) || !Number.isFinite(lr)) fail('INVALID_CONFIG', `${fn}: ${name} must be a finite number >= 0, got ${lr}.`);
+  if (!(lr >= 0) || !Number.isFinite(lr))
+    fail('INVALID_CONFIG', `${fn}: ${name} must be a finite number >= 0, got ${lr}.`);
 }
 
 function checkSteps(n: number, fn: string, name: string): void {
@@ -95,7 +97,11 @@ export function warmupCosineSchedule(options: WarmupCosineOptions): LrSchedule {
   checkLr(minLr, 'warmupCosineSchedule', 'minLr');
   checkSteps(warmupSteps, 'warmupCosineSchedule', 'warmupSteps');
   checkSteps(totalSteps, 'warmupCosineSchedule', 'totalSteps');
-  if (totalSteps <= warmupSteps) fail('INVALID_CONFIG', `warmupCosineSchedule: totalSteps (${totalSteps}) must exceed warmupSteps (${warmupSteps}).`);
+  if (totalSteps <= warmupSteps)
+    fail(
+      'INVALID_CONFIG',
+      `warmupCosineSchedule: totalSteps (${totalSteps}) must exceed warmupSteps (${warmupSteps}).`,
+    );
   if (minLr > lr) fail('INVALID_CONFIG', `warmupCosineSchedule: minLr (${minLr}) must not exceed lr (${lr}).`);
   return (step) => {
     checkStep(step);

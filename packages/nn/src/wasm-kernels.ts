@@ -2,7 +2,14 @@
 // BatchMatMul/Slice/SplitV/Unpack/GatherV2 kept on XNNPACK's fast path and the heap); registered only by explicit calls.
 
 import * as tf from '@tensorflow/tfjs';
-import type { DataType, KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
+import type {
+  DataType,
+  KernelConfig,
+  KernelFunc,
+  NamedAttrMap,
+  NamedTensorInfoMap,
+  TensorInfo,
+} from '@tensorflow/tfjs';
 import { fail, sizeOf } from './internal/errors.js';
 import { assertPinnedVersion } from './wasm-threads.js';
 
@@ -39,7 +46,14 @@ interface KernelArgs {
  * wasm backend.
  * @category Backends
  */
-export const WASM_KERNEL_OVERRIDES = ['BatchMatMul', 'Slice', 'SplitV', 'Unpack', 'GatherV2', 'UnsortedSegmentSum'] as const;
+export const WASM_KERNEL_OVERRIDES = [
+  'BatchMatMul',
+  'Slice',
+  'SplitV',
+  'Unpack',
+  'GatherV2',
+  'UnsortedSegmentSum',
+] as const;
 
 /**
  * One of {@link WASM_KERNEL_OVERRIDES}.
@@ -70,7 +84,17 @@ const cwrapped = new WeakMap<object, (...args: unknown[]) => void>();
 function matMulFn(backend: WasmBackendLike): (...args: unknown[]) => void {
   let f = cwrapped.get(backend);
   if (!f) {
-    f = backend.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
+    f = backend.wasm.cwrap('BatchMatMul', null, [
+      'number',
+      'array',
+      'number',
+      'number',
+      'array',
+      'number',
+      'number',
+      'number',
+      'number',
+    ]);
     cwrapped.set(backend, f);
   }
   return f;
@@ -117,8 +141,13 @@ function broadcastIndex(outer: number[], dims: number[]): Int32Array {
 
 function transpose3d(backend: WasmBackendLike, t: TensorInfo): TensorInfo {
   const transpose = tf.getKernel('Transpose', 'wasm');
-  if (!transpose) fail('MISSING_BACKEND', 'the wasm Transpose kernel is not registered; import @tensorflow/tfjs-backend-wasm first.');
-  return transpose.kernelFunc({ inputs: { x: t }, backend: backend as never, attrs: { perm: [0, 2, 1] } }) as TensorInfo;
+  if (!transpose)
+    fail('MISSING_BACKEND', 'the wasm Transpose kernel is not registered; import @tensorflow/tfjs-backend-wasm first.');
+  return transpose.kernelFunc({
+    inputs: { x: t },
+    backend: backend as never,
+    attrs: { perm: [0, 2, 1] },
+  }) as TensorInfo;
 }
 
 function batchMatMul(args: KernelArgs): TensorInfo {
@@ -129,7 +158,8 @@ function batchMatMul(args: KernelArgs): TensorInfo {
   const transposeB = Boolean(args.attrs?.['transposeB']);
   const ar = a.shape.length;
   const br = b.shape.length;
-  if (a.dtype !== 'float32' || b.dtype !== 'float32' || ar < 2 || br < 2) return stockKernel('BatchMatMul')(args as never) as TensorInfo;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || ar < 2 || br < 2)
+    return stockKernel('BatchMatMul')(args as never) as TensorInfo;
   const m = transposeA ? a.shape[ar - 1]! : a.shape[ar - 2]!;
   const k = transposeA ? a.shape[ar - 2]! : a.shape[ar - 1]!;
   const kB = transposeB ? b.shape[br - 1]! : b.shape[br - 2]!;
@@ -155,12 +185,28 @@ function batchMatMul(args: KernelArgs): TensorInfo {
       const temps: TensorInfo[] = [];
       // op(b)ᵀ as [1, n, k] and op(a)ᵀ as [1, k, m].
       let left = asTensorInfo(b.dataId, transposeB ? [1, n, k] : [1, k, n], 'float32');
-      if (!transposeB) temps.push((left = transpose3d(backend, left)));
+      if (!transposeB) {
+        left = transpose3d(backend, left);
+        temps.push(left);
+      }
       let right = asTensorInfo(a.dataId, transposeA ? [1, k, m] : [1, m, k], 'float32');
-      if (!transposeA) temps.push((right = transpose3d(backend, right)));
+      if (!transposeA) {
+        right = transpose3d(backend, right);
+        temps.push(right);
+      }
       const ct = backend.makeOutput([1, n, m], 'float32');
       temps.push(ct);
-      run(backend.dataIdMap.get(left.dataId).id, shapeBytes([1, n, k]), 3, backend.dataIdMap.get(right.dataId).id, shapeBytes([1, k, m]), 3, false, false, backend.dataIdMap.get(ct.dataId).id);
+      run(
+        backend.dataIdMap.get(left.dataId).id,
+        shapeBytes([1, n, k]),
+        3,
+        backend.dataIdMap.get(right.dataId).id,
+        shapeBytes([1, k, m]),
+        3,
+        false,
+        false,
+        backend.dataIdMap.get(ct.dataId).id,
+      );
       const out = transpose3d(backend, ct); // [1, m, n]
       for (const t of temps) backend.disposeData(t.dataId);
       return { dataId: out.dataId, shape: outShape, dtype: 'float32' };
@@ -204,7 +250,17 @@ function batchMatMul(args: KernelArgs): TensorInfo {
       const bb = makeAlias(backend, bBase + mapB[i]! * k * n * 4, [1, k, n]);
       const oo = makeAlias(backend, oBase + i * m * n * 4, [1, m, n]);
       try {
-        run(backend.dataIdMap.get(aa.dataId).id, aShape, 3, backend.dataIdMap.get(bb.dataId).id, bShape, 3, false, false, backend.dataIdMap.get(oo.dataId).id);
+        run(
+          backend.dataIdMap.get(aa.dataId).id,
+          aShape,
+          3,
+          backend.dataIdMap.get(bb.dataId).id,
+          bShape,
+          3,
+          false,
+          false,
+          backend.dataIdMap.get(oo.dataId).id,
+        );
       } finally {
         releaseAlias(backend, aa);
         releaseAlias(backend, bb);
@@ -220,7 +276,13 @@ function batchMatMul(args: KernelArgs): TensorInfo {
 // Slice, SplitV, Unpack
 
 // Copies the box [begin, begin + size) of `src` (shape `shape`) into `dst`, contiguous runs at a time.
-function copyBox(src: ArrayLike<number> & { subarray(a: number, b: number): unknown }, dst: { set(v: never, offset: number): void }, shape: readonly number[], begin: readonly number[], size: readonly number[]): void {
+function copyBox(
+  src: ArrayLike<number> & { subarray(a: number, b: number): unknown },
+  dst: { set(v: never, offset: number): void },
+  shape: readonly number[],
+  begin: readonly number[],
+  size: readonly number[],
+): void {
   const rank = shape.length;
   const strides = new Array<number>(rank).fill(1);
   for (let d = rank - 2; d >= 0; d--) strides[d] = strides[d + 1]! * shape[d + 1]!;
@@ -260,7 +322,11 @@ function sliceImpl(backend: WasmBackendLike, x: TensorInfo, begin: number[], siz
 function slice(args: KernelArgs): TensorInfo {
   const x = args.inputs['x']!;
   if (x.dtype === 'string' || x.dtype === 'complex64') return stockKernel('Slice')(args as never) as TensorInfo;
-  const [begin, size] = tf.slice_util.parseSliceParams(x as never, args.attrs?.['begin'] as number[], args.attrs?.['size'] as number[]) as [number[], number[]];
+  const [begin, size] = tf.slice_util.parseSliceParams(
+    x as never,
+    args.attrs?.['begin'] as number[],
+    args.attrs?.['size'] as number[],
+  ) as [number[], number[]];
   return sliceImpl(args.backend as WasmBackendLike, x, begin, size);
 }
 
@@ -268,7 +334,11 @@ function splitV(args: KernelArgs): TensorInfo[] {
   const x = args.inputs['x']!;
   if (x.dtype === 'string' || x.dtype === 'complex64') return stockKernel('SplitV')(args as never) as TensorInfo[];
   const axis = tf.util.parseAxisParam(args.attrs?.['axis'] as number, x.shape)[0]!;
-  const sizes = tf.backend_util.prepareSplitSize(x as never, args.attrs?.['numOrSizeSplits'] as number | number[], axis);
+  const sizes = tf.backend_util.prepareSplitSize(
+    x as never,
+    args.attrs?.['numOrSizeSplits'] as number | number[],
+    axis,
+  );
   const begin = new Array<number>(x.shape.length).fill(0);
   return sizes.map((s) => {
     const size = [...x.shape];
@@ -281,7 +351,8 @@ function splitV(args: KernelArgs): TensorInfo[] {
 
 function unpack(args: KernelArgs): TensorInfo[] {
   const value = args.inputs['value']!;
-  if (value.dtype === 'string' || value.dtype === 'complex64') return stockKernel('Unpack')(args as never) as TensorInfo[];
+  if (value.dtype === 'string' || value.dtype === 'complex64')
+    return stockKernel('Unpack')(args as never) as TensorInfo[];
   let axis = args.attrs?.['axis'] as number;
   if (axis < 0) axis += value.shape.length;
   const outShape = value.shape.filter((_, i) => i !== axis);
@@ -304,7 +375,8 @@ function gatherV2(args: KernelArgs): TensorInfo {
   const backend = args.backend as WasmBackendLike;
   const x = args.inputs['x']!;
   const indices = args.inputs['indices']!;
-  if (x.dtype === 'string' || x.dtype === 'complex64' || indices.dtype !== 'int32') return stockKernel('GatherV2')(args as never) as TensorInfo;
+  if (x.dtype === 'string' || x.dtype === 'complex64' || indices.dtype !== 'int32')
+    return stockKernel('GatherV2')(args as never) as TensorInfo;
   const axis = tf.util.parseAxisParam(args.attrs?.['axis'] as number, x.shape)[0]!;
   const batchDims = (args.attrs?.['batchDims'] as number | undefined) ?? 0;
   const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(x as never, indices as never, axis, batchDims);
@@ -317,7 +389,10 @@ function gatherV2(args: KernelArgs): TensorInfo {
     const v = idx[i]!;
     if (v < 0 || v >= dim) {
       backend.disposeData(out.dataId);
-      fail('INVALID_ARGUMENT', `GatherV2: the index value ${v} is not in [0, ${dim - 1}]; every index must address a row of the gathered axis.`);
+      fail(
+        'INVALID_ARGUMENT',
+        `GatherV2: the index value ${v} is not in [0, ${dim - 1}]; every index must address a row of the gathered axis.`,
+      );
     }
   }
   const src = backend.typedArrayFromHeap(x);
@@ -342,7 +417,13 @@ function gatherV2(args: KernelArgs): TensorInfo {
 // ---------------------------------------------------------------------------------------------
 // UnsortedSegmentSum
 
-function segmentSumInto(out: Float32Array | Int32Array, x: ArrayLike<number>, ids: ArrayLike<number>, numSegments: number, inner: number): void {
+function segmentSumInto(
+  out: Float32Array | Int32Array,
+  x: ArrayLike<number>,
+  ids: ArrayLike<number>,
+  numSegments: number,
+  inner: number,
+): void {
   for (let r = 0; r < ids.length; r++) {
     const s = ids[r]!;
     if (s < 0 || s >= numSegments) continue; // as the reference kernels: out-of-range ids are dropped
@@ -352,7 +433,13 @@ function segmentSumInto(out: Float32Array | Int32Array, x: ArrayLike<number>, id
   }
 }
 
-function segmentShapes(args: KernelArgs): { x: TensorInfo; ids: TensorInfo; numSegments: number; inner: number; outShape: number[] } {
+function segmentShapes(args: KernelArgs): {
+  x: TensorInfo;
+  ids: TensorInfo;
+  numSegments: number;
+  inner: number;
+  outShape: number[];
+} {
   const x = args.inputs['x']!;
   const ids = args.inputs['segmentIds']!;
   const numSegments = args.attrs?.['numSegments'] as number;
@@ -364,19 +451,25 @@ function segmentShapes(args: KernelArgs): { x: TensorInfo; ids: TensorInfo; numS
 function unsortedSegmentSumWasm(args: KernelArgs): TensorInfo {
   const backend = args.backend as WasmBackendLike;
   const { x, ids, numSegments, inner, outShape } = segmentShapes(args);
-  if (x.dtype !== 'float32' && x.dtype !== 'int32') fail('DTYPE_UNSUPPORTED', `UnsortedSegmentSum on wasm supports float32 and int32, got ${x.dtype}; cast the input first.`);
+  if (x.dtype !== 'float32' && x.dtype !== 'int32')
+    fail(
+      'DTYPE_UNSUPPORTED',
+      `UnsortedSegmentSum on wasm supports float32 and int32, got ${x.dtype}; cast the input first.`,
+    );
   const out = backend.makeOutput(outShape, x.dtype);
   if (sizeOf(outShape) === 0) return out;
   const dst = backend.typedArrayFromHeap(out) as Float32Array | Int32Array;
   dst.fill(0); // malloc'd memory is not zeroed
-  if (inner > 0) segmentSumInto(dst, backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(ids), numSegments, inner);
+  if (inner > 0)
+    segmentSumInto(dst, backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(ids), numSegments, inner);
   return out;
 }
 
 function unsortedSegmentSumCpu(args: KernelArgs): TensorInfo {
   const backend = args.backend as CpuBackendLike;
   const { x, ids, numSegments, inner, outShape } = segmentShapes(args);
-  if (x.dtype !== 'float32' && x.dtype !== 'int32') fail('DTYPE_UNSUPPORTED', `UnsortedSegmentSum supports float32 and int32, got ${x.dtype}; cast the input first.`);
+  if (x.dtype !== 'float32' && x.dtype !== 'int32')
+    fail('DTYPE_UNSUPPORTED', `UnsortedSegmentSum supports float32 and int32, got ${x.dtype}; cast the input first.`);
   const values = x.dtype === 'int32' ? new Int32Array(sizeOf(outShape)) : new Float32Array(sizeOf(outShape));
   if (inner > 0) segmentSumInto(values, backend.readSync(x.dataId), backend.readSync(ids.dataId), numSegments, inner);
   return backend.makeTensorInfo(outShape, x.dtype, values);
@@ -442,9 +535,16 @@ export function registerWasmKernels(options: { kernels?: readonly WasmKernelName
   assertPinnedVersion('registerWasmKernels');
   const names = options.kernels ?? WASM_KERNEL_OVERRIDES;
   const unknown = names.filter((n) => !(WASM_KERNEL_OVERRIDES as readonly string[]).includes(n));
-  if (unknown.length) fail('INVALID_ARGUMENT', `registerWasmKernels: unknown kernels ${unknown.join(', ')}; choose from ${WASM_KERNEL_OVERRIDES.join(', ')}.`);
+  if (unknown.length)
+    fail(
+      'INVALID_ARGUMENT',
+      `registerWasmKernels: unknown kernels ${unknown.join(', ')}; choose from ${WASM_KERNEL_OVERRIDES.join(', ')}.`,
+    );
   if (!tf.getKernel('BatchMatMul', 'wasm')) {
-    fail('MISSING_BACKEND', 'the wasm backend kernels are not registered: import "@tensorflow/tfjs-backend-wasm" (or call initBackend({ backend: "wasm" })) before registerWasmKernels().');
+    fail(
+      'MISSING_BACKEND',
+      'the wasm backend kernels are not registered: import "@tensorflow/tfjs-backend-wasm" (or call initBackend({ backend: "wasm" })) before registerWasmKernels().',
+    );
   }
   for (const name of names) override(name, 'wasm', wasmImpls[name]);
 }

@@ -46,18 +46,32 @@ export function assertPinnedVersion(feature: string, wasmVersion?: string): void
 export async function initWasmWithThreads(wasm: WasmModuleExports, threads: number): Promise<void> {
   assertPinnedVersion('The wasm threads shim', wasm.version_wasm);
   if (typeof process === 'undefined' || typeof process.versions?.node !== 'string') {
-    fail('NOT_SUPPORTED', 'threads: 2 is a Node-only shim; in a browser, serve the page cross-origin isolated and tfjs uses threads by itself.');
+    fail(
+      'NOT_SUPPORTED',
+      'threads: 2 is a Node-only shim; in a browser, serve the page cross-origin isolated and tfjs uses threads by itself.',
+    );
   }
-  const [{ createRequire }, os, fs, path] = await Promise.all([import('node:module'), import('node:os'), import('node:fs'), import('node:path')]);
+  const [{ createRequire }, os, fs, path] = await Promise.all([
+    import('node:module'),
+    import('node:os'),
+    import('node:fs'),
+    import('node:path'),
+  ]);
   const require = createRequire(import.meta.url);
   let wasmOut: string;
   try {
     wasmOut = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm')), '..', 'wasm-out');
   } catch (e) {
-    fail('MISSING_BACKEND', 'cannot resolve @tensorflow/tfjs-backend-wasm for the threads shim; install it next to @calm/nn.', { cause: e });
+    fail(
+      'MISSING_BACKEND',
+      'cannot resolve @tensorflow/tfjs-backend-wasm for the threads shim; install it next to @calm/nn.',
+      { cause: e },
+    );
   }
   const mainScript = path.join(wasmOut, 'tfjs-backend-wasm-threaded-simd.js');
-  const { wasmWorkerContents } = require(path.join(wasmOut, 'tfjs-backend-wasm-threaded-simd.worker.js')) as { wasmWorkerContents: string };
+  const { wasmWorkerContents } = require(path.join(wasmOut, 'tfjs-backend-wasm-threaded-simd.worker.js')) as {
+    wasmWorkerContents: string;
+  };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'calm-nn-wasm-'));
   const workerPath = path.join(dir, 'tfjs-backend-wasm-threaded-simd.worker.js');
   // Inside the worker, the main script arrives as a Blob: point its object URL at the real file.
@@ -69,6 +83,7 @@ export async function initWasmWithThreads(wasm: WasmModuleExports, threads: numb
   URL.createObjectURL = () => workerPath;
   // XNNPACK's pool gets min(max(cores / 2, 1), 4) threads: report 2·threads cores while the
   // module initialises (emscripten reads them through the CommonJS `os` object).
+  // biome-ignore lint/style/useNodejsImportProtocol: the CommonJS object emscripten reads is the one `require('os')` returns
   const cjsOs = require('os') as typeof os;
   const cjsCpus = cjsOs.cpus;
   cjsOs.cpus = () => {

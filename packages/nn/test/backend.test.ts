@@ -6,7 +6,11 @@ import { isCalmError } from '@calm/core';
 import { initBackend, wasmKernelsRegistered } from '../src/index.js';
 import { assertPinnedVersion, PINNED_TFJS_VERSION } from '../src/wasm-threads.js';
 
-const errorOf = async (p: Promise<unknown>): Promise<unknown> => p.then(() => undefined, (e: unknown) => e);
+const errorOf = async (p: Promise<unknown>): Promise<unknown> =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 
 describe('initBackend', () => {
   it('defaults to wasm with the training kernels and reports its choice in one line', async () => {
@@ -30,7 +34,9 @@ describe('initBackend', () => {
   it('rejects bad options and environment values, all listed at once', async () => {
     const e1 = await errorOf(initBackend({ env: { CALM_BACKEND: 'tpu', CALM_WASM_THREADS: '8' } }));
     expect(isCalmError(e1, 'INVALID_CONFIG')).toBe(true);
-    expect((e1 as Error).message).toMatch(/CALM_BACKEND="tpu" is not one of tensorflow, webgpu, wasm, cpu, auto\. CALM_WASM_THREADS="8" must be 1 or 2\./);
+    expect((e1 as Error).message).toMatch(
+      /CALM_BACKEND="tpu" is not one of tensorflow, webgpu, wasm, cpu, auto\. CALM_WASM_THREADS="8" must be 1 or 2\./,
+    );
     const e2 = await errorOf(initBackend({ backend: 'cpu', threads: 2 }));
     expect(isCalmError(e2, 'INVALID_CONFIG')).toBe(true);
     expect((e2 as Error).message).toMatch(/applies to the wasm backend only/);
@@ -73,11 +79,19 @@ describe('initBackend', () => {
   it('threads: 2 runs wasm on two XNNPACK threads (child process) and matches cpu', async () => {
     const child = fileURLToPath(new URL('./fixtures/threads-child.ts', import.meta.url));
     const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, ['--conditions=@calm/source', '--import', 'tsx', child], { timeout: 90_000, cwd: fileURLToPath(new URL('..', import.meta.url)) }, (err, out, errOut) =>
-        err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+      execFile(
+        process.execPath,
+        ['--conditions=@calm/source', '--import', 'tsx', child],
+        { timeout: 90_000, cwd: fileURLToPath(new URL('..', import.meta.url)) },
+        (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
       );
     });
-    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { name: string; threads: number; detail: string; worst: number };
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      name: string;
+      threads: number;
+      detail: string;
+      worst: number;
+    };
     expect(result.name).toBe('wasm');
     expect(result.threads).toBe(2);
     expect(result.detail).toMatch(/2 threads/);

@@ -113,7 +113,10 @@ describe('@calm/nn examples', () => {
       // #endregion layers
       expect(logits.shape).toEqual([1, 3, 10]);
     });
-    const p = createParams({ 'ln.weight': { shape: [4], init: onesInit() }, 'ln.bias': { shape: [4], init: zerosInit() } }, createRng(0));
+    const p = createParams(
+      { 'ln.weight': { shape: [4], init: onesInit() }, 'ln.bias': { shape: [4], init: zerosInit() } },
+      createRng(0),
+    );
     const y = layerNorm(p, 'ln', tf.tensor2d([[1, 2, 3, 4]]), 1e-6);
     expect(Math.abs((await tf.mean(y).data())[0]!)).toBeLessThan(1e-6);
     tf.dispose([y]);
@@ -133,7 +136,10 @@ describe('@calm/nn examples', () => {
     const opt = new AdamW(params, { lr: 1e-2, beta2: 0.95, weightDecay: 0.1 }); // CALM's betas and decay
     const schedule = warmupCosineSchedule({ lr: 1e-2, warmupSteps: 2, totalSteps: 20 });
     const lossFn = (): tf.Scalar =>
-      tf.losses.softmaxCrossEntropy(targets, tf.reshape(linear(params, 'head', embedding(params, 'embed.weight', ids)), [4, 10])); // float32 scalar
+      tf.losses.softmaxCrossEntropy(
+        targets,
+        tf.reshape(linear(params, 'head', embedding(params, 'embed.weight', ids)), [4, 10]),
+      ); // float32 scalar
     for (let step = 0; step < 5; step++) {
       const { value, grads } = paramGrads(lossFn, params); // grads keyed by state_dict name
       const { grads: clipped, norm } = clipByGlobalNorm(grads, 1.0);

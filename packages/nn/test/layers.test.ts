@@ -27,7 +27,14 @@ beforeAll(async () => {
 });
 
 // Float64 host references, written from the formulas in the official code.
-function refLinear(x: Float32Array, rows: number, w: Float32Array, out: number, inF: number, b?: Float32Array): Float64Array {
+function refLinear(
+  x: Float32Array,
+  rows: number,
+  w: Float32Array,
+  out: number,
+  inF: number,
+  b?: Float32Array,
+): Float64Array {
   const y = new Float64Array(rows * out);
   for (let r = 0; r < rows; r++)
     for (let o = 0; o < out; o++) {
@@ -82,15 +89,19 @@ describe('initialisers and createParams', () => {
     }
     const mean = s / v.length;
     const std = Math.sqrt(s2 / v.length - mean * mean);
-    expect(Math.abs(mean)).toBeLessThan(0.02 * 4 / Math.sqrt(v.length)); // 4 standard errors
+    expect(Math.abs(mean)).toBeLessThan((0.02 * 4) / Math.sqrt(v.length)); // 4 standard errors
     expect(std).toBeGreaterThan(0.0198);
     expect(std).toBeLessThan(0.0202);
   });
 
   it('rejects bad specs and initialisers with CalmErrors, leaking nothing', async () => {
     await expectNoLeak(() => {
-      expect(() => createParams({ a: { shape: [2], init: zerosInit() }, b: { shape: [2, -1], init: zerosInit() } }, createRng(1))).toThrow(/shape/);
-      expect(() => createParams({ a: { shape: [3], init: () => new Float32Array(2) } }, createRng(1))).toThrow(/returned 2 values/);
+      expect(() =>
+        createParams({ a: { shape: [2], init: zerosInit() }, b: { shape: [2, -1], init: zerosInit() } }, createRng(1)),
+      ).toThrow(/shape/);
+      expect(() => createParams({ a: { shape: [3], init: () => new Float32Array(2) } }, createRng(1))).toThrow(
+        /returned 2 values/,
+      );
     });
     expect(() => normalInit(-1)).toThrow(/std/);
     expect(() => normalInit(0.02, { zeroRows: [9] })([3, 2], createRng(1))).toThrow(/zero row 9/);
@@ -198,10 +209,21 @@ describe('layers', () => {
     await expectNoLeak(() => {
       const y = swiGluMlp(p, 'mlp', x);
       expectClose(y, ref, { atol: 1e-5, rtol: 1e-4, label: 'swiGluMlp' });
-      const ids = tf.tensor2d([[8, 0], [3, 3]], [2, 2], 'int32');
+      const ids = tf.tensor2d(
+        [
+          [8, 0],
+          [3, 3],
+        ],
+        [2, 2],
+        'int32',
+      );
       const e = embedding(p, 'emb.weight', ids);
       expect(e.shape).toEqual([2, 2, d]);
-      expectClose(e.dataSync(), [8, 0, 3, 3].flatMap((r) => Array.from(table.subarray(r * d, r * d + d))), { atol: 0 });
+      expectClose(
+        e.dataSync(),
+        [8, 0, 3, 3].flatMap((r) => Array.from(table.subarray(r * d, r * d + d))),
+        { atol: 0 },
+      );
       const z = tf.tensor1d([-2, 0, 3]);
       const s = silu(z);
       expectClose(s, [-2 / (1 + Math.exp(2)), 0, 3 / (1 + Math.exp(-3))], { atol: 1e-6 });
@@ -214,13 +236,22 @@ describe('layers', () => {
 
   it('every layer and its gradient equals the cpu backend', async () => {
     const p = makeParams();
-    const values = Object.fromEntries(Object.entries(p).map(([k, v]) => [k, { v: Float32Array.from(v.dataSync()), s: v.shape }]));
+    const values = Object.fromEntries(
+      Object.entries(p).map(([k, v]) => [k, { v: Float32Array.from(v.dataSync()), s: v.shape }]),
+    );
     disposeParams(p);
     const xv = randomValues([2, 4, d], rng);
     const fn = () => {
       const q = Object.fromEntries(Object.entries(values).map(([k, { v, s }]) => [k, tf.tensor(v, s)]));
       const x = tf.tensor(xv, [2, 4, d]);
-      const ids = tf.tensor2d([[1, 4, 4, 8], [0, 2, 7, 1]], [2, 4], 'int32');
+      const ids = tf.tensor2d(
+        [
+          [1, 4, 4, 8],
+          [0, 2, 7, 1],
+        ],
+        [2, 4],
+        'int32',
+      );
       const loss = (xx: tf.Tensor, emb: tf.Tensor, wr: tf.Tensor, lw: tf.Tensor, gate: tf.Tensor) => {
         const r = { ...q, 'emb.weight': emb, 'rms.weight': wr, 'ln.weight': lw, 'mlp.gate_proj.weight': gate };
         const h = tf.add(xx, embedding(r, 'emb.weight', ids));
@@ -228,7 +259,13 @@ describe('layers', () => {
         const b = layerNorm(r, 'ln', swiGluMlp(r, 'mlp', a), 1e-6);
         return tf.sum(tf.square(linear(r, 'lin', b)));
       };
-      const grads = tf.grads(loss)([x, q['emb.weight']!, q['rms.weight']!, q['ln.weight']!, q['mlp.gate_proj.weight']!]);
+      const grads = tf.grads(loss)([
+        x,
+        q['emb.weight']!,
+        q['rms.weight']!,
+        q['ln.weight']!,
+        q['mlp.gate_proj.weight']!,
+      ]);
       return [loss(x, q['emb.weight']!, q['rms.weight']!, q['ln.weight']!, q['mlp.gate_proj.weight']!), ...grads];
     };
     expectSameResults(await runOn('wasm', fn), await runOn('cpu', fn), 1e-5, 'layers');

@@ -28,7 +28,10 @@ beforeAll(async () => {
 const SHAPES: Record<string, number[]> = { 'proj.weight': [3, 4], 'proj.bias': [3], 'norm.weight': [4] };
 
 function makeParams(): ParamRecord {
-  return createParams(Object.fromEntries(Object.entries(SHAPES).map(([k, shape]) => [k, { shape, init: normalInit(1) }])), createRng(5));
+  return createParams(
+    Object.fromEntries(Object.entries(SHAPES).map(([k, shape]) => [k, { shape, init: normalInit(1) }])),
+    createRng(5),
+  );
 }
 
 // torch.optim.AdamW, step by step, in float64.
@@ -71,7 +74,8 @@ describe('AdamW', () => {
     const rng = seeded('adamw');
     const gradsPerStep = [0, 1, 2, 3].map((s) => {
       const g: Record<string, Float32Array> = {};
-      for (const [k, shape] of Object.entries(SHAPES)) if (!(s === 1 && k === 'proj.bias')) g[k] = randomValues(shape, rng, 0.5);
+      for (const [k, shape] of Object.entries(SHAPES))
+        if (!(s === 1 && k === 'proj.bias')) g[k] = randomValues(shape, rng, 0.5);
       return g;
     });
     const lrs = [1e-2, 5e-3, 2e-2, 1e-2];
@@ -91,7 +95,10 @@ describe('AdamW', () => {
       for (const [k, x] of Object.entries(params)) {
         const got = x.dataSync();
         const want = ref[s]![k]!;
-        for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!), `${k}[${i}] after step ${s + 1}`).toBeLessThan(1e-6 * Math.max(1, Math.abs(want[i]!)));
+        for (let i = 0; i < want.length; i++)
+          expect(Math.abs(got[i]! - want[i]!), `${k}[${i}] after step ${s + 1}`).toBeLessThan(
+            1e-6 * Math.max(1, Math.abs(want[i]!)),
+          );
       }
     }
     expect(opt.stepCount).toBe(4);
@@ -107,7 +114,9 @@ describe('AdamW', () => {
 
   it('exports and imports its state (through safetensors) and resumes bit-exactly', async () => {
     const rng = seeded('resume');
-    const grads = [0, 1, 2, 3, 4].map(() => Object.fromEntries(Object.entries(SHAPES).map(([k, s]) => [k, randomValues(s, rng)])));
+    const grads = [0, 1, 2, 3, 4].map(() =>
+      Object.fromEntries(Object.entries(SHAPES).map(([k, s]) => [k, randomValues(s, rng)])),
+    );
     const schedule = warmupCosineSchedule({ lr: 1e-2, warmupSteps: 2, totalSteps: 5, minLr: 1e-3 });
     const run = (opt: AdamW, params: ParamRecord, from: number, to: number) => {
       for (let s = from; s < to; s++) {
@@ -130,7 +139,10 @@ describe('AdamW', () => {
     optB.dispose();
     disposeParams(b);
 
-    const c = createParams(Object.fromEntries(Object.entries(SHAPES).map(([k, shape]) => [k, { shape, init: () => saved[k]! }])), createRng(0));
+    const c = createParams(
+      Object.fromEntries(Object.entries(SHAPES).map(([k, shape]) => [k, { shape, init: () => saved[k]! }])),
+      createRng(0),
+    );
     const optC = new AdamW(c, hyper);
     optC.setState(namedArraysToOptimizerState(parseSafetensors(bytes).tensors));
     expect(optC.stepCount).toBe(2);
@@ -179,8 +191,12 @@ describe('AdamW', () => {
     expect(() => opt.step(bad)).toThrow(/grad \[4, 3\] vs param \[3, 4\]/);
     expect(opt.stepCount).toBe(0);
     expect(() => opt.step({}, Number.POSITIVE_INFINITY)).toThrow(/lr must/);
-    expect(() => opt.setState({ step: 1, params: { x: { step: 1, m: new Float32Array(1), v: new Float32Array(1) } } })).toThrow(/"x" is not a parameter/);
-    expect(() => opt.setState({ step: 1, params: { 'proj.bias': { step: 1, m: new Float32Array(2), v: new Float32Array(3) } } })).toThrow(/m\/v have 2\/3 values/);
+    expect(() =>
+      opt.setState({ step: 1, params: { x: { step: 1, m: new Float32Array(1), v: new Float32Array(1) } } }),
+    ).toThrow(/"x" is not a parameter/);
+    expect(() =>
+      opt.setState({ step: 1, params: { 'proj.bias': { step: 1, m: new Float32Array(2), v: new Float32Array(3) } } }),
+    ).toThrow(/m\/v have 2\/3 values/);
     tf.dispose([...Object.values(g), ...Object.values(bad), frozen]);
     opt.dispose();
     disposeParams(params);
@@ -190,12 +206,22 @@ describe('AdamW', () => {
     const params = makeParams();
     const x = tf.ones([2, 4]);
     await expectNoLeak(() => {
-      const { value, grads } = paramGrads(() => tf.sum(tf.mul(tf.add(tf.matMul(x, params['proj.weight']!, false, true), params['proj.bias']!), 2)), params, (n) => n !== 'proj.bias');
+      const { value, grads } = paramGrads(
+        () => tf.sum(tf.mul(tf.add(tf.matMul(x, params['proj.weight']!, false, true), params['proj.bias']!), 2)),
+        params,
+        (n) => n !== 'proj.bias',
+      );
       expect(Object.keys(grads)).toEqual(['proj.weight']); // norm.weight is unused, proj.bias filtered
       expect(Array.from(grads['proj.weight']!.dataSync())).toEqual(new Array(12).fill(4));
       tf.dispose([value, ...Object.values(grads)]);
     });
-    expect(() => paramGrads(() => tf.sum(x), params, () => false)).toThrow(/no trainable parameter/);
+    expect(() =>
+      paramGrads(
+        () => tf.sum(x),
+        params,
+        () => false,
+      ),
+    ).toThrow(/no trainable parameter/);
     x.dispose();
     disposeParams(params);
   });

@@ -1,7 +1,20 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng } from '@calm/core';
-import { AdamW, clipByGlobalNorm, createParams, disposeParams, embedding, initBackend, linear, normalInit, onesInit, paramGrads, rmsNorm, type ParamRecord } from '../src/index.js';
+import {
+  AdamW,
+  clipByGlobalNorm,
+  createParams,
+  disposeParams,
+  embedding,
+  initBackend,
+  linear,
+  normalInit,
+  onesInit,
+  paramGrads,
+  rmsNorm,
+  type ParamRecord,
+} from '../src/index.js';
 import { expectScaledClose } from '../../testing/src/nn-helpers.js';
 
 // A tiny language model, embedding -> one causal self-attention (batched matmuls) -> RMSNorm ->
@@ -55,7 +68,10 @@ async function gradsOn(backend: string): Promise<{ value: number; grads: Record<
   const params = createParams(SPECS, createRng(42));
   const { ids, targets } = batch(1);
   const { value, grads } = paramGrads(() => loss(params, ids, targets), params);
-  const out = { value: value.dataSync()[0]!, grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, Float32Array.from(g.dataSync())])) };
+  const out = {
+    value: value.dataSync()[0]!,
+    grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, Float32Array.from(g.dataSync())])),
+  };
   tf.dispose([value, ...Object.values(grads)]);
   disposeParams(params);
   return out;

@@ -1,7 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectNoLeak } from '@calm/testing/tfjs';
-import { initBackend, registerCpuKernels, registerWasmKernels, unregisterWasmKernels, wasmKernelsRegistered, WASM_KERNEL_OVERRIDES } from '../src/index.js';
+import {
+  initBackend,
+  registerCpuKernels,
+  registerWasmKernels,
+  unregisterWasmKernels,
+  wasmKernelsRegistered,
+  WASM_KERNEL_OVERRIDES,
+} from '../src/index.js';
 import { expectSameResults, randomValues, runOn, seeded } from '../../testing/src/nn-helpers.js';
 
 // Every override is compared with the cpu backend (tfjs's reference implementation) on the same
@@ -90,19 +97,29 @@ describe('BatchMatMul', () => {
         const batch = outShape.slice(0, -2);
         const tile = (v: Float32Array, shape: number[]): tf.Tensor => {
           const full = [...new Array<number>(batch.length + 2 - shape.length).fill(1), ...shape];
-          return tf.tile(tf.tensor(v, full), full.map((d, i) => (i < batch.length ? batch[i]! / d : 1)));
+          return tf.tile(
+            tf.tensor(v, full),
+            full.map((d, i) => (i < batch.length ? batch[i]! / d : 1)),
+          );
         };
         return tf.matMul(tile(av, c.a), tile(bv, c.b), c.tA, c.tB);
       };
-      await compare(() => {
-        const a = tf.tensor(av, c.a);
-        const b = tf.tensor(bv, c.b);
-        const w = tf.tensor(wv, outShape);
-        const out = tf.matMul(a, b, c.tA, c.tB);
-        if (c.bcast) return [out];
-        const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, c.tA, c.tB), w)))([a, b]);
-        return [out, ga!, gb!];
-      }, name, c.bcast ? tiled : undefined);
+      await compare(
+        () => {
+          const a = tf.tensor(av, c.a);
+          const b = tf.tensor(bv, c.b);
+          const w = tf.tensor(wv, outShape);
+          const out = tf.matMul(a, b, c.tA, c.tB);
+          if (c.bcast) return [out];
+          const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, c.tA, c.tB), w)))([
+            a,
+            b,
+          ]);
+          return [out, ga!, gb!];
+        },
+        name,
+        c.bcast ? tiled : undefined,
+      );
     });
   }
 
@@ -136,14 +153,17 @@ describe('Slice, split and unstack', () => {
   for (const c of cases) {
     it(`slice [${c.shape}] at [${c.begin}] size [${c.size}] (float32, int32, bool; gradient)`, async () => {
       const xv = randomValues(c.shape, rng);
-      await compare(() => {
-        const x = tf.tensor(xv, c.shape);
-        const out = tf.slice(x, c.begin, c.size);
-        const asInt = tf.slice(tf.cast(tf.mul(x, 10), 'int32'), c.begin, c.size).toFloat();
-        const asBool = tf.slice(tf.greater(x, 0), c.begin, c.size).toFloat();
-        const g = tf.grad((y: tf.Tensor) => tf.sum(tf.square(tf.slice(y, c.begin, c.size))))(x);
-        return [out, asInt, asBool, g];
-      }, `slice ${JSON.stringify(c)}`);
+      await compare(
+        () => {
+          const x = tf.tensor(xv, c.shape);
+          const out = tf.slice(x, c.begin, c.size);
+          const asInt = tf.slice(tf.cast(tf.mul(x, 10), 'int32'), c.begin, c.size).toFloat();
+          const asBool = tf.slice(tf.greater(x, 0), c.begin, c.size).toFloat();
+          const g = tf.grad((y: tf.Tensor) => tf.sum(tf.square(tf.slice(y, c.begin, c.size))))(x);
+          return [out, asInt, asBool, g];
+        },
+        `slice ${JSON.stringify(c)}`,
+      );
     });
   }
 
@@ -159,7 +179,9 @@ describe('Slice, split and unstack', () => {
         ...tf.unstack(x, 0),
         ...tf.unstack(x, 1),
         ...tf.unstack(x, 2),
-        tf.grad((y: tf.Tensor) => tf.add(tf.sum(tf.square(tf.split(y, 2, 2)[1]!)), tf.sum(tf.mul(tf.unstack(y, 1)[3]!, 2))))(x),
+        tf.grad((y: tf.Tensor) =>
+          tf.add(tf.sum(tf.square(tf.split(y, 2, 2)[1]!)), tf.sum(tf.mul(tf.unstack(y, 1)[3]!, 2))),
+        )(x),
       ];
     }, 'split/unstack');
   });
@@ -185,7 +207,20 @@ describe('GatherV2 and UnsortedSegmentSum', () => {
       const x = tf.tensor(xv, [3, 5, 4]);
       const byCol = tf.gather(x, tf.tensor1d([4, 0, 4, 2], 'int32'), 1);
       const last = tf.gather(x, tf.tensor1d([3, 3, 1], 'int32'), 2);
-      const batched = tf.gather(x, tf.tensor2d([[0, 4], [1, 1], [3, 2]], [3, 2], 'int32'), 1, 1);
+      const batched = tf.gather(
+        x,
+        tf.tensor2d(
+          [
+            [0, 4],
+            [1, 1],
+            [3, 2],
+          ],
+          [3, 2],
+          'int32',
+        ),
+        1,
+        1,
+      );
       const ints = tf.gather(tf.cast(tf.mul(x, 100), 'int32'), tf.tensor1d([2, 0, 2], 'int32')).toFloat();
       const g = tf.grad((t: tf.Tensor) => tf.sum(tf.gather(t, tf.tensor1d([4, 0, 4], 'int32'), 1)))(x);
       return [byCol, last, batched, ints, g];
@@ -206,15 +241,29 @@ describe('GatherV2 and UnsortedSegmentSum', () => {
       const x = tf.tensor(xv, [6, 3]);
       const a = tf.unsortedSegmentSum(x, tf.tensor1d([2, 0, 2, 2, 5, 1], 'int32'), 6);
       const dropped = tf.unsortedSegmentSum(x, tf.tensor1d([1, -1, 7, 1, 0, 3], 'int32'), 4);
-      const rank2 = tf.unsortedSegmentSum(tf.reshape(x, [2, 3, 3]), tf.tensor2d([[0, 1, 0], [2, 2, 0]], [2, 3], 'int32') as unknown as tf.Tensor1D, 3);
-      const ints = tf.unsortedSegmentSum(tf.cast(tf.mul(x, 10), 'int32'), tf.tensor1d([0, 0, 1, 1, 0, 1], 'int32'), 2).toFloat();
+      const rank2 = tf.unsortedSegmentSum(
+        tf.reshape(x, [2, 3, 3]),
+        tf.tensor2d(
+          [
+            [0, 1, 0],
+            [2, 2, 0],
+          ],
+          [2, 3],
+          'int32',
+        ) as unknown as tf.Tensor1D,
+        3,
+      );
+      const ints = tf
+        .unsortedSegmentSum(tf.cast(tf.mul(x, 10), 'int32'), tf.tensor1d([0, 0, 1, 1, 0, 1], 'int32'), 2)
+        .toFloat();
       return [a, dropped, rank2, ints];
     }, 'segment sum');
   });
 
   it('the cpu override equals the stock cpu kernel', async () => {
     const xv = randomValues([7, 4], rng);
-    const run = () => runOn('cpu', () => tf.unsortedSegmentSum(tf.tensor(xv, [7, 4]), tf.tensor1d([3, 1, 3, 0, 9, 1, 3], 'int32'), 5));
+    const run = () =>
+      runOn('cpu', () => tf.unsortedSegmentSum(tf.tensor(xv, [7, 4]), tf.tensor1d([3, 1, 3, 0, 9, 1, 3], 'int32'), 5));
     const patched = await run();
     const k = tf.getKernel('UnsortedSegmentSum', 'cpu')!;
     expect(k.kernelFunc).not.toBe(stockCpuSegmentSum.kernelFunc);

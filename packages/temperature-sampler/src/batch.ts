@@ -91,11 +91,26 @@ function countPool<X>(pool: readonly X[], key: OutcomeKeyFn<X>, what: string) {
  * {@includeCode ../test/examples.test.ts#batch-generic}
  * @category Batch sampler
  */
-export function batchSelectionDistribution<X>(pool: readonly X[], temperature: number, options: BatchKeyOptions<X> = {}): BatchSelection<X> {
+export function batchSelectionDistribution<X>(
+  pool: readonly X[],
+  temperature: number,
+  options: BatchKeyOptions<X> = {},
+): BatchSelection<X> {
   const n = batchOrder(temperature);
-  const { outcomes, keys, counts, max } = countPool(pool, options.key ?? defaultOutcomeKey, 'batchSelectionDistribution');
+  const { outcomes, keys, counts, max } = countPool(
+    pool,
+    options.key ?? defaultOutcomeKey,
+    'batchSelectionDistribution',
+  );
   const level = Math.min(n, max);
-  const out: BatchSelection<X> = { outcomes: [], keys: [], counts: [], level, weights: [], probabilities: new Float64Array(0) };
+  const out: BatchSelection<X> = {
+    outcomes: [],
+    keys: [],
+    counts: [],
+    level,
+    weights: [],
+    probabilities: new Float64Array(0),
+  };
   for (let i = 0; i < outcomes.length; i++) {
     if (counts[i]! < level) continue;
     out.outcomes.push(outcomes[i]!);
@@ -124,7 +139,13 @@ export function batchSelectionDistribution<X>(pool: readonly X[], temperature: n
  * @category Batch sampler
  */
 export function batchTemperatureSample<X>(pool: readonly X[], temperature: number, options: BatchSampleOptions<X>): X {
-  return selectWithOrder(pool, batchOrder(temperature), options.key ?? defaultOutcomeKey, options.rng, 'batchTemperatureSample');
+  return selectWithOrder(
+    pool,
+    batchOrder(temperature),
+    options.key ?? defaultOutcomeKey,
+    options.rng,
+    'batchTemperatureSample',
+  );
 }
 
 /** Algorithm 2 with the order n given directly (also the exact sampler's budget fallback). @internal */
@@ -172,7 +193,11 @@ export interface BatchChunkResult {
  * {@includeCode ../test/examples.test.ts#batch-pools}
  * @category Batch sampler
  */
-export function batchTemperatureSampleChunks(pools: Int32Array, temperature: number, options: BatchChunkOptions): BatchChunkResult {
+export function batchTemperatureSampleChunks(
+  pools: Int32Array,
+  temperature: number,
+  options: BatchChunkOptions,
+): BatchChunkResult {
   const n = batchOrder(temperature);
   const { numPools, chunkSize: k, rng } = options;
   assertInteger(numPools, 'numPools', 1, 'pass the number of pools (contexts × samples)');
@@ -197,7 +222,9 @@ export function batchTemperatureSampleChunks(pools: Int32Array, temperature: num
     levels[p] = m;
     // C(c, 1) = c: at level 1 a uniform pool member is exactly the same choice.
     const chosen =
-      m === 1 ? rng.int(poolSize) : groups.first[rng.categorical(selectionProbabilities(groups.counts.subarray(0, groups.size), m))]!;
+      m === 1
+        ? rng.int(poolSize)
+        : groups.first[rng.categorical(selectionProbabilities(groups.counts.subarray(0, groups.size), m))]!;
     const at = (p * poolSize + chosen) * k;
     ids.set(pools.subarray(at, at + k), p * k);
   }

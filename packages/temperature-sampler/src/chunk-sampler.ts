@@ -3,7 +3,13 @@
 // approximately (Algorithm 2, one pool per context from one batched call), with cost accounting.
 import { chunkKey, type ChunkSampler, type Rng, type SampleCallOptions, type TokenIds } from '@calm/core';
 import { batchTemperatureSampleChunks, selectWithOrder } from './batch.js';
-import { budgetExhausted, exactSettings, fallbackOrder, type BudgetExhaustedPolicy, type ExactSettings } from './exact.js';
+import {
+  budgetExhausted,
+  exactSettings,
+  fallbackOrder,
+  type BudgetExhaustedPolicy,
+  type ExactSettings,
+} from './exact.js';
 import { assertInteger, fail } from './internal/errors.js';
 import { ExactState, chunkMatcher } from './internal/exact-state.js';
 import { batchOrder } from './temperature.js';
@@ -118,7 +124,11 @@ interface Counters {
 /** A wrapper's own draws, called by {@link assembleTempered} after the argument checks, never with zero sequences. */
 interface TemperedDraws {
   /** Tempered chunks for B ≥ 1 contexts: [B, numSamples, K] int32. */
-  sample(contexts: readonly TokenIds[], numSamples: number, callOptions: SampleCallOptions | undefined): Promise<Int32Array>;
+  sample(
+    contexts: readonly TokenIds[],
+    numSamples: number,
+    callOptions: SampleCallOptions | undefined,
+  ): Promise<Int32Array>;
   /**
    * Tempered teacher-forced chunks: per sequence i, [positions[i], numSamples, K] int32, where
    * positions[i] = L−1; `teacherForced` is the base sampler's own fast path.
@@ -137,7 +147,14 @@ interface TemperedDraws {
  * the base's vocabSize), the argument checks of each call, empty calls, and a teacher-forced path
  * only when the base sampler has one.
  */
-function assembleTempered(what: string, sampler: ChunkSampler, k: number, temperature: number, counters: Counters, draws: TemperedDraws): TemperedChunkSampler {
+function assembleTempered(
+  what: string,
+  sampler: ChunkSampler,
+  k: number,
+  temperature: number,
+  counters: Counters,
+  draws: TemperedDraws,
+): TemperedChunkSampler {
   const tempered: TemperedChunkSampler = {
     chunkSize: k,
     temperature,
@@ -146,7 +163,11 @@ function assembleTempered(what: string, sampler: ChunkSampler, k: number, temper
     resetStats: () => {
       counters.stats = emptyStats();
     },
-    async sample(contexts: readonly TokenIds[], numSamples: number, callOptions?: SampleCallOptions): Promise<Int32Array> {
+    async sample(
+      contexts: readonly TokenIds[],
+      numSamples: number,
+      callOptions?: SampleCallOptions,
+    ): Promise<Int32Array> {
       checkCall(contexts, numSamples, `${what}.sample`);
       if (contexts.length === 0) return new Int32Array(0);
       return draws.sample(contexts, numSamples, callOptions);
@@ -157,7 +178,12 @@ function assembleTempered(what: string, sampler: ChunkSampler, k: number, temper
     const teacherForced = sampler.sampleTeacherForced.bind(sampler);
     tempered.sampleTeacherForced = async (sequences, numSamples, callOptions) => {
       const positions = teacherForcedPositions(sequences, k, `${what}.sampleTeacherForced`);
-      assertInteger(numSamples, `${what}.sampleTeacherForced: numSamples`, 1, 'ask for at least one sample per position');
+      assertInteger(
+        numSamples,
+        `${what}.sampleTeacherForced: numSamples`,
+        1,
+        'ask for at least one sample per position',
+      );
       if (sequences.length === 0) return [];
       return draws.sampleTeacherForced(teacherForced, sequences, positions, numSamples, callOptions);
     };
@@ -167,14 +193,18 @@ function assembleTempered(what: string, sampler: ChunkSampler, k: number, temper
 
 function checkBase(sampler: ChunkSampler, what: string): number {
   if (sampler === null || typeof sampler !== 'object' || typeof sampler.sample !== 'function') {
-    fail('INVALID_ARGUMENT', `${what}: expected a ChunkSampler (an object with chunkSize and sample()); got ${String(sampler)}.`);
+    fail(
+      'INVALID_ARGUMENT',
+      `${what}: expected a ChunkSampler (an object with chunkSize and sample()); got ${String(sampler)}.`,
+    );
   }
   assertInteger(sampler.chunkSize, `${what}: sampler.chunkSize`, 1, 'the base sampler must report K, its chunk size');
   return sampler.chunkSize;
 }
 
 function checkCall(contexts: readonly TokenIds[], numSamples: number, what: string): void {
-  if (!Array.isArray(contexts)) fail('INVALID_ARGUMENT', `${what}: contexts must be an array of Int32Array token sequences.`);
+  if (!Array.isArray(contexts))
+    fail('INVALID_ARGUMENT', `${what}: contexts must be an array of Int32Array token sequences.`);
   assertInteger(numSamples, `${what}: numSamples`, 1, 'ask for at least one sample per context');
 }
 
@@ -193,10 +223,14 @@ function checkLength(got: Int32Array, expected: number, what: string): void {
 }
 
 function teacherForcedPositions(sequences: readonly TokenIds[], k: number, what: string): number[] {
-  if (!Array.isArray(sequences)) fail('INVALID_ARGUMENT', `${what}: sequences must be an array of Int32Array token sequences.`);
+  if (!Array.isArray(sequences))
+    fail('INVALID_ARGUMENT', `${what}: sequences must be an array of Int32Array token sequences.`);
   return sequences.map((s, i) => {
     if (!(s instanceof Int32Array) || s.length === 0 || s.length % k !== 0) {
-      fail('INVALID_ARGUMENT', `${what}: sequences[${i}] has ${s?.length} tokens; pass int32 sequences whose length is a positive multiple of K = ${k}.`);
+      fail(
+        'INVALID_ARGUMENT',
+        `${what}: sequences[${i}] has ${s?.length} tokens; pass int32 sequences whose length is a positive multiple of K = ${k}.`,
+      );
     }
     return s.length / k - 1;
   });
@@ -232,7 +266,10 @@ async function runExact(
   for (let u = 0; u < units; u++) {
     pending.push(Array.from({ length: numSamples }, (_, j) => j));
     states.push(
-      Array.from({ length: numSamples }, () => new ExactState(s.n, s.alpha, chunkMatcher(), opts.rng, s.earlyReject, s.policy === 'approximate')),
+      Array.from(
+        { length: numSamples },
+        () => new ExactState(s.n, s.alpha, chunkMatcher(), opts.rng, s.earlyReject, s.policy === 'approximate'),
+      ),
     );
     queues.push({ blocks: [], block: 0, pos: 0, available: 0 });
   }
@@ -282,7 +319,13 @@ async function runExact(
         if (st.done) value = st.value!;
         else if (st.consumed >= s.maxCalls) {
           if (s.policy === 'throw') budgetExhausted(opts.temperature, s.maxCalls, ` for context ${u}, sample ${j}`);
-          value = selectWithOrder(st.draws!, fallbackOrder(opts.temperature), chunkKey, opts.rng, 'withExactTemperature');
+          value = selectWithOrder(
+            st.draws!,
+            fallbackOrder(opts.temperature),
+            chunkKey,
+            opts.rng,
+            'withExactTemperature',
+          );
           stats.exhausted++;
         }
         if (value === undefined) {
@@ -336,7 +379,12 @@ export function withExactTemperature(sampler: ChunkSampler, options: ExactChunkS
   const settings = exactSettings(temperature, options);
   const initial = options.initialDrawsPerSample ?? Math.max(16, 2 * settings.n);
   const maxPerCall = options.maxDrawsPerCall ?? 1 << 20;
-  assertInteger(initial, 'initialDrawsPerSample', 1, 'pass the number of draws to request per pending sample in the first round');
+  assertInteger(
+    initial,
+    'initialDrawsPerSample',
+    1,
+    'pass the number of draws to request per pending sample in the first round',
+  );
   assertInteger(maxPerCall, 'maxDrawsPerCall', 1, 'pass the most chunks to request from the base sampler in one call');
   const counters: Counters = { stats: emptyStats() };
   const plain = settings.n === 1 && settings.alpha === 0;
@@ -354,7 +402,11 @@ export function withExactTemperature(sampler: ChunkSampler, options: ExactChunkS
       const source: DrawSource = {
         units: contexts.length,
         async draw(units, perUnit) {
-          const ids = await sampler.sample(units.map((u) => contexts[u]!), perUnit, callOptions);
+          const ids = await sampler.sample(
+            units.map((u) => contexts[u]!),
+            perUnit,
+            callOptions,
+          );
           checkLength(ids, units.length * perUnit * k, 'sample');
           return units.map((_, i) => ids.subarray(i * perUnit * k, (i + 1) * perUnit * k));
         },
@@ -385,7 +437,11 @@ export function withExactTemperature(sampler: ChunkSampler, options: ExactChunkS
         units: total,
         async draw(units, perUnit) {
           const seqs = [...new Set(units.map((u) => unitSeq[u]!))];
-          const res = await teacherForced(seqs.map((i) => sequences[i]!), perUnit, callOptions);
+          const res = await teacherForced(
+            seqs.map((i) => sequences[i]!),
+            perUnit,
+            callOptions,
+          );
           const bySeq = new Map<number, Int32Array>();
           seqs.forEach((i, r) => {
             checkLength(res[r]!, positions[i]! * perUnit * k, 'sampleTeacherForced');
@@ -434,13 +490,25 @@ export function withBatchTemperature(sampler: ChunkSampler, options: BatchChunkS
   const poolSize = options.poolSize ?? 200;
   assertInteger(poolSize, 'poolSize', 1, 'pass N, the number of draws per pool (the official code uses 200)');
   if (options.samplesPerCall !== undefined) {
-    assertInteger(options.samplesPerCall, 'samplesPerCall', 1, 'pass how many tempered samples per context to draw per base call');
+    assertInteger(
+      options.samplesPerCall,
+      'samplesPerCall',
+      1,
+      'pass how many tempered samples per context to draw per base call',
+    );
   }
   const counters: Counters = { stats: emptyStats() };
   const drawPerSample = n === 1 ? 1 : poolSize;
 
   /** Chooses from `pools` ([P, cnt · N, K] for P units) and scatters into `out` ([P, numSamples, K]) at sample `start`. */
-  const choose = (pools: Int32Array, units: number, cnt: number, start: number, numSamples: number, out: Int32Array) => {
+  const choose = (
+    pools: Int32Array,
+    units: number,
+    cnt: number,
+    start: number,
+    numSamples: number,
+    out: Int32Array,
+  ) => {
     const stats = counters.stats;
     const count = units * cnt;
     stats.drawn += count * drawPerSample;

@@ -82,7 +82,10 @@ export function exactSettings(
   if (maxCalls !== Infinity) {
     assertInteger(maxCalls, 'maxCallsPerSample', 1, 'pass a positive integer budget of draws per sample (or Infinity)');
   } else if (options.onBudgetExhausted === 'approximate') {
-    fail('INVALID_ARGUMENT', "onBudgetExhausted: 'approximate' needs a finite maxCallsPerSample; pass a positive integer.");
+    fail(
+      'INVALID_ARGUMENT',
+      "onBudgetExhausted: 'approximate' needs a finite maxCallsPerSample; pass a positive integer.",
+    );
   }
   const policy = options.onBudgetExhausted ?? 'throw';
   if (policy !== 'throw' && policy !== 'approximate') {
@@ -127,11 +130,23 @@ export function fallbackOrder(temperature: number): number {
  * {@includeCode ../test/examples.test.ts#exact-generic}
  * @category Exact sampler
  */
-export function exactTemperatureSample<X>(draw: () => X, temperature: number, options: ExactSampleOptions<X>): ExactSampleResult<X> {
-  if (typeof draw !== 'function') fail('INVALID_ARGUMENT', 'exactTemperatureSample: draw must be a function returning one sample from P.');
+export function exactTemperatureSample<X>(
+  draw: () => X,
+  temperature: number,
+  options: ExactSampleOptions<X>,
+): ExactSampleResult<X> {
+  if (typeof draw !== 'function')
+    fail('INVALID_ARGUMENT', 'exactTemperatureSample: draw must be a function returning one sample from P.');
   const s = exactSettings(temperature, options);
   const key = options.key ?? defaultOutcomeKey;
-  const state = new ExactState<X>(s.n, s.alpha, keyMatcher(key), options.rng, s.earlyReject, s.policy === 'approximate');
+  const state = new ExactState<X>(
+    s.n,
+    s.alpha,
+    keyMatcher(key),
+    options.rng,
+    s.earlyReject,
+    s.policy === 'approximate',
+  );
   while (state.consumed < s.maxCalls) {
     if (state.feed(draw())) return { value: state.value as X, calls: state.consumed, exhausted: false };
   }

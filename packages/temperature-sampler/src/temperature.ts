@@ -159,7 +159,11 @@ export interface ExpectedCallsOptions {
  * {@includeCode ../test/examples.test.ts#temperature-math}
  * @category Temperature
  */
-export function expectedExactSamplerCalls(probs: ArrayLike<number>, temperature: number, options: ExpectedCallsOptions = {}): number {
+export function expectedExactSamplerCalls(
+  probs: ArrayLike<number>,
+  temperature: number,
+  options: ExpectedCallsOptions = {},
+): number {
   const { n, alpha } = temperatureParts(temperature);
   const inverse = n + alpha;
   const total = checkProbs(probs, 'expectedExactSamplerCalls');

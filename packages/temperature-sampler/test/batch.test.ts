@@ -31,11 +31,19 @@ describe('batchSelectionDistribution (Algorithm 2, exact law for a pool)', () =>
     expect(d.level).toBe(1);
     expect(d.weights).toEqual([1n, 1n, 1n]);
     // T = 1: proportional to counts
-    expect(Array.from(batchSelectionDistribution(PAPER_POOL, 1).probabilities)).toEqual([0.3, 0.1, 0.1, 0.2, 0.1, 0.1, 0.1]);
+    expect(Array.from(batchSelectionDistribution(PAPER_POOL, 1).probabilities)).toEqual([
+      0.3, 0.1, 0.1, 0.2, 0.1, 0.1, 0.1,
+    ]);
   });
 
   it('compares chunks by all ids and accepts a key function', () => {
-    const pool = [Int32Array.from([1, 2]), Int32Array.from([1, 3]), Int32Array.from([1, 2]), Int32Array.from([1, 3]), Int32Array.from([1, 3])];
+    const pool = [
+      Int32Array.from([1, 2]),
+      Int32Array.from([1, 3]),
+      Int32Array.from([1, 2]),
+      Int32Array.from([1, 3]),
+      Int32Array.from([1, 3]),
+    ];
     const d = batchSelectionDistribution(pool, 1 / 2);
     expect(d.keys).toEqual(['1,2', '1,3']);
     expect(d.weights).toEqual([1n, 3n]);
@@ -107,7 +115,13 @@ describe('batchTemperatureSample', () => {
       for (let c2 = lo2; c2 <= Math.min(hi2, n - c1); c2++) {
         const c3 = n - c1 - c2;
         const logPmf =
-          logGamma(n + 1) - logGamma(c1 + 1) - logGamma(c2 + 1) - logGamma(c3 + 1) + c1 * Math.log(P3[0]!) + c2 * Math.log(P3[1]!) + c3 * Math.log(P3[2]!);
+          logGamma(n + 1) -
+          logGamma(c1 + 1) -
+          logGamma(c2 + 1) -
+          logGamma(c3 + 1) +
+          c1 * Math.log(P3[0]!) +
+          c2 * Math.log(P3[1]!) +
+          c3 * Math.log(P3[2]!);
         const sel = selectionProbabilities([c1, c2, c3], Math.min(3, Math.max(c1, c2, c3)));
         const w = Math.exp(logPmf);
         for (let i = 0; i < 3; i++) law[i]! += w * sel[i]!;
@@ -132,9 +146,14 @@ describe('batchTemperatureSample', () => {
   it('samples with the frequencies of that output law, bias included', () => {
     const rng = createRng('frequencies');
     const draw = categoricalDrawer(P3, rng);
-    for (const [n, samples] of [[10, 20_000], [100, 5000], [1000, 1000]] as const) {
+    for (const [n, samples] of [
+      [10, 20_000],
+      [100, 5000],
+      [1000, 1000],
+    ] as const) {
       const counts = [0, 0, 0];
-      for (let r = 0; r < samples; r++) counts[batchTemperatureSample(Array.from({ length: n }, draw), 1 / 3, { rng })]!++;
+      for (let r = 0; r < samples; r++)
+        counts[batchTemperatureSample(Array.from({ length: n }, draw), 1 / 3, { rng })]!++;
       expect(chiSquareTest(counts, outputLaw(n)).pValue).toBeGreaterThan(0.01);
       if (n === 10) expect(chiSquareTest(counts, temperedDistribution(P3, 1 / 3)).pValue).toBeLessThan(1e-6);
     }
@@ -160,7 +179,8 @@ describe('batchTemperatureSampleChunks (one pool per context)', () => {
       }
       expect(g.size).toBe(ref.size);
       const got = new Map<string, number>();
-      for (let i = 0; i < g.size; i++) got.set(chunkKey(ids.subarray((start + g.first[i]!) * k, (start + g.first[i]!) * k + k)), g.counts[i]!);
+      for (let i = 0; i < g.size; i++)
+        got.set(chunkKey(ids.subarray((start + g.first[i]!) * k, (start + g.first[i]!) * k + k)), g.counts[i]!);
       expect([...got.entries()]).toEqual([...ref.entries()]); // same groups, same first-occurrence order
     }
   });
@@ -189,7 +209,8 @@ describe('batchTemperatureSampleChunks (one pool per context)', () => {
       }
       const { ids, levels } = batchTemperatureSampleChunks(pools, 1 / 2, { numPools: laws.length, chunkSize: k, rng });
       expect(Array.from(levels)).toEqual([2, 2]);
-      for (let c = 0; c < laws.length; c++) observed[c]![chunks.findIndex((x) => x[0] === ids[c * k] && x[1] === ids[c * k + 1])]!++;
+      for (let c = 0; c < laws.length; c++)
+        observed[c]![chunks.findIndex((x) => x[0] === ids[c * k] && x[1] === ids[c * k + 1])]!++;
     }
     for (let c = 0; c < laws.length; c++) {
       expect(chiSquareTest(observed[c]!, expected[c]!).pValue).toBeGreaterThan(0.01);
@@ -202,7 +223,9 @@ describe('batchTemperatureSampleChunks (one pool per context)', () => {
   it('reports cascade fallbacks and checks shapes', () => {
     const rng = createRng(0);
     const distinct = Int32Array.from([1, 2, 3, 4, 5, 6]); // 1 pool of 3 distinct chunks (K = 2)
-    expect(Array.from(batchTemperatureSampleChunks(distinct, 1 / 2, { numPools: 1, chunkSize: 2, rng }).levels)).toEqual([1]);
+    expect(
+      Array.from(batchTemperatureSampleChunks(distinct, 1 / 2, { numPools: 1, chunkSize: 2, rng }).levels),
+    ).toEqual([1]);
     let err: unknown;
     try {
       batchTemperatureSampleChunks(Int32Array.from([1, 2, 3]), 1 / 2, { numPools: 2, chunkSize: 2, rng });
@@ -210,6 +233,8 @@ describe('batchTemperatureSampleChunks (one pool per context)', () => {
       err = e;
     }
     expect(isCalmError(err, 'SHAPE_MISMATCH')).toBe(true);
-    expect(() => batchTemperatureSampleChunks(distinct, 1 / 2, { numPools: 0, chunkSize: 2, rng })).toThrowError(/numPools/);
+    expect(() => batchTemperatureSampleChunks(distinct, 1 / 2, { numPools: 0, chunkSize: 2, rng })).toThrowError(
+      /numPools/,
+    );
   });
 });

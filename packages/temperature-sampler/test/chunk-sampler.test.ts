@@ -1,10 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { createRng, isCalmError, type ChunkSampler, type TokenIds } from '@calm/core';
 import { chiSquareTest, chunkSamplerConformance, fakeChunkSampler, rejection } from '@calm/testing';
-import { expectedExactSamplerCalls, temperedDistribution, withBatchTemperature, withExactTemperature } from '../src/index.js';
+import {
+  expectedExactSamplerCalls,
+  temperedDistribution,
+  withBatchTemperature,
+  withExactTemperature,
+} from '../src/index.js';
 
 const K = 2;
-const CHUNKS = [[1, 1], [1, 2], [2, 1], [3, 4], [4, 3], [5, 5]].map((c) => Int32Array.from(c));
+const CHUNKS = [
+  [1, 1],
+  [1, 2],
+  [2, 1],
+  [3, 4],
+  [4, 3],
+  [5, 5],
+].map((c) => Int32Array.from(c));
 // The law after a context depends on its first token, so contexts differ.
 const LAWS: Record<number, number[]> = {
   0: [0.5, 0.25, 0.15, 0.06, 0.03, 0.01],
@@ -25,11 +37,15 @@ function countsPerContext(ids: Int32Array, b: number, s: number): number[][] {
   return out;
 }
 
-
 describe('ChunkSampler conformance', () => {
   for (const t of [1, 0.7, 1 / 3]) {
     it(`withExactTemperature at T = ${t.toPrecision(3)} returns [B, numSamples, K] int32 ids, deterministic under fixed seeds`, async () => {
-      expect(await chunkSamplerConformance(() => withExactTemperature(makeBase(3), { temperature: t, rng: createRng(4) }), CONTEXTS)).toEqual([]);
+      expect(
+        await chunkSamplerConformance(
+          () => withExactTemperature(makeBase(3), { temperature: t, rng: createRng(4) }),
+          CONTEXTS,
+        ),
+      ).toEqual([]);
     });
   }
   for (const t of [1, 1 / 2, 1 / 4]) {
@@ -42,10 +58,17 @@ describe('ChunkSampler conformance', () => {
   it('the conformance check catches a broken sampler', async () => {
     const zeros: ChunkSampler = { chunkSize: 2, sample: async (c, n) => new Int32Array(c.length * n * 2) };
     let calls = 0;
-    const nondeterministic: ChunkSampler = { chunkSize: 1, sample: async (c, n) => new Int32Array(c.length * n).fill(calls++) };
+    const nondeterministic: ChunkSampler = {
+      chunkSize: 1,
+      sample: async (c, n) => new Int32Array(c.length * n).fill(calls++),
+    };
     expect(await chunkSamplerConformance(() => zeros, CONTEXTS)).toEqual([]);
-    expect(await chunkSamplerConformance(() => ({ ...zeros, chunkSize: 3 }), CONTEXTS)).toContain('sample(_, 1) returned 4 ids, expected [2, 1, 3]');
-    expect(await chunkSamplerConformance(() => nondeterministic, CONTEXTS)).toContain('sample(_, 1) is not deterministic under fixed seeds');
+    expect(await chunkSamplerConformance(() => ({ ...zeros, chunkSize: 3 }), CONTEXTS)).toContain(
+      'sample(_, 1) returned 4 ids, expected [2, 1, 3]',
+    );
+    expect(await chunkSamplerConformance(() => nondeterministic, CONTEXTS)).toContain(
+      'sample(_, 1) is not deterministic under fixed seeds',
+    );
   });
 
   it('keeps chunkSize and vocabSize of the base sampler', () => {
@@ -63,7 +86,9 @@ describe('withExactTemperature', () => {
       const s = 3000;
       const ids = await sampler.sample(CONTEXTS, s);
       const counts = countsPerContext(ids, CONTEXTS.length, s);
-      CONTEXTS.forEach((c, i) => expect(chiSquareTest(counts[i]!, temperedDistribution(lawOf(c), t)).pValue).toBeGreaterThan(0.01));
+      CONTEXTS.forEach((c, i) =>
+        expect(chiSquareTest(counts[i]!, temperedDistribution(lawOf(c), t)).pValue).toBeGreaterThan(0.01),
+      );
 
       const st = sampler.stats();
       expect(st.accepted).toBe(CONTEXTS.length * s);
@@ -110,7 +135,11 @@ describe('withExactTemperature', () => {
       const ids = await sampler.sample(contexts, 3);
       expect(ids.length).toBe(contexts.length * 3 * K);
       expect(Math.max(...sizes)).toBeLessThanOrEqual(cap);
-      expect(sampler.stats()).toMatchObject({ accepted: 12, drawn: sizes.reduce((a, b) => a + b, 0), baseCalls: sizes.length });
+      expect(sampler.stats()).toMatchObject({
+        accepted: 12,
+        drawn: sizes.reduce((a, b) => a + b, 0),
+        baseCalls: sizes.length,
+      });
     }
   });
 
@@ -118,7 +147,14 @@ describe('withExactTemperature', () => {
     const sampler = withExactTemperature(makeBase(8), { temperature: 1, rng: createRng(0) });
     const plain = await makeBase(8).sample(CONTEXTS, 5);
     expect(await sampler.sample(CONTEXTS, 5)).toEqual(plain);
-    expect(sampler.stats()).toEqual({ accepted: 10, drawn: 10, consumed: 10, baseCalls: 1, exhausted: 0, fallbacks: 0 });
+    expect(sampler.stats()).toEqual({
+      accepted: 10,
+      drawn: 10,
+      consumed: 10,
+      baseCalls: 1,
+      exhausted: 0,
+      fallbacks: 0,
+    });
     sampler.resetStats();
     expect(sampler.stats().accepted).toBe(0);
   });
@@ -135,7 +171,12 @@ describe('withExactTemperature', () => {
     expect(isCalmError(err, 'BUDGET_EXHAUSTED')).toBe(true);
     expect((err as Error).message).toMatch(/context 0, sample 0/);
 
-    const lenient = withExactTemperature(wide, { temperature: 0.25, rng: createRng(0), maxCallsPerSample: 200, onBudgetExhausted: 'approximate' });
+    const lenient = withExactTemperature(wide, {
+      temperature: 0.25,
+      rng: createRng(0),
+      maxCallsPerSample: 200,
+      onBudgetExhausted: 'approximate',
+    });
     const ids = await lenient.sample([Int32Array.of(0), Int32Array.of(1)], 3);
     expect(ids.length).toBe(6);
     expect(lenient.stats()).toMatchObject({ accepted: 6, exhausted: 6, consumed: 1200 });
@@ -163,9 +204,13 @@ describe('withExactTemperature', () => {
 
   it('rejects bad input and a base sampler that breaks the contract', async () => {
     const rng = createRng(0);
-    expect(() => withExactTemperature({} as ChunkSampler, { temperature: 0.5, rng })).toThrowError(/expected a ChunkSampler/);
+    expect(() => withExactTemperature({} as ChunkSampler, { temperature: 0.5, rng })).toThrowError(
+      /expected a ChunkSampler/,
+    );
     expect(() => withExactTemperature(makeBase(0), { temperature: 2, rng })).toThrowError(/\(0, 1\]/);
-    expect(() => withExactTemperature(makeBase(0), { temperature: 0.5, rng, initialDrawsPerSample: 0 })).toThrowError(/initialDrawsPerSample/);
+    expect(() => withExactTemperature(makeBase(0), { temperature: 0.5, rng, initialDrawsPerSample: 0 })).toThrowError(
+      /initialDrawsPerSample/,
+    );
     const sampler = withExactTemperature(makeBase(0), { temperature: 0.5, rng });
     expect(isCalmError(await rejection(sampler.sample(CONTEXTS, 0)), 'INVALID_ARGUMENT')).toBe(true);
     expect(await sampler.sample([], 3)).toEqual(new Int32Array(0));
@@ -186,14 +231,28 @@ describe('withBatchTemperature', () => {
     const s = 1500;
     const ids = await sampler.sample(CONTEXTS, s);
     const counts = countsPerContext(ids, CONTEXTS.length, s);
-    CONTEXTS.forEach((c, i) => expect(chiSquareTest(counts[i]!, temperedDistribution(lawOf(c), 0.5)).pValue).toBeGreaterThan(0.01));
-    expect(sampler.stats()).toEqual({ accepted: 2 * s, drawn: 2 * s * 1000, consumed: 2 * s * 1000, baseCalls: 1, exhausted: 0, fallbacks: 0 });
+    CONTEXTS.forEach((c, i) =>
+      expect(chiSquareTest(counts[i]!, temperedDistribution(lawOf(c), 0.5)).pValue).toBeGreaterThan(0.01),
+    );
+    expect(sampler.stats()).toEqual({
+      accepted: 2 * s,
+      drawn: 2 * s * 1000,
+      consumed: 2 * s * 1000,
+      baseCalls: 1,
+      exhausted: 0,
+      fallbacks: 0,
+    });
     expect(base.calls).toBe(1);
   });
 
   it('splits the draws with samplesPerCall and reports cascade fallbacks', async () => {
     const base = makeBase(41);
-    const sampler = withBatchTemperature(base, { temperature: 1 / 4, rng: createRng(42), poolSize: 3, samplesPerCall: 4 });
+    const sampler = withBatchTemperature(base, {
+      temperature: 1 / 4,
+      rng: createRng(42),
+      poolSize: 3,
+      samplesPerCall: 4,
+    });
     await sampler.sample(CONTEXTS, 10);
     const st = sampler.stats();
     expect(st.baseCalls).toBe(3);
@@ -216,7 +275,9 @@ describe('withBatchTemperature', () => {
     const out = await sampler.sampleTeacherForced!(sequences, s);
     expect(out.map((o) => o.length)).toEqual([2 * s * K, 0]);
     for (const ids of [out[0]!.subarray(0, s * K), out[0]!.subarray(s * K)]) {
-      expect(chiSquareTest(countsPerContext(ids, 1, s)[0]!, temperedDistribution(LAWS[1]!, 0.5)).pValue).toBeGreaterThan(0.01);
+      expect(
+        chiSquareTest(countsPerContext(ids, 1, s)[0]!, temperedDistribution(LAWS[1]!, 0.5)).pValue,
+      ).toBeGreaterThan(0.01);
     }
     expect(sampler.stats()).toMatchObject({ accepted: 2 * s, drawn: 2 * s * 500, baseCalls: 1 });
   });
@@ -232,6 +293,8 @@ describe('withBatchTemperature', () => {
     expect(isCalmError(err, 'INVALID_ARGUMENT')).toBe(true);
     expect((err as Error).message).toMatch(/T = 1\/n/);
     expect(() => withBatchTemperature(makeBase(0), { temperature: 0.5, rng, poolSize: 0 })).toThrowError(/poolSize/);
-    expect(() => withBatchTemperature(makeBase(0), { temperature: 0.5, rng, samplesPerCall: 1.5 })).toThrowError(/samplesPerCall/);
+    expect(() => withBatchTemperature(makeBase(0), { temperature: 0.5, rng, samplesPerCall: 1.5 })).toThrowError(
+      /samplesPerCall/,
+    );
   });
 });

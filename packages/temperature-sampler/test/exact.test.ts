@@ -135,9 +135,11 @@ describe('exactTemperatureSample (Algorithm 1)', () => {
     const rng = createRng(0);
     expect(() => exactTemperatureSample(() => 1, 0, { rng })).toThrowError(/\(0, 1\]/);
     expect(() => exactTemperatureSample(() => 1, 0.5, { rng, maxCallsPerSample: 0 })).toThrowError(/maxCallsPerSample/);
-    expect(() => exactTemperatureSample(() => 1, 0.5, { rng, maxCallsPerSample: Infinity, onBudgetExhausted: 'approximate' })).toThrowError(
-      /finite maxCallsPerSample/,
+    expect(() =>
+      exactTemperatureSample(() => 1, 0.5, { rng, maxCallsPerSample: Infinity, onBudgetExhausted: 'approximate' }),
+    ).toThrowError(/finite maxCallsPerSample/);
+    expect(() => exactTemperatureSample(1 as unknown as () => number, 0.5, { rng })).toThrowError(
+      /draw must be a function/,
     );
-    expect(() => exactTemperatureSample(1 as unknown as () => number, 0.5, { rng })).toThrowError(/draw must be a function/);
   });
 });

@@ -20,10 +20,18 @@ import {
 } from '../src/index.js';
 
 const K = 2;
-const CHUNKS = [[1, 1], [1, 2], [2, 1], [3, 4], [4, 3], [5, 5]].map((c) => Int32Array.from(c));
+const CHUNKS = [
+  [1, 1],
+  [1, 2],
+  [2, 1],
+  [3, 4],
+  [4, 3],
+  [5, 5],
+].map((c) => Int32Array.from(c));
 const LAW = [0.5, 0.25, 0.15, 0.06, 0.03, 0.01];
 /** Stands in for a CALM model: any ChunkSampler. */
-const makeModel = (seed: number) => fakeChunkSampler({ chunkSize: K, chunks: CHUNKS, probsFor: () => LAW, seed, vocabSize: 8 });
+const makeModel = (seed: number) =>
+  fakeChunkSampler({ chunkSize: K, chunks: CHUNKS, probsFor: () => LAW, seed, vocabSize: 8 });
 const prompt = Int32Array.from([1, 2, 3, 4]);
 
 describe('@calm/temperature-sampler examples', () => {

@@ -28,7 +28,10 @@ export function sampleMixture2D(rng: Rng, components: readonly MixtureComponent2
 }
 
 /** Analytic mean and covariance [[xx, xy], [xy, yy]] of a mixture. */
-export function mixtureMoments2D(components: readonly MixtureComponent2D[]): { mean: [number, number]; cov: [number, number, number] } {
+export function mixtureMoments2D(components: readonly MixtureComponent2D[]): {
+  mean: [number, number];
+  cov: [number, number, number];
+} {
   const total = components.reduce((a, c) => a + c.weight, 0);
   let mx = 0;
   let my = 0;

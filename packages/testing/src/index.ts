@@ -18,7 +18,9 @@ export * from './temperature-helpers.js';
  * Awaits a promise that must reject and returns what it rejected with; throws when it resolves.
  * For tests that inspect the error (`isCalmError(await rejection(p), 'SHAPE_MISMATCH')`).
  */
-export async function rejection(p: Promise<unknown>): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
+export async function rejection(
+  p: Promise<unknown>,
+): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
   return p.then(
     () => {
       throw new Error('expected a rejection');

@@ -45,7 +45,13 @@ export async function runOn(backend: string, fn: () => tf.Tensor | tf.Tensor[]):
  * Asserts |a − b| ≤ rel · max(|b|) + abs elementwise (a normwise relative test that stays
  * meaningful for outputs near zero).
  */
-export function expectScaledClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rel = 1e-5, label = '', abs = 1e-30): void {
+export function expectScaledClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  rel = 1e-5,
+  label = '',
+  abs = 1e-30,
+): void {
   expect(actual.length, `${label} length`).toBe(expected.length);
   let scale = 0;
   for (let i = 0; i < expected.length; i++) scale = Math.max(scale, Math.abs(expected[i]!));
@@ -59,7 +65,10 @@ export function expectScaledClose(actual: ArrayLike<number>, expected: ArrayLike
       at = i;
     }
   }
-  expect(worst, `${label}: max |diff| ${worst} at [${at}] (${actual[at]} vs ${expected[at]}), tolerance ${tol} (rel ${rel} × scale ${scale})`).toBeLessThanOrEqual(tol);
+  expect(
+    worst,
+    `${label}: max |diff| ${worst} at [${at}] (${actual[at]} vs ${expected[at]}), tolerance ${tol} (rel ${rel} × scale ${scale})`,
+  ).toBeLessThanOrEqual(tol);
 }
 
 /** Compares two host results output by output. */

@@ -100,7 +100,10 @@ export function fakeChunkSampler(options: FakeChunkSamplerOptions): FakeChunkSam
  * [B, numSamples, K] (ids in [0, vocabSize) when reported), an empty batch gives an empty array,
  * and two samplers built with the same seeds return identical ids. Returns the problems found.
  */
-export async function chunkSamplerConformance(make: () => ChunkSampler, contexts: readonly TokenIds[]): Promise<string[]> {
+export async function chunkSamplerConformance(
+  make: () => ChunkSampler,
+  contexts: readonly TokenIds[],
+): Promise<string[]> {
   const problems: string[] = [];
   const a = make();
   const b = make();
@@ -111,10 +114,14 @@ export async function chunkSamplerConformance(make: () => ChunkSampler, contexts
     const y = await b.sample(contexts, numSamples);
     if (!(x instanceof Int32Array)) problems.push(`sample(_, ${numSamples}) did not return an Int32Array`);
     if (x.length !== contexts.length * numSamples * k) {
-      problems.push(`sample(_, ${numSamples}) returned ${x.length} ids, expected [${contexts.length}, ${numSamples}, ${k}]`);
+      problems.push(
+        `sample(_, ${numSamples}) returned ${x.length} ids, expected [${contexts.length}, ${numSamples}, ${k}]`,
+      );
     }
-    if (a.vocabSize !== undefined && x.some((id) => id < 0 || id >= a.vocabSize!)) problems.push('ids outside [0, vocabSize)');
-    if (x.length !== y.length || x.some((v, i) => v !== y[i])) problems.push(`sample(_, ${numSamples}) is not deterministic under fixed seeds`);
+    if (a.vocabSize !== undefined && x.some((id) => id < 0 || id >= a.vocabSize!))
+      problems.push('ids outside [0, vocabSize)');
+    if (x.length !== y.length || x.some((v, i) => v !== y[i]))
+      problems.push(`sample(_, ${numSamples}) is not deterministic under fixed seeds`);
   }
   const empty = await a.sample([], 2);
   if (empty.length !== 0) problems.push('sample([], n) did not return an empty array');

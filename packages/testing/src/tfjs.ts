@@ -11,7 +11,9 @@ export async function expectNoLeak<T>(fn: () => T | Promise<T>, allowed = 0): Pr
   const before = tf.memory().numTensors;
   const out = await fn();
   const after = tf.memory().numTensors;
-  expect(after - before, `tensor leak: ${after - before} tensors created and not disposed`).toBeLessThanOrEqual(allowed);
+  expect(after - before, `tensor leak: ${after - before} tensors created and not disposed`).toBeLessThanOrEqual(
+    allowed,
+  );
   return out;
 }
 

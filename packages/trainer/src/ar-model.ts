@@ -4,10 +4,20 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '@calm/core';
-import { countParams, createParams, disposeParams, embedding, linear, normalInit, trainableVariables, type ParamRecord, type ParamSpec } from '@calm/nn';
+import {
+  countParams,
+  createParams,
+  disposeParams,
+  embedding,
+  linear,
+  normalInit,
+  trainableVariables,
+  type ParamRecord,
+  type ParamSpec,
+} from '@calm/nn';
 import { validateArConfig, type ArConfig } from './config.js';
 import { fail } from './internal/errors.js';
-import { KvCache, llamaForward, llamaParamSpecs } from './llama.js';
+import { type KvCache, llamaForward, llamaParamSpecs } from './llama.js';
 
 const BACKBONE = 'model';
 const EMBED = `${BACKBONE}.embed_tokens.weight`;
@@ -26,7 +36,8 @@ const LM_HEAD = 'lm_head.weight';
 export function arParamSpecs(config: ArConfig): Record<string, ParamSpec> {
   validateArConfig(config);
   const specs = llamaParamSpecs(config, BACKBONE, { vocabSize: config.vocabSize, padTokenId: config.padTokenId });
-  if (!config.tieWordEmbeddings) specs[LM_HEAD] = { shape: [config.vocabSize, config.hiddenSize], init: normalInit(config.initializerRange) };
+  if (!config.tieWordEmbeddings)
+    specs[LM_HEAD] = { shape: [config.vocabSize, config.hiddenSize], init: normalInit(config.initializerRange) };
   return specs;
 }
 
@@ -62,13 +73,26 @@ export class ArModel {
       for (const [name, spec] of Object.entries(specs)) {
         const v = options.params[name];
         if (!v) missing.push(name);
-        else if (!tf.util.arraysEqual(v.shape, spec.shape)) shapes.push(`${name}: [${v.shape.join(', ')}] vs [${spec.shape.join(', ')}]`);
+        else if (!tf.util.arraysEqual(v.shape, spec.shape))
+          shapes.push(`${name}: [${v.shape.join(', ')}] vs [${spec.shape.join(', ')}]`);
       }
-      if (missing.length) fail('MISSING_PARAMETER', `ArModel: ${missing.length} parameter(s) missing, e.g. ${missing.slice(0, 4).join(', ')}.`, { details: { missing } });
-      if (shapes.length) fail('SHAPE_MISMATCH', `ArModel: parameters do not fit the config: ${shapes.slice(0, 4).join('; ')}.`, { details: { shapes } });
+      if (missing.length)
+        fail(
+          'MISSING_PARAMETER',
+          `ArModel: ${missing.length} parameter(s) missing, e.g. ${missing.slice(0, 4).join(', ')}.`,
+          { details: { missing } },
+        );
+      if (shapes.length)
+        fail('SHAPE_MISMATCH', `ArModel: parameters do not fit the config: ${shapes.slice(0, 4).join('; ')}.`, {
+          details: { shapes },
+        });
       this.params = options.params;
     } else {
-      if (!options.rng) fail('INVALID_ARGUMENT', 'ArModel: pass options.rng to initialise the parameters, or options.params to use existing ones.');
+      if (!options.rng)
+        fail(
+          'INVALID_ARGUMENT',
+          'ArModel: pass options.rng to initialise the parameters, or options.params to use existing ones.',
+        );
       this.params = createParams(specs, options.rng);
     }
   }
@@ -98,7 +122,15 @@ export class ArModel {
    * @throws `CalmError` `SHAPE_MISMATCH` / `INVALID_ARGUMENT` for ids that are not [B, T] int32.
    */
   logits(ids: tf.Tensor2D, cache?: KvCache): tf.Tensor3D {
-    return tf.tidy(() => linear(this.params, this.config.tieWordEmbeddings ? `${BACKBONE}.embed_tokens` : 'lm_head', this.hidden(ids, cache), { bias: false }) as tf.Tensor3D);
+    return tf.tidy(
+      () =>
+        linear(
+          this.params,
+          this.config.tieWordEmbeddings ? `${BACKBONE}.embed_tokens` : 'lm_head',
+          this.hidden(ids, cache),
+          { bias: false },
+        ) as tf.Tensor3D,
+    );
   }
 
   /**
@@ -109,14 +141,16 @@ export class ArModel {
    * @throws `CalmError` as {@link ArModel.logits}.
    */
   hidden(ids: tf.Tensor2D, cache?: KvCache): tf.Tensor3D {
-    if (!(ids instanceof tf.Tensor) || ids.rank !== 2) fail('SHAPE_MISMATCH', `ArModel: ids must be [B, T], got [${ids?.shape?.join(', ')}].`);
+    if (!(ids instanceof tf.Tensor) || ids.rank !== 2)
+      fail('SHAPE_MISMATCH', `ArModel: ids must be [B, T], got [${ids?.shape?.join(', ')}].`);
     if (ids.dtype !== 'int32') fail('INVALID_ARGUMENT', `ArModel: ids must be int32, got ${ids.dtype}.`);
     return tf.tidy(() => {
       const pad = this.config.padTokenId;
       let e = embedding(this.params, EMBED, ids) as tf.Tensor3D;
       // padding_idx: the PAD row is zero and the mask keeps its gradient exactly zero.
       if (pad !== null) e = tf.mul(e, tf.expandDims(tf.cast(tf.notEqual(ids, pad), 'float32'), -1));
-      return llamaForward(this.params, this.config, e, cache ? { prefix: BACKBONE, cache } : { prefix: BACKBONE }).hidden;
+      return llamaForward(this.params, this.config, e, cache ? { prefix: BACKBONE, cache } : { prefix: BACKBONE })
+        .hidden;
     });
   }
 
@@ -128,7 +162,8 @@ export class ArModel {
    * @throws `CalmError` `SHAPE_MISMATCH` for T < 2.
    */
   loss(ids: tf.Tensor2D): tf.Scalar {
-    if (ids.rank !== 2 || ids.shape[1] < 2) fail('SHAPE_MISMATCH', `ArModel.loss: ids must be [B, T] with T >= 2, got [${ids.shape.join(', ')}].`);
+    if (ids.rank !== 2 || ids.shape[1] < 2)
+      fail('SHAPE_MISMATCH', `ArModel.loss: ids must be [B, T] with T >= 2, got [${ids.shape.join(', ')}].`);
     const [b, t] = ids.shape;
     const v = this.config.vocabSize;
     return tf.tidy(() => {

@@ -7,10 +7,24 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '@calm/core';
 import { decode, encode, type AutoencoderConfig } from '@calm/autoencoder';
 import { EnergyHead, energyHeadParamSpecs } from '@calm/energy-head';
-import { countParams, createParams, disposeParams, embedding, layerNorm, linear, normalInit, onesInit, silu, trainableVariables, zerosInit, type ParamRecord, type ParamSpec } from '@calm/nn';
+import {
+  countParams,
+  createParams,
+  disposeParams,
+  embedding,
+  layerNorm,
+  linear,
+  normalInit,
+  onesInit,
+  silu,
+  trainableVariables,
+  zerosInit,
+  type ParamRecord,
+  type ParamSpec,
+} from '@calm/nn';
 import { validateCalmConfig, type CalmConfig } from './config.js';
 import { fail } from './internal/errors.js';
-import { KvCache, llamaForward, llamaParamSpecs } from './llama.js';
+import { type KvCache, llamaForward, llamaParamSpecs } from './llama.js';
 
 /** Module prefixes of the official `EnergyTransformer`. */
 const BACKBONE = 'transformer';
@@ -127,10 +141,18 @@ export class CalmModel {
   constructor(config: CalmConfig, aeConfig: AutoencoderConfig, options: CalmModelOptions) {
     validateCalmConfig(config);
     const problems: string[] = [];
-    if (aeConfig.patchSize !== config.patchSize) problems.push(`patch size: LM ${config.patchSize}, autoencoder ${aeConfig.patchSize}`);
-    if (aeConfig.latentSize !== config.latentSize) problems.push(`latent size: LM ${config.latentSize}, autoencoder ${aeConfig.latentSize}`);
-    if (aeConfig.vocabSize !== config.vocabSize) problems.push(`vocabulary: LM ${config.vocabSize}, autoencoder ${aeConfig.vocabSize}`);
-    if (problems.length) fail('INVALID_CONFIG', `CalmModel: the autoencoder does not fit the LM (${problems.join('; ')}); load the autoencoder the LM was trained with.`, { details: { problems } });
+    if (aeConfig.patchSize !== config.patchSize)
+      problems.push(`patch size: LM ${config.patchSize}, autoencoder ${aeConfig.patchSize}`);
+    if (aeConfig.latentSize !== config.latentSize)
+      problems.push(`latent size: LM ${config.latentSize}, autoencoder ${aeConfig.latentSize}`);
+    if (aeConfig.vocabSize !== config.vocabSize)
+      problems.push(`vocabulary: LM ${config.vocabSize}, autoencoder ${aeConfig.vocabSize}`);
+    if (problems.length)
+      fail(
+        'INVALID_CONFIG',
+        `CalmModel: the autoencoder does not fit the LM (${problems.join('; ')}); load the autoencoder the LM was trained with.`,
+        { details: { problems } },
+      );
     this.config = config;
     this.aeConfig = aeConfig;
     const specs = calmParamSpecs(config);
@@ -142,14 +164,29 @@ export class CalmModel {
       for (const [name, spec] of Object.entries(specs)) {
         const v = given[name];
         if (!v) missing.push(name);
-        else if (!tf.util.arraysEqual(v.shape, spec.shape)) shapes.push(`${name}: [${v.shape.join(', ')}] vs [${spec.shape.join(', ')}]`);
+        else if (!tf.util.arraysEqual(v.shape, spec.shape))
+          shapes.push(`${name}: [${v.shape.join(', ')}] vs [${spec.shape.join(', ')}]`);
       }
-      if (missing.length) fail('MISSING_PARAMETER', `CalmModel: ${missing.length} LM parameter(s) missing, e.g. ${missing.slice(0, 4).join(', ')}.`, { details: { missing } });
-      if (shapes.length) fail('SHAPE_MISMATCH', `CalmModel: parameters do not fit the config: ${shapes.slice(0, 4).join('; ')}; check the config against the checkpoint.`, { details: { shapes } });
+      if (missing.length)
+        fail(
+          'MISSING_PARAMETER',
+          `CalmModel: ${missing.length} LM parameter(s) missing, e.g. ${missing.slice(0, 4).join(', ')}.`,
+          { details: { missing } },
+        );
+      if (shapes.length)
+        fail(
+          'SHAPE_MISMATCH',
+          `CalmModel: parameters do not fit the config: ${shapes.slice(0, 4).join('; ')}; check the config against the checkpoint.`,
+          { details: { shapes } },
+        );
       this.head = new EnergyHead(headConfig, { params: given, prefix: HEAD });
       this.params = given;
     } else {
-      if (!options.rng) fail('INVALID_ARGUMENT', 'CalmModel: pass options.rng to initialise the LM parameters, or options.params to use existing ones.');
+      if (!options.rng)
+        fail(
+          'INVALID_ARGUMENT',
+          'CalmModel: pass options.rng to initialise the LM parameters, or options.params to use existing ones.',
+        );
       const rng = options.rng;
       const backboneSpecs: Record<string, ParamSpec> = {};
       const projSpecs: Record<string, ParamSpec> = {};
@@ -201,7 +238,10 @@ export class CalmModel {
     const k = this.config.patchSize;
     const h = this.config.hiddenSize;
     if (!(ids instanceof tf.Tensor) || ids.rank !== 2 || ids.shape[1] % k !== 0) {
-      fail('SHAPE_MISMATCH', `CalmModel.compress: ids must be [B, S·K] with K = ${k}, got [${ids?.shape?.join(', ')}]; right-pad with PAD (${this.config.padTokenId}) to a multiple of K.`);
+      fail(
+        'SHAPE_MISMATCH',
+        `CalmModel.compress: ids must be [B, S·K] with K = ${k}, got [${ids?.shape?.join(', ')}]; right-pad with PAD (${this.config.padTokenId}) to a multiple of K.`,
+      );
     }
     if (ids.dtype !== 'int32') fail('INVALID_ARGUMENT', `CalmModel.compress: ids must be int32, got ${ids.dtype}.`);
     const [b, t] = ids.shape;
@@ -228,7 +268,8 @@ export class CalmModel {
   hidden(ids: tf.Tensor2D, cache?: KvCache): tf.Tensor3D {
     return tf.tidy(() => {
       const u = this.compress(ids);
-      return llamaForward(this.params, this.config, u, cache ? { prefix: BACKBONE, cache } : { prefix: BACKBONE }).hidden;
+      return llamaForward(this.params, this.config, u, cache ? { prefix: BACKBONE, cache } : { prefix: BACKBONE })
+        .hidden;
     });
   }
 
@@ -264,10 +305,16 @@ export class CalmModel {
    *   [B, L−1, l] float32. Caller owns the returned tensors and must dispose them. Inputs are not disposed.
    * @throws `CalmError` as {@link CalmModel.loss}.
    */
-  lossWithHidden(ids: tf.Tensor2D, options: { rng?: Rng; noise?: CalmLossNoise }): { loss: tf.Scalar; hidden: tf.Tensor3D; mean: tf.Tensor3D; logStd: tf.Tensor3D } {
+  lossWithHidden(
+    ids: tf.Tensor2D,
+    options: { rng?: Rng; noise?: CalmLossNoise },
+  ): { loss: tf.Scalar; hidden: tf.Tensor3D; mean: tf.Tensor3D; logStd: tf.Tensor3D } {
     const k = this.config.patchSize;
     if (!(ids instanceof tf.Tensor) || ids.rank !== 2 || ids.shape[1] % k !== 0 || ids.shape[1] < 2 * k) {
-      fail('SHAPE_MISMATCH', `CalmModel.loss: ids must be [B, L·K] with L >= 2 chunks of K = ${k}, got [${ids?.shape?.join(', ')}].`);
+      fail(
+        'SHAPE_MISMATCH',
+        `CalmModel.loss: ids must be [B, L·K] with L >= 2 chunks of K = ${k}, got [${ids?.shape?.join(', ')}].`,
+      );
     }
     const [b, t] = ids.shape;
     const l = t / k - 1;
@@ -276,23 +323,41 @@ export class CalmModel {
     const n = this.config.numSamples;
     const lat = this.config.latentSize;
     if (noise.head && !tf.util.arraysEqual(noise.head.shape, [b, l, n, this.config.noiseSize])) {
-      fail('SHAPE_MISMATCH', `CalmModel.loss: noise.head must be [${b}, ${l}, ${n}, ${this.config.noiseSize}], got [${noise.head.shape.join(', ')}].`);
+      fail(
+        'SHAPE_MISMATCH',
+        `CalmModel.loss: noise.head must be [${b}, ${l}, ${n}, ${this.config.noiseSize}], got [${noise.head.shape.join(', ')}].`,
+      );
     }
-    if (noise.target && (noise.target.rank !== 4 || noise.target.shape[0] !== b || noise.target.shape[1] !== l || noise.target.shape[3] !== lat)) {
-      fail('SHAPE_MISMATCH', `CalmModel.loss: noise.target must be [${b}, ${l}, M, ${lat}], got [${noise.target.shape.join(', ')}].`);
+    if (
+      noise.target &&
+      (noise.target.rank !== 4 ||
+        noise.target.shape[0] !== b ||
+        noise.target.shape[1] !== l ||
+        noise.target.shape[3] !== lat)
+    ) {
+      fail(
+        'SHAPE_MISMATCH',
+        `CalmModel.loss: noise.target must be [${b}, ${l}, M, ${lat}], got [${noise.target.shape.join(', ')}].`,
+      );
     }
-    if ((!noise.head || !noise.target) && !options.rng) fail('INVALID_ARGUMENT', 'CalmModel.loss: pass options.rng, or inject both noise.head and noise.target.');
+    if ((!noise.head || !noise.target) && !options.rng)
+      fail('INVALID_ARGUMENT', 'CalmModel.loss: pass options.rng, or inject both noise.head and noise.target.');
     return tf.tidy(() => {
       const targetIds = tf.slice(ids, [0, k], [b, t - k]);
       const inputIds = tf.slice(ids, [0, 0], [b, t - k]);
       const { mean, logStd } = this.encodeTargets(targetIds); // [B, L−1, l]
       const hidden = this.hidden(inputIds); // [B, L−1, H]
       const flat = tf.reshape(hidden, [p, this.config.hiddenSize]) as tf.Tensor2D;
-      const posterior = { mean: tf.reshape(mean, [p, lat]) as tf.Tensor2D, logStd: tf.reshape(logStd, [p, lat]) as tf.Tensor2D };
+      const posterior = {
+        mean: tf.reshape(mean, [p, lat]) as tf.Tensor2D,
+        logStd: tf.reshape(logStd, [p, lat]) as tf.Tensor2D,
+      };
       const headOpts = {
         ...(options.rng ? { rng: options.rng } : {}),
         ...(noise.head ? { noise: tf.reshape(noise.head, [p, n, this.config.noiseSize]) as tf.Tensor3D } : {}),
-        ...(noise.target ? { targetNoise: tf.reshape(noise.target, [p, noise.target.shape[2], lat]) as tf.Tensor3D } : {}),
+        ...(noise.target
+          ? { targetNoise: tf.reshape(noise.target, [p, noise.target.shape[2], lat]) as tf.Tensor3D }
+          : {}),
       };
       const loss = this.head.loss(flat, posterior, headOpts);
       return { loss, hidden, mean, logStd };
@@ -308,7 +373,14 @@ export class CalmModel {
    */
   decodeChunks(z: tf.Tensor3D): tf.Tensor3D {
     const [b, s] = z.shape;
-    return tf.tidy(() => tf.reshape(tf.argMax(decode(this.aeParams, this.aeConfig, z), -1), [b, s, this.config.patchSize]) as tf.Tensor3D);
+    return tf.tidy(
+      () =>
+        tf.reshape(tf.argMax(decode(this.aeParams, this.aeConfig, z), -1), [
+          b,
+          s,
+          this.config.patchSize,
+        ]) as tf.Tensor3D,
+    );
   }
 
   /**

@@ -7,13 +7,36 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { NamedArray, SafetensorsDtype, TensorToWrite } from '@calm/core';
-import { pathExists, readSafetensorsFile, readTorchBinFile, writeSafetensorsFile, writeTextAtomic } from '@calm/core/node';
-import { autoencoderConfig, autoencoderParamShapes, checkAutoencoderStateDict, type AutoencoderConfig } from '@calm/autoencoder';
-import { convertAutoencoderCheckpoint, readAutoencoderCheckpoint, readAutoencoderConfigFile, type ConvertDtype } from '@calm/autoencoder/node';
+import {
+  pathExists,
+  readSafetensorsFile,
+  readTorchBinFile,
+  writeSafetensorsFile,
+  writeTextAtomic,
+} from '@calm/core/node';
+import {
+  autoencoderConfig,
+  autoencoderParamShapes,
+  checkAutoencoderStateDict,
+  type AutoencoderConfig,
+} from '@calm/autoencoder';
+import {
+  convertAutoencoderCheckpoint,
+  readAutoencoderCheckpoint,
+  readAutoencoderConfigFile,
+  type ConvertDtype,
+} from '@calm/autoencoder/node';
 import { paramsToNamedArrays, type ParamRecord } from '@calm/nn';
 import { ArModel, arParamSpecs } from './ar-model.js';
 import { CalmModel, calmParamSpecs } from './calm-model.js';
-import { arConfigFromJson, arConfigToJson, calmConfigFromJson, calmConfigToJson, type ArConfig, type CalmConfig } from './config.js';
+import {
+  arConfigFromJson,
+  arConfigToJson,
+  calmConfigFromJson,
+  calmConfigToJson,
+  type ArConfig,
+  type CalmConfig,
+} from './config.js';
 import { fail } from './internal/errors.js';
 
 /**
@@ -21,7 +44,12 @@ import { fail } from './internal/errors.js';
  * @see {@link resolveModelFiles}
  * @category Checkpoints
  */
-export const MODEL_WEIGHT_FILES: readonly string[] = Object.freeze(['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin', 'pytorch_model.bin.index.json']);
+export const MODEL_WEIGHT_FILES: readonly string[] = Object.freeze([
+  'model.safetensors',
+  'model.safetensors.index.json',
+  'pytorch_model.bin',
+  'pytorch_model.bin.index.json',
+]);
 
 /** Prefix of the frozen autoencoder inside a CALM checkpoint. */
 const AE_PREFIX = 'ae_model.';
@@ -34,7 +62,11 @@ async function isDir(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isDirectory();
   } catch (e) {
-    return fail('IO_ERROR', `cannot read "${path}": ${(e as Error).message}. Pass a checkpoint folder or a weights file.`, { cause: e });
+    return fail(
+      'IO_ERROR',
+      `cannot read "${path}": ${(e as Error).message}. Pass a checkpoint folder or a weights file.`,
+      { cause: e },
+    );
   }
 }
 
@@ -47,7 +79,9 @@ async function isDir(path: string): Promise<boolean> {
  * {@includeCode ../test/examples.test.ts#checkpoints}
  * @category Checkpoints
  */
-export async function resolveModelFiles(path: string): Promise<{ weightsFile: string; configFile: string | undefined; format: 'safetensors' | 'pytorch-bin' }> {
+export async function resolveModelFiles(
+  path: string,
+): Promise<{ weightsFile: string; configFile: string | undefined; format: 'safetensors' | 'pytorch-bin' }> {
   let weightsFile: string | undefined;
   let dir: string;
   if (await isDir(path)) {
@@ -60,7 +94,10 @@ export async function resolveModelFiles(path: string): Promise<{ weightsFile: st
     }
     if (!weightsFile) {
       const listing = (await readdir(path)).slice(0, 20);
-      fail('IO_ERROR', `"${path}" holds none of ${MODEL_WEIGHT_FILES.join(', ')} (found: ${listing.join(', ') || 'nothing'}); pass a Hugging Face checkpoint folder or the weights file.`);
+      fail(
+        'IO_ERROR',
+        `"${path}" holds none of ${MODEL_WEIGHT_FILES.join(', ')} (found: ${listing.join(', ') || 'nothing'}); pass a Hugging Face checkpoint folder or the weights file.`,
+      );
     }
   } else {
     weightsFile = path;
@@ -68,7 +105,8 @@ export async function resolveModelFiles(path: string): Promise<{ weightsFile: st
   }
   const cfg = join(dir, 'config.json');
   const name = basename(weightsFile);
-  const format = name.endsWith('.safetensors') || name.endsWith('.safetensors.index.json') ? 'safetensors' : 'pytorch-bin';
+  const format =
+    name.endsWith('.safetensors') || name.endsWith('.safetensors.index.json') ? 'safetensors' : 'pytorch-bin';
   return { weightsFile, configFile: (await pathExists(cfg)) ? cfg : undefined, format };
 }
 
@@ -154,7 +192,11 @@ function sameValues(a: NamedArray, b: NamedArray): boolean {
 function aeConfigFromShapes(tensors: ReadonlyMap<string, NamedArray>, lm: CalmConfig, file: string): AutoencoderConfig {
   const get = (k: string): number[] => {
     const t = tensors.get(k);
-    if (!t) return fail('MISSING_PARAMETER', `${file}: cannot infer the autoencoder's config without "${k}"; pass aePath (a folder with the autoencoder's config.json).`);
+    if (!t)
+      return fail(
+        'MISSING_PARAMETER',
+        `${file}: cannot infer the autoencoder's config without "${k}"; pass aePath (a folder with the autoencoder's config.json).`,
+      );
     return t.shape;
   };
   const emb = tensors.get('encoder.embed_tokens.weight')?.shape ?? get('decoder.lm_head_weight');
@@ -168,7 +210,9 @@ function aeConfigFromShapes(tensors: ReadonlyMap<string, NamedArray>, lm: CalmCo
   };
   const numEncoderLayers = count('encoder.encoder_layers');
   const numDecoderLayers = count('decoder.decoder_layers');
-  const gate = tensors.get('encoder.encoder_layers.0.mlp.gate_proj.weight')?.shape ?? tensors.get('decoder.decoder_layers.0.mlp.gate_proj.weight')?.shape;
+  const gate =
+    tensors.get('encoder.encoder_layers.0.mlp.gate_proj.weight')?.shape ??
+    tensors.get('decoder.decoder_layers.0.mlp.gate_proj.weight')?.shape;
   return autoencoderConfig({
     vocabSize,
     hiddenSize,
@@ -207,9 +251,19 @@ function aeConfigFromShapes(tensors: ReadonlyMap<string, NamedArray>, lm: CalmCo
 export async function readCalmCheckpoint(
   path: string,
   options: ReadCalmOptions = {},
-): Promise<{ config: CalmConfig; aeConfig: AutoencoderConfig; lm: Map<string, NamedArray>; ae: Map<string, NamedArray>; report: CalmCheckpointReport }> {
+): Promise<{
+  config: CalmConfig;
+  aeConfig: AutoencoderConfig;
+  lm: Map<string, NamedArray>;
+  ae: Map<string, NamedArray>;
+  report: CalmCheckpointReport;
+}> {
   const { weightsFile, configFile, format } = await resolveModelFiles(path);
-  if (!configFile) fail('IO_ERROR', `no config.json beside ${weightsFile}; a CALM checkpoint needs its config.json (architectures ["EnergyTransformer"]).`);
+  if (!configFile)
+    fail(
+      'IO_ERROR',
+      `no config.json beside ${weightsFile}; a CALM checkpoint needs its config.json (architectures ["EnergyTransformer"]).`,
+    );
   const config = calmConfigFromJson(await readJson(configFile), configFile);
   const raw = await readWeights(weightsFile, format);
   const lm = new Map<string, NamedArray>();
@@ -228,7 +282,8 @@ export async function readCalmCheckpoint(
       const target = HEAD_PREFIX + key.slice(HEAD_ALIAS.length);
       const other = raw.get(target);
       if (other === undefined) lm.set(target, arr);
-      else if (!sameValues(other, arr)) problems.push(`alias "${key}" differs from "${target}" (they are one module in the official code)`);
+      else if (!sameValues(other, arr))
+        problems.push(`alias "${key}" differs from "${target}" (they are one module in the official code)`);
       aliases.push(key);
     } else if (key in specs) lm.set(key, arr);
     else unexpected.push(key);
@@ -236,11 +291,18 @@ export async function readCalmCheckpoint(
   const missing = Object.keys(specs).filter((k) => !lm.has(k));
   for (const [k, spec] of Object.entries(specs)) {
     const a = lm.get(k);
-    if (a && !tf.util.arraysEqual(a.shape, spec.shape)) problems.push(`"${k}" has shape [${a.shape.join(', ')}], the config needs [${spec.shape.join(', ')}]`);
+    if (a && !tf.util.arraysEqual(a.shape, spec.shape))
+      problems.push(`"${k}" has shape [${a.shape.join(', ')}], the config needs [${spec.shape.join(', ')}]`);
   }
   if (missing.length || unexpected.length || problems.length) {
     fail(
-      missing.length ? 'MISSING_PARAMETER' : unexpected.length ? 'UNEXPECTED_PARAMETER' : problems.some((p) => p.includes('alias')) ? 'FORMAT_ERROR' : 'SHAPE_MISMATCH',
+      missing.length
+        ? 'MISSING_PARAMETER'
+        : unexpected.length
+          ? 'UNEXPECTED_PARAMETER'
+          : problems.some((p) => p.includes('alias'))
+            ? 'FORMAT_ERROR'
+            : 'SHAPE_MISMATCH',
       `${weightsFile} does not match its config: ${missing.length ? `${missing.length} missing key(s): ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}. ` : ''}${unexpected.length ? `${unexpected.length} unexpected key(s): ${unexpected.slice(0, 8).join(', ')}. ` : ''}${problems.length ? `${problems.join('; ')}. ` : ''}Check that config.json belongs to these weights.`,
       { details: { missing, unexpected, problems } },
     );
@@ -253,7 +315,9 @@ export async function readCalmCheckpoint(
   if (aePath !== undefined) {
     const aeFiles = await resolveModelFiles(aePath);
     if (aeRaw.size > 0) {
-      aeConfig = aeFiles.configFile ? await readAutoencoderConfigFile(aeFiles.configFile) : aeConfigFromShapes(aeRaw, config, weightsFile);
+      aeConfig = aeFiles.configFile
+        ? await readAutoencoderConfigFile(aeFiles.configFile)
+        : aeConfigFromShapes(aeRaw, config, weightsFile);
       aeConfigSource = aeFiles.configFile ? 'aePath' : 'inferred';
       aeWeights = 'checkpoint';
       ae = aeRaw;
@@ -268,14 +332,21 @@ export async function readCalmCheckpoint(
     if (aeRaw.size === 0) {
       const fromConfig = config.aePath;
       if (fromConfig && (await pathExists(fromConfig))) return readCalmCheckpoint(path, { aePath: fromConfig });
-      fail('MISSING_PARAMETER', `${weightsFile} has no ae_model.* weights and ae_path ${JSON.stringify(fromConfig)} does not exist here (the released configs point at the authors' server); pass aePath: a local copy of the autoencoder (e.g. cccczshao/CALM-Autoencoder).`);
+      fail(
+        'MISSING_PARAMETER',
+        `${weightsFile} has no ae_model.* weights and ae_path ${JSON.stringify(fromConfig)} does not exist here (the released configs point at the authors' server); pass aePath: a local copy of the autoencoder (e.g. cccczshao/CALM-Autoencoder).`,
+      );
     }
     aeConfig = aeConfigFromShapes(aeRaw, config, weightsFile);
     aeConfigSource = 'inferred';
     aeWeights = 'checkpoint';
     ae = aeRaw;
   }
-  const checked = checkAutoencoderStateDict(aeConfig, ae, `${weightsFile} (${aeWeights === 'checkpoint' ? 'ae_model.*' : aePath})`);
+  const checked = checkAutoencoderStateDict(
+    aeConfig,
+    ae,
+    `${weightsFile} (${aeWeights === 'checkpoint' ? 'ae_model.*' : aePath})`,
+  );
   for (const a of checked.report.aliases) aliases.push(aeWeights === 'checkpoint' ? AE_PREFIX + a : a);
   for (const d of checked.report.dtypes) dtypes.add(d);
   return {
@@ -306,7 +377,10 @@ function toVariables(arrays: ReadonlyMap<string, NamedArray>): ParamRecord {
  * {@includeCode ../test/examples.test.ts#checkpoints}
  * @category Checkpoints
  */
-export async function loadCalm(path: string, options: ReadCalmOptions = {}): Promise<{ model: CalmModel; report: CalmCheckpointReport }> {
+export async function loadCalm(
+  path: string,
+  options: ReadCalmOptions = {},
+): Promise<{ model: CalmModel; report: CalmCheckpointReport }> {
   const read = await readCalmCheckpoint(path, options);
   const params = toVariables(read.lm);
   const aeParams = toVariables(read.ae);
@@ -315,18 +389,32 @@ export async function loadCalm(path: string, options: ReadCalmOptions = {}): Pro
 
 const TORCH_DTYPE: Partial<Record<SafetensorsDtype, string>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
-async function writeModelFolder(outDir: string, configJson: Record<string, unknown>, arrays: Record<string, TensorToWrite>, dtype: SafetensorsDtype): Promise<{ configFile: string; weightsFile: string }> {
+async function writeModelFolder(
+  outDir: string,
+  configJson: Record<string, unknown>,
+  arrays: Record<string, TensorToWrite>,
+  dtype: SafetensorsDtype,
+): Promise<{ configFile: string; weightsFile: string }> {
   const weightsFile = join(outDir, 'model.safetensors');
   const configFile = join(outDir, 'config.json');
   await writeSafetensorsFile(weightsFile, arrays, { format: 'pt' });
-  await writeTextAtomic(configFile, `${JSON.stringify({ ...configJson, torch_dtype: TORCH_DTYPE[dtype] ?? 'float32' }, null, 2)}\n`);
+  await writeTextAtomic(
+    configFile,
+    `${JSON.stringify({ ...configJson, torch_dtype: TORCH_DTYPE[dtype] ?? 'float32' }, null, 2)}\n`,
+  );
   return { configFile, weightsFile };
 }
 
-function calmArrays(config: CalmConfig, aeConfig: AutoencoderConfig, lm: Record<string, TensorToWrite>, ae: Record<string, TensorToWrite>): Record<string, TensorToWrite> {
+function calmArrays(
+  config: CalmConfig,
+  aeConfig: AutoencoderConfig,
+  lm: Record<string, TensorToWrite>,
+  ae: Record<string, TensorToWrite>,
+): Record<string, TensorToWrite> {
   const out: Record<string, TensorToWrite> = {};
   for (const k of Object.keys(autoencoderParamShapes(aeConfig))) out[AE_PREFIX + k] = ae[k]!;
-  for (const k of Object.keys(calmParamSpecs(config))) if (!k.startsWith('embed_proj.') && !k.startsWith(HEAD_PREFIX)) out[k] = lm[k]!;
+  for (const k of Object.keys(calmParamSpecs(config)))
+    if (!k.startsWith('embed_proj.') && !k.startsWith(HEAD_PREFIX)) out[k] = lm[k]!;
   for (const k of Object.keys(lm)) if (k.startsWith(HEAD_PREFIX)) out[k] = lm[k]!;
   for (const k of Object.keys(lm)) if (k.startsWith('embed_proj.')) out[k] = lm[k]!;
   return out;
@@ -345,7 +433,11 @@ function calmArrays(config: CalmConfig, aeConfig: AutoencoderConfig, lm: Record<
  * {@includeCode ../test/examples.test.ts#checkpoints}
  * @category Checkpoints
  */
-export async function saveCalm(outDir: string, model: CalmModel, options: { aePath?: string; floatDtype?: 'F32' | 'F16' | 'BF16' } = {}): Promise<{ configFile: string; weightsFile: string }> {
+export async function saveCalm(
+  outDir: string,
+  model: CalmModel,
+  options: { aePath?: string; floatDtype?: 'F32' | 'F16' | 'BF16' } = {},
+): Promise<{ configFile: string; weightsFile: string }> {
   const dtype = options.floatDtype ?? 'F32';
   const lm = await paramsToNamedArrays(model.params, { floatDtype: dtype });
   const ae = await paramsToNamedArrays(model.aeParams, { floatDtype: dtype });
@@ -365,7 +457,11 @@ export async function saveCalm(outDir: string, model: CalmModel, options: { aePa
  */
 export async function loadAr(path: string): Promise<{ model: ArModel; weightsFile: string }> {
   const { weightsFile, configFile, format } = await resolveModelFiles(path);
-  if (!configFile) fail('IO_ERROR', `no config.json beside ${weightsFile}; an AR checkpoint needs its config.json (architectures ["LlamaForCausalLM"]).`);
+  if (!configFile)
+    fail(
+      'IO_ERROR',
+      `no config.json beside ${weightsFile}; an AR checkpoint needs its config.json (architectures ["LlamaForCausalLM"]).`,
+    );
   const config: ArConfig = arConfigFromJson(await readJson(configFile), configFile);
   const raw = await readWeights(weightsFile, format);
   const specs = arParamSpecs(config);
@@ -378,11 +474,17 @@ export async function loadAr(path: string): Promise<{ model: ArModel; weightsFil
     else unexpected.push(k);
   }
   const missing = Object.keys(specs).filter((k) => !keep.has(k));
-  const shapes = Object.entries(specs).filter(([k, s]) => keep.has(k) && !tf.util.arraysEqual(keep.get(k)!.shape, s.shape)).map(([k]) => k);
+  const shapes = Object.entries(specs)
+    .filter(([k, s]) => keep.has(k) && !tf.util.arraysEqual(keep.get(k)!.shape, s.shape))
+    .map(([k]) => k);
   if (missing.length || unexpected.length || shapes.length) {
-    fail(missing.length ? 'MISSING_PARAMETER' : unexpected.length ? 'UNEXPECTED_PARAMETER' : 'SHAPE_MISMATCH', `${weightsFile} does not match its config: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}], wrong shapes [${shapes.join(', ')}].`, {
-      details: { missing, unexpected, shapes },
-    });
+    fail(
+      missing.length ? 'MISSING_PARAMETER' : unexpected.length ? 'UNEXPECTED_PARAMETER' : 'SHAPE_MISMATCH',
+      `${weightsFile} does not match its config: missing [${missing.join(', ')}], unexpected [${unexpected.join(', ')}], wrong shapes [${shapes.join(', ')}].`,
+      {
+        details: { missing, unexpected, shapes },
+      },
+    );
   }
   return { model: new ArModel(config, { params: toVariables(keep) }), weightsFile };
 }
@@ -398,7 +500,11 @@ export async function loadAr(path: string): Promise<{ model: ArModel; weightsFil
  * {@includeCode ../test/examples.test.ts#ar-checkpoints}
  * @category Checkpoints
  */
-export async function saveAr(outDir: string, model: ArModel, options: { floatDtype?: 'F32' | 'F16' | 'BF16' } = {}): Promise<{ configFile: string; weightsFile: string }> {
+export async function saveAr(
+  outDir: string,
+  model: ArModel,
+  options: { floatDtype?: 'F32' | 'F16' | 'BF16' } = {},
+): Promise<{ configFile: string; weightsFile: string }> {
   const dtype = options.floatDtype ?? 'F32';
   const arrays = await paramsToNamedArrays(model.params, { floatDtype: dtype });
   return writeModelFolder(outDir, arConfigToJson(model.config), arrays, dtype);
@@ -435,11 +541,17 @@ export interface ConvertCheckpointReport {
  * {@includeCode ../test/examples.test.ts#checkpoints}
  * @category Checkpoints
  */
-export async function convertCheckpoint(src: string, outDir: string, options: { aePath?: string; dtype?: ConvertDtype } = {}): Promise<ConvertCheckpointReport> {
+export async function convertCheckpoint(
+  src: string,
+  outDir: string,
+  options: { aePath?: string; dtype?: ConvertDtype } = {},
+): Promise<ConvertCheckpointReport> {
   const dtype = options.dtype ?? 'keep';
-  if (!['keep', 'F32', 'F16', 'BF16'].includes(dtype)) fail('INVALID_ARGUMENT', `convert: dtype must be keep, F32, F16 or BF16, got ${JSON.stringify(dtype)}.`);
+  if (!['keep', 'F32', 'F16', 'BF16'].includes(dtype))
+    fail('INVALID_ARGUMENT', `convert: dtype must be keep, F32, F16 or BF16, got ${JSON.stringify(dtype)}.`);
   const kind = await detectCheckpointKind(src);
-  const pick = (seen: readonly SafetensorsDtype[]): SafetensorsDtype => (dtype !== 'keep' ? dtype : seen.length === 1 && (seen[0] === 'F16' || seen[0] === 'BF16') ? seen[0] : 'F32');
+  const pick = (seen: readonly SafetensorsDtype[]): SafetensorsDtype =>
+    dtype !== 'keep' ? dtype : seen.length === 1 && (seen[0] === 'F16' || seen[0] === 'BF16') ? seen[0] : 'F32';
   if (kind === 'autoencoder') {
     const r = await convertAutoencoderCheckpoint(src, outDir, { dtype });
     return { kind, source: r.weightsFile, files: r.files, tensorCount: r.tensorCount, storedDtype: r.storedDtype };
@@ -447,7 +559,8 @@ export async function convertCheckpoint(src: string, outDir: string, options: { 
   if (kind === 'calm') {
     const read = await readCalmCheckpoint(src, options.aePath !== undefined ? { aePath: options.aePath } : {});
     const storedDtype = pick(read.report.dtypes);
-    const asWrite = (m: Map<string, NamedArray>): Record<string, TensorToWrite> => Object.fromEntries([...m].map(([k, a]) => [k, { shape: a.shape, data: a.data, dtype: storedDtype }]));
+    const asWrite = (m: Map<string, NamedArray>): Record<string, TensorToWrite> =>
+      Object.fromEntries([...m].map(([k, a]) => [k, { shape: a.shape, data: a.data, dtype: storedDtype }]));
     const arrays = calmArrays(read.config, read.aeConfig, asWrite(read.lm), asWrite(read.ae));
     const config = { ...read.config, aePath: options.aePath ?? read.config.aePath };
     const files = await writeModelFolder(outDir, calmConfigToJson(config), arrays, storedDtype);
@@ -468,5 +581,8 @@ export async function convertCheckpoint(src: string, outDir: string, options: { 
     const files = await writeModelFolder(outDir, arConfigToJson(config), arrays, storedDtype);
     return { kind, source: weightsFile, files, tensorCount: Object.keys(arrays).length, storedDtype };
   }
-  return fail('INVALID_ARGUMENT', `convert: ${src} has no config.json naming EnergyTransformer, Autoencoder or LlamaForCausalLM; pass an official checkpoint folder.`);
+  return fail(
+    'INVALID_ARGUMENT',
+    `convert: ${src} has no config.json naming EnergyTransformer, Autoencoder or LlamaForCausalLM; pass an official checkpoint folder.`,
+  );
 }

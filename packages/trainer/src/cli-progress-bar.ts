@@ -45,7 +45,9 @@ export function phaseBar(label: string, total: number, unit = 'tok/s'): PhaseBar
         const now = Date.now();
         if (now - last < 5000 && value < (extra.total ?? total)) return;
         last = now;
-        stream.write(`${label}: ${value}/${extra.total ?? total}${extra.rate !== undefined ? ` ${fmtRate(extra.rate)} ${unit}` : ''}${extra.note ? ` ${extra.note}` : ''}\n`);
+        stream.write(
+          `${label}: ${value}/${extra.total ?? total}${extra.rate !== undefined ? ` ${fmtRate(extra.rate)} ${unit}` : ''}${extra.note ? ` ${extra.note}` : ''}\n`,
+        );
       },
       log: (line) => void stream.write(`${line}\n`),
       stop: () => undefined,

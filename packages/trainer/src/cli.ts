@@ -13,7 +13,7 @@ import { initBackend } from '@calm/nn';
 import { convertCheckpoint, detectCheckpointKind, loadAr, loadCalm } from './checkpoint.js';
 import { phaseBar, type PhaseBar } from './cli-progress-bar.js';
 import { evaluateAr, evaluateCalm } from './evaluate.js';
-import { generateAr, generateCalm } from './generate.js';
+import { generateAr, generateCalm, type GenerateResult } from './generate.js';
 import { fail } from './internal/errors.js';
 import { brierVsFlopsSpec, trainingCurvesSpec, writePlot } from './plots.js';
 import { runQuickstart } from './quickstart.js';
@@ -42,7 +42,17 @@ async function readConfigFile(path: string): Promise<unknown> {
   }
 }
 
-async function trainCommand(stage: RunConfig['stage'], opts: { config?: string; out?: string; steps?: string; maxMinutes?: string; tokenizer?: string; autoencoder?: string }): Promise<void> {
+async function trainCommand(
+  stage: RunConfig['stage'],
+  opts: {
+    config?: string;
+    out?: string;
+    steps?: string;
+    maxMinutes?: string;
+    tokenizer?: string;
+    autoencoder?: string;
+  },
+): Promise<void> {
   const raw = (opts.config ? await readConfigFile(opts.config) : {}) as Record<string, unknown>;
   const overrides: Record<string, unknown> = { ...raw };
   if (opts.out) overrides.outDir = opts.out;
@@ -71,7 +81,10 @@ async function trainCommand(stage: RunConfig['stage'], opts: { config?: string; 
   );
 }
 
-async function evalBlocksFor(opts: { tokenizer: string; data: string; file?: string; blocks: string; blockSize: string }, k: number) {
+async function evalBlocksFor(
+  opts: { tokenizer: string; data: string; file?: string; blocks: string; blockSize: string },
+  k: number,
+) {
   const tokenizer = await loadTokenizer(opts.tokenizer);
   let texts: string[];
   if (opts.data === 'sotu') texts = loadSotuCorpus({ split: 'test' }).texts;
@@ -80,18 +93,24 @@ async function evalBlocksFor(opts: { tokenizer: string; data: string; file?: str
     texts = await readJsonlTexts(opts.file);
   } else return fail('INVALID_ARGUMENT', `--data must be sotu, jsonl or wikitext, got ${opts.data}.`);
   const blockSize = Number(opts.blockSize);
-  if (!Number.isInteger(blockSize) || blockSize % k !== 0) fail('INVALID_ARGUMENT', `--block-size must be a multiple of K = ${k}, got ${opts.blockSize}.`);
+  if (!Number.isInteger(blockSize) || blockSize % k !== 0)
+    fail('INVALID_ARGUMENT', `--block-size must be a multiple of K = ${k}, got ${opts.blockSize}.`);
   const { blocks } = await packEvalBlocks(texts, tokenizer, { blockSize });
   return { tokenizer, blocks: blocks.slice(0, Number(opts.blocks)) };
 }
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command();
-  program.name('calm').description('CALM (Continuous Autoregressive Language Models) on TensorFlow.js: train, evaluate, generate.').showHelpAfterError();
+  program
+    .name('calm')
+    .description('CALM (Continuous Autoregressive Language Models) on TensorFlow.js: train, evaluate, generate.')
+    .showHelpAfterError();
 
   program
     .command('quickstart')
-    .description('Train a BPE tokenizer, an autoencoder, CALM and an AR baseline on the embedded SOTU corpus; report BrierLM, a sample and plots.')
+    .description(
+      'Train a BPE tokenizer, an autoencoder, CALM and an AR baseline on the embedded SOTU corpus; report BrierLM, a sample and plots.',
+    )
     .option('--out <dir>', 'output folder', 'calm-quickstart')
     .option('--budget-minutes <n>', 'wall-clock budget in minutes', '10')
     .option('--seed <n>', 'seed of every random draw', '1')
@@ -105,11 +124,16 @@ async function main(argv: string[]): Promise<void> {
         ngramOrder: Number(o.ngramOrder),
         onEvent: (e) => {
           if (e.type === 'phase') bar = phaseBar(e.phase, e.total, e.unit);
-          else if (e.type === 'progress') bar?.update(e.value, { ...(e.rate !== undefined ? { rate: e.rate } : {}), ...(e.note ? { note: e.note } : {}), ...(e.total !== undefined ? { total: e.total } : {}) });
+          else if (e.type === 'progress')
+            bar?.update(e.value, {
+              ...(e.rate !== undefined ? { rate: e.rate } : {}),
+              ...(e.note ? { note: e.note } : {}),
+              ...(e.total !== undefined ? { total: e.total } : {}),
+            });
           else if (e.type === 'phaseEnd') {
             bar?.stop();
             bar = undefined;
-          } else (bar ? bar.log(e.message) : err(e.message));
+          } else bar ? bar.log(e.message) : err(e.message);
         },
       });
       done(
@@ -125,7 +149,9 @@ async function main(argv: string[]): Promise<void> {
   ] as const) {
     const cmd = program
       .command(name)
-      .description(`${what} from a JSON run config (defaults filled in, every problem reported at once); resumes from the run folder's last checkpoint`)
+      .description(
+        `${what} from a JSON run config (defaults filled in, every problem reported at once); resumes from the run folder's last checkpoint`,
+      )
       .option('--config <file>', 'run config (JSON)')
       .option('--out <dir>', 'run folder (overrides outDir)')
       .option('--tokenizer <path>', 'tokenizer.json / tokenizer.model (overrides tokenizer)')
@@ -146,21 +172,45 @@ async function main(argv: string[]): Promise<void> {
     .option('--blocks <n>', 'blocks to evaluate', '32')
     .option('--block-size <n>', 'tokens per block', '256')
     .option('--seed <n>', 'seed', '0')
-    .action(async (o: { model: string; tokenizer: string; ae?: string; data: string; file?: string; blocks: string; blockSize: string; seed: string }) => {
-      err(`backend: ${(await initBackend()).detail}`);
-      const kind = await detectCheckpointKind(o.model);
-      if (kind !== 'calm' && kind !== 'ar') fail('INVALID_ARGUMENT', `--model ${o.model} is not a CALM or AR checkpoint (config.json architectures).`);
-      const model = kind === 'calm' ? (await loadCalm(o.model, o.ae ? { aePath: o.ae } : {})).model : (await loadAr(o.model)).model;
-      const { blocks } = await evalBlocksFor(o, kind === 'calm' ? (model as { chunkSize: number }).chunkSize : 1);
-      const bar = phaseBar('BrierLM', blocks.length, 'calls');
-      const onProgress = (p: { blocksDone: number; calls: number }) => bar.update(p.blocksDone, { rate: p.calls });
-      const r =
-        kind === 'calm'
-          ? await evaluateCalm(model as Awaited<ReturnType<typeof loadCalm>>['model'], blocks, { seed: o.seed, onProgress })
-          : await evaluateAr(model as Awaited<ReturnType<typeof loadAr>>['model'], blocks, { seed: o.seed, onProgress });
-      bar.stop();
-      done(`BrierLM ${r.brierLM.toFixed(3)} ± ${r.brierLMStderr.toFixed(3)} (${kind}, ${r.numPositions} positions in ${r.numBlocks} blocks)`, { kind, ...summary(r), result: r });
-    });
+    .action(
+      async (o: {
+        model: string;
+        tokenizer: string;
+        ae?: string;
+        data: string;
+        file?: string;
+        blocks: string;
+        blockSize: string;
+        seed: string;
+      }) => {
+        err(`backend: ${(await initBackend()).detail}`);
+        const kind = await detectCheckpointKind(o.model);
+        if (kind !== 'calm' && kind !== 'ar')
+          fail('INVALID_ARGUMENT', `--model ${o.model} is not a CALM or AR checkpoint (config.json architectures).`);
+        const model =
+          kind === 'calm'
+            ? (await loadCalm(o.model, o.ae ? { aePath: o.ae } : {})).model
+            : (await loadAr(o.model)).model;
+        const { blocks } = await evalBlocksFor(o, kind === 'calm' ? (model as { chunkSize: number }).chunkSize : 1);
+        const bar = phaseBar('BrierLM', blocks.length, 'calls');
+        const onProgress = (p: { blocksDone: number; calls: number }) => bar.update(p.blocksDone, { rate: p.calls });
+        const r =
+          kind === 'calm'
+            ? await evaluateCalm(model as Awaited<ReturnType<typeof loadCalm>>['model'], blocks, {
+                seed: o.seed,
+                onProgress,
+              })
+            : await evaluateAr(model as Awaited<ReturnType<typeof loadAr>>['model'], blocks, {
+                seed: o.seed,
+                onProgress,
+              });
+        bar.stop();
+        done(
+          `BrierLM ${r.brierLM.toFixed(3)} ± ${r.brierLMStderr.toFixed(3)} (${kind}, ${r.numPositions} positions in ${r.numBlocks} blocks)`,
+          { kind, ...summary(r), result: r },
+        );
+      },
+    );
 
   program
     .command('generate')
@@ -174,30 +224,57 @@ async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--method <m>', 'CALM temperature sampler').choices(['batch', 'exact']).default('batch'))
     .option('--pool <n>', 'pool size of the batch approximation', '200')
     .option('--seed <n>', 'seed', '0')
-    .action(async (o: { model: string; tokenizer: string; prompt: string; ae?: string; maxNewTokens: string; temperature: string; method: 'batch' | 'exact'; pool: string; seed: string }) => {
-      err(`backend: ${(await initBackend()).detail}`);
-      const tokenizer = await loadTokenizer(o.tokenizer);
-      const prompt = Int32Array.from([tokenizer.bos, ...(await tokenizer.encode(o.prompt))]);
-      const kind = await detectCheckpointKind(o.model);
-      const rng = createRng(Number(o.seed));
-      const maxNewTokens = Number(o.maxNewTokens);
-      const temperature = Number(o.temperature);
-      const bar = phaseBar('generate', maxNewTokens, 'steps/s');
-      const t0 = performance.now();
-      const onStep = (s: number) => bar.update(kind === 'calm' ? s * 4 : s, { rate: s / ((performance.now() - t0) / 1000) });
-      let r;
-      if (kind === 'calm') {
-        const { model } = await loadCalm(o.model, o.ae ? { aePath: o.ae } : {});
-        r = await generateCalm(model, [prompt], { rng, maxNewTokens, temperature, temperatureMethod: o.method, poolSize: Number(o.pool), onStep });
-      } else if (kind === 'ar') {
-        const { model } = await loadAr(o.model);
-        r = await generateAr(model, [prompt], { rng, maxNewTokens, temperature, onStep });
-      } else return fail('INVALID_ARGUMENT', `--model ${o.model} is not a CALM or AR checkpoint.`);
-      bar.stop();
-      const text = await tokenizer.decode(r.generated[0]!.filter((t) => t !== tokenizer.eos));
-      const secs = (performance.now() - t0) / 1000;
-      done(`${o.prompt}${text}`, { kind, prompt: o.prompt, text, tokens: Array.from(r.generated[0]!), tokensPerSecond: r.generated[0]!.length / secs, temperatureStats: r.temperatureStats ?? null });
-    });
+    .action(
+      async (o: {
+        model: string;
+        tokenizer: string;
+        prompt: string;
+        ae?: string;
+        maxNewTokens: string;
+        temperature: string;
+        method: 'batch' | 'exact';
+        pool: string;
+        seed: string;
+      }) => {
+        err(`backend: ${(await initBackend()).detail}`);
+        const tokenizer = await loadTokenizer(o.tokenizer);
+        const prompt = Int32Array.from([tokenizer.bos, ...(await tokenizer.encode(o.prompt))]);
+        const kind = await detectCheckpointKind(o.model);
+        const rng = createRng(Number(o.seed));
+        const maxNewTokens = Number(o.maxNewTokens);
+        const temperature = Number(o.temperature);
+        const bar = phaseBar('generate', maxNewTokens, 'steps/s');
+        const t0 = performance.now();
+        const onStep = (s: number) =>
+          bar.update(kind === 'calm' ? s * 4 : s, { rate: s / ((performance.now() - t0) / 1000) });
+        let r: GenerateResult;
+        if (kind === 'calm') {
+          const { model } = await loadCalm(o.model, o.ae ? { aePath: o.ae } : {});
+          r = await generateCalm(model, [prompt], {
+            rng,
+            maxNewTokens,
+            temperature,
+            temperatureMethod: o.method,
+            poolSize: Number(o.pool),
+            onStep,
+          });
+        } else if (kind === 'ar') {
+          const { model } = await loadAr(o.model);
+          r = await generateAr(model, [prompt], { rng, maxNewTokens, temperature, onStep });
+        } else return fail('INVALID_ARGUMENT', `--model ${o.model} is not a CALM or AR checkpoint.`);
+        bar.stop();
+        const text = await tokenizer.decode(r.generated[0]!.filter((t) => t !== tokenizer.eos));
+        const secs = (performance.now() - t0) / 1000;
+        done(`${o.prompt}${text}`, {
+          kind,
+          prompt: o.prompt,
+          text,
+          tokens: Array.from(r.generated[0]!),
+          tokensPerSecond: r.generated[0]!.length / secs,
+          temperatureStats: r.temperatureStats ?? null,
+        });
+      },
+    );
 
   program
     .command('convert')
@@ -232,7 +309,9 @@ main(process.argv).then(
   (e: unknown) => {
     if (isCalmError(e)) {
       err(`error [${e.code}]: ${e.message}`);
-      process.stdout.write(`${JSON.stringify({ error: { code: e.code, message: e.message, details: e.details ?? null } }, null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ error: { code: e.code, message: e.message, details: e.details ?? null } }, null, 2)}\n`,
+      );
       process.exit(e.code === 'INVALID_CONFIG' || e.code === 'INVALID_ARGUMENT' ? 2 : 1);
     }
     err(`error: ${(e as Error)?.stack ?? String(e)}`);

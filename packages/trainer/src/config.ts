@@ -2,7 +2,13 @@
 // shapes), their whole-object validation (every problem reported at once) and the round trip to
 // the official Hugging Face `config.json` files (`CALMConfig`, `LlamaConfig`; snake_case names).
 
-import { collectConfigProblems, configFieldNamer, throwConfigProblems, type ConfigField, type ConfigValueRule } from '@calm/core';
+import {
+  collectConfigProblems,
+  configFieldNamer,
+  throwConfigProblems,
+  type ConfigField,
+  type ConfigValueRule,
+} from '@calm/core';
 
 /**
  * Hyper-parameters of the Llama backbone (HF `LlamaModel`) shared by CALM and the AR baseline.
@@ -119,7 +125,9 @@ export const CALM_M_CONFIG: Readonly<CalmConfig> = Object.freeze({
 
 // The energy-score exponent α of the head's loss.
 const alpha: ConfigValueRule = (name, v) =>
-  typeof v === 'number' && v > 0 && v <= 2 ? null : `${name} must be in (0, 2] (the energy-score exponent; the paper uses 1), got ${JSON.stringify(v) ?? String(v)}`;
+  typeof v === 'number' && v > 0 && v <= 2
+    ? null
+    : `${name} must be in (0, 2] (the energy-score exponent; the paper uses 1), got ${JSON.stringify(v) ?? String(v)}`;
 
 const LLAMA_FIELDS: ReadonlyArray<ConfigField> = [
   ['hiddenSize', 'hidden_size', 'posInt'],
@@ -139,12 +147,18 @@ function llamaCross(c: Record<string, unknown>, n: (k: string) => string): strin
   const nh = c.numAttentionHeads as number;
   const nkv = c.numKeyValueHeads as number;
   if (Number.isInteger(h) && Number.isInteger(nh) && nh > 0 && h % nh !== 0) {
-    problems.push(`${n('hiddenSize')} (${h}) must be a multiple of ${n('numAttentionHeads')} (${nh}) so that head_dim = hidden / heads is an integer`);
+    problems.push(
+      `${n('hiddenSize')} (${h}) must be a multiple of ${n('numAttentionHeads')} (${nh}) so that head_dim = hidden / heads is an integer`,
+    );
   } else if (Number.isInteger(h) && Number.isInteger(nh) && nh > 0 && (h / nh) % 2 !== 0) {
-    problems.push(`head_dim = ${n('hiddenSize')} / ${n('numAttentionHeads')} = ${h / nh} must be even for rotary embeddings; change the number of heads`);
+    problems.push(
+      `head_dim = ${n('hiddenSize')} / ${n('numAttentionHeads')} = ${h / nh} must be even for rotary embeddings; change the number of heads`,
+    );
   }
   if (Number.isInteger(nh) && Number.isInteger(nkv) && nkv > 0 && nh % nkv !== 0) {
-    problems.push(`${n('numAttentionHeads')} (${nh}) must be a multiple of ${n('numKeyValueHeads')} (${nkv}) for grouped-query attention`);
+    problems.push(
+      `${n('numAttentionHeads')} (${nh}) must be a multiple of ${n('numKeyValueHeads')} (${nkv}) for grouped-query attention`,
+    );
   }
   return problems;
 }
@@ -154,7 +168,10 @@ function idChecks(c: Record<string, unknown>, n: (k: string) => string): string[
   const v = c.vocabSize as number;
   for (const key of ['padTokenId', 'bosTokenId', 'eosTokenId']) {
     const id = c[key];
-    if (typeof id === 'number' && Number.isSafeInteger(v) && id >= v) problems.push(`${n(key)} = ${id} is outside the vocabulary (${n('vocabSize')} = ${v}); raise the vocabulary size or fix the id`);
+    if (typeof id === 'number' && Number.isSafeInteger(v) && id >= v)
+      problems.push(
+        `${n(key)} = ${id} is outside the vocabulary (${n('vocabSize')} = ${v}); raise the vocabulary size or fix the id`,
+      );
   }
   return problems;
 }
@@ -205,13 +222,23 @@ const CALM_FORMAT: ModelConfigFormat<CalmConfig> = {
   architecture: 'EnergyTransformer',
   notThis: "a CALM language-model config (an autoencoder's config belongs to @calm/autoencoder)",
   modelType: '',
-  fixed: { hidden_act: 'silu', attention_bias: false, mlp_bias: false, pretraining_tp: 1, tie_word_embeddings: false, rope_scaling: null, attention_dropout: 0 },
+  fixed: {
+    hidden_act: 'silu',
+    attention_bias: false,
+    mlp_bias: false,
+    pretraining_tp: 1,
+    tie_word_embeddings: false,
+    rope_scaling: null,
+    attention_dropout: 0,
+  },
   keptFromExtra: ['architectures', 'model_type', 'torch_dtype', 'transformers_version'],
   defaults: () => ({ ...CALM_M_CONFIG }),
   fileProblems: (extra) => {
     const mt = extra.model_type;
     return mt !== undefined && mt !== '' && mt !== 'energy' && mt !== null
-      ? [`model_type ${JSON.stringify(mt)} is not supported: only the energy head ("" / "energy") is implemented; diffusion and flow CALM checkpoints were not released`]
+      ? [
+          `model_type ${JSON.stringify(mt)} is not supported: only the energy head ("" / "energy") is implemented; diffusion and flow CALM checkpoints were not released`,
+        ]
       : [];
   },
 };
@@ -229,7 +256,14 @@ const AR_FORMAT: ModelConfigFormat<ArConfig> = {
   architecture: 'LlamaForCausalLM',
   notThis: 'an AR-baseline config',
   modelType: 'llama',
-  fixed: { hidden_act: 'silu', attention_bias: false, mlp_bias: false, pretraining_tp: 1, rope_scaling: null, attention_dropout: 0 },
+  fixed: {
+    hidden_act: 'silu',
+    attention_bias: false,
+    mlp_bias: false,
+    pretraining_tp: 1,
+    rope_scaling: null,
+    attention_dropout: 0,
+  },
   keptFromExtra: ['architectures', 'torch_dtype', 'transformers_version'],
   defaults: () => arConfig({}),
 };
@@ -238,18 +272,23 @@ function configProblems<C>(format: ModelConfigFormat<C>, config: C, jsonNames: b
   const rec = config as unknown as Record<string, unknown>;
   const n = configFieldNamer(format.fields, jsonNames);
   const problems = collectConfigProblems(rec, format.fields, { jsonNames });
-  if (typeof rec.extra !== 'object' || rec.extra === null || Array.isArray(rec.extra)) problems.push('extra must be an object (use {} when there is nothing to carry)');
+  if (typeof rec.extra !== 'object' || rec.extra === null || Array.isArray(rec.extra))
+    problems.push('extra must be an object (use {} when there is nothing to carry)');
   return [...problems, ...llamaCross(rec, n), ...idChecks(rec, n)];
 }
 
 function validateWith<C>(format: ModelConfigFormat<C>, config: C): void {
-  if (typeof config !== 'object' || config === null) throwProblems(['the configuration must be an object'], format.what);
+  if (typeof config !== 'object' || config === null)
+    throwProblems(['the configuration must be an object'], format.what);
   throwProblems(configProblems(format, config, false), format.what);
 }
 
 function readConfigJson<C>(format: ModelConfigFormat<C>, json: unknown, fileName: string): C {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throwProblems([`the file must hold a JSON object, got ${Array.isArray(json) ? 'an array' : typeof json}`], fileName);
+    throwProblems(
+      [`the file must hold a JSON object, got ${Array.isArray(json) ? 'an array' : typeof json}`],
+      fileName,
+    );
   }
   const problems: string[] = [];
   const config = format.defaults() as unknown as Record<string, unknown>;
@@ -260,11 +299,18 @@ function readConfigJson<C>(format: ModelConfigFormat<C>, json: unknown, fileName
     if (camel !== undefined) config[camel] = value;
     else if (key in format.fixed) {
       const want = format.fixed[key];
-      if (want !== value && !(want === null && value === undefined)) problems.push(`${key} = ${JSON.stringify(value)} is not supported (only ${JSON.stringify(want)}, as in the official models)`);
+      if (want !== value && !(want === null && value === undefined))
+        problems.push(
+          `${key} = ${JSON.stringify(value)} is not supported (only ${JSON.stringify(want)}, as in the official models)`,
+        );
     } else {
       if (key === 'architectures') {
-        if (!Array.isArray(value) || !value.every((a) => typeof a === 'string')) problems.push(`architectures must be a list of strings, got ${JSON.stringify(value)}`);
-        else if (!value.includes(format.architecture)) problems.push(`architectures ${JSON.stringify(value)} does not name "${format.architecture}"; this is not ${format.notThis}`);
+        if (!Array.isArray(value) || !value.every((a) => typeof a === 'string'))
+          problems.push(`architectures must be a list of strings, got ${JSON.stringify(value)}`);
+        else if (!value.includes(format.architecture))
+          problems.push(
+            `architectures ${JSON.stringify(value)} does not name "${format.architecture}"; this is not ${format.notThis}`,
+          );
       }
       extra[key] = value;
     }
@@ -275,7 +321,10 @@ function readConfigJson<C>(format: ModelConfigFormat<C>, json: unknown, fileName
   return c;
 }
 
-function writeConfigJson<C extends { extra: Record<string, unknown> }>(format: ModelConfigFormat<C>, config: C): Record<string, unknown> {
+function writeConfigJson<C extends { extra: Record<string, unknown> }>(
+  format: ModelConfigFormat<C>,
+  config: C,
+): Record<string, unknown> {
   validateWith(format, config);
   const rec = config as unknown as Record<string, unknown>;
   const out: Record<string, unknown> = { architectures: [format.architecture], model_type: format.modelType };
@@ -427,4 +476,3 @@ export function arConfigFromJson(json: unknown, fileName = 'config.json'): ArCon
 export function arConfigToJson(config: ArConfig): Record<string, unknown> {
   return writeConfigJson(AR_FORMAT, config);
 }
-

@@ -48,7 +48,11 @@ function brierOptions(options: ModelEvalOptions, rng: Rng) {
  * {@includeCode ../test/examples.test.ts#evaluate}
  * @category Evaluation
  */
-export async function evaluateCalm(model: CalmModel, blocks: readonly Int32Array[], options: ModelEvalOptions = {}): Promise<BrierLMResult> {
+export async function evaluateCalm(
+  model: CalmModel,
+  blocks: readonly Int32Array[],
+  options: ModelEvalOptions = {},
+): Promise<BrierLMResult> {
   const seed = options.seed ?? 0;
   const sampler = calmChunkSampler(model, { rng: createRng(`${seed}/calm-sampler`) });
   return evaluateBrierLM({ kind: 'chunk', sampler }, blocks, brierOptions(options, createRng(`${seed}/brier`)));
@@ -66,6 +70,14 @@ export async function evaluateCalm(model: CalmModel, blocks: readonly Int32Array
  * {@includeCode ../test/examples.test.ts#evaluate}
  * @category Evaluation
  */
-export async function evaluateAr(model: ArModel, blocks: readonly Int32Array[], options: ModelEvalOptions = {}): Promise<BrierLMResult> {
-  return evaluateBrierLM({ kind: 'explicit', model: arNextTokenModel(model) }, blocks, brierOptions(options, createRng(`${options.seed ?? 0}/brier`)));
+export async function evaluateAr(
+  model: ArModel,
+  blocks: readonly Int32Array[],
+  options: ModelEvalOptions = {},
+): Promise<BrierLMResult> {
+  return evaluateBrierLM(
+    { kind: 'explicit', model: arNextTokenModel(model) },
+    blocks,
+    brierOptions(options, createRng(`${options.seed ?? 0}/brier`)),
+  );
 }

@@ -35,7 +35,8 @@ export interface FlopsOptions {
 
 function ctxOf(options: FlopsOptions): number {
   const c = options.context ?? 2048;
-  if (!(c >= 0) || !Number.isFinite(c)) fail('INVALID_ARGUMENT', `FLOPs: context must be a finite number >= 0, got ${c}.`);
+  if (!(c >= 0) || !Number.isFinite(c))
+    fail('INVALID_ARGUMENT', `FLOPs: context must be a finite number >= 0, got ${c}.`);
   return c;
 }
 
@@ -50,7 +51,11 @@ function ctxOf(options: FlopsOptions): number {
 export function backboneParams(config: LlamaConfig): number {
   const h = config.hiddenSize;
   const d = headDim(config);
-  const perLayer = h * config.numAttentionHeads * d * 2 + h * config.numKeyValueHeads * d * 2 + 3 * h * config.intermediateSize + 2 * h;
+  const perLayer =
+    h * config.numAttentionHeads * d * 2 +
+    h * config.numKeyValueHeads * d * 2 +
+    3 * h * config.intermediateSize +
+    2 * h;
   return perLayer * config.numHiddenLayers + h;
 }
 
@@ -111,8 +116,16 @@ export function autoencoderFlopsPerChunk(config: AutoencoderConfig): { encoder: 
   const layer = h + 3 * h * config.intermediateSize; // RMSNorm weight + SwiGLU MLP
   const encHalf = config.numEncoderLayers / 2;
   const decHalf = config.numDecoderLayers / 2;
-  const encoder = 2 * (k * encHalf * layer + (k * h * h + h) + encHalf * layer + h + (h * 2 * config.latentSize + 2 * config.latentSize));
-  const decoder = 2 * ((config.latentSize * h + h) + decHalf * layer + (h * k * h + k * h) + k * (decHalf * layer + h + config.vocabSize * h));
+  const encoder =
+    2 *
+    (k * encHalf * layer + (k * h * h + h) + encHalf * layer + h + (h * 2 * config.latentSize + 2 * config.latentSize));
+  const decoder =
+    2 *
+    (config.latentSize * h +
+      h +
+      decHalf * layer +
+      (h * k * h + k * h) +
+      k * (decHalf * layer + h + config.vocabSize * h));
   return { encoder, decoder };
 }
 
@@ -129,7 +142,11 @@ export function autoencoderFlopsPerChunk(config: AutoencoderConfig): { encoder: 
  * {@includeCode ../test/examples.test.ts#flops}
  * @category FLOPs
  */
-export function calmInferenceFlops(config: CalmConfig, aeConfig: AutoencoderConfig, options: FlopsOptions = {}): FlopsBreakdown {
+export function calmInferenceFlops(
+  config: CalmConfig,
+  aeConfig: AutoencoderConfig,
+  options: FlopsOptions = {},
+): FlopsBreakdown {
   const k = config.patchSize;
   const ctx = ctxOf(options);
   const parts = {
@@ -155,7 +172,11 @@ export function calmInferenceFlops(config: CalmConfig, aeConfig: AutoencoderConf
  * {@includeCode ../test/examples.test.ts#flops}
  * @category FLOPs
  */
-export function calmTrainingFlops(config: CalmConfig, aeConfig: AutoencoderConfig, options: FlopsOptions = {}): FlopsBreakdown {
+export function calmTrainingFlops(
+  config: CalmConfig,
+  aeConfig: AutoencoderConfig,
+  options: FlopsOptions = {},
+): FlopsBreakdown {
   const k = config.patchSize;
   const ctx = ctxOf(options);
   const head = headParams(config);

@@ -62,10 +62,14 @@ export interface GenerateResult {
 }
 
 function checkPrompts(prompts: readonly TokenIds[], vocab: number, fn: string): void {
-  if (!Array.isArray(prompts) || prompts.length === 0) fail('INVALID_ARGUMENT', `${fn}: prompts must be a non-empty array of Int32Array token sequences.`);
+  if (!Array.isArray(prompts) || prompts.length === 0)
+    fail('INVALID_ARGUMENT', `${fn}: prompts must be a non-empty array of Int32Array token sequences.`);
   prompts.forEach((p, i) => {
-    if (!(p instanceof Int32Array) || p.length === 0) fail('INVALID_ARGUMENT', `${fn}: prompts[${i}] must be a non-empty Int32Array (start it with BOS).`);
-    for (let j = 0; j < p.length; j++) if (p[j]! < 0 || p[j]! >= vocab) fail('INVALID_ARGUMENT', `${fn}: prompts[${i}][${j}] = ${p[j]} is outside the vocabulary [0, ${vocab}).`);
+    if (!(p instanceof Int32Array) || p.length === 0)
+      fail('INVALID_ARGUMENT', `${fn}: prompts[${i}] must be a non-empty Int32Array (start it with BOS).`);
+    for (let j = 0; j < p.length; j++)
+      if (p[j]! < 0 || p[j]! >= vocab)
+        fail('INVALID_ARGUMENT', `${fn}: prompts[${i}][${j}] = ${p[j]} is outside the vocabulary [0, ${vocab}).`);
   });
 }
 
@@ -77,7 +81,14 @@ function stripPad(ids: ArrayLike<number>, pad: number | null): Int32Array {
 
 function addStats(a: TemperatureSamplerStats | undefined, b: TemperatureSamplerStats): TemperatureSamplerStats {
   if (!a) return { ...b };
-  return { accepted: a.accepted + b.accepted, drawn: a.drawn + b.drawn, consumed: a.consumed + b.consumed, baseCalls: a.baseCalls + b.baseCalls, exhausted: a.exhausted + b.exhausted, fallbacks: a.fallbacks + b.fallbacks };
+  return {
+    accepted: a.accepted + b.accepted,
+    drawn: a.drawn + b.drawn,
+    consumed: a.consumed + b.consumed,
+    baseCalls: a.baseCalls + b.baseCalls,
+    exhausted: a.exhausted + b.exhausted,
+    fallbacks: a.fallbacks + b.fallbacks,
+  };
 }
 
 /**
@@ -100,22 +111,43 @@ function addStats(a: TemperatureSamplerStats | undefined, b: TemperatureSamplerS
  * {@includeCode ../test/examples.test.ts#generate}
  * @category Generation
  */
-export async function generateCalm(model: CalmModel, prompts: readonly TokenIds[], options: CalmGenerateOptions): Promise<GenerateResult> {
+export async function generateCalm(
+  model: CalmModel,
+  prompts: readonly TokenIds[],
+  options: CalmGenerateOptions,
+): Promise<GenerateResult> {
   const cfg = model.config;
   const k = cfg.patchSize;
   const pad = cfg.padTokenId;
   const eos = cfg.eosTokenId;
   checkPrompts(prompts, cfg.vocabSize, 'generateCalm');
   const { rng } = options;
-  if (!rng || typeof rng.uniform !== 'function') fail('INVALID_ARGUMENT', 'generateCalm: options.rng must be an Rng from @calm/core.');
-  if (options.maxLength === undefined && options.maxNewTokens === undefined) fail('INVALID_ARGUMENT', 'generateCalm: pass maxLength (total tokens, as the official max_length) or maxNewTokens.');
-  for (const [name, v] of [['maxLength', options.maxLength], ['maxNewTokens', options.maxNewTokens]] as const) {
-    if (v !== undefined && (!Number.isInteger(v) || v < 1)) fail('INVALID_ARGUMENT', `generateCalm: ${name} must be an integer >= 1, got ${v}.`);
+  if (!rng || typeof rng.uniform !== 'function')
+    fail('INVALID_ARGUMENT', 'generateCalm: options.rng must be an Rng from @calm/core.');
+  if (options.maxLength === undefined && options.maxNewTokens === undefined)
+    fail(
+      'INVALID_ARGUMENT',
+      'generateCalm: pass maxLength (total tokens, as the official max_length) or maxNewTokens.',
+    );
+  for (const [name, v] of [
+    ['maxLength', options.maxLength],
+    ['maxNewTokens', options.maxNewTokens],
+  ] as const) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 1))
+      fail('INVALID_ARGUMENT', `generateCalm: ${name} must be an integer >= 1, got ${v}.`);
   }
   const temperature = options.temperature ?? 1;
-  if (!(temperature > 0 && temperature <= 1)) fail('INVALID_ARGUMENT', `generateCalm: temperature must be in (0, 1], got ${temperature}; CALM can only sharpen its distribution.`);
+  if (!(temperature > 0 && temperature <= 1))
+    fail(
+      'INVALID_ARGUMENT',
+      `generateCalm: temperature must be in (0, 1], got ${temperature}; CALM can only sharpen its distribution.`,
+    );
   const method = options.temperatureMethod ?? 'batch';
-  if (method !== 'batch' && method !== 'exact') fail('INVALID_ARGUMENT', `generateCalm: temperatureMethod must be 'batch' or 'exact', got ${JSON.stringify(method)}.`);
+  if (method !== 'batch' && method !== 'exact')
+    fail(
+      'INVALID_ARGUMENT',
+      `generateCalm: temperatureMethod must be 'batch' or 'exact', got ${JSON.stringify(method)}.`,
+    );
   const stopAtEos = options.stopAtEos ?? true;
   const padded = prompts.map((p) => padToMultiple(p, k, pad));
   const groups = new Map<number, number[]>();
@@ -128,14 +160,20 @@ export async function generateCalm(model: CalmModel, prompts: readonly TokenIds[
 
   for (const [len, members] of groups) {
     const g = members.length;
-    const maxTotal = Math.min(options.maxLength ?? Infinity, options.maxNewTokens !== undefined ? len + Math.ceil(options.maxNewTokens / k) * k : Infinity);
+    const maxTotal = Math.min(
+      options.maxLength ?? Infinity,
+      options.maxNewTokens !== undefined ? len + Math.ceil(options.maxNewTokens / k) * k : Infinity,
+    );
     const rows: number[][] = members.map((m) => Array.from(padded[m]!));
     const finished = new Array<boolean>(g).fill(false);
     const cache = new KvCache();
     try {
       let last = tf.tidy(() => {
         const h = model.hidden(tf.tensor2d(Int32Array.from(rows.flat()), [g, len], 'int32'), cache);
-        return tf.reshape(tf.slice(h, [0, h.shape[1] - 1, 0], [g, 1, cfg.hiddenSize]), [g, cfg.hiddenSize]) as tf.Tensor2D;
+        return tf.reshape(tf.slice(h, [0, h.shape[1] - 1, 0], [g, 1, cfg.hiddenSize]), [
+          g,
+          cfg.hiddenSize,
+        ]) as tf.Tensor2D;
       });
       let total = len;
       while (total < maxTotal && !finished.every((f) => f)) {
@@ -152,7 +190,10 @@ export async function generateCalm(model: CalmModel, prompts: readonly TokenIds[
             vocabSize: cfg.vocabSize,
             async sample(ctx: readonly TokenIds[], numSamples: number, o: SampleCallOptions = {}) {
               if (o.signal?.aborted) fail('ABORTED', 'generation was aborted by the caller (options.signal).');
-              const idx = ctx.map((c) => rowOf.get(c) ?? fail('INTERNAL', 'generateCalm: the temperature sampler passed an unknown context.'));
+              const idx = ctx.map(
+                (c) =>
+                  rowOf.get(c) ?? fail('INTERNAL', 'generateCalm: the temperature sampler passed an unknown context.'),
+              );
               const h = tf.tidy(() => tf.gather(current, tf.tensor1d(Int32Array.from(idx), 'int32')) as tf.Tensor2D);
               try {
                 return await drawFromHidden(model, h, numSamples, rng);
@@ -163,7 +204,11 @@ export async function generateCalm(model: CalmModel, prompts: readonly TokenIds[
           };
           const tempered =
             method === 'batch'
-              ? withBatchTemperature(base, { temperature, rng, ...(options.poolSize !== undefined ? { poolSize: options.poolSize } : {}) })
+              ? withBatchTemperature(base, {
+                  temperature,
+                  rng,
+                  ...(options.poolSize !== undefined ? { poolSize: options.poolSize } : {}),
+                })
               : withExactTemperature(base, { temperature, rng });
           next = await tempered.sample(contexts, 1, options.signal ? { signal: options.signal } : {});
           tempStats = addStats(tempStats, tempered.stats());
@@ -182,7 +227,9 @@ export async function generateCalm(model: CalmModel, prompts: readonly TokenIds[
         options.onStep?.(steps);
         if (total >= maxTotal || finished.every((f) => f)) break;
         const prev = last;
-        last = tf.tidy(() => tf.reshape(model.hidden(tf.tensor2d(next, [g, k], 'int32'), cache), [g, cfg.hiddenSize]) as tf.Tensor2D);
+        last = tf.tidy(
+          () => tf.reshape(model.hidden(tf.tensor2d(next, [g, k], 'int32'), cache), [g, cfg.hiddenSize]) as tf.Tensor2D,
+        );
         prev.dispose();
       }
       last.dispose();
@@ -230,14 +277,21 @@ export interface ArGenerateOptions {
  * {@includeCode ../test/examples.test.ts#generate}
  * @category Generation
  */
-export async function generateAr(model: ArModel, prompts: readonly TokenIds[], options: ArGenerateOptions): Promise<GenerateResult> {
+export async function generateAr(
+  model: ArModel,
+  prompts: readonly TokenIds[],
+  options: ArGenerateOptions,
+): Promise<GenerateResult> {
   const cfg = model.config;
   checkPrompts(prompts, cfg.vocabSize, 'generateAr');
   const { rng } = options;
-  if (!rng || typeof rng.uniform !== 'function') fail('INVALID_ARGUMENT', 'generateAr: options.rng must be an Rng from @calm/core.');
-  if (!Number.isInteger(options.maxNewTokens) || options.maxNewTokens < 1) fail('INVALID_ARGUMENT', `generateAr: maxNewTokens must be an integer >= 1, got ${options.maxNewTokens}.`);
+  if (!rng || typeof rng.uniform !== 'function')
+    fail('INVALID_ARGUMENT', 'generateAr: options.rng must be an Rng from @calm/core.');
+  if (!Number.isInteger(options.maxNewTokens) || options.maxNewTokens < 1)
+    fail('INVALID_ARGUMENT', `generateAr: maxNewTokens must be an integer >= 1, got ${options.maxNewTokens}.`);
   const temperature = options.temperature ?? 1;
-  if (!(temperature > 0) || !Number.isFinite(temperature)) fail('INVALID_ARGUMENT', `generateAr: temperature must be a finite number > 0, got ${temperature}.`);
+  if (!(temperature > 0) || !Number.isFinite(temperature))
+    fail('INVALID_ARGUMENT', `generateAr: temperature must be a finite number > 0, got ${temperature}.`);
   const stopAtEos = (options.stopAtEos ?? true) && cfg.eosTokenId !== null;
   const v = cfg.vocabSize;
   const groups = new Map<number, number[]>();

@@ -36,11 +36,24 @@ export {
   type CalmConfig,
   type ArConfig,
 } from './config.js';
-export { llamaParamSpecs, ropeCosSin, llamaForward, KvCache, type LlamaForwardOptions, type LlamaOutput } from './llama.js';
+export {
+  llamaParamSpecs,
+  ropeCosSin,
+  llamaForward,
+  KvCache,
+  type LlamaForwardOptions,
+  type LlamaOutput,
+} from './llama.js';
 export { CalmModel, calmParamSpecs, type CalmModelOptions, type CalmLossNoise } from './calm-model.js';
 export { ArModel, arParamSpecs, crossEntropy } from './ar-model.js';
 export { calmChunkSampler, arNextTokenModel, type CalmSamplerOptions, type ArModelAdapterOptions } from './samplers.js';
-export { generateCalm, generateAr, type CalmGenerateOptions, type ArGenerateOptions, type GenerateResult } from './generate.js';
+export {
+  generateCalm,
+  generateAr,
+  type CalmGenerateOptions,
+  type ArGenerateOptions,
+  type GenerateResult,
+} from './generate.js';
 export { evaluateCalm, evaluateAr, type ModelEvalOptions } from './evaluate.js';
 export {
   calmInferenceFlops,

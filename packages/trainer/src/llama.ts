@@ -22,14 +22,21 @@ import { fail } from './internal/errors.js';
  * {@includeCode ../test/examples.test.ts#llama-forward}
  * @category Backbone
  */
-export function llamaParamSpecs(config: LlamaConfig, prefix: string, embedding?: { vocabSize: number; padTokenId: number | null }): Record<string, ParamSpec> {
+export function llamaParamSpecs(
+  config: LlamaConfig,
+  prefix: string,
+  embedding?: { vocabSize: number; padTokenId: number | null },
+): Record<string, ParamSpec> {
   const h = config.hiddenSize;
   const hd = headDimOf(config);
   const w = normalInit(config.initializerRange);
   const specs: Record<string, ParamSpec> = {};
   if (embedding) {
     const pad = embedding.padTokenId;
-    specs[`${prefix}.embed_tokens.weight`] = { shape: [embedding.vocabSize, h], init: normalInit(config.initializerRange, pad === null ? {} : { zeroRows: [pad] }) };
+    specs[`${prefix}.embed_tokens.weight`] = {
+      shape: [embedding.vocabSize, h],
+      init: normalInit(config.initializerRange, pad === null ? {} : { zeroRows: [pad] }),
+    };
   }
   for (let i = 0; i < config.numHiddenLayers; i++) {
     const l = `${prefix}.layers.${i}`;
@@ -63,14 +70,21 @@ export function llamaParamSpecs(config: LlamaConfig, prefix: string, embedding?:
  * {@includeCode ../test/examples.test.ts#llama-forward}
  * @category Backbone
  */
-export function ropeCosSin(headDim: number, theta: number, start: number, length: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+export function ropeCosSin(
+  headDim: number,
+  theta: number,
+  start: number,
+  length: number,
+): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
   const { cos, sin } = ropeTables(headDim, theta, start, length);
   return { cos: tf.tensor2d(cos, [length, headDim]), sin: tf.tensor2d(sin, [length, headDim]) };
 }
 
 function ropeTables(d: number, theta: number, start: number, length: number): { cos: Float32Array; sin: Float32Array } {
-  if (!Number.isInteger(d) || d < 2 || d % 2 !== 0) fail('INVALID_ARGUMENT', `ropeCosSin: headDim must be an even integer >= 2, got ${d}.`);
-  if (!Number.isInteger(start) || start < 0 || !Number.isInteger(length) || length < 0) fail('INVALID_ARGUMENT', `ropeCosSin: start and length must be integers >= 0, got ${start}, ${length}.`);
+  if (!Number.isInteger(d) || d < 2 || d % 2 !== 0)
+    fail('INVALID_ARGUMENT', `ropeCosSin: headDim must be an even integer >= 2, got ${d}.`);
+  if (!Number.isInteger(start) || start < 0 || !Number.isInteger(length) || length < 0)
+    fail('INVALID_ARGUMENT', `ropeCosSin: start and length must be integers >= 0, got ${start}, ${length}.`);
   const half = d / 2;
   const invFreq = new Float32Array(half);
   for (let i = 0; i < half; i++) invFreq[i] = 1 / theta ** ((2 * i) / d);
@@ -150,8 +164,12 @@ export class KvCache {
    * @throws `CalmError` `INVALID_ARGUMENT` for an out-of-range length or row.
    */
   slice(length: number, rows?: readonly number[]): KvCache {
-    if (!Number.isInteger(length) || length < 0 || length > this.length) fail('INVALID_ARGUMENT', `KvCache.slice: length must be an integer in [0, ${this.length}], got ${length}.`);
-    if (rows) for (const r of rows) if (!Number.isInteger(r) || r < 0 || r >= this.batchSize) fail('INVALID_ARGUMENT', `KvCache.slice: row ${r} is outside [0, ${this.batchSize}).`);
+    if (!Number.isInteger(length) || length < 0 || length > this.length)
+      fail('INVALID_ARGUMENT', `KvCache.slice: length must be an integer in [0, ${this.length}], got ${length}.`);
+    if (rows)
+      for (const r of rows)
+        if (!Number.isInteger(r) || r < 0 || r >= this.batchSize)
+          fail('INVALID_ARGUMENT', `KvCache.slice: row ${r} is outside [0, ${this.batchSize}).`);
     const out = new KvCache();
     const take = (t: tf.Tensor4D): tf.Tensor4D =>
       tf.tidy(() => {
@@ -218,15 +236,27 @@ export interface LlamaOutput {
  * {@includeCode ../test/examples.test.ts#llama-forward}
  * @category Backbone
  */
-export function llamaForward(params: ParamRecord, config: LlamaConfig, inputsEmbeds: tf.Tensor3D, options: LlamaForwardOptions): LlamaOutput {
+export function llamaForward(
+  params: ParamRecord,
+  config: LlamaConfig,
+  inputsEmbeds: tf.Tensor3D,
+  options: LlamaForwardOptions,
+): LlamaOutput {
   const h = config.hiddenSize;
   if (!(inputsEmbeds instanceof tf.Tensor) || inputsEmbeds.rank !== 3 || inputsEmbeds.shape[2] !== h) {
-    fail('SHAPE_MISMATCH', `llamaForward: inputsEmbeds must be [B, T, ${h}], got [${inputsEmbeds?.shape?.join(', ')}].`);
+    fail(
+      'SHAPE_MISMATCH',
+      `llamaForward: inputsEmbeds must be [B, T, ${h}], got [${inputsEmbeds?.shape?.join(', ')}].`,
+    );
   }
   const [b, t] = inputsEmbeds.shape;
   const cache = options.cache;
   const past = cache?.length ?? 0;
-  if (cache && past > 0 && cache.batchSize !== b) fail('SHAPE_MISMATCH', `llamaForward: the KV cache holds ${cache.batchSize} rows but the input has ${b}; use one cache per batch.`);
+  if (cache && past > 0 && cache.batchSize !== b)
+    fail(
+      'SHAPE_MISMATCH',
+      `llamaForward: the KV cache holds ${cache.batchSize} rows but the input has ${b}; use one cache per batch.`,
+    );
   const nh = config.numAttentionHeads;
   const nkv = config.numKeyValueHeads;
   const d = headDimOf(config);
@@ -269,7 +299,8 @@ export function llamaForward(params: ParamRecord, config: LlamaConfig, inputsEmb
       }
       if (rep > 1) {
         // repeat_kv: [B, nkv, T, D] → [B, nkv·rep, T, D] (tile on rank 4: rank-5 tile has no gradient).
-        const expand = (y: tf.Tensor4D): tf.Tensor4D => tf.reshape(tf.tile(tf.reshape(y, [b, nkv, 1, total * d]), [1, 1, rep, 1]), [b, nh, total, d]);
+        const expand = (y: tf.Tensor4D): tf.Tensor4D =>
+          tf.reshape(tf.tile(tf.reshape(y, [b, nkv, 1, total * d]), [1, 1, rep, 1]), [b, nh, total, d]);
         kAll = expand(kAll);
         vAll = expand(vAll);
       }
@@ -281,7 +312,10 @@ export function llamaForward(params: ParamRecord, config: LlamaConfig, inputsEmb
       const ctx = tf.matMul(probs, v3); // [B·nh, T, D]
       const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, nh, t, d]), [0, 2, 1, 3]), [b, t, nh * d]);
       x = tf.add(x, linear(params, `${l}.self_attn.o_proj`, merged, { bias: false })) as tf.Tensor3D;
-      x = tf.add(x, swiGluMlp(params, `${l}.mlp`, rmsNorm(params, `${l}.post_attention_layernorm`, x, eps))) as tf.Tensor3D;
+      x = tf.add(
+        x,
+        swiGluMlp(params, `${l}.mlp`, rmsNorm(params, `${l}.post_attention_layernorm`, x, eps)),
+      ) as tf.Tensor3D;
       if (options.outputLayers) layers.push(x);
     }
     const hidden = rmsNorm(params, `${p}.norm`, x, eps) as tf.Tensor3D;

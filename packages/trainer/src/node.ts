@@ -43,6 +43,19 @@ export {
 } from './train-loop.js';
 export { calmTrainTask, autoencoderTrainTask, arTrainTask } from './train-tasks.js';
 export { defaultRunConfig, resolveRunConfig, type RunConfig, type CorpusName } from './run-config.js';
-export { trainFromConfig, scheduleOf, trainingSource, heldOutBlocks, summary, type TrainFromConfigOptions } from './run.js';
+export {
+  trainFromConfig,
+  scheduleOf,
+  trainingSource,
+  heldOutBlocks,
+  summary,
+  type TrainFromConfigOptions,
+} from './run.js';
 export { renderVegaLite, writePlot, trainingCurvesSpec, brierVsFlopsSpec, type VegaLiteSpec } from './plots.js';
-export { runQuickstart, type QuickstartOptions, type QuickstartEvent, type QuickstartResult, type QuickstartBrier } from './quickstart.js';
+export {
+  runQuickstart,
+  type QuickstartOptions,
+  type QuickstartEvent,
+  type QuickstartResult,
+  type QuickstartBrier,
+} from './quickstart.js';

@@ -24,14 +24,21 @@ export type VegaLiteSpec = Record<string, unknown>;
  * {@includeCode ../test/examples.test.ts#plots}
  * @category Plots
  */
-export async function renderVegaLite(spec: VegaLiteSpec, options: { scale?: number } = {}): Promise<{ svg: string; png: Uint8Array }> {
+export async function renderVegaLite(
+  spec: VegaLiteSpec,
+  options: { scale?: number } = {},
+): Promise<{ svg: string; png: Uint8Array }> {
   let vega: typeof import('vega');
   let vl: typeof import('vega-lite');
   let resvg: typeof import('@resvg/resvg-js');
   try {
     [vega, vl, resvg] = await Promise.all([import('vega'), import('vega-lite'), import('@resvg/resvg-js')]);
   } catch (e) {
-    return fail('MISSING_DEPENDENCY', `plots need vega, vega-lite and @resvg/resvg-js (dependencies of @calm/trainer): ${(e as Error).message}`, { cause: e });
+    return fail(
+      'MISSING_DEPENDENCY',
+      `plots need vega, vega-lite and @resvg/resvg-js (dependencies of @calm/trainer): ${(e as Error).message}`,
+      { cause: e },
+    );
   }
   let svg: string;
   try {
@@ -43,7 +50,9 @@ export async function renderVegaLite(spec: VegaLiteSpec, options: { scale?: numb
     return fail('INVALID_ARGUMENT', `the plot specification does not render: ${(e as Error).message}`, { cause: e });
   }
   const scale = options.scale ?? 2;
-  const png = new resvg.Resvg(svg, { fitTo: { mode: 'zoom', value: scale }, font: { loadSystemFonts: true } }).render().asPng();
+  const png = new resvg.Resvg(svg, { fitTo: { mode: 'zoom', value: scale }, font: { loadSystemFonts: true } })
+    .render()
+    .asPng();
   return { svg, png: new Uint8Array(png) };
 }
 
@@ -75,7 +84,8 @@ export async function writePlot(base: string, spec: VegaLiteSpec): Promise<{ svg
  */
 export function trainingCurvesSpec(runs: Record<string, readonly MetricRecord[]>): VegaLiteSpec {
   const values: Array<{ run: string; step: number; loss: number }> = [];
-  for (const [run, records] of Object.entries(runs)) for (const r of records) if (r.type === 'train') values.push({ run, step: r.step, loss: r.loss });
+  for (const [run, records] of Object.entries(runs))
+    for (const r of records) if (r.type === 'train') values.push({ run, step: r.step, loss: r.loss });
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Training loss',
@@ -105,7 +115,10 @@ export function trainingCurvesSpec(runs: Record<string, readonly MetricRecord[]>
  * {@includeCode ../test/examples.test.ts#plots}
  * @category Plots
  */
-export function brierVsFlopsSpec(runs: Record<string, readonly MetricRecord[]>, references: Record<string, number> = {}): VegaLiteSpec {
+export function brierVsFlopsSpec(
+  runs: Record<string, readonly MetricRecord[]>,
+  references: Record<string, number> = {},
+): VegaLiteSpec {
   const values: Array<{ model: string; flops: number; brierLM: number }> = [];
   for (const [model, records] of Object.entries(runs)) {
     for (const r of records) {
@@ -119,19 +132,35 @@ export function brierVsFlopsSpec(runs: Record<string, readonly MetricRecord[]>, 
       data: { values },
       mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'flops', type: 'quantitative', title: 'training FLOPs', scale: { type: 'log' }, axis: { format: '.0e' } },
+        x: {
+          field: 'flops',
+          type: 'quantitative',
+          title: 'training FLOPs',
+          scale: { type: 'log' },
+          axis: { format: '.0e' },
+        },
         y: { field: 'brierLM', type: 'quantitative', title: 'BrierLM (×100, held-out)' },
         color: { field: 'model', type: 'nominal', title: 'model' },
       },
     },
   ];
   if (refs.length) {
-    layers.push({ data: { values: refs }, mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' }, encoding: { y: { field: 'brierLM', type: 'quantitative' } } });
+    layers.push({
+      data: { values: refs },
+      mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' },
+      encoding: { y: { field: 'brierLM', type: 'quantitative' } },
+    });
     layers.push({
       data: { values: refs },
       mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: 'gray' },
       encoding: { y: { field: 'brierLM', type: 'quantitative' }, text: { field: 'name' }, x: { value: 0 } },
     });
   }
-  return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', title: 'BrierLM vs training compute', width: 420, height: 280, layer: layers };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: 'BrierLM vs training compute',
+    width: 420,
+    height: 280,
+    layer: layers,
+  };
 }

@@ -57,18 +57,45 @@ export type ArWorkerMessage =
  * Trains and evaluates the AR baseline (train for `timeMs`, then BrierLM on the eval blocks).
  * @returns Parameters, the training result and the held-out BrierLM.
  */
-export async function runArStage(input: ArStageInput, onEvent: (e: ArStageEvent) => void, signal?: AbortSignal): Promise<ArStageOutput> {
+export async function runArStage(
+  input: ArStageInput,
+  onEvent: (e: ArStageEvent) => void,
+  signal?: AbortSignal,
+): Promise<ArStageOutput> {
   const backend = input.initBackend ? (await initBackend()).detail : 'caller-selected';
   const train = loadSotuCorpus({ split: 'train' });
   const tokenizer = await loadTokenizer(input.tokenizerPath);
   const ar = new ArModel(input.config, { rng: createRng(`${input.seed}/init/ar`) });
   try {
-    const curve = async ({ step }: { step: number }) => summary(await evaluateAr(ar, input.curveBlocks, { seed: `${input.seed}/curve/${step}` }));
+    const curve = async ({ step }: { step: number }) =>
+      summary(await evaluateAr(ar, input.curveBlocks, { seed: `${input.seed}/curve/${step}` }));
     const run = await trainStage(
-      { outDir: input.outDir, seed: input.seed, blockSize: input.blockSize, source: train.source, tokenizer, encoder: cachedEncoder(tokenizer, { texts: train.texts, ids: input.trainIds }), onEvent, ...(signal ? { signal } : {}) },
-      { phase: 'AR baseline', dir: 'ar', task: arTrainTask(ar, { blockSize: input.blockSize }), layout: 'lm', lr: input.lr, timeMs: input.timeMs, batchSize: input.batchSize, evaluate: curve },
+      {
+        outDir: input.outDir,
+        seed: input.seed,
+        blockSize: input.blockSize,
+        source: train.source,
+        tokenizer,
+        encoder: cachedEncoder(tokenizer, { texts: train.texts, ids: input.trainIds }),
+        onEvent,
+        ...(signal ? { signal } : {}),
+      },
+      {
+        phase: 'AR baseline',
+        dir: 'ar',
+        task: arTrainTask(ar, { blockSize: input.blockSize }),
+        layout: 'lm',
+        lr: input.lr,
+        timeMs: input.timeMs,
+        batchSize: input.batchSize,
+        evaluate: curve,
+      },
     );
-    const r = await evaluateAr(ar, input.evalBlocks, { seed: `${input.seed}/final`, onProgress: (p) => onEvent({ type: 'eval', blocksDone: p.blocksDone }), ...(signal ? { signal } : {}) });
+    const r = await evaluateAr(ar, input.evalBlocks, {
+      seed: `${input.seed}/final`,
+      onProgress: (p) => onEvent({ type: 'eval', blocksDone: p.blocksDone }),
+      ...(signal ? { signal } : {}),
+    });
     return {
       params: ar.numParams(),
       run,
@@ -85,11 +112,18 @@ export async function runArStage(input: ArStageInput, onEvent: (e: ArStageEvent)
 if (parentPort && (workerData as { calmQuickstartAr?: ArStageInput } | null)?.calmQuickstartAr) {
   const port = parentPort;
   const input = (workerData as { calmQuickstartAr: ArStageInput }).calmQuickstartAr;
-  runArStage({ ...input, initBackend: true }, (event) => port.postMessage({ type: 'event', event } satisfies ArWorkerMessage)).then(
+  runArStage({ ...input, initBackend: true }, (event) =>
+    port.postMessage({ type: 'event', event } satisfies ArWorkerMessage),
+  ).then(
     (output) => port.postMessage({ type: 'done', output } satisfies ArWorkerMessage),
     (e: unknown) => {
       const err = e as { message?: string; code?: string; stack?: string };
-      port.postMessage({ type: 'error', message: String(err?.message ?? e), ...(err?.code ? { code: err.code } : {}), ...(err?.stack ? { stack: err.stack } : {}) } satisfies ArWorkerMessage);
+      port.postMessage({
+        type: 'error',
+        message: String(err?.message ?? e),
+        ...(err?.code ? { code: err.code } : {}),
+        ...(err?.stack ? { stack: err.stack } : {}),
+      } satisfies ArWorkerMessage);
     },
   );
 }

@@ -27,7 +27,13 @@ import { fail } from './internal/errors.js';
 import { cachedEncoder, trainStage, type StageContext, type StageSpec } from './internal/quickstart-stage.js';
 import { brierVsFlopsSpec, trainingCurvesSpec, writePlot } from './plots.js';
 import { summary } from './run.js';
-import { runArStage, type ArStageEvent, type ArStageInput, type ArStageOutput, type ArWorkerMessage } from './quickstart-ar-worker.js';
+import {
+  runArStage,
+  type ArStageEvent,
+  type ArStageInput,
+  type ArStageOutput,
+  type ArWorkerMessage,
+} from './quickstart-ar-worker.js';
 import { readMetrics, type MetricRecord, type TrainResult } from './train-loop.js';
 import { autoencoderTrainTask, calmTrainTask } from './train-tasks.js';
 
@@ -65,10 +71,22 @@ export interface QuickstartOptions {
  * @category Quickstart
  */
 export type QuickstartEvent =
-  | { /** A phase starts. */ type: 'phase'; /** Its name. */ phase: string; /** Work units (steps or blocks), when known. */ total: number; /** Unit of `rate`. */ unit: string }
-  | { /** Progress within the current phase. */ type: 'progress'; /** Phase name. */ phase: string; /** Units done. */ value: number; /** Updated total. */ total?: number; /** Throughput. */ rate?: number; /** Short note (loss, ETA). */ note?: string }
-  | { /** The current phase ended. */ type: 'phaseEnd'; /** Phase name. */ phase: string }
-  | { /** A log line. */ type: 'log'; /** The text. */ message: string };
+  | {
+      /** A phase starts. */ type: 'phase' /** Its name. */;
+      phase: string /** Work units (steps or blocks), when known. */;
+      total: number /** Unit of `rate`. */;
+      unit: string;
+    }
+  | {
+      /** Progress within the current phase. */ type: 'progress' /** Phase name. */;
+      phase: string /** Units done. */;
+      value: number /** Updated total. */;
+      total?: number /** Throughput. */;
+      rate?: number /** Short note (loss, ETA). */;
+      note?: string;
+    }
+  | { /** The current phase ended. */ type: 'phaseEnd' /** Phase name. */; phase: string }
+  | { /** A log line. */ type: 'log' /** The text. */; message: string };
 
 /**
  * The BrierLM numbers of one generator in the quickstart report.
@@ -106,11 +124,32 @@ export interface QuickstartResult {
   /** Tokenizer and data sizes. */
   data: { vocabSize: number; trainTokens: number; heldOutTokens: number; evalBlocks: number; blockSize: number };
   /** Stage 1. */
-  autoencoder: { params: number; steps: number; tokens: number; flops: number; tokenAccuracy: number; chunkAccuracy: number };
+  autoencoder: {
+    params: number;
+    steps: number;
+    tokens: number;
+    flops: number;
+    tokenAccuracy: number;
+    chunkAccuracy: number;
+  };
   /** Stage 2. */
-  calm: { params: number; steps: number; tokens: number; flops: number; inferenceFlopsPerToken: number; brier: QuickstartBrier };
+  calm: {
+    params: number;
+    steps: number;
+    tokens: number;
+    flops: number;
+    inferenceFlopsPerToken: number;
+    brier: QuickstartBrier;
+  };
   /** The AR baseline. */
-  ar: { params: number; steps: number; tokens: number; flops: number; inferenceFlopsPerToken: number; brier: QuickstartBrier };
+  ar: {
+    params: number;
+    steps: number;
+    tokens: number;
+    flops: number;
+    inferenceFlopsPerToken: number;
+    brier: QuickstartBrier;
+  };
   /** The n-gram reference generator of `@calm/brierlm` (explicit probabilities). */
   ngram: { order: number; brier: QuickstartBrier };
   /** Whether CALM's BrierLM exceeds the n-gram reference's on the same held-out text. */
@@ -134,12 +173,18 @@ async function prepareOutDir(outDir: string): Promise<void> {
     if (!st.isDirectory()) fail('INVALID_ARGUMENT', `--out ${outDir} is a file; pass a folder.`);
     const entries = await readdir(outDir);
     if (entries.length > 0 && !entries.includes('quickstart.json')) {
-      fail('INVALID_ARGUMENT', `--out ${outDir} is not empty and holds no previous quickstart (quickstart.json); pass an empty or new folder.`);
+      fail(
+        'INVALID_ARGUMENT',
+        `--out ${outDir} is not empty and holds no previous quickstart (quickstart.json); pass an empty or new folder.`,
+      );
     }
     for (const e of entries) await rm(join(outDir, e), { recursive: true, force: true });
   }
   await mkdir(outDir, { recursive: true });
-  await writeTextAtomic(join(outDir, 'quickstart.json'), `${JSON.stringify({ startedAt: new Date().toISOString() })}\n`);
+  await writeTextAtomic(
+    join(outDir, 'quickstart.json'),
+    `${JSON.stringify({ startedAt: new Date().toISOString() })}\n`,
+  );
 }
 
 /**
@@ -167,10 +212,13 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
   const budgetMinutes = options.budgetMinutes ?? 10;
   const seed = options.seed ?? 1;
   const ngramOrder = options.ngramOrder ?? 2;
-  if (!(budgetMinutes > 0) || !Number.isFinite(budgetMinutes)) fail('INVALID_ARGUMENT', `budgetMinutes must be a positive number, got ${budgetMinutes}.`);
+  if (!(budgetMinutes > 0) || !Number.isFinite(budgetMinutes))
+    fail('INVALID_ARGUMENT', `budgetMinutes must be a positive number, got ${budgetMinutes}.`);
   if (!Number.isSafeInteger(seed)) fail('INVALID_ARGUMENT', `seed must be an integer, got ${seed}.`);
-  if (options.evalBlocks !== undefined && (!Number.isInteger(options.evalBlocks) || options.evalBlocks < 1)) fail('INVALID_ARGUMENT', `evalBlocks must be an integer >= 1, got ${options.evalBlocks}.`);
-  if (!Number.isInteger(ngramOrder) || ngramOrder < 1) fail('INVALID_ARGUMENT', `ngramOrder must be an integer >= 1, got ${ngramOrder}.`);
+  if (options.evalBlocks !== undefined && (!Number.isInteger(options.evalBlocks) || options.evalBlocks < 1))
+    fail('INVALID_ARGUMENT', `evalBlocks must be an integer >= 1, got ${options.evalBlocks}.`);
+  if (!Number.isInteger(ngramOrder) || ngramOrder < 1)
+    fail('INVALID_ARGUMENT', `ngramOrder must be an integer >= 1, got ${ngramOrder}.`);
   const emit = options.onEvent ?? (() => undefined);
   const log = (message: string) => emit({ type: 'log', message });
   const t0 = performance.now();
@@ -184,7 +232,11 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
   emit({ type: 'phase', phase: 'tokenizer', total: 1, unit: 'step' });
   const train = loadSotuCorpus({ split: 'train' });
   const test = loadSotuCorpus({ split: 'test' });
-  const { tokenizer } = await trainBpeTokenizer({ texts: train.texts, vocabSize: 512, outPath: join(outDir, 'tokenizer.json') });
+  const { tokenizer } = await trainBpeTokenizer({
+    texts: train.texts,
+    vocabSize: 512,
+    outPath: join(outDir, 'tokenizer.json'),
+  });
   const encoder = cachedEncoder(tokenizer);
   const trainIds = await encoder.encodeBatch(train.texts);
   const trainTokens = trainIds.reduce((a, x) => a + x.length + 1, 0);
@@ -197,12 +249,22 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     const j = evalRng.int(i + 1);
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
-  const evalBlocks = order.slice(0, options.evalBlocks ?? 48).sort((a, b) => a - b).map((i) => held.blocks[i]!);
+  const evalBlocks = order
+    .slice(0, options.evalBlocks ?? 48)
+    .sort((a, b) => a - b)
+    .map((i) => held.blocks[i]!);
   const curveBlocks = evalBlocks.slice(0, 4);
   emit({ type: 'progress', phase: 'tokenizer', value: 1 });
   emit({ type: 'phaseEnd', phase: 'tokenizer' });
-  log(`tokenizer: BPE ${tokenizer.vocabSize} ids; ${train.documents.length} training addresses (${trainTokens} tokens), ${test.documents.length} held-out (${held.tokens} tokens, ${evalBlocks.length} eval blocks of ${blockSize})`);
-  const special = { vocabSize: tokenizer.vocabSize, padTokenId: tokenizer.pad, bosTokenId: tokenizer.bos, eosTokenId: tokenizer.eos };
+  log(
+    `tokenizer: BPE ${tokenizer.vocabSize} ids; ${train.documents.length} training addresses (${trainTokens} tokens), ${test.documents.length} held-out (${held.tokens} tokens, ${evalBlocks.length} eval blocks of ${blockSize})`,
+  );
+  const special = {
+    vocabSize: tokenizer.vocabSize,
+    padTokenId: tokenizer.pad,
+    bosTokenId: tokenizer.bos,
+    eosTokenId: tokenizer.eos,
+  };
   const remaining = () => budgetMs - (performance.now() - t0);
   const stageMs = (fraction: number) => Math.max(5_000, Math.min(fraction * budgetMs, remaining() - 0.12 * budgetMs));
 
@@ -218,14 +280,29 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
   };
   const train0 = async (spec: StageSpec): Promise<TrainResult> => {
     emit({ type: 'phase', phase: spec.phase, total: Math.round(spec.timeMs / 1000), unit: 'tok/s' });
-    const result = await trainStage({ ...stageCtx, onEvent: (e) => (e.type === 'log' ? log(e.message) : emit({ type: 'progress', phase: spec.phase, value: e.seconds, rate: e.rate, note: e.note })) }, spec);
+    const result = await trainStage(
+      {
+        ...stageCtx,
+        onEvent: (e) =>
+          e.type === 'log'
+            ? log(e.message)
+            : emit({ type: 'progress', phase: spec.phase, value: e.seconds, rate: e.rate, note: e.note }),
+      },
+      spec,
+    );
     emit({ type: 'phaseEnd', phase: spec.phase });
     return result;
   };
 
   // ---- the AR baseline (same backbone): in a worker thread beside stages 1 and 2 when the
   // machine has a second core, else in this thread after them ----
-  const backboneCfg = { hiddenSize: 128, intermediateSize: 320, numHiddenLayers: 4, numAttentionHeads: 4, numKeyValueHeads: 4 };
+  const backboneCfg = {
+    hiddenSize: 128,
+    intermediateSize: 320,
+    numHiddenLayers: 4,
+    numAttentionHeads: 4,
+    numKeyValueHeads: 4,
+  };
   const parallel = options.parallel ?? availableParallelism() >= 2;
   const arInput: ArStageInput = {
     outDir,
@@ -254,46 +331,100 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     // klWeight 0.01 (official 0.001) and an initial σ of e^-1.2 ≈ 0.3 (the paper's converged σ): in a
     // few hundred steps they give the smoother latent space stage 2 needs (σ ≈ 0.12 rather than 0.07
     // with the official values) at the same reconstruction accuracy.
-    const aeCfg = autoencoderConfig({ ...special, hiddenSize: 64, intermediateSize: 128, latentSize: 32, patchSize: 4, aeDropout: 0.05, klWeight: 0.01 });
+    const aeCfg = autoencoderConfig({
+      ...special,
+      hiddenSize: 64,
+      intermediateSize: 128,
+      latentSize: 32,
+      patchSize: 4,
+      aeDropout: 0.05,
+      klWeight: 0.01,
+    });
     const aeParams = createAutoencoderParams(aeCfg, createRng(`${seed}/init/ae`));
-    aeParams['encoder.hidden_to_latent.bias']!.assign(tf.tensor1d(new Float32Array(2 * aeCfg.latentSize).fill(-1.2, aeCfg.latentSize)));
+    aeParams['encoder.hidden_to_latent.bias']!.assign(
+      tf.tensor1d(new Float32Array(2 * aeCfg.latentSize).fill(-1.2, aeCfg.latentSize)),
+    );
     const heldStream = Int32Array.from(evalBlocks.slice(0, 16).flatMap((b) => Array.from(b)));
     const aeEval = async ({ step }: { step: number }) => {
-      const r = await evaluateReconstruction(aeParams, aeCfg, heldStream, { latent: 'sample', rng: createRng(`${seed}/ae-eval/${step}`) });
+      const r = await evaluateReconstruction(aeParams, aeCfg, heldStream, {
+        latent: 'sample',
+        rng: createRng(`${seed}/ae-eval/${step}`),
+      });
       const m = await evaluateReconstruction(aeParams, aeCfg, heldStream, { latent: 'mean' });
       return { accuracy: r.tokenAccuracy, chunkAccuracy: r.chunkAccuracy, meanLatentAccuracy: m.tokenAccuracy };
     };
-    const aeRun = await train0({ phase: 'autoencoder', dir: 'ae', task: autoencoderTrainTask(aeParams, aeCfg), layout: 'ae', chunkSize: 4, lr: 1e-2, timeMs: stageMs(AE_SHARE), batchSize: 8, evaluate: aeEval });
+    const aeRun = await train0({
+      phase: 'autoencoder',
+      dir: 'ae',
+      task: autoencoderTrainTask(aeParams, aeCfg),
+      layout: 'ae',
+      chunkSize: 4,
+      lr: 1e-2,
+      timeMs: stageMs(AE_SHARE),
+      batchSize: 8,
+      evaluate: aeEval,
+    });
     const aeFinal = await aeEval({ step: aeRun.steps });
-    log(`autoencoder: ${aeRun.steps} steps, reconstruction ${(100 * (aeFinal.accuracy as number)).toFixed(2)} % of held-out tokens (sampled latent)`);
+    log(
+      `autoencoder: ${aeRun.steps} steps, reconstruction ${(100 * (aeFinal.accuracy as number)).toFixed(2)} % of held-out tokens (sampled latent)`,
+    );
 
     // ---- stage 2: CALM with the autoencoder frozen ----
     const calm = new CalmModel(
-      calmConfig({ ...special, ...backboneCfg, patchSize: 4, latentSize: 32, noiseSize: 32, numMlpLayers: 2, numSamples: 4, numTargetSamples: 32, aePath: '../ae/final' }),
+      calmConfig({
+        ...special,
+        ...backboneCfg,
+        patchSize: 4,
+        latentSize: 32,
+        noiseSize: 32,
+        numMlpLayers: 2,
+        numSamples: 4,
+        numTargetSamples: 32,
+        aePath: '../ae/final',
+      }),
       aeCfg,
       { rng: createRng(`${seed}/init/calm`), aeParams },
     );
-    const calmCurve = async ({ step }: { step: number }) => summary(await evaluateCalm(calm, curveBlocks, { seed: `${seed}/curve/${step}` }));
+    const calmCurve = async ({ step }: { step: number }) =>
+      summary(await evaluateCalm(calm, curveBlocks, { seed: `${seed}/curve/${step}` }));
     // lr 1e-3: at 3e-3 the energy loss stalls at the unconditional level within the budget.
-    const calmRun = await train0({ phase: 'CALM', dir: 'calm', task: calmTrainTask(calm, { blockSize, aePath: '../ae/final' }), layout: 'lm', lr: 1e-3, timeMs: stageMs(parallel ? CALM_SHARE_PARALLEL : CALM_SHARE), batchSize: 8, evaluate: calmCurve });
+    const calmRun = await train0({
+      phase: 'CALM',
+      dir: 'calm',
+      task: calmTrainTask(calm, { blockSize, aePath: '../ae/final' }),
+      layout: 'lm',
+      lr: 1e-3,
+      timeMs: stageMs(parallel ? CALM_SHARE_PARALLEL : CALM_SHARE),
+      batchSize: 8,
+      evaluate: calmCurve,
+    });
 
     // ---- evaluation of CALM and the n-gram reference on the held-out blocks ----
     emit({ type: 'phase', phase: 'evaluation', total: 2 * evalBlocks.length, unit: 'pos/s' });
     let done = 0;
-    const progress = (p: { blocksDone: number }) => emit({ type: 'progress', phase: 'evaluation', value: done + p.blocksDone });
+    const progress = (p: { blocksDone: number }) =>
+      emit({ type: 'progress', phase: 'evaluation', value: done + p.blocksDone });
     const calmBrier = await evaluateCalm(calm, evalBlocks, { seed: `${seed}/final`, onProgress: progress });
     done += evalBlocks.length;
     const ngram = NGramModel.fit(
       trainIds.map((ids) => Int32Array.from([tokenizer.bos, ...ids])),
       { order: ngramOrder, vocabSize: tokenizer.vocabSize },
     );
-    const ngramBrier = await evaluateBrierLM({ kind: 'explicit', model: ngram }, evalBlocks, { seed: `${seed}/final/ngram`, onProgress: progress });
+    const ngramBrier = await evaluateBrierLM({ kind: 'explicit', model: ngram }, evalBlocks, {
+      seed: `${seed}/final/ngram`,
+      onProgress: progress,
+    });
     emit({ type: 'phaseEnd', phase: 'evaluation' });
 
     // ---- a sample at T = 1/2 ----
     const prompt = 'The state of the Union is';
     const promptIds = Int32Array.from([tokenizer.bos, ...(await tokenizer.encode(prompt))]);
-    const gen = await generateCalm(calm, [promptIds], { rng: createRng(`${seed}/sample`), maxNewTokens: 48, temperature: 0.5, poolSize: 200 });
+    const gen = await generateCalm(calm, [promptIds], {
+      rng: createRng(`${seed}/sample`),
+      maxNewTokens: 48,
+      temperature: 0.5,
+      poolSize: 200,
+    });
     const sampleText = await tokenizer.decode(gen.generated[0]!.filter((t) => t !== tokenizer.eos));
     const calmParams = calm.numParams();
     const calmInference = calmInferenceFlops(calm.config, aeCfg, { context: blockSize / 4 }).perToken;
@@ -304,7 +435,8 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     emit({ type: 'phase', phase: 'AR baseline', total: arTotal, unit: arWorker ? 'blocks' : 'tok/s' });
     const arEvent = (e: ArStageEvent) => {
       if (e.type === 'log') log(e.message);
-      else if (e.type === 'progress' && !arWorker) emit({ type: 'progress', phase: 'AR baseline', value: e.seconds, rate: e.rate, note: e.note });
+      else if (e.type === 'progress' && !arWorker)
+        emit({ type: 'progress', phase: 'AR baseline', value: e.seconds, rate: e.rate, note: e.note });
       else if (e.type === 'eval' && arWorker) emit({ type: 'progress', phase: 'AR baseline', value: e.blocksDone });
     };
     let arOut: ArStageOutput;
@@ -317,13 +449,32 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     emit({ type: 'phaseEnd', phase: 'AR baseline' });
 
     // ---- plots, metrics, report ----
-    const [aeRecs, calmRecs, arRecs] = await Promise.all([readMetrics(join(outDir, 'ae')), readMetrics(join(outDir, 'calm')), readMetrics(join(outDir, 'ar'))]);
+    const [aeRecs, calmRecs, arRecs] = await Promise.all([
+      readMetrics(join(outDir, 'ae')),
+      readMetrics(join(outDir, 'calm')),
+      readMetrics(join(outDir, 'ar')),
+    ]);
     await mkdir(join(outDir, 'plots'), { recursive: true });
-    const finalEval = (run: TrainResult, r: { brierLM: number }): MetricRecord => ({ type: 'eval', step: run.steps, tokens: run.tokens, flops: run.flops, metrics: { brierLM: r.brierLM } });
-    await writePlot(join(outDir, 'plots', 'training-curves'), trainingCurvesSpec({ autoencoder: aeRecs, CALM: calmRecs, 'AR baseline': arRecs }));
+    const finalEval = (run: TrainResult, r: { brierLM: number }): MetricRecord => ({
+      type: 'eval',
+      step: run.steps,
+      tokens: run.tokens,
+      flops: run.flops,
+      metrics: { brierLM: r.brierLM },
+    });
+    await writePlot(
+      join(outDir, 'plots', 'training-curves'),
+      trainingCurvesSpec({ autoencoder: aeRecs, CALM: calmRecs, 'AR baseline': arRecs }),
+    );
     await writePlot(
       join(outDir, 'plots', 'brierlm-vs-flops'),
-      brierVsFlopsSpec({ CALM: [...calmRecs.filter((r) => r.type === 'eval'), finalEval(calmRun, calmBrier)], 'AR baseline': [...arRecs.filter((r) => r.type === 'eval'), finalEval(arOut.run, arOut.brier)] }, { [`${ngramOrder}-gram reference`]: ngramBrier.brierLM }),
+      brierVsFlopsSpec(
+        {
+          CALM: [...calmRecs.filter((r) => r.type === 'eval'), finalEval(calmRun, calmBrier)],
+          'AR baseline': [...arRecs.filter((r) => r.type === 'eval'), finalEval(arOut.run, arOut.brier)],
+        },
+        { [`${ngramOrder}-gram reference`]: ngramBrier.brierLM },
+      ),
     );
     const result: QuickstartResult = {
       outDir,
@@ -332,14 +483,52 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
       elapsedMs: 0,
       backend,
       arInWorker: arWorker !== undefined,
-      data: { vocabSize: tokenizer.vocabSize, trainTokens, heldOutTokens: held.tokens, evalBlocks: evalBlocks.length, blockSize },
-      autoencoder: { params: countParams(aeParams), steps: aeRun.steps, tokens: aeRun.tokens, flops: aeRun.flops, tokenAccuracy: aeFinal.accuracy as number, chunkAccuracy: aeFinal.chunkAccuracy as number },
-      calm: { params: calmParams, steps: calmRun.steps, tokens: calmRun.tokens, flops: calmRun.flops, inferenceFlopsPerToken: calmInference, brier: brierOf(calmBrier) },
-      ar: { params: arOut.params, steps: arOut.run.steps, tokens: arOut.run.tokens, flops: arOut.run.flops, inferenceFlopsPerToken: arOut.inferenceFlopsPerToken, brier: brierOf(arOut.brier) },
+      data: {
+        vocabSize: tokenizer.vocabSize,
+        trainTokens,
+        heldOutTokens: held.tokens,
+        evalBlocks: evalBlocks.length,
+        blockSize,
+      },
+      autoencoder: {
+        params: countParams(aeParams),
+        steps: aeRun.steps,
+        tokens: aeRun.tokens,
+        flops: aeRun.flops,
+        tokenAccuracy: aeFinal.accuracy as number,
+        chunkAccuracy: aeFinal.chunkAccuracy as number,
+      },
+      calm: {
+        params: calmParams,
+        steps: calmRun.steps,
+        tokens: calmRun.tokens,
+        flops: calmRun.flops,
+        inferenceFlopsPerToken: calmInference,
+        brier: brierOf(calmBrier),
+      },
+      ar: {
+        params: arOut.params,
+        steps: arOut.run.steps,
+        tokens: arOut.run.tokens,
+        flops: arOut.run.flops,
+        inferenceFlopsPerToken: arOut.inferenceFlopsPerToken,
+        brier: brierOf(arOut.brier),
+      },
       ngram: { order: ngramOrder, brier: brierOf(ngramBrier) },
       calmBeatsNgram: calmBrier.brierLM > ngramBrier.brierLM,
       sample: { prompt, text: sampleText, temperature: 0.5 },
-      files: ['report.md', 'metrics.json', 'tokenizer.json', 'plots/training-curves.svg', 'plots/training-curves.png', 'plots/brierlm-vs-flops.svg', 'plots/brierlm-vs-flops.png', 'ae/', 'calm/', 'ar/'],
+      files: [
+        'report.md',
+        'metrics.json',
+        'tokenizer.json',
+        'plots/training-curves.svg',
+        'plots/training-curves.png',
+        'plots/brierlm-vs-flops.svg',
+        'plots/brierlm-vs-flops.png',
+        'ae/',
+        'calm/',
+        'ar/',
+      ],
     };
     result.elapsedMs = performance.now() - t0;
     await writeTextAtomic(join(outDir, 'metrics.json'), `${JSON.stringify(result, null, 2)}\n`);
@@ -370,7 +559,9 @@ interface ArWorkerHandle {
 function tsxEsmApi(): string {
   const req = createRequire(import.meta.url);
   const pkgFile = req.resolve('tsx/package.json');
-  const entry = (JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports['./esm/api']!.import.default;
+  const entry = (
+    JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports: Record<string, { import: { default: string } }> }
+  ).exports['./esm/api']!.import.default;
   return pathToFileURL(join(dirname(pkgFile), entry)).href;
 }
 
@@ -392,7 +583,8 @@ function startArWorker(input: ArStageInput, log: (m: string) => void): ArWorkerH
   } else {
     worker = new Worker(url, { workerData });
   }
-  const error = (code: CalmErrorCode, message: string, cause?: unknown) => new CalmError(code, message, { source: '@calm/trainer', ...(cause !== undefined ? { cause } : {}) });
+  const error = (code: CalmErrorCode, message: string, cause?: unknown) =>
+    new CalmError(code, message, { source: '@calm/trainer', ...(cause !== undefined ? { cause } : {}) });
   const handle: ArWorkerHandle = {
     onEvent: (e) => {
       if (e.type === 'log') log(e.message);
@@ -401,10 +593,15 @@ function startArWorker(input: ArStageInput, log: (m: string) => void): ArWorkerH
       worker.on('message', (m: ArWorkerMessage) => {
         if (m.type === 'event') handle.onEvent(m.event);
         else if (m.type === 'done') resolve(m.output);
-        else reject(error((m.code as CalmErrorCode | undefined) ?? 'INTERNAL', `the AR baseline worker failed: ${m.message}`));
+        else
+          reject(
+            error((m.code as CalmErrorCode | undefined) ?? 'INTERNAL', `the AR baseline worker failed: ${m.message}`),
+          );
       });
       worker.on('error', (e) => reject(error('INTERNAL', `the AR baseline worker failed: ${e.message}`, e)));
-      worker.on('exit', (code) => reject(error('INTERNAL', `the AR baseline worker exited (code ${code}) before reporting a result.`)));
+      worker.on('exit', (code) =>
+        reject(error('INTERNAL', `the AR baseline worker exited (code ${code}) before reporting a result.`)),
+      );
     }),
     terminate: async () => {
       await worker.terminate();
@@ -415,7 +612,14 @@ function startArWorker(input: ArStageInput, log: (m: string) => void): ArWorkerH
   return handle;
 }
 
-function row(name: string, params: number, tokens: number, flops: number, inf: number | null, b: QuickstartBrier): string {
+function row(
+  name: string,
+  params: number,
+  tokens: number,
+  flops: number,
+  inf: number | null,
+  b: QuickstartBrier,
+): string {
   return `| ${name} | ${(params / 1e6).toFixed(2)}M | ${tokens > 0 ? (tokens / 1e3).toFixed(0) + 'k' : '–'} | ${flops > 0 ? sci(flops) : '–'} | ${inf !== null ? sci(inf) : '–'} | **${fmt(b.brierLM)}** ± ${fmt(b.brierLMStderr)} | ${b.brier.map((x) => fmt(100 * x, 2)).join(' / ')} |`;
 }
 

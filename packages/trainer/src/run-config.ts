@@ -122,7 +122,17 @@ export function defaultRunConfig(stage: RunConfig['stage']): RunConfig {
     stage === 'ae'
       ? { hiddenSize: 128, intermediateSize: 256, latentSize: 32, patchSize: 4 }
       : stage === 'calm'
-        ? { hiddenSize: 128, intermediateSize: 320, numHiddenLayers: 4, numAttentionHeads: 4, numKeyValueHeads: 4, noiseSize: 32, numMlpLayers: 2, numSamples: 8, numTargetSamples: 100 }
+        ? {
+            hiddenSize: 128,
+            intermediateSize: 320,
+            numHiddenLayers: 4,
+            numAttentionHeads: 4,
+            numKeyValueHeads: 4,
+            noiseSize: 32,
+            numMlpLayers: 2,
+            numSamples: 8,
+            numTargetSamples: 100,
+          }
         : { hiddenSize: 128, intermediateSize: 320, numHiddenLayers: 4, numAttentionHeads: 4, numKeyValueHeads: 4 };
   return {
     stage,
@@ -157,13 +167,21 @@ export function defaultRunConfig(stage: RunConfig['stage']): RunConfig {
 type Check = (v: unknown) => string | null;
 const posInt: Check = (v) => (Number.isSafeInteger(v) && (v as number) >= 1 ? null : 'must be a positive integer');
 const nonNegInt: Check = (v) => (Number.isSafeInteger(v) && (v as number) >= 0 ? null : 'must be an integer >= 0');
-const nonNeg: Check = (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : 'must be a finite number >= 0');
+const nonNeg: Check = (v) =>
+  typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : 'must be a finite number >= 0';
 const pos: Check = (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : 'must be a finite number > 0');
 const unit: Check = (v) => (typeof v === 'number' && v >= 0 && v < 1 ? null : 'must be in [0, 1)');
 const str: Check = (v) => (typeof v === 'string' ? null : 'must be a string');
-const strList: Check = (v) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? null : 'must be a list of strings');
-const orNull = (c: Check): Check => (v) => (v === null ? null : c(v));
-const oneOf = (...opts: unknown[]): Check => (v) => (opts.includes(v) ? null : `must be one of ${opts.map((o) => JSON.stringify(o)).join(', ')}`);
+const strList: Check = (v) =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string') ? null : 'must be a list of strings';
+const orNull =
+  (c: Check): Check =>
+  (v) =>
+    v === null ? null : c(v);
+const oneOf =
+  (...opts: unknown[]): Check =>
+  (v) =>
+    opts.includes(v) ? null : `must be one of ${opts.map((o) => JSON.stringify(o)).join(', ')}`;
 
 const SCHEMA: Record<string, Check | Record<string, Check>> = {
   stage: oneOf('ae', 'calm', 'ar'),
@@ -172,8 +190,16 @@ const SCHEMA: Record<string, Check | Record<string, Check>> = {
   backend: orNull(oneOf('wasm', 'cpu', 'webgpu', 'tensorflow')),
   tokenizer: str,
   autoencoder: orNull(str),
-  model: (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? null : 'must be an object of model hyper-parameters'),
-  data: { corpus: oneOf('sotu', 'jsonl'), files: strList, maxChars: orNull(posInt), blockSize: posInt, shuffleBuffer: nonNegInt, groupSize: posInt },
+  model: (v) =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? null : 'must be an object of model hyper-parameters',
+  data: {
+    corpus: oneOf('sotu', 'jsonl'),
+    files: strList,
+    maxChars: orNull(posInt),
+    blockSize: posInt,
+    shuffleBuffer: nonNegInt,
+    groupSize: posInt,
+  },
   train: {
     steps: nonNegInt,
     batchSize: posInt,
@@ -191,7 +217,13 @@ const SCHEMA: Record<string, Check | Record<string, Check>> = {
   },
   log: { every: posInt },
   checkpoint: { every: nonNegInt, keep: posInt },
-  eval: { every: nonNegInt, blocks: nonNegInt, blockSize: posInt, corpus: oneOf('sotu', 'jsonl', 'wikitext'), files: strList },
+  eval: {
+    every: nonNegInt,
+    blocks: nonNegInt,
+    blockSize: posInt,
+    corpus: oneOf('sotu', 'jsonl', 'wikitext'),
+    files: strList,
+  },
 };
 
 /**
@@ -207,7 +239,10 @@ const SCHEMA: Record<string, Check | Record<string, Check>> = {
  * {@includeCode ../test/examples.test.ts#run-config}
  * @category Run config
  */
-export function resolveRunConfig(input: unknown, options: { stage?: RunConfig['stage']; source?: string } = {}): RunConfig {
+export function resolveRunConfig(
+  input: unknown,
+  options: { stage?: RunConfig['stage']; source?: string } = {},
+): RunConfig {
   const source = options.source ?? 'run config';
   const problems: string[] = [];
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -216,7 +251,9 @@ export function resolveRunConfig(input: unknown, options: { stage?: RunConfig['s
   const obj = input as Record<string, unknown>;
   const stage = options.stage ?? obj.stage ?? 'calm';
   if (options.stage !== undefined && obj.stage !== undefined && obj.stage !== options.stage) {
-    problems.push(`stage is ${JSON.stringify(obj.stage)} but the command trains "${options.stage}"; remove "stage" or use the matching command`);
+    problems.push(
+      `stage is ${JSON.stringify(obj.stage)} but the command trains "${options.stage}"; remove "stage" or use the matching command`,
+    );
   }
   if (!['ae', 'calm', 'ar'].includes(stage as string)) {
     fail('INVALID_CONFIG', `${source}: stage must be "ae", "calm" or "ar", got ${JSON.stringify(stage)}.`);
@@ -229,8 +266,13 @@ export function resolveRunConfig(input: unknown, options: { stage?: RunConfig['s
       problems.push(`unknown key "${key}" (known: ${Object.keys(SCHEMA).join(', ')})`);
       continue;
     }
-    if (typeof rule === 'function' || key === 'model') merged[key] = key === 'model' && typeof value === 'object' && value !== null ? { ...(base.model as object), ...(value as object) } : value;
-    else if (typeof value !== 'object' || value === null || Array.isArray(value)) problems.push(`${key} must be an object with keys ${Object.keys(rule).join(', ')}`);
+    if (typeof rule === 'function' || key === 'model')
+      merged[key] =
+        key === 'model' && typeof value === 'object' && value !== null
+          ? { ...(base.model as object), ...(value as object) }
+          : value;
+    else if (typeof value !== 'object' || value === null || Array.isArray(value))
+      problems.push(`${key} must be an object with keys ${Object.keys(rule).join(', ')}`);
     else {
       const section = { ...(base[key] as Record<string, unknown>) };
       for (const [k, v] of Object.entries(value)) {
@@ -257,16 +299,32 @@ export function resolveRunConfig(input: unknown, options: { stage?: RunConfig['s
   const c = merged as unknown as RunConfig;
   if (c.outDir === '') problems.push('outDir is required (the run folder)');
   if (c.tokenizer === '') problems.push('tokenizer is required (a tokenizer.json / tokenizer.model path)');
-  if (c.stage === 'calm' && !c.autoencoder) problems.push('autoencoder is required for stage "calm" (the folder of a trained autoencoder, e.g. the train-ae run\'s final/)');
-  if (c.stage !== 'calm' && c.autoencoder) problems.push(`autoencoder is only used by stage "calm"; remove it for stage "${c.stage}"`);
-  if (c.data?.corpus === 'jsonl' && Array.isArray(c.data.files) && c.data.files.length === 0) problems.push('data.files must list at least one .jsonl/.jsonl.zst file for corpus "jsonl"');
-  if (c.eval && (c.eval.corpus === 'jsonl' || c.eval.corpus === 'wikitext') && Array.isArray(c.eval.files) && c.eval.files.length === 0) problems.push(`eval.files must name the ${c.eval.corpus} file(s)`);
+  if (c.stage === 'calm' && !c.autoencoder)
+    problems.push(
+      'autoencoder is required for stage "calm" (the folder of a trained autoencoder, e.g. the train-ae run\'s final/)',
+    );
+  if (c.stage !== 'calm' && c.autoencoder)
+    problems.push(`autoencoder is only used by stage "calm"; remove it for stage "${c.stage}"`);
+  if (c.data?.corpus === 'jsonl' && Array.isArray(c.data.files) && c.data.files.length === 0)
+    problems.push('data.files must list at least one .jsonl/.jsonl.zst file for corpus "jsonl"');
+  if (
+    c.eval &&
+    (c.eval.corpus === 'jsonl' || c.eval.corpus === 'wikitext') &&
+    Array.isArray(c.eval.files) &&
+    c.eval.files.length === 0
+  )
+    problems.push(`eval.files must name the ${c.eval.corpus} file(s)`);
   const k = typeof c.model?.patchSize === 'number' ? c.model.patchSize : 4;
-  if (c.stage !== 'ar' && Number.isInteger(c.data?.blockSize) && c.data.blockSize % k !== 0) problems.push(`data.blockSize ${c.data.blockSize} must be a multiple of the chunk size K = ${k}`);
-  if (c.stage === 'calm' && Number.isInteger(c.data?.blockSize) && c.data.blockSize < 2 * k) problems.push(`data.blockSize must hold at least 2 chunks (>= ${2 * k} tokens) for stage "calm"`);
-  if (c.stage !== 'ar' && Number.isInteger(c.eval?.blockSize) && c.eval.blockSize % k !== 0) problems.push(`eval.blockSize ${c.eval.blockSize} must be a multiple of the chunk size K = ${k}`);
-  if (c.train?.schedule === 'cosine' && Number.isInteger(c.train.steps) && c.train.steps <= c.train.warmupSteps) problems.push('train.steps must exceed train.warmupSteps for the cosine schedule');
-  if (c.train?.schedule === 'cosine' && typeof c.train.minLr === 'number' && c.train.minLr > c.train.lr) problems.push('train.minLr must not exceed train.lr');
+  if (c.stage !== 'ar' && Number.isInteger(c.data?.blockSize) && c.data.blockSize % k !== 0)
+    problems.push(`data.blockSize ${c.data.blockSize} must be a multiple of the chunk size K = ${k}`);
+  if (c.stage === 'calm' && Number.isInteger(c.data?.blockSize) && c.data.blockSize < 2 * k)
+    problems.push(`data.blockSize must hold at least 2 chunks (>= ${2 * k} tokens) for stage "calm"`);
+  if (c.stage !== 'ar' && Number.isInteger(c.eval?.blockSize) && c.eval.blockSize % k !== 0)
+    problems.push(`eval.blockSize ${c.eval.blockSize} must be a multiple of the chunk size K = ${k}`);
+  if (c.train?.schedule === 'cosine' && Number.isInteger(c.train.steps) && c.train.steps <= c.train.warmupSteps)
+    problems.push('train.steps must exceed train.warmupSteps for the cosine schedule');
+  if (c.train?.schedule === 'cosine' && typeof c.train.minLr === 'number' && c.train.minLr > c.train.lr)
+    problems.push('train.minLr must not exceed train.lr');
   for (const key of ['vocabSize', 'padTokenId', 'bosTokenId', 'eosTokenId'] as const) {
     if (c.model && key in c.model) problems.push(`model.${key} comes from the tokenizer; remove it`);
   }

@@ -4,11 +4,23 @@
 
 import { createHash } from 'node:crypto';
 import { createRng } from '@calm/core';
-import { autoencoderConfig, createAutoencoderParams, evaluateReconstruction, type AutoencoderConfig } from '@calm/autoencoder';
+import {
+  autoencoderConfig,
+  createAutoencoderParams,
+  evaluateReconstruction,
+  type AutoencoderConfig,
+} from '@calm/autoencoder';
 import { loadAutoencoder } from '@calm/autoencoder/node';
 import { createBlockStream, packEvalBlocks, type DocumentSource, type Tokenizer } from '@calm/data-pile';
 import { jsonlSource, loadSotuCorpus, loadTokenizer, readJsonlTexts } from '@calm/data-pile/node';
-import { constantSchedule, initBackend, warmupConstantSchedule, warmupCosineSchedule, type LrSchedule, type ParamRecord } from '@calm/nn';
+import {
+  constantSchedule,
+  initBackend,
+  warmupConstantSchedule,
+  warmupCosineSchedule,
+  type LrSchedule,
+  type ParamRecord,
+} from '@calm/nn';
 import { ArModel } from './ar-model.js';
 import { CalmModel } from './calm-model.js';
 import { arConfig, calmConfig } from './config.js';
@@ -30,7 +42,12 @@ import { arTrainTask, autoencoderTrainTask, calmTrainTask } from './train-tasks.
 export function scheduleOf(train: RunConfig['train']): LrSchedule {
   if (train.schedule === 'constant') return constantSchedule(train.lr);
   if (train.schedule === 'constant_with_warmup') return warmupConstantSchedule(train.lr, train.warmupSteps);
-  return warmupCosineSchedule({ lr: train.lr, warmupSteps: train.warmupSteps, totalSteps: train.steps, minLr: train.minLr });
+  return warmupCosineSchedule({
+    lr: train.lr,
+    warmupSteps: train.warmupSteps,
+    totalSteps: train.steps,
+    minLr: train.minLr,
+  });
 }
 
 /**
@@ -70,7 +87,15 @@ export async function heldOutBlocks(evalCfg: RunConfig['eval'], tokenizer: Token
 
 function fingerprintOf(config: RunConfig, tokenizer: Tokenizer): string {
   const { stage, seed, model, data, train, autoencoder } = config;
-  const stable = { stage, seed, model, data, autoencoder, tokenizer: tokenizer.fingerprint, train: { ...train, steps: undefined, maxMinutes: undefined } };
+  const stable = {
+    stage,
+    seed,
+    model,
+    data,
+    autoencoder,
+    tokenizer: tokenizer.fingerprint,
+    train: { ...train, steps: undefined, maxMinutes: undefined },
+  };
   return createHash('sha256').update(JSON.stringify(stable)).digest('hex').slice(0, 16);
 }
 
@@ -111,7 +136,12 @@ export async function trainFromConfig(config: RunConfig, options: TrainFromConfi
   }
   const tokenizer = await loadTokenizer(config.tokenizer);
   info(`tokenizer: ${tokenizer.name}, ${tokenizer.vocabSize} ids`);
-  const special = { vocabSize: tokenizer.vocabSize, padTokenId: tokenizer.pad, bosTokenId: tokenizer.bos, eosTokenId: tokenizer.eos };
+  const special = {
+    vocabSize: tokenizer.vocabSize,
+    padTokenId: tokenizer.pad,
+    bosTokenId: tokenizer.bos,
+    eosTokenId: tokenizer.eos,
+  };
   const rng = createRng(`${config.seed}/init`);
   const evalBlocks = await heldOutBlocks(config.eval, tokenizer);
   let task: TrainTask;
@@ -131,7 +161,10 @@ export async function trainFromConfig(config: RunConfig, options: TrainFromConfi
     if (stream.length >= k) {
       const usable = stream.subarray(0, stream.length - (stream.length % k));
       evaluate = async ({ step }) => {
-        const r = await evaluateReconstruction(params, aeCfg, usable, { latent: 'sample', rng: createRng(`${config.seed}/eval/${step}`) });
+        const r = await evaluateReconstruction(params, aeCfg, usable, {
+          latent: 'sample',
+          rng: createRng(`${config.seed}/eval/${step}`),
+        });
         return { accuracy: r.tokenAccuracy, chunkAccuracy: r.chunkAccuracy };
       };
     }
@@ -140,15 +173,24 @@ export async function trainFromConfig(config: RunConfig, options: TrainFromConfi
     const ae = await loadAutoencoder(config.autoencoder!);
     let model: CalmModel;
     try {
-      const cfg = calmConfig({ ...(config.model as object), ...special, latentSize: ae.config.latentSize, patchSize: ae.config.patchSize, aePath: config.autoencoder! });
+      const cfg = calmConfig({
+        ...(config.model as object),
+        ...special,
+        latentSize: ae.config.latentSize,
+        patchSize: ae.config.patchSize,
+        aePath: config.autoencoder!,
+      });
       model = new CalmModel(cfg, ae.config, { rng, aeParams: ae.params });
     } catch (e) {
       return fail('INVALID_CONFIG', `model: ${(e as Error).message}`, { cause: e });
     }
     task = calmTrainTask(model, { blockSize: config.data.blockSize, aePath: config.autoencoder! });
     k = model.chunkSize;
-    if (evalBlocks.length) evaluate = async ({ step }) => summary(await evaluateCalm(model, evalBlocks, { seed: `${config.seed}/${step}` }));
-    info(`CALM: ${model.numParams()} LM parameters (autoencoder frozen, ${Object.values(ae.params).reduce((a, v) => a + v.size, 0)})`);
+    if (evalBlocks.length)
+      evaluate = async ({ step }) => summary(await evaluateCalm(model, evalBlocks, { seed: `${config.seed}/${step}` }));
+    info(
+      `CALM: ${model.numParams()} LM parameters (autoencoder frozen, ${Object.values(ae.params).reduce((a, v) => a + v.size, 0)})`,
+    );
   } else {
     let model: ArModel;
     try {
@@ -157,7 +199,8 @@ export async function trainFromConfig(config: RunConfig, options: TrainFromConfi
       return fail('INVALID_CONFIG', `model: ${(e as Error).message}`, { cause: e });
     }
     task = arTrainTask(model, { blockSize: config.data.blockSize });
-    if (evalBlocks.length) evaluate = async ({ step }) => summary(await evaluateAr(model, evalBlocks, { seed: `${config.seed}/${step}` }));
+    if (evalBlocks.length)
+      evaluate = async ({ step }) => summary(await evaluateAr(model, evalBlocks, { seed: `${config.seed}/${step}` }));
     info(`AR baseline: ${model.numParams()} parameters`);
   }
   const source = trainingSource(config.data);
@@ -167,7 +210,13 @@ export async function trainFromConfig(config: RunConfig, options: TrainFromConfi
     steps: config.train.steps,
     batchSize: config.train.batchSize,
     gradAccum: config.train.gradAccum,
-    optimizer: { lr: config.train.lr, beta1: config.train.beta1, beta2: config.train.beta2, eps: config.train.eps, weightDecay: config.train.weightDecay },
+    optimizer: {
+      lr: config.train.lr,
+      beta1: config.train.beta1,
+      beta2: config.train.beta2,
+      eps: config.train.eps,
+      weightDecay: config.train.weightDecay,
+    },
     schedule: scheduleOf(config.train),
     maxGradNorm: config.train.maxGradNorm,
     seed: config.seed,
@@ -202,6 +251,11 @@ export async function trainFromConfig(config: RunConfig, options: TrainFromConfi
  * @see {@link trainFromConfig}
  * @category Evaluation
  */
-export function summary(r: { brierLM: number; brierLMStderr: number; brier: readonly number[]; numPositions: number }): Record<string, unknown> {
+export function summary(r: {
+  brierLM: number;
+  brierLMStderr: number;
+  brier: readonly number[];
+  numPositions: number;
+}): Record<string, unknown> {
   return { brierLM: r.brierLM, brierLMStderr: r.brierLMStderr, brier: [...r.brier], positions: r.numPositions };
 }

@@ -4,7 +4,14 @@
 // batched by length; CALM pads a context to a multiple of K with PAD as the official code does.
 
 import * as tf from '@tensorflow/tfjs';
-import { padToMultiple, type ChunkSampler, type NextTokenModel, type Rng, type SampleCallOptions, type TokenIds } from '@calm/core';
+import {
+  padToMultiple,
+  type ChunkSampler,
+  type NextTokenModel,
+  type Rng,
+  type SampleCallOptions,
+  type TokenIds,
+} from '@calm/core';
 import type { ArModel } from './ar-model.js';
 import type { CalmModel } from './calm-model.js';
 import { fail } from './internal/errors.js';
@@ -33,7 +40,11 @@ function checkIds(seq: TokenIds, vocab: number, what: string): void {
   if (!(seq instanceof Int32Array)) fail('INVALID_ARGUMENT', `${what} must be an Int32Array of token ids.`);
   for (let i = 0; i < seq.length; i++) {
     const v = seq[i]!;
-    if (v < 0 || v >= vocab) fail('INVALID_ARGUMENT', `${what}[${i}] = ${v} is outside the vocabulary [0, ${vocab}); map unknown tokens before sampling.`);
+    if (v < 0 || v >= vocab)
+      fail(
+        'INVALID_ARGUMENT',
+        `${what}[${i}] = ${v} is outside the vocabulary [0, ${vocab}); map unknown tokens before sampling.`,
+      );
   }
 }
 
@@ -58,7 +69,13 @@ function groupBy<T>(items: readonly T[], key: (x: T) => number): Map<number, num
  * @param maxLogits - Logit budget per decode.
  * @returns Token ids [R, numSamples, K] flattened.
  */
-export async function drawFromHidden(model: CalmModel, hidden: tf.Tensor2D, numSamples: number, rng: Rng, maxLogits = 2 ** 24): Promise<Int32Array> {
+export async function drawFromHidden(
+  model: CalmModel,
+  hidden: tf.Tensor2D,
+  numSamples: number,
+  rng: Rng,
+  maxLogits = 2 ** 24,
+): Promise<Int32Array> {
   const rows = hidden.shape[0];
   const k = model.chunkSize;
   const perRow = numSamples * k * model.config.vocabSize;
@@ -72,7 +89,8 @@ export async function drawFromHidden(model: CalmModel, hidden: tf.Tensor2D, numS
       // Even one row's samples exceed the budget: draw them in groups.
       const per = Math.max(1, Math.floor(maxLogits / (k * model.config.vocabSize)));
       const parts: tf.Tensor3D[] = [];
-      for (let s = 0; s < numSamples; s += per) parts.push(model.sampleChunks(h, Math.min(per, numSamples - s), { rng }));
+      for (let s = 0; s < numSamples; s += per)
+        parts.push(model.sampleChunks(h, Math.min(per, numSamples - s), { rng }));
       return tf.concat(parts, 1);
     });
     out.set(await ids.data(), r * numSamples * k);
@@ -100,9 +118,11 @@ export async function drawFromHidden(model: CalmModel, hidden: tf.Tensor2D, numS
  */
 export function calmChunkSampler(model: CalmModel, options: CalmSamplerOptions): ChunkSampler {
   const { rng } = options;
-  if (!rng || typeof rng.uniform !== 'function') fail('INVALID_ARGUMENT', 'calmChunkSampler: options.rng must be an Rng from @calm/core (createRng(seed)).');
+  if (!rng || typeof rng.uniform !== 'function')
+    fail('INVALID_ARGUMENT', 'calmChunkSampler: options.rng must be an Rng from @calm/core (createRng(seed)).');
   const batchSize = options.batchSize ?? 16;
-  if (!Number.isInteger(batchSize) || batchSize < 1) fail('INVALID_ARGUMENT', `calmChunkSampler: batchSize must be an integer >= 1, got ${batchSize}.`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    fail('INVALID_ARGUMENT', `calmChunkSampler: batchSize must be an integer >= 1, got ${batchSize}.`);
   const maxLogits = options.maxDecodeLogits ?? 2 ** 24;
   const k = model.chunkSize;
   const vocab = model.config.vocabSize;
@@ -110,12 +130,22 @@ export function calmChunkSampler(model: CalmModel, options: CalmSamplerOptions):
   return {
     chunkSize: k,
     vocabSize: vocab,
-    async sample(contexts: readonly TokenIds[], numSamples: number, callOptions: SampleCallOptions = {}): Promise<Int32Array> {
-      if (!Array.isArray(contexts)) fail('INVALID_ARGUMENT', 'sample: contexts must be an array of Int32Array token sequences.');
-      if (!Number.isInteger(numSamples) || numSamples < 1) fail('INVALID_ARGUMENT', `sample: numSamples must be an integer >= 1, got ${numSamples}.`);
+    async sample(
+      contexts: readonly TokenIds[],
+      numSamples: number,
+      callOptions: SampleCallOptions = {},
+    ): Promise<Int32Array> {
+      if (!Array.isArray(contexts))
+        fail('INVALID_ARGUMENT', 'sample: contexts must be an array of Int32Array token sequences.');
+      if (!Number.isInteger(numSamples) || numSamples < 1)
+        fail('INVALID_ARGUMENT', `sample: numSamples must be an integer >= 1, got ${numSamples}.`);
       const padded = contexts.map((c, i) => {
         checkIds(c, vocab, `contexts[${i}]`);
-        if (c.length === 0) fail('INVALID_ARGUMENT', `sample: contexts[${i}] is empty; CALM needs at least one token (e.g. BOS) to condition on.`);
+        if (c.length === 0)
+          fail(
+            'INVALID_ARGUMENT',
+            `sample: contexts[${i}] is empty; CALM needs at least one token (e.g. BOS) to condition on.`,
+          );
         return padToMultiple(c, k, pad);
       });
       const out = new Int32Array(contexts.length * numSamples * k);
@@ -128,21 +158,36 @@ export function calmChunkSampler(model: CalmModel, options: CalmSamplerOptions):
           const last = tf.tidy(() => {
             const h = model.hidden(tf.tensor2d(ids, [idx.length, len], 'int32'));
             const s = h.shape[1];
-            return tf.reshape(tf.slice(h, [0, s - 1, 0], [idx.length, 1, h.shape[2]]), [idx.length, h.shape[2]]) as tf.Tensor2D;
+            return tf.reshape(tf.slice(h, [0, s - 1, 0], [idx.length, 1, h.shape[2]]), [
+              idx.length,
+              h.shape[2],
+            ]) as tf.Tensor2D;
           });
           const drawn = await drawFromHidden(model, last, numSamples, rng, maxLogits);
           last.dispose();
-          idx.forEach((m, j) => out.set(drawn.subarray(j * numSamples * k, (j + 1) * numSamples * k), m * numSamples * k));
+          idx.forEach((m, j) =>
+            out.set(drawn.subarray(j * numSamples * k, (j + 1) * numSamples * k), m * numSamples * k),
+          );
         }
       }
       return out;
     },
-    async sampleTeacherForced(sequences: readonly TokenIds[], numSamples: number, callOptions: SampleCallOptions = {}): Promise<Int32Array[]> {
-      if (!Array.isArray(sequences)) fail('INVALID_ARGUMENT', 'sampleTeacherForced: sequences must be an array of Int32Array token sequences.');
-      if (!Number.isInteger(numSamples) || numSamples < 1) fail('INVALID_ARGUMENT', `sampleTeacherForced: numSamples must be an integer >= 1, got ${numSamples}.`);
+    async sampleTeacherForced(
+      sequences: readonly TokenIds[],
+      numSamples: number,
+      callOptions: SampleCallOptions = {},
+    ): Promise<Int32Array[]> {
+      if (!Array.isArray(sequences))
+        fail('INVALID_ARGUMENT', 'sampleTeacherForced: sequences must be an array of Int32Array token sequences.');
+      if (!Number.isInteger(numSamples) || numSamples < 1)
+        fail('INVALID_ARGUMENT', `sampleTeacherForced: numSamples must be an integer >= 1, got ${numSamples}.`);
       sequences.forEach((s, i) => {
         checkIds(s, vocab, `sequences[${i}]`);
-        if (s.length % k !== 0 || s.length === 0) fail('INVALID_ARGUMENT', `sampleTeacherForced: sequences[${i}] has ${s.length} tokens; pass a positive multiple of K = ${k}.`);
+        if (s.length % k !== 0 || s.length === 0)
+          fail(
+            'INVALID_ARGUMENT',
+            `sampleTeacherForced: sequences[${i}] has ${s.length} tokens; pass a positive multiple of K = ${k}.`,
+          );
       });
       const out: Int32Array[] = sequences.map((s) => new Int32Array((s.length / k - 1) * numSamples * k));
       for (const [len, members] of groupBy(sequences, (s) => s.length)) {
@@ -193,16 +238,20 @@ export interface ArModelAdapterOptions {
 export function arNextTokenModel(model: ArModel, options: ArModelAdapterOptions = {}): NextTokenModel {
   const batchSize = options.batchSize ?? 16;
   const temperature = options.temperature ?? 1;
-  if (!Number.isInteger(batchSize) || batchSize < 1) fail('INVALID_ARGUMENT', `arNextTokenModel: batchSize must be an integer >= 1, got ${batchSize}.`);
-  if (!(temperature > 0) || !Number.isFinite(temperature)) fail('INVALID_ARGUMENT', `arNextTokenModel: temperature must be a finite number > 0, got ${temperature}.`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    fail('INVALID_ARGUMENT', `arNextTokenModel: batchSize must be an integer >= 1, got ${batchSize}.`);
+  if (!(temperature > 0) || !Number.isFinite(temperature))
+    fail('INVALID_ARGUMENT', `arNextTokenModel: temperature must be a finite number > 0, got ${temperature}.`);
   const vocab = model.config.vocabSize;
   return {
     vocabSize: vocab,
     async nextTokenProbs(contexts: readonly TokenIds[], callOptions: SampleCallOptions = {}): Promise<Float32Array> {
-      if (!Array.isArray(contexts)) fail('INVALID_ARGUMENT', 'nextTokenProbs: contexts must be an array of Int32Array token sequences.');
+      if (!Array.isArray(contexts))
+        fail('INVALID_ARGUMENT', 'nextTokenProbs: contexts must be an array of Int32Array token sequences.');
       contexts.forEach((c, i) => {
         checkIds(c, vocab, `contexts[${i}]`);
-        if (c.length === 0) fail('INVALID_ARGUMENT', `nextTokenProbs: contexts[${i}] is empty; start every context with BOS.`);
+        if (c.length === 0)
+          fail('INVALID_ARGUMENT', `nextTokenProbs: contexts[${i}] is empty; start every context with BOS.`);
       });
       const out = new Float32Array(contexts.length * vocab);
       for (const [len, members] of groupBy(contexts, (c) => c.length)) {

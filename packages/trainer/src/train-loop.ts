@@ -10,7 +10,16 @@ import * as tf from '@tensorflow/tfjs';
 import { createRng, restoreRng, type Rng, type RngState } from '@calm/core';
 import { pathExists, readSafetensorsFile, writeSafetensorsFile, writeTextAtomic } from '@calm/core/node';
 import type { BlockCursor, BlockStream } from '@calm/data-pile';
-import { AdamW, clipByGlobalNorm, namedArraysToOptimizerState, optimizerStateToNamedArrays, paramGrads, type AdamWOptions, type LrSchedule, type ParamRecord } from '@calm/nn';
+import {
+  AdamW,
+  clipByGlobalNorm,
+  namedArraysToOptimizerState,
+  optimizerStateToNamedArrays,
+  paramGrads,
+  type AdamWOptions,
+  type LrSchedule,
+  type ParamRecord,
+} from '@calm/nn';
 import { fail } from './internal/errors.js';
 
 /**
@@ -207,7 +216,8 @@ const OPTIM_FILE = 'optimizer.safetensors';
 function checkOptions(o: TrainLoopOptions): void {
   const problems: string[] = [];
   const int = (v: unknown, name: string, min: number) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) problems.push(`${name} must be an integer >= ${min}, got ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min)
+      problems.push(`${name} must be an integer >= ${min}, got ${String(v)}`);
   };
   int(o.steps, 'steps', 0);
   int(o.batchSize, 'batchSize', 1);
@@ -216,14 +226,22 @@ function checkOptions(o: TrainLoopOptions): void {
   int(o.checkpointEvery ?? 100, 'checkpointEvery', 0);
   int(o.keepCheckpoints ?? 2, 'keepCheckpoints', 1);
   int(o.evalEvery ?? 0, 'evalEvery', 0);
-  if (o.maxGradNorm !== undefined && o.maxGradNorm !== null && !(o.maxGradNorm > 0)) problems.push(`maxGradNorm must be > 0 or null, got ${o.maxGradNorm}`);
-  for (const [name, v] of [['evalIntervalMs', o.evalIntervalMs], ['maxTimeMs', o.maxTimeMs]] as const) {
+  if (o.maxGradNorm !== undefined && o.maxGradNorm !== null && !(o.maxGradNorm > 0))
+    problems.push(`maxGradNorm must be > 0 or null, got ${o.maxGradNorm}`);
+  for (const [name, v] of [
+    ['evalIntervalMs', o.evalIntervalMs],
+    ['maxTimeMs', o.maxTimeMs],
+  ] as const) {
     if (v !== undefined && !(v > 0)) problems.push(`${name} must be a number > 0, got ${String(v)}`);
   }
-  if (!['auto', 'never', 'require'].includes(o.resume ?? 'auto')) problems.push(`resume must be 'auto', 'never' or 'require', got ${String(o.resume)}`);
+  if (!['auto', 'never', 'require'].includes(o.resume ?? 'auto'))
+    problems.push(`resume must be 'auto', 'never' or 'require', got ${String(o.resume)}`);
   if (typeof o.outDir !== 'string' || o.outDir === '') problems.push('outDir must be a non-empty path');
   if (typeof o.data !== 'function') problems.push('data must be a function returning a BlockStream');
-  if (problems.length) fail('INVALID_CONFIG', `runTraining options have ${problems.length} problem(s):\n- ${problems.join('\n- ')}`, { details: { problems } });
+  if (problems.length)
+    fail('INVALID_CONFIG', `runTraining options have ${problems.length} problem(s):\n- ${problems.join('\n- ')}`, {
+      details: { problems },
+    });
 }
 
 function stepDir(step: number): string {
@@ -234,7 +252,11 @@ async function readJsonFile<T>(path: string): Promise<T> {
   try {
     return JSON.parse(await readFile(path, 'utf8')) as T;
   } catch (e) {
-    return fail('FORMAT_ERROR', `cannot read ${path}: ${(e as Error).message}; the checkpoint is damaged — delete it (and latest.json) to restart, or point latest.json at an older checkpoint.`, { cause: e });
+    return fail(
+      'FORMAT_ERROR',
+      `cannot read ${path}: ${(e as Error).message}; the checkpoint is damaged — delete it (and latest.json) to restart, or point latest.json at an older checkpoint.`,
+      { cause: e },
+    );
   }
 }
 
@@ -314,14 +336,24 @@ export async function runTraining(task: TrainTask, options: TrainLoopOptions): P
 
   const found = await latestCheckpoint(outDir);
   const mode = options.resume ?? 'auto';
-  if (found && mode === 'never') fail('INVALID_ARGUMENT', `${outDir} already holds a run (checkpoint at step ${found.step}); choose another outDir, delete it, or resume.`);
-  if (!found && mode === 'require') fail('INVALID_ARGUMENT', `${outDir} holds no checkpoint to resume from (no latest.json).`);
+  if (found && mode === 'never')
+    fail(
+      'INVALID_ARGUMENT',
+      `${outDir} already holds a run (checkpoint at step ${found.step}); choose another outDir, delete it, or resume.`,
+    );
+  if (!found && mode === 'require')
+    fail('INVALID_ARGUMENT', `${outDir} holds no checkpoint to resume from (no latest.json).`);
   if (found) {
     const state = await readJsonFile<TrainerState>(join(found.dir, STATE_FILE));
-    if (state.version !== 1) fail('CHECKPOINT_VERSION', `${found.dir}: trainer state version ${state.version} is not supported (expected 1).`);
-    if (state.kind !== task.kind) fail('CHECKPOINT_VERSION', `${found.dir} is a "${state.kind}" run, not "${task.kind}"; use another outDir.`);
+    if (state.version !== 1)
+      fail('CHECKPOINT_VERSION', `${found.dir}: trainer state version ${state.version} is not supported (expected 1).`);
+    if (state.kind !== task.kind)
+      fail('CHECKPOINT_VERSION', `${found.dir} is a "${state.kind}" run, not "${task.kind}"; use another outDir.`);
     if (state.fingerprint !== fingerprint) {
-      fail('CHECKPOINT_VERSION', `${found.dir} was written with other settings (fingerprint ${state.fingerprint} vs ${fingerprint}); resume with the original config, or use another outDir.`);
+      fail(
+        'CHECKPOINT_VERSION',
+        `${found.dir} was written with other settings (fingerprint ${state.fingerprint} vs ${fingerprint}); resume with the original config, or use another outDir.`,
+      );
     }
     await task.loadModel(found.dir);
     const { tensors } = await readSafetensorsFile(join(found.dir, OPTIM_FILE));
@@ -367,7 +399,17 @@ export async function runTraining(task: TrainTask, options: TrainLoopOptions): P
     tf.dispose(pending);
     pending = [];
     const secs = (performance.now() - intervalStart) / 1000;
-    await log({ type: 'train', step, loss: lastLoss, lr: lastLr, gradNorm, tokens, flops, tokensPerSecond: secs > 0 ? intervalTokens / secs : 0, elapsedMs: elapsed() });
+    await log({
+      type: 'train',
+      step,
+      loss: lastLoss,
+      lr: lastLr,
+      gradNorm,
+      tokens,
+      flops,
+      tokensPerSecond: secs > 0 ? intervalTokens / secs : 0,
+      elapsedMs: elapsed(),
+    });
     intervalTokens = 0;
     intervalStart = performance.now();
   };
@@ -382,15 +424,30 @@ export async function runTraining(task: TrainTask, options: TrainLoopOptions): P
     await mkdir(tmp, { recursive: true });
     await task.saveModel(tmp);
     await writeSafetensorsFile(join(tmp, OPTIM_FILE), optimizerStateToNamedArrays(optimizer.getState(), task.params));
-    const state: TrainerState = { version: 1, kind: task.kind, step, tokens, flops, elapsedMs: elapsed(), rng: rng.getState(), data: stream.cursor(), fingerprint };
+    const state: TrainerState = {
+      version: 1,
+      kind: task.kind,
+      step,
+      tokens,
+      flops,
+      elapsedMs: elapsed(),
+      rng: rng.getState(),
+      data: stream.cursor(),
+      fingerprint,
+    };
     await writeTextAtomic(join(tmp, STATE_FILE), `${JSON.stringify(state, null, 1)}\n`);
     const final = join(ckRoot, name);
     await rm(final, { recursive: true, force: true });
     await rename(tmp, final);
-    await writeTextAtomic(join(outDir, 'latest.json'), `${JSON.stringify({ checkpoint: `checkpoints/${name}`, step })}\n`);
+    await writeTextAtomic(
+      join(outDir, 'latest.json'),
+      `${JSON.stringify({ checkpoint: `checkpoints/${name}`, step })}\n`,
+    );
     const all = (await readdir(ckRoot)).filter((n) => /^step-\d+$/.test(n)).sort();
-    for (const old of all.slice(0, Math.max(0, all.length - keep))) await rm(join(ckRoot, old), { recursive: true, force: true });
-    for (const t of (await readdir(ckRoot)).filter((n) => n.endsWith('.tmp'))) await rm(join(ckRoot, t), { recursive: true, force: true });
+    for (const old of all.slice(0, Math.max(0, all.length - keep)))
+      await rm(join(ckRoot, old), { recursive: true, force: true });
+    for (const t of (await readdir(ckRoot)).filter((n) => n.endsWith('.tmp')))
+      await rm(join(ckRoot, t), { recursive: true, force: true });
   };
 
   const runEval = async (): Promise<void> => {
@@ -430,7 +487,13 @@ export async function runTraining(task: TrainTask, options: TrainLoopOptions): P
           stepLoss = value;
         } else {
           const prev: Record<string, tf.Tensor> = grads;
-          grads = tf.tidy(() => Object.fromEntries(Object.entries(prev).map(([k, v]) => [k, tf.add(v, g[k]!)])) as Record<string, tf.Tensor>);
+          grads = tf.tidy(
+            () =>
+              Object.fromEntries(Object.entries(prev).map(([k, v]) => [k, tf.add(v, g[k]!)])) as Record<
+                string,
+                tf.Tensor
+              >,
+          );
           const prevLoss: tf.Scalar = stepLoss!;
           stepLoss = tf.add(prevLoss, value) as tf.Scalar;
           tf.dispose([...Object.values(prev), ...Object.values(g), prevLoss, value]);
@@ -441,7 +504,10 @@ export async function runTraining(task: TrainTask, options: TrainLoopOptions): P
         stoppedBy = 'data';
         break;
       }
-      const averaged = accum === 1 ? grads! : tf.tidy(() => Object.fromEntries(Object.entries(grads!).map(([k, v]) => [k, tf.div(v, accum)])));
+      const averaged =
+        accum === 1
+          ? grads!
+          : tf.tidy(() => Object.fromEntries(Object.entries(grads!).map(([k, v]) => [k, tf.div(v, accum)])));
       const meanLoss = accum === 1 ? stepLoss! : tf.tidy(() => tf.div(stepLoss!, accum) as tf.Scalar);
       if (accum !== 1) tf.dispose([...Object.values(grads!), stepLoss!]);
       let update = averaged;
@@ -452,7 +518,9 @@ export async function runTraining(task: TrainTask, options: TrainLoopOptions): P
         lastGradNorm = clipped.norm;
         tf.dispose(Object.values(averaged));
       } else {
-        lastGradNorm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(averaged).map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+        lastGradNorm = tf.tidy(
+          () => tf.sqrt(tf.addN(Object.values(averaged).map((g) => tf.sum(tf.square(g))))) as tf.Scalar,
+        );
       }
       lastLr = options.schedule(optimizer.stepCount);
       optimizer.step(update, lastLr);
@@ -463,10 +531,19 @@ export async function runTraining(task: TrainTask, options: TrainLoopOptions): P
       flops += stepTokens * task.flopsPerToken;
       intervalTokens += stepTokens;
       const dt = (performance.now() - t0) / 1000;
-      options.onProgress?.({ step, steps: options.steps, tokens, tokensPerSecond: dt > 0 ? stepTokens / dt : 0, etaMs: (options.steps - step) * dt * 1000, lr: lastLr });
+      options.onProgress?.({
+        step,
+        steps: options.steps,
+        tokens,
+        tokensPerSecond: dt > 0 ? stepTokens / dt : 0,
+        etaMs: (options.steps - step) * dt * 1000,
+        lr: lastLr,
+      });
       if (step % logEvery === 0) await flushLog();
       const timeUp = options.maxTimeMs !== undefined && performance.now() - start - evalMs >= options.maxTimeMs;
-      const evalDue = (evalEvery > 0 && step % evalEvery === 0) || (options.evalIntervalMs !== undefined && performance.now() - lastEvalAt >= options.evalIntervalMs);
+      const evalDue =
+        (evalEvery > 0 && step % evalEvery === 0) ||
+        (options.evalIntervalMs !== undefined && performance.now() - lastEvalAt >= options.evalIntervalMs);
       if (evalDue && step < options.steps && !timeUp) await runEval();
       if (ckptEvery > 0 && step % ckptEvery === 0 && step < options.steps) {
         await flushLog();
@@ -486,7 +563,17 @@ export async function runTraining(task: TrainTask, options: TrainLoopOptions): P
     await task.saveModel(tmpFinal);
     await rm(finalDir, { recursive: true, force: true });
     await rename(tmpFinal, finalDir);
-    const result: TrainResult = { steps: step, tokens, flops, lastLoss, stoppedBy, resumedFrom, finalDir, metricsFile, elapsedMs: elapsed() };
+    const result: TrainResult = {
+      steps: step,
+      tokens,
+      flops,
+      lastLoss,
+      stoppedBy,
+      resumedFrom,
+      finalDir,
+      metricsFile,
+      elapsedMs: elapsed(),
+    };
     if (lastEval) result.lastEval = lastEval;
     return result;
   } finally {

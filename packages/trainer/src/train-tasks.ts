@@ -17,7 +17,10 @@ import type { TrainTask } from './train-loop.js';
 
 function checkBlock(blockSize: number, k: number, what: string): void {
   if (!Number.isInteger(blockSize) || blockSize < 2 * k || blockSize % k !== 0) {
-    fail('INVALID_CONFIG', `${what}: blockSize must be a multiple of K = ${k} holding at least 2 chunks, got ${blockSize}.`);
+    fail(
+      'INVALID_CONFIG',
+      `${what}: blockSize must be a multiple of K = ${k} holding at least 2 chunks, got ${blockSize}.`,
+    );
   }
 }
 
@@ -32,7 +35,9 @@ function checkBlock(blockSize: number, k: number, what: string): void {
  */
 export function calmTrainTask(model: CalmModel, options: { blockSize: number; aePath?: string }): TrainTask {
   checkBlock(options.blockSize, model.chunkSize, 'calmTrainTask');
-  const flops = calmTrainingFlops(model.config, model.aeConfig, { context: options.blockSize / model.chunkSize }).perToken;
+  const flops = calmTrainingFlops(model.config, model.aeConfig, {
+    context: options.blockSize / model.chunkSize,
+  }).perToken;
   return {
     kind: 'calm',
     params: model.params,
@@ -45,7 +50,9 @@ export function calmTrainTask(model: CalmModel, options: { blockSize: number; ae
       const file = join(dir, 'model.safetensors');
       await loadParams(file, model.params, { ignore: [/^ae_model\./] });
       // The frozen autoencoder is part of the checkpoint too (`ae_model.*`).
-      await loadParams(file, model.aeParams, { rename: (k) => (k.startsWith('ae_model.') ? k.slice('ae_model.'.length) : null) });
+      await loadParams(file, model.aeParams, {
+        rename: (k) => (k.startsWith('ae_model.') ? k.slice('ae_model.'.length) : null),
+      });
     },
   };
 }

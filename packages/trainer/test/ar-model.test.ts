@@ -4,11 +4,10 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { paramGrads } from '@calm/nn';
 import { expectNoLeak } from '@calm/testing/tfjs';
-import { ArModel, KvCache } from '../src/index.js';
+import { type ArModel, KvCache } from '../src/index.js';
 import { expectParity, loadFixture, tinyArFromFixture, useWasm, type Fixture } from './helpers.js';
 
 beforeAll(useWasm);
-
 
 describe('AR baseline parity (ar-tiny)', () => {
   let fx: Fixture;

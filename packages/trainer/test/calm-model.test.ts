@@ -12,7 +12,6 @@ import { expectParity, loadFixture, tinyCalmFromFixture, useWasm, type Fixture }
 
 beforeAll(useWasm);
 
-
 for (const file of ['calm-tiny.safetensors', 'calm-tiny-gqa.safetensors']) {
   describe(`CALM LM parity (${file})`, () => {
     let fx: Fixture;
@@ -76,7 +75,9 @@ for (const file of ['calm-tiny.safetensors', 'calm-tiny-gqa.safetensors']) {
           const full = model.hidden(tf.concat([gen, next.reshape([2, 4])], 1) as tf.Tensor2D);
           expectParity(full, fx.values('expected.gen_hidden_full'), 'gen_hidden_full');
           // sampleChunks with injected noise is the same draw.
-          const again = model.sampleChunks(last, 1, { noise: fx.tensor('noise.gen_uniform').reshape([2, 1, 8]) as tf.Tensor3D });
+          const again = model.sampleChunks(last, 1, {
+            noise: fx.tensor('noise.gen_uniform').reshape([2, 1, 8]) as tf.Tensor3D,
+          });
           expect(Array.from(again.dataSync())).toEqual(Array.from(fx.values('expected.gen_next_ids')));
         });
         cache.dispose();
@@ -87,7 +88,9 @@ for (const file of ['calm-tiny.safetensors', 'calm-tiny-gqa.safetensors']) {
       const fresh = new CalmModel(model.config, model.aeConfig, { rng: createRng(3), aeParams: model.aeParams });
       const emb = fresh.params['transformer.embed_tokens.weight']!.dataSync();
       expect(Array.from(emb.slice(79 * 32, 80 * 32)).every((x) => x === 0)).toBe(true);
-      expect(Array.from(fresh.params['mlp_generator.final_layer.linears.2.weight']!.dataSync()).every((x) => x === 0)).toBe(true);
+      expect(
+        Array.from(fresh.params['mlp_generator.final_layer.linears.2.weight']!.dataSync()).every((x) => x === 0),
+      ).toBe(true);
       expect(fresh.trainableVariables().length).toBe(Object.keys(fresh.params).length);
       expect(Object.values(fresh.aeParams).every((v) => !v.trainable)).toBe(true);
       for (const v of Object.values(fresh.params)) v.dispose();

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCalmError } from '@calm/core';
 import { convertCheckpoint, loadAr, loadCalm, readCalmCheckpoint, saveAr, saveCalm } from '../src/node.js';
@@ -17,7 +17,11 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const official = fixturePath('tiny-official/CALM-M');
 const officialAe = fixturePath('tiny-official/CALM-Autoencoder');
 
-function expectSameWeights(params: Record<string, tf.Tensor>, prefix: string, fixture: Record<string, Float32Array | Int32Array>): void {
+function expectSameWeights(
+  params: Record<string, tf.Tensor>,
+  prefix: string,
+  fixture: Record<string, Float32Array | Int32Array>,
+): void {
   for (const [k, v] of Object.entries(params)) {
     const want = fixture[prefix + k];
     expect(want, `fixture has ${prefix + k}`).toBeDefined();
@@ -89,7 +93,9 @@ describe('CALM checkpoints', () => {
     const { tensors } = await readSafetensorsFile(join(out, 'model.safetensors'));
     const kept = new Map([...tensors].filter(([k]) => !k.startsWith('ae_model.')));
     await writeSafetensorsFile(join(out, 'model.safetensors'), kept);
-    await expect(readCalmCheckpoint(out)).rejects.toSatisfy((e: unknown) => isCalmError(e, 'MISSING_PARAMETER') && /aePath/.test((e as Error).message));
+    await expect(readCalmCheckpoint(out)).rejects.toSatisfy(
+      (e: unknown) => isCalmError(e, 'MISSING_PARAMETER') && /aePath/.test((e as Error).message),
+    );
     const ok = await readCalmCheckpoint(out, { aePath: officialAe });
     expect(ok.report.aeWeights).toBe('aePath');
   });
@@ -101,7 +107,8 @@ describe('AR checkpoints', () => {
     const out = join(tmp, 'ar');
     await saveAr(out, model);
     const { model: back } = await loadAr(out);
-    for (const [k, v] of Object.entries(model.params)) expect(Array.from(back.params[k]!.dataSync())).toEqual(Array.from(v.dataSync()));
+    for (const [k, v] of Object.entries(model.params))
+      expect(Array.from(back.params[k]!.dataSync())).toEqual(Array.from(v.dataSync()));
     expect({ ...back.config, extra: {} }).toEqual({ ...model.config, extra: {} });
     model.dispose();
     back.dispose();

@@ -12,14 +12,24 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const cli = new URL('../src/cli.ts', import.meta.url).pathname;
 
 function calm(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--conditions=@calm/source', '--import', 'tsx', cli, ...args], { encoding: 'utf8', env: { ...process.env, CALM_BACKEND: 'wasm' }, timeout: 120_000 });
+  const r = spawnSync(process.execPath, ['--conditions=@calm/source', '--import', 'tsx', cli, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, CALM_BACKEND: 'wasm' },
+    timeout: 120_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('calm CLI', () => {
   it('convert: official pytorch_model.bin to safetensors', () => {
     const out = join(tmp, 'calm-st');
-    const r = calm('convert', fixturePath('tiny-official/CALM-M'), out, '--ae', fixturePath('tiny-official/CALM-Autoencoder'));
+    const r = calm(
+      'convert',
+      fixturePath('tiny-official/CALM-M'),
+      out,
+      '--ae',
+      fixturePath('tiny-official/CALM-Autoencoder'),
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/converted calm .* \(87 tensors, F32\)/);
     const json = JSON.parse(r.stdout) as { kind: string; tensorCount: number };

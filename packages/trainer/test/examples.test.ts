@@ -105,9 +105,21 @@ describe('@calm/trainer examples', () => {
     // #region calm-config
     // import { CALM_M_CONFIG, calmConfig, calmConfigFromJson, calmConfigToJson, headDim, validateCalmConfig } from '@calm/trainer';
     const config = calmConfig({
-      vocabSize: 259, hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2,
-      patchSize: 4, latentSize: 8, noiseSize: 8, numMlpLayers: 1, numSamples: 4, numTargetSamples: 8,
-      padTokenId: 258, bosTokenId: 256, eosTokenId: 257,
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      patchSize: 4,
+      latentSize: 8,
+      noiseSize: 8,
+      numMlpLayers: 1,
+      numSamples: 4,
+      numTargetSamples: 8,
+      padTokenId: 258,
+      bosTokenId: 256,
+      eosTokenId: 257,
     }); // every other field from CALM_M_CONFIG (ropeTheta 10000, beta 1, …)
     const d = headDim(config); // 8 = hiddenSize / numAttentionHeads
     const json = calmConfigToJson(config); // the official config.json: architectures ['EnergyTransformer'], hidden_size 32, …
@@ -131,8 +143,15 @@ describe('@calm/trainer examples', () => {
     // #region ar-config
     // import { arConfig, arConfigFromJson, arConfigToJson, validateArConfig } from '@calm/trainer';
     const config = arConfig({
-      vocabSize: 259, hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 4,
-      padTokenId: 258, bosTokenId: 256, eosTokenId: 257,
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 4,
+      padTokenId: 258,
+      bosTokenId: 256,
+      eosTokenId: 257,
     }); // other fields: the Transformer-S backbone defaults
     const json = arConfigToJson(config); // a LlamaForCausalLM config.json (model_type 'llama')
     const back = arConfigFromJson(json);
@@ -151,14 +170,39 @@ describe('@calm/trainer examples', () => {
     // import { CalmModel, calmConfig, calmParamSpecs } from '@calm/trainer';
     const special = { padTokenId: 258, bosTokenId: 256, eosTokenId: 257 };
     const config = calmConfig({
-      vocabSize: 259, hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2,
-      patchSize: 4, latentSize: 8, noiseSize: 8, numMlpLayers: 1, numSamples: 4, numTargetSamples: 8, ...special,
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      patchSize: 4,
+      latentSize: 8,
+      noiseSize: 8,
+      numMlpLayers: 1,
+      numSamples: 4,
+      numTargetSamples: 8,
+      ...special,
     });
     // The frozen autoencoder shares V, K and the latent size (in practice: a trained one, see loadCalm).
-    const aeConfig = autoencoderConfig({ vocabSize: 259, hiddenSize: 32, intermediateSize: 64, latentSize: 8, patchSize: 4, ...special });
-    const model = new CalmModel(config, aeConfig, { rng: createRng(0), aeParams: createAutoencoderParams(aeConfig, createRng(1)) });
+    const aeConfig = autoencoderConfig({
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      latentSize: 8,
+      patchSize: 4,
+      ...special,
+    });
+    const model = new CalmModel(config, aeConfig, {
+      rng: createRng(0),
+      aeParams: createAutoencoderParams(aeConfig, createRng(1)),
+    });
     const specs = calmParamSpecs(config); // transformer.*, mlp_generator.*, embed_proj.* (official names)
-    const ids = tf.tensor2d(Int32Array.from({ length: 32 }, (_, i) => 97 + (i % 26)), [2, 16], 'int32'); // [B, L·K] int32, L = 4 chunks
+    const ids = tf.tensor2d(
+      Int32Array.from({ length: 32 }, (_, i) => 97 + (i % 26)),
+      [2, 16],
+      'int32',
+    ); // [B, L·K] int32, L = 4 chunks
     const loss = model.loss(ids, { rng: createRng(2) }); // the energy loss, float32 scalar
     const hidden = model.hidden(ids); // [B, L, H] float32; position t predicts chunk t + 1
     const last = tf.tidy(() => hidden.slice([0, 3, 0], [2, 1, 32]).reshape([2, 32]) as tf.Tensor2D); // [B, H]
@@ -176,13 +220,29 @@ describe('@calm/trainer examples', () => {
     // import * as tf from '@tensorflow/tfjs';
     // import { createRng } from '@calm/core';
     // import { ArModel, arConfig, arParamSpecs, crossEntropy } from '@calm/trainer';
-    const config = arConfig({ vocabSize: 259, hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 4, padTokenId: 258, bosTokenId: 256, eosTokenId: 257 });
+    const config = arConfig({
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 4,
+      padTokenId: 258,
+      bosTokenId: 256,
+      eosTokenId: 257,
+    });
     const model = new ArModel(config, { rng: createRng(0) });
     const specs = arParamSpecs(config); // model.embed_tokens.weight, model.layers.{i}.*, lm_head.weight
-    const ids = tf.tensor2d(Int32Array.from({ length: 32 }, (_, i) => 97 + (i % 26)), [2, 16], 'int32'); // [B, T] int32
+    const ids = tf.tensor2d(
+      Int32Array.from({ length: 32 }, (_, i) => 97 + (i % 26)),
+      [2, 16],
+      'int32',
+    ); // [B, T] int32
     const logits = model.logits(ids); // [B, T, V] float32; row t scores token t + 1
     const loss = model.loss(ids); // float32 scalar, mean next-token cross-entropy in nats
-    const same = tf.tidy(() => crossEntropy(logits.slice([0, 0, 0], [2, 15, 259]).reshape([30, 259]), ids.slice([0, 1], [2, 15]).reshape([30]))); // logits [N, V], labels [N] int32
+    const same = tf.tidy(() =>
+      crossEntropy(logits.slice([0, 0, 0], [2, 15, 259]).reshape([30, 259]), ids.slice([0, 1], [2, 15]).reshape([30])),
+    ); // logits [N, V], labels [N] int32
     // #endregion ar-model
     expect(Object.keys(specs)).toEqual(Object.keys(model.params));
     expect(same.dataSync()[0]).toBeCloseTo(loss.dataSync()[0]!, 4);
@@ -196,7 +256,17 @@ describe('@calm/trainer examples', () => {
     // import { createRng } from '@calm/core';
     // import { createParams, disposeParams } from '@calm/nn';
     // import { KvCache, arConfig, headDim, llamaForward, llamaParamSpecs, ropeCosSin } from '@calm/trainer';
-    const config = arConfig({ vocabSize: 259, hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2, padTokenId: 258, bosTokenId: 256, eosTokenId: 257 });
+    const config = arConfig({
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      padTokenId: 258,
+      bosTokenId: 256,
+      eosTokenId: 257,
+    });
     const params = createParams(llamaParamSpecs(config, 'model'), createRng(0)); // model.layers.{i}.*, model.norm.weight
     const inputs = tf.randomNormal([1, 6, 32], 0, 1, 'float32', 1) as tf.Tensor3D; // [B, T, H] input vectors
     const full = llamaForward(params, config, inputs, { prefix: 'model' }).hidden; // [1, 6, H] float32
@@ -207,7 +277,11 @@ describe('@calm/trainer examples', () => {
     const { cos, sin } = ropeCosSin(headDim(config), config.ropeTheta, 0, 6); // [6, headDim] float32 each
     // #endregion llama-forward
     const lastRow = tf.tidy(() => full.slice([0, 5, 0], [1, 1, 32]));
-    expect(Array.from(step.dataSync()).map((v, i) => Math.abs(v - lastRow.dataSync()[i]!) < 1e-4).every(Boolean)).toBe(true);
+    expect(
+      Array.from(step.dataSync())
+        .map((v, i) => Math.abs(v - lastRow.dataSync()[i]!) < 1e-4)
+        .every(Boolean),
+    ).toBe(true);
     expect(cos.shape).toEqual([6, 8]);
     tf.dispose([inputs, full, head, tail, first, step, cos, sin, lastRow]);
     cache.dispose();
@@ -221,7 +295,12 @@ describe('@calm/trainer examples', () => {
     // calm, ar: a CalmModel and an ArModel (see their examples); prompts are token ids
     const prompt = Int32Array.from([256, 84, 104, 101]); // BOS 'The'
     const hot = await generateCalm(calm, [prompt], { rng: createRng(0), maxNewTokens: 8 }); // T = 1: one head sample per chunk
-    const cold = await generateCalm(calm, [prompt], { rng: createRng(1), maxNewTokens: 8, temperature: 0.5, poolSize: 8 }); // batch approximation
+    const cold = await generateCalm(calm, [prompt], {
+      rng: createRng(1),
+      maxNewTokens: 8,
+      temperature: 0.5,
+      poolSize: 8,
+    }); // batch approximation
     const baseline = await generateAr(ar, [prompt], { rng: createRng(2), maxNewTokens: 8, temperature: 0.8 });
     // hot.generated[0], cold.generated[0], baseline.generated[0]: the new tokens, Int32Array
     // #endregion generate
@@ -240,8 +319,14 @@ describe('@calm/trainer examples', () => {
     const calmResult = await evaluateCalm(calm, blocks, { seed: 0 }); // { brierLM, brier: [Brier-1..4], … } ×100
     const arResult = await evaluateAr(ar, blocks, { seed: 0 });
     // The same estimators through @calm/brierlm, with the adapters:
-    const sampled = await evaluateBrierLM({ kind: 'chunk', sampler: calmChunkSampler(calm, { rng: createRng(0) }) }, blocks, { rng: createRng(1) });
-    const explicit = await evaluateBrierLM({ kind: 'explicit', model: arNextTokenModel(ar) }, blocks, { rng: createRng(1) });
+    const sampled = await evaluateBrierLM(
+      { kind: 'chunk', sampler: calmChunkSampler(calm, { rng: createRng(0) }) },
+      blocks,
+      { rng: createRng(1) },
+    );
+    const explicit = await evaluateBrierLM({ kind: 'explicit', model: arNextTokenModel(ar) }, blocks, {
+      rng: createRng(1),
+    });
     // #endregion evaluate
     for (const r of [calmResult, arResult, sampled, explicit]) expect(Number.isFinite(r.brierLM)).toBe(true);
     expect(explicit.numPositions).toBe(arResult.numPositions);
@@ -259,7 +344,11 @@ describe('@calm/trainer examples', () => {
     const transformerSTrain = arTrainingFlops(arConfig()); // 3 × inference
     const aeTrain = autoencoderTrainingFlops(RELEASED_AUTOENCODER_CONFIG);
     const { encoder, decoder } = autoencoderFlopsPerChunk(RELEASED_AUTOENCODER_CONFIG);
-    const lmParams = backboneParams(CALM_M_CONFIG) + CALM_M_CONFIG.vocabSize * CALM_M_CONFIG.hiddenSize + embedProjParams(CALM_M_CONFIG) + headParams(CALM_M_CONFIG).total;
+    const lmParams =
+      backboneParams(CALM_M_CONFIG) +
+      CALM_M_CONFIG.vocabSize * CALM_M_CONFIG.hiddenSize +
+      embedProjParams(CALM_M_CONFIG) +
+      headParams(CALM_M_CONFIG).total;
     // lmParams = 371,732,608 (CALM-M without its autoencoder)
     // #endregion flops
     expect(Math.round(calmM.perToken / 1e7)).toBe(29);
@@ -283,10 +372,16 @@ describe('@calm/trainer/node examples', () => {
     // ar: an ArModel; tokenizer: a Tokenizer of its vocabulary; texts: the training documents
     const source = arraySource(texts);
     const options = {
-      outDir, steps: 4, batchSize: 2, seed: 1, logEvery: 1, checkpointEvery: 2,
+      outDir,
+      steps: 4,
+      batchSize: 2,
+      seed: 1,
+      logEvery: 1,
+      checkpointEvery: 2,
       optimizer: { lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 },
       schedule: warmupConstantSchedule(3e-3, 2),
-      data: (cursor?: BlockCursor) => createBlockStream(source, tokenizer, { blockSize: 32, epochs: Infinity, ...(cursor ? { cursor } : {}) }),
+      data: (cursor?: BlockCursor) =>
+        createBlockStream(source, tokenizer, { blockSize: 32, epochs: Infinity, ...(cursor ? { cursor } : {}) }),
     };
     const result = await runTraining(arTrainTask(ar, { blockSize: 32 }), options); // result.steps 4, result.finalDir
     const more = await runTraining(arTrainTask(ar, { blockSize: 32 }), { ...options, steps: 6 }); // resumes at step 4, exactly
@@ -341,7 +436,9 @@ describe('@calm/trainer/node examples', () => {
     const { model } = await loadAr(join(out, 'ar')); // the same weights
     // #endregion ar-checkpoints
     expect(weightsFile.endsWith('model.safetensors')).toBe(true);
-    expect(Array.from(model.params['lm_head.weight']!.dataSync().slice(0, 8))).toEqual(Array.from(ar.params['lm_head.weight']!.dataSync().slice(0, 8)));
+    expect(Array.from(model.params['lm_head.weight']!.dataSync().slice(0, 8))).toEqual(
+      Array.from(ar.params['lm_head.weight']!.dataSync().slice(0, 8)),
+    );
     model.dispose();
   });
 
@@ -356,7 +453,8 @@ describe('@calm/trainer/node examples', () => {
     const defaults = defaultRunConfig('ae'); // a CPU-sized model and the official optimiser settings
     const config = resolveRunConfig(
       {
-        outDir, tokenizer: tokenizerPath,
+        outDir,
+        tokenizer: tokenizerPath,
         model: { hiddenSize: 16, intermediateSize: 32, latentSize: 8 },
         data: { maxChars: 20_000, blockSize: 16, groupSize: 8 },
         train: { steps: 2, batchSize: 2, warmupSteps: 1 },
@@ -371,7 +469,8 @@ describe('@calm/trainer/node examples', () => {
     expect(defaults.stage).toBe('ae');
     expect(lr).toBeGreaterThan(0);
     expect(result.steps).toBe(2);
-    expect(JSON.parse(readFileSync(join(result.finalDir, 'config.json'), 'utf8')).architectures).toEqual(['Autoencoder']);
+    expect(JSON.parse(readFileSync(join(result.finalDir, 'config.json'), 'utf8')).architectures).toEqual([
+      'Autoencoder',
+    ]);
   });
 });
-

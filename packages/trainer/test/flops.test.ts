@@ -3,18 +3,51 @@
 // reproduce Table 1.
 import { describe, expect, it } from 'vitest';
 import { RELEASED_AUTOENCODER_CONFIG } from '@calm/autoencoder';
-import { CALM_M_CONFIG, arConfig, arInferenceFlops, arTrainingFlops, backboneParams, calmConfig, calmInferenceFlops, calmTrainingFlops, embedProjParams, headParams } from '../src/index.js';
+import {
+  CALM_M_CONFIG,
+  arConfig,
+  arInferenceFlops,
+  arTrainingFlops,
+  backboneParams,
+  calmConfig,
+  calmInferenceFlops,
+  calmTrainingFlops,
+  embedProjParams,
+  headParams,
+} from '../src/index.js';
 
 const ae = RELEASED_AUTOENCODER_CONFIG;
 const calmM = calmConfig({});
 const calmL = calmConfig({ hiddenSize: 1536, intermediateSize: 4096, numAttentionHeads: 16, numKeyValueHeads: 16 });
-const tS = arConfig({ hiddenSize: 768, intermediateSize: 2048, numHiddenLayers: 12, numAttentionHeads: 16, numKeyValueHeads: 16 });
-const tM = arConfig({ hiddenSize: 1024, intermediateSize: 2752, numHiddenLayers: 16, numAttentionHeads: 16, numKeyValueHeads: 16 });
-const tL = arConfig({ hiddenSize: 1536, intermediateSize: 4096, numHiddenLayers: 16, numAttentionHeads: 16, numKeyValueHeads: 16 });
+const tS = arConfig({
+  hiddenSize: 768,
+  intermediateSize: 2048,
+  numHiddenLayers: 12,
+  numAttentionHeads: 16,
+  numKeyValueHeads: 16,
+});
+const tM = arConfig({
+  hiddenSize: 1024,
+  intermediateSize: 2752,
+  numHiddenLayers: 16,
+  numAttentionHeads: 16,
+  numKeyValueHeads: 16,
+});
+const tL = arConfig({
+  hiddenSize: 1536,
+  intermediateSize: 4096,
+  numHiddenLayers: 16,
+  numAttentionHeads: 16,
+  numKeyValueHeads: 16,
+});
 
 describe('parameter counts (spec §2.5, Table 1)', () => {
   it('CALM-M LM-only = 371,732,608', () => {
-    const n = backboneParams(CALM_M_CONFIG) + CALM_M_CONFIG.vocabSize * 1024 + embedProjParams(CALM_M_CONFIG) + headParams(CALM_M_CONFIG).total;
+    const n =
+      backboneParams(CALM_M_CONFIG) +
+      CALM_M_CONFIG.vocabSize * 1024 +
+      embedProjParams(CALM_M_CONFIG) +
+      headParams(CALM_M_CONFIG).total;
     expect(n).toBe(371_732_608);
   });
   it('CALM-L 735M, Transformer-S 281.96M', () => {

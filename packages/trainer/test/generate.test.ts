@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng, padToMultiple } from '@calm/core';
 import { expectNoLeak } from '@calm/testing/tfjs';
-import { ArModel, CalmModel, arNextTokenModel, calmChunkSampler, generateAr, generateCalm } from '../src/index.js';
+import { type ArModel, CalmModel, arNextTokenModel, calmChunkSampler, generateAr, generateCalm } from '../src/index.js';
 import { loadFixture, tinyArFromFixture, tinyCalmFromFixture, useWasm } from './helpers.js';
 
 let calm: CalmModel;
@@ -50,7 +50,9 @@ describe('calmChunkSampler', () => {
 
 describe('generateCalm', () => {
   it('KV-cache generation equals uncached sampling step by step; PAD is stripped', async () => {
-    const out = await expectNoLeak(() => generateCalm(calm, [prompt10], { rng: createRng(5), maxNewTokens: 12, stopAtEos: false }));
+    const out = await expectNoLeak(() =>
+      generateCalm(calm, [prompt10], { rng: createRng(5), maxNewTokens: 12, stopAtEos: false }),
+    );
     expect(out.steps).toBe(3);
     // Replay without a cache: the sampler sees the padded prompt plus generated chunks.
     const sampler = calmChunkSampler(calm, { rng: createRng(5) });
@@ -68,7 +70,10 @@ describe('generateCalm', () => {
   it('stops a row at a chunk containing EOS and fills later chunks with PAD', async () => {
     const free = await generateCalm(calm, [prompt12], { rng: createRng(9), maxNewTokens: 8, stopAtEos: false });
     const eos = free.generated[0]![1]!; // a token of the first generated chunk
-    const withEos = new CalmModel({ ...calm.config, eosTokenId: eos }, calm.aeConfig, { params: calm.params, aeParams: calm.aeParams });
+    const withEos = new CalmModel({ ...calm.config, eosTokenId: eos }, calm.aeConfig, {
+      params: calm.params,
+      aeParams: calm.aeParams,
+    });
     const out = await generateCalm(withEos, [prompt12, prompt12.slice(0, 9)], { rng: createRng(9), maxNewTokens: 16 });
     expect(out.finishedAtEos[0]).toBe(true);
     expect(Array.from(out.generated[0]!)).toEqual(Array.from(free.generated[0]!.slice(0, 4)));
@@ -76,13 +81,33 @@ describe('generateCalm', () => {
   });
 
   it('temperature 1/2 through the batch approximation, and the exact sampler', async () => {
-    const a = await generateCalm(calm, [prompt12], { rng: createRng(1), maxNewTokens: 8, temperature: 0.5, poolSize: 16, stopAtEos: false });
-    const b = await generateCalm(calm, [prompt12], { rng: createRng(1), maxNewTokens: 8, temperature: 0.5, poolSize: 16, stopAtEos: false });
+    const a = await generateCalm(calm, [prompt12], {
+      rng: createRng(1),
+      maxNewTokens: 8,
+      temperature: 0.5,
+      poolSize: 16,
+      stopAtEos: false,
+    });
+    const b = await generateCalm(calm, [prompt12], {
+      rng: createRng(1),
+      maxNewTokens: 8,
+      temperature: 0.5,
+      poolSize: 16,
+      stopAtEos: false,
+    });
     expect(Array.from(a.generated[0]!)).toEqual(Array.from(b.generated[0]!));
     expect(a.temperatureStats!.drawn).toBe(2 * 16);
-    const c = await generateCalm(calm, [prompt12], { rng: createRng(1), maxNewTokens: 4, temperature: 0.5, temperatureMethod: 'exact', stopAtEos: false });
+    const c = await generateCalm(calm, [prompt12], {
+      rng: createRng(1),
+      maxNewTokens: 4,
+      temperature: 0.5,
+      temperatureMethod: 'exact',
+      stopAtEos: false,
+    });
     expect(c.generated[0]!.length).toBe(4);
-    await expect(generateCalm(calm, [prompt12], { rng: createRng(1), maxNewTokens: 4, temperature: 1.5 })).rejects.toThrow(/temperature/);
+    await expect(
+      generateCalm(calm, [prompt12], { rng: createRng(1), maxNewTokens: 4, temperature: 1.5 }),
+    ).rejects.toThrow(/temperature/);
   });
 });
 
@@ -101,7 +126,9 @@ describe('AR baseline as a NextTokenModel and generator', () => {
 
   it('KV-cache generation equals uncached sampling from nextTokenProbs', async () => {
     const prompt = Int32Array.from([93, 50, 47]);
-    const out = await expectNoLeak(() => generateAr(ar, [prompt], { rng: createRng(3), maxNewTokens: 6, temperature: 0.7, stopAtEos: false }));
+    const out = await expectNoLeak(() =>
+      generateAr(ar, [prompt], { rng: createRng(3), maxNewTokens: 6, temperature: 0.7, stopAtEos: false }),
+    );
     const m = arNextTokenModel(ar, { temperature: 0.7 });
     const rng = createRng(3);
     const ctx = Array.from(prompt);

@@ -31,7 +31,9 @@ export function fixturePath(file: string): string {
 
 export function loadFixture(file: string): Fixture {
   const bytes = readFileSync(fixturePath(file));
-  const { metadata, tensors } = parseSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { fileName: file });
+  const { metadata, tensors } = parseSafetensors(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
+    fileName: file,
+  });
   const get = (name: string): NamedArray => {
     const t = tensors.get(name);
     if (!t) throw new Error(`fixture ${file} has no tensor "${name}"`);
@@ -44,14 +46,19 @@ export function loadFixture(file: string): Fixture {
     has: (name) => tensors.has(name),
     tensor: (name) => {
       const t = get(name);
-      return t.data instanceof Int32Array ? tf.tensor(t.data, t.shape, 'int32') : tf.tensor(t.data as Float32Array, t.shape, 'float32');
+      return t.data instanceof Int32Array
+        ? tf.tensor(t.data, t.shape, 'int32')
+        : tf.tensor(t.data as Float32Array, t.shape, 'float32');
     },
     values: (name) => get(name).data as Float32Array | Int32Array,
     shape: (name) => get(name).shape,
     weights: (filter = () => true) => {
       const out: Record<string, tf.Variable> = {};
       for (const [name, t] of tensors) {
-        if (isWeight(name) && filter(name)) out[name] = tf.tidy(() => tf.variable(tf.tensor(t.data as Float32Array, t.shape, 'float32'), true, undefined));
+        if (isWeight(name) && filter(name))
+          out[name] = tf.tidy(() =>
+            tf.variable(tf.tensor(t.data as Float32Array, t.shape, 'float32'), true, undefined),
+          );
       }
       return out;
     },
@@ -59,7 +66,13 @@ export function loadFixture(file: string): Fixture {
 }
 
 /** |a − e| ≤ rel·max|e| + abs, elementwise (the fixtures' README tolerance). */
-export function expectParity(actual: tf.Tensor | ArrayLike<number>, expected: ArrayLike<number>, label: string, rel = 1e-4, abs = 1e-5): void {
+export function expectParity(
+  actual: tf.Tensor | ArrayLike<number>,
+  expected: ArrayLike<number>,
+  label: string,
+  rel = 1e-4,
+  abs = 1e-5,
+): void {
   const a = actual instanceof tf.Tensor ? actual.dataSync() : actual;
   expect(a.length, `${label} length`).toBe(expected.length);
   let scale = 0;
@@ -74,7 +87,10 @@ export function expectParity(actual: tf.Tensor | ArrayLike<number>, expected: Ar
       at = i;
     }
   }
-  expect(worst, `${label}: max |diff| ${worst} at [${at}] (${a[at]} vs ${expected[at]}), tol ${tol}`).toBeLessThanOrEqual(tol);
+  expect(
+    worst,
+    `${label}: max |diff| ${worst} at [${at}] (${a[at]} vs ${expected[at]}), tol ${tol}`,
+  ).toBeLessThanOrEqual(tol);
 }
 
 /** The calm-tiny(-gqa) fixture model. */
@@ -82,15 +98,33 @@ export function tinyCalmFromFixture(fx: Fixture): CalmModel {
   const c = fx.config.calm as Record<string, number>;
   const a = fx.config.ae as Record<string, number>;
   const config: CalmConfig = calmConfig({
-    hiddenSize: c.hidden_size!, intermediateSize: c.intermediate_size!, numHiddenLayers: c.num_hidden_layers!,
-    numAttentionHeads: c.num_attention_heads!, numKeyValueHeads: c.num_key_value_heads!, ropeTheta: c.rope_theta!,
-    rmsNormEps: c.rms_norm_eps!, vocabSize: c.vocab_size!, patchSize: c.patch_size!, latentSize: c.latent_size!,
-    noiseSize: c.noise_size!, numMlpLayers: c.num_mlp_layers!, numSamples: c.num_samples!, numTargetSamples: c.num_target_samples!,
-    padTokenId: 79, bosTokenId: 77, eosTokenId: 78,
+    hiddenSize: c.hidden_size!,
+    intermediateSize: c.intermediate_size!,
+    numHiddenLayers: c.num_hidden_layers!,
+    numAttentionHeads: c.num_attention_heads!,
+    numKeyValueHeads: c.num_key_value_heads!,
+    ropeTheta: c.rope_theta!,
+    rmsNormEps: c.rms_norm_eps!,
+    vocabSize: c.vocab_size!,
+    patchSize: c.patch_size!,
+    latentSize: c.latent_size!,
+    noiseSize: c.noise_size!,
+    numMlpLayers: c.num_mlp_layers!,
+    numSamples: c.num_samples!,
+    numTargetSamples: c.num_target_samples!,
+    padTokenId: 79,
+    bosTokenId: 77,
+    eosTokenId: 78,
   });
   const aeConfig = autoencoderConfig({
-    vocabSize: a.vocab_size!, hiddenSize: a.hidden_size!, intermediateSize: a.intermediate_size!, latentSize: a.latent_size!,
-    patchSize: a.patch_size!, padTokenId: 79, bosTokenId: 77, eosTokenId: 78,
+    vocabSize: a.vocab_size!,
+    hiddenSize: a.hidden_size!,
+    intermediateSize: a.intermediate_size!,
+    latentSize: a.latent_size!,
+    patchSize: a.patch_size!,
+    padTokenId: 79,
+    bosTokenId: 77,
+    eosTokenId: 78,
   });
   const all = fx.weights();
   const params: Record<string, tf.Variable> = {};
@@ -106,9 +140,17 @@ export function tinyCalmFromFixture(fx: Fixture): CalmModel {
 export function tinyArFromFixture(fx: Fixture): ArModel {
   const c = fx.config.llama as Record<string, number>;
   const config = arConfig({
-    hiddenSize: c.hidden_size!, intermediateSize: c.intermediate_size!, numHiddenLayers: c.num_hidden_layers!,
-    numAttentionHeads: c.num_attention_heads!, numKeyValueHeads: c.num_key_value_heads!, ropeTheta: c.rope_theta!,
-    rmsNormEps: c.rms_norm_eps!, vocabSize: c.vocab_size!, padTokenId: 95, bosTokenId: 93, eosTokenId: 94,
+    hiddenSize: c.hidden_size!,
+    intermediateSize: c.intermediate_size!,
+    numHiddenLayers: c.num_hidden_layers!,
+    numAttentionHeads: c.num_attention_heads!,
+    numKeyValueHeads: c.num_key_value_heads!,
+    ropeTheta: c.rope_theta!,
+    rmsNormEps: c.rms_norm_eps!,
+    vocabSize: c.vocab_size!,
+    padTokenId: 95,
+    bosTokenId: 93,
+    eosTokenId: 94,
   });
   return new ArModel(config, { params: fx.weights() });
 }

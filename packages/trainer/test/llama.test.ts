@@ -11,11 +11,23 @@ beforeAll(useWasm);
 
 function configOf(c: Record<string, number>): CalmConfig {
   return calmConfig({
-    hiddenSize: c.hidden_size!, intermediateSize: c.intermediate_size!, numHiddenLayers: c.num_hidden_layers!,
-    numAttentionHeads: c.num_attention_heads!, numKeyValueHeads: c.num_key_value_heads!, ropeTheta: c.rope_theta!,
-    rmsNormEps: c.rms_norm_eps!, vocabSize: c.vocab_size!, patchSize: c.patch_size!, latentSize: c.latent_size!,
-    noiseSize: c.noise_size!, numMlpLayers: c.num_mlp_layers!, numSamples: c.num_samples!, numTargetSamples: c.num_target_samples!,
-    padTokenId: 79, bosTokenId: 77, eosTokenId: 78,
+    hiddenSize: c.hidden_size!,
+    intermediateSize: c.intermediate_size!,
+    numHiddenLayers: c.num_hidden_layers!,
+    numAttentionHeads: c.num_attention_heads!,
+    numKeyValueHeads: c.num_key_value_heads!,
+    ropeTheta: c.rope_theta!,
+    rmsNormEps: c.rms_norm_eps!,
+    vocabSize: c.vocab_size!,
+    patchSize: c.patch_size!,
+    latentSize: c.latent_size!,
+    noiseSize: c.noise_size!,
+    numMlpLayers: c.num_mlp_layers!,
+    numSamples: c.num_samples!,
+    numTargetSamples: c.num_target_samples!,
+    padTokenId: 79,
+    bosTokenId: 77,
+    eosTokenId: 78,
   });
 }
 
@@ -60,7 +72,8 @@ for (const file of ['calm-tiny.safetensors', 'calm-tiny-gqa.safetensors']) {
         const first = llamaForward(params, config, sl(0, 2), { prefix: 'transformer', cache }).hidden;
         expect(cache.length).toBe(2);
         const parts = [first];
-        for (let t = 2; t < 5; t++) parts.push(llamaForward(params, config, sl(t, 1), { prefix: 'transformer', cache }).hidden);
+        for (let t = 2; t < 5; t++)
+          parts.push(llamaForward(params, config, sl(t, 1), { prefix: 'transformer', cache }).hidden);
         expect(cache.length).toBe(5);
         const stitched = tf.concat(parts, 1);
         expectParity(stitched, full.dataSync(), 'cached vs full', 1e-5, 1e-6);

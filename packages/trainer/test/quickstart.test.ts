@@ -26,11 +26,23 @@ describe('runQuickstart (smoke, 0.2-minute budget)', () => {
         if (e.type === 'phase') phases.push(e.phase);
       },
     });
-    console.log(`CALM ${r.calm.brier.brierLM.toFixed(2)}, AR ${r.ar.brier.brierLM.toFixed(2)}, ${r.ngram.order}-gram ${r.ngram.brier.brierLM.toFixed(2)}`);
+    console.log(
+      `CALM ${r.calm.brier.brierLM.toFixed(2)}, AR ${r.ar.brier.brierLM.toFixed(2)}, ${r.ngram.order}-gram ${r.ngram.brier.brierLM.toFixed(2)}`,
+    );
     // #endregion quickstart
     expect(phases).toEqual(['tokenizer', 'autoencoder', 'CALM', 'evaluation', 'AR baseline']);
     expect(r.arInWorker).toBe(availableParallelism() >= 2);
-    for (const f of ['report.md', 'metrics.json', 'tokenizer.json', 'plots/training-curves.svg', 'plots/training-curves.png', 'plots/brierlm-vs-flops.png', 'calm/final/model.safetensors', 'ae/final/config.json', 'ar/metrics.jsonl']) {
+    for (const f of [
+      'report.md',
+      'metrics.json',
+      'tokenizer.json',
+      'plots/training-curves.svg',
+      'plots/training-curves.png',
+      'plots/brierlm-vs-flops.png',
+      'calm/final/model.safetensors',
+      'ae/final/config.json',
+      'ar/metrics.jsonl',
+    ]) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
     expect(readFileSync(join(out, 'plots/training-curves.png')).subarray(1, 4).toString()).toBe('PNG');

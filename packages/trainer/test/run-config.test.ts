@@ -2,7 +2,14 @@
 // model configs (CALM / AR config.json round trips, all problems listed).
 import { describe, expect, it } from 'vitest';
 import { isCalmError } from '@calm/core';
-import { arConfigFromJson, arConfigToJson, calmConfig, calmConfigFromJson, calmConfigToJson, validateCalmConfig } from '../src/index.js';
+import {
+  arConfigFromJson,
+  arConfigToJson,
+  calmConfig,
+  calmConfigFromJson,
+  calmConfigToJson,
+  validateCalmConfig,
+} from '../src/index.js';
 import { defaultRunConfig, resolveRunConfig } from '../src/node.js';
 
 function problemsOf(f: () => unknown): string[] {
@@ -17,7 +24,10 @@ function problemsOf(f: () => unknown): string[] {
 
 describe('resolveRunConfig', () => {
   it('fills stage defaults and keeps overrides', () => {
-    const c = resolveRunConfig({ outDir: 'r', tokenizer: 't.json', train: { steps: 5 }, model: { hiddenSize: 64 } }, { stage: 'ar' });
+    const c = resolveRunConfig(
+      { outDir: 'r', tokenizer: 't.json', train: { steps: 5 }, model: { hiddenSize: 64 } },
+      { stage: 'ar' },
+    );
     expect(c.stage).toBe('ar');
     expect(c.train.steps).toBe(5);
     expect(c.train.beta2).toBe(0.95);
@@ -41,29 +51,65 @@ describe('resolveRunConfig', () => {
       ),
     );
     const text = problems.join('\n');
-    for (const want of ['unknown key "bogus"', 'unknown key "data.color"', 'tokenizer must be a string', 'train.lr', 'train.schedule', 'train.beta1', 'outDir is required', 'autoencoder is required', 'data.blockSize 30 must be a multiple', 'eval.files', 'model.vocabSize comes from the tokenizer']) {
+    for (const want of [
+      'unknown key "bogus"',
+      'unknown key "data.color"',
+      'tokenizer must be a string',
+      'train.lr',
+      'train.schedule',
+      'train.beta1',
+      'outDir is required',
+      'autoencoder is required',
+      'data.blockSize 30 must be a multiple',
+      'eval.files',
+      'model.vocabSize comes from the tokenizer',
+    ]) {
       expect(text).toContain(want);
     }
     expect(problems.length).toBeGreaterThanOrEqual(11);
   });
 
   it('rejects a stage that contradicts the command', () => {
-    expect(problemsOf(() => resolveRunConfig({ stage: 'ae', outDir: 'r', tokenizer: 't' }, { stage: 'ar' })).join()).toContain('the command trains "ar"');
+    expect(
+      problemsOf(() => resolveRunConfig({ stage: 'ae', outDir: 'r', tokenizer: 't' }, { stage: 'ar' })).join(),
+    ).toContain('the command trains "ar"');
   });
 });
 
 describe('model configs', () => {
   it('lists every problem of a CALM config', () => {
-    const problems = problemsOf(() => validateCalmConfig({ ...calmConfig({}), hiddenSize: 100, numAttentionHeads: 16, numKeyValueHeads: 5, beta: 3, padTokenId: 999999 }));
+    const problems = problemsOf(() =>
+      validateCalmConfig({
+        ...calmConfig({}),
+        hiddenSize: 100,
+        numAttentionHeads: 16,
+        numKeyValueHeads: 5,
+        beta: 3,
+        padTokenId: 999999,
+      }),
+    );
     expect(problems.length).toBe(4);
   });
 
   it('round-trips config.json (CALM and AR) and rejects unsupported fields', () => {
-    const c = calmConfig({ hiddenSize: 64, intermediateSize: 128, numAttentionHeads: 4, numKeyValueHeads: 2, aePath: '/x' });
+    const c = calmConfig({
+      hiddenSize: 64,
+      intermediateSize: 128,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      aePath: '/x',
+    });
     expect(calmConfigFromJson(calmConfigToJson(c))).toEqual({ ...c, extra: expect.any(Object) });
     const json = { ...calmConfigToJson(c), mlp_bias: true, model_type: 'flow' };
     expect(problemsOf(() => calmConfigFromJson(json)).length).toBe(2);
-    const arJson = arConfigToJson({ ...calmConfig({}), padTokenId: 1, bosTokenId: 2, eosTokenId: 3, tieWordEmbeddings: false, extra: {} } as never);
+    const arJson = arConfigToJson({
+      ...calmConfig({}),
+      padTokenId: 1,
+      bosTokenId: 2,
+      eosTokenId: 3,
+      tieWordEmbeddings: false,
+      extra: {},
+    } as never);
     expect(arConfigFromJson(arJson).hiddenSize).toBe(1024);
     expect(problemsOf(() => calmConfigFromJson({ ...arJson })).join()).toContain('EnergyTransformer');
   });
@@ -72,7 +118,11 @@ describe('model configs', () => {
 describe('example configs (configs/*.json)', () => {
   it('all resolve without problems', async () => {
     const { readFileSync } = await import('node:fs');
-    for (const [file, stage] of [['ae', 'ae'], ['calm', 'calm'], ['ar', 'ar']] as const) {
+    for (const [file, stage] of [
+      ['ae', 'ae'],
+      ['calm', 'calm'],
+      ['ar', 'ar'],
+    ] as const) {
       const json = JSON.parse(readFileSync(new URL(`../configs/${file}.json`, import.meta.url), 'utf8')) as unknown;
       expect(resolveRunConfig(json, { stage, source: `${file}.json` }).stage).toBe(stage);
     }

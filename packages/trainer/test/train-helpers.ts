@@ -30,26 +30,61 @@ export function byteTokenizer(): Tokenizer {
 export function syntheticTexts(n = 40): string[] {
   const words = ['the', 'cat', 'sat', 'on', 'a', 'mat', 'and', 'dog', 'ran', 'far'];
   const rng = createRng('corpus');
-  return Array.from({ length: n }, () => Array.from({ length: 60 }, () => words[rng.int(words.length)]).join(' ') + '.');
+  return Array.from(
+    { length: n },
+    () => Array.from({ length: 60 }, () => words[rng.int(words.length)]).join(' ') + '.',
+  );
 }
 
 export const SPECIAL = { padTokenId: 258, bosTokenId: 256, eosTokenId: 257 };
 
 export function tinyAeConfig() {
-  return autoencoderConfig({ vocabSize: 259, hiddenSize: 32, intermediateSize: 64, latentSize: 8, patchSize: 4, ...SPECIAL });
+  return autoencoderConfig({
+    vocabSize: 259,
+    hiddenSize: 32,
+    intermediateSize: 64,
+    latentSize: 8,
+    patchSize: 4,
+    ...SPECIAL,
+  });
 }
 
 export function tinyCalm(seed = 1): CalmModel {
   const config = calmConfig({
-    vocabSize: 259, hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 2,
-    patchSize: 4, latentSize: 8, noiseSize: 8, numMlpLayers: 1, numSamples: 4, numTargetSamples: 8, ...SPECIAL,
+    vocabSize: 259,
+    hiddenSize: 32,
+    intermediateSize: 64,
+    numHiddenLayers: 2,
+    numAttentionHeads: 4,
+    numKeyValueHeads: 2,
+    patchSize: 4,
+    latentSize: 8,
+    noiseSize: 8,
+    numMlpLayers: 1,
+    numSamples: 4,
+    numTargetSamples: 8,
+    ...SPECIAL,
   });
   const ae = tinyAeConfig();
-  return new CalmModel(config, ae, { rng: createRng(seed), aeParams: createAutoencoderParams(ae, createRng(seed + 100)) });
+  return new CalmModel(config, ae, {
+    rng: createRng(seed),
+    aeParams: createAutoencoderParams(ae, createRng(seed + 100)),
+  });
 }
 
 export function tinyAr(seed = 1): ArModel {
-  return new ArModel(arConfig({ vocabSize: 259, hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 2, numAttentionHeads: 4, numKeyValueHeads: 4, ...SPECIAL }), { rng: createRng(seed) });
+  return new ArModel(
+    arConfig({
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 4,
+      ...SPECIAL,
+    }),
+    { rng: createRng(seed) },
+  );
 }
 
 /** Loop options of the tiny runs (steps, batch, data stream with a shuffle buffer). */

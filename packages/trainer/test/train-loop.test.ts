@@ -8,7 +8,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng } from '@calm/core';
 import { createAutoencoderParams } from '@calm/autoencoder';
-import { arTrainTask, autoencoderTrainTask, calmTrainTask, latestCheckpoint, readMetrics, runTraining, type MetricRecord } from '../src/node.js';
+import {
+  arTrainTask,
+  autoencoderTrainTask,
+  calmTrainTask,
+  latestCheckpoint,
+  readMetrics,
+  runTraining,
+  type MetricRecord,
+} from '../src/node.js';
 import { useWasm } from './helpers.js';
 import { tinyAeConfig, tinyAr, tinyCalm, tinyLoopOptions } from './train-helpers.js';
 
@@ -16,14 +24,18 @@ beforeAll(useWasm);
 const tmp = mkdtempSync(join(tmpdir(), 'calm-trainer-loop-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const trainLosses = (records: MetricRecord[]) => records.filter((r) => r.type === 'train').map((r) => (r as { loss: number }).loss);
+const trainLosses = (records: MetricRecord[]) =>
+  records.filter((r) => r.type === 'train').map((r) => (r as { loss: number }).loss);
 
 describe('runTraining', () => {
   it('trains the autoencoder (AE layout): loss falls, warm-up starts at lr 0', async () => {
     const config = tinyAeConfig();
     const params = createAutoencoderParams(config, createRng(3));
     const out = join(tmp, 'ae');
-    const r = await runTraining(autoencoderTrainTask(params, config), { ...tinyLoopOptions(out, 12, 'ae'), checkpointEvery: 0 });
+    const r = await runTraining(autoencoderTrainTask(params, config), {
+      ...tinyLoopOptions(out, 12, 'ae'),
+      checkpointEvery: 0,
+    });
     const recs = await readMetrics(out);
     const train = recs.filter((x) => x.type === 'train') as Extract<MetricRecord, { type: 'train' }>[];
     expect(train.length).toBe(12);
@@ -64,12 +76,26 @@ describe('runTraining', () => {
     expect(refLosses.length).toBe(steps);
 
     const run = join(tmp, 'calm-killed');
-    const child = spawn(process.execPath, ['--conditions=@calm/source', '--import', 'tsx', new URL('./child-train.ts', import.meta.url).pathname, run, String(steps), '5'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        '--conditions=@calm/source',
+        '--import',
+        'tsx',
+        new URL('./child-train.ts', import.meta.url).pathname,
+        run,
+        String(steps),
+        '5',
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
+      child.on('exit', (code, signal) => resolve(signal ?? code)),
+    );
     const deadline = Date.now() + 90_000;
     while (!existsSync(join(run, 'paused'))) {
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`child did not reach step 5: ${stderr}`);
@@ -90,6 +116,8 @@ describe('runTraining', () => {
 
   it('refuses to resume with other settings', async () => {
     const out = join(tmp, 'calm-ref');
-    await expect(runTraining(calmTrainTask(tinyCalm(), { blockSize: 64 }), { ...tinyLoopOptions(out, 10), fingerprint: 'other' })).rejects.toThrow(/other settings/);
+    await expect(
+      runTraining(calmTrainTask(tinyCalm(), { blockSize: 64 }), { ...tinyLoopOptions(out, 10), fingerprint: 'other' }),
+    ).rejects.toThrow(/other settings/);
   });
 });

@@ -6,4 +6,5 @@ import { errorFactory, type CalmErrorCode, type CalmErrorOptions } from '@calm/c
 export const SOURCE = '@calm/autoencoder';
 
 /** Throws a `CalmError` prefixed with `[@calm/autoencoder]` (annotated so that TS narrows after it). */
-export const fail: (code: CalmErrorCode, message: string, options?: Omit<CalmErrorOptions, 'source'>) => never = errorFactory(SOURCE);
+export const fail: (code: CalmErrorCode, message: string, options?: Omit<CalmErrorOptions, 'source'>) => never =
+  errorFactory(SOURCE);

@@ -4,7 +4,8 @@
 import { errorFactory, type CalmErrorCode, type CalmErrorOptions, type TokenIds } from '@calm/core';
 
 /** Throws a `CalmError` prefixed with `[@calm/brierlm]`. */
-export const fail: (code: CalmErrorCode, message: string, options?: Omit<CalmErrorOptions, 'source'>) => never = errorFactory('@calm/brierlm');
+export const fail: (code: CalmErrorCode, message: string, options?: Omit<CalmErrorOptions, 'source'>) => never =
+  errorFactory('@calm/brierlm');
 
 /** The largest n-gram order BrierLM scores (Brier-1..Brier-4). */
 export const MAX_N = 4;
@@ -78,20 +79,37 @@ export async function forEachBatch<T>(
 /** Checks that a sampler returned an Int32Array of the expected length; names the method and shape when not. */
 export function checkIdsOutput(out: unknown, expected: number, what: string, shape: string): asserts out is Int32Array {
   if (!(out instanceof Int32Array)) {
-    fail('SHAPE_MISMATCH', `${what} returned ${describe(out)}; it must return an Int32Array of shape ${shape} (flattened row-major).`);
+    fail(
+      'SHAPE_MISMATCH',
+      `${what} returned ${describe(out)}; it must return an Int32Array of shape ${shape} (flattened row-major).`,
+    );
   }
   if (out.length !== expected) {
-    fail('SHAPE_MISMATCH', `${what} returned ${out.length} values; expected ${expected} = ${shape} (flattened row-major).`);
+    fail(
+      'SHAPE_MISMATCH',
+      `${what} returned ${out.length} values; expected ${expected} = ${shape} (flattened row-major).`,
+    );
   }
 }
 
 /** Checks that a model returned a Float32Array/Float64Array of the expected length. */
-export function checkProbsOutput(out: unknown, expected: number, what: string, shape: string): asserts out is Float32Array | Float64Array {
+export function checkProbsOutput(
+  out: unknown,
+  expected: number,
+  what: string,
+  shape: string,
+): asserts out is Float32Array | Float64Array {
   if (!(out instanceof Float32Array || out instanceof Float64Array)) {
-    fail('SHAPE_MISMATCH', `${what} returned ${describe(out)}; it must return a Float32Array of shape ${shape} (flattened row-major).`);
+    fail(
+      'SHAPE_MISMATCH',
+      `${what} returned ${describe(out)}; it must return a Float32Array of shape ${shape} (flattened row-major).`,
+    );
   }
   if (out.length !== expected) {
-    fail('SHAPE_MISMATCH', `${what} returned ${out.length} values; expected ${expected} = ${shape} (flattened row-major).`);
+    fail(
+      'SHAPE_MISMATCH',
+      `${what} returned ${out.length} values; expected ${expected} = ${shape} (flattened row-major).`,
+    );
   }
 }
 
@@ -104,7 +122,11 @@ function describe(x: unknown): string {
 }
 
 /** Maps `fn` over `items` with at most `limit` calls in flight; results keep the input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   let failed = false;

@@ -58,7 +58,8 @@ export function int32ToBase64(ids: Int32Array): string {
 /** Parses base64 of little-endian int32 back into token ids. */
 export function base64ToInt32(text: string, what: string): Int32Array {
   const bytes = base64ToBytes(text, what);
-  if (bytes.length % 4 !== 0) fail('FORMAT_ERROR', `${what}: ${bytes.length} bytes is not a whole number of int32 values.`);
+  if (bytes.length % 4 !== 0)
+    fail('FORMAT_ERROR', `${what}: ${bytes.length} bytes is not a whole number of int32 values.`);
   const out = new Int32Array(bytes.length / 4);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < out.length; i++) out[i] = view.getInt32(i * 4, true);

@@ -3,7 +3,8 @@
 import { errorFactory, type CalmErrorCode, type CalmErrorOptions } from '@calm/core';
 
 /** Throws a `CalmError` from `@calm/data-pile` (typed explicitly so TypeScript narrows after it). */
-export const fail: (code: CalmErrorCode, message: string, options?: Omit<CalmErrorOptions, 'source'>) => never = errorFactory('@calm/data-pile');
+export const fail: (code: CalmErrorCode, message: string, options?: Omit<CalmErrorOptions, 'source'>) => never =
+  errorFactory('@calm/data-pile');
 
 /** Throws `INVALID_ARGUMENT` unless `value` is an integer in [min, max]. */
 export function checkInt(value: unknown, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number {

@@ -8,7 +8,10 @@ export function checkIds(ids: ArrayLike<number>, vocabSize: number, name: string
   for (let i = 0; i < out.length; i++) {
     const v = out[i]!;
     if (!Number.isInteger(v) || v < 0 || v >= vocabSize) {
-      fail('INVALID_ARGUMENT', `${name}.decode: ids[${i}] = ${v} is outside [0, ${vocabSize}); pass ids produced by this tokenizer.`);
+      fail(
+        'INVALID_ARGUMENT',
+        `${name}.decode: ids[${i}] = ${v} is outside [0, ${vocabSize}); pass ids produced by this tokenizer.`,
+      );
     }
   }
   return out;

@@ -5,18 +5,26 @@
 // 64-bit values are (hi, lo) pairs of uint32; products are built from 16-bit limbs so every
 // intermediate stays an exact double.
 
-const P1H = 0x9e3779b1, P1L = 0x85ebca87;
-const P2H = 0xc2b2ae3d, P2L = 0x27d4eb4f;
-const P3H = 0x165667b1, P3L = 0x9e3779f9;
-const P4H = 0x85ebca77, P4L = 0xc2b2ae63;
-const P5H = 0x27d4eb2f, P5L = 0x165667c5;
+const P1H = 0x9e3779b1,
+  P1L = 0x85ebca87;
+const P2H = 0xc2b2ae3d,
+  P2L = 0x27d4eb4f;
+const P3H = 0x165667b1,
+  P3L = 0x9e3779f9;
+const P4H = 0x85ebca77,
+  P4L = 0xc2b2ae63;
+const P5H = 0x27d4eb2f,
+  P5L = 0x165667c5;
 
 // Results of the 64-bit helpers (avoids allocating pairs in the hot loop).
 let rh = 0;
 let rl = 0;
 
 function mul(ah: number, al: number, bh: number, bl: number): void {
-  const a0 = al & 0xffff, a1 = al >>> 16, b0 = bl & 0xffff, b1 = bl >>> 16;
+  const a0 = al & 0xffff,
+    a1 = al >>> 16,
+    b0 = bl & 0xffff,
+    b1 = bl >>> 16;
   const mid = a0 * b1 + a1 * b0; // < 2^33
   const low = a0 * b0 + (mid % 65536) * 65536; // < 2^33
   const lo = low >>> 0;
@@ -56,16 +64,34 @@ function round(acch: number, accl: number, laneh: number, lanel: number): void {
   mul(rh, rl, P1H, P1L);
 }
 
-const P1_0 = P1L & 0xffff, P1_1 = P1L >>> 16;
-const P2_0 = P2L & 0xffff, P2_1 = P2L >>> 16;
+const P1_0 = P1L & 0xffff,
+  P1_1 = P1L >>> 16;
+const P2_0 = P2L & 0xffff,
+  P2_1 = P2L >>> 16;
 
 /**
  * The stripe loop of XXH64 over d[p, end) (a multiple of 32 bytes), with the four
  * accumulators kept in locals and the 64-bit arithmetic written out.
  */
 function stripes(v: Uint32Array, d: Uint8Array, p: number, end: number): void {
-  let v0h = v[0]!, v0l = v[1]!, v1h = v[2]!, v1l = v[3]!, v2h = v[4]!, v2l = v[5]!, v3h = v[6]!, v3l = v[7]!;
-  let ah = 0, al = 0, lh = 0, ll = 0, a0 = 0, a1 = 0, mid = 0, low = 0, hi = 0, t = 0;
+  let v0h = v[0]!,
+    v0l = v[1]!,
+    v1h = v[2]!,
+    v1l = v[3]!,
+    v2h = v[4]!,
+    v2l = v[5]!,
+    v3h = v[6]!,
+    v3l = v[7]!;
+  let ah = 0,
+    al = 0,
+    lh = 0,
+    ll = 0,
+    a0 = 0,
+    a1 = 0,
+    mid = 0,
+    low = 0,
+    hi = 0,
+    t = 0;
   for (; p < end; p += 32) {
     ll = (d[p + 0]! | (d[p + 1]! << 8) | (d[p + 2]! << 16) | (d[p + 3]! << 24)) >>> 0;
     lh = (d[p + 4]! | (d[p + 5]! << 8) | (d[p + 6]! << 16) | (d[p + 7]! << 24)) >>> 0;
@@ -84,7 +110,8 @@ function stripes(v: Uint32Array, d: Uint8Array, p: number, end: number): void {
     a1 = al >>> 16;
     mid = a0 * P1_1 + a1 * P1_0;
     low = a0 * P1_0 + (mid & 0xffff) * 65536;
-    v0h = (a1 * P1_1 + ((mid / 65536) | 0) + (low > 0xffffffff ? 1 : 0) + Math.imul(ah, P1L) + Math.imul(al, P1H)) >>> 0;
+    v0h =
+      (a1 * P1_1 + ((mid / 65536) | 0) + (low > 0xffffffff ? 1 : 0) + Math.imul(ah, P1L) + Math.imul(al, P1H)) >>> 0;
     v0l = low >>> 0;
     ll = (d[p + 8]! | (d[p + 9]! << 8) | (d[p + 10]! << 16) | (d[p + 11]! << 24)) >>> 0;
     lh = (d[p + 12]! | (d[p + 13]! << 8) | (d[p + 14]! << 16) | (d[p + 15]! << 24)) >>> 0;
@@ -103,7 +130,8 @@ function stripes(v: Uint32Array, d: Uint8Array, p: number, end: number): void {
     a1 = al >>> 16;
     mid = a0 * P1_1 + a1 * P1_0;
     low = a0 * P1_0 + (mid & 0xffff) * 65536;
-    v1h = (a1 * P1_1 + ((mid / 65536) | 0) + (low > 0xffffffff ? 1 : 0) + Math.imul(ah, P1L) + Math.imul(al, P1H)) >>> 0;
+    v1h =
+      (a1 * P1_1 + ((mid / 65536) | 0) + (low > 0xffffffff ? 1 : 0) + Math.imul(ah, P1L) + Math.imul(al, P1H)) >>> 0;
     v1l = low >>> 0;
     ll = (d[p + 16]! | (d[p + 17]! << 8) | (d[p + 18]! << 16) | (d[p + 19]! << 24)) >>> 0;
     lh = (d[p + 20]! | (d[p + 21]! << 8) | (d[p + 22]! << 16) | (d[p + 23]! << 24)) >>> 0;
@@ -122,7 +150,8 @@ function stripes(v: Uint32Array, d: Uint8Array, p: number, end: number): void {
     a1 = al >>> 16;
     mid = a0 * P1_1 + a1 * P1_0;
     low = a0 * P1_0 + (mid & 0xffff) * 65536;
-    v2h = (a1 * P1_1 + ((mid / 65536) | 0) + (low > 0xffffffff ? 1 : 0) + Math.imul(ah, P1L) + Math.imul(al, P1H)) >>> 0;
+    v2h =
+      (a1 * P1_1 + ((mid / 65536) | 0) + (low > 0xffffffff ? 1 : 0) + Math.imul(ah, P1L) + Math.imul(al, P1H)) >>> 0;
     v2l = low >>> 0;
     ll = (d[p + 24]! | (d[p + 25]! << 8) | (d[p + 26]! << 16) | (d[p + 27]! << 24)) >>> 0;
     lh = (d[p + 28]! | (d[p + 29]! << 8) | (d[p + 30]! << 16) | (d[p + 31]! << 24)) >>> 0;
@@ -141,10 +170,18 @@ function stripes(v: Uint32Array, d: Uint8Array, p: number, end: number): void {
     a1 = al >>> 16;
     mid = a0 * P1_1 + a1 * P1_0;
     low = a0 * P1_0 + (mid & 0xffff) * 65536;
-    v3h = (a1 * P1_1 + ((mid / 65536) | 0) + (low > 0xffffffff ? 1 : 0) + Math.imul(ah, P1L) + Math.imul(al, P1H)) >>> 0;
+    v3h =
+      (a1 * P1_1 + ((mid / 65536) | 0) + (low > 0xffffffff ? 1 : 0) + Math.imul(ah, P1L) + Math.imul(al, P1H)) >>> 0;
     v3l = low >>> 0;
   }
-  v[0] = v0h; v[1] = v0l; v[2] = v1h; v[3] = v1l; v[4] = v2h; v[5] = v2l; v[6] = v3h; v[7] = v3l;
+  v[0] = v0h;
+  v[1] = v0l;
+  v[2] = v1h;
+  v[3] = v1l;
+  v[4] = v2h;
+  v[5] = v2l;
+  v[6] = v3h;
+  v[7] = v3l;
 }
 
 /** Incremental XXH64 with seed 0. */
@@ -162,9 +199,12 @@ export class Xxh64 {
   reset(): void {
     const v = this.v;
     add(P1H, P1L, P2H, P2L);
-    v[0] = rh; v[1] = rl; // seed + P1 + P2
-    v[2] = P2H; v[3] = P2L; // seed + P2
-    v[4] = 0; v[5] = 0; // seed
+    v[0] = rh;
+    v[1] = rl; // seed + P1 + P2
+    v[2] = P2H;
+    v[3] = P2L; // seed + P2
+    v[4] = 0;
+    v[5] = 0; // seed
     // seed - P1 = 2^64 - P1
     const lo = (0x100000000 - P1L) >>> 0;
     v[6] = ~P1H >>> 0; // P1L ≠ 0, so no carry into the high word
@@ -206,13 +246,20 @@ export class Xxh64 {
     let hh: number, hl: number;
     if (this.total >= 32) {
       rotl(v[0]!, v[1]!, 1);
-      let ah = rh, al = rl;
+      let ah = rh,
+        al = rl;
       rotl(v[2]!, v[3]!, 7);
-      add(ah, al, rh, rl); ah = rh; al = rl;
+      add(ah, al, rh, rl);
+      ah = rh;
+      al = rl;
       rotl(v[4]!, v[5]!, 12);
-      add(ah, al, rh, rl); ah = rh; al = rl;
+      add(ah, al, rh, rl);
+      ah = rh;
+      al = rl;
       rotl(v[6]!, v[7]!, 18);
-      add(ah, al, rh, rl); ah = rh; al = rl;
+      add(ah, al, rh, rl);
+      ah = rh;
+      al = rl;
       for (let i = 0; i < 4; i++) {
         // mergeRound: acc ^= round(0, v); acc = acc * P1 + P4
         round(0, 0, v[2 * i]!, v[2 * i + 1]!);

@@ -96,7 +96,12 @@ async function sha256File(path: string): Promise<string> {
 }
 
 /** Reads the expected size and checksum without downloading (redirects are not followed, so the hub's `x-linked-*` headers stay visible). */
-async function probe(url: string, f: typeof fetch, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<{ size: number | null; sha256: string | null }> {
+async function probe(
+  url: string,
+  f: typeof fetch,
+  headers: Record<string, string>,
+  signal: AbortSignal | undefined,
+): Promise<{ size: number | null; sha256: string | null }> {
   let res: Response;
   try {
     res = await f(url, { method: 'HEAD', redirect: 'manual', headers, ...(signal ? { signal } : {}) });
@@ -105,13 +110,19 @@ async function probe(url: string, f: typeof fetch, headers: Record<string, strin
     return { size: null, sha256: null };
   }
   if (res.status === 401 || res.status === 403 || res.status === 404) {
-    fail('HTTP_ERROR', `${url} answered ${res.status} ${res.statusText}; check the URL (and a token for gated repositories).`, { details: { status: res.status } });
+    fail(
+      'HTTP_ERROR',
+      `${url} answered ${res.status} ${res.statusText}; check the URL (and a token for gated repositories).`,
+      { details: { status: res.status } },
+    );
   }
   const linkedSize = res.headers.get('x-linked-size');
   const length = res.status >= 200 && res.status < 300 ? res.headers.get('content-length') : null;
   const sizeText = linkedSize ?? length;
   const size = sizeText !== null && /^\d+$/.test(sizeText) ? Number(sizeText) : null;
-  const sha = cleanEtag(res.headers.get('x-linked-etag')) ?? (res.status >= 200 && res.status < 300 ? cleanEtag(res.headers.get('etag')) : null);
+  const sha =
+    cleanEtag(res.headers.get('x-linked-etag')) ??
+    (res.status >= 200 && res.status < 300 ? cleanEtag(res.headers.get('etag')) : null);
   return { size, sha256: sha };
 }
 
@@ -145,21 +156,31 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
   const part = `${dest}.part`;
   await mkdir(dirname(dest), { recursive: true });
 
-  const probed = options.expectedSize !== undefined && options.sha256 !== undefined ? { size: null, sha256: null } : await probe(url, f, headers, signal);
+  const probed =
+    options.expectedSize !== undefined && options.sha256 !== undefined
+      ? { size: null, sha256: null }
+      : await probe(url, f, headers, signal);
   const expectedSize = options.expectedSize ?? probed.size;
   const expectedSha = options.sha256?.toLowerCase() ?? probed.sha256;
-  if (expectedSha !== null && !SHA256_RE.test(expectedSha)) fail('INVALID_ARGUMENT', `sha256 must be 64 hex digits, got ${expectedSha}.`);
+  if (expectedSha !== null && !SHA256_RE.test(expectedSha))
+    fail('INVALID_ARGUMENT', `sha256 must be 64 hex digits, got ${expectedSha}.`);
 
   const verify = async (path: string, resumedFrom: number, alreadyComplete: boolean): Promise<DownloadResult> => {
     const bytes = await fileSize(path);
     if (expectedSize !== null && bytes !== expectedSize) {
       if (path === part) await rm(part, { force: true });
-      fail('IO_ERROR', `${path} has ${bytes} bytes but ${expectedSize} were expected; ${path === part ? 'the partial file was deleted, run again' : 'delete it and download again'}.`);
+      fail(
+        'IO_ERROR',
+        `${path} has ${bytes} bytes but ${expectedSize} were expected; ${path === part ? 'the partial file was deleted, run again' : 'delete it and download again'}.`,
+      );
     }
     const sha256 = await sha256File(path);
     if (expectedSha !== null && sha256 !== expectedSha) {
       if (path === part) await rm(part, { force: true });
-      fail('IO_ERROR', `${path} has sha256 ${sha256} but ${expectedSha} was expected; ${path === part ? 'the partial file was deleted, run again' : 'delete it and download again'}.`);
+      fail(
+        'IO_ERROR',
+        `${path} has sha256 ${sha256} but ${expectedSha} was expected; ${path === part ? 'the partial file was deleted, run again' : 'delete it and download again'}.`,
+      );
     }
     if (path === part) await rename(part, dest);
     return { path: dest, bytes, sha256, sha256Verified: expectedSha !== null, resumedFrom, alreadyComplete };
@@ -185,7 +206,8 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
     try {
       res = await f(url, { headers: reqHeaders, redirect: 'follow', ...(signal ? { signal } : {}) });
     } catch (e) {
-      if (signal?.aborted) fail('ABORTED', `download of ${url} was aborted; run again to resume from ${part}.`, { cause: e });
+      if (signal?.aborted)
+        fail('ABORTED', `download of ${url} was aborted; run again to resume from ${part}.`, { cause: e });
       lastError = e;
       continue;
     }
@@ -213,7 +235,10 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
       const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(res.headers.get('content-range') ?? '');
       if (!m || Number(m[1]) !== have) {
         await res.body?.cancel();
-        fail('HTTP_ERROR', `${url} answered 206 with Content-Range "${res.headers.get('content-range')}" for a request from byte ${have}.`);
+        fail(
+          'HTTP_ERROR',
+          `${url} answered 206 with Content-Range "${res.headers.get('content-range')}" for a request from byte ${have}.`,
+        );
       }
       offset = have;
     }
@@ -228,7 +253,8 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
       }
     } catch (e) {
       await fh.close();
-      if (signal?.aborted) fail('ABORTED', `download of ${url} was aborted; run again to resume from ${part}.`, { cause: e });
+      if (signal?.aborted)
+        fail('ABORTED', `download of ${url} was aborted; run again to resume from ${part}.`, { cause: e });
       lastError = e;
       continue;
     }
@@ -239,9 +265,13 @@ export async function downloadFile(url: string, dest: string, options: DownloadO
     }
     return verify(part, resumedFrom, false);
   }
-  return fail('IO_ERROR', `download of ${url} failed after ${retries + 1} attempts (${(lastError as Error | null)?.message ?? 'unknown error'}); run again to resume from ${part}.`, {
-    cause: lastError,
-  });
+  return fail(
+    'IO_ERROR',
+    `download of ${url} failed after ${retries + 1} attempts (${(lastError as Error | null)?.message ?? 'unknown error'}); run again to resume from ${part}.`,
+    {
+      cause: lastError,
+    },
+  );
 }
 
 /**
@@ -285,7 +315,10 @@ export interface PileShardOptions extends DownloadOptions {
  * @see {@link downloadPileShard}
  * @category Download
  */
-export function pileShardUrl(shard: number, options: Pick<PileShardOptions, 'baseUrl' | 'repo' | 'revision'> = {}): string {
+export function pileShardUrl(
+  shard: number,
+  options: Pick<PileShardOptions, 'baseUrl' | 'repo' | 'revision'> = {},
+): string {
   checkInt(shard, 'shard', 0, PILE_UNCOPYRIGHTED.trainShards - 1);
   const base = (options.baseUrl ?? PILE_UNCOPYRIGHTED.baseUrl).replace(/\/+$/, '');
   const repo = options.repo ?? PILE_UNCOPYRIGHTED.repo;
@@ -314,8 +347,15 @@ export function pileShardUrl(shard: number, options: Pick<PileShardOptions, 'bas
  * {@includeCode ../../test/download.test.ts#download-shard}
  * @category Download
  */
-export async function downloadPileShard(shard: number, destDir: string, options: PileShardOptions = {}): Promise<DownloadResult> {
+export async function downloadPileShard(
+  shard: number,
+  destDir: string,
+  options: PileShardOptions = {},
+): Promise<DownloadResult> {
   const url = pileShardUrl(shard, options);
-  const headers = { ...(options.headers ?? {}), ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) };
+  const headers = {
+    ...(options.headers ?? {}),
+    ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+  };
   return downloadFile(url, join(destDir, `${String(shard).padStart(2, '0')}.jsonl.zst`), { ...options, headers });
 }

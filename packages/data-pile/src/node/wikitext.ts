@@ -52,7 +52,11 @@ export async function readJsonlTexts(path: string): Promise<string[]> {
  * {@includeCode ../../test/examples.test.ts#wikitext-eval}
  * @category Evaluation
  */
-export async function loadWikiTextEval(path: string, tokenizer: Tokenizer, options: WikiTextEvalOptions = {}): Promise<EvalBlocks> {
+export async function loadWikiTextEval(
+  path: string,
+  tokenizer: Tokenizer,
+  options: WikiTextEvalOptions = {},
+): Promise<EvalBlocks> {
   const texts = await readJsonlTexts(path);
   return packEvalBlocks(texts, tokenizer, {
     blockSize: options.blockSize ?? EVAL_BLOCK_SIZE.calm,

@@ -155,14 +155,22 @@ export class ZstdStreamDecoder {
   /** Signals the end of the file; throws when it ends inside a frame. */
   end(): void {
     if (this.state !== 'magic' || this.headLen !== 0) {
-      fail('FORMAT_ERROR', `${this.fileName} is truncated: it ends inside zstd frame ${this.frames + 1} (starting at compressed byte ${this.frameStart}, file size ${this.consumed}); the file is incomplete, download it again.`, {
-        details: { file: this.fileName, compressedBytes: this.consumed },
-      });
+      fail(
+        'FORMAT_ERROR',
+        `${this.fileName} is truncated: it ends inside zstd frame ${this.frames + 1} (starting at compressed byte ${this.frameStart}, file size ${this.consumed}); the file is incomplete, download it again.`,
+        {
+          details: { file: this.fileName, compressedBytes: this.consumed },
+        },
+      );
     }
     if (this.frames === 0) {
-      fail('FORMAT_ERROR', `${this.fileName} holds no zstd frame (${this.consumed} bytes); it is not a .zst file or the download failed.`, {
-        details: { file: this.fileName },
-      });
+      fail(
+        'FORMAT_ERROR',
+        `${this.fileName} holds no zstd frame (${this.consumed} bytes); it is not a .zst file or the download failed.`,
+        {
+          details: { file: this.fileName },
+        },
+      );
     }
   }
 
@@ -186,7 +194,8 @@ export class ZstdStreamDecoder {
     let fcs = -1;
     if (fcsBytes === 1) fcs = h[fcsAt]!;
     else if (fcsBytes === 2) fcs = (h[fcsAt]! | (h[fcsAt + 1]! << 8)) + 256;
-    else if (fcsBytes === 4) fcs = (h[fcsAt]! | (h[fcsAt + 1]! << 8) | (h[fcsAt + 2]! << 16) | (h[fcsAt + 3]! << 24)) >>> 0;
+    else if (fcsBytes === 4)
+      fcs = (h[fcsAt]! | (h[fcsAt + 1]! << 8) | (h[fcsAt + 2]! << 16) | (h[fcsAt + 3]! << 24)) >>> 0;
     else if (fcsBytes === 8) {
       const lo = (h[fcsAt]! | (h[fcsAt + 1]! << 8) | (h[fcsAt + 2]! << 16) | (h[fcsAt + 3]! << 24)) >>> 0;
       const hi = (h[fcsAt + 4]! | (h[fcsAt + 5]! << 8) | (h[fcsAt + 6]! << 16) | (h[fcsAt + 7]! << 24)) >>> 0;
@@ -206,11 +215,16 @@ export class ZstdStreamDecoder {
     this.fz = null;
     this.frames++;
     if (this.contentSize >= 0 && this.frameOut !== this.contentSize) {
-      this.corrupt(`frame ${this.frames} decompressed to ${this.frameOut} bytes but its header says ${this.contentSize}`);
+      this.corrupt(
+        `frame ${this.frames} decompressed to ${this.frameOut} bytes but its header says ${this.contentSize}`,
+      );
     }
     if (sum !== null && this.hashing) {
       const [, lo] = this.hash.digest();
-      if (lo !== sum) this.corrupt(`frame ${this.frames} fails its content checksum (XXH64 0x${lo.toString(16)} ≠ stored 0x${sum.toString(16)})`);
+      if (lo !== sum)
+        this.corrupt(
+          `frame ${this.frames} fails its content checksum (XXH64 0x${lo.toString(16)} ≠ stored 0x${sum.toString(16)})`,
+        );
     }
     this.hashing = false;
     this.state = 'magic';
@@ -227,14 +241,21 @@ export class ZstdStreamDecoder {
     try {
       this.fz!.push(bytes, final);
     } catch (e) {
-      this.corrupt(`zstd decoding failed in frame ${this.frames + 1}, which starts at compressed byte ${this.frameStart} (${(e as Error).message})`, e);
+      this.corrupt(
+        `zstd decoding failed in frame ${this.frames + 1}, which starts at compressed byte ${this.frameStart} (${(e as Error).message})`,
+        e,
+      );
     }
   }
 
   private corrupt(what: string, cause?: unknown): never {
-    return fail('FORMAT_ERROR', `${this.fileName} is corrupt: ${what}. Download the file again (and check its sha256).`, {
-      details: { file: this.fileName, compressedBytes: this.consumed },
-      ...(cause === undefined ? {} : { cause }),
-    });
+    return fail(
+      'FORMAT_ERROR',
+      `${this.fileName} is corrupt: ${what}. Download the file again (and check its sha256).`,
+      {
+        details: { file: this.fileName, compressedBytes: this.consumed },
+        ...(cause === undefined ? {} : { cause }),
+      },
+    );
   }
 }

@@ -3,7 +3,8 @@
 import { errorFactory, type CalmErrorCode, type CalmErrorOptions } from '@calm/core';
 
 /** Throws a `CalmError` prefixed with `[@calm/energy-head]`. */
-export const fail: (code: CalmErrorCode, message: string, options?: Omit<CalmErrorOptions, 'source'>) => never = errorFactory('@calm/energy-head');
+export const fail: (code: CalmErrorCode, message: string, options?: Omit<CalmErrorOptions, 'source'>) => never =
+  errorFactory('@calm/energy-head');
 
 /** Throws `INVALID_ARGUMENT` unless `value` is an integer ≥ `min`. */
 export function assertInteger(value: unknown, name: string, min: number, fix: string): asserts value is number {
@@ -13,7 +14,12 @@ export function assertInteger(value: unknown, name: string, min: number, fix: st
 }
 
 /** Throws `SHAPE_MISMATCH` unless `shape` equals `expected` (entries that are `null` match anything). */
-export function assertShape(shape: readonly number[], expected: readonly (number | null)[], name: string, fix: string): void {
+export function assertShape(
+  shape: readonly number[],
+  expected: readonly (number | null)[],
+  name: string,
+  fix: string,
+): void {
   const ok = shape.length === expected.length && expected.every((d, i) => d === null || d === shape[i]);
   if (!ok) {
     const want = `[${expected.map((d) => (d === null ? '*' : String(d))).join(', ')}]`;

@@ -15,7 +15,10 @@ export function joinKey(prefix: string, local: string): string {
 export function checkPrefix(prefix: unknown, fallback: string): string {
   const p = prefix ?? fallback;
   if (typeof p !== 'string' || p.startsWith('.') || p.endsWith('.') || p.includes('..')) {
-    fail('INVALID_ARGUMENT', `prefix must be a state-dict module path without a trailing dot (e.g. '${fallback}'), got ${JSON.stringify(p)}.`);
+    fail(
+      'INVALID_ARGUMENT',
+      `prefix must be a state-dict module path without a trailing dot (e.g. '${fallback}'), got ${JSON.stringify(p)}.`,
+    );
   }
   return p;
 }
@@ -25,7 +28,12 @@ export function checkPrefix(prefix: unknown, fallback: string): string {
  * copies) after checking that every spec key exists with the right shape. Keys of `given` that
  * are not the head's are ignored (a whole model's record may be passed).
  */
-export function createOrAdopt(specs: Record<string, ParamSpec>, given: ParamRecord | undefined, rng: Rng | undefined, what: string): ParamRecord {
+export function createOrAdopt(
+  specs: Record<string, ParamSpec>,
+  given: ParamRecord | undefined,
+  rng: Rng | undefined,
+  what: string,
+): ParamRecord {
   if (given !== undefined) {
     const out: ParamRecord = {};
     const missing: string[] = [];
@@ -35,27 +43,47 @@ export function createOrAdopt(specs: Record<string, ParamSpec>, given: ParamReco
         missing.push(name);
         continue;
       }
-      if (!(v instanceof tf.Variable)) fail('INVALID_ARGUMENT', `${what}: params["${name}"] is not a tf.Variable; wrap loaded tensors with tf.variable or load them with @calm/nn's loadParams.`);
+      if (!(v instanceof tf.Variable))
+        fail(
+          'INVALID_ARGUMENT',
+          `${what}: params["${name}"] is not a tf.Variable; wrap loaded tensors with tf.variable or load them with @calm/nn's loadParams.`,
+        );
       if (v.shape.length !== spec.shape.length || v.shape.some((d, i) => d !== spec.shape[i])) {
-        fail('SHAPE_MISMATCH', `${what}: params["${name}"] has shape [${v.shape.join(', ')}], the config needs [${spec.shape.join(', ')}]; check hiddenSize/latentSize/noiseSize against the checkpoint's config.`);
+        fail(
+          'SHAPE_MISMATCH',
+          `${what}: params["${name}"] has shape [${v.shape.join(', ')}], the config needs [${spec.shape.join(', ')}]; check hiddenSize/latentSize/noiseSize against the checkpoint's config.`,
+        );
       }
-      if (v.dtype !== 'float32') fail('DTYPE_UNSUPPORTED', `${what}: params["${name}"] is ${v.dtype}; parameters must be float32.`);
+      if (v.dtype !== 'float32')
+        fail('DTYPE_UNSUPPORTED', `${what}: params["${name}"] is ${v.dtype}; parameters must be float32.`);
       out[name] = v;
     }
     if (missing.length > 0) {
-      fail('MISSING_PARAMETER', `${what}: ${missing.length} parameter(s) missing, e.g. ${missing.slice(0, 4).join(', ')}; check the prefix (official checkpoints use 'mlp_generator' or its alias 'generative_head').`, { details: { missing } });
+      fail(
+        'MISSING_PARAMETER',
+        `${what}: ${missing.length} parameter(s) missing, e.g. ${missing.slice(0, 4).join(', ')}; check the prefix (official checkpoints use 'mlp_generator' or its alias 'generative_head').`,
+        { details: { missing } },
+      );
     }
     return out;
   }
-  if (!rng) fail('INVALID_ARGUMENT', `${what}: pass options.rng to initialise the parameters, or options.params to use existing ones.`);
+  if (!rng)
+    fail(
+      'INVALID_ARGUMENT',
+      `${what}: pass options.rng to initialise the parameters, or options.params to use existing ones.`,
+    );
   return createParams(specs, rng);
 }
 
 /** Checks a hidden-state batch [B, H] (float32). */
 export function checkHidden(hidden: tf.Tensor, hiddenSize: number, fn: string): number {
-  if (!(hidden instanceof tf.Tensor)) fail('INVALID_ARGUMENT', `${fn}: hidden must be a tf.Tensor of shape [B, ${hiddenSize}].`);
+  if (!(hidden instanceof tf.Tensor))
+    fail('INVALID_ARGUMENT', `${fn}: hidden must be a tf.Tensor of shape [B, ${hiddenSize}].`);
   if (hidden.rank !== 2 || hidden.shape[1] !== hiddenSize) {
-    fail('SHAPE_MISMATCH', `${fn}: hidden has shape [${hidden.shape.join(', ')}], expected [B, ${hiddenSize}]; flatten positions into the batch dimension first.`);
+    fail(
+      'SHAPE_MISMATCH',
+      `${fn}: hidden has shape [${hidden.shape.join(', ')}], expected [B, ${hiddenSize}]; flatten positions into the batch dimension first.`,
+    );
   }
   if (hidden.dtype !== 'float32') fail('DTYPE_UNSUPPORTED', `${fn}: hidden must be float32, got ${hidden.dtype}.`);
   return hidden.shape[0]!;
@@ -63,9 +91,13 @@ export function checkHidden(hidden: tf.Tensor, hiddenSize: number, fn: string): 
 
 /** Checks a tensor given as noise: exact shape, float32. */
 export function checkNoise(noise: tf.Tensor, shape: readonly number[], name: string, fn: string, what: string): void {
-  if (!(noise instanceof tf.Tensor)) fail('INVALID_ARGUMENT', `${fn}: ${name} must be a tf.Tensor of shape [${shape.join(', ')}].`);
+  if (!(noise instanceof tf.Tensor))
+    fail('INVALID_ARGUMENT', `${fn}: ${name} must be a tf.Tensor of shape [${shape.join(', ')}].`);
   if (noise.rank !== shape.length || noise.shape.some((d, i) => d !== shape[i])) {
-    fail('SHAPE_MISMATCH', `${fn}: ${name} has shape [${noise.shape.join(', ')}], expected [${shape.join(', ')}] (${what}).`);
+    fail(
+      'SHAPE_MISMATCH',
+      `${fn}: ${name} has shape [${noise.shape.join(', ')}], expected [${shape.join(', ')}] (${what}).`,
+    );
   }
   if (noise.dtype !== 'float32') fail('DTYPE_UNSUPPORTED', `${fn}: ${name} must be float32, got ${noise.dtype}.`);
 }

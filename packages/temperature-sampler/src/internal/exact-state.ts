@@ -19,7 +19,7 @@ export function keyMatcher<X>(key: (x: X) => unknown): Matcher<X> {
     },
     matches(x) {
       const k = key(x);
-      return k === refKey || (k !== k && refKey !== refKey); // NaN keys are equal, as in a Map
+      return Object.is(k, refKey) || k === refKey; // NaN keys are equal, as in a Map (and 0 === -0)
     },
   };
 }

@@ -42,7 +42,13 @@ function hashChunk(ids: Int32Array, at: number, k: number): number {
  * Groups the `poolSize` chunks that start at chunk index `start` of `ids` (chunk size `k`).
  * The result's arrays belong to `scratch` and are overwritten by the next call with it.
  */
-export function groupChunks(ids: Int32Array, start: number, poolSize: number, k: number, scratch = new GroupScratch(poolSize)): ChunkGroups {
+export function groupChunks(
+  ids: Int32Array,
+  start: number,
+  poolSize: number,
+  k: number,
+  scratch = new GroupScratch(poolSize),
+): ChunkGroups {
   if (scratch.capacity < poolSize) scratch = new GroupScratch(poolSize);
   const { first, counts, table, mask } = scratch;
   table.fill(0);

@@ -3,7 +3,8 @@
 import { errorFactory, type CalmErrorCode, type CalmErrorOptions } from '@calm/core';
 
 /** Throws a `CalmError` prefixed with `[@calm/trainer]` (typed so control flow sees `never`). */
-export const fail: (code: CalmErrorCode, message: string, options?: Omit<CalmErrorOptions, 'source'>) => never = errorFactory('@calm/trainer');
+export const fail: (code: CalmErrorCode, message: string, options?: Omit<CalmErrorOptions, 'source'>) => never =
+  errorFactory('@calm/trainer');
 
 /** Product of a shape's dimensions (1 for a scalar). */
 export function sizeOf(shape: readonly number[]): number {

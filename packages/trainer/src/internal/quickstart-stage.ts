@@ -12,7 +12,10 @@ import { runTraining, type TrainResult, type TrainTask } from '../train-loop.js'
  * Caches token ids per text so the training streams tokenise the corpus once; `known` pre-fills
  * the cache (ids already computed, e.g. by another thread).
  */
-export function cachedEncoder(tokenizer: Tokenizer, known?: { texts: readonly string[]; ids: readonly Int32Array[] }): BatchEncoder {
+export function cachedEncoder(
+  tokenizer: Tokenizer,
+  known?: { texts: readonly string[]; ids: readonly Int32Array[] },
+): BatchEncoder {
   const cache = new Map<string, Int32Array>();
   known?.texts.forEach((t, i) => cache.set(t, known.ids[i]!));
   return {
@@ -94,9 +97,22 @@ export async function trainStage(ctx: StageContext, s: StageSpec): Promise<Train
     ...(ctx.signal ? { signal: ctx.signal } : {}),
     onLog: (r) => {
       if (r.type === 'train') lastLoss = `loss ${r.loss.toFixed(3)}`;
-      else ctx.onEvent({ type: 'log', message: `${s.phase} step ${r.step}: ${Object.entries(r.metrics).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k} ${(v as number).toFixed(4)}`).join(', ')}` });
+      else
+        ctx.onEvent({
+          type: 'log',
+          message: `${s.phase} step ${r.step}: ${Object.entries(r.metrics)
+            .filter(([, v]) => typeof v === 'number')
+            .map(([k, v]) => `${k} ${(v as number).toFixed(4)}`)
+            .join(', ')}`,
+        });
     },
-    onProgress: (p) => ctx.onEvent({ type: 'progress', seconds: Math.min(Math.round((performance.now() - started) / 1000), Math.round(s.timeMs / 1000)), rate: p.tokensPerSecond, note: `step ${p.step} ${lastLoss}` }),
+    onProgress: (p) =>
+      ctx.onEvent({
+        type: 'progress',
+        seconds: Math.min(Math.round((performance.now() - started) / 1000), Math.round(s.timeMs / 1000)),
+        rate: p.tokensPerSecond,
+        note: `step ${p.step} ${lastLoss}`,
+      }),
     data: (cursor) =>
       createBlockStream(ctx.source, ctx.tokenizer, {
         blockSize: ctx.blockSize,

@@ -10,9 +10,50 @@ import { fileURLToPath } from 'node:url';
 /** The packages that must stay free of tfjs whatever their package.json says. */
 export const REQUIRED_FRAMEWORK_FREE = ['@calm/core', '@calm/brierlm', '@calm/temperature-sampler', '@calm/data-pile'];
 
-const FORBIDDEN = /^@tensorflow\//;
-/** tfjs-bound workspace packages: importing one of them pulls tfjs in. */
-const TFJS_BOUND_WORKSPACE = /^@calm\/(nn|autoencoder|energy-head|trainer)(\/|$)/;
+/** The library packages whose closure must hold no plotting or command-line library. */
+export const REQUIRED_LIBRARIES = ['@calm/model', '@calm/trainer', ...REQUIRED_FRAMEWORK_FREE];
+
+const TFJS = /^@tensorflow\//;
+/** What only the application (`@calm/cli`) may use: plotting, command-line parsing, progress bars. */
+export const APP_LIBRARIES =
+  /^(vega|vega-lite|@resvg\/resvg-js|commander|cli-progress|yargs|cac|citty|chalk|ora)(\/|$)/;
+
+/** One rule: packages it applies to must not reach what it forbids, by dependency or by import. */
+interface Rule {
+  /** Says what a violation broke, e.g. "the no-tfjs rule". */
+  readonly name: string;
+  /** Whether the rule applies to a workspace package (by name and manifest). */
+  applies(name: string, m: Manifest): boolean;
+  /** The names of packages declared in package.json that it requires (missing ones are violations). */
+  readonly required: readonly string[];
+  /** The manifest flag a required package must carry, e.g. `"calm": { "tfjs": false }`. */
+  readonly flag?: { test(m: Manifest): boolean; text: string };
+  /** Forbidden dependency names and import specifiers (external, or workspace packages by manifest). */
+  forbidden(spec: string, ws: ReadonlyMap<string, Manifest>): boolean;
+  /** Dependencies whose own closure is not the rule's concern (walked no further). */
+  readonly opaque?: RegExp;
+}
+
+const workspaceName = (spec: string): string => spec.split('/').slice(0, 2).join('/');
+
+const RULES: readonly Rule[] = [
+  {
+    name: 'the no-tfjs rule',
+    applies: (name, m) => m.calm?.tfjs === false || REQUIRED_FRAMEWORK_FREE.includes(name),
+    required: REQUIRED_FRAMEWORK_FREE,
+    flag: { test: (m) => m.calm?.tfjs === false, text: 'package.json must declare "calm": { "tfjs": false }' },
+    forbidden: (spec, ws) => TFJS.test(spec) || ws.get(workspaceName(spec))?.calm?.tfjs === true,
+  },
+  {
+    name: 'the library rule (no plotting or CLI library below @calm/cli)',
+    applies: (name, m) => REQUIRED_LIBRARIES.includes(name) || (m.private !== true && m.calm?.app !== true),
+    required: REQUIRED_LIBRARIES,
+    forbidden: (spec, ws) => APP_LIBRARIES.test(spec) || ws.get(workspaceName(spec))?.calm?.app === true,
+    // tfjs is the user's framework (a peer): what its union package brings for its own converter CLI
+    // (yargs, chalk) is not ours to choose.
+    opaque: TFJS,
+  },
+];
 
 interface Manifest {
   name: string;
@@ -20,7 +61,8 @@ interface Manifest {
   optionalDependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
   peerDependenciesMeta?: Record<string, { optional?: boolean }>;
-  calm?: { tfjs?: boolean };
+  private?: boolean;
+  calm?: { tfjs?: boolean; app?: boolean };
 }
 
 /** One boundary violation. */
@@ -80,78 +122,86 @@ function* sourceFiles(dir: string): Generator<string> {
   }
 }
 
-function scanImports(pkgDir: string): { file: string; spec: string }[] {
+function scanImports(pkgDir: string, forbidden: (spec: string) => boolean): { file: string; spec: string }[] {
   const found: { file: string; spec: string }[] = [];
   for (const file of sourceFiles(join(pkgDir, 'src'))) {
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(IMPORT_RE)) {
       const spec = m[1] ?? m[2] ?? m[3] ?? m[4];
-      if (spec && (FORBIDDEN.test(spec) || TFJS_BOUND_WORKSPACE.test(spec))) found.push({ file, spec });
+      if (spec && forbidden(spec)) found.push({ file, spec });
     }
   }
   return found;
 }
 
 /**
- * Checks every framework-free workspace package of the repository rooted at `root`.
- * @returns The violations found (empty when the boundary holds) and the packages checked.
+ * Checks every rule on every workspace package of the repository rooted at `root`: framework-free
+ * packages never reach tfjs, and library packages never reach a plotting or CLI library.
+ * @returns The violations found (empty when the boundaries hold) and the packages checked per rule.
  */
-export function checkBoundaries(root: string): { checked: string[]; violations: Violation[] } {
+export function checkBoundaries(root: string): { checked: string[]; libraries: string[]; violations: Violation[] } {
   const ws = workspacePackages(root);
+  const manifests = new Map([...ws].map(([name, dir]) => [name, readManifest(dir)] as const));
   const violations: Violation[] = [];
-  const checked: string[] = [];
-  for (const [name, dir] of ws) {
-    const m = readManifest(dir);
-    const required = REQUIRED_FRAMEWORK_FREE.includes(name);
-    if (m.calm?.tfjs !== false && !required) continue;
-    if (required && m.calm?.tfjs !== false) {
-      violations.push({ root: name, path: [name], reason: 'package.json must declare "calm": { "tfjs": false }' });
+  const checkedBy = RULES.map(() => [] as string[]);
+  RULES.forEach((rule, r) => {
+    const forbidden = (spec: string) => rule.forbidden(spec, manifests);
+    for (const [name, dir] of ws) {
+      const m = manifests.get(name)!;
+      if (!rule.applies(name, m)) continue;
+      if (rule.flag && rule.required.includes(name) && !rule.flag.test(m)) {
+        violations.push({ root: name, path: [name], reason: rule.flag.text });
+      }
+      checkedBy[r]!.push(name);
+      const seen = new Set<string>();
+      const visit = (pkgName: string, pkgDir: string, path: string[]) => {
+        if (seen.has(pkgDir)) return;
+        seen.add(pkgDir);
+        const manifest = readManifest(pkgDir);
+        if (ws.get(pkgName) === pkgDir) {
+          for (const { file, spec } of scanImports(pkgDir, forbidden)) {
+            violations.push({ root: name, path, reason: `${relative(root, file)} imports "${spec}" (${rule.name})` });
+          }
+        }
+        for (const dep of productionDeps(manifest)) {
+          const next = [...path, dep];
+          if (forbidden(dep)) {
+            violations.push({ root: name, path: next, reason: `depends on "${dep}" (${rule.name})` });
+            continue;
+          }
+          if (rule.opaque?.test(dep)) continue;
+          const depDir = ws.has(dep) ? ws.get(dep)! : resolvePackageDir(dep, pkgDir);
+          if (!depDir) {
+            violations.push({ root: name, path: next, reason: `cannot resolve "${dep}" (run the install first)` });
+            continue;
+          }
+          visit(dep, depDir, next);
+        }
+      };
+      visit(name, dir, [name]);
     }
-    checked.push(name);
-    const seen = new Set<string>();
-    const visit = (pkgName: string, pkgDir: string, path: string[]) => {
-      if (seen.has(pkgDir)) return;
-      seen.add(pkgDir);
-      const manifest = readManifest(pkgDir);
-      const isWorkspace = ws.get(pkgName) === pkgDir;
-      if (isWorkspace) {
-        for (const { file, spec } of scanImports(pkgDir)) {
-          violations.push({ root: name, path, reason: `${relative(root, file)} imports "${spec}"` });
-        }
-      }
-      for (const dep of productionDeps(manifest)) {
-        const next = [...path, dep];
-        if (FORBIDDEN.test(dep) || TFJS_BOUND_WORKSPACE.test(dep)) {
-          violations.push({ root: name, path: next, reason: `depends on "${dep}"` });
-          continue;
-        }
-        const depDir = ws.has(dep) ? ws.get(dep)! : resolvePackageDir(dep, pkgDir);
-        if (!depDir) {
-          violations.push({ root: name, path: next, reason: `cannot resolve "${dep}" (run the install first)` });
-          continue;
-        }
-        visit(dep, depDir, next);
-      }
-    };
-    visit(name, dir, [name]);
-  }
-  for (const r of REQUIRED_FRAMEWORK_FREE) {
-    if (!ws.has(r))
-      violations.push({ root: r, path: [r], reason: 'required framework-free package is missing from the workspace' });
-  }
-  return { checked, violations };
+    for (const name of rule.required) {
+      if (!ws.has(name))
+        violations.push({
+          root: name,
+          path: [name],
+          reason: `required by ${rule.name} but missing from the workspace`,
+        });
+    }
+  });
+  return { checked: checkedBy[0]!, libraries: checkedBy[1]!, violations };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const root = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '..'));
-  const { checked, violations } = checkBoundaries(root);
-  const result = { ok: violations.length === 0, checked, violations };
+  const { checked, libraries, violations } = checkBoundaries(root);
+  const result = { ok: violations.length === 0, checked, libraries, violations };
   if (violations.length > 0) {
-    console.error(`boundary check FAILED: ${violations.length} violation(s) of the no-tfjs rule`);
+    console.error(`boundary check FAILED: ${violations.length} violation(s)`);
     for (const v of violations) console.error(`  ${v.root}: ${v.path.join(' → ')}: ${v.reason}`);
   } else {
     console.log(
-      `boundary check passed: ${checked.join(', ')} are free of @tensorflow/* (imports and dependency closure)`,
+      `boundary check passed: ${checked.join(', ')} are free of @tensorflow/*; ${libraries.join(', ')} hold no plotting or CLI library (imports and dependency closure)`,
     );
   }
   if (process.env.CALM_BOUNDARY_JSON) console.log(JSON.stringify(result));

@@ -1,4 +1,4 @@
-// Benchmark of @calm/trainer: generation tokens/s of CALM (K = 4) against the AR baseline with the
+// Benchmark of @calm/model: generation tokens/s of CALM (K = 4) against the AR baseline with the
 // same Llama backbone, and training tokens/s of both (and of the autoencoder) per backend, after
 // checking that KV-cache generation equals uncached sampling.
 // Run: cd bench && pnpm exec tsx --conditions=@calm/source src/trainer-generation.ts [--backends wasm,cpu]
@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRng, padToMultiple } from '@calm/core';
 import { autoencoderConfig, createAutoencoderParams } from '@calm/autoencoder';
 import { initBackend, paramGrads, type BackendName } from '@calm/nn';
-import { ArModel, CalmModel, arConfig, calmChunkSampler, calmConfig, generateAr, generateCalm } from '@calm/trainer';
+import { ArModel, CalmModel, arConfig, calmChunkSampler, calmConfig, generateAr, generateCalm } from '@calm/model';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);

@@ -35,15 +35,10 @@ import { initBackend } from '@calm/nn';
 import { loadSotuCorpus, loadTokenizer, trainBpeTokenizer } from '@calm/data-pile/node';
 import { packEvalBlocks } from '@calm/data-pile';
 import { NGramModel, evaluateBrierLM } from '@calm/brierlm';
-import { evaluateCalm, generateCalm } from '@calm/trainer';
-import {
-  loadCalm,
-  readMetrics,
-  resolveRunConfig,
-  trainFromConfig,
-  trainingCurvesSpec,
-  type MetricRecord,
-} from '@calm/trainer/node';
+import { evaluateCalm, generateCalm } from '@calm/model';
+import { loadCalm } from '@calm/model/node';
+import { readMetrics, resolveRunConfig, trainFromConfig, type MetricRecord } from '@calm/trainer';
+import { trainingCurvesSpec } from '@calm/cli';
 import { outPath, shortPath, showTable } from './lib/notebook.js';
 import { showPlot } from './lib/plot.js';
 

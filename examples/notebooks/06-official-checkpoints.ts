@@ -8,7 +8,7 @@
 //
 // The paper's models are published on Hugging Face as `cccczshao/CALM-M` (and -L, -XL) and
 // `cccczshao/CALM-Autoencoder`: a `config.json` with the official field names and a PyTorch
-// `pytorch_model.bin` (or `model.safetensors`). `@calm/trainer` and `@calm/autoencoder` read them
+// `pytorch_model.bin` (or `model.safetensors`). `@calm/model` and `@calm/autoencoder` read them
 // as they are:
 //
 // - parameter names are the official `state_dict` keys, so loading is a key-by-key copy, with
@@ -19,7 +19,7 @@
 //   `generative_head.*`) are checked equal to the tensors they alias and dropped.
 //
 // **Which checkpoint.** No network here, so by default this notebook uses a *tiny* checkpoint in
-// exactly the official layout and format (the `tiny-official` fixture of `@calm/trainer`'s tests,
+// exactly the official layout and format (the `tiny-official` fixture of `@calm/model`'s tests,
 // written by the PyTorch reference in `tools/reference`, random weights, vocabulary of 80). For
 // the real models, download both repositories and set `CALM_CHECKPOINTS` to the folder holding
 // `CALM-M/` and `CALM-Autoencoder/`; the Llama 3 tokenizer is read from `../shared/data` (or
@@ -37,13 +37,13 @@ import { countParams, initBackend } from '@calm/nn';
 import { evaluateReconstruction } from '@calm/autoencoder';
 import { loadAutoencoder } from '@calm/autoencoder/node';
 import { loadTokenizer, loadWikiTextEval } from '@calm/data-pile/node';
-import { calmChunkSampler, evaluateCalm, generateCalm } from '@calm/trainer';
-import { convertCheckpoint, detectCheckpointKind, loadCalm, readCalmCheckpoint } from '@calm/trainer/node';
+import { calmChunkSampler, evaluateCalm, generateCalm } from '@calm/model';
+import { convertCheckpoint, detectCheckpointKind, loadCalm, readCalmCheckpoint } from '@calm/model/node';
 import { outPath, repoRoot, sharedDataPath, shortPath, showTable } from './lib/notebook.js';
 
 const FULL = process.env['CALM_FULL'] === '1';
 const realDir = process.env['CALM_CHECKPOINTS'];
-const checkpoints = realDir ?? join(repoRoot(), 'packages', 'trainer', 'test', 'fixtures', 'tiny-official');
+const checkpoints = realDir ?? join(repoRoot(), 'packages', 'model', 'test', 'fixtures', 'tiny-official');
 const calmDir = join(checkpoints, 'CALM-M');
 const aeDir = join(checkpoints, 'CALM-Autoencoder');
 console.log(`${realDir ? 'real checkpoints' : 'tiny official-format checkpoint'}: ${shortPath(checkpoints)}`);

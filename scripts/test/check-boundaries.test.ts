@@ -1,9 +1,19 @@
-import { cpSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  readFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkBoundaries, REQUIRED_FRAMEWORK_FREE } from '../check-boundaries.ts';
+import { checkBoundaries, REQUIRED_FRAMEWORK_FREE, REQUIRED_LIBRARIES } from '../check-boundaries.ts';
 
 const repo = join(import.meta.dirname, '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'calm-boundary-'));
@@ -20,8 +30,9 @@ function copyOfRepo(): string {
     });
   }
   // Reuse each package's installed dependencies.
-  for (const pkg of ['core', 'brierlm', 'temperature-sampler', 'data-pile', 'testing']) {
-    symlinkSync(join(repo, 'packages', pkg, 'node_modules'), join(root, 'packages', pkg, 'node_modules'));
+  for (const pkg of readdirSync(join(repo, 'packages'))) {
+    if (existsSync(join(repo, 'packages', pkg, 'node_modules')))
+      symlinkSync(join(repo, 'packages', pkg, 'node_modules'), join(root, 'packages', pkg, 'node_modules'));
   }
   symlinkSync(join(repo, 'node_modules'), join(root, 'node_modules'));
   return root;
@@ -29,9 +40,24 @@ function copyOfRepo(): string {
 
 describe('check-boundaries', () => {
   it('passes on the repository as it is', () => {
-    const { checked, violations } = checkBoundaries(repo);
+    const { checked, libraries, violations } = checkBoundaries(repo);
     expect(violations).toEqual([]);
     for (const name of REQUIRED_FRAMEWORK_FREE) expect(checked).toContain(name);
+    for (const name of REQUIRED_LIBRARIES) expect(libraries).toContain(name);
+    expect(libraries).not.toContain('@calm/cli');
+  });
+
+  it('fails when a library package imports a plotting library or depends on a CLI library or @calm/cli', () => {
+    const root = copyOfRepo();
+    writeFileSync(join(root, 'packages/model/src/plot.ts'), "import * as vega from 'vega';\nexport const v = vega;\n");
+    const file = join(root, 'packages/trainer/package.json');
+    const manifest = JSON.parse(readFileSync(file, 'utf8'));
+    manifest.dependencies = { ...manifest.dependencies, commander: '14.0.2', '@calm/cli': 'workspace:^' };
+    writeFileSync(file, JSON.stringify(manifest));
+    const reasons = checkBoundaries(root).violations.map((v) => `${v.root}: ${v.reason}`);
+    expect(reasons.some((r) => /^@calm\/model: packages\/model\/src\/plot\.ts imports "vega"/.test(r))).toBe(true);
+    expect(reasons.some((r) => /^@calm\/trainer: depends on "commander"/.test(r))).toBe(true);
+    expect(reasons.some((r) => /^@calm\/trainer: depends on "@calm\/cli"/.test(r))).toBe(true);
   });
 
   it('fails when a tfjs import is added to @calm/brierlm', () => {

@@ -55,7 +55,7 @@ from calm_reference import (  # noqa: E402
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 AE_DIR = "packages/autoencoder/test/fixtures"
 HEAD_DIR = "packages/energy-head/test/fixtures"
-TRAINER_DIR = "packages/trainer/test/fixtures"
+TRAINER_DIR = "packages/model/test/fixtures"
 FORMAT_VERSION = "1"
 GENERATOR = "tools/reference/make_fixtures.py"
 

@@ -41,9 +41,15 @@ declare module '@calm/autoencoder' {
 declare module '@calm/autoencoder/node' {
   export * from '@calm/autoencoder/dist/node.js';
 }
+declare module '@calm/model' {
+  export * from '@calm/model/dist/index.js';
+}
+declare module '@calm/model/node' {
+  export * from '@calm/model/dist/node.js';
+}
 declare module '@calm/trainer' {
   export * from '@calm/trainer/dist/index.js';
 }
-declare module '@calm/trainer/node' {
-  export * from '@calm/trainer/dist/node.js';
+declare module '@calm/cli' {
+  export * from '@calm/cli/dist/index.js';
 }

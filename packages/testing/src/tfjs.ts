@@ -1,6 +1,12 @@
 // @calm/testing/tfjs: tensor helpers for the tfjs-bound packages' tests.
 import * as tf from '@tensorflow/tfjs';
 import { expect } from 'vitest';
+import { initBackend } from '@calm/nn';
+
+/** Selects the wasm backend with @calm/nn's training kernels, one thread (idempotent). */
+export async function useWasm(): Promise<void> {
+  if (tf.getBackend() !== 'wasm') await initBackend({ backend: 'wasm', threads: 1 });
+}
 
 /**
  * Runs `fn` and asserts that the number of live tensors is the same afterwards (no leak).

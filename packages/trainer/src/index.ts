@@ -1,70 +1,40 @@
 /**
- * `@calm/trainer`: the CALM language model and its AR baseline on TensorFlow.js — the Llama
- * backbone with a KV cache, the CALM LM (input compression, energy head, frozen autoencoder)
- * with the official parameter names and sequence alignment, samplers for BrierLM and
- * temperature sampling, generation, and FLOPs accounting. Training runs, checkpoint folders, the
- * quickstart and plots live in `@calm/trainer/node`; the `calm` command line wraps them.
+ * `@calm/trainer`: CALM's two-stage training (Node only) — the training loop with gradient
+ * accumulation, clipping, AdamW, metrics logs, periodic evaluation and atomic checkpoints from
+ * which a run resumes exactly; the training tasks of the official recipe (stage 1 the
+ * autoencoder, stage 2 CALM with the autoencoder frozen, the AR baseline); and JSON run configs.
+ * Models come from `@calm/model`, data from `@calm/data-pile`.
  *
  * Quick start:
  * ```ts
- * import { createRng } from '@calm/core';
  * import { initBackend } from '@calm/nn';
- * import { generateCalm, evaluateCalm } from '@calm/trainer';
- * import { loadCalm } from '@calm/trainer/node';
+ * import { loadCalm } from '@calm/model/node';
+ * import { runTraining, calmTrainTask } from '@calm/trainer';
  *
- * await initBackend();                                            // wasm with @calm/nn's kernels
+ * await initBackend();
  * const { model } = await loadCalm('./CALM-M', { aePath: './CALM-Autoencoder' });
- * const { generated } = await generateCalm(model, [promptIds], { rng: createRng(0), maxNewTokens: 64, temperature: 0.5 });
- * const { brierLM } = await evaluateCalm(model, evalBlocks, { seed: 0 });
+ * await runTraining(calmTrainTask(model, { blockSize: 8192 }), { outDir: 'runs/ft', steps: 100, batchSize: 1, seed: 1,
+ *   optimizer: { lr: 1e-5, beta1: 0.9, beta2: 0.95, weightDecay: 0.1 }, schedule: () => 1e-5, data: (cursor) => makeStream(cursor) });
  * ```
  *
  * @packageDocumentation
  */
-
 export {
-  CALM_M_CONFIG,
-  calmConfig,
-  arConfig,
-  validateCalmConfig,
-  validateArConfig,
-  calmConfigFromJson,
-  calmConfigToJson,
-  arConfigFromJson,
-  arConfigToJson,
-  headDim,
-  type LlamaConfig,
-  type CalmConfig,
-  type ArConfig,
-} from './config.js';
+  runTraining,
+  latestCheckpoint,
+  readMetrics,
+  type TrainTask,
+  type TrainLoopOptions,
+  type TrainResult,
+  type TrainProgress,
+  type MetricRecord,
+} from './train-loop.js';
+export { calmTrainTask, autoencoderTrainTask, arTrainTask } from './train-tasks.js';
+export { defaultRunConfig, resolveRunConfig, type RunConfig, type CorpusName } from './run-config.js';
 export {
-  llamaParamSpecs,
-  ropeCosSin,
-  llamaForward,
-  KvCache,
-  type LlamaForwardOptions,
-  type LlamaOutput,
-} from './llama.js';
-export { CalmModel, calmParamSpecs, type CalmModelOptions, type CalmLossNoise } from './calm-model.js';
-export { ArModel, arParamSpecs, crossEntropy } from './ar-model.js';
-export { calmChunkSampler, arNextTokenModel, type CalmSamplerOptions, type ArModelAdapterOptions } from './samplers.js';
-export {
-  generateCalm,
-  generateAr,
-  type CalmGenerateOptions,
-  type ArGenerateOptions,
-  type GenerateResult,
-} from './generate.js';
-export { evaluateCalm, evaluateAr, type ModelEvalOptions } from './evaluate.js';
-export {
-  calmInferenceFlops,
-  calmTrainingFlops,
-  arInferenceFlops,
-  arTrainingFlops,
-  autoencoderTrainingFlops,
-  autoencoderFlopsPerChunk,
-  backboneParams,
-  embedProjParams,
-  headParams,
-  type FlopsBreakdown,
-  type FlopsOptions,
-} from './flops.js';
+  trainFromConfig,
+  scheduleOf,
+  trainingSource,
+  heldOutBlocks,
+  type TrainFromConfigOptions,
+} from './run.js';

@@ -21,10 +21,7 @@ import {
   type LrSchedule,
   type ParamRecord,
 } from '@calm/nn';
-import { ArModel } from './ar-model.js';
-import { CalmModel } from './calm-model.js';
-import { arConfig, calmConfig } from './config.js';
-import { evaluateAr, evaluateCalm } from './evaluate.js';
+import { ArModel, CalmModel, arConfig, brierSummary, calmConfig, evaluateAr, evaluateCalm } from '@calm/model';
 import { fail } from './internal/errors.js';
 import type { RunConfig } from './run-config.js';
 import { runTraining, type MetricRecord, type TrainProgress, type TrainResult, type TrainTask } from './train-loop.js';
@@ -187,7 +184,8 @@ export async function trainFromConfig(config: RunConfig, options: TrainFromConfi
     task = calmTrainTask(model, { blockSize: config.data.blockSize, aePath: config.autoencoder! });
     k = model.chunkSize;
     if (evalBlocks.length)
-      evaluate = async ({ step }) => summary(await evaluateCalm(model, evalBlocks, { seed: `${config.seed}/${step}` }));
+      evaluate = async ({ step }) =>
+        brierSummary(await evaluateCalm(model, evalBlocks, { seed: `${config.seed}/${step}` }));
     info(
       `CALM: ${model.numParams()} LM parameters (autoencoder frozen, ${Object.values(ae.params).reduce((a, v) => a + v.size, 0)})`,
     );
@@ -200,7 +198,8 @@ export async function trainFromConfig(config: RunConfig, options: TrainFromConfi
     }
     task = arTrainTask(model, { blockSize: config.data.blockSize });
     if (evalBlocks.length)
-      evaluate = async ({ step }) => summary(await evaluateAr(model, evalBlocks, { seed: `${config.seed}/${step}` }));
+      evaluate = async ({ step }) =>
+        brierSummary(await evaluateAr(model, evalBlocks, { seed: `${config.seed}/${step}` }));
     info(`AR baseline: ${model.numParams()} parameters`);
   }
   const source = trainingSource(config.data);
@@ -242,20 +241,4 @@ export async function trainFromConfig(config: RunConfig, options: TrainFromConfi
         ...(cursor ? { cursor } : {}),
       }),
   });
-}
-
-/**
- * The headline numbers of a BrierLM result, as a plain record for logs.
- * @param r - A BrierLM result.
- * @returns `brierLM` (×100), its standard error, Brier-1..4 and the number of positions.
- * @see {@link trainFromConfig}
- * @category Evaluation
- */
-export function summary(r: {
-  brierLM: number;
-  brierLMStderr: number;
-  brier: readonly number[];
-  numPositions: number;
-}): Record<string, unknown> {
-  return { brierLM: r.brierLM, brierLMStderr: r.brierLMStderr, brier: [...r.brier], positions: r.numPositions };
 }

@@ -8,10 +8,14 @@ import type { Rng } from '@calm/core';
 import { autoencoderLoss, type AutoencoderConfig } from '@calm/autoencoder';
 import { saveAutoencoder } from '@calm/autoencoder/node';
 import { loadParams, type ParamRecord } from '@calm/nn';
-import type { ArModel } from './ar-model.js';
-import type { CalmModel } from './calm-model.js';
-import { saveAr, saveCalm } from './checkpoint.js';
-import { arTrainingFlops, autoencoderTrainingFlops, calmTrainingFlops } from './flops.js';
+import {
+  type ArModel,
+  type CalmModel,
+  arTrainingFlops,
+  autoencoderTrainingFlops,
+  calmTrainingFlops,
+} from '@calm/model';
+import { saveAr, saveCalm } from '@calm/model/node';
 import { fail } from './internal/errors.js';
 import type { TrainTask } from './train-loop.js';
 

@@ -3,8 +3,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '@calm/nn';
-import { calmTrainTask, runTraining } from '../src/node.js';
-import { tinyCalm, tinyLoopOptions } from './train-helpers.js';
+import { calmTrainTask, runTraining } from '../src/index.js';
+import { tinyCalm } from '@calm/testing/models';
+import { tinyLoopOptions } from './train-helpers.js';
 
 const [outDir, steps, pauseAt] = [process.argv[2]!, Number(process.argv[3]), Number(process.argv[4])];
 await initBackend({ backend: 'wasm', threads: 1 });

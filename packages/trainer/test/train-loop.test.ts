@@ -16,9 +16,10 @@ import {
   readMetrics,
   runTraining,
   type MetricRecord,
-} from '../src/node.js';
-import { useWasm } from './helpers.js';
-import { tinyAeConfig, tinyAr, tinyCalm, tinyLoopOptions } from './train-helpers.js';
+} from '../src/index.js';
+import { tinyAeConfig, tinyAr, tinyCalm } from '@calm/testing/models';
+import { useWasm } from '@calm/testing/tfjs';
+import { tinyLoopOptions } from './train-helpers.js';
 
 beforeAll(useWasm);
 const tmp = mkdtempSync(join(tmpdir(), 'calm-trainer-loop-'));

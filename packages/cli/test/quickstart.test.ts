@@ -4,8 +4,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runQuickstart, type QuickstartResult } from '../src/node.js';
-import { useWasm } from './helpers.js';
+import { useWasm } from '@calm/testing/tfjs';
+import { runQuickstart, type QuickstartResult } from '../src/index.js';
 
 beforeAll(useWasm);
 const tmp = mkdtempSync(join(tmpdir(), 'calm-quickstart-'));

@@ -1,17 +1,13 @@
-// Test helpers of @calm/trainer: the wasm backend with @calm/nn's kernels, and a reader of the
+// Test helpers of @calm/model: the wasm backend with @calm/nn's kernels, and a reader of the
 // PyTorch reference fixtures (tools/reference/make_fixtures.py) into tfjs tensors and variables.
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { parseSafetensors, type NamedArray } from '@calm/core';
-import { initBackend } from '@calm/nn';
 import { expect } from 'vitest';
 import { autoencoderConfig } from '@calm/autoencoder';
 import { ArModel, CalmModel, arConfig, calmConfig, type CalmConfig } from '../src/index.js';
 
-/** Selects the wasm backend with @calm/nn's training kernels (idempotent). */
-export async function useWasm(): Promise<void> {
-  if (tf.getBackend() !== 'wasm') await initBackend({ backend: 'wasm', threads: 1 });
-}
+export { useWasm } from '@calm/testing/tfjs';
 
 export interface Fixture {
   config: Record<string, unknown>;

@@ -18,15 +18,18 @@ import { NGramModel, evaluateBrierLM, type BrierLMResult } from '@calm/brierlm';
 import { packEvalBlocks } from '@calm/data-pile';
 import { loadSotuCorpus, trainBpeTokenizer } from '@calm/data-pile/node';
 import { countParams, initBackend } from '@calm/nn';
-import { CalmModel } from './calm-model.js';
-import { arConfig, calmConfig } from './config.js';
-import { evaluateCalm } from './evaluate.js';
-import { calmInferenceFlops } from './flops.js';
-import { generateCalm } from './generate.js';
+import {
+  CalmModel,
+  arConfig,
+  calmConfig,
+  evaluateCalm,
+  calmInferenceFlops,
+  generateCalm,
+  brierSummary,
+} from '@calm/model';
 import { fail } from './internal/errors.js';
 import { cachedEncoder, trainStage, type StageContext, type StageSpec } from './internal/quickstart-stage.js';
 import { brierVsFlopsSpec, trainingCurvesSpec, writePlot } from './plots.js';
-import { summary } from './run.js';
 import {
   runArStage,
   type ArStageEvent,
@@ -34,8 +37,7 @@ import {
   type ArStageOutput,
   type ArWorkerMessage,
 } from './quickstart-ar-worker.js';
-import { readMetrics, type MetricRecord, type TrainResult } from './train-loop.js';
-import { autoencoderTrainTask, calmTrainTask } from './train-tasks.js';
+import { readMetrics, type MetricRecord, type TrainResult, autoencoderTrainTask, calmTrainTask } from '@calm/trainer';
 
 /**
  * Options of {@link runQuickstart}.
@@ -386,7 +388,7 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
       { rng: createRng(`${seed}/init/calm`), aeParams },
     );
     const calmCurve = async ({ step }: { step: number }) =>
-      summary(await evaluateCalm(calm, curveBlocks, { seed: `${seed}/curve/${step}` }));
+      brierSummary(await evaluateCalm(calm, curveBlocks, { seed: `${seed}/curve/${step}` }));
     // lr 1e-3: at 3e-3 the energy loss stalls at the unconditional level within the budget.
     const calmRun = await train0({
       phase: 'CALM',

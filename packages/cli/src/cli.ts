@@ -10,16 +10,13 @@ import { createRng, isCalmError } from '@calm/core';
 import { loadTokenizer, loadSotuCorpus, readJsonlTexts } from '@calm/data-pile/node';
 import { packEvalBlocks } from '@calm/data-pile';
 import { initBackend } from '@calm/nn';
-import { convertCheckpoint, detectCheckpointKind, loadAr, loadCalm } from './checkpoint.js';
+import { convertCheckpoint, detectCheckpointKind, loadAr, loadCalm } from '@calm/model/node';
 import { phaseBar, type PhaseBar } from './cli-progress-bar.js';
-import { evaluateAr, evaluateCalm } from './evaluate.js';
-import { generateAr, generateCalm, type GenerateResult } from './generate.js';
+import { evaluateAr, evaluateCalm, generateAr, generateCalm, type GenerateResult, brierSummary } from '@calm/model';
 import { fail } from './internal/errors.js';
 import { brierVsFlopsSpec, trainingCurvesSpec, writePlot } from './plots.js';
 import { runQuickstart } from './quickstart.js';
-import { resolveRunConfig, type RunConfig } from './run-config.js';
-import { summary, trainFromConfig } from './run.js';
-import { readMetrics } from './train-loop.js';
+import { resolveRunConfig, type RunConfig, trainFromConfig, readMetrics } from '@calm/trainer';
 
 const err = (line: string) => void process.stderr.write(`${line}\n`);
 
@@ -207,7 +204,7 @@ async function main(argv: string[]): Promise<void> {
         bar.stop();
         done(
           `BrierLM ${r.brierLM.toFixed(3)} ± ${r.brierLMStderr.toFixed(3)} (${kind}, ${r.numPositions} positions in ${r.numBlocks} blocks)`,
-          { kind, ...summary(r), result: r },
+          { kind, ...brierSummary(r), result: r },
         );
       },
     );

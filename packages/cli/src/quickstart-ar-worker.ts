@@ -8,14 +8,9 @@ import { createRng } from '@calm/core';
 import type { BrierLMResult } from '@calm/brierlm';
 import { loadSotuCorpus, loadTokenizer } from '@calm/data-pile/node';
 import { initBackend } from '@calm/nn';
-import { ArModel } from './ar-model.js';
-import type { ArConfig } from './config.js';
-import { evaluateAr } from './evaluate.js';
-import { arInferenceFlops } from './flops.js';
+import { ArModel, type ArConfig, evaluateAr, arInferenceFlops, brierSummary } from '@calm/model';
 import { cachedEncoder, trainStage, type StageEvent } from './internal/quickstart-stage.js';
-import { summary } from './run.js';
-import { arTrainTask } from './train-tasks.js';
-import type { TrainResult } from './train-loop.js';
+import { arTrainTask, type TrainResult } from '@calm/trainer';
 
 /** What the AR stage needs (structured-cloneable, so it can cross to a worker). */
 export interface ArStageInput {
@@ -68,7 +63,7 @@ export async function runArStage(
   const ar = new ArModel(input.config, { rng: createRng(`${input.seed}/init/ar`) });
   try {
     const curve = async ({ step }: { step: number }) =>
-      summary(await evaluateAr(ar, input.curveBlocks, { seed: `${input.seed}/curve/${step}` }));
+      brierSummary(await evaluateAr(ar, input.curveBlocks, { seed: `${input.seed}/curve/${step}` }));
     const run = await trainStage(
       {
         outDir: input.outDir,

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fixturePath } from './helpers.js';
+import { fixturePath } from '../../model/test/helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'calm-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

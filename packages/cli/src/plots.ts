@@ -4,7 +4,7 @@
 
 import { writeFileAtomic } from '@calm/core/node';
 import { fail } from './internal/errors.js';
-import type { MetricRecord } from './train-loop.js';
+import type { MetricRecord } from '@calm/trainer';
 
 /**
  * A Vega-Lite specification (plain JSON).

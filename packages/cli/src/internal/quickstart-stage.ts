@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createRng } from '@calm/core';
 import { createBlockStream, type BatchEncoder, type DocumentSource, type Tokenizer } from '@calm/data-pile';
 import type { LrSchedule } from '@calm/nn';
-import { runTraining, type TrainResult, type TrainTask } from '../train-loop.js';
+import { runTraining, type TrainResult, type TrainTask } from '@calm/trainer';
 
 /**
  * Caches token ids per text so the training streams tokenise the corpus once; `known` pre-fills

@@ -81,3 +81,19 @@ export async function evaluateAr(
     brierOptions(options, createRng(`${options.seed ?? 0}/brier`)),
   );
 }
+
+/**
+ * The headline numbers of a BrierLM result, as a plain record for logs.
+ * @param r - A BrierLM result.
+ * @returns `brierLM` (×100), its standard error, Brier-1..4 and the number of positions.
+ * @see {@link evaluateCalm}
+ * @category Evaluation
+ */
+export function brierSummary(r: {
+  brierLM: number;
+  brierLMStderr: number;
+  brier: readonly number[];
+  numPositions: number;
+}): Record<string, unknown> {
+  return { brierLM: r.brierLM, brierLMStderr: r.brierLMStderr, brier: [...r.brier], positions: r.numPositions };
+}

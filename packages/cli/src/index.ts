@@ -1,0 +1,22 @@
+/**
+ * `@calm/cli`: the `calm` command line and what only it needs — the quickstart (two-stage CALM
+ * training with an AR baseline on the embedded corpus, BrierLM, a sample, plots and a report),
+ * Vega-Lite plots of training runs, and progress bars. The library packages (`@calm/model`,
+ * `@calm/trainer` and below) depend on none of the plotting or CLI libraries used here.
+ *
+ * Quick start:
+ * ```sh
+ * npx calm quickstart --out calm-quickstart        # ≈ 10 minutes on 2 CPU cores, offline
+ * npx calm plot calm-quickstart/calm --out curves.svg
+ * ```
+ *
+ * @packageDocumentation
+ */
+export { renderVegaLite, writePlot, trainingCurvesSpec, brierVsFlopsSpec, type VegaLiteSpec } from './plots.js';
+export {
+  runQuickstart,
+  type QuickstartOptions,
+  type QuickstartEvent,
+  type QuickstartResult,
+  type QuickstartBrier,
+} from './quickstart.js';

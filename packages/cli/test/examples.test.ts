@@ -1,0 +1,59 @@
+// The API examples of @calm/cli: every region below is included in the TSDoc of the export it
+// shows (`{@includeCode ../test/examples.test.ts#name}`), so the documented code is the code CI
+// runs. The metrics come from a two-step run of a tiny AR model.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { arraySource, createBlockStream, type BlockCursor } from '@calm/data-pile';
+import { constantSchedule } from '@calm/nn';
+import { arTrainTask, readMetrics, runTraining, type MetricRecord } from '@calm/trainer';
+import { byteTokenizer, syntheticTexts, tinyAr } from '@calm/testing/models';
+import { useWasm } from '@calm/testing/tfjs';
+import { brierVsFlopsSpec, renderVegaLite, trainingCurvesSpec, writePlot } from '../src/index.js';
+
+const out = mkdtempSync(join(tmpdir(), 'calm-cli-examples-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+let records: MetricRecord[];
+beforeAll(async () => {
+  await useWasm();
+  const ar = tinyAr(1);
+  const tokenizer = byteTokenizer();
+  const source = arraySource(syntheticTexts(10));
+  await runTraining(arTrainTask(ar, { blockSize: 32 }), {
+    outDir: join(out, 'run'),
+    steps: 2,
+    batchSize: 2,
+    seed: 1,
+    logEvery: 1,
+    evalEvery: 1,
+    evaluate: async ({ step }) => ({ brierLM: step }),
+    optimizer: { lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 },
+    schedule: constantSchedule(3e-3),
+    data: (cursor?: BlockCursor) =>
+      createBlockStream(source, tokenizer, { blockSize: 32, epochs: Infinity, ...(cursor ? { cursor } : {}) }),
+  });
+  ar.dispose();
+  records = await readMetrics(join(out, 'run'));
+});
+
+describe('@calm/cli examples', () => {
+  it('plots training curves and BrierLM against training FLOPs', async () => {
+    // #region plots
+    // import { brierVsFlopsSpec, readMetrics, renderVegaLite, trainingCurvesSpec, writePlot } from '@calm/cli';
+    const curves = trainingCurvesSpec({ AR: records }); // a Vega-Lite spec, one panel per run
+    const { svg, png } = await renderVegaLite(curves); // SVG text and PNG bytes
+    const files = await writePlot(join(out, 'plots', 'curves'), curves); // curves.svg and curves.png
+    const brierChart = brierVsFlopsSpec({ AR: records }, { '2-gram': 1.9 }); // BrierLM of eval records against FLOPs
+    // #endregion plots
+    expect(svg).toContain('<svg');
+    expect(Buffer.from(png.subarray(1, 4)).toString()).toBe('PNG');
+    expect(existsSync(files.png)).toBe(true);
+    expect(brierChart).toHaveProperty('$schema');
+    expect(svg).toContain('<svg');
+    expect(Buffer.from(png.subarray(1, 4)).toString()).toBe('PNG');
+    expect(existsSync(files.png)).toBe(true);
+    expect(brierChart).toHaveProperty('$schema');
+  });
+});

@@ -1,0 +1,71 @@
+/**
+ * `@calm/model`: the CALM language model and its AR baseline on TensorFlow.js — the Llama
+ * backbone with a KV cache, the CALM LM (input compression, a generative head, the frozen
+ * autoencoder) with the official parameter names and sequence alignment, the samplers BrierLM and
+ * temperature sampling use, generation, evaluation and FLOPs accounting. Checkpoint folders
+ * (official `pytorch_model.bin` and safetensors) live in `@calm/model/node`. Training lives in
+ * `@calm/trainer`, the `calm` command line in `@calm/cli`.
+ *
+ * Quick start:
+ * ```ts
+ * import { createRng } from '@calm/core';
+ * import { initBackend } from '@calm/nn';
+ * import { generateCalm, evaluateCalm } from '@calm/model';
+ * import { loadCalm } from '@calm/model/node';
+ *
+ * await initBackend();                                            // wasm with @calm/nn's kernels
+ * const { model } = await loadCalm('./CALM-M', { aePath: './CALM-Autoencoder' });
+ * const { generated } = await generateCalm(model, [promptIds], { rng: createRng(0), maxNewTokens: 64, temperature: 0.5 });
+ * const { brierLM } = await evaluateCalm(model, evalBlocks, { seed: 0 });
+ * ```
+ *
+ * @packageDocumentation
+ */
+
+export {
+  CALM_M_CONFIG,
+  calmConfig,
+  arConfig,
+  validateCalmConfig,
+  validateArConfig,
+  calmConfigFromJson,
+  calmConfigToJson,
+  arConfigFromJson,
+  arConfigToJson,
+  headDim,
+  type LlamaConfig,
+  type CalmConfig,
+  type ArConfig,
+} from './config.js';
+export {
+  llamaParamSpecs,
+  ropeCosSin,
+  llamaForward,
+  KvCache,
+  type LlamaForwardOptions,
+  type LlamaOutput,
+} from './llama.js';
+export { CalmModel, calmParamSpecs, type CalmModelOptions, type CalmLossNoise } from './calm-model.js';
+export { ArModel, arParamSpecs, crossEntropy } from './ar-model.js';
+export { calmChunkSampler, arNextTokenModel, type CalmSamplerOptions, type ArModelAdapterOptions } from './samplers.js';
+export {
+  generateCalm,
+  generateAr,
+  type CalmGenerateOptions,
+  type ArGenerateOptions,
+  type GenerateResult,
+} from './generate.js';
+export { evaluateCalm, evaluateAr, brierSummary, type ModelEvalOptions } from './evaluate.js';
+export {
+  calmInferenceFlops,
+  calmTrainingFlops,
+  arInferenceFlops,
+  arTrainingFlops,
+  autoencoderTrainingFlops,
+  autoencoderFlopsPerChunk,
+  backboneParams,
+  embedProjParams,
+  headParams,
+  type FlopsBreakdown,
+  type FlopsOptions,
+} from './flops.js';

@@ -1,0 +1,385 @@
+// The API examples of @calm/model: every region below is included in the TSDoc of the export it
+// shows (`{@includeCode ../test/examples.test.ts#name}`), so the documented code is the code CI
+// runs. Models are tiny (V = 259: bytes + BOS, EOS, PAD; H = 32; two layers), so the file stays
+// fast on one core.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { createRng, type CalmError } from '@calm/core';
+import { RELEASED_AUTOENCODER_CONFIG, autoencoderConfig, createAutoencoderParams } from '@calm/autoencoder';
+import { evaluateBrierLM } from '@calm/brierlm';
+import { createParams, disposeParams } from '@calm/nn';
+import { tinyAr, tinyCalm } from '@calm/testing/models';
+import { useWasm } from '@calm/testing/tfjs';
+import {
+  ArModel,
+  CALM_M_CONFIG,
+  CalmModel,
+  KvCache,
+  arConfig,
+  arConfigFromJson,
+  arConfigToJson,
+  arInferenceFlops,
+  arNextTokenModel,
+  arParamSpecs,
+  arTrainingFlops,
+  autoencoderFlopsPerChunk,
+  autoencoderTrainingFlops,
+  backboneParams,
+  calmChunkSampler,
+  calmConfig,
+  calmConfigFromJson,
+  calmConfigToJson,
+  calmInferenceFlops,
+  calmParamSpecs,
+  calmTrainingFlops,
+  crossEntropy,
+  embedProjParams,
+  evaluateAr,
+  evaluateCalm,
+  generateAr,
+  generateCalm,
+  headDim,
+  headParams,
+  llamaForward,
+  llamaParamSpecs,
+  ropeCosSin,
+  validateArConfig,
+  validateCalmConfig,
+} from '../src/index.js';
+import {
+  convertCheckpoint,
+  detectCheckpointKind,
+  loadAr,
+  loadCalm,
+  readCalmCheckpoint,
+  resolveModelFiles,
+  saveAr,
+  saveCalm,
+} from '../src/node.js';
+import { fixturePath } from './helpers.js';
+
+const out = mkdtempSync(join(tmpdir(), 'calm-model-examples-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+// Shared by the examples that need "a model": the tiny CALM and AR models of the test helpers
+// (the same sizes as the calm-model and ar-model examples).
+let calm: CalmModel;
+let ar: ArModel;
+beforeAll(async () => {
+  await useWasm();
+  calm = tinyCalm(1);
+  ar = tinyAr(1);
+});
+afterAll(() => {
+  calm.dispose();
+  ar.dispose();
+});
+
+const problemsOf = (f: () => unknown): string[] => {
+  try {
+    f();
+  } catch (e) {
+    return ((e as CalmError).details?.problems as string[] | undefined) ?? [];
+  }
+  return [];
+};
+describe('@calm/model examples', () => {
+  it('builds and round-trips CALM configurations', () => {
+    // #region calm-config
+    // import { CALM_M_CONFIG, calmConfig, calmConfigFromJson, calmConfigToJson, headDim, validateCalmConfig } from '@calm/model';
+    const config = calmConfig({
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      patchSize: 4,
+      latentSize: 8,
+      noiseSize: 8,
+      numMlpLayers: 1,
+      numSamples: 4,
+      numTargetSamples: 8,
+      padTokenId: 258,
+      bosTokenId: 256,
+      eosTokenId: 257,
+    }); // every other field from CALM_M_CONFIG (ropeTheta 10000, beta 1, …)
+    const d = headDim(config); // 8 = hiddenSize / numAttentionHeads
+    const json = calmConfigToJson(config); // the official config.json: architectures ['EnergyTransformer'], hidden_size 32, …
+    const back = calmConfigFromJson(json); // the same configuration (HF bookkeeping keys go to `extra`)
+    let problems: string[] = [];
+    try {
+      validateCalmConfig({ ...config, numKeyValueHeads: 3, beta: 3 });
+    } catch (e) {
+      problems = (e as { details: { problems: string[] } }).details.problems; // every problem at once
+    }
+    // ['beta must be in (0, 2] …', 'numAttentionHeads (4) must be a multiple of numKeyValueHeads (3) …']
+    // #endregion calm-config
+    expect(d).toBe(8);
+    expect(json.architectures).toEqual(['EnergyTransformer']);
+    expect({ ...back, extra: {} }).toEqual({ ...config, extra: {} });
+    expect(problems).toHaveLength(2);
+    expect(CALM_M_CONFIG.hiddenSize).toBe(1024);
+  });
+
+  it('builds and round-trips AR-baseline configurations', () => {
+    // #region ar-config
+    // import { arConfig, arConfigFromJson, arConfigToJson, validateArConfig } from '@calm/model';
+    const config = arConfig({
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 4,
+      padTokenId: 258,
+      bosTokenId: 256,
+      eosTokenId: 257,
+    }); // other fields: the Transformer-S backbone defaults
+    const json = arConfigToJson(config); // a LlamaForCausalLM config.json (model_type 'llama')
+    const back = arConfigFromJson(json);
+    validateArConfig(back); // throws INVALID_CONFIG listing every problem; returns for a valid one
+    // #endregion ar-config
+    expect(json.model_type).toBe('llama');
+    expect({ ...back, extra: {} }).toEqual({ ...config, extra: {} });
+    expect(problemsOf(() => validateArConfig({ ...config, hiddenSize: 30 }))).toHaveLength(1);
+  });
+
+  it('computes the CALM loss, hidden states and next-chunk samples', () => {
+    // #region calm-model
+    // import * as tf from '@tensorflow/tfjs';
+    // import { createRng } from '@calm/core';
+    // import { autoencoderConfig, createAutoencoderParams } from '@calm/autoencoder';
+    // import { CalmModel, calmConfig, calmParamSpecs } from '@calm/model';
+    const special = { padTokenId: 258, bosTokenId: 256, eosTokenId: 257 };
+    const config = calmConfig({
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      patchSize: 4,
+      latentSize: 8,
+      noiseSize: 8,
+      numMlpLayers: 1,
+      numSamples: 4,
+      numTargetSamples: 8,
+      ...special,
+    });
+    // The frozen autoencoder shares V, K and the latent size (in practice: a trained one, see loadCalm).
+    const aeConfig = autoencoderConfig({
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      latentSize: 8,
+      patchSize: 4,
+      ...special,
+    });
+    const model = new CalmModel(config, aeConfig, {
+      rng: createRng(0),
+      aeParams: createAutoencoderParams(aeConfig, createRng(1)),
+    });
+    const specs = calmParamSpecs(config); // transformer.*, mlp_generator.*, embed_proj.* (official names)
+    const ids = tf.tensor2d(
+      Int32Array.from({ length: 32 }, (_, i) => 97 + (i % 26)),
+      [2, 16],
+      'int32',
+    ); // [B, L·K] int32, L = 4 chunks
+    const loss = model.loss(ids, { rng: createRng(2) }); // the energy loss, float32 scalar
+    const hidden = model.hidden(ids); // [B, L, H] float32; position t predicts chunk t + 1
+    const last = tf.tidy(() => hidden.slice([0, 3, 0], [2, 1, 32]).reshape([2, 32]) as tf.Tensor2D); // [B, H]
+    const next = model.sampleChunks(last, 3, { rng: createRng(3) }); // [B, 3, K] int32: three draws of chunk 5
+    tf.dispose([ids, loss, hidden, last, next]);
+    model.dispose();
+    // #endregion calm-model
+    expect(Object.keys(specs).length).toBeGreaterThan(20);
+    expect(next.shape).toEqual([2, 3, 4]);
+    expect(hidden.shape).toEqual([2, 4, 32]);
+  });
+
+  it('computes AR-baseline logits and losses', () => {
+    // #region ar-model
+    // import * as tf from '@tensorflow/tfjs';
+    // import { createRng } from '@calm/core';
+    // import { ArModel, arConfig, arParamSpecs, crossEntropy } from '@calm/model';
+    const config = arConfig({
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 4,
+      padTokenId: 258,
+      bosTokenId: 256,
+      eosTokenId: 257,
+    });
+    const model = new ArModel(config, { rng: createRng(0) });
+    const specs = arParamSpecs(config); // model.embed_tokens.weight, model.layers.{i}.*, lm_head.weight
+    const ids = tf.tensor2d(
+      Int32Array.from({ length: 32 }, (_, i) => 97 + (i % 26)),
+      [2, 16],
+      'int32',
+    ); // [B, T] int32
+    const logits = model.logits(ids); // [B, T, V] float32; row t scores token t + 1
+    const loss = model.loss(ids); // float32 scalar, mean next-token cross-entropy in nats
+    const same = tf.tidy(() =>
+      crossEntropy(logits.slice([0, 0, 0], [2, 15, 259]).reshape([30, 259]), ids.slice([0, 1], [2, 15]).reshape([30])),
+    ); // logits [N, V], labels [N] int32
+    // #endregion ar-model
+    expect(Object.keys(specs)).toEqual(Object.keys(model.params));
+    expect(same.dataSync()[0]).toBeCloseTo(loss.dataSync()[0]!, 4);
+    tf.dispose([ids, logits, loss, same]);
+    model.dispose();
+  });
+
+  it('runs the Llama backbone with and without a KV cache', () => {
+    // #region llama-forward
+    // import * as tf from '@tensorflow/tfjs';
+    // import { createRng } from '@calm/core';
+    // import { createParams, disposeParams } from '@calm/nn';
+    // import { KvCache, arConfig, headDim, llamaForward, llamaParamSpecs, ropeCosSin } from '@calm/model';
+    const config = arConfig({
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      padTokenId: 258,
+      bosTokenId: 256,
+      eosTokenId: 257,
+    });
+    const params = createParams(llamaParamSpecs(config, 'model'), createRng(0)); // model.layers.{i}.*, model.norm.weight
+    const inputs = tf.randomNormal([1, 6, 32], 0, 1, 'float32', 1) as tf.Tensor3D; // [B, T, H] input vectors
+    const full = llamaForward(params, config, inputs, { prefix: 'model' }).hidden; // [1, 6, H] float32
+    const cache = new KvCache();
+    const [head, tail] = tf.split(inputs, [5, 1], 1) as [tf.Tensor3D, tf.Tensor3D];
+    const first = llamaForward(params, config, head, { prefix: 'model', cache }).hidden; // [1, 5, H]; cache.length is 5
+    const step = llamaForward(params, config, tail, { prefix: 'model', cache }).hidden; // [1, 1, H]: full's last row
+    const { cos, sin } = ropeCosSin(headDim(config), config.ropeTheta, 0, 6); // [6, headDim] float32 each
+    // #endregion llama-forward
+    const lastRow = tf.tidy(() => full.slice([0, 5, 0], [1, 1, 32]));
+    expect(
+      Array.from(step.dataSync())
+        .map((v, i) => Math.abs(v - lastRow.dataSync()[i]!) < 1e-4)
+        .every(Boolean),
+    ).toBe(true);
+    expect(cos.shape).toEqual([6, 8]);
+    tf.dispose([inputs, full, head, tail, first, step, cos, sin, lastRow]);
+    cache.dispose();
+    disposeParams(params);
+  });
+
+  it('generates with CALM and the AR baseline', async () => {
+    // #region generate
+    // import { createRng } from '@calm/core';
+    // import { generateAr, generateCalm } from '@calm/model';
+    // calm, ar: a CalmModel and an ArModel (see their examples); prompts are token ids
+    const prompt = Int32Array.from([256, 84, 104, 101]); // BOS 'The'
+    const hot = await generateCalm(calm, [prompt], { rng: createRng(0), maxNewTokens: 8 }); // T = 1: one head sample per chunk
+    const cold = await generateCalm(calm, [prompt], {
+      rng: createRng(1),
+      maxNewTokens: 8,
+      temperature: 0.5,
+      poolSize: 8,
+    }); // batch approximation
+    const baseline = await generateAr(ar, [prompt], { rng: createRng(2), maxNewTokens: 8, temperature: 0.8 });
+    // hot.generated[0], cold.generated[0], baseline.generated[0]: the new tokens, Int32Array
+    // #endregion generate
+    expect(hot.generated[0]!.length).toBeGreaterThan(0);
+    expect(cold.generated[0]!.length).toBeGreaterThan(0);
+    expect(baseline.generated[0]!.length).toBeGreaterThan(0);
+  });
+
+  it('evaluates BrierLM of both models', async () => {
+    // #region evaluate
+    // import { createRng } from '@calm/core';
+    // import { evaluateBrierLM } from '@calm/brierlm';
+    // import { arNextTokenModel, calmChunkSampler, evaluateAr, evaluateCalm } from '@calm/model';
+    // Evaluation blocks: int32, multiples of K (real runs: WikiText-103 blocks of 8192 and 2048).
+    const blocks = [Int32Array.from({ length: 32 }, (_, i) => 97 + (i % 26))];
+    const calmResult = await evaluateCalm(calm, blocks, { seed: 0 }); // { brierLM, brier: [Brier-1..4], … } ×100
+    const arResult = await evaluateAr(ar, blocks, { seed: 0 });
+    // The same estimators through @calm/brierlm, with the adapters:
+    const sampled = await evaluateBrierLM(
+      { kind: 'chunk', sampler: calmChunkSampler(calm, { rng: createRng(0) }) },
+      blocks,
+      { rng: createRng(1) },
+    );
+    const explicit = await evaluateBrierLM({ kind: 'explicit', model: arNextTokenModel(ar) }, blocks, {
+      rng: createRng(1),
+    });
+    // #endregion evaluate
+    for (const r of [calmResult, arResult, sampled, explicit]) expect(Number.isFinite(r.brierLM)).toBe(true);
+    expect(explicit.numPositions).toBe(arResult.numPositions);
+    expect(sampled.numPositions).toBe(calmResult.numPositions);
+  });
+
+  it('counts parameters and FLOPs as Table 1 does', () => {
+    // #region flops
+    // import { RELEASED_AUTOENCODER_CONFIG } from '@calm/autoencoder';
+    // import { CALM_M_CONFIG, arConfig, arInferenceFlops, arTrainingFlops, autoencoderFlopsPerChunk, autoencoderTrainingFlops,
+    //   backboneParams, calmInferenceFlops, calmTrainingFlops, embedProjParams, headParams } from '@calm/model';
+    const calmM = calmInferenceFlops(CALM_M_CONFIG, RELEASED_AUTOENCODER_CONFIG); // calmM.perToken ≈ 2.9e8 (Table 1), calmM.parts
+    const calmTrain = calmTrainingFlops(CALM_M_CONFIG, RELEASED_AUTOENCODER_CONFIG, { context: 2048 });
+    const transformerS = arInferenceFlops(arConfig()); // ≈ 4.4e8 per token (Table 1)
+    const transformerSTrain = arTrainingFlops(arConfig()); // 3 × inference
+    const aeTrain = autoencoderTrainingFlops(RELEASED_AUTOENCODER_CONFIG);
+    const { encoder, decoder } = autoencoderFlopsPerChunk(RELEASED_AUTOENCODER_CONFIG);
+    const lmParams =
+      backboneParams(CALM_M_CONFIG) +
+      CALM_M_CONFIG.vocabSize * CALM_M_CONFIG.hiddenSize +
+      embedProjParams(CALM_M_CONFIG) +
+      headParams(CALM_M_CONFIG).total;
+    // lmParams = 371,732,608 (CALM-M without its autoencoder)
+    // #endregion flops
+    expect(Math.round(calmM.perToken / 1e7)).toBe(29);
+    expect(calmTrain.perToken).toBeGreaterThan(calmM.perToken);
+    expect(Math.round(transformerS.perToken / 1e7)).toBe(44);
+    expect(transformerSTrain.perToken).toBeCloseTo(3 * transformerS.perToken, 0);
+    expect(aeTrain.perToken).toBeCloseTo((3 * (encoder + decoder)) / 4, 0);
+    expect(lmParams).toBe(371_732_608);
+  });
+});
+
+describe('@calm/model/node examples', () => {
+  it('loads, saves and converts checkpoints', async () => {
+    const officialDir = fixturePath('tiny-official/CALM-M');
+    const aeDir = fixturePath('tiny-official/CALM-Autoencoder');
+    // #region checkpoints
+    // import { convertCheckpoint, detectCheckpointKind, loadCalm, readCalmCheckpoint, resolveModelFiles, saveCalm } from '@calm/model/node';
+    // officialDir: a CALM folder as released (config.json + pytorch_model.bin, e.g. CALM-M); aeDir: its autoencoder
+    const kind = await detectCheckpointKind(officialDir); // 'calm'
+    const { weightsFile, format } = await resolveModelFiles(officialDir); // …/pytorch_model.bin, 'pytorch-bin'
+    const { model, report } = await loadCalm(officialDir, { aePath: aeDir }); // report.aliases, report.aeConfigSource, …
+    const arrays = await readCalmCheckpoint(officialDir, { aePath: aeDir }); // typed arrays only, no tfjs
+    await saveCalm(join(out, 'calm'), model); // config.json + model.safetensors
+    const converted = await convertCheckpoint(officialDir, join(out, 'calm-st'), { aePath: aeDir }); // without tfjs
+    model.dispose();
+    // #endregion checkpoints
+    expect(kind).toBe('calm');
+    expect(format).toBe('pytorch-bin');
+    expect(weightsFile.endsWith('pytorch_model.bin')).toBe(true);
+    expect(report.aeConfigSource).toBe('aePath');
+    expect(arrays.config.hiddenSize).toBe(32);
+    expect(converted.kind).toBe('calm');
+    expect(existsSync(join(out, 'calm', 'model.safetensors'))).toBe(true);
+  });
+
+  it('saves and loads the AR baseline', async () => {
+    // #region ar-checkpoints
+    // import { loadAr, saveAr } from '@calm/model/node';
+    const { weightsFile } = await saveAr(join(out, 'ar'), ar); // config.json (LlamaForCausalLM) + model.safetensors
+    const { model } = await loadAr(join(out, 'ar')); // the same weights
+    // #endregion ar-checkpoints
+    expect(weightsFile.endsWith('model.safetensors')).toBe(true);
+    expect(Array.from(model.params['lm_head.weight']!.dataSync().slice(0, 8))).toEqual(
+      Array.from(ar.params['lm_head.weight']!.dataSync().slice(0, 8)),
+    );
+    model.dispose();
+  });
+});

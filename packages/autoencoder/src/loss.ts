@@ -5,7 +5,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '@calm/core';
-import type { ParamRecord } from '@calm/nn';
+import { crossEntropy, type ParamRecord } from '@calm/nn';
 import type { AutoencoderConfig } from './config.js';
 import { fail } from './internal/errors.js';
 import { decode, encode } from './model.js';
@@ -188,18 +188,6 @@ function resolveNoise(
 }
 
 /**
- * Mean cross-entropy of logits against integer labels, via log-sum-exp minus the label's logit
- * (no one-hot matrix, so a 128k vocabulary stays cheap).
- */
-function meanCrossEntropy(logits2d: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  const [N, V] = logits2d.shape;
-  const lse = tf.logSumExp(logits2d, -1); // [N]
-  const flatIdx = tf.add(tf.mul(tf.range(0, N, 1, 'int32'), tf.scalar(V, 'int32')), labels); // [N]
-  const picked = tf.gather(tf.reshape(logits2d, [N * V]), flatIdx); // [N]
-  return tf.mean(tf.sub(lse, picked));
-}
-
-/**
  * The autoencoder loss with all intermediate values (official `Autoencoder.forward`).
  *
  * @remarks
@@ -254,7 +242,7 @@ export function autoencoderLossParts(
     const klTerms = tf.mul(0.5, tf.sub(tf.sub(tf.add(tf.square(mean), tf.square(std)), 1), tf.mul(2, logStd)));
     const kl = tf.mean(tf.sum(tf.maximum(klTerms, config.klClamp), -1)) as tf.Scalar;
     const logits = decode(params, config, z); // [B, T, V]
-    const ce = meanCrossEntropy(tf.reshape(logits, [B * T, config.vocabSize]), tf.reshape(ids, [B * T]));
+    const ce = crossEntropy(tf.reshape(logits, [B * T, config.vocabSize]), tf.reshape(ids, [B * T]));
     const loss = (training ? tf.add(tf.mul(ce, K), tf.mul(kl, config.klWeight)) : tf.clone(ce)) as tf.Scalar;
     return { loss, ce, kl, maskedIds: maskedIds === ids ? tf.clone(ids) : maskedIds, mean, logStd, z, logits };
   });

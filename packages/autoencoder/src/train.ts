@@ -1,10 +1,10 @@
 // One optimiser step on the autoencoder loss, as the official recipe runs it (spec §1.3): gradients
-// of the training loss, global-norm clipping at 1.0, an AdamW update. A small helper for scripts
-// and tests; the trainer package orchestrates data, schedules and checkpoints.
+// of the training loss, global-norm clipping at 1.0, an AdamW update (`trainStep` of @calm/nn). A
+// small helper for scripts and tests; @calm/trainer orchestrates data, schedules and checkpoints.
 
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import type { Rng } from '@calm/core';
-import { type AdamW, clipByGlobalNorm, globalNorm, paramGrads, type AdamWOptions, type ParamRecord } from '@calm/nn';
+import { type AdamW, type AdamWOptions, type ParamRecord, trainStep } from '@calm/nn';
 import type { AutoencoderConfig } from './config.js';
 import { fail } from './internal/errors.js';
 import { autoencoderLoss, type AutoencoderNoise } from './loss.js';
@@ -72,11 +72,14 @@ export function autoencoderTrainStep(
   ids: tf.Tensor2D,
   options: AutoencoderTrainStepOptions = {},
 ): AutoencoderTrainStepResult {
-  const maxGradNorm = options.maxGradNorm === undefined ? 1.0 : options.maxGradNorm;
-  if (maxGradNorm !== null && !(maxGradNorm > 0 && Number.isFinite(maxGradNorm))) {
+  if (
+    options.maxGradNorm !== undefined &&
+    options.maxGradNorm !== null &&
+    !(options.maxGradNorm > 0 && Number.isFinite(options.maxGradNorm))
+  ) {
     fail(
       'INVALID_ARGUMENT',
-      `autoencoderTrainStep: maxGradNorm must be a finite number > 0 or null, got ${maxGradNorm}.`,
+      `autoencoderTrainStep: maxGradNorm must be a finite number > 0 or null, got ${options.maxGradNorm}.`,
     );
   }
   const lossOptions = {
@@ -84,25 +87,8 @@ export function autoencoderTrainStep(
     ...(options.rng ? { rng: options.rng } : {}),
     ...(options.noise ? { noise: options.noise } : {}),
   };
-  const { value, grads } = paramGrads(() => autoencoderLoss(params, config, ids, lossOptions), params);
-  let gradNorm: tf.Scalar | undefined;
-  let clipped: Record<string, tf.Tensor> | undefined;
-  try {
-    if (maxGradNorm === null) {
-      gradNorm = globalNorm(grads);
-      optimizer.step(grads, options.lr);
-    } else {
-      const c = clipByGlobalNorm(grads, maxGradNorm);
-      gradNorm = c.norm;
-      clipped = c.grads;
-      optimizer.step(clipped, options.lr);
-    }
-  } catch (e) {
-    tf.dispose([value, ...(gradNorm ? [gradNorm] : [])]);
-    throw e;
-  } finally {
-    tf.dispose(Object.values(grads));
-    if (clipped) tf.dispose(Object.values(clipped));
-  }
-  return { loss: value, gradNorm };
+  return trainStep(optimizer, params, [() => autoencoderLoss(params, config, ids, lossOptions)], {
+    ...(options.lr !== undefined ? { lr: options.lr } : {}),
+    ...(options.maxGradNorm !== undefined ? { maxGradNorm: options.maxGradNorm } : {}),
+  });
 }

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '@calm/core';
 import {
+  crossEntropy,
   countParams,
   createParams,
   disposeParams,
@@ -177,35 +178,4 @@ export class ArModel {
   dispose(): void {
     disposeParams(this.params);
   }
-}
-
-/**
- * Mean cross-entropy of logits against integer labels, in nats: mean(logsumexp(x) − x[label]),
- * with the analytic gradient `(softmax(x) − onehot(label)) / N` (no gradient through the max of
- * the log-sum-exp, whose mask is slow on the wasm backend).
- * @param logits - Logits, shape [N, V], float32.
- * @param labels - Labels, shape [N], int32, values in [0, V).
- * @returns The mean, a float32 scalar. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
- * @example
- * {@includeCode ../test/examples.test.ts#ar-model}
- * @category AR baseline
- */
-export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
-  const [n, v] = logits.shape;
-  const f = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-    const shifted = tf.sub(x, tf.max(x, -1, true)); // [N, V]
-    const lse = tf.log(tf.sum(tf.exp(shifted), -1)); // [N]
-    const flat = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(v, 'int32')), labels);
-    const picked = tf.gather(tf.reshape(shifted, [n * v]), flat); // [N]
-    save([shifted, lse, labels]);
-    return {
-      value: tf.mean(tf.sub(lse, picked)) as tf.Scalar,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sh, ls, lab] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
-        const probs = tf.exp(tf.sub(sh, tf.expandDims(ls, -1)));
-        return tf.mul(tf.sub(probs, tf.oneHot(lab, v)), tf.div(dy, n));
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return tf.tidy(() => f(logits) as tf.Scalar);
 }

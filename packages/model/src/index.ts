@@ -46,7 +46,7 @@ export {
   type LlamaOutput,
 } from './llama.js';
 export { CalmModel, calmParamSpecs, type CalmModelOptions, type CalmLossNoise } from './calm-model.js';
-export { ArModel, arParamSpecs, crossEntropy } from './ar-model.js';
+export { ArModel, arParamSpecs } from './ar-model.js';
 export { calmChunkSampler, arNextTokenModel, type CalmSamplerOptions, type ArModelAdapterOptions } from './samplers.js';
 export {
   generateCalm,

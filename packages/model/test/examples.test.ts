@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRng, type CalmError } from '@calm/core';
 import { RELEASED_AUTOENCODER_CONFIG, autoencoderConfig, createAutoencoderParams } from '@calm/autoencoder';
 import { evaluateBrierLM } from '@calm/brierlm';
-import { createParams, disposeParams } from '@calm/nn';
+import { createParams, crossEntropy, disposeParams } from '@calm/nn';
 import { tinyAr, tinyCalm } from '@calm/testing/models';
 import { useWasm } from '@calm/testing/tfjs';
 import {
@@ -35,7 +35,6 @@ import {
   calmInferenceFlops,
   calmParamSpecs,
   calmTrainingFlops,
-  crossEntropy,
   embedProjParams,
   evaluateAr,
   evaluateCalm,
@@ -205,7 +204,8 @@ describe('@calm/model examples', () => {
     // #region ar-model
     // import * as tf from '@tensorflow/tfjs';
     // import { createRng } from '@calm/core';
-    // import { ArModel, arConfig, arParamSpecs, crossEntropy } from '@calm/model';
+    // import { crossEntropy } from '@calm/nn';
+    // import { ArModel, arConfig, arParamSpecs } from '@calm/model';
     const config = arConfig({
       vocabSize: 259,
       hiddenSize: 32,
@@ -240,7 +240,7 @@ describe('@calm/model examples', () => {
     // #region llama-forward
     // import * as tf from '@tensorflow/tfjs';
     // import { createRng } from '@calm/core';
-    // import { createParams, disposeParams } from '@calm/nn';
+    // import { createParams, crossEntropy, disposeParams } from '@calm/nn';
     // import { KvCache, arConfig, headDim, llamaForward, llamaParamSpecs, ropeCosSin } from '@calm/model';
     const config = arConfig({
       vocabSize: 259,

@@ -34,7 +34,7 @@ export function globalNorm(grads: Record<string, tf.Tensor>): tf.Scalar {
  *   them. Inputs are not disposed.
  * @throws `CalmError` `INVALID_ARGUMENT` for a non-positive or non-finite `maxNorm`.
  * @example
- * {@includeCode ../test/examples.test.ts#train-step}
+ * {@includeCode ../test/examples.test.ts#gradients}
  * @category Optimizers
  */
 export function clipByGlobalNorm(

@@ -19,7 +19,7 @@ import type { ParamRecord } from './params.js';
  *   the returned tensors and must dispose them. Inputs are not disposed.
  * @throws `CalmError` `INVALID_ARGUMENT` when no parameter is trainable or `f` does not return a scalar.
  * @example
- * {@includeCode ../test/examples.test.ts#train-step}
+ * {@includeCode ../test/examples.test.ts#gradients}
  * @category Optimizers
  */
 export function paramGrads(

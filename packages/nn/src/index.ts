@@ -55,6 +55,14 @@ export {
 } from './params.js';
 export { linear, embedding, rmsNorm, layerNorm, swiGluMlp, silu } from './layers.js';
 export { paramGrads } from './grads.js';
+export { crossEntropy } from './losses.js';
+export {
+  accumulateGradients,
+  applyGradients,
+  trainStep,
+  type GradientSum,
+  type ApplyGradientsOptions,
+} from './train-step.js';
 export {
   AdamW,
   defaultDecayPredicate,

@@ -11,6 +11,8 @@ import { expectNoLeak } from '@calm/testing/tfjs';
 import {
   AdamW,
   clipByGlobalNorm,
+  crossEntropy,
+  globalNorm,
   constantSchedule,
   countParams,
   createParams,
@@ -31,6 +33,7 @@ import {
   rmsNorm,
   saveParams,
   swiGluMlp,
+  trainStep,
   trainableVariables,
   warmupConstantSchedule,
   warmupCosineSchedule,
@@ -127,31 +130,68 @@ describe('@calm/nn examples', () => {
   it('takes training steps: gradients by name, clipping, AdamW, a schedule', async () => {
     const params = toyParams(3);
     const ids = tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32');
-    const targets = tf.oneHot(tf.tensor1d([2, 3, 4, 5], 'int32'), 10);
+    const labels = tf.tensor1d([2, 3, 4, 5], 'int32');
     const losses: number[] = [];
     // #region train-step
     // import * as tf from '@tensorflow/tfjs';
-    // import { AdamW, clipByGlobalNorm, embedding, linear, paramGrads, warmupCosineSchedule } from '@calm/nn';
-    // params: as in the layers example; ids [1, 4] int32; targets [4, V] one-hot float32
+    // import { AdamW, crossEntropy, embedding, linear, trainStep, warmupCosineSchedule } from '@calm/nn';
+    // params: as in the layers example; ids [1, 4] int32; labels [4] int32
     const opt = new AdamW(params, { lr: 1e-2, beta2: 0.95, weightDecay: 0.1 }); // CALM's betas and decay
     const schedule = warmupCosineSchedule({ lr: 1e-2, warmupSteps: 2, totalSteps: 20 });
     const lossFn = (): tf.Scalar =>
-      tf.losses.softmaxCrossEntropy(
-        targets,
-        tf.reshape(linear(params, 'head', embedding(params, 'embed.weight', ids)), [4, 10]),
-      ); // float32 scalar
+      crossEntropy(tf.reshape(linear(params, 'head', embedding(params, 'embed.weight', ids)), [4, 10]), labels);
     for (let step = 0; step < 5; step++) {
-      const { value, grads } = paramGrads(lossFn, params); // grads keyed by state_dict name
-      const { grads: clipped, norm } = clipByGlobalNorm(grads, 1.0);
-      opt.step(clipped, schedule(opt.stepCount));
-      losses.push((await value.data())[0]!); // read scalars at log intervals only: it syncs the device
-      tf.dispose([value, norm, ...Object.values(grads), ...Object.values(clipped)]);
+      // Two micro-batches (here the same one twice): gradients summed, divided by 2, clipped at 1.0, AdamW.
+      const { loss, gradNorm } = trainStep(opt, params, [lossFn, lossFn], {
+        lr: schedule(opt.stepCount),
+        maxGradNorm: 1,
+      });
+      losses.push((await loss.data())[0]!); // read scalars at log intervals only: it syncs the device
+      tf.dispose([loss, gradNorm]);
     }
     opt.dispose();
     // #endregion train-step
     expect(losses[4]!).toBeLessThan(losses[0]!);
-    tf.dispose([ids, targets]);
+    tf.dispose([ids, labels]);
     disposeParams(params);
+  });
+
+  it('takes gradients by name and clips them to a global norm', () => {
+    const params = toyParams(4);
+    const ids = tf.tensor2d([[1, 2, 3, 4]], [1, 4], 'int32');
+    const labels = tf.tensor1d([2, 3, 4, 5], 'int32');
+    // #region gradients
+    // import * as tf from '@tensorflow/tfjs';
+    // import { clipByGlobalNorm, crossEntropy, embedding, globalNorm, linear, paramGrads } from '@calm/nn';
+    const lossFn = (): tf.Scalar =>
+      crossEntropy(tf.reshape(linear(params, 'head', embedding(params, 'embed.weight', ids)), [4, 10]), labels);
+    const { value, grads } = paramGrads(lossFn, params); // grads keyed by state_dict name, like params
+    const norm = globalNorm(grads); // √(Σ‖g‖²), a float32 scalar
+    const clipped = clipByGlobalNorm(grads, 0.5); // torch's clip_grad_norm_: scaled so the norm is ≤ 0.5
+    // #endregion gradients
+    expect(Object.keys(grads)).toEqual(expect.arrayContaining(['embed.weight', 'head.weight', 'head.bias']));
+    expect(globalNorm(clipped.grads).dataSync()[0]!).toBeLessThanOrEqual(0.5 + 1e-5);
+    expect(clipped.norm.dataSync()[0]).toBeCloseTo(norm.dataSync()[0]!, 5);
+    tf.dispose([ids, labels, value, norm, clipped.norm, ...Object.values(grads), ...Object.values(clipped.grads)]);
+    disposeParams(params);
+  });
+
+  it('computes the cross-entropy of logits against labels', () => {
+    // #region cross-entropy
+    // import * as tf from '@tensorflow/tfjs';
+    // import { crossEntropy } from '@calm/nn';
+    const logits = tf.tensor2d([
+      [2, 0, -1],
+      [0, 0, 0],
+    ]); // [N, V] float32
+    const labels = tf.tensor1d([0, 2], 'int32'); // [N] int32
+    const ce = crossEntropy(logits, labels); // mean over N of logsumexp(x) − x[label], in nats
+    const grad = tf.grad((x: tf.Tensor) => crossEntropy(x as tf.Tensor2D, labels))(logits); // (softmax − onehot) / N
+    // #endregion cross-entropy
+    const expected = (Math.log(Math.exp(2) + 1 + Math.exp(-1)) - 2 + Math.log(3)) / 2;
+    expect(ce.dataSync()[0]).toBeCloseTo(expected, 5);
+    expect(grad.shape).toEqual([2, 3]);
+    tf.dispose([logits, labels, ce, grad]);
   });
 
   it('evaluates learning-rate schedules', () => {

@@ -3,9 +3,8 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { NamedArray, TensorToWrite } from '@calm/core';
-import { paramsToNamedArrays, type ParamRecord } from '@calm/nn';
+import { adoptParams, paramsToNamedArrays, type ParamRecord } from '@calm/nn';
 import type { AutoencoderConfig } from './config.js';
-import { fail } from './internal/errors.js';
 import { autoencoderParamShapes } from './shapes.js';
 import { checkAutoencoderStateDict, type AutoencoderStateDictReport } from './state-dict.js';
 
@@ -45,7 +44,8 @@ export function autoencoderParamsFromStateDict(
  * @param config - Their configuration (selects and orders the keys).
  * @param options - `floatDtype`: storage dtype of the weights. @defaultValue 'F32'
  * @returns Arrays by official name, in the official order.
- * @throws `CalmError` `MISSING_PARAMETER` when a parameter is absent, `SHAPE_MISMATCH` when one has the wrong shape.
+ * @throws `CalmError` `MISSING_PARAMETER` when a parameter is absent, `SHAPE_MISMATCH` when one has the wrong shape
+ *   (one error listing every problem, from `@calm/nn`'s `adoptParams`).
  * @example
  * {@includeCode ../test/examples.test.ts#state-dict}
  * @category Checkpoints
@@ -55,20 +55,10 @@ export async function autoencoderStateDict(
   config: AutoencoderConfig,
   options: { floatDtype?: 'F32' | 'F16' | 'BF16' } = {},
 ): Promise<Record<string, TensorToWrite>> {
-  const shapes = autoencoderParamShapes(config);
-  const problems: string[] = [];
-  const ordered: Record<string, tf.Tensor> = {};
-  for (const [name, shape] of Object.entries(shapes)) {
-    const p = params[name];
-    if (p === undefined) problems.push(`missing "${name}"`);
-    else if (!tf.util.arraysEqual(p.shape, shape))
-      problems.push(`"${name}" is [${p.shape.join(', ')}], the config needs [${shape.join(', ')}]`);
-    else ordered[name] = p;
-  }
-  if (problems.length)
-    fail(
-      problems.some((p) => p.startsWith('missing')) ? 'MISSING_PARAMETER' : 'SHAPE_MISMATCH',
-      `autoencoderStateDict: ${problems.join('; ')}.`,
-    );
+  const specs = Object.fromEntries(Object.entries(autoencoderParamShapes(config)).map(([k, shape]) => [k, { shape }]));
+  const ordered = adoptParams(specs, params, 'autoencoderStateDict', {
+    requireVariables: false,
+    hint: 'Pass the parameters of an autoencoder built with this configuration.',
+  });
   return paramsToNamedArrays(ordered, { floatDtype: options.floatDtype ?? 'F32' });
 }

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '@calm/core';
 import {
+  adoptParams,
   crossEntropy,
   countParams,
   createParams,
@@ -69,24 +70,9 @@ export class ArModel {
     const specs = arParamSpecs(config);
     this.config = config;
     if (options.params) {
-      const missing: string[] = [];
-      const shapes: string[] = [];
-      for (const [name, spec] of Object.entries(specs)) {
-        const v = options.params[name];
-        if (!v) missing.push(name);
-        else if (!tf.util.arraysEqual(v.shape, spec.shape))
-          shapes.push(`${name}: [${v.shape.join(', ')}] vs [${spec.shape.join(', ')}]`);
-      }
-      if (missing.length)
-        fail(
-          'MISSING_PARAMETER',
-          `ArModel: ${missing.length} parameter(s) missing, e.g. ${missing.slice(0, 4).join(', ')}.`,
-          { details: { missing } },
-        );
-      if (shapes.length)
-        fail('SHAPE_MISMATCH', `ArModel: parameters do not fit the config: ${shapes.slice(0, 4).join('; ')}.`, {
-          details: { shapes },
-        });
+      adoptParams(specs, options.params, 'ArModel', {
+        hint: 'Check the configuration against the checkpoint (layers, sizes, tieWordEmbeddings).',
+      });
       this.params = options.params;
     } else {
       if (!options.rng)

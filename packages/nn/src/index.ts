@@ -49,6 +49,8 @@ export {
   disposeParams,
   countParams,
   trainableVariables,
+  adoptParams,
+  type AdoptParamsOptions,
   type ParamRecord,
   type ParamSpec,
   type Initializer,

@@ -145,6 +145,97 @@ export function createParams(specs: Record<string, ParamSpec>, rng: Rng): ParamR
 }
 
 /**
+ * Options of {@link adoptParams}.
+ * @category Parameters
+ */
+export interface AdoptParamsOptions {
+  /** One sentence appended to the error message saying how to fix it (e.g. which prefix or config to check). */
+  hint?: string;
+  /**
+   * Require every adopted tensor to be a `tf.Variable` (what optimisers update). `false` accepts any
+   * float32 tensor, for read-only uses such as writing a checkpoint. @defaultValue true
+   */
+  requireVariables?: boolean;
+}
+
+/**
+ * Adopts existing parameters for a set of specs: checks that every spec name is present with the
+ * spec's shape, as a float32 `tf.Variable`, and returns exactly those entries (the same objects,
+ * no copies) in the specs' order.
+ *
+ * @remarks
+ * The counterpart of {@link createParams} for parameters that already exist (loaded from a
+ * checkpoint, or shared with another model). Keys of `given` that are not in `specs` are ignored,
+ * so a whole model's record may be passed to adopt one part of it. Every problem is collected
+ * first: the one error lists every missing name and every shape, dtype or type mismatch.
+ * @param specs - The expected parameters by name; only `shape` is read (a {@link ParamSpec} record fits).
+ * @param given - Existing tensors by name (any superset of the specs' names).
+ * @param what - Names the owner in the message, e.g. `'EnergyHead'` or `'CalmModel'`.
+ * @param options - A `hint` on how to fix a mismatch; `requireVariables`.
+ * @returns The adopted entries, keyed and ordered as `specs`. The caller already owns them; nothing is copied or disposed.
+ * @throws `CalmError` with every problem in its message and in `details` (`missing`, `shapes`,
+ *   `dtypes`, `notVariables`): `MISSING_PARAMETER` when a name is missing, else `SHAPE_MISMATCH`,
+ *   else `DTYPE_UNSUPPORTED`, else `INVALID_ARGUMENT` (a tensor that is not a `tf.Variable`).
+ * @example
+ * {@includeCode ../test/examples.test.ts#adopt-params}
+ * @category Parameters
+ */
+export function adoptParams(
+  specs: Readonly<Record<string, { readonly shape: readonly number[] }>>,
+  given: Readonly<Record<string, tf.Tensor>>,
+  what: string,
+  options: AdoptParamsOptions = {},
+): ParamRecord {
+  if (given === null || typeof given !== 'object')
+    fail(
+      'INVALID_ARGUMENT',
+      `${what}: the given parameters must be a record of tensors by name, got ${String(given)}.`,
+    );
+  const requireVariables = options.requireVariables ?? true;
+  const out: ParamRecord = {};
+  const missing: string[] = [];
+  const shapes: string[] = [];
+  const dtypes: string[] = [];
+  const notVariables: string[] = [];
+  for (const [name, spec] of Object.entries(specs)) {
+    const v: unknown = Object.hasOwn(given, name) ? given[name] : undefined;
+    if (v === undefined) {
+      missing.push(name);
+      continue;
+    }
+    if (!(v instanceof tf.Tensor) || (requireVariables && !(v instanceof tf.Variable))) {
+      notVariables.push(name);
+      continue;
+    }
+    const t = v as tf.Tensor;
+    const want = spec.shape;
+    if (t.shape.length !== want.length || t.shape.some((d: number, i: number) => d !== want[i]))
+      shapes.push(`"${name}" is [${t.shape.join(', ')}], expected [${want.join(', ')}]`);
+    else if (t.dtype !== 'float32') dtypes.push(`"${name}" is ${t.dtype}, expected float32`);
+    else out[name] = t as tf.Variable;
+  }
+  if (missing.length + shapes.length + dtypes.length + notVariables.length === 0) return out;
+  const parts: string[] = [];
+  if (missing.length) parts.push(`${missing.length} parameter(s) missing: ${missing.join(', ')}`);
+  if (shapes.length) parts.push(`${shapes.length} with the wrong shape: ${shapes.join('; ')}`);
+  if (dtypes.length) parts.push(`${dtypes.length} with the wrong dtype: ${dtypes.join('; ')}`);
+  if (notVariables.length)
+    parts.push(
+      `${notVariables.length} not ${requireVariables ? 'a tf.Variable' : 'a tensor'}: ${notVariables.join(', ')} (wrap loaded tensors with tf.variable, or load them with loadParams)`,
+    );
+  const code = missing.length
+    ? 'MISSING_PARAMETER'
+    : shapes.length
+      ? 'SHAPE_MISMATCH'
+      : dtypes.length
+        ? 'DTYPE_UNSUPPORTED'
+        : 'INVALID_ARGUMENT';
+  return fail(code, `${what}: ${parts.join('. ')}.${options.hint ? ` ${options.hint}` : ''}`, {
+    details: { missing, shapes, dtypes, notVariables },
+  });
+}
+
+/**
  * Disposes every tensor of a record.
  * @param params - Parameters (or any named tensors) to free, any shape and any dtype.
  * @see {@link createParams}

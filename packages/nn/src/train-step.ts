@@ -35,7 +35,7 @@ export interface GradientSum {
  * @param params - The parameters to differentiate (non-trainable ones are skipped).
  * @returns The summed loss (float32 scalar) and the summed gradients (each shaped like its
  *   parameter, float32). Caller owns the returned tensors and must dispose them.
- * @throws {@link CalmError} `INVALID_ARGUMENT` without losses; whatever a loss throws.
+ * @throws `CalmError` `INVALID_ARGUMENT` without losses; whatever a loss throws.
  * @example
  * {@includeCode ../test/examples.test.ts#train-step}
  * @category Training
@@ -88,7 +88,7 @@ export interface ApplyGradientsOptions {
  * @param options - Learning rate and clipping.
  * @returns The global gradient norm before clipping, a float32 scalar. Caller owns the returned
  *   tensor and must dispose it. Inputs are not disposed.
- * @throws {@link CalmError} `INVALID_ARGUMENT` for a bad clipping threshold.
+ * @throws `CalmError` `INVALID_ARGUMENT` for a bad clipping threshold.
  * @example
  * {@includeCode ../test/examples.test.ts#train-step}
  * @category Training
@@ -128,7 +128,7 @@ export function applyGradients(
  * @param options - Learning rate and clipping.
  * @returns The mean loss over the micro-batches and the gradient norm before clipping, float32
  *   scalars. Caller owns the returned tensors and must dispose them.
- * @throws {@link CalmError} as {@link accumulateGradients} and {@link applyGradients}.
+ * @throws `CalmError` as {@link accumulateGradients} and {@link applyGradients}.
  * @example
  * {@includeCode ../test/examples.test.ts#train-step}
  * @category Training

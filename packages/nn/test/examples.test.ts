@@ -6,10 +6,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRng, parseSafetensors, serializeSafetensors } from '@calm/core';
+import { createRng, parseSafetensors, serializeSafetensors, type CalmError } from '@calm/core';
 import { expectNoLeak } from '@calm/testing/tfjs';
 import {
   AdamW,
+  adoptParams,
   clipByGlobalNorm,
   crossEntropy,
   globalNorm,
@@ -95,6 +96,78 @@ describe('@calm/nn examples', () => {
     expect(countParams(params)).toBe(74);
     expect(trainableVariables(params)).toHaveLength(3);
     expect(params['norm.weight']!.isDisposed).toBe(true);
+  });
+
+  it('adopts existing parameters, reporting every problem at once', () => {
+    const loaded = createParams(
+      {
+        'head.fc.weight': { shape: [6, 4], init: normalInit(0.02) },
+        'head.fc.bias': { shape: [6], init: zerosInit() },
+        'other.weight': { shape: [2], init: onesInit() },
+      },
+      createRng(2),
+    );
+    // #region adopt-params
+    // import { adoptParams } from '@calm/nn';
+    // loaded: variables by name, e.g. from loadParams or another model (a superset is fine)
+    const specs = { 'head.fc.weight': { shape: [6, 4] }, 'head.fc.bias': { shape: [6] } }; // or a ParamSpec record
+    const head = adoptParams(specs, loaded, 'MyHead'); // the same variables, keyed and ordered as `specs`
+    let message = '';
+    try {
+      adoptParams({ ...specs, 'head.out.weight': { shape: [2, 6] } }, loaded, 'MyHead', {
+        hint: 'check the head prefix.',
+      });
+    } catch (e) {
+      message = (e as Error).message; // MISSING_PARAMETER: '[@calm/nn] MyHead: 1 parameter(s) missing: head.out.weight. check the head prefix.'
+    }
+    // #endregion adopt-params
+    expect(Object.keys(head)).toEqual(['head.fc.weight', 'head.fc.bias']);
+    expect(head['head.fc.bias']).toBe(loaded['head.fc.bias']);
+    expect(message).toMatch(/MyHead: 1 parameter\(s\) missing: head\.out\.weight\. check the head prefix\./);
+    disposeParams(loaded);
+  });
+
+  it('adoptParams lists every missing name and every shape, dtype and type problem in one error', () => {
+    const ok = tf.variable(tf.zeros([2, 3]));
+    const wrongShape = tf.variable(tf.zeros([3, 2]));
+    const wrongDtype = tf.variable(tf.zeros([4], 'int32'));
+    const plain = tf.zeros([5]);
+    const specs = {
+      a: { shape: [2, 3] },
+      b: { shape: [2, 3] },
+      c: { shape: [4] },
+      d: { shape: [5] },
+      e: { shape: [1] },
+      f: { shape: [1] },
+    };
+    const given = { a: ok, b: wrongShape, c: wrongDtype, d: plain };
+    let err: CalmError | undefined;
+    try {
+      adoptParams(specs, given, 'Thing');
+    } catch (e) {
+      err = e as CalmError;
+    }
+    expect(err?.code).toBe('MISSING_PARAMETER');
+    expect(err?.details).toEqual({
+      missing: ['e', 'f'],
+      shapes: ['"b" is [3, 2], expected [2, 3]'],
+      dtypes: ['"c" is int32, expected float32'],
+      notVariables: ['d'],
+    });
+    expect(err?.message).toMatch(/2 parameter\(s\) missing: e, f\. 1 with the wrong shape/);
+    const codeOf = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return (e as CalmError).code;
+      }
+      return undefined;
+    };
+    expect(codeOf(() => adoptParams({ b: specs.b }, given, 'Thing'))).toBe('SHAPE_MISMATCH');
+    expect(codeOf(() => adoptParams({ c: specs.c }, given, 'Thing'))).toBe('DTYPE_UNSUPPORTED');
+    expect(codeOf(() => adoptParams({ d: specs.d }, given, 'Thing'))).toBe('INVALID_ARGUMENT');
+    expect(adoptParams({ d: specs.d }, given, 'Thing', { requireVariables: false }).d).toBe(plain);
+    tf.dispose([ok, wrongShape, wrongDtype, plain]);
   });
 
   it('runs the layers as pure functions of a parameter record', async () => {

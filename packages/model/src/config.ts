@@ -9,6 +9,8 @@ import {
   type ConfigField,
   type ConfigValueRule,
 } from '@calm/core';
+import type { DiffusionNoiseSchedule, FlowSolver } from '@calm/energy-head';
+import { CUSTOM_HEAD_ARCHITECTURE, HEAD_KINDS, isBuiltinHead, type CalmHeadKind } from './heads.js';
 
 /**
  * Hyper-parameters of the Llama backbone (HF `LlamaModel`) shared by CALM and the AR baseline.
@@ -37,7 +39,8 @@ export interface LlamaConfig {
 }
 
 /**
- * Configuration of the CALM language model (official `CALMConfig` of an `EnergyTransformer`).
+ * Configuration of the CALM language model (official `CALMConfig` of an `EnergyTransformer`,
+ * `FlowTransformer` or `DiffusionTransformer`).
  * @see {@link calmConfig}
  * @category Config
  */
@@ -46,18 +49,40 @@ export interface CalmConfig extends LlamaConfig {
   vocabSize: number;
   /** K, tokens per chunk (`patch_size`). */
   patchSize: number;
-  /** l, the autoencoder's latent size (`latent_size`). */
+  /** L, the autoencoder's latent size (`latent_size`). */
   latentSize: number;
-  /** Dimension of the head's uniform noise (`noise_size`). */
+  /**
+   * The generative head (official `model_type`): `'energy'` (official default), `'flow'` or
+   * `'diffusion'` build the official heads of `@calm/energy-head`; any other name is a custom head,
+   * which {@link CalmModel} takes as an instance (`options.head`, whose `kind` it is).
+   * @defaultValue `'energy'`
+   */
+  head: CalmHeadKind | (string & Record<never, never>);
+  /** Energy head: dimension of its uniform noise (`noise_size`). */
   noiseSize: number;
-  /** Residual MLP blocks of the energy head (`num_mlp_layers`). */
+  /** Residual blocks of the head, MLP blocks (energy) or AdaLN blocks (flow, diffusion) (`num_mlp_layers`). */
   numMlpLayers: number;
-  /** N, head samples per position in the energy loss (`num_samples`). */
+  /** N: head samples per position in the energy loss; replicas per position in the flow and diffusion losses (`num_samples`). */
   numSamples: number;
-  /** M, posterior samples per target chunk in the loss (hard-coded 100 in the official code). */
+  /** Energy head: M, posterior samples per target chunk in the loss (hard-coded 100 in the official code). */
   numTargetSamples: number;
-  /** α, the energy-score exponent (`beta`), in (0, 2]. */
+  /** Energy head: α, the energy-score exponent (`beta`), in (0, 2]. */
   beta: number;
+  /** Flow head: the ODE solver (`flow_solver`; the official `FlowLoss.solver`). @defaultValue `'midpoint'` */
+  flowSolver: FlowSolver;
+  /**
+   * Flow head: solver steps from t = 0 to 1, a midpoint step costing two network calls (`flow_steps`;
+   * official: 20 nominal steps, halved for the midpoint solver). @defaultValue 10
+   */
+  flowSteps: number;
+  /** Diffusion head: T, the diffusion timesteps of training (`diffusion_steps`; official 1000). @defaultValue 1000 */
+  diffusionSteps: number;
+  /** Diffusion head: the sampler's steps, T respaced (`num_sampling_steps`; official `'100'`). @defaultValue 100 */
+  diffusionSamplingSteps: number;
+  /** Diffusion head: the β schedule (`noise_schedule`; official `'cosine'`). @defaultValue `'cosine'` */
+  diffusionNoiseSchedule: DiffusionNoiseSchedule;
+  /** Diffusion head: learned variance and the variational-bound loss term (`learn_sigma`; official true). @defaultValue true */
+  diffusionLearnSigma: boolean;
   /** PAD id (its row of the LM embedding is zero and never trained). */
   padTokenId: number;
   /** BOS id. */
@@ -94,7 +119,8 @@ export interface ArConfig extends LlamaConfig {
 }
 
 /**
- * The backbone of the released CALM-M (spec §2.5): 16 layers, H = 1024, I = 2752, 16 heads.
+ * The backbone of the released CALM-M (spec §2.5): 16 layers, H = 1024, I = 2752, 16 heads, with
+ * the energy head; the flow and diffusion settings are the official modules' values.
  * @see {@link calmConfig}
  * @category Config
  */
@@ -111,11 +137,18 @@ export const CALM_M_CONFIG: Readonly<CalmConfig> = Object.freeze({
   vocabSize: 128257,
   patchSize: 4,
   latentSize: 128,
+  head: 'energy',
   noiseSize: 64,
   numMlpLayers: 4,
   numSamples: 8,
   numTargetSamples: 100,
   beta: 1,
+  flowSolver: 'midpoint',
+  flowSteps: 10,
+  diffusionSteps: 1000,
+  diffusionSamplingSteps: 100,
+  diffusionNoiseSchedule: 'cosine',
+  diffusionLearnSigma: true,
   padTokenId: 128256,
   bosTokenId: 128000,
   eosTokenId: 128001,
@@ -128,6 +161,12 @@ const alpha: ConfigValueRule = (name, v) =>
   typeof v === 'number' && v > 0 && v <= 2
     ? null
     : `${name} must be in (0, 2] (the energy-score exponent; the paper uses 1), got ${JSON.stringify(v) ?? String(v)}`;
+
+// The head kind: a built-in kind or the name of a custom head.
+const headKind: ConfigValueRule = (name, v) =>
+  typeof v === 'string' && /^[A-Za-z][\w.-]*$/.test(v)
+    ? null
+    : `${name} must be 'energy', 'flow', 'diffusion' or the kind of a custom head (a name such as 'my-head'), got ${JSON.stringify(v) ?? String(v)}`;
 
 const LLAMA_FIELDS: ReadonlyArray<ConfigField> = [
   ['hiddenSize', 'hidden_size', 'posInt'],
@@ -187,19 +226,35 @@ interface ModelConfigFormat<C> {
   /** Names the configuration in messages (`CALM config`). */
   readonly what: string;
   readonly fields: ReadonlyArray<ConfigField>;
-  /** Written as `architectures: [architecture]`; a file must name it when it has `architectures`. */
-  readonly architecture: string;
+  /** Accepted `architectures` entries; a file must name one of them when it has `architectures`. */
+  readonly architectures: readonly string[];
+  /** The `architectures` entry written for a configuration. */
+  readonly architectureOf: (config: C) => string;
   /** Ends the message about a file naming another architecture: `this is not <notThis>`. */
   readonly notThis: string;
-  /** Written as `model_type`. */
+  /** Written as `model_type` unless a field maps to it. */
   readonly modelType: string;
+  /** JSON names of fields not written for this configuration (settings of another head kind). */
+  readonly omitOnWrite?: (config: C) => ReadonlySet<string>;
+  /** Adjusts a configuration read from a file (its unknown keys are in `extra`) and returns problems. */
+  readonly adjustRead?: (config: Record<string, unknown>, extra: Record<string, unknown>) => string[];
+  /** Cross-field problems beyond the Llama and token-id checks. */
+  readonly crossProblems?: (config: C, name: (key: string) => string) => string[];
   readonly fixed: Readonly<Record<string, unknown>>;
   /** Bookkeeping keys whose value read from a file (kept in `extra`) replaces the written one. */
   readonly keptFromExtra: ReadonlyArray<string>;
   /** Values of the keys a file leaves out. */
   readonly defaults: () => C;
-  /** Problems of a read file beyond the fields (its unknown keys are in `extra`). */
-  readonly fileProblems?: (extra: Record<string, unknown>) => string[];
+}
+
+const HEAD_FIELDS: ReadonlyArray<ConfigField> = Object.values(HEAD_KINDS).flatMap((e) => e.fields);
+
+/** Which head an `architectures` entry implies (`'custom'` for the official base class `CALM`). */
+function kindOfArchitectures(arch: unknown): CalmHeadKind | 'custom' | undefined {
+  if (!Array.isArray(arch)) return undefined;
+  for (const [kind, entry] of Object.entries(HEAD_KINDS))
+    if (arch.includes(entry.architecture)) return kind as CalmHeadKind;
+  return arch.includes(CUSTOM_HEAD_ARCHITECTURE) ? 'custom' : undefined;
 }
 
 const CALM_FORMAT: ModelConfigFormat<CalmConfig> = {
@@ -209,17 +264,20 @@ const CALM_FORMAT: ModelConfigFormat<CalmConfig> = {
     ['vocabSize', 'vocab_size', 'posInt'],
     ['patchSize', 'patch_size', 'posInt'],
     ['latentSize', 'latent_size', 'posInt'],
+    ['head', 'model_type', headKind],
     ['noiseSize', 'noise_size', 'posInt'],
     ['numMlpLayers', 'num_mlp_layers', 'nonNegInt'],
     ['numSamples', 'num_samples', 'posInt'],
     ['numTargetSamples', 'num_target_samples', 'posInt'],
     ['beta', 'beta', alpha],
+    ...HEAD_FIELDS,
     ['padTokenId', 'pad_token_id', 'tokenId'],
     ['bosTokenId', 'bos_token_id', 'tokenId'],
     ['eosTokenId', 'eos_token_id', 'tokenId'],
     ['aePath', 'ae_path', 'string'],
   ],
-  architecture: 'EnergyTransformer',
+  architectures: [...Object.values(HEAD_KINDS).map((e) => e.architecture), CUSTOM_HEAD_ARCHITECTURE],
+  architectureOf: (c) => (isBuiltinHead(c.head) ? HEAD_KINDS[c.head].architecture : CUSTOM_HEAD_ARCHITECTURE),
   notThis: "a CALM language-model config (an autoencoder's config belongs to @calm/autoencoder)",
   modelType: '',
   fixed: {
@@ -231,16 +289,34 @@ const CALM_FORMAT: ModelConfigFormat<CalmConfig> = {
     rope_scaling: null,
     attention_dropout: 0,
   },
-  keptFromExtra: ['architectures', 'model_type', 'torch_dtype', 'transformers_version'],
+  keptFromExtra: ['torch_dtype', 'transformers_version'],
   defaults: () => ({ ...CALM_M_CONFIG }),
-  fileProblems: (extra) => {
-    const mt = extra.model_type;
-    return mt !== undefined && mt !== '' && mt !== 'energy' && mt !== null
-      ? [
-          `model_type ${JSON.stringify(mt)} is not supported: only the energy head ("" / "energy") is implemented; diffusion and flow CALM checkpoints were not released`,
-        ]
-      : [];
+  omitOnWrite: (c) => {
+    const own = isBuiltinHead(c.head) ? HEAD_KINDS[c.head].fields : [];
+    return new Set(HEAD_FIELDS.filter((f) => !own.includes(f)).map(([, json]) => json));
   },
+  // model_type: the official class writes "" for every head (HF's class attribute), so an absent or
+  // empty value takes the kind from `architectures` (FlowTransformer, DiffusionTransformer), else energy.
+  adjustRead: (config, extra) => {
+    const fromArch = kindOfArchitectures(extra.architectures);
+    const mt = config.head;
+    if (mt === undefined || mt === null || mt === '') {
+      if (fromArch === 'custom')
+        return [
+          `architectures ["${CUSTOM_HEAD_ARCHITECTURE}"] needs model_type naming the custom head's kind (the kind of the head instance to load it with)`,
+        ];
+      config.head = fromArch ?? 'energy';
+      return [];
+    }
+    if (typeof mt !== 'string' || fromArch === undefined) return [];
+    const want = isBuiltinHead(mt) ? mt : 'custom';
+    return want === fromArch
+      ? []
+      : [
+          `model_type ${JSON.stringify(mt)} contradicts architectures ${JSON.stringify(extra.architectures)} (${isBuiltinHead(mt) ? `the ${mt} head is "${HEAD_KINDS[mt].architecture}"` : `a custom head is "${CUSTOM_HEAD_ARCHITECTURE}"`}); fix one of the two`,
+        ];
+  },
+  crossProblems: (c, n) => (isBuiltinHead(c.head) ? HEAD_KINDS[c.head].problems(c, n) : []),
 };
 
 const AR_FORMAT: ModelConfigFormat<ArConfig> = {
@@ -253,7 +329,8 @@ const AR_FORMAT: ModelConfigFormat<ArConfig> = {
     ['eosTokenId', 'eos_token_id', 'tokenIdOrNull'],
     ['tieWordEmbeddings', 'tie_word_embeddings', 'bool'],
   ],
-  architecture: 'LlamaForCausalLM',
+  architectures: ['LlamaForCausalLM'],
+  architectureOf: () => 'LlamaForCausalLM',
   notThis: 'an AR-baseline config',
   modelType: 'llama',
   fixed: {
@@ -274,7 +351,7 @@ function configProblems<C>(format: ModelConfigFormat<C>, config: C, jsonNames: b
   const problems = collectConfigProblems(rec, format.fields, { jsonNames });
   if (typeof rec.extra !== 'object' || rec.extra === null || Array.isArray(rec.extra))
     problems.push('extra must be an object (use {} when there is nothing to carry)');
-  return [...problems, ...llamaCross(rec, n), ...idChecks(rec, n)];
+  return [...problems, ...llamaCross(rec, n), ...idChecks(rec, n), ...(format.crossProblems?.(config, n) ?? [])];
 }
 
 function validateWith<C>(format: ModelConfigFormat<C>, config: C): void {
@@ -307,17 +384,18 @@ function readConfigJson<C>(format: ModelConfigFormat<C>, json: unknown, fileName
       if (key === 'architectures') {
         if (!Array.isArray(value) || !value.every((a) => typeof a === 'string'))
           problems.push(`architectures must be a list of strings, got ${JSON.stringify(value)}`);
-        else if (!value.includes(format.architecture))
+        else if (!format.architectures.some((a) => value.includes(a)))
           problems.push(
-            `architectures ${JSON.stringify(value)} does not name "${format.architecture}"; this is not ${format.notThis}`,
+            `architectures ${JSON.stringify(value)} does not name ${format.architectures.map((a) => `"${a}"`).join(' or ')}; this is not ${format.notThis}`,
           );
       }
       extra[key] = value;
     }
   }
   config.extra = extra;
+  problems.push(...(format.adjustRead?.(config, extra) ?? []));
   const c = config as unknown as C;
-  throwProblems([...problems, ...(format.fileProblems?.(extra) ?? []), ...configProblems(format, c, true)], fileName);
+  throwProblems([...problems, ...configProblems(format, c, true)], fileName);
   return c;
 }
 
@@ -327,8 +405,9 @@ function writeConfigJson<C extends { extra: Record<string, unknown> }>(
 ): Record<string, unknown> {
   validateWith(format, config);
   const rec = config as unknown as Record<string, unknown>;
-  const out: Record<string, unknown> = { architectures: [format.architecture], model_type: format.modelType };
-  for (const [camel, snake] of format.fields) out[snake] = rec[camel];
+  const out: Record<string, unknown> = { architectures: [format.architectureOf(config)], model_type: format.modelType };
+  const omit = format.omitOnWrite?.(config);
+  for (const [camel, snake] of format.fields) if (!omit?.has(snake)) out[snake] = rec[camel];
   Object.assign(out, format.fixed, { use_cache: true, torch_dtype: 'float32', transformers_version: '4.43.0' });
   for (const [k, v] of Object.entries(config.extra)) if (!(k in out) || format.keptFromExtra.includes(k)) out[k] = v;
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
@@ -422,9 +501,12 @@ export function headDim(config: LlamaConfig): number {
  * Reads an official CALM `config.json` (parsed JSON) into a validated configuration.
  *
  * @remarks
- * Absent keys take CALM-M's values; `num_target_samples` (M) is not an official key and defaults
- * to 100. `model_type` absent, `""` or `"energy"` selects the energy head; `"diffusion"` and
- * `"flow"` are rejected (those heads are not released). Unknown keys go to `extra`.
+ * Absent keys take CALM-M's values; `num_target_samples` (M) and the flow and diffusion settings
+ * (`flow_solver`, `flow_steps`, `diffusion_steps`, `num_sampling_steps`, `noise_schedule`,
+ * `learn_sigma`) are not official keys and default to the official modules' values. The head
+ * (`model_type`): `"energy"`, `"flow"`, `"diffusion"`, or the kind of a custom head; absent or `""`
+ * (what the official classes write) takes it from `architectures` (`FlowTransformer`,
+ * `DiffusionTransformer`), else the energy head. Unknown keys go to `extra`.
  * @param json - The parsed `config.json`.
  * @param fileName - For error messages.
  * @returns The configuration.
@@ -438,7 +520,10 @@ export function calmConfigFromJson(json: unknown, fileName = 'config.json'): Cal
 }
 
 /**
- * Writes a CALM configuration as an official `config.json` object (snake_case keys, HF fields).
+ * Writes a CALM configuration as an official `config.json` object (snake_case keys, HF fields):
+ * `architectures` names the head's official class (`EnergyTransformer`, `FlowTransformer`,
+ * `DiffusionTransformer`, or `CALM` for a custom head), `model_type` the head kind, and only the
+ * settings of that head are written.
  * @param config - The configuration.
  * @returns A JSON-serialisable object.
  * @throws `CalmError` `INVALID_CONFIG` when the configuration is invalid.

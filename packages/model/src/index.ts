@@ -1,7 +1,8 @@
 /**
  * `@calm/model`: the CALM language model and its AR baseline on TensorFlow.js — the Llama
- * backbone with a KV cache, the CALM LM (input compression, a generative head, the frozen
- * autoencoder) with the official parameter names and sequence alignment, the samplers BrierLM and
+ * backbone with a KV cache, the CALM LM (input compression, a generative head — energy, flow,
+ * diffusion or your own `GenerativeHead` — and the frozen autoencoder) with the official parameter
+ * names and sequence alignment, the samplers BrierLM and
  * temperature sampling use, generation, evaluation and FLOPs accounting. Checkpoint folders
  * (official `pytorch_model.bin` and safetensors) live in `@calm/model/node`. Training lives in
  * `@calm/trainer`, the `calm` command line in `@calm/cli`.
@@ -45,7 +46,14 @@ export {
   type LlamaForwardOptions,
   type LlamaOutput,
 } from './llama.js';
-export { CalmModel, calmParamSpecs, type CalmModelOptions, type CalmLossNoise } from './calm-model.js';
+export {
+  CalmModel,
+  calmParamSpecs,
+  type CalmModelOptions,
+  type CalmLossNoise,
+  type CalmParamSpecsOptions,
+} from './calm-model.js';
+export type { CalmHeadKind } from './heads.js';
 export { ArModel, arParamSpecs } from './ar-model.js';
 export { calmChunkSampler, arNextTokenModel, type CalmSamplerOptions, type ArModelAdapterOptions } from './samplers.js';
 export {

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng } from '@calm/core';
+import type { EnergyHead } from '@calm/energy-head';
 import { paramGrads } from '@calm/nn';
 import { expectNoLeak } from '@calm/testing/tfjs';
 import { CalmModel, KvCache } from '../src/index.js';
@@ -32,7 +33,7 @@ for (const file of ['calm-tiny.safetensors', 'calm-tiny-gqa.safetensors']) {
           const hidden = model.hidden(ids.slice([0, 0], [2, 20]));
           expectParity(hidden, fx.values('expected.hidden'), 'hidden');
           const noise = fx.tensor('noise.head_uniform').reshape([10, 4, 8]) as tf.Tensor3D;
-          const samples = model.head.generate(hidden.reshape([10, 32]) as tf.Tensor2D, noise);
+          const samples = (model.head as EnergyHead).generate(hidden.reshape([10, 32]) as tf.Tensor2D, noise);
           expectParity(samples, fx.values('expected.samples'), 'samples');
         });
       });
@@ -66,7 +67,10 @@ for (const file of ['calm-tiny.safetensors', 'calm-tiny-gqa.safetensors']) {
           const prefix = model.hidden(gen, cache); // [2, 3, 32]
           expectParity(prefix, fx.values('expected.gen_prefix_hidden'), 'gen_prefix_hidden');
           const last = prefix.slice([0, 2, 0], [2, 1, 32]).reshape([2, 32]) as tf.Tensor2D;
-          const z = model.head.generate(last, fx.tensor('noise.gen_uniform').reshape([2, 1, 8]) as tf.Tensor3D); // [2, 1, 8]
+          const z = (model.head as EnergyHead).generate(
+            last,
+            fx.tensor('noise.gen_uniform').reshape([2, 1, 8]) as tf.Tensor3D,
+          ); // [2, 1, 8]
           expectParity(z, fx.values('expected.gen_latent'), 'gen_latent');
           const next = model.decodeChunks(z); // [2, 1, 4]
           expect(Array.from(next.dataSync())).toEqual(Array.from(fx.values('expected.gen_next_ids')));

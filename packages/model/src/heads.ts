@@ -1,0 +1,158 @@
+// The generative heads a CALM model is built with, by kind: for each built-in kind (the official
+// energy, flow-matching and diffusion heads of @calm/energy-head) the official class name written to
+// config.json, the state-dict prefix and its aliases, the kind's own config fields, and how to
+// build its parameter specs and the head from a CALM config. Adding a kind is one entry here (and
+// its fields in `CalmConfig`). Heads of other kinds come from the caller as instances.
+
+import type { ConfigField, ConfigValueRule } from '@calm/core';
+import {
+  DiffusionHead,
+  EnergyHead,
+  FlowMatchingHead,
+  diffusionHeadParamSpecs,
+  energyHeadParamSpecs,
+  flowHeadParamSpecs,
+  type DiffusionHeadConfig,
+  type EnergyHeadConfig,
+  type FlowHeadConfig,
+  type GenerativeHead,
+} from '@calm/energy-head';
+import type { ParamRecord, ParamSpec } from '@calm/nn';
+import type { CalmConfig } from './config.js';
+
+/**
+ * The generative heads built into CALM (official `model_type`): `'energy'` (the default, official
+ * `EnergyTransformer`), `'flow'` (`FlowTransformer`) and `'diffusion'` (`DiffusionTransformer`).
+ * @see {@link CalmConfig.head}
+ * @category Config
+ */
+export type CalmHeadKind = 'energy' | 'flow' | 'diffusion';
+
+/** What the model needs to know about one built-in head kind. */
+export interface HeadKindEntry {
+  /** The official model class, written as `architectures` in config.json. */
+  readonly architecture: string;
+  /** State-dict prefix of the head's parameters, without trailing dot. */
+  readonly prefix: string;
+  /** Other prefixes official checkpoints store the same tensors under (accepted on load, never written). */
+  readonly aliases: readonly string[];
+  /** The kind's own config fields (camelCase key, config.json name, rule); written only for this kind. */
+  readonly fields: ReadonlyArray<ConfigField>;
+  /** Cross-field problems of the kind's settings (checked when the config uses this kind). */
+  readonly problems: (config: CalmConfig, name: (key: string) => string) => string[];
+  /** The head's parameter specs (official names and initialisation) under `prefix`. */
+  readonly specs: (config: CalmConfig) => Record<string, ParamSpec>;
+  /** The head over existing parameters (the model owns them; the head does not). */
+  readonly create: (config: CalmConfig, params: ParamRecord) => GenerativeHead;
+}
+
+const oneOf =
+  (...options: readonly unknown[]): ConfigValueRule =>
+  (name, v) =>
+    options.includes(v)
+      ? null
+      : `${name} must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}, got ${JSON.stringify(v) ?? String(v)}`;
+
+function energyConfig(c: CalmConfig): EnergyHeadConfig {
+  return {
+    hiddenSize: c.hiddenSize,
+    latentSize: c.latentSize,
+    noiseSize: c.noiseSize,
+    numMlpLayers: c.numMlpLayers,
+    numSamples: c.numSamples,
+    numTargetSamples: c.numTargetSamples,
+    beta: c.beta,
+    initializerRange: c.initializerRange,
+  };
+}
+
+function flowConfig(c: CalmConfig): FlowHeadConfig {
+  return {
+    hiddenSize: c.hiddenSize,
+    latentSize: c.latentSize,
+    numMlpLayers: c.numMlpLayers,
+    numSamples: c.numSamples,
+    solver: c.flowSolver,
+    numSteps: c.flowSteps,
+  };
+}
+
+function diffusionConfig(c: CalmConfig): DiffusionHeadConfig {
+  return {
+    hiddenSize: c.hiddenSize,
+    latentSize: c.latentSize,
+    numMlpLayers: c.numMlpLayers,
+    numSamples: c.numSamples,
+    numTimesteps: c.diffusionSteps,
+    samplingSteps: c.diffusionSamplingSteps,
+    noiseSchedule: c.diffusionNoiseSchedule,
+    learnSigma: c.diffusionLearnSigma,
+  };
+}
+
+/** The built-in head kinds. */
+export const HEAD_KINDS: Readonly<Record<CalmHeadKind, HeadKindEntry>> = Object.freeze({
+  energy: {
+    architecture: 'EnergyTransformer',
+    prefix: 'mlp_generator',
+    aliases: ['generative_head'], // official: `self.generative_head = self.mlp_generator`, saved twice
+    fields: [],
+    problems: () => [],
+    specs: (c) => energyHeadParamSpecs(energyConfig(c), 'mlp_generator'),
+    create: (c, params) => new EnergyHead(energyConfig(c), { params, prefix: 'mlp_generator' }),
+  },
+  flow: {
+    architecture: 'FlowTransformer',
+    prefix: 'generative_head.net',
+    aliases: [],
+    fields: [
+      ['flowSolver', 'flow_solver', oneOf('midpoint', 'euler')],
+      ['flowSteps', 'flow_steps', 'posInt'],
+    ],
+    problems: () => [],
+    specs: (c) => flowHeadParamSpecs(flowConfig(c), 'generative_head.net'),
+    create: (c, params) => new FlowMatchingHead(flowConfig(c), { params, prefix: 'generative_head.net' }),
+  },
+  diffusion: {
+    architecture: 'DiffusionTransformer',
+    prefix: 'generative_head.net',
+    aliases: [],
+    fields: [
+      ['diffusionSteps', 'diffusion_steps', 'posInt'],
+      ['diffusionSamplingSteps', 'num_sampling_steps', 'posInt'],
+      ['diffusionNoiseSchedule', 'noise_schedule', oneOf('cosine', 'linear')],
+      ['diffusionLearnSigma', 'learn_sigma', 'bool'],
+    ],
+    problems: (c, n) => {
+      const problems: string[] = [];
+      const t = c.diffusionSteps;
+      const s = c.diffusionSamplingSteps;
+      if (Number.isSafeInteger(t) && t < 2)
+        problems.push(`${n('diffusionSteps')} must be >= 2 (a diffusion needs at least two timesteps), got ${t}`);
+      if (Number.isSafeInteger(t) && Number.isSafeInteger(s) && (s < 2 || s > t))
+        problems.push(
+          `${n('diffusionSamplingSteps')} must be in [2, ${n('diffusionSteps')} = ${t}] (the sampler respaces the training timesteps), got ${s}`,
+        );
+      if (c.diffusionNoiseSchedule === 'linear' && Number.isSafeInteger(t) && t < 20)
+        problems.push(
+          `${n('diffusionNoiseSchedule')} 'linear' needs ${n('diffusionSteps')} >= 20 (its last beta, 20/steps, must be <= 1), got ${t}`,
+        );
+      return problems;
+    },
+    specs: (c) => diffusionHeadParamSpecs(diffusionConfig(c), 'generative_head.net'),
+    create: (c, params) => new DiffusionHead(diffusionConfig(c), { params, prefix: 'generative_head.net' }),
+  },
+});
+
+/** Whether a head kind is built in. */
+export function isBuiltinHead(kind: unknown): kind is CalmHeadKind {
+  return typeof kind === 'string' && Object.hasOwn(HEAD_KINDS, kind);
+}
+
+/** The config.json `architectures` entry of models whose head is not built in (the official base class). */
+export const CUSTOM_HEAD_ARCHITECTURE = 'CALM';
+
+/** The head prefix without a trailing dot (custom heads may write `'my_head.'`). */
+export function headPrefix(head: GenerativeHead): string {
+  return head.prefix.endsWith('.') ? head.prefix.slice(0, -1) : head.prefix;
+}

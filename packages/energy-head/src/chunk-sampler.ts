@@ -1,6 +1,9 @@
 // The adapter from the tfjs world to the framework-free sampler contract: a generative head plus
 // a function giving hidden states for contexts and the autoencoder's decoder become a
-// `ChunkSampler` that @calm/brierlm and @calm/temperature-sampler consume.
+// `ChunkSampler` that @calm/brierlm and @calm/temperature-sampler consume. The one implementation
+// of "head samples → decode → token chunks": @calm/model's CALM sampler, BrierLM evaluation and
+// generation (with temperature) are built on it. Two batching knobs: contexts per hidden-state
+// call (`batchSize`) and latents per head-sample-and-decode call (`maxLatentsPerCall`).
 
 import * as tf from '@tensorflow/tfjs';
 import type { ChunkSampler, Rng, SampleCallOptions, TokenIds } from '@calm/core';
@@ -28,23 +31,32 @@ export interface HeadChunkSamplerOptions {
    */
   hiddenStates(contexts: readonly TokenIds[]): tf.Tensor2D | Promise<tf.Tensor2D>;
   /**
-   * Optional teacher-forced fast path: for each sequence of L·K tokens, the hidden states at chunk
-   * positions 0..L−2 (position t has seen chunks 0..t and predicts chunk t+1). Enables
+   * Optional teacher-forced fast path: for each sequence of S·K tokens, the hidden states at chunk
+   * steps 0..S−2 (step t has seen chunks 0..t and predicts chunk t+1). Enables
    * `sampleTeacherForced`.
-   * @param sequences - B token sequences, lengths multiples of K, int32.
-   * @returns One tensor per sequence, shape [L−1, H], float32. The sampler takes ownership and
+   * @param sequences - B token sequences, lengths positive multiples of K, int32.
+   * @returns One tensor per sequence, shape [S−1, H], float32. The sampler takes ownership and
    *   disposes them.
    */
   teacherForcedHiddenStates?(sequences: readonly TokenIds[]): tf.Tensor2D[] | Promise<tf.Tensor2D[]>;
   /**
    * The autoencoder's decoder with argmax: latent vectors to token ids.
-   * @param latents - Latent vectors, shape [S, L], float32. Owned by the sampler; do not dispose.
-   * @returns Token ids, shape [S, K] flattened row-major, int32 (sync or async).
+   * @param latents - Latent vectors, shape [R, L], float32. Owned by the sampler; do not dispose.
+   * @returns Token ids, shape [R, K] flattened row-major, int32 (sync or async).
    */
   decode(latents: tf.Tensor2D): Int32Array | Promise<Int32Array>;
   /** Source of the head's noise. */
   rng: Rng;
-  /** Most latent vectors sampled and decoded at once (memory bound). @defaultValue 4096 */
+  /**
+   * Most contexts (or teacher-forced sequences) per `hiddenStates` (`teacherForcedHiddenStates`)
+   * call: bounds the hidden-state function's batch, e.g. the Transformer's forward pass.
+   * @defaultValue all of a call's contexts at once
+   */
+  batchSize?: number;
+  /**
+   * Most latent vectors sampled by the head and decoded at once: bounds the head's and the
+   * decoder's memory (a decoder materialises K·V logits per latent). @defaultValue 4096
+   */
   maxLatentsPerCall?: number;
 }
 
@@ -58,11 +70,12 @@ function checkAbort(signal: AbortSignal | undefined): void {
  * @remarks
  * `sample(contexts, n)` gets one hidden state per context, draws n latent vectors from the head
  * per context (fresh noise from `rng` for every draw, so all draws are independent), decodes
- * them to K tokens each, and returns [B, n, K] ids. Work is split so that at most
- * `maxLatentsPerCall` latents are in flight. The returned sampler does not depend on
- * `@calm/autoencoder`: any `decode` function works.
+ * them to K tokens each, and returns [B, n, K] ids. Work is split so that at most `batchSize`
+ * contexts go to `hiddenStates` at once and at most `maxLatentsPerCall` latents are in flight;
+ * the draws are the same whatever the split (rows are drawn in context order). The returned
+ * sampler does not depend on `@calm/autoencoder`: any `decode` function works.
  *
- * @param options - The head, the hidden-state and decode functions, K, the RNG.
+ * @param options - The head, the hidden-state and decode functions, K, the RNG, the batching bounds.
  * @returns A sampler for `@calm/brierlm` and `@calm/temperature-sampler`.
  * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for bad options. The sampler's calls reject with
  *   `INVALID_ARGUMENT` (bad counts, decoded ids outside the vocabulary), `SHAPE_MISMATCH` (hidden
@@ -93,7 +106,19 @@ export function createHeadChunkSampler(options: HeadChunkSamplerOptions): ChunkS
     fail('INVALID_ARGUMENT', 'createHeadChunkSampler: options.rng must be an Rng (createRng from @calm/core).');
   const maxLatents = options.maxLatentsPerCall ?? 4096;
   assertInteger(maxLatents, 'maxLatentsPerCall', 1, 'pass a positive bound such as 4096');
+  const batchSize = options.batchSize ?? Number.POSITIVE_INFINITY;
+  if (batchSize !== Number.POSITIVE_INFINITY)
+    assertInteger(batchSize, 'batchSize', 1, 'pass a positive number of contexts per hidden-state call, or omit it');
   const k = chunkSize;
+
+  /** Splits `items` into consecutive groups of at most `batchSize` (the array itself when it fits). */
+  function batches<T>(items: readonly T[]): { start: number; group: readonly T[] }[] {
+    if (items.length <= batchSize) return [{ start: 0, group: items }];
+    const out: { start: number; group: readonly T[] }[] = [];
+    for (let start = 0; start < items.length; start += batchSize)
+      out.push({ start, group: items.slice(start, start + batchSize) });
+    return out;
+  }
 
   /** Draws n chunks for every row of hidden [R, H]; returns [R, n, K] ids. */
   async function drawFrom(hidden: tf.Tensor2D, n: number, signal: AbortSignal | undefined): Promise<Int32Array> {
@@ -160,18 +185,23 @@ export function createHeadChunkSampler(options: HeadChunkSamplerOptions): ChunkS
         fail('INVALID_ARGUMENT', 'sample: contexts must be an array of Int32Array token sequences.');
       checkAbort(callOptions.signal);
       if (contexts.length === 0) return new Int32Array(0);
-      const hidden = await options.hiddenStates(contexts);
-      try {
-        if (hidden?.shape?.[0] !== contexts.length) {
-          fail(
-            'SHAPE_MISMATCH',
-            `hiddenStates returned shape [${hidden?.shape?.join(', ')}] for ${contexts.length} contexts; return [B, ${head.hiddenSize}].`,
-          );
+      const out = new Int32Array(contexts.length * numSamples * k); // [B, n, K]
+      for (const { start, group } of batches(contexts)) {
+        checkAbort(callOptions.signal);
+        const hidden = await options.hiddenStates(group);
+        try {
+          if (hidden?.shape?.[0] !== group.length) {
+            fail(
+              'SHAPE_MISMATCH',
+              `hiddenStates returned shape [${hidden?.shape?.join(', ')}] for ${group.length} contexts; return [B, ${head.hiddenSize}].`,
+            );
+          }
+          out.set(await drawFrom(hidden, numSamples, callOptions.signal), start * numSamples * k);
+        } finally {
+          hidden?.dispose?.();
         }
-        return await drawFrom(hidden, numSamples, callOptions.signal);
-      } finally {
-        hidden?.dispose?.();
       }
+      return out;
     },
   };
 
@@ -187,50 +217,51 @@ export function createHeadChunkSampler(options: HeadChunkSamplerOptions): ChunkS
         if (s.length % k !== 0 || s.length < k)
           fail(
             'INVALID_ARGUMENT',
-            `sampleTeacherForced: sequence ${i} has ${s.length} tokens; it must be a positive multiple of chunkSize ${k}.`,
+            `sampleTeacherForced: sequence ${i} has ${s.length} tokens; it must be a positive multiple of K = ${k} (chunkSize).`,
           );
       }
       checkAbort(callOptions.signal);
       if (sequences.length === 0) return [];
-      const hs = await teacherForced.call(options, sequences);
-      try {
-        if (!Array.isArray(hs) || hs.length !== sequences.length) {
-          fail(
-            'SHAPE_MISMATCH',
-            `teacherForcedHiddenStates returned ${Array.isArray(hs) ? hs.length : String(hs)} tensors for ${sequences.length} sequences; return one [L−1, H] tensor per sequence.`,
-          );
-        }
-        const counts = sequences.map((s) => s.length / k - 1);
-        hs.forEach((h, i) => {
-          if (h.rank !== 2 || h.shape[0] !== counts[i])
+      const counts = sequences.map((s) => s.length / k - 1); // S − 1 predicted chunks per sequence
+      const out = counts.map((c) => new Int32Array(c * numSamples * k)); // [S−1, n, K] each
+      for (const { start, group } of batches(sequences)) {
+        checkAbort(callOptions.signal);
+        const hs = await teacherForced.call(options, group);
+        try {
+          if (!Array.isArray(hs) || hs.length !== group.length) {
             fail(
               'SHAPE_MISMATCH',
-              `teacherForcedHiddenStates: sequence ${i} has ${counts[i]! + 1} chunks, so it needs [${counts[i]}, H] hidden states, got [${h.shape.join(', ')}].`,
+              `teacherForcedHiddenStates returned ${Array.isArray(hs) ? hs.length : String(hs)} tensors for ${group.length} sequences; return one [S−1, H] tensor per sequence.`,
             );
-        });
-        const total = counts.reduce((a, c) => a + c, 0);
-        if (total === 0) return counts.map(() => new Int32Array(0));
-        const all = tf.concat(
-          hs.filter((h) => h.shape[0]! > 0),
-          0,
-        ) as tf.Tensor2D;
-        let ids: Int32Array;
-        try {
-          ids = await drawFrom(all, numSamples, callOptions.signal);
+          }
+          hs.forEach((h, j) => {
+            const c = counts[start + j]!;
+            if (h.rank !== 2 || h.shape[0] !== c)
+              fail(
+                'SHAPE_MISMATCH',
+                `teacherForcedHiddenStates: sequence ${start + j} has ${c + 1} chunks, so it needs [${c}, H] hidden states, got [${h.shape.join(', ')}].`,
+              );
+          });
+          const nonEmpty = hs.filter((h) => h.shape[0]! > 0);
+          if (nonEmpty.length === 0) continue;
+          const all = nonEmpty.length === 1 ? nonEmpty[0]! : (tf.concat(nonEmpty, 0) as tf.Tensor2D); // [Σ(S−1), H]
+          let ids: Int32Array;
+          try {
+            ids = await drawFrom(all, numSamples, callOptions.signal);
+          } finally {
+            if (all !== nonEmpty[0]) all.dispose();
+          }
+          let offset = 0;
+          for (let j = 0; j < group.length; j++) {
+            const len = counts[start + j]! * numSamples * k;
+            out[start + j]!.set(ids.subarray(offset, offset + len));
+            offset += len;
+          }
         } finally {
-          all.dispose();
+          if (Array.isArray(hs)) for (const h of hs) h?.dispose?.();
         }
-        const out: Int32Array[] = [];
-        let offset = 0;
-        for (const c of counts) {
-          const len = c * numSamples * k;
-          out.push(ids.slice(offset, offset + len));
-          offset += len;
-        }
-        return out;
-      } finally {
-        if (Array.isArray(hs)) for (const h of hs) h?.dispose?.();
       }
+      return out;
     };
   }
   return sampler;

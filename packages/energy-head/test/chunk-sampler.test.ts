@@ -84,6 +84,47 @@ describe('createHeadChunkSampler', () => {
     });
   }
 
+  it('batchSize bounds the contexts per hiddenStates call; the draws do not depend on the split', async () => {
+    const seen: number[] = [];
+    const counting = (c: readonly Int32Array[]) => {
+      seen.push(c.length);
+      return hiddenStates(c);
+    };
+    const tfHidden = (seqs: readonly Int32Array[]) => {
+      seen.push(seqs.length);
+      return seqs.map((s) =>
+        tf.tensor2d(
+          Array.from({ length: s.length / K - 1 }, (_, t) => [10 * s.length + t, 0, 0]),
+          [s.length / K - 1, 3],
+        ),
+      );
+    };
+    const make = (batchSize?: number, maxLatentsPerCall?: number) =>
+      createHeadChunkSampler({
+        head: fakeHead(),
+        chunkSize: K,
+        hiddenStates: counting,
+        teacherForcedHiddenStates: tfHidden,
+        decode,
+        rng: createRng(4),
+        ...(batchSize !== undefined ? { batchSize } : {}),
+        ...(maxLatentsPerCall !== undefined ? { maxLatentsPerCall } : {}),
+      });
+    const whole = await make().sample(contexts, 3);
+    expect(seen).toEqual([4]);
+    seen.length = 0;
+    const split = await expectNoLeak(() => make(3, 2).sample(contexts, 3));
+    expect(seen).toEqual([3, 1]);
+    expect(Array.from(split)).toEqual(Array.from(whole));
+    const seqs = [new Int32Array(3 * K), new Int32Array(K), new Int32Array(2 * K)];
+    seen.length = 0;
+    const tfWhole = await make().sampleTeacherForced!(seqs, 2);
+    const tfSplit = await expectNoLeak(() => make(1).sampleTeacherForced!(seqs, 2));
+    expect(seen).toEqual([3, 1, 1, 1]);
+    expect(tfSplit.map((a) => Array.from(a))).toEqual(tfWhole.map((a) => Array.from(a)));
+    expect(() => make(0)).toThrow(/batchSize/);
+  });
+
   it('meets the shared ChunkSampler contract (int32 [B, n, K] in range, empty batch, same seeds give same ids)', async () => {
     const make = () =>
       createHeadChunkSampler({

@@ -1,15 +1,22 @@
 // Text generation with a KV cache: CALM as the official `CALM.generate` (prompts right-padded with
-// PAD to a multiple of K, one chunk per step, temperature through @calm/temperature-sampler, EOS
-// handling, PAD stripped from the output) and the AR baseline with softmax temperature.
+// PAD to a multiple of K, one chunk per step drawn through @calm/energy-head's head chunk sampler,
+// temperature through @calm/temperature-sampler, EOS handling, PAD stripped from the output) and
+// the AR baseline with softmax temperature.
 
 import * as tf from '@tensorflow/tfjs';
-import { padToMultiple, type ChunkSampler, type Rng, type SampleCallOptions, type TokenIds } from '@calm/core';
-import { withBatchTemperature, withExactTemperature, type TemperatureSamplerStats } from '@calm/temperature-sampler';
+import { padToMultiple, type ChunkSampler, type Rng, type TokenIds } from '@calm/core';
+import { createHeadChunkSampler } from '@calm/energy-head';
+import {
+  withBatchTemperature,
+  withExactTemperature,
+  type TemperatureSamplerStats,
+  type TemperedChunkSampler,
+} from '@calm/temperature-sampler';
 import type { ArModel } from './ar-model.js';
 import type { CalmModel } from './calm-model.js';
 import { fail } from './internal/errors.js';
 import { KvCache } from './llama.js';
-import { drawFromHidden } from './samplers.js';
+import { calmDecoder, defaultMaxLatents } from './samplers.js';
 
 /**
  * Options of {@link generateCalm}.
@@ -98,8 +105,9 @@ function addStats(a: TemperatureSamplerStats | undefined, b: TemperatureSamplerS
  * Each prompt is right-padded with PAD to a multiple of K (the official quirk: the PAD embeds to
  * zero inside the last prompt chunk). Prompts with the same padded length are generated together
  * with one KV cache; a row's result never depends on the other rows. Each step takes the hidden
- * state of the last chunk, draws the next chunk (head sample → autoencoder decoder → argmax, at
- * temperature T through `@calm/temperature-sampler`), and feeds it back. Finished rows receive PAD
+ * state of the last chunk, draws the next chunk (head sample → autoencoder decoder → argmax,
+ * through `@calm/energy-head`'s `createHeadChunkSampler`, for any head; at temperature T through
+ * `@calm/temperature-sampler`), and feeds it back. Finished rows receive PAD
  * chunks; every PAD is removed from the output.
  * @param model - A CALM model.
  * @param prompts - Token sequences (non-empty, int32).
@@ -158,6 +166,8 @@ export async function generateCalm(
   let steps = 0;
   let tempStats: TemperatureSamplerStats | undefined;
 
+  const decode = calmDecoder(model);
+  const maxLatentsPerCall = defaultMaxLatents(model);
   for (const [len, members] of groups) {
     const g = members.length;
     const maxTotal = Math.min(
@@ -166,53 +176,52 @@ export async function generateCalm(
     );
     const rows: number[][] = members.map((m) => Array.from(padded[m]!));
     const finished = new Array<boolean>(g).fill(false);
+    // One chunk sampler per group over the current step's hidden states [G, H]: its contexts only
+    // name rows (a temperature sampler may ask for some of them), so no token is re-encoded.
+    const rowContexts: TokenIds[] = members.map(() => new Int32Array(0));
+    const rowOf = new Map<TokenIds, number>(rowContexts.map((c, i) => [c, i]));
+    let last: tf.Tensor2D | undefined;
+    const base = createHeadChunkSampler({
+      head: model.head,
+      chunkSize: k,
+      vocabSize: cfg.vocabSize,
+      rng,
+      maxLatentsPerCall,
+      decode,
+      hiddenStates: (contexts) => {
+        const current = last!;
+        if (contexts === rowContexts) return tf.clone(current); // every row in order: no copy
+        const idx = contexts.map(
+          (c) => rowOf.get(c) ?? fail('INTERNAL', 'generateCalm: the temperature sampler passed an unknown context.'),
+        );
+        return tf.tidy(() => tf.gather(current, tf.tensor1d(Int32Array.from(idx), 'int32')) as tf.Tensor2D);
+      },
+    });
+    const tempered: TemperedChunkSampler | undefined =
+      temperature === 1
+        ? undefined
+        : method === 'batch'
+          ? withBatchTemperature(base, {
+              temperature,
+              rng,
+              ...(options.poolSize !== undefined ? { poolSize: options.poolSize } : {}),
+            })
+          : withExactTemperature(base, { temperature, rng });
+    const sampler: ChunkSampler = tempered ?? base;
+    const callOptions = options.signal ? { signal: options.signal } : {};
     const cache = new KvCache();
     try {
-      let last = tf.tidy(() => {
-        const h = model.hidden(tf.tensor2d(Int32Array.from(rows.flat()), [g, len], 'int32'), cache);
+      last = tf.tidy(() => {
+        const h = model.hidden(tf.tensor2d(Int32Array.from(rows.flat()), [g, len], 'int32'), cache); // [G, S, H]
         return tf.reshape(tf.slice(h, [0, h.shape[1] - 1, 0], [g, 1, cfg.hiddenSize]), [
           g,
           cfg.hiddenSize,
-        ]) as tf.Tensor2D;
+        ]) as tf.Tensor2D; // [G, H]
       });
       let total = len;
       while (total < maxTotal && !finished.every((f) => f)) {
         if (options.signal?.aborted) fail('ABORTED', 'generation was aborted by the caller (options.signal).');
-        let next: Int32Array;
-        if (temperature === 1) next = await drawFromHidden(model, last, 1, rng);
-        else {
-          // A ChunkSampler over the current hidden states: contexts identify rows by object.
-          const contexts = members.map(() => new Int32Array(0));
-          const rowOf = new Map<TokenIds, number>(contexts.map((c, i) => [c, i]));
-          const current = last;
-          const base: ChunkSampler = {
-            chunkSize: k,
-            vocabSize: cfg.vocabSize,
-            async sample(ctx: readonly TokenIds[], numSamples: number, o: SampleCallOptions = {}) {
-              if (o.signal?.aborted) fail('ABORTED', 'generation was aborted by the caller (options.signal).');
-              const idx = ctx.map(
-                (c) =>
-                  rowOf.get(c) ?? fail('INTERNAL', 'generateCalm: the temperature sampler passed an unknown context.'),
-              );
-              const h = tf.tidy(() => tf.gather(current, tf.tensor1d(Int32Array.from(idx), 'int32')) as tf.Tensor2D);
-              try {
-                return await drawFromHidden(model, h, numSamples, rng);
-              } finally {
-                h.dispose();
-              }
-            },
-          };
-          const tempered =
-            method === 'batch'
-              ? withBatchTemperature(base, {
-                  temperature,
-                  rng,
-                  ...(options.poolSize !== undefined ? { poolSize: options.poolSize } : {}),
-                })
-              : withExactTemperature(base, { temperature, rng });
-          next = await tempered.sample(contexts, 1, options.signal ? { signal: options.signal } : {});
-          tempStats = addStats(tempStats, tempered.stats());
-        }
+        const next = await sampler.sample(rowContexts, 1, callOptions); // [G, 1, K]
         for (let r = 0; r < g; r++) {
           const chunk = next.subarray(r * k, (r + 1) * k);
           if (finished[r]) chunk.fill(pad);
@@ -229,13 +238,14 @@ export async function generateCalm(
         const prev = last;
         last = tf.tidy(
           () => tf.reshape(model.hidden(tf.tensor2d(next, [g, k], 'int32'), cache), [g, cfg.hiddenSize]) as tf.Tensor2D,
-        );
+        ); // [G, H]
         prev.dispose();
       }
-      last.dispose();
     } finally {
+      last?.dispose();
       cache.dispose();
     }
+    if (tempered) tempStats = addStats(tempStats, tempered.stats());
     members.forEach((m, r) => {
       sequences[m] = stripPad(rows[r]!, pad);
       generated[m] = stripPad(rows[r]!.slice(len), pad);

@@ -1,7 +1,9 @@
 // Adapters from the trained models to the black-box contracts of @calm/core: CALM as a
-// `ChunkSampler` (with the teacher-forced fast path BrierLM uses) and the AR baseline as a
-// `NextTokenModel` with exact probabilities (with the teacher-forced fast path). Contexts are
-// batched by length; CALM pads a context to a multiple of K with PAD as the official code does.
+// `ChunkSampler` (with the teacher-forced fast path BrierLM uses) built on @calm/energy-head's
+// `createHeadChunkSampler` (the one "head samples → decode → token chunks" implementation, for
+// every head), and the AR baseline as a `NextTokenModel` with exact probabilities (with the
+// teacher-forced fast path). CALM pads a context to a multiple of K with PAD as the official code
+// does; contexts of equal padded length share a backbone pass.
 
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -12,24 +14,26 @@ import {
   type SampleCallOptions,
   type TokenIds,
 } from '@calm/core';
+import { createHeadChunkSampler } from '@calm/energy-head';
 import type { ArModel } from './ar-model.js';
 import type { CalmModel } from './calm-model.js';
 import { fail } from './internal/errors.js';
 
 /**
- * Options of {@link calmChunkSampler}.
+ * Options of {@link calmChunkSampler}: the RNG and the batching bounds of `@calm/energy-head`'s
+ * `createHeadChunkSampler`, on which it is built.
  * @category Samplers
  */
 export interface CalmSamplerOptions {
   /** Source of the head noise (each call advances it). */
   rng: Rng;
-  /** Most sequences per backbone forward pass. @defaultValue 16 */
+  /** Most contexts (or teacher-forced sequences) per backbone forward pass. @defaultValue 16 */
   batchSize?: number;
   /**
-   * Most logits materialised by one autoencoder decode (rows · K · V floats); larger requests are
-   * decoded in slices. @defaultValue 2^24 (64 MiB)
+   * Most latent vectors sampled by the head and decoded at once; each materialises K·V decoder
+   * logits. @defaultValue ⌊2^24 / (K·V)⌋, at least 1 (64 MiB of logits)
    */
-  maxDecodeLogits?: number;
+  maxLatentsPerCall?: number;
 }
 
 function checkAbort(signal: AbortSignal | undefined): void {
@@ -60,58 +64,104 @@ function groupBy<T>(items: readonly T[], key: (x: T) => number): Map<number, num
   return out;
 }
 
+/** The default bound on latents per decode: 2^24 logits (64 MiB) of K·V each, at least 1. */
+export function defaultMaxLatents(model: CalmModel): number {
+  return Math.max(1, Math.floor(2 ** 24 / (model.chunkSize * model.config.vocabSize)));
+}
+
 /**
- * Draws chunks from hidden states in slices that bound the decoder's logits.
- * @param model - The CALM model.
- * @param hidden - Hidden states [R, H].
- * @param numSamples - Samples per row.
- * @param rng - Head noise.
- * @param maxLogits - Logit budget per decode.
- * @returns Token ids [R, numSamples, K] flattened.
+ * The frozen autoencoder's decoder with argmax as the adapter's `decode`: latents [R, L] → ids
+ * [R, K] flattened, int32.
  */
-export async function drawFromHidden(
-  model: CalmModel,
-  hidden: tf.Tensor2D,
-  numSamples: number,
-  rng: Rng,
-  maxLogits = 2 ** 24,
-): Promise<Int32Array> {
-  const rows = hidden.shape[0];
+export function calmDecoder(model: CalmModel): (latents: tf.Tensor2D) => Promise<Int32Array> {
+  return async (latents) => {
+    const [r, latentSize] = latents.shape;
+    const ids = tf.tidy(() => model.decodeChunks(tf.reshape(latents, [1, r, latentSize]) as tf.Tensor3D)); // [1, R, K]
+    try {
+      return (await ids.data()) as Int32Array;
+    } finally {
+      ids.dispose();
+    }
+  };
+}
+
+/** The hidden state after each context (the backbone's last chunk step), [B, H] in context order. */
+function lastHiddenStates(model: CalmModel, contexts: readonly TokenIds[]): tf.Tensor2D {
+  const { vocabSize, padTokenId, hiddenSize } = model.config;
   const k = model.chunkSize;
-  const perRow = numSamples * k * model.config.vocabSize;
-  const sliceRows = Math.max(1, Math.floor(maxLogits / perRow));
-  const out = new Int32Array(rows * numSamples * k);
-  for (let r = 0; r < rows; r += sliceRows) {
-    const n = Math.min(sliceRows, rows - r);
-    const ids = tf.tidy(() => {
-      const h = n === rows ? hidden : (tf.slice(hidden, [r, 0], [n, hidden.shape[1]]) as tf.Tensor2D);
-      if (numSamples * k * model.config.vocabSize <= maxLogits) return model.sampleChunks(h, numSamples, { rng });
-      // Even one row's samples exceed the budget: draw them in groups.
-      const per = Math.max(1, Math.floor(maxLogits / (k * model.config.vocabSize)));
-      const parts: tf.Tensor3D[] = [];
-      for (let s = 0; s < numSamples; s += per)
-        parts.push(model.sampleChunks(h, Math.min(per, numSamples - s), { rng }));
-      return tf.concat(parts, 1);
+  const padded = contexts.map((c, i) => {
+    checkIds(c, vocabSize, `contexts[${i}]`);
+    if (c.length === 0)
+      fail(
+        'INVALID_ARGUMENT',
+        `sample: contexts[${i}] is empty; CALM needs at least one token (e.g. BOS) to condition on.`,
+      );
+    return padToMultiple(c, k, padTokenId);
+  });
+  return tf.tidy(() => {
+    const parts: tf.Tensor2D[] = [];
+    const order: number[] = [];
+    for (const [len, members] of groupBy(padded, (c) => c.length)) {
+      const g = members.length;
+      const ids = new Int32Array(g * len); // [G, S·K]
+      members.forEach((m, j) => ids.set(padded[m]!, j * len));
+      const h = model.hidden(tf.tensor2d(ids, [g, len], 'int32')); // [G, S, H]
+      parts.push(tf.reshape(tf.slice(h, [0, len / k - 1, 0], [g, 1, hiddenSize]), [g, hiddenSize]) as tf.Tensor2D);
+      order.push(...members);
+    }
+    if (parts.length === 1) return parts[0]!; // one length: rows already in context order
+    const rows = new Int32Array(order.length); // context m sits at row rows[m] of the concatenation
+    order.forEach((m, row) => {
+      rows[m] = row;
     });
-    out.set(await ids.data(), r * numSamples * k);
-    ids.dispose();
+    return tf.gather(tf.concat(parts, 0), tf.tensor1d(rows, 'int32')) as tf.Tensor2D; // [B, H]
+  });
+}
+
+/** Teacher-forced hidden states: per sequence of S·K tokens, [S−1, H] (step t predicts chunk t+1). */
+function teacherForcedHiddenStates(model: CalmModel, sequences: readonly TokenIds[]): tf.Tensor2D[] {
+  const { vocabSize, hiddenSize } = model.config;
+  const k = model.chunkSize;
+  sequences.forEach((s, i) => {
+    checkIds(s, vocabSize, `sequences[${i}]`);
+  });
+  const out: tf.Tensor2D[] = new Array(sequences.length);
+  for (const [len, members] of groupBy(sequences, (s) => s.length)) {
+    const steps = len / k - 1; // S − 1
+    if (steps === 0) {
+      for (const m of members) out[m] = tf.zeros([0, hiddenSize]) as tf.Tensor2D;
+      continue;
+    }
+    const g = members.length;
+    const ids = new Int32Array(g * (len - k)); // [G, (S−1)·K]: the last chunk is only a target
+    members.forEach((m, j) => ids.set(sequences[m]!.subarray(0, len - k), j * (len - k)));
+    const parts = tf.tidy(() => {
+      const h = model.hidden(tf.tensor2d(ids, [g, len - k], 'int32')); // [G, S−1, H]
+      return g === 1 ? [tf.reshape(h, [steps, hiddenSize])] : tf.unstack(h, 0); // G × [S−1, H]
+    }) as tf.Tensor2D[];
+    members.forEach((m, j) => {
+      out[m] = parts[j]!;
+    });
   }
   return out;
 }
 
 /**
- * CALM as a `ChunkSampler`: each draw is one head sample at the last position, decoded by
- * the frozen autoencoder (argmax per token), as the official `generate` at temperature 1.
+ * CALM as a `ChunkSampler`: each draw is one head sample at the last chunk step, decoded by the
+ * frozen autoencoder (argmax per token), as the official `generate` at temperature 1, for any head.
  *
  * @remarks
- * A context whose length is not a multiple of K is right-padded with PAD (the official quirk: PAD
- * embeds to zero inside the last chunk). `sampleTeacherForced` runs one backbone pass per
- * sequence and draws at every chunk position, which BrierLM uses. Draws are independent (fresh
+ * Built on `@calm/energy-head`'s `createHeadChunkSampler` with the model's head, backbone and
+ * decoder. A context whose length is not a multiple of K is right-padded with PAD (the official
+ * quirk: PAD embeds to zero inside the last chunk). `sampleTeacherForced` runs one backbone pass
+ * per sequence and draws at every chunk step, which BrierLM uses. Draws are independent (fresh
  * noise per sample) and reproducible for a given `rng` state and call sequence.
  * @param model - A CALM model.
- * @param options - Head-noise RNG, batch size, decode budget.
- * @returns The sampler (K = the model's patch size).
- * @throws `CalmError` `INVALID_ARGUMENT` for a bad option.
+ * @param options - Head-noise RNG and the batching bounds.
+ * @returns The sampler (K = the model's patch size, V its vocabulary).
+ * @throws `CalmError` `INVALID_ARGUMENT` for a bad option. The sampler's calls reject with
+ *   `INVALID_ARGUMENT` (empty contexts, ids outside the vocabulary, sequences that are not
+ *   multiples of K) and `ABORTED`.
  * @example
  * {@includeCode ../test/examples.test.ts#evaluate}
  * @category Samplers
@@ -120,97 +170,17 @@ export function calmChunkSampler(model: CalmModel, options: CalmSamplerOptions):
   const { rng } = options;
   if (!rng || typeof rng.uniform !== 'function')
     fail('INVALID_ARGUMENT', 'calmChunkSampler: options.rng must be an Rng from @calm/core (createRng(seed)).');
-  const batchSize = options.batchSize ?? 16;
-  if (!Number.isInteger(batchSize) || batchSize < 1)
-    fail('INVALID_ARGUMENT', `calmChunkSampler: batchSize must be an integer >= 1, got ${batchSize}.`);
-  const maxLogits = options.maxDecodeLogits ?? 2 ** 24;
-  const k = model.chunkSize;
-  const vocab = model.config.vocabSize;
-  const pad = model.config.padTokenId;
-  return {
-    chunkSize: k,
-    vocabSize: vocab,
-    async sample(
-      contexts: readonly TokenIds[],
-      numSamples: number,
-      callOptions: SampleCallOptions = {},
-    ): Promise<Int32Array> {
-      if (!Array.isArray(contexts))
-        fail('INVALID_ARGUMENT', 'sample: contexts must be an array of Int32Array token sequences.');
-      if (!Number.isInteger(numSamples) || numSamples < 1)
-        fail('INVALID_ARGUMENT', `sample: numSamples must be an integer >= 1, got ${numSamples}.`);
-      const padded = contexts.map((c, i) => {
-        checkIds(c, vocab, `contexts[${i}]`);
-        if (c.length === 0)
-          fail(
-            'INVALID_ARGUMENT',
-            `sample: contexts[${i}] is empty; CALM needs at least one token (e.g. BOS) to condition on.`,
-          );
-        return padToMultiple(c, k, pad);
-      });
-      const out = new Int32Array(contexts.length * numSamples * k);
-      for (const [len, members] of groupBy(padded, (c) => c.length)) {
-        for (let g = 0; g < members.length; g += batchSize) {
-          checkAbort(callOptions.signal);
-          const idx = members.slice(g, g + batchSize);
-          const ids = new Int32Array(idx.length * len);
-          idx.forEach((m, j) => ids.set(padded[m]!, j * len));
-          const last = tf.tidy(() => {
-            const h = model.hidden(tf.tensor2d(ids, [idx.length, len], 'int32'));
-            const s = h.shape[1];
-            return tf.reshape(tf.slice(h, [0, s - 1, 0], [idx.length, 1, h.shape[2]]), [
-              idx.length,
-              h.shape[2],
-            ]) as tf.Tensor2D;
-          });
-          const drawn = await drawFromHidden(model, last, numSamples, rng, maxLogits);
-          last.dispose();
-          idx.forEach((m, j) =>
-            out.set(drawn.subarray(j * numSamples * k, (j + 1) * numSamples * k), m * numSamples * k),
-          );
-        }
-      }
-      return out;
-    },
-    async sampleTeacherForced(
-      sequences: readonly TokenIds[],
-      numSamples: number,
-      callOptions: SampleCallOptions = {},
-    ): Promise<Int32Array[]> {
-      if (!Array.isArray(sequences))
-        fail('INVALID_ARGUMENT', 'sampleTeacherForced: sequences must be an array of Int32Array token sequences.');
-      if (!Number.isInteger(numSamples) || numSamples < 1)
-        fail('INVALID_ARGUMENT', `sampleTeacherForced: numSamples must be an integer >= 1, got ${numSamples}.`);
-      sequences.forEach((s, i) => {
-        checkIds(s, vocab, `sequences[${i}]`);
-        if (s.length % k !== 0 || s.length === 0)
-          fail(
-            'INVALID_ARGUMENT',
-            `sampleTeacherForced: sequences[${i}] has ${s.length} tokens; pass a positive multiple of K = ${k}.`,
-          );
-      });
-      const out: Int32Array[] = sequences.map((s) => new Int32Array((s.length / k - 1) * numSamples * k));
-      for (const [len, members] of groupBy(sequences, (s) => s.length)) {
-        const positions = len / k - 1;
-        if (positions === 0) continue;
-        for (let g = 0; g < members.length; g += batchSize) {
-          checkAbort(callOptions.signal);
-          const idx = members.slice(g, g + batchSize);
-          const ids = new Int32Array(idx.length * (len - k));
-          idx.forEach((m, j) => ids.set(sequences[m]!.subarray(0, len - k), j * (len - k)));
-          const flat = tf.tidy(() => {
-            const h = model.hidden(tf.tensor2d(ids, [idx.length, len - k], 'int32')); // [G, L−1, H]
-            return tf.reshape(h, [idx.length * positions, h.shape[2]]) as tf.Tensor2D;
-          });
-          const drawn = await drawFromHidden(model, flat, numSamples, rng, maxLogits);
-          flat.dispose();
-          const per = positions * numSamples * k;
-          idx.forEach((m, j) => out[m]!.set(drawn.subarray(j * per, (j + 1) * per)));
-        }
-      }
-      return out;
-    },
-  };
+  return createHeadChunkSampler({
+    head: model.head,
+    chunkSize: model.chunkSize,
+    vocabSize: model.config.vocabSize,
+    rng,
+    batchSize: options.batchSize ?? 16,
+    maxLatentsPerCall: options.maxLatentsPerCall ?? defaultMaxLatents(model),
+    decode: calmDecoder(model),
+    hiddenStates: (contexts) => lastHiddenStates(model, contexts),
+    teacherForcedHiddenStates: (sequences) => teacherForcedHiddenStates(model, sequences),
+  });
 }
 
 /**

@@ -46,6 +46,7 @@ from calm_reference import (  # noqa: E402
     FlowHead,
     LlamaConfig,
     LlamaForCausalLM,
+    LlamaModel,
     MLPGenerator,
     RMSNorm,
     energy_score,
@@ -602,7 +603,7 @@ def away_from_timestep_edges(t: torch.Tensor) -> torch.Tensor:
     return moved
 
 
-def build_flow(out_root: str) -> None:
+def build_flow(out_root: str) -> FlowHead:
     rel = f"{HEAD_DIR}/flow-tiny.safetensors"
     REPORT.log(f"[{rel}]")
     cfg = head_config()
@@ -666,6 +667,7 @@ def build_flow(out_root: str) -> None:
         "sampler": "midpoint, 20 nominal steps halved to 10 (20 net calls), from t=0 (noise.sample_x0) to t=1: t=float32(step/10), t_mid=float32(t+0.05); x_mid=x+dt/2*v(x,t); x=x+dt*v(x_mid,t_mid); expected.sample_timesteps [10,2] = the integer timesteps of (t, t_mid)",
     }
     write_fixture(out_root, rel, OrderedDict(list(fixed.items()) + list(out.items())), config)
+    return wrapper.generative_head
 
 
 DIFF_GRADS = [
@@ -686,7 +688,7 @@ def diffusion_config() -> CALMConfig:
     )
 
 
-def build_diffusion(out_root: str) -> None:
+def build_diffusion(out_root: str) -> DiffusionHead:
     rel = f"{HEAD_DIR}/diffusion-tiny.safetensors"
     REPORT.log(f"[{rel}]")
     cfg = diffusion_config()
@@ -826,6 +828,7 @@ def build_diffusion(out_root: str) -> None:
         "seed": seed,
     }
     write_fixture(out_root, rel, OrderedDict(list(fixed.items()) + list(tables.items()) + list(out.items())), config)
+    return wrapper.generative_head
 
 
 # --------------------------------------------------------------------------------------------
@@ -1039,35 +1042,11 @@ def write_json(path: str, obj: Dict[str, object]) -> None:
         f.write("\n")
 
 
-def write_tiny_official(out_root: str, model: EnergyTransformer) -> None:
-    REPORT.log("[tiny-official]")
-    cfg, ae_cfg = model.cfg, model.ae_model.cfg
-    base = os.path.join(out_root, TRAINER_DIR, "tiny-official")
-    ae_conf = {
-        "architectures": ["Autoencoder"],
-        "ae_dropout": ae_cfg.ae_dropout,
-        "kl_clamp": ae_cfg.kl_clamp,
-        "kl_weight": ae_cfg.kl_weight,
-        "patch_size": ae_cfg.patch_size,
-        "vocab_size": ae_cfg.vocab_size,
-        "hidden_size": ae_cfg.hidden_size,
-        "intermediate_size": ae_cfg.intermediate_size,
-        "num_encoder_layers": ae_cfg.num_encoder_layers,
-        "num_decoder_layers": ae_cfg.num_decoder_layers,
-        "latent_size": ae_cfg.latent_size,
-        "hidden_act": "silu",
-        "max_position_embeddings": 2048,
-        "initializer_range": 0.02,
-        "rms_norm_eps": ae_cfg.rms_norm_eps,
-        "pretraining_tp": 1,
-        "tie_word_embeddings": False,
-        "mlp_bias": False,
-        "torch_dtype": "float32",
-        "transformers_version": "4.43.0",
-        **CALM_SPECIAL,
-    }
-    lm_conf = {
-        "architectures": ["EnergyTransformer"],
+def official_lm_config(cfg: CALMConfig, architecture: str) -> Dict[str, object]:
+    """The config.json HF save_pretrained writes for a CALM model class: every CALMConfig field,
+    `model_type` "" (HF serialises the class attribute, see README), a server `ae_path`."""
+    return {
+        "architectures": [architecture],
         "ae_path": "/mnt/share/calm/autoencoder",
         "model_type": "",
         "patch_size": cfg.patch_size,
@@ -1098,6 +1077,86 @@ def write_tiny_official(out_root: str, model: EnergyTransformer) -> None:
         "transformers_version": "4.43.0",
         **CALM_SPECIAL,
     }
+
+
+class OfficialHeadTransformer(nn.Module):
+    """The module layout of the official FlowTransformer / DiffusionTransformer (modeling_flow.py,
+    modeling_diffusion.py): ae_model, transformer, generative_head (FlowLoss / DiffLoss, whose only
+    parameters are `net.*`), embed_proj, registered in that order, so their state_dict keys come in
+    that order. Only used to write official-layout checkpoints."""
+
+    def __init__(self, cfg: CALMConfig, ae_model: Autoencoder, transformer: nn.Module, head: nn.Module, embed_proj: nn.Module) -> None:
+        super().__init__()
+        self.ae_model = ae_model
+        self.transformer = transformer
+        self.generative_head = head
+        self.embed_proj = embed_proj
+
+
+def write_tiny_official_heads(out_root: str, calm: EnergyTransformer, flow: FlowHead, diffusion: DiffusionHead) -> None:
+    """tiny-official/CALM-flow and CALM-diffusion: official-layout FlowTransformer and
+    DiffusionTransformer checkpoints (no such checkpoint was released). Both carry calm-tiny's
+    autoencoder as ae_model.*. CALM-flow: calm-tiny's backbone and embed_proj with flow-tiny's head
+    (H 32, l 8, 2 blocks). CALM-diffusion: a new 1-layer H 16 backbone (seed 700) with
+    diffusion-tiny's learned-variance head (H 16, l 8, 2 blocks). So the TS loader can be checked
+    against the head fixtures through @calm/model."""
+    base = os.path.join(out_root, TRAINER_DIR, "tiny-official")
+    flow_cfg = dataclasses.replace(calm.cfg)
+    flow_model = OfficialHeadTransformer(
+        flow_cfg, calm.ae_model, copy.deepcopy(calm.transformer), copy.deepcopy(flow), copy.deepcopy(calm.embed_proj)
+    )
+    h = diffusion.net.cond_embed.weight.shape[0]
+    diff_cfg = dataclasses.replace(
+        calm.cfg, hidden_size=h, intermediate_size=2 * h, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,
+        num_mlp_layers=len(diffusion.net.res_blocks), num_samples=2,
+    )
+    backbone = nn.Module()
+    backbone.transformer = LlamaModel(diff_cfg)
+    k = diff_cfg.patch_size
+    backbone.embed_proj = nn.Sequential(nn.Linear(k * h, 2 * h), nn.SiLU(), nn.Linear(2 * h, h), nn.LayerNorm(h, eps=1e-6))
+    randomize_(backbone, 700)
+    diff_model = OfficialHeadTransformer(diff_cfg, calm.ae_model, backbone.transformer, copy.deepcopy(diffusion), backbone.embed_proj)
+    for folder, model, cfg, arch in (
+        ("CALM-flow", flow_model, flow_cfg, "FlowTransformer"),
+        ("CALM-diffusion", diff_model, diff_cfg, "DiffusionTransformer"),
+    ):
+        write_json(os.path.join(base, folder, "config.json"), official_lm_config(cfg, arch))
+        sd = dict(model.state_dict())
+        assert "generative_head.net.final_layer.linear.weight" in sd and not any(key.startswith("mlp_generator.") for key in sd)
+        torch_save(sd, os.path.join(base, folder, "pytorch_model.bin"))
+        back = torch.load(os.path.join(base, folder, "pytorch_model.bin"))
+        assert list(back) == list(sd)
+        REPORT.log(f"  wrote tiny-official/{folder} ({arch}, {len(sd)} keys)")
+
+
+def write_tiny_official(out_root: str, model: EnergyTransformer) -> None:
+    REPORT.log("[tiny-official]")
+    cfg, ae_cfg = model.cfg, model.ae_model.cfg
+    base = os.path.join(out_root, TRAINER_DIR, "tiny-official")
+    ae_conf = {
+        "architectures": ["Autoencoder"],
+        "ae_dropout": ae_cfg.ae_dropout,
+        "kl_clamp": ae_cfg.kl_clamp,
+        "kl_weight": ae_cfg.kl_weight,
+        "patch_size": ae_cfg.patch_size,
+        "vocab_size": ae_cfg.vocab_size,
+        "hidden_size": ae_cfg.hidden_size,
+        "intermediate_size": ae_cfg.intermediate_size,
+        "num_encoder_layers": ae_cfg.num_encoder_layers,
+        "num_decoder_layers": ae_cfg.num_decoder_layers,
+        "latent_size": ae_cfg.latent_size,
+        "hidden_act": "silu",
+        "max_position_embeddings": 2048,
+        "initializer_range": 0.02,
+        "rms_norm_eps": ae_cfg.rms_norm_eps,
+        "pretraining_tp": 1,
+        "tie_word_embeddings": False,
+        "mlp_bias": False,
+        "torch_dtype": "float32",
+        "transformers_version": "4.43.0",
+        **CALM_SPECIAL,
+    }
+    lm_conf = official_lm_config(cfg, "EnergyTransformer")
     write_json(os.path.join(base, "CALM-Autoencoder", "config.json"), ae_conf)
     write_json(os.path.join(base, "CALM-M", "config.json"), lm_conf)
     # HF save_pretrained(.., safe_serialization=False) writes a plain dict (not the OrderedDict
@@ -1128,11 +1187,12 @@ def build_all(out_root: str) -> None:
     build_ae(out_root, f"{AE_DIR}/ae-tiny-k2.safetensors", ae2_cfg, seed=110, batch=2, seq=12)
     write_hostile(out_root)
     build_head(out_root)
-    build_flow(out_root)
-    build_diffusion(out_root)
+    flow = build_flow(out_root)
+    diffusion = build_diffusion(out_root)
     calm = build_calm(out_root, f"{TRAINER_DIR}/calm-tiny.safetensors", kv_heads=4, seed=400)
     build_calm(out_root, f"{TRAINER_DIR}/calm-tiny-gqa.safetensors", kv_heads=2, seed=410)
     write_tiny_official(out_root, calm)
+    write_tiny_official_heads(out_root, calm, flow, diffusion)
     build_ar(out_root)
 
 

@@ -65,22 +65,33 @@ export interface CalmParamSpecsOptions {
  * @category CALM
  */
 export function calmParamSpecs(config: CalmConfig, options: CalmParamSpecsOptions = {}): Record<string, ParamSpec> {
+  const { backbone, embedProj } = calmModuleSpecs(config);
+  return { ...backbone, ...headSpecs(config, options.head), ...embedProj };
+}
+
+/**
+ * The specs of the LM's own modules: the backbone (`transformer.*`) and the input compression
+ * (`embed_proj.*`). Internal (the checkpoint reader uses it for custom heads).
+ */
+export function calmModuleSpecs(config: CalmConfig): {
+  backbone: Record<string, ParamSpec>;
+  embedProj: Record<string, ParamSpec>;
+} {
   validateCalmConfig(config);
   const h = config.hiddenSize;
   const k = config.patchSize;
-  const specs: Record<string, ParamSpec> = {
-    ...llamaParamSpecs(config, BACKBONE, { vocabSize: config.vocabSize, padTokenId: config.padTokenId }),
-    ...headSpecs(config, options.head),
-  };
+  const backbone = llamaParamSpecs(config, BACKBONE, { vocabSize: config.vocabSize, padTokenId: config.padTokenId });
   // embed_proj: Linear(K·H → 2H), SiLU, Linear(2H → H), LayerNorm(H).
   const w = normalInit(config.initializerRange);
-  specs[`${EMBED_PROJ}.0.weight`] = { shape: [2 * h, k * h], init: w };
-  specs[`${EMBED_PROJ}.0.bias`] = { shape: [2 * h], init: zerosInit() };
-  specs[`${EMBED_PROJ}.2.weight`] = { shape: [h, 2 * h], init: w };
-  specs[`${EMBED_PROJ}.2.bias`] = { shape: [h], init: zerosInit() };
-  specs[`${EMBED_PROJ}.3.weight`] = { shape: [h], init: onesInit() };
-  specs[`${EMBED_PROJ}.3.bias`] = { shape: [h], init: zerosInit() };
-  return specs;
+  const embedProj: Record<string, ParamSpec> = {
+    [`${EMBED_PROJ}.0.weight`]: { shape: [2 * h, k * h], init: w },
+    [`${EMBED_PROJ}.0.bias`]: { shape: [2 * h], init: zerosInit() },
+    [`${EMBED_PROJ}.2.weight`]: { shape: [h, 2 * h], init: w },
+    [`${EMBED_PROJ}.2.bias`]: { shape: [h], init: zerosInit() },
+    [`${EMBED_PROJ}.3.weight`]: { shape: [h], init: onesInit() },
+    [`${EMBED_PROJ}.3.bias`]: { shape: [h], init: zerosInit() },
+  };
+  return { backbone, embedProj };
 }
 
 /** The head's specs: the built-in kind's, or a given instance's current parameters. */

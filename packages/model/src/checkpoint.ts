@@ -1,7 +1,8 @@
 // Model checkpoints on disk (Node only): official Hugging Face folders of CALM (`EnergyTransformer`,
-// `pytorch_model.bin` or safetensors, with the `ae_model.*` copy of the frozen autoencoder and the
-// `generative_head.*` aliases) and of the AR baseline (`LlamaForCausalLM`), loading, saving in the
-// HF safetensors layout (config.json + model.safetensors), and conversion of `.bin` files.
+// `FlowTransformer`, `DiffusionTransformer`, or a custom head's; `pytorch_model.bin` or safetensors,
+// with the `ae_model.*` copy of the frozen autoencoder and the energy head's `generative_head.*`
+// aliases) and of the AR baseline (`LlamaForCausalLM`), loading, saving in the HF safetensors layout
+// (config.json + model.safetensors), and conversion of `.bin` files.
 
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -26,9 +27,10 @@ import {
   readAutoencoderConfigFile,
   type ConvertDtype,
 } from '@calm/autoencoder/node';
-import { paramsToNamedArrays, type ParamRecord } from '@calm/nn';
+import type { GenerativeHead } from '@calm/energy-head';
+import { paramsToNamedArrays, type ParamRecord, type ParamSpec } from '@calm/nn';
 import { ArModel, arParamSpecs } from './ar-model.js';
-import { CalmModel, calmParamSpecs } from './calm-model.js';
+import { CalmModel, calmModuleSpecs, calmParamSpecs } from './calm-model.js';
 import {
   arConfigFromJson,
   arConfigToJson,
@@ -37,6 +39,7 @@ import {
   type ArConfig,
   type CalmConfig,
 } from './config.js';
+import { CUSTOM_HEAD_ARCHITECTURE, HEAD_KINDS, isBuiltinHead } from './heads.js';
 import { fail } from './internal/errors.js';
 
 /**
@@ -53,9 +56,8 @@ export const MODEL_WEIGHT_FILES: readonly string[] = Object.freeze([
 
 /** Prefix of the frozen autoencoder inside a CALM checkpoint. */
 const AE_PREFIX = 'ae_model.';
-/** The head's two names in official checkpoints (the same module). */
-const HEAD_PREFIX = 'mlp_generator.';
-const HEAD_ALIAS = 'generative_head.';
+/** The LM's own modules besides the head. */
+const LM_MODULES = ['transformer.', 'embed_proj.'];
 const IGNORED = /\.rotary_emb\.inv_freq$/;
 
 async function isDir(path: string): Promise<boolean> {
@@ -131,7 +133,8 @@ async function readWeights(file: string, format: 'safetensors' | 'pytorch-bin'):
 /**
  * Reads the `architectures` entry of a checkpoint's `config.json`.
  * @param path - Folder or weights file.
- * @returns `'calm'` (EnergyTransformer), `'autoencoder'`, `'ar'` (LlamaForCausalLM) or `'unknown'`.
+ * @returns `'calm'` (`EnergyTransformer`, `FlowTransformer`, `DiffusionTransformer`, or `CALM` for a
+ *   custom head), `'autoencoder'`, `'ar'` (`LlamaForCausalLM`) or `'unknown'`.
  * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR`.
  * @example
  * {@includeCode ../test/examples.test.ts#checkpoints}
@@ -142,7 +145,8 @@ export async function detectCheckpointKind(path: string): Promise<'calm' | 'auto
   if (!configFile) return 'unknown';
   const json = (await readJson(configFile)) as { architectures?: unknown };
   const arch = Array.isArray(json?.architectures) ? (json.architectures as unknown[]) : [];
-  if (arch.includes('EnergyTransformer')) return 'calm';
+  const calmArchitectures = [...Object.values(HEAD_KINDS).map((e) => e.architecture), CUSTOM_HEAD_ARCHITECTURE];
+  if (calmArchitectures.some((a) => arch.includes(a))) return 'calm';
   if (arch.includes('Autoencoder')) return 'autoencoder';
   if (arch.includes('LlamaForCausalLM')) return 'ar';
   return 'unknown';
@@ -164,6 +168,8 @@ export interface CalmCheckpointReport {
   aeConfigSource: 'aePath' | 'inferred';
   /** Alias keys found and verified equal to their target (e.g. `generative_head.*`, `ae_model.decoder.lm_head_weight`). */
   aliases: string[];
+  /** The head's parameter keys in the checkpoint (under its prefix: `mlp_generator.*`, `generative_head.net.*`, a custom head's). */
+  headKeys: string[];
   /** Keys skipped (`*.rotary_emb.inv_freq`). */
   ignored: string[];
   /** Stored dtypes seen; 16-bit values were widened to float32. */
@@ -181,6 +187,15 @@ export interface ReadCalmOptions {
    * copy (the official code lets the LM checkpoint overwrite them).
    */
   aePath?: string;
+  /**
+   * The head instance of a checkpoint saved with a custom head (`model_type` names its kind;
+   * `architectures` is `["CALM"]`), whose `kind` must match: its parameter names and shapes are
+   * checked against the file, and {@link loadCalm} writes the stored values into its variables.
+   * Without it, {@link readCalmCheckpoint} returns a custom head's keys unchecked and
+   * {@link loadCalm} refuses. A built-in head of the checkpoint's kind may be passed too (e.g. a
+   * `FlowMatchingHead` with other solver settings).
+   */
+  head?: GenerativeHead;
 }
 
 function sameValues(a: NamedArray, b: NamedArray): boolean {
@@ -229,21 +244,25 @@ function aeConfigFromShapes(tensors: ReadonlyMap<string, NamedArray>, lm: CalmCo
 }
 
 /**
- * Reads a CALM checkpoint (official `EnergyTransformer` folder or our safetensors layout) into
- * checked named arrays, without tfjs.
+ * Reads a CALM checkpoint (official `EnergyTransformer`, `FlowTransformer` or
+ * `DiffusionTransformer` folder, or our safetensors layout) into checked named arrays, without tfjs.
  *
  * @remarks
  * Accepts `model.safetensors[.index.json]` or `pytorch_model.bin[.index.json]` (F32/F16/BF16,
- * widened to float32). `generative_head.*` and `ae_model.decoder.lm_head_weight` are aliases: when
- * present they must equal `mlp_generator.*` / `ae_model.encoder.embed_tokens.weight` (either side
- * may be missing); `*.rotary_emb.inv_freq` is ignored. Every missing, unexpected or mis-shaped key
- * is reported in one error.
+ * widened to float32). The head comes from `config.json` (`model_type`, else `architectures`; see
+ * `calmConfigFromJson`): the energy head's parameters are `mlp_generator.*`, the flow and diffusion
+ * heads' `generative_head.net.*`. `generative_head.*` (energy) and `ae_model.decoder.lm_head_weight`
+ * are aliases: when present they must equal `mlp_generator.*` / `ae_model.encoder.embed_tokens.weight`
+ * (either side may be missing); `*.rotary_emb.inv_freq` is ignored. Every missing, unexpected or
+ * mis-shaped key is reported in one error. A custom head's keys are checked against `options.head`
+ * when given, else returned unchecked (`report.headKeys`).
  * @param path - Folder or weights file.
- * @param options - `aePath` for the autoencoder.
+ * @param options - `aePath` for the autoencoder; `head` for a custom head's checkpoint.
  * @returns LM and AE configurations, LM arrays (official names) and AE arrays (the autoencoder's
  *   own names, without `ae_model.`), and a report.
  * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR`, `UNSAFE_PICKLE`, `INVALID_CONFIG`,
- *   `MISSING_PARAMETER`, `UNEXPECTED_PARAMETER`, `SHAPE_MISMATCH`.
+ *   `MISSING_PARAMETER`, `UNEXPECTED_PARAMETER`, `SHAPE_MISMATCH`; `INVALID_ARGUMENT` when
+ *   `options.head` is of another kind than the checkpoint's.
  * @example
  * {@includeCode ../test/examples.test.ts#checkpoints}
  * @category Checkpoints
@@ -265,6 +284,13 @@ export async function readCalmCheckpoint(
       `no config.json beside ${weightsFile}; a CALM checkpoint needs its config.json (architectures ["EnergyTransformer"]).`,
     );
   const config = calmConfigFromJson(await readJson(configFile), configFile);
+  const head = options.head;
+  if (head !== undefined && head.kind !== config.head)
+    fail(
+      'INVALID_ARGUMENT',
+      `${configFile} holds a "${config.head}" head (model_type / architectures) but options.head is a "${head.kind}" head; pass a head of that kind, or omit options.head for a built-in head.`,
+    );
+  const builtin = isBuiltinHead(config.head);
   const raw = await readWeights(weightsFile, format);
   const lm = new Map<string, NamedArray>();
   const aeRaw = new Map<string, NamedArray>();
@@ -273,19 +299,28 @@ export async function readCalmCheckpoint(
   const unexpected: string[] = [];
   const problems: string[] = [];
   const dtypes = new Set<SafetensorsDtype>();
-  const specs = calmParamSpecs(config);
+  // A custom head read without its instance: its keys (everything outside the LM's own modules)
+  // are returned unchecked.
+  const specs = builtin || head ? calmParamSpecs(config, head ? { head } : {}) : lmModuleSpecs(config);
+  const entry = builtin ? HEAD_KINDS[config.head as keyof typeof HEAD_KINDS] : undefined;
+  const prefix = entry ? `${entry.prefix}.` : '';
+  const aliasOf = (key: string): string | undefined => {
+    const a = entry?.aliases.find((x) => key.startsWith(`${x}.`));
+    return a === undefined ? undefined : prefix + key.slice(a.length + 1);
+  };
   for (const [key, arr] of raw) {
     dtypes.add(arr.dtype);
+    const target = aliasOf(key);
     if (IGNORED.test(key)) ignored.push(key);
     else if (key.startsWith(AE_PREFIX)) aeRaw.set(key.slice(AE_PREFIX.length), arr);
-    else if (key.startsWith(HEAD_ALIAS)) {
-      const target = HEAD_PREFIX + key.slice(HEAD_ALIAS.length);
+    else if (target !== undefined && key !== target) {
+      // e.g. generative_head.* for mlp_generator.*: one module saved under two names.
       const other = raw.get(target);
       if (other === undefined) lm.set(target, arr);
       else if (!sameValues(other, arr))
         problems.push(`alias "${key}" differs from "${target}" (they are one module in the official code)`);
       aliases.push(key);
-    } else if (key in specs) lm.set(key, arr);
+    } else if (key in specs || (!builtin && !head && !LM_MODULES.some((m) => key.startsWith(m)))) lm.set(key, arr);
     else unexpected.push(key);
   }
   const missing = Object.keys(specs).filter((k) => !lm.has(k));
@@ -331,7 +366,8 @@ export async function readCalmCheckpoint(
   } else {
     if (aeRaw.size === 0) {
       const fromConfig = config.aePath;
-      if (fromConfig && (await pathExists(fromConfig))) return readCalmCheckpoint(path, { aePath: fromConfig });
+      if (fromConfig && (await pathExists(fromConfig)))
+        return readCalmCheckpoint(path, { ...options, aePath: fromConfig });
       fail(
         'MISSING_PARAMETER',
         `${weightsFile} has no ae_model.* weights and ae_path ${JSON.stringify(fromConfig)} does not exist here (the released configs point at the authors' server); pass aePath: a local copy of the autoencoder (e.g. cccczshao/CALM-Autoencoder).`,
@@ -354,25 +390,49 @@ export async function readCalmCheckpoint(
     aeConfig,
     lm,
     ae: checked.tensors,
-    report: { weightsFile, format, aeWeights, aeConfigSource, aliases, ignored, dtypes: [...dtypes] },
+    report: {
+      weightsFile,
+      format,
+      aeWeights,
+      aeConfigSource,
+      aliases,
+      headKeys: [...lm.keys()].filter((k) => !LM_MODULES.some((m) => k.startsWith(m))),
+      ignored,
+      dtypes: [...dtypes],
+    },
   };
+}
+
+/** The specs of the LM's own modules (backbone and `embed_proj`), for a custom head read without its instance. */
+function lmModuleSpecs(config: CalmConfig): Record<string, ParamSpec> {
+  const { backbone, embedProj } = calmModuleSpecs(config);
+  return { ...backbone, ...embedProj };
+}
+
+function toFloat32(a: NamedArray): Float32Array {
+  return a.data instanceof Float32Array ? a.data : Float32Array.from(a.data as ArrayLike<number>);
 }
 
 function toVariables(arrays: ReadonlyMap<string, NamedArray>): ParamRecord {
   const out: ParamRecord = {};
-  for (const [name, a] of arrays) {
-    const data = a.data instanceof Float32Array ? a.data : Float32Array.from(a.data as ArrayLike<number>);
-    out[name] = tf.tidy(() => tf.variable(tf.tensor(data, a.shape, 'float32'), true));
-  }
+  for (const [name, a] of arrays)
+    out[name] = tf.tidy(() => tf.variable(tf.tensor(toFloat32(a), a.shape, 'float32'), true));
   return out;
 }
 
 /**
- * Loads a CALM checkpoint as a ready {@link CalmModel}, e.g. a local copy of `cccczshao/CALM-M`.
+ * Loads a CALM checkpoint as a ready {@link CalmModel}, e.g. a local copy of `cccczshao/CALM-M`, or
+ * an official-layout flow or diffusion checkpoint (the head comes from `config.json`).
+ *
+ * @remarks
+ * A checkpoint saved with a custom head (`model_type` = its kind) needs that head: pass a fresh
+ * instance as `options.head` (built with the same sizes; any initial values) and the stored values
+ * are written into its variables; the returned model owns it.
  * @param path - Folder or weights file (see {@link readCalmCheckpoint}).
- * @param options - `aePath` for the autoencoder (overrides `ae_path`).
+ * @param options - `aePath` for the autoencoder (overrides `ae_path`); `head` for custom heads.
  * @returns The model and how it was read. Caller owns the model and must dispose it.
- * @throws `CalmError` as {@link readCalmCheckpoint}.
+ * @throws `CalmError` as {@link readCalmCheckpoint}; `INVALID_ARGUMENT` for a custom head's
+ *   checkpoint without `options.head`.
  * @example
  * {@includeCode ../test/examples.test.ts#checkpoints}
  * @category Checkpoints
@@ -382,9 +442,24 @@ export async function loadCalm(
   options: ReadCalmOptions = {},
 ): Promise<{ model: CalmModel; report: CalmCheckpointReport }> {
   const read = await readCalmCheckpoint(path, options);
-  const params = toVariables(read.lm);
+  const head = options.head;
+  if (head === undefined && !isBuiltinHead(read.config.head))
+    fail(
+      'INVALID_ARGUMENT',
+      `${read.report.weightsFile} was saved with a custom head "${read.config.head}"; pass options.head, an instance of that head (its parameters are loaded from the checkpoint).`,
+    );
+  const own = new Map<string, NamedArray>();
+  for (const [k, a] of read.lm) {
+    const v = head?.params[k];
+    if (v === undefined) own.set(k, a);
+    else v.assign(tf.tensor(toFloat32(a), a.shape, 'float32')); // shapes were checked by the reader
+  }
+  const params = toVariables(own);
   const aeParams = toVariables(read.ae);
-  return { model: new CalmModel(read.config, read.aeConfig, { params, aeParams }), report: read.report };
+  return {
+    model: new CalmModel(read.config, read.aeConfig, { params, aeParams, ...(head ? { head } : {}) }),
+    report: read.report,
+  };
 }
 
 const TORCH_DTYPE: Partial<Record<SafetensorsDtype, string>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
@@ -405,25 +480,29 @@ async function writeModelFolder(
   return { configFile, weightsFile };
 }
 
+/** The arrays of a CALM checkpoint in the official order: `ae_model.*`, `transformer.*`, the head, `embed_proj.*`. */
 function calmArrays(
-  config: CalmConfig,
   aeConfig: AutoencoderConfig,
   lm: Record<string, TensorToWrite>,
   ae: Record<string, TensorToWrite>,
 ): Record<string, TensorToWrite> {
   const out: Record<string, TensorToWrite> = {};
   for (const k of Object.keys(autoencoderParamShapes(aeConfig))) out[AE_PREFIX + k] = ae[k]!;
-  for (const k of Object.keys(calmParamSpecs(config)))
-    if (!k.startsWith('embed_proj.') && !k.startsWith(HEAD_PREFIX)) out[k] = lm[k]!;
-  for (const k of Object.keys(lm)) if (k.startsWith(HEAD_PREFIX)) out[k] = lm[k]!;
-  for (const k of Object.keys(lm)) if (k.startsWith('embed_proj.')) out[k] = lm[k]!;
+  const [backbone, proj] = LM_MODULES;
+  for (const k of Object.keys(lm)) if (k.startsWith(backbone!)) out[k] = lm[k]!;
+  for (const k of Object.keys(lm)) if (!LM_MODULES.some((m) => k.startsWith(m))) out[k] = lm[k]!;
+  for (const k of Object.keys(lm)) if (k.startsWith(proj!)) out[k] = lm[k]!;
   return out;
 }
 
 /**
- * Saves a CALM model in the Hugging Face layout: `config.json` (official fields,
- * `architectures: ["EnergyTransformer"]`) and `model.safetensors` with every unique official key
- * (`ae_model.*`, `transformer.*`, `mlp_generator.*`, `embed_proj.*`; no aliases), atomically.
+ * Saves a CALM model in the Hugging Face layout, atomically: `config.json` (official fields;
+ * `architectures` names the head's class — `EnergyTransformer`, `FlowTransformer`,
+ * `DiffusionTransformer`, or `CALM` with `model_type` = the kind of a custom head) and
+ * `model.safetensors` with every unique key (`ae_model.*`, `transformer.*`, the head's —
+ * `mlp_generator.*`, `generative_head.net.*` or a custom head's own names under its prefix —,
+ * `embed_proj.*`; no aliases). Reload a custom head's checkpoint with {@link loadCalm} and a head
+ * instance.
  * @param outDir - Destination folder (created if needed).
  * @param model - The model.
  * @param options - `aePath` recorded as `ae_path`; `floatDtype` of the stored weights. @defaultValue F32
@@ -442,7 +521,7 @@ export async function saveCalm(
   const lm = await paramsToNamedArrays(model.params, { floatDtype: dtype });
   const ae = await paramsToNamedArrays(model.aeParams, { floatDtype: dtype });
   const config = { ...model.config, aePath: options.aePath ?? model.config.aePath };
-  return writeModelFolder(outDir, calmConfigToJson(config), calmArrays(model.config, model.aeConfig, lm, ae), dtype);
+  return writeModelFolder(outDir, calmConfigToJson(config), calmArrays(model.aeConfig, lm, ae), dtype);
 }
 
 /**
@@ -561,7 +640,7 @@ export async function convertCheckpoint(
     const storedDtype = pick(read.report.dtypes);
     const asWrite = (m: Map<string, NamedArray>): Record<string, TensorToWrite> =>
       Object.fromEntries([...m].map(([k, a]) => [k, { shape: a.shape, data: a.data, dtype: storedDtype }]));
-    const arrays = calmArrays(read.config, read.aeConfig, asWrite(read.lm), asWrite(read.ae));
+    const arrays = calmArrays(read.aeConfig, asWrite(read.lm), asWrite(read.ae));
     const config = { ...read.config, aePath: options.aePath ?? read.config.aePath };
     const files = await writeModelFolder(outDir, calmConfigToJson(config), arrays, storedDtype);
     return { kind, source: read.report.weightsFile, files, tensorCount: Object.keys(arrays).length, storedDtype };

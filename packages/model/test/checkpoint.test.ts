@@ -4,11 +4,21 @@
 import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCalmError } from '@calm/core';
-import { convertCheckpoint, loadAr, loadCalm, readCalmCheckpoint, saveAr, saveCalm } from '../src/node.js';
-import { fixturePath, loadFixture, tinyArFromFixture, useWasm } from './helpers.js';
+import type { DiffusionHead, FlowMatchingHead } from '@calm/energy-head';
+import { expectNoLeak } from '@calm/testing/tfjs';
+import {
+  convertCheckpoint,
+  detectCheckpointKind,
+  loadAr,
+  loadCalm,
+  readCalmCheckpoint,
+  saveAr,
+  saveCalm,
+} from '../src/node.js';
+import { expectParity, fixturePath, loadFixture, tinyArFromFixture, useWasm } from './helpers.js';
 
 beforeAll(useWasm);
 const tmp = mkdtempSync(join(tmpdir(), 'calm-trainer-ckpt-'));
@@ -35,6 +45,8 @@ describe('CALM checkpoints', () => {
 
   it('loads the official .bin layout (aliases, server ae_path) using the ae_model.* copy', async () => {
     const { model, report } = await loadCalm(official);
+    expect(model.config.head).toBe('energy');
+    expect(report.headKeys).toHaveLength(34);
     expect(report.format).toBe('pytorch-bin');
     expect(report.aeWeights).toBe('checkpoint');
     expect(report.aeConfigSource).toBe('inferred');
@@ -98,6 +110,89 @@ describe('CALM checkpoints', () => {
     );
     const ok = await readCalmCheckpoint(out, { aePath: officialAe });
     expect(ok.report.aeWeights).toBe('aePath');
+  });
+});
+
+describe('official-layout flow and diffusion checkpoints', () => {
+  // CALM-flow / CALM-diffusion (tools/reference) carry the flow-tiny / diffusion-tiny heads' weights,
+  // so the loaded heads are checked against those fixtures' expected values.
+  const headFixture = (file: string) => loadFixture(`../../../energy-head/test/fixtures/${file}`);
+
+  it('loads FlowTransformer (model_type "") as a flow head and reproduces flow-tiny through @calm/model', async () => {
+    const dir = fixturePath('tiny-official/CALM-flow');
+    expect(await detectCheckpointKind(dir)).toBe('calm');
+    const { model, report } = await loadCalm(dir);
+    expect(model.config.head).toBe('flow');
+    expect(model.head.kind).toBe('flow');
+    expect(report.headKeys).toHaveLength(28);
+    expect(report.headKeys.every((k) => k.startsWith('generative_head.net.'))).toBe(true);
+    const fx = headFixture('flow-tiny.safetensors');
+    for (const k of report.headKeys) expect(Array.from(model.params[k]!.dataSync())).toEqual(Array.from(fx.values(k)));
+    const calm = loadFixture('calm-tiny.safetensors');
+    expect(Array.from(model.params['transformer.norm.weight']!.dataSync())).toEqual(
+      Array.from(calm.values('transformer.norm.weight')),
+    );
+    await expectNoLeak(() =>
+      tf.tidy(() => {
+        const v = (model.head as FlowMatchingHead).velocity(
+          fx.tensor('input.x') as tf.Tensor2D,
+          fx.tensor('input.t') as tf.Tensor1D,
+          fx.tensor('input.cond') as tf.Tensor2D,
+        );
+        expectParity(v, fx.values('expected.velocity'), 'velocity via loadCalm');
+      }),
+    );
+    model.dispose();
+  });
+
+  it('loads DiffusionTransformer as a diffusion head and reproduces diffusion-tiny through @calm/model', async () => {
+    const { model, report } = await loadCalm(fixturePath('tiny-official/CALM-diffusion'));
+    expect(model.config).toMatchObject({ head: 'diffusion', hiddenSize: 16, diffusionSteps: 1000 });
+    expect(model.config.diffusionSamplingSteps).toBe(100);
+    expect((model.head as DiffusionHead).config.learnSigma).toBe(true);
+    const fx = headFixture('diffusion-tiny.safetensors');
+    for (const k of report.headKeys) expect(Array.from(model.params[k]!.dataSync())).toEqual(Array.from(fx.values(k)));
+    tf.tidy(() => {
+      const out = (model.head as DiffusionHead).modelOutput(
+        fx.tensor('input.x') as tf.Tensor2D,
+        fx.tensor('input.timesteps') as tf.Tensor1D,
+        fx.tensor('input.cond') as tf.Tensor2D,
+      );
+      expectParity(out, fx.values('expected.model_output'), 'model output via loadCalm');
+    });
+    model.dispose();
+  });
+
+  for (const kind of ['flow', 'diffusion'] as const) {
+    it(`converts, saves and reloads the ${kind} checkpoint with the same weights and kind`, async () => {
+      const src = fixturePath(`tiny-official/CALM-${kind}`);
+      const r = await convertCheckpoint(src, join(tmp, `${kind}-st`));
+      const cfg = JSON.parse(readFileSync(r.files.configFile, 'utf8')) as Record<string, unknown>;
+      expect(cfg).toMatchObject({
+        architectures: [kind === 'flow' ? 'FlowTransformer' : 'DiffusionTransformer'],
+        model_type: kind,
+      });
+      const { model } = await loadCalm(src);
+      const again = join(tmp, `${kind}-saved`);
+      await saveCalm(again, model);
+      for (const dir of [join(tmp, `${kind}-st`), again]) {
+        const { model: back } = await loadCalm(dir);
+        expect(back.config.head).toBe(kind);
+        expect(Object.keys(back.params)).toEqual(Object.keys(model.params));
+        for (const [k, v] of Object.entries(model.params))
+          expect(Array.from(back.params[k]!.dataSync()), k).toEqual(Array.from(v.dataSync()));
+        back.dispose();
+      }
+      model.dispose();
+    });
+  }
+
+  it('rejects a head of another kind than the checkpoint', async () => {
+    const { model } = await loadCalm(fixturePath('tiny-official/CALM-flow'));
+    await expect(readCalmCheckpoint(official, { head: model.head })).rejects.toSatisfy(
+      (e: unknown) => isCalmError(e, 'INVALID_ARGUMENT') && /"energy" head/.test((e as Error).message),
+    );
+    model.dispose();
   });
 });
 

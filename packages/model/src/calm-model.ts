@@ -374,7 +374,7 @@ export class CalmModel {
    *   `INVALID_ARGUMENT` when a draw has neither noise nor `rng`.
    */
   loss(ids: tf.Tensor2D, options: { rng?: Rng; noise?: CalmLossNoise }): tf.Scalar {
-    return this.lossWithHidden(ids, options).loss;
+    return tf.tidy(() => this.lossWithHidden(ids, options).loss); // frees the hidden states and posterior
   }
 
   /**

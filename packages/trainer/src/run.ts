@@ -91,7 +91,8 @@ function fingerprintOf(config: RunConfig, tokenizer: Tokenizer): string {
     data,
     autoencoder,
     tokenizer: tokenizer.fingerprint,
-    train: { ...train, steps: undefined, maxMinutes: undefined },
+    // The worker count may change across a resume: the run is the same to float32 tolerance.
+    train: { ...train, steps: undefined, maxMinutes: undefined, workers: undefined },
   };
   return createHash('sha256').update(JSON.stringify(stable)).digest('hex').slice(0, 16);
 }
@@ -209,6 +210,7 @@ export async function trainFromConfig(config: RunConfig, options: TrainFromConfi
     steps: config.train.steps,
     batchSize: config.train.batchSize,
     gradAccum: config.train.gradAccum,
+    ...(config.train.workers !== null ? { workers: config.train.workers } : {}),
     optimizer: {
       lr: config.train.lr,
       beta1: config.train.beta1,

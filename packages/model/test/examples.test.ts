@@ -32,6 +32,7 @@ import {
   calmConfig,
   calmConfigFromJson,
   calmConfigToJson,
+  calmEnergyBounds,
   calmInferenceFlops,
   calmParamSpecs,
   calmTrainingFlops,
@@ -317,6 +318,18 @@ describe('@calm/model examples', () => {
     for (const r of [calmResult, arResult, sampled, explicit]) expect(Number.isFinite(r.brierLM)).toBe(true);
     expect(explicit.numPositions).toBe(arResult.numPositions);
     expect(sampled.numPositions).toBe(calmResult.numPositions);
+  });
+
+  it('frames the held-out energy loss with its oracle and unconditional bounds', async () => {
+    const blocks = [Int32Array.from({ length: 32 }, (_, i) => 97 + (i % 26))];
+    // #region energy-bounds
+    // import { calmEnergyBounds } from '@calm/model';
+    // blocks: held-out blocks of the same length, multiples of K
+    const bounds = await calmEnergyBounds(calm, blocks, { seed: 0 });
+    // bounds.model: the model's held-out energy loss; bounds.oracle ≤ it ≤ bounds.unconditional once it learned context
+    // #endregion energy-bounds
+    expect(bounds.oracle).toBeLessThan(bounds.unconditional);
+    expect(bounds.positions).toBe(7);
   });
 
   it('counts parameters and FLOPs as Table 1 does', () => {

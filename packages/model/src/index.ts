@@ -56,6 +56,7 @@ export {
   type GenerateResult,
 } from './generate.js';
 export { evaluateCalm, evaluateAr, brierSummary, type ModelEvalOptions } from './evaluate.js';
+export { arChunkSampler, type ArChunkSamplerOptions } from './ar-chunk-sampler.js';
 export { calmEnergyBounds, type EnergyBounds, type EnergyBoundsOptions } from './energy-bounds.js';
 export {
   calmInferenceFlops,

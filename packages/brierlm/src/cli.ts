@@ -70,6 +70,7 @@ interface CliOptions {
   limit?: number;
   seed: number;
   batchSize: number;
+  samplesPerPosition: number;
   stderr: 'delta' | 'bootstrap';
   stderrUnit: 'auto' | 'position' | 'block';
   confidence: number;
@@ -188,6 +189,12 @@ function buildProgram(run: (opts: CliOptions) => Promise<void>, io: CliIO): Comm
     .option('--limit <n>', 'evaluate only the first n blocks', intArg('--limit', 1))
     .option('--seed <n>', 'seed of the evaluation RNG (and of a module factory)', intArg('--seed', 0), 0)
     .option('--batch-size <n>', 'contexts per sampler call', intArg('--batch-size', 1), 64)
+    .option(
+      '--samples-per-position <n>',
+      'independent samples per scored position (2 = the paper; more lowers the variance, for weak models)',
+      intArg('--samples-per-position', 2),
+      2,
+    )
     .addOption(new Option('--stderr <method>', 'standard errors').choices(['delta', 'bootstrap']).default('delta'))
     .addOption(
       new Option('--stderr-unit <unit>', 'independent unit for standard errors')
@@ -277,6 +284,7 @@ export async function runCli(
       result = await evaluateBrierLM(generator, blocks, {
         seed: opts.seed,
         batchSize: opts.batchSize,
+        samplesPerPosition: opts.samplesPerPosition,
         ...(opts.limit === undefined ? {} : { limit: opts.limit }),
         keepPositions: opts.samples !== undefined,
         stderr: { method: opts.stderr, unit: opts.stderrUnit, confidence: opts.confidence },

@@ -149,6 +149,33 @@ describe('brierlm CLI', () => {
     expect(server.bodies).toHaveLength(40);
   });
 
+  it('--samples-per-position n: stated in the summary and the harness JSON', async () => {
+    const output = join(dir, 'results-n8.json');
+    const r = await cli([
+      '--data',
+      DATA,
+      '--module',
+      FIXTURE,
+      '--block-size',
+      '256',
+      '--limit',
+      '1',
+      '--samples-per-position',
+      '8',
+      '--output',
+      output,
+      '--no-progress',
+    ]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/estimator: chunk \(K = 4\); 63 positions in 1 block\(s\); 8 samples per position;/);
+    const json = JSON.parse(readFileSync(output, 'utf8'));
+    expect(json.config.samples_per_position).toBe(8);
+    expect(json.configs.wikitext103_brierlm.metadata.samples_per_position).toBe(8);
+    const bad = await cli(['--data', DATA, '--module', FIXTURE, '--samples-per-position', '1']);
+    expect(bad.code).toBe(2);
+  });
+
   it('usage errors: exit code 2 for commander, 1 with a message for CalmErrors', async () => {
     expect((await cli(['--module', FIXTURE])).code).toBe(2);
     const both = await cli(['--data', DATA, '--module', FIXTURE, '--endpoint', 'http://127.0.0.1:9']);

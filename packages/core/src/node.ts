@@ -215,6 +215,39 @@ export async function pathExists(path: string): Promise<boolean> {
 }
 
 /**
+ * Reads and parses a JSON file: the one JSON-file reader of every package (configs, run state,
+ * checkpoint metadata), with errors that name the file and the fix.
+ * @param path - The file.
+ * @param fix - What the user should do when the file is unreadable or not JSON, appended to the
+ *   message (e.g. "the checkpoint is damaged; delete it to restart").
+ * @returns The parsed value (validate it before use).
+ * @throws `CalmError` `IO_ERROR` when the file cannot be read, `FORMAT_ERROR` when it is not JSON.
+ * @example
+ * {@includeCode ../test/examples.test.ts#atomic-write}
+ * @category Files
+ */
+export async function readJsonFile(path: string, fix?: string): Promise<unknown> {
+  const tail = fix ? `; ${fix}` : '';
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new CalmError('IO_ERROR', `cannot read ${path}: ${(e as Error).message}${tail}`, {
+      source: '@calm/core',
+      cause: e,
+    });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new CalmError('FORMAT_ERROR', `${path} is not valid JSON: ${(e as Error).message}${tail}`, {
+      source: '@calm/core',
+      cause: e,
+    });
+  }
+}
+
+/**
  * Writes text atomically (see {@link writeFileAtomic}).
  * @param path - Destination path.
  * @param text - Contents, written as UTF-8.

@@ -33,6 +33,7 @@ import {
   openSafetensorsFile,
   pathExists,
   readSafetensorsFile,
+  readJsonFile,
   readTorchBinFile,
   writeSafetensorsFile,
   writeTextAtomic,
@@ -227,12 +228,14 @@ describe('@calm/core/node examples', () => {
   it('writes text atomically', async () => {
     const dir = tmp;
     // #region atomic-write
-    // import { pathExists, writeTextAtomic } from '@calm/core/node';
+    // import { pathExists, readJsonFile, writeTextAtomic } from '@calm/core/node';
     // dir: an output folder
     const file = join(dir, 'runs', 'config.json'); // parent folders are created
     await writeTextAtomic(file, JSON.stringify({ chunkSize: 4 }));
     await pathExists(file); // true; a crash mid-write never leaves a partial file
+    const back = await readJsonFile(file); // { chunkSize: 4 }; IO_ERROR / FORMAT_ERROR name the file
     // #endregion atomic-write
+    expect(back).toEqual({ chunkSize: 4 });
     expect(await pathExists(file)).toBe(true);
     expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ chunkSize: 4 });
   });

@@ -64,6 +64,8 @@ export {
   type GenerateResult,
 } from './generate.js';
 export { evaluateCalm, evaluateAr, brierSummary, type ModelEvalOptions } from './evaluate.js';
+export { arChunkSampler, type ArChunkSamplerOptions } from './ar-chunk-sampler.js';
+export { calmEnergyBounds, type EnergyBounds, type EnergyBoundsOptions } from './energy-bounds.js';
 export {
   calmInferenceFlops,
   calmTrainingFlops,

@@ -20,6 +20,7 @@ import {
   KvCache,
   arConfig,
   arConfigFromJson,
+  arChunkSampler,
   arConfigToJson,
   arInferenceFlops,
   arNextTokenModel,
@@ -32,6 +33,7 @@ import {
   calmConfig,
   calmConfigFromJson,
   calmConfigToJson,
+  calmEnergyBounds,
   calmInferenceFlops,
   calmParamSpecs,
   calmTrainingFlops,
@@ -317,6 +319,42 @@ describe('@calm/model examples', () => {
     for (const r of [calmResult, arResult, sampled, explicit]) expect(Number.isFinite(r.brierLM)).toBe(true);
     expect(explicit.numPositions).toBe(arResult.numPositions);
     expect(sampled.numPositions).toBe(calmResult.numPositions);
+  });
+
+  it('samples chunks from the AR baseline for a like-for-like BrierLM', async () => {
+    const blocks = [Int32Array.from({ length: 32 }, (_, i) => 97 + (i % 26))];
+    // #region ar-chunk-sampler
+    // import { createRng } from '@calm/core';
+    // import { evaluateBrierLM } from '@calm/brierlm';
+    // import { arChunkSampler, calmChunkSampler } from '@calm/model';
+    // The same chunk estimator, positions and number of samples for CALM and the AR baseline:
+    const options = { samplesPerPosition: 8, seed: 0 };
+    const calmScore = await evaluateBrierLM(
+      { kind: 'chunk', sampler: calmChunkSampler(calm, { rng: createRng(1) }) },
+      blocks,
+      options,
+    );
+    const arScore = await evaluateBrierLM(
+      { kind: 'chunk', sampler: arChunkSampler(ar, { chunkSize: 4, rng: createRng(2) }) },
+      blocks,
+      options,
+    );
+    // calmScore.brier and arScore.brier: Brier-1..4 at the same chunk-boundary positions, with brierStderr
+    // #endregion ar-chunk-sampler
+    expect(arScore.numPositions).toBe(calmScore.numPositions);
+    expect(arScore.samplesPerPosition).toBe(8);
+  });
+
+  it('frames the held-out energy loss with its oracle and unconditional bounds', async () => {
+    const blocks = [Int32Array.from({ length: 32 }, (_, i) => 97 + (i % 26))];
+    // #region energy-bounds
+    // import { calmEnergyBounds } from '@calm/model';
+    // blocks: held-out blocks of the same length, multiples of K
+    const bounds = await calmEnergyBounds(calm, blocks, { seed: 0 });
+    // bounds.model: the model's held-out energy loss; bounds.oracle ≤ it ≤ bounds.unconditional once it learned context
+    // #endregion energy-bounds
+    expect(bounds.oracle).toBeLessThan(bounds.unconditional);
+    expect(bounds.positions).toBe(7);
   });
 
   it('counts parameters and FLOPs as Table 1 does', () => {

@@ -160,7 +160,7 @@ async function main(argv: string[]): Promise<void> {
 
   program
     .command('eval')
-    .description('BrierLM of a CALM or AR checkpoint on held-out text')
+    .description('BrierLM of a CALM (energy, flow or diffusion head) or AR checkpoint on held-out text')
     .requiredOption('--model <dir>', 'checkpoint folder (CALM or LlamaForCausalLM)')
     .requiredOption('--tokenizer <path>', 'tokenizer of the checkpoint')
     .option('--ae <dir>', 'autoencoder folder for CALM checkpoints without ae_model.* weights')
@@ -202,16 +202,17 @@ async function main(argv: string[]): Promise<void> {
                 onProgress,
               });
         bar.stop();
+        const head = kind === 'calm' ? (model as { head: { kind: string } }).head.kind : null;
         done(
-          `BrierLM ${r.brierLM.toFixed(3)} ± ${r.brierLMStderr.toFixed(3)} (${kind}, ${r.numPositions} positions in ${r.numBlocks} blocks)`,
-          { kind, ...brierSummary(r), result: r },
+          `BrierLM ${r.brierLM.toFixed(3)} ± ${r.brierLMStderr.toFixed(3)} (${kind}${head ? `, ${head} head` : ''}, ${r.numPositions} positions in ${r.numBlocks} blocks)`,
+          { kind, head, ...brierSummary(r), result: r },
         );
       },
     );
 
   program
     .command('generate')
-    .description('Generate a continuation with a CALM or AR checkpoint')
+    .description('Generate a continuation with a CALM (energy, flow or diffusion head) or AR checkpoint')
     .requiredOption('--model <dir>', 'checkpoint folder')
     .requiredOption('--tokenizer <path>', 'tokenizer of the checkpoint')
     .requiredOption('--prompt <text>', 'prompt text (BOS is prepended)')
@@ -242,11 +243,14 @@ async function main(argv: string[]): Promise<void> {
         const temperature = Number(o.temperature);
         const bar = phaseBar('generate', maxNewTokens, 'steps/s');
         const t0 = performance.now();
-        const onStep = (s: number) =>
-          bar.update(kind === 'calm' ? s * 4 : s, { rate: s / ((performance.now() - t0) / 1000) });
+        let tokensPerStep = 1; // K for CALM
+        let head: string | null = null;
+        const onStep = (s: number) => bar.update(s * tokensPerStep, { rate: s / ((performance.now() - t0) / 1000) });
         let r: GenerateResult;
         if (kind === 'calm') {
           const { model } = await loadCalm(o.model, o.ae ? { aePath: o.ae } : {});
+          tokensPerStep = model.chunkSize;
+          head = model.head.kind;
           r = await generateCalm(model, [prompt], {
             rng,
             maxNewTokens,
@@ -264,6 +268,7 @@ async function main(argv: string[]): Promise<void> {
         const secs = (performance.now() - t0) / 1000;
         done(`${o.prompt}${text}`, {
           kind,
+          head,
           prompt: o.prompt,
           text,
           tokens: Array.from(r.generated[0]!),

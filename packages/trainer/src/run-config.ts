@@ -35,7 +35,11 @@ export interface RunConfig {
   autoencoder: string | null;
   /**
    * Model hyper-parameters (camelCase fields of `CalmConfig`, `ArConfig` or the autoencoder's
-   * config). Vocabulary size and special ids always come from the tokenizer.
+   * config). Vocabulary size and special ids always come from the tokenizer. Stage `calm`: `head`
+   * picks the generative head — `"energy"` (default), `"flow"` or `"diffusion"` — with its
+   * settings (`numMlpLayers`, `numSamples`; energy `noiseSize`, `numTargetSamples`, `beta`; flow
+   * `flowSolver`, `flowSteps`; diffusion `diffusionSteps`, `diffusionSamplingSteps`,
+   * `diffusionNoiseSchedule`, `diffusionLearnSigma`).
    */
   model: Record<string, unknown>;
   /** Training data. */
@@ -125,6 +129,7 @@ export function defaultRunConfig(stage: RunConfig['stage']): RunConfig {
       ? { hiddenSize: 128, intermediateSize: 256, latentSize: 32, patchSize: 4 }
       : stage === 'calm'
         ? {
+            head: 'energy',
             hiddenSize: 128,
             intermediateSize: 320,
             numHiddenLayers: 4,
@@ -166,6 +171,9 @@ export function defaultRunConfig(stage: RunConfig['stage']): RunConfig {
     eval: { every: 0, blocks: 16, blockSize: 256, corpus: 'sotu', files: [] },
   };
 }
+
+/** The heads a `calm train` run can build from its config. */
+const CALM_TRAIN_HEADS: readonly string[] = ['energy', 'flow', 'diffusion'];
 
 type Check = (v: unknown) => string | null;
 const posInt: Check = (v) => (Number.isSafeInteger(v) && (v as number) >= 1 ? null : 'must be a positive integer');
@@ -325,12 +333,23 @@ export function resolveRunConfig(
     problems.push(`data.blockSize must hold at least 2 chunks (>= ${2 * k} tokens) for stage "calm"`);
   if (c.stage !== 'ar' && Number.isInteger(c.eval?.blockSize) && c.eval.blockSize % k !== 0)
     problems.push(`eval.blockSize ${c.eval.blockSize} must be a multiple of the chunk size K = ${k}`);
-  if (Number.isInteger(c.train?.workers) && Number.isInteger(c.train?.batchSize) && c.train.batchSize % c.train.workers! !== 0)
+  if (
+    Number.isInteger(c.train?.workers) &&
+    Number.isInteger(c.train?.batchSize) &&
+    c.train.batchSize % c.train.workers! !== 0
+  )
     problems.push(`train.batchSize (${c.train.batchSize}) must be a multiple of train.workers (${c.train.workers})`);
   if (c.train?.schedule === 'cosine' && Number.isInteger(c.train.steps) && c.train.steps <= c.train.warmupSteps)
     problems.push('train.steps must exceed train.warmupSteps for the cosine schedule');
   if (c.train?.schedule === 'cosine' && typeof c.train.minLr === 'number' && c.train.minLr > c.train.lr)
     problems.push('train.minLr must not exceed train.lr');
+  const head = c.model?.head;
+  if (c.stage === 'calm' && head !== undefined && !CALM_TRAIN_HEADS.includes(head as string))
+    problems.push(
+      `model.head must be ${CALM_TRAIN_HEADS.map((h) => JSON.stringify(h)).join(', ')} (a custom head trains through the @calm/model API, not a run config), got ${JSON.stringify(head)}`,
+    );
+  if (c.stage !== 'calm' && c.model && 'head' in c.model)
+    problems.push(`model.head is only used by stage "calm"; remove it for stage "${c.stage}"`);
   for (const key of ['vocabSize', 'padTokenId', 'bosTokenId', 'eosTokenId'] as const) {
     if (c.model && key in c.model) problems.push(`model.${key} comes from the tokenizer; remove it`);
   }

@@ -200,7 +200,7 @@ export async function trainFromConfig(config: RunConfig, options: TrainFromConfi
         energy: await calmEnergyBounds(model, evalBlocks, { seed: `${config.seed}/${step}` }),
       });
     info(
-      `CALM: ${model.numParams()} LM parameters (autoencoder frozen, ${Object.values(ae.params).reduce((a, v) => a + v.size, 0)})`,
+      `CALM (${model.head.kind} head): ${model.numParams()} LM parameters (autoencoder frozen, ${Object.values(ae.params).reduce((a, v) => a + v.size, 0)})`,
     );
   } else {
     let model: ArModel;

@@ -61,6 +61,22 @@ describe('resolveRunConfig', () => {
     expect(problems.length).toBeGreaterThanOrEqual(11);
   });
 
+  it('takes the CALM head kind and its settings in model (energy by default)', () => {
+    const base = { outDir: 'r', tokenizer: 't.json', autoencoder: 'ae' };
+    expect(resolveRunConfig(base, { stage: 'calm' }).model.head).toBe('energy');
+    const flow = resolveRunConfig({ ...base, model: { head: 'flow', flowSteps: 4 } }, { stage: 'calm' });
+    expect(flow.model).toMatchObject({ head: 'flow', flowSteps: 4, hiddenSize: 128 });
+    expect(resolveRunConfig({ ...base, model: { head: 'diffusion' } }, { stage: 'calm' }).model.head).toBe('diffusion');
+    expect(
+      problemsOf(() => resolveRunConfig({ ...base, model: { head: 'gaussian' } }, { stage: 'calm' })).join(),
+    ).toMatch(/model\.head must be "energy", "flow", "diffusion"/);
+    expect(
+      problemsOf(() =>
+        resolveRunConfig({ outDir: 'r', tokenizer: 't', model: { head: 'flow' } }, { stage: 'ar' }),
+      ).join(),
+    ).toMatch(/model\.head is only used by stage "calm"/);
+  });
+
   it('rejects a stage that contradicts the command', () => {
     expect(
       problemsOf(() => resolveRunConfig({ stage: 'ae', outDir: 'r', tokenizer: 't' }, { stage: 'ar' })).join(),

@@ -1,9 +1,9 @@
-// Helpers shared by the heads: parameter-key prefixes, adopting caller-supplied parameters
-// (checking names and shapes), input checks, and noise drawn from the @calm/core RNG.
+// Helpers shared by the heads: parameter-key prefixes, creating or adopting parameters (adoption
+// is @calm/nn's adoptParams), input checks, and noise drawn from the @calm/core RNG.
 
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '@calm/core';
-import { createParams, type ParamRecord, type ParamSpec } from '@calm/nn';
+import { adoptParams, createParams, type ParamRecord, type ParamSpec } from '@calm/nn';
 import { assertInteger, fail } from './errors.js';
 
 /** Joins a module prefix and a local name (`'' + 'x.weight'` → `'x.weight'`). */
@@ -25,8 +25,9 @@ export function checkPrefix(prefix: unknown, fallback: string): string {
 
 /**
  * Creates parameters from specs with `rng`, or adopts the caller's variables (same objects, no
- * copies) after checking that every spec key exists with the right shape. Keys of `given` that
- * are not the head's are ignored (a whole model's record may be passed).
+ * copies) through `@calm/nn`'s `adoptParams`, which checks every spec key's presence, shape and
+ * dtype and reports every problem at once. Keys of `given` that are not the head's are ignored (a
+ * whole model's record may be passed).
  */
 export function createOrAdopt(
   specs: Record<string, ParamSpec>,
@@ -34,39 +35,10 @@ export function createOrAdopt(
   rng: Rng | undefined,
   what: string,
 ): ParamRecord {
-  if (given !== undefined) {
-    const out: ParamRecord = {};
-    const missing: string[] = [];
-    for (const [name, spec] of Object.entries(specs)) {
-      const v = given[name];
-      if (v === undefined) {
-        missing.push(name);
-        continue;
-      }
-      if (!(v instanceof tf.Variable))
-        fail(
-          'INVALID_ARGUMENT',
-          `${what}: params["${name}"] is not a tf.Variable; wrap loaded tensors with tf.variable or load them with @calm/nn's loadParams.`,
-        );
-      if (v.shape.length !== spec.shape.length || v.shape.some((d, i) => d !== spec.shape[i])) {
-        fail(
-          'SHAPE_MISMATCH',
-          `${what}: params["${name}"] has shape [${v.shape.join(', ')}], the config needs [${spec.shape.join(', ')}]; check hiddenSize/latentSize/noiseSize against the checkpoint's config.`,
-        );
-      }
-      if (v.dtype !== 'float32')
-        fail('DTYPE_UNSUPPORTED', `${what}: params["${name}"] is ${v.dtype}; parameters must be float32.`);
-      out[name] = v;
-    }
-    if (missing.length > 0) {
-      fail(
-        'MISSING_PARAMETER',
-        `${what}: ${missing.length} parameter(s) missing, e.g. ${missing.slice(0, 4).join(', ')}; check the prefix (official checkpoints use 'mlp_generator' or its alias 'generative_head').`,
-        { details: { missing } },
-      );
-    }
-    return out;
-  }
+  if (given !== undefined)
+    return adoptParams(specs, given, what, {
+      hint: "Check the prefix (official checkpoints use 'mlp_generator' or its alias 'generative_head' for the energy head, 'generative_head.net' for the flow and diffusion heads) and hiddenSize/latentSize/noiseSize against the checkpoint's config.",
+    });
   if (!rng)
     fail(
       'INVALID_ARGUMENT',

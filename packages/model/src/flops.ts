@@ -4,8 +4,10 @@
 // trained parts (frozen parts forward only).
 
 import type { AutoencoderConfig } from '@calm/autoencoder';
+import type { GenerativeHead } from '@calm/energy-head';
 import type { ArConfig, CalmConfig, LlamaConfig } from './config.js';
 import { headDim } from './config.js';
+import { HEAD_KINDS, isBuiltinHead } from './heads.js';
 import { fail } from './internal/errors.js';
 
 /**
@@ -31,6 +33,11 @@ export interface FlopsOptions {
    * `4·layers·context·H` term. @defaultValue 2048 (Table 1's convention)
    */
   context?: number;
+  /**
+   * CALM with a custom head (`config.head` not built in): the head instance, whose
+   * `flopsPerSample` gives the head's part. Without it a custom head counts 0.
+   */
+  head?: GenerativeHead;
 }
 
 function ctxOf(options: FlopsOptions): number {
@@ -78,9 +85,14 @@ export function embedProjParams(config: CalmConfig): number {
 }
 
 /**
- * Parameters of the energy head, split into the part computed once per hidden state (hidden
- * embedding and the conditioning half of each block's first Linear) and the part computed per
- * sample.
+ * Parameters of the configured head, split into the part computed once per hidden state and the
+ * part computed per sample (for the flow and diffusion heads: per network call).
+ *
+ * @remarks
+ * Energy head: the hidden embedding and the conditioning half of each block's first Linear are
+ * per hidden state. Flow and diffusion heads (`SimpleMLPAdaLN`): `cond_embed` is per hidden state,
+ * the rest runs at every network call. A custom head kind counts 0 (its parameters are not in the
+ * config).
  * @param config - The CALM configuration.
  * @returns `{ total, perHidden, perSample }`.
  * @example
@@ -89,15 +101,30 @@ export function embedProjParams(config: CalmConfig): number {
  */
 export function headParams(config: CalmConfig): { total: number; perHidden: number; perSample: number } {
   const h = config.hiddenSize;
-  const nb = config.numMlpLayers;
-  const noise = config.noiseSize * h + h;
-  const hidden = h * h + h;
-  const norms = 4 * h;
-  const block = 2 * h + (2 * h * h + h) + (h * h + h) + (2 * h * h + 2 * h) + (h * h + h);
-  const final = 2 * h + (h * h + h) + (config.latentSize * h + config.latentSize);
-  const total = noise + hidden + norms + nb * block + final;
-  const perHidden = hidden + 2 * h + nb * h * h;
+  if (config.head === 'energy') {
+    const nb = config.numMlpLayers;
+    const noise = config.noiseSize * h + h;
+    const hidden = h * h + h;
+    const norms = 4 * h;
+    const block = 2 * h + (2 * h * h + h) + (h * h + h) + (2 * h * h + 2 * h) + (h * h + h);
+    const final = 2 * h + (h * h + h) + (config.latentSize * h + config.latentSize);
+    const total = noise + hidden + norms + nb * block + final;
+    const perHidden = hidden + 2 * h + nb * h * h;
+    return { total, perHidden, perSample: total - perHidden };
+  }
+  if (!isBuiltinHead(config.head)) return { total: 0, perHidden: 0, perSample: 0 };
+  let total = 0;
+  for (const spec of Object.values(HEAD_KINDS[config.head].specs(config)))
+    total += spec.shape.reduce((a, d) => a * d, 1);
+  const perHidden = h * h + h; // cond_embed
   return { total, perHidden, perSample: total - perHidden };
+}
+
+/** Network calls per sample of the configured head: 1 (energy), the ODE's (flow), the sampler's steps (diffusion). */
+function headCalls(config: CalmConfig): number {
+  if (config.head === 'flow') return (config.flowSolver === 'midpoint' ? 2 : 1) * config.flowSteps;
+  if (config.head === 'diffusion') return config.diffusionSamplingSteps;
+  return 1;
 }
 
 /**
@@ -131,11 +158,11 @@ export function autoencoderFlopsPerChunk(config: AutoencoderConfig): { encoder: 
 
 /**
  * Inference FLOPs per generated token of CALM (Table 1's convention): per chunk the backbone at
- * the given context, the input compression, one head sample and the autoencoder decoder, divided
- * by K.
+ * the given context, the input compression, one head sample (every network call of the flow and
+ * diffusion samplers) and the autoencoder decoder, divided by K.
  * @param config - The CALM configuration.
  * @param aeConfig - Its autoencoder's configuration.
- * @param options - Attention context (chunks). @defaultValue 2048
+ * @param options - `context`, the attention context in chunks (default 2048); `head`, a custom head instance.
  * @returns FLOPs per token and parts. CALM-M: ≈2.9e8, CALM-L: ≈4.6e8 (Table 1).
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad context.
  * @example
@@ -152,7 +179,7 @@ export function calmInferenceFlops(
   const parts = {
     backbone: backboneForward(config, ctx) / k,
     embedProj: (2 * embedProjParams(config)) / k,
-    head: (2 * headParams(config).total) / k,
+    head: headInferenceFlops(config, options) / k,
     aeDecoder: autoencoderFlopsPerChunk(aeConfig).decoder / k,
   };
   return { perToken: sum(parts), parts };
@@ -160,12 +187,12 @@ export function calmInferenceFlops(
 
 /**
  * Training FLOPs per token of CALM: forward + backward (3×) of the backbone, the input
- * compression and the head's N samples (the per-hidden part once), plus the frozen
- * autoencoder encoder's forward pass on the targets, divided by K. The energy score itself is
- * negligible and not counted.
+ * compression and the head's N samples or replicas (the per-hidden part once; one network call
+ * each, for every head), plus the frozen autoencoder encoder's forward pass on the targets, divided
+ * by K. The energy score itself is negligible and not counted.
  * @param config - The CALM configuration.
  * @param aeConfig - Its autoencoder's configuration.
- * @param options - Attention context (chunks). @defaultValue 2048
+ * @param options - `context`, the attention context in chunks (default 2048); `head`, a custom head instance.
  * @returns FLOPs per token and parts.
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad context.
  * @example
@@ -180,10 +207,14 @@ export function calmTrainingFlops(
   const k = config.patchSize;
   const ctx = ctxOf(options);
   const head = headParams(config);
+  const headTrain =
+    options.head !== undefined && !isBuiltinHead(config.head)
+      ? 3 * config.numSamples * options.head.flopsPerSample(config.numSamples)
+      : 3 * 2 * (head.perHidden + config.numSamples * head.perSample);
   const parts = {
     backbone: (3 * backboneForward(config, ctx)) / k,
     embedProj: (3 * 2 * embedProjParams(config)) / k,
-    head: (3 * 2 * (head.perHidden + config.numSamples * head.perSample)) / k,
+    head: headTrain / k,
     aeEncoder: autoencoderFlopsPerChunk(aeConfig).encoder / k,
   };
   return { perToken: sum(parts), parts };
@@ -234,6 +265,13 @@ export function autoencoderTrainingFlops(config: AutoencoderConfig): FlopsBreakd
   const { encoder, decoder } = autoencoderFlopsPerChunk(config);
   const parts = { encoder: (3 * encoder) / config.patchSize, decoder: (3 * decoder) / config.patchSize };
   return { perToken: sum(parts), parts };
+}
+
+/** Forward FLOPs of one head sample (per chunk). */
+function headInferenceFlops(config: CalmConfig, options: FlopsOptions): number {
+  if (options.head !== undefined && !isBuiltinHead(config.head)) return options.head.flopsPerSample(1);
+  const head = headParams(config);
+  return 2 * (head.perHidden + headCalls(config) * head.perSample);
 }
 
 function sum(parts: Record<string, number>): number {

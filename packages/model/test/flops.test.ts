@@ -90,3 +90,41 @@ describe('training FLOPs (×1e20)', () => {
     expect(1 - m / ((arTrainingFlops(tS).perToken * 500e9) / 1e20)).toBeGreaterThan(0.4);
   });
 });
+
+describe('FLOPs of the flow and diffusion heads', () => {
+  it('count every network call of the sampler, and one call per replica in training', () => {
+    const energy = calmConfig({});
+    const flow = calmConfig({ head: 'flow' }); // midpoint, 10 steps: 20 calls
+    const euler = calmConfig({ head: 'flow', flowSolver: 'euler', flowSteps: 4 });
+    const diffusion = calmConfig({ head: 'diffusion' }); // 100 sampling steps
+    const h = 1024;
+    const net = headParams(flow);
+    // SimpleMLPAdaLN at H = 1024, l = 128, 4 blocks: time MLP, cond, input, 4 × (LN + 2 Linear + adaLN), final.
+    const want =
+      256 * h +
+      h +
+      h * h +
+      h +
+      (h * h + h) +
+      (128 * h + h) +
+      4 * (2 * h + 2 * (h * h + h) + (3 * h * h + 3 * h)) +
+      (128 * h + 128) +
+      (2 * h * h + 2 * h);
+    expect(net.total).toBe(want);
+    expect(net.perHidden).toBe(h * h + h);
+    const per = (c: typeof energy) => calmInferenceFlops(c, ae).parts.head!;
+    expect(per(flow)).toBe((2 * (net.perHidden + 20 * net.perSample)) / 4);
+    expect(per(euler)).toBe((2 * (net.perHidden + 4 * net.perSample)) / 4);
+    const diff = headParams(diffusion); // out = 2l (learned variance)
+    expect(diff.total).toBe(want + 128 * h + 128);
+    expect(per(diffusion)).toBe((2 * (diff.perHidden + 100 * diff.perSample)) / 4);
+    expect(per(diffusion)).toBeGreaterThan(50 * per(energy));
+    expect(calmTrainingFlops(flow, ae).parts.head).toBe((3 * 2 * (net.perHidden + 8 * net.perSample)) / 4);
+    // A custom head: its own flopsPerSample when given, else 0.
+    const custom = calmConfig({ head: 'gaussian' });
+    expect(calmInferenceFlops(custom, ae).parts.head).toBe(0);
+    const head = { flopsPerSample: (n = 1) => 1000 / n } as never;
+    expect(calmInferenceFlops(custom, ae, { head }).parts.head).toBe(1000 / 4);
+    expect(calmTrainingFlops(custom, ae, { head }).parts.head).toBe((3 * 8 * (1000 / 8)) / 4);
+  });
+});

@@ -62,6 +62,8 @@ export interface CalmParamSpecsOptions {
  *   its instance.
  * @example
  * {@includeCode ../test/examples.test.ts#calm-model}
+ * @example
+ * {@includeCode ../test/examples.test.ts#head-kinds}
  * @category CALM
  */
 export function calmParamSpecs(config: CalmConfig, options: CalmParamSpecsOptions = {}): Record<string, ParamSpec> {
@@ -143,6 +145,7 @@ function checkGivenHead(head: GenerativeHead, config: CalmConfig): void {
 
 /**
  * Options of the {@link CalmModel} constructor.
+ * @see The custom-head example of {@link CalmModel}.
  * @category CALM
  */
 export interface CalmModelOptions {
@@ -160,7 +163,7 @@ export interface CalmModelOptions {
    */
   aeParams: ParamRecord;
   /**
-   * A head to use instead of building the one `config.head` names: any {@link @calm/energy-head!GenerativeHead | GenerativeHead}
+   * A head to use instead of building the one `config.head` names: any `GenerativeHead` (`@calm/energy-head`)
    * (a custom head, or a built-in one configured beyond what `CalmConfig` holds). Its `hiddenSize`
    * and `latentSize` must match the config, its parameters must be named under its `prefix` (and
    * not `transformer.*`, `embed_proj.*`, `ae_model.*`); they join `model.params`, so they are
@@ -172,7 +175,7 @@ export interface CalmModelOptions {
 
 /**
  * Injected randomness of {@link CalmModel.loss} (for parity tests); anything absent is drawn
- * from `rng`. The tensors map onto the head's {@link @calm/energy-head!HeadLossOptions | HeadLossOptions}
+ * from `rng`. The tensors map onto the head's `HeadLossOptions` (`@calm/energy-head`)
  * after merging the batch and chunk-step dimensions (B·(S−1) positions).
  * @category CALM
  */
@@ -196,13 +199,17 @@ export interface CalmLossNoise {
  *
  * @remarks
  * The head is the one `config.head` names (`'energy'`, `'flow'`, `'diffusion'`), or a
- * {@link @calm/energy-head!GenerativeHead | GenerativeHead} passed as `options.head`; the model
+ * `GenerativeHead` (`@calm/energy-head`) passed as `options.head`; the model
  * uses only that interface (`head.loss`, `head.sample`), so every head trains, samples, scores and
  * saves the same way. Ownership: the model owns its parameters (`params`, `aeParams`) and its
  * head; {@link CalmModel.dispose} frees them. Every method is synchronous tensor code; returned
  * tensors belong to the caller.
  * @example
  * {@includeCode ../test/examples.test.ts#calm-model}
+ * @example With the flow head:
+ * {@includeCode ../test/examples.test.ts#head-kinds}
+ * @example With a head written outside the repository:
+ * {@includeCode ../test/examples.test.ts#custom-head}
  * @category CALM
  */
 export class CalmModel {

@@ -435,6 +435,8 @@ function toVariables(arrays: ReadonlyMap<string, NamedArray>): ParamRecord {
  *   checkpoint without `options.head`.
  * @example
  * {@includeCode ../test/examples.test.ts#checkpoints}
+ * @example A custom head's checkpoint:
+ * {@includeCode ../test/examples.test.ts#custom-head}
  * @category Checkpoints
  */
 export async function loadCalm(

@@ -439,11 +439,13 @@ export function validateArConfig(config: ArConfig): void {
 
 /**
  * Builds a complete, validated CALM configuration from CALM-M's values and your overrides.
- * @param overrides - Fields to change.
+ * @param overrides - Fields to change (`head: 'flow'` or `'diffusion'` picks another head).
  * @returns A new configuration.
  * @throws `CalmError` `INVALID_CONFIG` listing every problem.
  * @example
  * {@includeCode ../test/examples.test.ts#calm-config}
+ * @example
+ * {@includeCode ../test/examples.test.ts#head-kinds}
  * @category Config
  */
 export function calmConfig(overrides: Partial<CalmConfig> = {}): CalmConfig {

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRng, type CalmError } from '@calm/core';
 import { RELEASED_AUTOENCODER_CONFIG, autoencoderConfig, createAutoencoderParams } from '@calm/autoencoder';
 import { evaluateBrierLM } from '@calm/brierlm';
-import { createParams, crossEntropy, disposeParams } from '@calm/nn';
+import { AdamW, createParams, crossEntropy, disposeParams, trainStep } from '@calm/nn';
 import { tinyAr, tinyCalm } from '@calm/testing/models';
 import { useWasm } from '@calm/testing/tfjs';
 import {
@@ -60,6 +60,7 @@ import {
   saveAr,
   saveCalm,
 } from '../src/node.js';
+import { GaussianHead } from './gaussian-head.js';
 import { fixturePath } from './helpers.js';
 
 const out = mkdtempSync(join(tmpdir(), 'calm-model-examples-'));
@@ -189,9 +190,9 @@ describe('@calm/model examples', () => {
       Int32Array.from({ length: 32 }, (_, i) => 97 + (i % 26)),
       [2, 16],
       'int32',
-    ); // [B, L·K] int32, L = 4 chunks
-    const loss = model.loss(ids, { rng: createRng(2) }); // the energy loss, float32 scalar
-    const hidden = model.hidden(ids); // [B, L, H] float32; position t predicts chunk t + 1
+    ); // [B, S·K] int32, S = 4 chunk steps
+    const loss = model.loss(ids, { rng: createRng(2) }); // the head's loss (here the energy loss), float32 scalar
+    const hidden = model.hidden(ids); // [B, S, H] float32; step t predicts chunk t + 1
     const last = tf.tidy(() => hidden.slice([0, 3, 0], [2, 1, 32]).reshape([2, 32]) as tf.Tensor2D); // [B, H]
     const next = model.sampleChunks(last, 3, { rng: createRng(3) }); // [B, 3, K] int32: three draws of chunk 5
     tf.dispose([ids, loss, hidden, last, next]);
@@ -200,6 +201,104 @@ describe('@calm/model examples', () => {
     expect(Object.keys(specs).length).toBeGreaterThan(20);
     expect(next.shape).toEqual([2, 3, 4]);
     expect(hidden.shape).toEqual([2, 4, 32]);
+  });
+
+  it('builds CALM with the flow or diffusion head from the config', async () => {
+    const special = { padTokenId: 258, bosTokenId: 256, eosTokenId: 257 };
+    const aeConfig = autoencoderConfig({
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      latentSize: 8,
+      patchSize: 4,
+      ...special,
+    });
+    const sizes = {
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      patchSize: 4,
+      latentSize: 8,
+      numMlpLayers: 1,
+      numSamples: 4,
+      ...special,
+    };
+    const aeParams = createAutoencoderParams(aeConfig, createRng(1));
+    // #region head-kinds
+    // import { createRng } from '@calm/core';
+    // import { CalmModel, calmConfig, calmConfigToJson, calmParamSpecs, generateCalm } from '@calm/model';
+    // sizes: the fields of the calm-model example; aeConfig, aeParams: its (frozen) autoencoder
+    const flowConfig = calmConfig({ ...sizes, head: 'flow', flowSolver: 'midpoint', flowSteps: 4 }); // 8 network calls per sample
+    const diffusionConfig = calmConfig({ ...sizes, head: 'diffusion', diffusionSamplingSteps: 10 }); // 1000 steps respaced to 10
+    const json = calmConfigToJson(flowConfig); // architectures ['FlowTransformer'], model_type 'flow', flow_solver, flow_steps
+    const flowKeys = Object.keys(calmParamSpecs(flowConfig)).filter((k) => k.startsWith('generative_head.net.')); // official names
+    const model = new CalmModel(flowConfig, aeConfig, { rng: createRng(0), aeParams });
+    // model.head is a FlowMatchingHead: model.loss, model.sampleChunks, evaluateCalm, generateCalm, saveCalm work unchanged
+    const { generated } = await generateCalm(model, [Int32Array.of(256, 84)], { rng: createRng(1), maxNewTokens: 4 });
+    // #endregion head-kinds
+    expect(json).toMatchObject({ architectures: ['FlowTransformer'], model_type: 'flow' });
+    expect(diffusionConfig.diffusionSteps).toBe(1000);
+    expect(flowKeys).toHaveLength(20); // one AdaLN block
+    expect(model.head.kind).toBe('flow');
+    expect(generated[0]!.length).toBeLessThanOrEqual(4);
+    model.dispose();
+  });
+
+  it('trains, saves and reloads CALM with a head written outside the repository', async () => {
+    const special = { padTokenId: 258, bosTokenId: 256, eosTokenId: 257 };
+    const aeConfig = autoencoderConfig({
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      latentSize: 8,
+      patchSize: 4,
+      ...special,
+    });
+    const config = calmConfig({
+      vocabSize: 259,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numHiddenLayers: 2,
+      numAttentionHeads: 4,
+      numKeyValueHeads: 2,
+      patchSize: 4,
+      latentSize: 8,
+      ...special,
+    });
+    const aeParams = createAutoencoderParams(aeConfig, createRng(1));
+    const ids = tf.tensor2d(
+      Int32Array.from({ length: 32 }, (_, i) => 97 + (i % 26)),
+      [2, 16],
+      'int32',
+    );
+    const dir = join(out, 'custom-head');
+    // #region custom-head
+    // import { createRng } from '@calm/core';
+    // import { AdamW, trainStep } from '@calm/nn';
+    // import { CalmModel, evaluateCalm } from '@calm/model';
+    // import { loadCalm, saveCalm } from '@calm/model/node';
+    // GaussianHead: your class implementing GenerativeHead from @calm/energy-head (kind 'gaussian',
+    // params named 'gaussian_head.*'; see notebook 4). config, aeConfig, aeParams, ids: as in the calm-model example.
+    const head = new GaussianHead(config.hiddenSize, config.latentSize, createRng(2));
+    const model = new CalmModel(config, aeConfig, { rng: createRng(0), aeParams, head }); // model.config.head: 'gaussian'
+    const optimizer = new AdamW(model.params, { lr: 1e-3 }); // model.params: transformer.*, gaussian_head.*, embed_proj.*
+    const rng = createRng(3);
+    const { loss, gradNorm } = trainStep(optimizer, model.params, [() => model.loss(ids, { rng })]); // head.loss inside
+    await saveCalm(dir, model); // config.json: architectures ['CALM'], model_type 'gaussian'; the head's weights under its names
+    const { model: reloaded } = await loadCalm(dir, { head: new GaussianHead(32, 8, createRng(4)) }); // stored values go into the new head
+    // #endregion custom-head
+    expect(reloaded.config.head).toBe('gaussian');
+    expect(Array.from(reloaded.params['gaussian_head.out.bias']!.dataSync())).toEqual(
+      Array.from(model.params['gaussian_head.out.bias']!.dataSync()),
+    );
+    expect(Number.isFinite(loss.dataSync()[0]!)).toBe(true);
+    tf.dispose([ids, loss, gradNorm]);
+    optimizer.dispose();
+    model.dispose();
+    reloaded.dispose();
   });
 
   it('computes AR-baseline logits and losses', () => {
@@ -242,7 +341,7 @@ describe('@calm/model examples', () => {
     // #region llama-forward
     // import * as tf from '@tensorflow/tfjs';
     // import { createRng } from '@calm/core';
-    // import { createParams, crossEntropy, disposeParams } from '@calm/nn';
+    // import { AdamW, createParams, crossEntropy, disposeParams, trainStep } from '@calm/nn';
     // import { KvCache, arConfig, headDim, llamaForward, llamaParamSpecs, ropeCosSin } from '@calm/model';
     const config = arConfig({
       vocabSize: 259,

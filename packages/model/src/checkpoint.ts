@@ -454,7 +454,7 @@ export async function loadCalm(
   for (const [k, a] of read.lm) {
     const v = head?.params[k];
     if (v === undefined) own.set(k, a);
-    else v.assign(tf.tensor(toFloat32(a), a.shape, 'float32')); // shapes were checked by the reader
+    else tf.tidy(() => v.assign(tf.tensor(toFloat32(a), a.shape, 'float32'))); // shapes were checked by the reader
   }
   const params = toVariables(own);
   const aeParams = toVariables(read.ae);

@@ -111,14 +111,16 @@ async function main(argv: string[]): Promise<void> {
     .option('--out <dir>', 'output folder', 'calm-quickstart')
     .option('--budget-minutes <n>', 'wall-clock budget in minutes', '10')
     .option('--seed <n>', 'seed of every random draw', '1')
-    .option('--ngram-order <n>', 'order of the n-gram reference generator', '2')
-    .action(async (o: { out: string; budgetMinutes: string; seed: string; ngramOrder: string }) => {
+    .option('--ngram-order <n>', 'order of the n-gram reference of the paper-estimator table', '2')
+    .option('--workers <n>', 'data-parallel worker threads per stage (default: the available cores)')
+    .action(async (o: { out: string; budgetMinutes: string; seed: string; ngramOrder: string; workers?: string }) => {
       let bar: PhaseBar | undefined;
       const r = await runQuickstart({
         outDir: o.out,
         budgetMinutes: Number(o.budgetMinutes),
         seed: Number(o.seed),
         ngramOrder: Number(o.ngramOrder),
+        ...(o.workers !== undefined ? { workers: Number(o.workers) } : {}),
         onEvent: (e) => {
           if (e.type === 'phase') bar = phaseBar(e.phase, e.total, e.unit);
           else if (e.type === 'progress')
@@ -134,7 +136,7 @@ async function main(argv: string[]): Promise<void> {
         },
       });
       done(
-        `quickstart: ${(r.elapsedMs / 60000).toFixed(1)} min; AE reconstruction ${(100 * r.autoencoder.tokenAccuracy).toFixed(2)} %; BrierLM CALM ${r.calm.brier.brierLM.toFixed(2)}, AR ${r.ar.brier.brierLM.toFixed(2)}, ${r.ngram.order}-gram ${r.ngram.brier.brierLM.toFixed(2)}; report: ${join(r.outDir, 'report.md')}`,
+        `quickstart: ${(r.elapsedMs / 60000).toFixed(1)} min on ${r.workers} worker(s); AE reconstruction ${(100 * r.autoencoder.tokenAccuracy).toFixed(2)} %; like-for-like Brier-1 (×100) CALM ${(100 * r.likeForLike.calm.brier[0]!).toFixed(2)}, AR ${(100 * r.likeForLike.ar.brier[0]!).toFixed(2)}, unigram ${(100 * r.likeForLike.unigram.brier[0]!).toFixed(2)}, bigram ${(100 * r.likeForLike.bigram.brier[0]!).toFixed(2)}; CALM learned context: ${r.calmLearnedContext}; report: ${join(r.outDir, 'report.md')}`,
         r,
       );
     });

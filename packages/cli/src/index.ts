@@ -15,8 +15,12 @@
 export { renderVegaLite, writePlot, trainingCurvesSpec, brierVsFlopsSpec, type VegaLiteSpec } from './plots.js';
 export {
   runQuickstart,
+  QUICKSTART_SETTINGS,
+  type QuickstartSettings,
   type QuickstartOptions,
   type QuickstartEvent,
   type QuickstartResult,
   type QuickstartBrier,
+  type QuickstartStage,
+  type LikeForLikeScore,
 } from './quickstart.js';

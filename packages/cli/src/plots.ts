@@ -156,7 +156,7 @@ export function brierVsFlopsSpec(
   options: { metric?: 'brierLM' | 'brier1' } = {},
 ): VegaLiteSpec {
   const metric = options.metric ?? 'brierLM';
-  const valueOf = (m: Record<string, unknown>): number | undefined => {
+  const metricOf = (m: Record<string, unknown>): number | undefined => {
     if (metric === 'brierLM') return typeof m.brierLM === 'number' ? m.brierLM : undefined;
     const b = m.brier as unknown;
     return Array.isArray(b) && typeof b[0] === 'number' ? 100 * b[0] : undefined;
@@ -164,7 +164,7 @@ export function brierVsFlopsSpec(
   const values: Array<{ model: string; flops: number; brierLM: number }> = [];
   for (const [model, records] of Object.entries(runs)) {
     for (const r of records) {
-      const v = r.type === 'eval' ? valueOf(r.metrics) : undefined;
+      const v = r.type === 'eval' ? metricOf(r.metrics) : undefined;
       if (r.type !== 'eval' || v === undefined || !(r.flops > 0)) continue;
       values.push({ model, flops: r.flops, brierLM: v });
     }

@@ -325,7 +325,11 @@ export function resolveRunConfig(
     problems.push(`data.blockSize must hold at least 2 chunks (>= ${2 * k} tokens) for stage "calm"`);
   if (c.stage !== 'ar' && Number.isInteger(c.eval?.blockSize) && c.eval.blockSize % k !== 0)
     problems.push(`eval.blockSize ${c.eval.blockSize} must be a multiple of the chunk size K = ${k}`);
-  if (Number.isInteger(c.train?.workers) && Number.isInteger(c.train?.batchSize) && c.train.batchSize % c.train.workers! !== 0)
+  if (
+    Number.isInteger(c.train?.workers) &&
+    Number.isInteger(c.train?.batchSize) &&
+    c.train.batchSize % c.train.workers! !== 0
+  )
     problems.push(`train.batchSize (${c.train.batchSize}) must be a multiple of train.workers (${c.train.workers})`);
   if (c.train?.schedule === 'cosine' && Number.isInteger(c.train.steps) && c.train.steps <= c.train.warmupSteps)
     problems.push('train.steps must exceed train.warmupSteps for the cosine schedule');

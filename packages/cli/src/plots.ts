@@ -106,7 +106,8 @@ export function trainingCurvesSpec(runs: Record<string, readonly MetricRecord[]>
     }
     for (const name of ['oracle', 'unconditional'] as const) {
       const v = last?.[name];
-      if (typeof v === 'number') values.push({ run, step: 0, value: v, series: `${name} bound (held-out)`, bound: true });
+      if (typeof v === 'number')
+        values.push({ run, step: 0, value: v, series: `${name} bound (held-out)`, bound: true });
     }
   }
   const y = { field: 'value', type: 'quantitative', title: 'loss', scale: { zero: false } };
@@ -138,10 +139,12 @@ export function trainingCurvesSpec(runs: Record<string, readonly MetricRecord[]>
 }
 
 /**
- * A Vega-Lite chart of BrierLM against cumulative training FLOPs (log scale), one line per model,
- * from the evaluation records of each run (they must carry a numeric `brierLM` metric).
+ * A Vega-Lite chart of BrierLM (or Brier-1) against cumulative training FLOPs (log scale), one
+ * line per model, from the evaluation records of each run (`metrics.brierLM`, or `metrics.brier`
+ * = Brier-1..4 for `metric: 'brier1'`).
  * @param runs - Metrics records by model name (e.g. `{ CALM: [...], AR: [...] }`).
- * @param references - Horizontal reference lines, e.g. `{ '3-gram': 1.9 }`.
+ * @param references - Horizontal reference lines in the plotted unit (×100), e.g. `{ '3-gram': 1.9 }`.
+ * @param options - `metric`: `'brierLM'` (default) or `'brier1'` (Brier-1 ×100).
  * @returns The specification.
  * @example
  * {@includeCode ../test/examples.test.ts#plots}
@@ -150,12 +153,20 @@ export function trainingCurvesSpec(runs: Record<string, readonly MetricRecord[]>
 export function brierVsFlopsSpec(
   runs: Record<string, readonly MetricRecord[]>,
   references: Record<string, number> = {},
+  options: { metric?: 'brierLM' | 'brier1' } = {},
 ): VegaLiteSpec {
+  const metric = options.metric ?? 'brierLM';
+  const metricOf = (m: Record<string, unknown>): number | undefined => {
+    if (metric === 'brierLM') return typeof m.brierLM === 'number' ? m.brierLM : undefined;
+    const b = m.brier as unknown;
+    return Array.isArray(b) && typeof b[0] === 'number' ? 100 * b[0] : undefined;
+  };
   const values: Array<{ model: string; flops: number; brierLM: number }> = [];
   for (const [model, records] of Object.entries(runs)) {
     for (const r of records) {
-      if (r.type !== 'eval' || typeof r.metrics.brierLM !== 'number' || !(r.flops > 0)) continue;
-      values.push({ model, flops: r.flops, brierLM: r.metrics.brierLM });
+      const v = r.type === 'eval' ? metricOf(r.metrics) : undefined;
+      if (r.type !== 'eval' || v === undefined || !(r.flops > 0)) continue;
+      values.push({ model, flops: r.flops, brierLM: v });
     }
   }
   const refs = Object.entries(references).map(([name, brierLM]) => ({ name, brierLM }));
@@ -171,7 +182,11 @@ export function brierVsFlopsSpec(
           scale: { type: 'log' },
           axis: { format: '.0e' },
         },
-        y: { field: 'brierLM', type: 'quantitative', title: 'BrierLM (×100, held-out)' },
+        y: {
+          field: 'brierLM',
+          type: 'quantitative',
+          title: metric === 'brierLM' ? 'BrierLM (×100, held-out)' : 'Brier-1 (×100, held-out)',
+        },
         color: { field: 'model', type: 'nominal', title: 'model' },
       },
     },
@@ -190,7 +205,7 @@ export function brierVsFlopsSpec(
   }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: 'BrierLM vs training compute',
+    title: metric === 'brierLM' ? 'BrierLM vs training compute' : 'Brier-1 vs training compute',
     width: 420,
     height: 280,
     layer: layers,

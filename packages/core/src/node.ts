@@ -1,7 +1,8 @@
 /**
  * Node-only file I/O for `@calm/core`: lazy safetensors readers (a tensor is read only when
  * asked for, so multi-gigabyte checkpoints never sit in memory whole), sharded checkpoints, and
- * atomic writes. Import from `@calm/core/node`; the main entry stays browser-safe.
+ * atomic writes; and the terminal progress bar that the command lines share. Import from
+ * `@calm/core/node`; the main entry stays browser-safe.
  *
  * @packageDocumentation
  */
@@ -23,6 +24,14 @@ import {
 } from './safetensors.js';
 import type { ByteSource } from './zip.js';
 import { openTorchStateDict } from './torch-bin.js';
+
+export {
+  createProgressBar,
+  type ProgressBar,
+  type ProgressBarOptions,
+  type ProgressBarUpdate,
+  type ProgressStream,
+} from './progress-bar.js';
 
 /**
  * A safetensors file opened for lazy reading.

@@ -9,7 +9,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { createRng, type Rng } from '@calm/core';
 import type { BlockCursor, BlockStream } from '@calm/data-pile';
 import { AdamW, type AdamWOptions, type LrSchedule, type ParamRecord } from '@calm/nn';
-import { latestCheckpoint, restoreCheckpoint, writeCheckpoint, writeFinalModel } from './checkpoints.js';
+import { restoreCheckpoint, writeCheckpoint, writeFinalModel } from './checkpoints.js';
 import { startStepEngine, type MicroBatch } from './data-parallel.js';
 import { fail } from './internal/errors.js';
 import { resolveLoopOptions } from './loop-options.js';

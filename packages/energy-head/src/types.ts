@@ -60,8 +60,9 @@ export interface HeadLossOptions {
 
 /**
  * A generative head: maps a Transformer hidden state to samples of the next latent vector and
- * provides its own training loss. The trainer and {@link createHeadChunkSampler} use only this
- * interface, so a custom head plugs in by implementing it.
+ * provides its own training loss. `@calm/model`'s `CalmModel` (its `head` option), the trainer and
+ * {@link createHeadChunkSampler} use only this interface, so a custom head plugs in by
+ * implementing it.
  *
  * @remarks
  * Ownership: every returned tensor belongs to the caller; inputs are never disposed. Parameters
@@ -80,7 +81,11 @@ export interface GenerativeHead {
   readonly hiddenSize: number;
   /** L, the size of the latent vectors it produces. */
   readonly latentSize: number;
-  /** The key prefix of its parameters, e.g. `'mlp_generator.'`. */
+  /**
+   * The state-dict prefix its parameters are named under, without trailing dot (a trailing dot is
+   * tolerated), e.g. `'mlp_generator'`; `@calm/model`'s `CalmModel` requires every key of `params`
+   * to start with it.
+   */
   readonly prefix: string;
   /** Its parameters, keyed by full state-dict name. */
   readonly params: ParamRecord;

@@ -101,9 +101,11 @@ const median = (xs: number[]) => {
  * `h512x8` scales it: vocabulary 4096, the official autoencoder shape (hidden 512 / intermediate
  * 1280 / latent 128, dropout 0.15, KL weight 1e-3), CALM and AR backbone hidden 512, 8 layers, 8
  * heads, intermediate 1376, CALM latent 128 (the autoencoder's), noise 64, 2 head blocks (one per 4
- * layers, the official rule), N and M as the quickstart; batches as the quickstart; lr 3e-4
- * (the official one). Both: AdamW β 0.9/0.95, ε 1e-8, weight decay 0.1 (not on biases and norms),
- * clipping 1.0, constant lr (the quickstart's warm-up and cosine cost nothing).
+ * layers, the official rule), N and M as the quickstart; batches as the quickstart except AR at
+ * 4 × 256 (at 8 × 256 the project's AR forward and backward exhaust the 4 GB wasm heap; 4 × 256
+ * already takes ≈3.5 GB); lr 3e-4 (the official one). Both shapes: AdamW β 0.9/0.95, ε 1e-8,
+ * weight decay 0.1 (not on biases and norms), clipping 1.0, constant lr (the quickstart's warm-up
+ * and cosine cost nothing).
  */
 interface Shape {
   vocab: number;

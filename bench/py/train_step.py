@@ -25,6 +25,7 @@ import ctypes
 import json
 import math
 import os
+import re
 import statistics
 import sys
 import time
@@ -63,7 +64,10 @@ def runtime_info() -> dict:
         except (OSError, AttributeError):
             continue
     show = torch.__config__.show()
-    blas_lines = [s.strip() for s in show.splitlines() if "BLAS" in s or "LAPACK" in s]
+    # torch.__config__.show(): the "LAPACK is enabled" line and BLAS_INFO / LAPACK_INFO / USE_OPENMP
+    # of the build settings (the rest of that line is compiler flags).
+    blas_lines = [s.strip() for s in show.splitlines() if "LAPACK is" in s or "BLAS is" in s]
+    blas_lines += re.findall(r"\b(?:BLAS_INFO|LAPACK_INFO|USE_OPENMP|USE_MKLDNN)=[^,\s]*", show)
     return {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

@@ -71,6 +71,7 @@ export interface InitBackendOptions {
  * One URL per binary of `@tensorflow/tfjs-backend-wasm`, for {@link InitBackendOptions.wasmPaths}.
  * tfjs picks the binary the browser supports (SIMD, threads); a missing one is only an error when it
  * is the one picked.
+ * @see {@link initBackend}
  * @category Backends
  */
 export interface WasmBinaryUrls {

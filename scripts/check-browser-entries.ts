@@ -6,7 +6,9 @@
 // Node-only branches) is a violation, reported with the chain of modules that reaches it. A browser
 // app (`"calm": { "browserApp": true }`, e.g. examples/web) may only depend on marked packages.
 // Exit code 1 on violation.
-// Usage: node --import tsx scripts/check-browser-entries.ts [repo root] [--only @calm/<name> ...]
+// With `--dist` the built outputs are checked instead (no `@calm/source`: what a user's bundler sees
+// of the published packages; run it after `pnpm run build`).
+// Usage: node --import tsx scripts/check-browser-entries.ts [repo root] [--dist] [--only @calm/<name> ...]
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -83,7 +85,11 @@ function mappedByBrowserField(importer: string, spec: string): boolean {
  * Bundles the browser entry of every package marked `"calm": { "browser": true }` under `root`
  * (or only those named in `only`) and reports every Node built-in that a browser bundle would pull in.
  */
-export async function checkBrowserEntries(root: string, only?: readonly string[]): Promise<BrowserCheckResult> {
+export async function checkBrowserEntries(
+  root: string,
+  only?: readonly string[],
+  options: { dist?: boolean } = {},
+): Promise<BrowserCheckResult> {
   const ws = workspacePackages(root);
   const violations: BrowserViolation[] = [];
   // A browser app may only use packages that promise a browser entry.
@@ -139,7 +145,9 @@ export async function checkBrowserEntries(root: string, only?: readonly string[]
         configFile: false,
         logLevel: 'silent',
         root: tmp,
-        resolve: { conditions: ['@calm/source', ...defaultClientConditions] },
+        resolve: {
+          conditions: options.dist ? [...defaultClientConditions] : ['@calm/source', ...defaultClientConditions],
+        },
         plugins: [probe],
         build: {
           write: false,
@@ -189,16 +197,18 @@ export async function checkBrowserEntries(root: string, only?: readonly string[]
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
+  const dist = args.includes('--dist');
+  if (dist) args.splice(args.indexOf('--dist'), 1);
   const onlyAt = args.indexOf('--only');
   const only = onlyAt >= 0 ? args.splice(onlyAt).slice(1) : undefined;
   const root = resolve(args[0] ?? join(dirname(fileURLToPath(import.meta.url)), '..'));
-  const { checked, modules, ms, violations } = await checkBrowserEntries(root, only);
+  const { checked, modules, ms, violations } = await checkBrowserEntries(root, only, { dist });
   if (violations.length > 0) {
     console.error(`browser-entry check FAILED: ${violations.length} violation(s)`);
     for (const v of violations) console.error(`  ${v.pkg}: ${v.reason}`);
   } else {
     console.log(
-      `browser-entry check passed: ${checked.join(', ')} bundle for browsers with no Node built-in (${modules} modules, ${(ms / 1000).toFixed(1)} s)`,
+      `browser-entry check passed: ${checked.join(', ')} bundle for browsers with no Node built-in (${dist ? 'built outputs' : 'sources'}; ${modules} modules, ${(ms / 1000).toFixed(1)} s)`,
     );
   }
   process.exit(violations.length === 0 ? 0 : 1);

@@ -7,6 +7,8 @@ import { quickstartFolder } from './quickstart-folder.ts';
 export default defineConfig({
   resolve: { conditions: ['@calm/source', ...defaultClientConditions] },
   plugins: [quickstartFolder()],
+  // Pre-bundled at start-up, so the dev server never reloads the page when WebGPU is first chosen.
+  optimizeDeps: { include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-backend-webgpu'] },
   build: { target: 'es2022', chunkSizeWarningLimit: 4096 },
   worker: { format: 'es' },
 });

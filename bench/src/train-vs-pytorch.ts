@@ -5,10 +5,10 @@
 // the same loss (and gradient norm) on the same batch with the same injected noise, and are then
 // timed in alternating repetitions within one run; medians are reported.
 //
-// Project side: a real training step (`calmTrainTask` / `autoencoderTrainTask` / `arTrainTask` loss,
-// `paramGrads`, `clipByGlobalNorm` 1.0, `AdamW`) on the wasm backend with @calm/nn's kernels, one
-// thread; the "all cores" rows go through `projectStepAllCores` (lib/project-step.ts), which runs
-// the same single-thread step until the data-parallel trainer lands (rows say `dataParallel`).
+// Project side: the trainer's own step engine (`createTrainStepper` of @calm/trainer, what
+// `runTraining` runs: the task's loss, gradients, clipping at 1.0, AdamW) on the wasm backend with
+// @calm/nn's kernels — one thread, or data-parallel worker threads on every core for the "all
+// cores" rows (the batch is cut into one micro-batch per worker; rows say `dataParallel`).
 // PyTorch side: Debian's python3-torch in a child process, forward + backward + clip_grad_norm_ +
 // torch.optim.AdamW, with fresh noise every step. Debian's torch goes through the system BLAS; this
 // bench loads OpenBLAS (libopenblas0-openmp) for that process only through LD_LIBRARY_PATH, sets
@@ -40,9 +40,9 @@ import {
   type AutoencoderConfig,
 } from '@calm/autoencoder';
 import { AdamW, globalNorm, initBackend, paramGrads, saveParams, type ParamRecord } from '@calm/nn';
-import { ArModel, CalmModel, arConfig, calmConfig, type ArConfig, type CalmConfig } from '@calm/trainer';
-import { arTrainTask, autoencoderTrainTask, calmTrainTask, type TrainTask } from '@calm/trainer/node';
-import { projectStep, projectStepAllCores, type ProjectRun } from './lib/project-step.ts';
+import { ArModel, CalmModel, arConfig, calmConfig, type ArConfig, type CalmConfig } from '@calm/model';
+import { arTrainTask, autoencoderTrainTask, calmTrainTask, createTrainStepper, type TrainTask } from '@calm/trainer';
+import { projectStep, type ProjectRun } from './lib/project-step.ts';
 
 type ModelKind = 'ae' | 'calm' | 'ar';
 type ShapeName = 'quickstart' | 'h512x8';
@@ -488,7 +488,8 @@ async function runRow(model: ModelKind, shapeName: ShapeName, coresName: CoresNa
   const weightsFile = join(dir, `${shapeName}-${model}-weights.safetensors`);
   const batchFile = join(dir, `${shapeName}-${model}-batch.safetensors`);
   const lr = s.lr[model];
-  const optimizer = new AdamW(built.task.params, { lr, ...OPTIMIZER });
+  const optimizer = new AdamW(built.task.params, { lr, ...OPTIMIZER }); // the decay groups and the check
+  let stepperToClose: { close(): Promise<void> } | undefined;
   let py: Py | undefined;
   try {
     // Weights with the official names; settings in the metadata; the same decay set on both sides.
@@ -563,19 +564,17 @@ async function runRow(model: ModelKind, shapeName: ShapeName, coresName: CoresNa
 
     // 2. Timing: warm-up on both sides, then repetitions alternating between the two (the side
     // that goes first alternates too), so both see the same machine load.
-    const run: ProjectRun = {
-      task: built.task,
-      optimizer,
-      rng: createRng(`train-vs-pytorch/${shapeName}/${model}/train`),
-      batch: built.batch,
-      lr,
+    const stepper = await createTrainStepper(built.task, {
+      optimizer: { lr, ...OPTIMIZER },
       maxGradNorm: MAX_GRAD_NORM,
-      spec: { model, shape: shapeName, weightsFile, configs: built.configs },
-    };
+      seed: `train-vs-pytorch/${shapeName}/${model}/train`,
+      workers: cores,
+    });
+    stepperToClose = stepper;
+    const run: ProjectRun = { stepper, batch: built.batch, lr };
     let dataParallel = false;
     const step = async (): Promise<number> => {
-      if (coresName === '1') return projectStep(run);
-      const r = await projectStepAllCores(run, cores);
+      const r = await projectStep(run);
       dataParallel = r.dataParallel;
       return r.loss;
     };
@@ -633,6 +632,7 @@ async function runRow(model: ModelKind, shapeName: ShapeName, coresName: CoresNa
     };
   } finally {
     py?.kill();
+    await stepperToClose?.close();
     optimizer.dispose();
     built.dispose();
     if (!KEEP) {

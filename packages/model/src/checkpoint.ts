@@ -15,12 +15,7 @@ import {
   writeSafetensorsFile,
   writeTextAtomic,
 } from '@calm/core/node';
-import {
-  autoencoderConfig,
-  autoencoderParamShapes,
-  checkAutoencoderStateDict,
-  type AutoencoderConfig,
-} from '@calm/autoencoder';
+import { autoencoderParamShapes, type AutoencoderConfig } from '@calm/autoencoder';
 import {
   convertAutoencoderCheckpoint,
   readAutoencoderCheckpoint,
@@ -28,19 +23,32 @@ import {
   type ConvertDtype,
 } from '@calm/autoencoder/node';
 import type { GenerativeHead } from '@calm/energy-head';
-import { paramsToNamedArrays, type ParamRecord, type ParamSpec } from '@calm/nn';
+import { paramsToNamedArrays } from '@calm/nn';
 import { ArModel, arParamSpecs } from './ar-model.js';
-import { CalmModel, calmModuleSpecs, calmParamSpecs } from './calm-model.js';
+import type { CalmModel } from './calm-model.js';
+import {
+  AE_PREFIX,
+  IGNORED,
+  LM_MODULES,
+  assembleCalmCheckpoint,
+  calmModelFromCheckpoint,
+  hasEmbeddedAutoencoder,
+  toVariables,
+  type AutoencoderSource,
+  type CalmCheckpointContents,
+  type CalmCheckpointReport,
+} from './checkpoint-bytes.js';
 import {
   arConfigFromJson,
   arConfigToJson,
   calmConfigFromJson,
   calmConfigToJson,
   type ArConfig,
-  type CalmConfig,
 } from './config.js';
-import { CUSTOM_HEAD_ARCHITECTURE, HEAD_KINDS, isBuiltinHead } from './heads.js';
+import { CUSTOM_HEAD_ARCHITECTURE, HEAD_KINDS } from './heads.js';
 import { fail } from './internal/errors.js';
+
+export type { CalmCheckpointReport };
 
 /**
  * Weight files looked for in a checkpoint folder, in order of preference (as Hugging Face).
@@ -53,12 +61,6 @@ export const MODEL_WEIGHT_FILES: readonly string[] = Object.freeze([
   'pytorch_model.bin',
   'pytorch_model.bin.index.json',
 ]);
-
-/** Prefix of the frozen autoencoder inside a CALM checkpoint. */
-const AE_PREFIX = 'ae_model.';
-/** The LM's own modules besides the head. */
-const LM_MODULES = ['transformer.', 'embed_proj.'];
-const IGNORED = /\.rotary_emb\.inv_freq$/;
 
 async function isDir(path: string): Promise<boolean> {
   try {
@@ -153,30 +155,6 @@ export async function detectCheckpointKind(path: string): Promise<'calm' | 'auto
 }
 
 /**
- * How a CALM checkpoint was read.
- * @see {@link loadCalm}
- * @category Checkpoints
- */
-export interface CalmCheckpointReport {
-  /** The weights file (or index) read. */
-  weightsFile: string;
-  /** Its format (`.bin` files go through `@calm/core`'s allow-listed unpickler; no code runs). */
-  format: 'safetensors' | 'pytorch-bin';
-  /** Where the autoencoder's weights came from. */
-  aeWeights: 'checkpoint' | 'aePath';
-  /** Where the autoencoder's configuration came from. */
-  aeConfigSource: 'aePath' | 'inferred';
-  /** Alias keys found and verified equal to their target (e.g. `generative_head.*`, `ae_model.decoder.lm_head_weight`). */
-  aliases: string[];
-  /** The head's parameter keys in the checkpoint (under its prefix: `mlp_generator.*`, `generative_head.net.*`, a custom head's). */
-  headKeys: string[];
-  /** Keys skipped (`*.rotary_emb.inv_freq`). */
-  ignored: string[];
-  /** Stored dtypes seen; 16-bit values were widened to float32. */
-  dtypes: SafetensorsDtype[];
-}
-
-/**
  * Options of {@link readCalmCheckpoint} and {@link loadCalm}.
  * @category Checkpoints
  */
@@ -196,51 +174,6 @@ export interface ReadCalmOptions {
    * `FlowMatchingHead` with other solver settings).
    */
   head?: GenerativeHead;
-}
-
-function sameValues(a: NamedArray, b: NamedArray): boolean {
-  if (a.data.length !== b.data.length) return false;
-  for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) return false;
-  return true;
-}
-
-function aeConfigFromShapes(tensors: ReadonlyMap<string, NamedArray>, lm: CalmConfig, file: string): AutoencoderConfig {
-  const get = (k: string): number[] => {
-    const t = tensors.get(k);
-    if (!t)
-      return fail(
-        'MISSING_PARAMETER',
-        `${file}: cannot infer the autoencoder's config without "${k}"; pass aePath (a folder with the autoencoder's config.json).`,
-      );
-    return t.shape;
-  };
-  const emb = tensors.get('encoder.embed_tokens.weight')?.shape ?? get('decoder.lm_head_weight');
-  const [vocabSize, hiddenSize] = emb as [number, number];
-  const [twoL] = get('encoder.hidden_to_latent.weight');
-  const [, kh] = get('encoder.squeeze_layer.weight');
-  const count = (p: string): number => {
-    let n = 0;
-    while (tensors.has(`${p}.${n}.mlp.gate_proj.weight`)) n++;
-    return n;
-  };
-  const numEncoderLayers = count('encoder.encoder_layers');
-  const numDecoderLayers = count('decoder.decoder_layers');
-  const gate =
-    tensors.get('encoder.encoder_layers.0.mlp.gate_proj.weight')?.shape ??
-    tensors.get('decoder.decoder_layers.0.mlp.gate_proj.weight')?.shape;
-  return autoencoderConfig({
-    vocabSize,
-    hiddenSize,
-    intermediateSize: gate?.[0] ?? 1280,
-    latentSize: twoL! / 2,
-    patchSize: kh! / hiddenSize,
-    numEncoderLayers,
-    numDecoderLayers,
-    rmsNormEps: lm.rmsNormEps,
-    padTokenId: lm.padTokenId,
-    bosTokenId: lm.bosTokenId,
-    eosTokenId: lm.eosTokenId,
-  });
 }
 
 /**
@@ -267,16 +200,7 @@ function aeConfigFromShapes(tensors: ReadonlyMap<string, NamedArray>, lm: CalmCo
  * {@includeCode ../test/examples.test.ts#checkpoints}
  * @category Checkpoints
  */
-export async function readCalmCheckpoint(
-  path: string,
-  options: ReadCalmOptions = {},
-): Promise<{
-  config: CalmConfig;
-  aeConfig: AutoencoderConfig;
-  lm: Map<string, NamedArray>;
-  ae: Map<string, NamedArray>;
-  report: CalmCheckpointReport;
-}> {
+export async function readCalmCheckpoint(path: string, options: ReadCalmOptions = {}): Promise<CalmCheckpointContents> {
   const { weightsFile, configFile, format } = await resolveModelFiles(path);
   if (!configFile)
     fail(
@@ -284,140 +208,35 @@ export async function readCalmCheckpoint(
       `no config.json beside ${weightsFile}; a CALM checkpoint needs its config.json (architectures ["EnergyTransformer"]).`,
     );
   const config = calmConfigFromJson(await readJson(configFile), configFile);
-  const head = options.head;
-  if (head !== undefined && head.kind !== config.head)
-    fail(
-      'INVALID_ARGUMENT',
-      `${configFile} holds a "${config.head}" head (model_type / architectures) but options.head is a "${head.kind}" head; pass a head of that kind, or omit options.head for a built-in head.`,
-    );
-  const builtin = isBuiltinHead(config.head);
   const raw = await readWeights(weightsFile, format);
-  const lm = new Map<string, NamedArray>();
-  const aeRaw = new Map<string, NamedArray>();
-  const aliases: string[] = [];
-  const ignored: string[] = [];
-  const unexpected: string[] = [];
-  const problems: string[] = [];
-  const dtypes = new Set<SafetensorsDtype>();
-  // A custom head read without its instance: its keys (everything outside the LM's own modules)
-  // are returned unchecked.
-  const specs = builtin || head ? calmParamSpecs(config, head ? { head } : {}) : lmModuleSpecs(config);
-  const entry = builtin ? HEAD_KINDS[config.head as keyof typeof HEAD_KINDS] : undefined;
-  const prefix = entry ? `${entry.prefix}.` : '';
-  const aliasOf = (key: string): string | undefined => {
-    const a = entry?.aliases.find((x) => key.startsWith(`${x}.`));
-    return a === undefined ? undefined : prefix + key.slice(a.length + 1);
-  };
-  for (const [key, arr] of raw) {
-    dtypes.add(arr.dtype);
-    const target = aliasOf(key);
-    if (IGNORED.test(key)) ignored.push(key);
-    else if (key.startsWith(AE_PREFIX)) aeRaw.set(key.slice(AE_PREFIX.length), arr);
-    else if (target !== undefined && key !== target) {
-      // e.g. generative_head.* for mlp_generator.*: one module saved under two names.
-      const other = raw.get(target);
-      if (other === undefined) lm.set(target, arr);
-      else if (!sameValues(other, arr))
-        problems.push(`alias "${key}" differs from "${target}" (they are one module in the official code)`);
-      aliases.push(key);
-    } else if (key in specs || (!builtin && !head && !LM_MODULES.some((m) => key.startsWith(m)))) lm.set(key, arr);
-    else unexpected.push(key);
-  }
-  const missing = Object.keys(specs).filter((k) => !lm.has(k));
-  for (const [k, spec] of Object.entries(specs)) {
-    const a = lm.get(k);
-    if (a && !tf.util.arraysEqual(a.shape, spec.shape))
-      problems.push(`"${k}" has shape [${a.shape.join(', ')}], the config needs [${spec.shape.join(', ')}]`);
-  }
-  if (missing.length || unexpected.length || problems.length) {
-    fail(
-      missing.length
-        ? 'MISSING_PARAMETER'
-        : unexpected.length
-          ? 'UNEXPECTED_PARAMETER'
-          : problems.some((p) => p.includes('alias'))
-            ? 'FORMAT_ERROR'
-            : 'SHAPE_MISMATCH',
-      `${weightsFile} does not match its config: ${missing.length ? `${missing.length} missing key(s): ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}. ` : ''}${unexpected.length ? `${unexpected.length} unexpected key(s): ${unexpected.slice(0, 8).join(', ')}. ` : ''}${problems.length ? `${problems.join('; ')}. ` : ''}Check that config.json belongs to these weights.`,
-      { details: { missing, unexpected, problems } },
-    );
-  }
-  let aeConfig: AutoencoderConfig;
-  let aeConfigSource: CalmCheckpointReport['aeConfigSource'];
-  let aeWeights: CalmCheckpointReport['aeWeights'];
-  let ae: Map<string, NamedArray>;
-  const aePath = options.aePath;
+  const embedded = hasEmbeddedAutoencoder(raw);
+  let aePath = options.aePath;
+  // Without a copy in the checkpoint, the autoencoder comes from ae_path when that exists here.
+  if (aePath === undefined && !embedded && config.aePath && (await pathExists(config.aePath))) aePath = config.aePath;
+  let ae: AutoencoderSource | undefined;
   if (aePath !== undefined) {
-    const aeFiles = await resolveModelFiles(aePath);
-    if (aeRaw.size > 0) {
-      aeConfig = aeFiles.configFile
-        ? await readAutoencoderConfigFile(aeFiles.configFile)
-        : aeConfigFromShapes(aeRaw, config, weightsFile);
-      aeConfigSource = aeFiles.configFile ? 'aePath' : 'inferred';
-      aeWeights = 'checkpoint';
-      ae = aeRaw;
+    if (embedded) {
+      const aeFiles = await resolveModelFiles(aePath);
+      if (aeFiles.configFile) ae = { config: await readAutoencoderConfigFile(aeFiles.configFile), label: aePath };
     } else {
       const read = await readAutoencoderCheckpoint(aePath);
-      aeConfig = read.config;
-      aeConfigSource = read.report.configSource === 'inferred' ? 'inferred' : 'aePath';
-      aeWeights = 'aePath';
-      ae = read.tensors;
+      ae = {
+        config: read.config,
+        configInferred: read.report.configSource === 'inferred',
+        tensors: read.tensors,
+        label: aePath,
+      };
     }
-  } else {
-    if (aeRaw.size === 0) {
-      const fromConfig = config.aePath;
-      if (fromConfig && (await pathExists(fromConfig)))
-        return readCalmCheckpoint(path, { ...options, aePath: fromConfig });
-      fail(
-        'MISSING_PARAMETER',
-        `${weightsFile} has no ae_model.* weights and ae_path ${JSON.stringify(fromConfig)} does not exist here (the released configs point at the authors' server); pass aePath: a local copy of the autoencoder (e.g. cccczshao/CALM-Autoencoder).`,
-      );
-    }
-    aeConfig = aeConfigFromShapes(aeRaw, config, weightsFile);
-    aeConfigSource = 'inferred';
-    aeWeights = 'checkpoint';
-    ae = aeRaw;
   }
-  const checked = checkAutoencoderStateDict(
-    aeConfig,
-    ae,
-    `${weightsFile} (${aeWeights === 'checkpoint' ? 'ae_model.*' : aePath})`,
-  );
-  for (const a of checked.report.aliases) aliases.push(aeWeights === 'checkpoint' ? AE_PREFIX + a : a);
-  for (const d of checked.report.dtypes) dtypes.add(d);
-  return {
+  return assembleCalmCheckpoint({
     config,
-    aeConfig,
-    lm,
-    ae: checked.tensors,
-    report: {
-      weightsFile,
-      format,
-      aeWeights,
-      aeConfigSource,
-      aliases,
-      headKeys: [...lm.keys()].filter((k) => !LM_MODULES.some((m) => k.startsWith(m))),
-      ignored,
-      dtypes: [...dtypes],
-    },
-  };
-}
-
-/** The specs of the LM's own modules (backbone and `embed_proj`), for a custom head read without its instance. */
-function lmModuleSpecs(config: CalmConfig): Record<string, ParamSpec> {
-  const { backbone, embedProj } = calmModuleSpecs(config);
-  return { ...backbone, ...embedProj };
-}
-
-function toFloat32(a: NamedArray): Float32Array {
-  return a.data instanceof Float32Array ? a.data : Float32Array.from(a.data as ArrayLike<number>);
-}
-
-function toVariables(arrays: ReadonlyMap<string, NamedArray>): ParamRecord {
-  const out: ParamRecord = {};
-  for (const [name, a] of arrays)
-    out[name] = tf.tidy(() => tf.variable(tf.tensor(toFloat32(a), a.shape, 'float32'), true));
-  return out;
+    raw,
+    weightsFile,
+    format,
+    ae,
+    missingAeHint: `ae_path ${JSON.stringify(config.aePath)} does not exist here (the released configs point at the authors' server); pass aePath: a local copy of the autoencoder (e.g. cccczshao/CALM-Autoencoder).`,
+    head: options.head,
+  });
 }
 
 /**
@@ -444,24 +263,7 @@ export async function loadCalm(
   options: ReadCalmOptions = {},
 ): Promise<{ model: CalmModel; report: CalmCheckpointReport }> {
   const read = await readCalmCheckpoint(path, options);
-  const head = options.head;
-  if (head === undefined && !isBuiltinHead(read.config.head))
-    fail(
-      'INVALID_ARGUMENT',
-      `${read.report.weightsFile} was saved with a custom head "${read.config.head}"; pass options.head, an instance of that head (its parameters are loaded from the checkpoint).`,
-    );
-  const own = new Map<string, NamedArray>();
-  for (const [k, a] of read.lm) {
-    const v = head?.params[k];
-    if (v === undefined) own.set(k, a);
-    else tf.tidy(() => v.assign(tf.tensor(toFloat32(a), a.shape, 'float32'))); // shapes were checked by the reader
-  }
-  const params = toVariables(own);
-  const aeParams = toVariables(read.ae);
-  return {
-    model: new CalmModel(read.config, read.aeConfig, { params, aeParams, ...(head ? { head } : {}) }),
-    report: read.report,
-  };
+  return { model: calmModelFromCheckpoint(read, options.head ? { head: options.head } : {}), report: read.report };
 }
 
 const TORCH_DTYPE: Partial<Record<SafetensorsDtype, string>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };

@@ -3,7 +3,7 @@
 // runs. Models are tiny (V = 259: bytes + BOS, EOS, PAD; H = 32; two layers), so the file stays
 // fast on one core.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -46,6 +46,9 @@ import {
   headParams,
   llamaForward,
   llamaParamSpecs,
+  loadCalmFromBytes,
+  readCalmCheckpointBytes,
+  calmModelFromCheckpoint,
   ropeCosSin,
   validateArConfig,
   validateCalmConfig,
@@ -505,6 +508,28 @@ describe('@calm/model/node examples', () => {
     expect(arrays.config.hiddenSize).toBe(32);
     expect(converted.kind).toBe('calm');
     expect(existsSync(join(out, 'calm', 'model.safetensors'))).toBe(true);
+  });
+
+  it('loads a checkpoint held in memory (a page: fetch or a file input)', async () => {
+    const saved = tinyCalm(3);
+    await saveCalm(join(out, 'calm-bytes'), saved);
+    const configJson = readFileSync(join(out, 'calm-bytes', 'config.json'), 'utf8');
+    const safetensors = new Uint8Array(readFileSync(join(out, 'calm-bytes', 'model.safetensors')));
+    // #region checkpoint-bytes
+    // import { calmModelFromCheckpoint, loadCalmFromBytes, readCalmCheckpointBytes } from '@calm/model';
+    // In a page: const configJson = await (await fetch('calm-quickstart/calm/final/config.json')).text();
+    //            const safetensors = new Uint8Array(await (await fetch('…/model.safetensors')).arrayBuffer());
+    const { model, report } = loadCalmFromBytes({ config: JSON.parse(configJson), weights: safetensors });
+    // report.aeWeights 'checkpoint': the ae_model.* copy; pass aeConfig / aeWeights for the autoencoder's own files
+    const contents = readCalmCheckpointBytes({ config: JSON.parse(configJson), weights: safetensors }); // typed arrays
+    const again = calmModelFromCheckpoint(contents); // the same weights as `model`
+    // #endregion checkpoint-bytes
+    expect(report.aeWeights).toBe('checkpoint');
+    expect(model.numParams()).toBe(saved.numParams());
+    expect(Array.from(again.params['transformer.norm.weight']!.dataSync())).toEqual(
+      Array.from(saved.params['transformer.norm.weight']!.dataSync()),
+    );
+    for (const m of [model, again, saved]) m.dispose();
   });
 
   it('saves and loads the AR baseline', async () => {

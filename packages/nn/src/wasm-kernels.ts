@@ -11,7 +11,7 @@ import type {
   TensorInfo,
 } from '@tensorflow/tfjs';
 import { fail, sizeOf } from './internal/errors.js';
-import { assertPinnedVersion } from './wasm-threads.js';
+import { assertPinnedVersion } from './version.js';
 
 /** The parts of tfjs-backend-wasm's `BackendWasm` (4.22.0) these kernels use. */
 interface WasmBackendLike {

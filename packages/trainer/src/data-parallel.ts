@@ -9,14 +9,21 @@
 import type { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { CalmError, createRng, type Rng } from '@calm/core';
-import { accumulateGradients, applyGradients, type AdamW, type OptimizerState } from '@calm/nn';
+import { AdamW, accumulateGradients, applyGradients, type OptimizerState } from '@calm/nn';
+import { fail } from './internal/errors.js';
 import { startPackageWorker } from './internal/workers.js';
-import type { ResolvedLoopOptions } from './loop-options.js';
+import { resolveLoopOptions, type ResolvedLoopOptions } from './loop-options.js';
 import type { TaskReplica, TrainTask } from './train-loop.js';
 
-/** One micro-batch of token blocks, row-major [rows, T] int32. */
+/**
+ * One micro-batch of token blocks.
+ * @see {@link createTrainStepper}
+ * @category Training
+ */
 export interface MicroBatch {
+  /** Token ids, row-major, shape [rows, T], int32. */
   ids: Int32Array;
+  /** [rows, T]. */
   shape: [number, number];
 }
 
@@ -56,7 +63,7 @@ export function microBatchRng(seed: number | string, step: number, m: number): R
 }
 
 /** The summed, scaled losses and gradients of some micro-batches (global indices `first + i·stride`). */
-function gradientsOf(
+export function gradientsOf(
   task: TrainTask,
   micro: MicroBatch[],
   at: StepAt,
@@ -239,5 +246,80 @@ export async function startStepEngine(task: TrainTask, optimizer: AdamW, o: Reso
   return o.workers === 1 ? localEngine(task, optimizer, o) : workerEngine(task, optimizer, o);
 }
 
-/** The worker side of the step (used by the worker entry): summed gradients of its micro-batches. */
-export { gradientsOf };
+/**
+ * A training step you drive yourself (the loop's own step engine): one optimiser step over the
+ * micro-batches you pass, on this thread or on data-parallel worker threads.
+ * @see {@link createTrainStepper}
+ * @category Training
+ */
+export interface TrainStepper {
+  /** Worker threads computing gradients (1: this thread). */
+  readonly workers: number;
+  /** The optimiser over the task's parameters (its state is this thread's copy; see `sync`). */
+  readonly optimizer: AdamW;
+  /**
+   * One optimiser step: each micro-batch's loss is scaled by 1/(their number), gradients summed,
+   * clipped and applied by AdamW. Micro-batch m goes to worker m mod W.
+   * @param microBatches - Token blocks, each `{ ids, shape: [rows, T] }` int32 row-major.
+   * @param step - The step index (keys the micro-batches' RNGs).
+   * @param lr - The learning rate of this step.
+   * @returns The mean loss and the gradient norm before clipping.
+   */
+  step(microBatches: MicroBatch[], step: number, lr: number): Promise<{ loss: number; gradNorm: number }>;
+  /** Copies the workers' weights and optimiser state to this thread's task and optimiser. */
+  sync(): Promise<void>;
+  /** Stops the workers and frees the optimiser. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the step engine `runTraining` uses, for callers that drive their own loop (benchmarks,
+ * custom schedules): this thread when `workers` is 1, else data-parallel workers rebuilt from the
+ * task's `replica`.
+ * @param task - What to train.
+ * @param options - AdamW settings, clipping, the seed of the training draws, workers.
+ * @returns The stepper. Call `close` when done.
+ * @throws `CalmError` `INVALID_CONFIG` for bad options, `WORKER_FAILED` when a worker fails.
+ * @example
+ * {@includeCode ../test/examples.test.ts#train-stepper}
+ * @category Training
+ */
+export async function createTrainStepper(
+  task: TrainTask,
+  options: {
+    optimizer: ResolvedLoopOptions['optimizer'];
+    seed: number | string;
+    workers?: number;
+    maxGradNorm?: number | null;
+  },
+): Promise<TrainStepper> {
+  const o = resolveLoopOptions(task, {
+    ...options,
+    outDir: '-',
+    steps: 0,
+    batchSize: options.workers ?? 1,
+    workers: options.workers ?? 1,
+    schedule: () => 0,
+    data: () => fail('INTERNAL', 'createTrainStepper: no data stream'),
+  });
+  const optimizer = new AdamW(task.params, o.optimizer);
+  const engine = await startStepEngine(task, optimizer, o).catch((e: unknown) => {
+    optimizer.dispose();
+    throw e;
+  });
+  return {
+    workers: o.workers,
+    optimizer,
+    async step(microBatches, step, lr) {
+      const r = await engine.step(microBatches, { step, lr, scale: 1 / microBatches.length });
+      const out = { loss: await engine.read(r.loss), gradNorm: await engine.read(r.gradNorm) };
+      engine.dispose(r);
+      return out;
+    },
+    sync: () => engine.sync(),
+    async close() {
+      await engine.close();
+      optimizer.dispose();
+    },
+  };
+}

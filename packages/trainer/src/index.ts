@@ -30,6 +30,7 @@ export {
   type TrainProgress,
   type MetricRecord,
 } from './train-loop.js';
+export { createTrainStepper, type TrainStepper, type MicroBatch } from './data-parallel.js';
 export { calmTrainTask, autoencoderTrainTask, arTrainTask, replicateTrainTask, type TaskArgs } from './train-tasks.js';
 export { defaultRunConfig, resolveRunConfig, type RunConfig, type CorpusName } from './run-config.js';
 export {

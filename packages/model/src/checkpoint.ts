@@ -38,13 +38,7 @@ import {
   type CalmCheckpointContents,
   type CalmCheckpointReport,
 } from './checkpoint-bytes.js';
-import {
-  arConfigFromJson,
-  arConfigToJson,
-  calmConfigFromJson,
-  calmConfigToJson,
-  type ArConfig,
-} from './config.js';
+import { arConfigFromJson, arConfigToJson, calmConfigFromJson, calmConfigToJson, type ArConfig } from './config.js';
 import { CUSTOM_HEAD_ARCHITECTURE, HEAD_KINDS } from './heads.js';
 import { fail } from './internal/errors.js';
 

@@ -144,7 +144,14 @@ export const HEAD_KINDS: Readonly<Record<CalmHeadKind, HeadKindEntry>> = Object.
   },
 });
 
-/** Whether a head kind is built in. */
+/**
+ * Whether a head kind is one of the built-in heads, which a configuration alone rebuilds
+ * (a custom head needs its instance).
+ * @param kind - A head kind, e.g. `CalmConfig.head`.
+ * @returns `true` for `'energy'`, `'flow'` and `'diffusion'`.
+ * @see {@link CalmModel}
+ * @category CALM
+ */
 export function isBuiltinHead(kind: unknown): kind is CalmHeadKind {
   return typeof kind === 'string' && Object.hasOwn(HEAD_KINDS, kind);
 }

@@ -55,7 +55,7 @@ export {
   type CalmLossNoise,
   type CalmParamSpecsOptions,
 } from './calm-model.js';
-export type { CalmHeadKind } from './heads.js';
+export { isBuiltinHead, type CalmHeadKind } from './heads.js';
 export {
   readCalmCheckpointBytes,
   calmModelFromCheckpoint,

@@ -20,6 +20,7 @@ import {
   arTrainingFlops,
   autoencoderTrainingFlops,
   calmTrainingFlops,
+  isBuiltinHead,
   type ArConfig,
   type CalmConfig,
 } from '@calm/model';
@@ -50,15 +51,20 @@ export function calmTrainTask(model: CalmModel, options: { blockSize: number; ae
   const flops = calmTrainingFlops(model.config, model.aeConfig, {
     context: options.blockSize / model.chunkSize,
   }).perToken;
+  // Workers rebuild a built-in head from the configuration; a custom head instance cannot cross
+  // to a worker, so such a task trains on one thread (or give it a replica of your own).
+  const replica = isBuiltinHead(model.config.head)
+    ? () => {
+        // The frozen autoencoder's weights as they are when the workers start (a resume reloads them).
+        const aeParams = Object.fromEntries(
+          Object.entries(model.aeParams).map(([k, v]) => [k, v.dataSync() as Float32Array]),
+        );
+        return replicaOf({ kind: 'calm', config: model.config, aeConfig: model.aeConfig, aeParams, ...options });
+      }
+    : undefined;
   return {
     kind: 'calm',
-    // The frozen autoencoder's weights as they are when the workers start (a resume reloads them).
-    replica: () => {
-      const aeParams = Object.fromEntries(
-        Object.entries(model.aeParams).map(([k, v]) => [k, v.dataSync() as Float32Array]),
-      );
-      return replicaOf({ kind: 'calm', config: model.config, aeConfig: model.aeConfig, aeParams, ...options });
-    },
+    ...(replica ? { replica } : {}),
     params: model.params,
     flopsPerToken: flops,
     loss: (ids: tf.Tensor2D, rng: Rng) => model.loss(ids, { rng }),

@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng, isCalmError } from '@calm/core';
 import { createAutoencoderParams } from '@calm/autoencoder';
 import { AdamW } from '@calm/nn';
+import { CalmModel } from '@calm/model';
+import { GaussianHead } from '../../model/test/gaussian-head.js';
 import { tinyAeConfig, tinyAr, tinyCalm } from '@calm/testing/models';
 import { expectClose, useWasm } from '@calm/testing/tfjs';
 import { startStepEngine, type MicroBatch } from '../src/data-parallel.js';
@@ -117,6 +119,23 @@ describe('data-parallel training', () => {
     }).catch((e: unknown) => e);
     expect(isCalmError(error, 'WORKER_FAILED')).toBe(true);
     expect(String((error as Error).message)).toMatch(/worker [01] failed: the loss of call 3 throws/);
+  });
+
+  it('trains a custom-head CALM on one thread (no replica), and refuses workers for it', async () => {
+    const base = tinyCalm(7);
+    const model = new CalmModel(base.config, base.aeConfig, {
+      rng: createRng(8),
+      aeParams: base.aeParams,
+      head: new GaussianHead(base.config.hiddenSize, base.config.latentSize, createRng(9)),
+    });
+    const task = calmTrainTask(model, { blockSize: 64 });
+    expect(task.replica).toBeUndefined();
+    const { workers: _defaulted, ...options } = tinyLoopOptions(join(tmp, 'custom-head'), 2, 'lm', 1);
+    const r = await runTraining(task, options); // workers defaulted: one thread without a replica
+    expect(r.workers).toBe(1);
+    await expect(runTraining(task, { ...tinyLoopOptions(join(tmp, 'custom-head-2'), 2, 'lm', 2) })).rejects.toThrow(
+      /has no replica/,
+    );
   });
 
   it('leaks no tensor on this thread, with workers and without, and across 200 steps', async () => {

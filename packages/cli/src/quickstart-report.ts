@@ -69,9 +69,9 @@ ${likeRow('bigram', l.bigram)}
 
 ## The paper's estimators
 
-BrierLM as the paper computes it: CALM with two samples per chunk position, the AR baseline and the n-gram reference
-with exact probabilities. With two samples, a weak model's Brier-3 and Brier-4 are rarely anything but 0, so its BrierLM
-says little; the table above is the comparison to read.
+BrierLM as the paper computes it, on the first ${Math.min(S.evaluation.paperBlocks, r.data.evalBlocks)} held-out blocks: CALM with two samples per chunk position, the AR
+baseline and the n-gram reference with exact probabilities at every token position. With two samples, a weak model's
+Brier-3 and Brier-4 are rarely anything but 0, so its BrierLM says little; the table above is the comparison to read.
 
 | model | estimator | BrierLM | Brier-1..4 (×100) | positions |
 |---|---|---|---|---|

@@ -96,6 +96,8 @@ export const QUICKSTART_SETTINGS = {
     blocks: 80,
     /** Held-out blocks of the evaluations during training (curves). */
     curveBlocks: 8,
+    /** Held-out blocks of the paper-estimator table (the first of the evaluation blocks; the AR explicit estimator is slow). */
+    paperBlocks: 16,
     /** Samples per position of the like-for-like estimator (every model, the same positions). */
     samplesPerPosition: 8,
     /** Order of the n-gram reference of the paper-estimator table. */
@@ -288,7 +290,7 @@ const stageOf = (params: number, run: TrainResult): QuickstartStage => ({
   steps: run.steps,
   tokens: run.tokens,
   flops: run.flops,
-  tokensPerSecond: run.tokens / (run.elapsedMs / 1000),
+  tokensPerSecond: run.stepTokens / (run.stepMs / 1000),
 });
 
 /** Brier-1 of `a` minus `b` at the same positions, and the standard error of that paired difference. */

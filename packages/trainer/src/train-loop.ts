@@ -219,6 +219,13 @@ export interface TrainResult {
   lastEval?: Record<string, unknown>;
   /** Wall-clock milliseconds of training (across resumes). */
   elapsedMs: number;
+  /**
+   * Milliseconds this invocation spent in optimiser steps (reading data included; evaluations,
+   * logs and checkpoints excluded): `tokens` of this invocation / `stepMs` is its training speed.
+   */
+  stepMs: number;
+  /** Training tokens processed by this invocation (after a resume: since it). */
+  stepTokens: number;
 }
 
 /** Reads `count` micro-batches of `rows` blocks; `null` when the stream ends first. */
@@ -296,6 +303,8 @@ export async function runTraining(task: TrainTask, options: TrainLoopOptions): P
     ...{ steps: run.step, tokens: run.tokens, flops: run.flops, lastLoss: Number.NaN, stoppedBy: 'steps' },
     ...{ resumedFrom: run.resumedFrom, workers: o.workers, finalDir: join(o.outDir, 'final'), metricsFile },
     elapsedMs: 0,
+    stepMs: 0,
+    stepTokens: 0,
   };
   let pending: Array<{ loss: tf.Scalar | number; gradNorm: tf.Scalar | number; lr: number }> = [];
   let interval = { tokens: 0, start: performance.now() };
@@ -370,6 +379,8 @@ export async function runTraining(task: TrainTask, options: TrainLoopOptions): P
       run.flops += stepTokens * task.flopsPerToken;
       interval.tokens += stepTokens;
       const dt = (performance.now() - t0) / 1000;
+      result.stepMs += dt * 1000;
+      result.stepTokens += stepTokens;
       o.onProgress?.({
         step: run.step,
         steps: o.steps,

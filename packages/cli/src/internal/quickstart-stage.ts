@@ -86,6 +86,18 @@ export interface StageContext {
   onEvent: (event: StageEvent) => void;
 }
 
+/** One line for an evaluation record: numbers, Brier-1, and CALM's energy against its bounds. */
+function describeMetrics(m: Record<string, unknown>): string {
+  const parts = Object.entries(m)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([k, v]) => `${k} ${(v as number).toFixed(4)}`);
+  if (Array.isArray(m.brier) && typeof m.brier[0] === 'number') parts.push(`Brier-1 ×100 ${(100 * m.brier[0]).toFixed(2)}`);
+  const e = m.energy as { model?: number; oracle?: number; unconditional?: number } | undefined;
+  if (e && typeof e.model === 'number')
+    parts.push(`held-out energy ${e.model.toFixed(3)} (oracle ${e.oracle?.toFixed(3)}, unconditional ${e.unconditional?.toFixed(3)})`);
+  return parts.join(', ');
+}
+
 /** The largest divisor of `n` that is at most `max` (the workers that split a batch of `n` evenly). */
 function largestDivisor(n: number, max: number): number {
   let w = Math.max(1, Math.min(n, max));
@@ -121,10 +133,7 @@ export async function trainStage(ctx: StageContext, s: StageSpec): Promise<Train
       else
         ctx.onEvent({
           type: 'log',
-          message: `${s.phase} step ${r.step}: ${Object.entries(r.metrics)
-            .filter(([, v]) => typeof v === 'number')
-            .map(([k, v]) => `${k} ${(v as number).toFixed(4)}`)
-            .join(', ')}`,
+          message: `${s.phase} step ${r.step}: ${describeMetrics(r.metrics)}`,
         });
     },
     onProgress: (p) =>

@@ -12,7 +12,15 @@ import { loadTokenizer, loadSotuCorpus, readJsonlTexts } from '@calm/data-pile/n
 import { packEvalBlocks } from '@calm/data-pile';
 import { initBackend } from '@calm/nn';
 import { convertCheckpoint, detectCheckpointKind, loadAr, loadCalm } from '@calm/model/node';
-import { evaluateAr, evaluateCalm, generateAr, generateCalm, type GenerateResult, brierSummary } from '@calm/model';
+import {
+  calmEnergyBounds,
+  evaluateAr,
+  evaluateCalm,
+  generateAr,
+  generateCalm,
+  type GenerateResult,
+  brierSummary,
+} from '@calm/model';
 import { fail } from './internal/errors.js';
 import { brierVsFlopsSpec, trainingCurvesSpec, writePlot } from './plots.js';
 import { runQuickstart } from './quickstart.js';
@@ -175,6 +183,8 @@ async function main(argv: string[]): Promise<void> {
     .option('--blocks <n>', 'blocks to evaluate', '32')
     .option('--block-size <n>', 'tokens per block', '256')
     .option('--seed <n>', 'seed', '0')
+    .option('--samples-per-position <n>', 'samples per scored position (2 = the paper; more for weak models)', '2')
+    .option('--no-bounds', 'CALM: skip the held-out energy loss and its oracle and unconditional bounds')
     .action(
       async (o: {
         model: string;
@@ -185,7 +195,10 @@ async function main(argv: string[]): Promise<void> {
         blocks: string;
         blockSize: string;
         seed: string;
+        samplesPerPosition: string;
+        bounds: boolean;
       }) => {
+        const samplesPerPosition = Number(o.samplesPerPosition);
         err(`backend: ${(await initBackend()).detail}`);
         const kind = await detectCheckpointKind(o.model);
         if (kind !== 'calm' && kind !== 'ar')
@@ -202,17 +215,27 @@ async function main(argv: string[]): Promise<void> {
           kind === 'calm'
             ? await evaluateCalm(model as Awaited<ReturnType<typeof loadCalm>>['model'], blocks, {
                 seed: o.seed,
+                samplesPerPosition,
                 onProgress,
               })
             : await evaluateAr(model as Awaited<ReturnType<typeof loadAr>>['model'], blocks, {
                 seed: o.seed,
+                samplesPerPosition,
                 onProgress,
               });
         bar.stop();
         const head = kind === 'calm' ? (model as { head: { kind: string } }).head.kind : null;
+        // CALM: the held-out energy loss between the oracle and the unconditional generator.
+        const energy =
+          kind === 'calm' && o.bounds
+            ? await calmEnergyBounds(model as Awaited<ReturnType<typeof loadCalm>>['model'], blocks, { seed: o.seed })
+            : null;
+        const bounds = energy
+          ? `; energy loss ${energy.model.toFixed(3)} (oracle ${energy.oracle.toFixed(3)}, unconditional ${energy.unconditional.toFixed(3)})`
+          : '';
         done(
-          `BrierLM ${r.brierLM.toFixed(3)} ± ${r.brierLMStderr.toFixed(3)} (${kind}${head ? `, ${head} head` : ''}, ${r.numPositions} positions in ${r.numBlocks} blocks)`,
-          { kind, head, ...brierSummary(r), result: r },
+          `BrierLM ${r.brierLM.toFixed(3)} ± ${r.brierLMStderr.toFixed(3)} (${kind}${head ? `, ${head} head` : ''}, ${r.numPositions} positions in ${r.numBlocks} blocks, ${r.samplesPerPosition} samples per position)${bounds}`,
+          { kind, head, ...brierSummary(r), energy, result: r },
         );
       },
     );

@@ -111,11 +111,22 @@ describe('calm eval and calm generate with every head kind', () => {
         '2',
         '--block-size',
         '32',
+        '--samples-per-position',
+        '4',
       );
       expect(r.code, r.stderr).toBe(0);
       expect(r.stderr).toContain(`${head} head`);
-      const json = JSON.parse(r.stdout) as { kind: string; head: string; brierLM: number; positions: number };
+      expect(r.stderr).toContain('4 samples per position');
+      const json = JSON.parse(r.stdout) as {
+        kind: string;
+        head: string;
+        brierLM: number;
+        positions: number;
+        energy: { model: number; oracle: number; unconditional: number };
+      };
       expect(json).toMatchObject({ kind: 'calm', head });
+      // An untrained model: the three losses exist; their order needs a trained autoencoder.
+      for (const v of Object.values(json.energy)) expect(Number.isFinite(v)).toBe(true);
       expect(Number.isFinite(json.brierLM)).toBe(true);
       expect(json.positions).toBeGreaterThan(0);
     });

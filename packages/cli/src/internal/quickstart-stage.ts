@@ -91,10 +91,13 @@ function describeMetrics(m: Record<string, unknown>): string {
   const parts = Object.entries(m)
     .filter(([, v]) => typeof v === 'number')
     .map(([k, v]) => `${k} ${(v as number).toFixed(4)}`);
-  if (Array.isArray(m.brier) && typeof m.brier[0] === 'number') parts.push(`Brier-1 ×100 ${(100 * m.brier[0]).toFixed(2)}`);
+  if (Array.isArray(m.brier) && typeof m.brier[0] === 'number')
+    parts.push(`Brier-1 ×100 ${(100 * m.brier[0]).toFixed(2)}`);
   const e = m.energy as { model?: number; oracle?: number; unconditional?: number } | undefined;
   if (e && typeof e.model === 'number')
-    parts.push(`held-out energy ${e.model.toFixed(3)} (oracle ${e.oracle?.toFixed(3)}, unconditional ${e.unconditional?.toFixed(3)})`);
+    parts.push(
+      `held-out energy ${e.model.toFixed(3)} (oracle ${e.oracle?.toFixed(3)}, unconditional ${e.unconditional?.toFixed(3)})`,
+    );
   return parts.join(', ');
 }
 

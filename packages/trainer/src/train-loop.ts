@@ -296,12 +296,23 @@ export async function runTraining(task: TrainTask, options: TrainLoopOptions): P
   const run = await restoreCheckpoint(task, optimizer, o); // step, tokens, flops, cursor (zeros when fresh)
   const log = await openMetricsLog(metricsFile, run.resumedFrom, o.onLog);
   const stream = await o.data(run.cursor);
-  const engine = await startStepEngine(task, optimizer, o);
+  const engine = await startStepEngine(task, optimizer, o).catch(async (e: unknown) => {
+    optimizer.dispose();
+    await stream.close();
+    throw e;
+  });
   const started = performance.now();
   const elapsed = () => run.elapsedMs + (performance.now() - started);
   const result: TrainResult = {
-    ...{ steps: run.step, tokens: run.tokens, flops: run.flops, lastLoss: Number.NaN, stoppedBy: 'steps' },
-    ...{ resumedFrom: run.resumedFrom, workers: o.workers, finalDir: join(o.outDir, 'final'), metricsFile },
+    steps: run.step,
+    tokens: run.tokens,
+    flops: run.flops,
+    lastLoss: Number.NaN,
+    stoppedBy: 'steps',
+    resumedFrom: run.resumedFrom,
+    workers: o.workers,
+    finalDir: join(o.outDir, 'final'),
+    metricsFile,
     elapsedMs: 0,
     stepMs: 0,
     stepTokens: 0,

@@ -54,6 +54,7 @@ export {
   type Initializer,
 } from './params.js';
 export { linear, embedding, rmsNorm, layerNorm, swiGluMlp, silu } from './layers.js';
+export { swiGlu, pairwiseDistanceMeans } from './fused.js';
 export { paramGrads } from './grads.js';
 export { crossEntropy } from './losses.js';
 export {

@@ -2,6 +2,7 @@
 // as pure functions over parameter records keyed by state_dict names.
 
 import * as tf from '@tensorflow/tfjs';
+import { layerNormOp, rmsNormOp, siluOp, swiGlu } from './fused.js';
 import { fail } from './internal/errors.js';
 
 function need(params: Record<string, tf.Tensor>, key: string, fn: string): tf.Tensor {
@@ -29,7 +30,7 @@ function lastDim(x: tf.Tensor): number {
  * @category Layers
  */
 export function silu(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
+  return siluOp(x);
 }
 
 /**
@@ -121,10 +122,7 @@ export function rmsNorm(params: Record<string, tf.Tensor>, prefix: string, x: tf
       `rmsNorm("${prefix}"): weight [${w.shape.join(', ')}] does not match the input's last dimension ${d}.`,
     );
   if (!(eps >= 0)) fail('INVALID_ARGUMENT', `rmsNorm("${prefix}"): eps must be >= 0, got ${eps}.`);
-  return tf.tidy(() => {
-    const ms = tf.mean(tf.square(x), -1, true); // [..., 1]
-    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w);
-  });
+  return rmsNormOp(x, w, eps);
 }
 
 /**
@@ -154,12 +152,7 @@ export function layerNorm(params: Record<string, tf.Tensor>, prefix: string, x: 
       );
   }
   if (!(eps >= 0)) fail('INVALID_ARGUMENT', `layerNorm("${prefix}"): eps must be >= 0, got ${eps}.`);
-  return tf.tidy(() => {
-    const mean = tf.mean(x, -1, true);
-    const centered = tf.sub(x, mean);
-    const variance = tf.mean(tf.square(centered), -1, true);
-    return tf.add(tf.mul(tf.mul(centered, tf.rsqrt(tf.add(variance, eps))), w), b);
-  });
+  return layerNormOp(x, w, b, eps);
 }
 
 /**
@@ -174,9 +167,16 @@ export function layerNorm(params: Record<string, tf.Tensor>, prefix: string, x: 
  * @category Layers
  */
 export function swiGluMlp(params: Record<string, tf.Tensor>, prefix: string, x: tf.Tensor): tf.Tensor {
+  const wg = need(params, `${prefix}.gate_proj.weight`, 'swiGluMlp');
+  const wu = need(params, `${prefix}.up_proj.weight`, 'swiGluMlp');
+  if (wg.rank !== 2 || !tf.util.arraysEqual(wg.shape, wu.shape))
+    fail(
+      'SHAPE_MISMATCH',
+      `swiGluMlp("${prefix}"): gate_proj [${wg.shape.join(', ')}] and up_proj [${wu.shape.join(', ')}] must be equal 2-D [I, d].`,
+    );
   return tf.tidy(() => {
-    const gate = linear(params, `${prefix}.gate_proj`, x, { bias: false }); // [..., I]
-    const up = linear(params, `${prefix}.up_proj`, x, { bias: false }); // [..., I]
-    return linear(params, `${prefix}.down_proj`, tf.mul(silu(gate), up), { bias: false }); // [..., d]
+    // One matrix product for both projections (weights concatenated, gate first): [..., 2I].
+    const gu = linear({ 'gate_up.weight': tf.concat([wg, wu], 0) }, 'gate_up', x, { bias: false });
+    return linear(params, `${prefix}.down_proj`, swiGlu(gu), { bias: false }); // [..., d]
   });
 }

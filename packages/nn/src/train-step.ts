@@ -36,7 +36,7 @@ export interface GradientSum {
  * @param params - The parameters to differentiate (non-trainable ones are skipped).
  * @returns The summed loss (float32 scalar), the summed gradients (each shaped like its
  *   parameter, float32) and their count. Caller owns the returned tensors and must dispose them.
- * @throws {@link CalmError} `INVALID_ARGUMENT` without losses; whatever a loss throws.
+ * @throws `CalmError` `INVALID_ARGUMENT` without losses; whatever a loss throws.
  * @example
  * {@includeCode ../test/examples.test.ts#train-step}
  * @category Training
@@ -88,7 +88,7 @@ export interface ApplyGradientsOptions {
  * @param options - Learning rate and clipping.
  * @returns The global gradient norm before clipping, a float32 scalar. Caller owns the returned
  *   tensor and must dispose it. Inputs are not disposed.
- * @throws {@link CalmError} `INVALID_ARGUMENT` for a bad count or clipping threshold.
+ * @throws `CalmError` `INVALID_ARGUMENT` for a bad count or clipping threshold.
  * @example
  * {@includeCode ../test/examples.test.ts#train-step}
  * @category Training
@@ -103,11 +103,15 @@ export function applyGradients(
     fail('INVALID_ARGUMENT', `applyGradients: maxGradNorm must be a finite number > 0 or null, got ${maxGradNorm}.`);
   if (!Number.isInteger(sum.count) || sum.count < 1)
     fail('INVALID_ARGUMENT', `applyGradients: count must be an integer >= 1, got ${sum.count}.`);
-  const mean = tf.tidy(() => {
-    const out: Record<string, tf.Tensor> = {};
-    for (const [k, g] of Object.entries(sum.gradSum)) out[k] = tf.div(g, sum.count); // the mean over micro-batches
-    return out;
-  });
+  // The mean over micro-batches (one micro-batch: the sum itself, no copy).
+  const mean =
+    sum.count === 1
+      ? sum.gradSum
+      : tf.tidy(() => {
+          const out: Record<string, tf.Tensor> = {};
+          for (const [k, g] of Object.entries(sum.gradSum)) out[k] = tf.div(g, sum.count);
+          return out;
+        });
   let update = mean;
   let norm: tf.Scalar;
   try {
@@ -119,7 +123,11 @@ export function applyGradients(
     }
     optimizer.step(update, options.lr);
   } finally {
-    tf.dispose([...Object.values(mean), ...(update === mean ? [] : Object.values(update))]);
+    const temps = [
+      ...(mean === sum.gradSum ? [] : Object.values(mean)),
+      ...(update === mean ? [] : Object.values(update)),
+    ];
+    tf.dispose(temps);
   }
   return norm;
 }
@@ -133,7 +141,7 @@ export function applyGradients(
  * @param options - Learning rate and clipping.
  * @returns The mean loss over the micro-batches and the gradient norm before clipping, float32
  *   scalars. Caller owns the returned tensors and must dispose them.
- * @throws {@link CalmError} as {@link accumulateGradients} and {@link applyGradients}.
+ * @throws `CalmError` as {@link accumulateGradients} and {@link applyGradients}.
  * @example
  * {@includeCode ../test/examples.test.ts#train-step}
  * @category Training

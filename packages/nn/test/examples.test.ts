@@ -28,10 +28,12 @@ import {
   normalInit,
   onesInit,
   optimizerStateToNamedArrays,
+  pairwiseDistanceMeans,
   paramGrads,
   paramsToNamedArrays,
   rmsNorm,
   saveParams,
+  swiGlu,
   swiGluMlp,
   trainStep,
   trainableVariables,
@@ -192,6 +194,28 @@ describe('@calm/nn examples', () => {
     expect(ce.dataSync()[0]).toBeCloseTo(expected, 5);
     expect(grad.shape).toEqual([2, 3]);
     tf.dispose([logits, labels, ce, grad]);
+  });
+
+  it('runs the fused ops', () => {
+    // #region fused-ops
+    // import * as tf from '@tensorflow/tfjs';
+    // import { pairwiseDistanceMeans, swiGlu } from '@calm/nn';
+    const gateUp = tf.tensor2d([[1, -2, 3, 0.5]]); // [N = 1, 2h = 4]: gate [1, -2], up [3, 0.5]
+    const gated = swiGlu(gateUp); // [1, 2]: silu(gate) · up
+    const x = tf.tensor3d([
+      [
+        [0, 0],
+        [3, 4],
+      ],
+    ]); // [B = 1, N = 2, L = 2]
+    const y = tf.tensor3d([[[0, 0]]]); // [B = 1, M = 1, L = 2]
+    const { cross, self } = pairwiseDistanceMeans(x, y, 1); // [1] each: mean ‖x − y‖ = 2.5, mean ‖x − x′‖ = 5
+    // #endregion fused-ops
+    const silu = (v: number) => v / (1 + Math.exp(-v));
+    expect(Array.from(gated.dataSync())[0]).toBeCloseTo(silu(1) * 3, 5);
+    expect(cross.dataSync()[0]).toBeCloseTo(2.5, 5);
+    expect(self.dataSync()[0]).toBeCloseTo(5, 5);
+    tf.dispose([gateUp, gated, x, y, cross, self]);
   });
 
   it('evaluates learning-rate schedules', () => {

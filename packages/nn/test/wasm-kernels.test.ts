@@ -82,6 +82,11 @@ describe('BatchMatMul', () => {
     { a: [2, 1, 5, 7], b: [1, 3, 7, 4], bcast: true }, // two broadcast batch dims
     { a: [2, 3, 7, 5], b: [2, 3, 4, 7], tA: true, tB: true },
     { a: [8, 32, 16], b: [8, 16, 32] }, // attention-shaped
+    // larger than one block of the SIMD product (MC 128 rows, KC 256 deep, NC 2048 wide), with edges
+    { a: [130, 300], b: [300, 9] },
+    { a: [300, 130], b: [9, 300], tA: true, tB: true },
+    { a: [3, 5], b: [5, 2050] },
+    { a: [2, 67, 260], b: [2, 260, 33] },
     { a: [1, 1, 1], b: [1, 1, 1] },
   ];
   for (const c of cases) {

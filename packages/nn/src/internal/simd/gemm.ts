@@ -1,0 +1,336 @@
+// A general float32 matrix product for the kernel module, C (+)= op(A)·op(B), in the GotoBLAS/BLIS
+// structure: blocks of B (KC × NC) and A (MC × KC) are packed into panels of NR columns / MR rows
+// (zero padded at the edges; either operand may be given transposed, the packing reads it so), and
+// a 4×8 register-blocked micro-kernel (v128 accumulators, one f32 splat load per row and k)
+// computes each tile. Pointers are byte offsets in the shared heap; leading dimensions are in
+// elements. Internal.
+import {
+  block,
+  br,
+  brIf,
+  call,
+  type Code,
+  f32,
+  f32add,
+  f32load,
+  f32store,
+  Fn,
+  forStep,
+  get,
+  I32,
+  i32,
+  i32add,
+  i32and,
+  i32eq,
+  i32gtS,
+  i32ltS,
+  i32mul,
+  i32sub,
+  ifElse,
+  ifThen,
+  loop,
+  select,
+  set,
+  V128,
+  vadd,
+  vconst,
+  vload,
+  vloadSplat,
+  vmul,
+  vstore,
+} from './asm.js';
+
+const cat = (...parts: Code[]): Code => parts.flat();
+
+/** Micro-tile rows and columns, and the cache blocks (MC × KC of A in L2, KC × NC of B in L3). */
+export const MR = 4;
+export const NR = 8;
+export const KC = 256;
+export const MC = 128;
+export const NC = 2048;
+/** Bytes of work memory one gemm call needs: packed A block, packed B block, an edge tile. */
+export const GEMM_WORK_BYTES = (MC * KC + KC * NC + MR * NR) * 4;
+
+/** `min(a, b)` for i32 expressions, using two scratch locals. */
+function min(fn: Fn, a: Code, b: Code): Code {
+  const ta = fn.local(I32);
+  const tb = fn.local(I32);
+  return cat(set(ta, a), set(tb, b), select(get(ta), get(tb), i32ltS(get(ta), get(tb))));
+}
+
+/** (ap, bp, kc, c, ldcBytes, accumulate, mValid, nValid, tile): one MR × NR tile of C. */
+function microKernel(): Fn {
+  const fn = new Fn('gemmMicro', [I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [ap, bp, kc, c, ldc, accumulate, mValid, nValid, tile] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const acc = Array.from({ length: MR * 2 }, () => fn.local(V128));
+  const b0 = fn.local(V128);
+  const b1 = fn.local(V128);
+  const a = fn.local(V128);
+  const k = fn.local(I32);
+  const r = fn.local(I32);
+  const j = fn.local(I32);
+  const row = fn.local(I32);
+  const rowC = (rr: number) => i32add(get(c), i32mul(i32(rr), get(ldc)));
+  fn.emit(
+    ...acc.map((x) => set(x, vconst(0))),
+    set(k, get(kc)),
+    block(
+      loop(
+        brIf(1, i32ltS(get(k), i32(1))),
+        set(b0, vload(get(bp))),
+        set(b1, vload(get(bp), 16)),
+        ...Array.from({ length: MR }, (_, rr) =>
+          cat(
+            set(a, vloadSplat(get(ap), 4 * rr)),
+            set(acc[2 * rr]!, vadd(get(acc[2 * rr]!), vmul(get(a), get(b0)))),
+            set(acc[2 * rr + 1]!, vadd(get(acc[2 * rr + 1]!), vmul(get(a), get(b1)))),
+          ),
+        ),
+        set(ap, i32add(get(ap), i32(4 * MR))),
+        set(bp, i32add(get(bp), i32(4 * NR))),
+        set(k, i32sub(get(k), i32(1))),
+        br(0),
+      ),
+    ),
+    ifElse(
+      i32and(i32eq(get(mValid), i32(MR)), i32eq(get(nValid), i32(NR))),
+      [
+        ifElse(
+          get(accumulate),
+          Array.from({ length: MR }, (_, rr) =>
+            cat(
+              vstore(rowC(rr), vadd(vload(rowC(rr)), get(acc[2 * rr]!))),
+              vstore(rowC(rr), vadd(vload(rowC(rr), 16), get(acc[2 * rr + 1]!)), 16),
+            ),
+          ),
+          Array.from({ length: MR }, (_, rr) =>
+            cat(vstore(rowC(rr), get(acc[2 * rr]!)), vstore(rowC(rr), get(acc[2 * rr + 1]!), 16)),
+          ),
+        ),
+      ],
+      [
+        // Edge tile: through the scratch tile, then only the valid part into C.
+        ...Array.from({ length: MR }, (_, rr) =>
+          cat(vstore(get(tile), get(acc[2 * rr]!), 32 * rr), vstore(get(tile), get(acc[2 * rr + 1]!), 32 * rr + 16)),
+        ),
+        forStep(
+          r,
+          i32(0),
+          get(mValid),
+          1,
+          set(row, i32add(get(c), i32mul(get(r), get(ldc)))),
+          forStep(
+            j,
+            i32(0),
+            get(nValid),
+            1,
+            f32store(
+              i32add(get(row), i32mul(get(j), i32(4))),
+              f32add(
+                select(f32load(i32add(get(row), i32mul(get(j), i32(4)))), f32(0), get(accumulate)),
+                f32load(i32add(get(tile), i32mul(i32add(i32mul(get(r), i32(NR)), get(j)), i32(4)))),
+              ),
+            ),
+          ),
+        ),
+      ],
+    ),
+  );
+  return fn;
+}
+
+/**
+ * (src, ld, trans, r0, k0, rows, kc, dst, width): packs rows r0..r0+rows of an operand's k-range
+ * k0..k0+kc into panels of `width` rows: dst[panel][k][w]. The operand's element (r, k) is at
+ * `src + 4·(r·ld + k)`, or at `src + 4·(k·ld + r)` when `trans`. Rows past `rows` are zero.
+ * (For B the "rows" are its columns: element (k, col) is at col·ld + k when given transposed.)
+ */
+function packKernel(name: string, width: number): Fn {
+  const fn = new Fn(name, [I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [src, ld, trans, r0, k0, rows, kc, dst] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const p = fn.local(I32);
+  const w = fn.local(I32);
+  const k = fn.local(I32);
+  const valid = fn.local(I32);
+  const out = fn.local(I32);
+  const rowPtr = fn.local(I32);
+  const stride = fn.local(I32);
+  // element (r0 + p + w, k0 + k): rowPtr points at (r0 + p + w, k0) and stride steps k
+  fn.emit(
+    forStep(
+      p,
+      i32(0),
+      i32add(get(rows), i32(width - 1)),
+      width,
+      set(valid, min(fn, i32sub(get(rows), get(p)), i32(width))),
+      set(out, i32add(get(dst), i32mul(i32mul(get(p), get(kc)), i32(4)))),
+      forStep(
+        w,
+        i32(0),
+        i32(width),
+        1,
+        ifElse(
+          i32ltS(get(w), get(valid)),
+          [
+            ifElse(
+              get(trans),
+              [
+                set(
+                  rowPtr,
+                  i32add(
+                    get(src),
+                    i32mul(i32add(i32mul(get(k0), get(ld)), i32add(i32add(get(r0), get(p)), get(w))), i32(4)),
+                  ),
+                ),
+                set(stride, i32mul(get(ld), i32(4))),
+              ],
+              [
+                set(
+                  rowPtr,
+                  i32add(
+                    get(src),
+                    i32mul(i32add(i32mul(i32add(i32add(get(r0), get(p)), get(w)), get(ld)), get(k0)), i32(4)),
+                  ),
+                ),
+                set(stride, i32(4)),
+              ],
+            ),
+            forStep(
+              k,
+              i32(0),
+              get(kc),
+              1,
+              f32store(
+                i32add(get(out), i32mul(i32add(i32mul(get(k), i32(width)), get(w)), i32(4))),
+                f32load(get(rowPtr)),
+              ),
+              set(rowPtr, i32add(get(rowPtr), get(stride))),
+            ),
+          ],
+          [
+            forStep(
+              k,
+              i32(0),
+              get(kc),
+              1,
+              f32store(i32add(get(out), i32mul(i32add(i32mul(get(k), i32(width)), get(w)), i32(4))), f32(0)),
+            ),
+          ],
+        ),
+      ),
+    ),
+  );
+  return fn;
+}
+
+/**
+ * (m, n, k, a, lda, aTrans, b, ldb, bTrans, c, ldc, accumulate, work): C[m, n] = op(A)·op(B), or
+ * C += op(A)·op(B) when `accumulate`. A is [m, k] (or [k, m] when aTrans), B is [k, n] (or [n, k]
+ * when bTrans), all row-major with the given leading dimensions; `work` holds GEMM_WORK_BYTES.
+ * `indices` are the module positions of the micro-kernel and the two packing functions.
+ */
+function gemmDriver(indices: { micro: number; packA: number; packB: number }): Fn {
+  const fn = new Fn('gemm', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [m, n, kk, a, lda, aTrans, b, ldb, bTrans, c, ldc, accumulate, work] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+  ];
+  const jc = fn.local(I32);
+  const pc = fn.local(I32);
+  const ic = fn.local(I32);
+  const jr = fn.local(I32);
+  const ir = fn.local(I32);
+  const nc = fn.local(I32);
+  const kc = fn.local(I32);
+  const mc = fn.local(I32);
+  const acc = fn.local(I32);
+  const ap = fn.local(I32);
+  const bp = fn.local(I32);
+  const tile = fn.local(I32);
+  fn.emit(
+    set(ap, get(work)),
+    set(bp, i32add(get(work), i32(MC * KC * 4))),
+    set(tile, i32add(get(work), i32((MC * KC + KC * NC) * 4))),
+    // An empty inner dimension: C = 0 (or unchanged when accumulating).
+    ifThen(
+      i32and(i32ltS(get(kk), i32(1)), i32eq(get(accumulate), i32(0))),
+      forStep(
+        ic,
+        i32(0),
+        get(m),
+        1,
+        forStep(
+          jc,
+          i32(0),
+          get(n),
+          1,
+          f32store(i32add(get(c), i32mul(i32add(i32mul(get(ic), get(ldc)), get(jc)), i32(4))), f32(0)),
+        ),
+      ),
+    ),
+    forStep(
+      jc,
+      i32(0),
+      i32add(get(n), i32(NC - 1)),
+      NC,
+      set(nc, min(fn, i32sub(get(n), get(jc)), i32(NC))),
+      forStep(
+        pc,
+        i32(0),
+        i32add(get(kk), i32(KC - 1)),
+        KC,
+        set(kc, min(fn, i32sub(get(kk), get(pc)), i32(KC))),
+        call(indices.packB, get(b), get(ldb), i32eq(get(bTrans), i32(0)), get(jc), get(pc), get(nc), get(kc), get(bp)),
+        set(acc, select(i32(1), get(accumulate), i32gtS(get(pc), i32(0)))),
+        forStep(
+          ic,
+          i32(0),
+          i32add(get(m), i32(MC - 1)),
+          MC,
+          set(mc, min(fn, i32sub(get(m), get(ic)), i32(MC))),
+          call(indices.packA, get(a), get(lda), get(aTrans), get(ic), get(pc), get(mc), get(kc), get(ap)),
+          forStep(
+            jr,
+            i32(0),
+            i32add(get(nc), i32(NR - 1)),
+            NR,
+            forStep(
+              ir,
+              i32(0),
+              i32add(get(mc), i32(MR - 1)),
+              MR,
+              call(
+                indices.micro,
+                i32add(get(ap), i32mul(i32mul(get(ir), get(kc)), i32(4))),
+                i32add(get(bp), i32mul(i32mul(get(jr), get(kc)), i32(4))),
+                get(kc),
+                i32add(
+                  get(c),
+                  i32mul(i32add(i32mul(i32add(get(ic), get(ir)), get(ldc)), i32add(get(jc), get(jr))), i32(4)),
+                ),
+                i32mul(get(ldc), i32(4)),
+                get(acc),
+                min(fn, i32sub(get(mc), get(ir)), i32(MR)),
+                min(fn, i32sub(get(nc), get(jr)), i32(NR)),
+                get(tile),
+              ),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+  return fn;
+}
+
+/**
+ * The gemm functions, to be placed at module positions `base`, `base + 1`, … (the driver calls
+ * the others by position); the driver is exported as `gemm`.
+ */
+export function gemmFunctions(base: number): Fn[] {
+  return [
+    microKernel(),
+    packKernel('gemmPackA', MR),
+    packKernel('gemmPackB', NR),
+    gemmDriver({ micro: base, packA: base + 1, packB: base + 2 }),
+  ];
+}

@@ -5,6 +5,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { fail } from './internal/errors.js';
 
+/**
+ * Whether the active backend runs `@calm/nn`'s fused kernels (the wasm backend after
+ * `registerWasmKernels`, which `initBackend` calls). Packages built on `@calm/nn` use it to pick
+ * an algorithm; the fused ops themselves fall back to stock ops without it.
+ * @returns `true` when the fused kernels are registered for the active backend.
+ * @example
+ * {@includeCode ../test/examples.test.ts#fused-ops}
+ * @category Backends
+ */
+export function fusedKernelsActive(): boolean {
+  return hasKernel('CalmPairwiseDistanceMeans');
+}
+
 /** Whether the active backend has a kernel of that name. */
 export function hasKernel(name: string): boolean {
   const backend = tf.getBackend();

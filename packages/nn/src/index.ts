@@ -54,7 +54,8 @@ export {
   type Initializer,
 } from './params.js';
 export { linear, embedding, rmsNorm, layerNorm, swiGluMlp, silu } from './layers.js';
-export { swiGlu, pairwiseDistanceMeans } from './fused.js';
+export { swiGlu, pairwiseDistanceMeans, fusedKernelsActive } from './fused.js';
+export { causalSelfAttention, type CausalSelfAttentionOptions } from './attention.js';
 export { paramGrads } from './grads.js';
 export { crossEntropy } from './losses.js';
 export {

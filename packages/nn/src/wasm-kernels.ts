@@ -13,6 +13,7 @@ import type {
   TensorInfo,
 } from '@tensorflow/tfjs';
 import { fail, sizeOf } from './internal/errors.js';
+import { ATTENTION_KERNELS } from './internal/attention-kernels.js';
 import { FUSED_KERNELS, gemmOf } from './internal/fused-kernels.js';
 import { heapOffset, type WasmBackendLike } from './internal/wasm-backend.js';
 import { assertPinnedVersion } from './wasm-threads.js';
@@ -58,6 +59,8 @@ export const WASM_KERNEL_OVERRIDES = [
   'CalmAdamW',
   'CalmSumSquares',
   'CalmScaleMany',
+  'CalmCausalAttention',
+  'CalmCausalAttentionGrad',
 ] as const;
 
 /**
@@ -585,6 +588,7 @@ const wasmImpls = {
   Identity: identity as unknown as KernelFunc,
   Cast: cast as unknown as KernelFunc,
   ...FUSED_KERNELS,
+  ...ATTENTION_KERNELS,
 } as Record<WasmKernelName, KernelFunc>;
 for (const f of Object.values(wasmImpls)) ours.add(f);
 const cpuSegmentSum = unsortedSegmentSumCpu as unknown as KernelFunc;
@@ -619,7 +623,7 @@ function override(name: string, backendName: string, kernelFunc: KernelFunc): vo
  *
  * It also adds the fused kernels (names starting with `Calm`) behind {@link rmsNorm},
  * {@link layerNorm}, {@link silu}, {@link swiGlu}, {@link swiGluMlp}, {@link crossEntropy},
- * {@link pairwiseDistanceMeans}, {@link AdamW} and
+ * {@link pairwiseDistanceMeans}, {@link causalSelfAttention}, {@link AdamW} and
  * {@link clipByGlobalNorm}: loops over views of the wasm heap, one kernel forward and one backward
  * instead of a chain of stock ops. Without them those functions compute the same values from
  * stock ops.

@@ -10,6 +10,7 @@ import { createRng, parseSafetensors, serializeSafetensors } from '@calm/core';
 import { expectNoLeak } from '@calm/testing/tfjs';
 import {
   AdamW,
+  causalSelfAttention,
   clipByGlobalNorm,
   crossEntropy,
   globalNorm,
@@ -27,6 +28,7 @@ import {
   namedArraysToTensors,
   normalInit,
   onesInit,
+  fusedKernelsActive,
   optimizerStateToNamedArrays,
   pairwiseDistanceMeans,
   paramGrads,
@@ -199,7 +201,8 @@ describe('@calm/nn examples', () => {
   it('runs the fused ops', () => {
     // #region fused-ops
     // import * as tf from '@tensorflow/tfjs';
-    // import { pairwiseDistanceMeans, swiGlu } from '@calm/nn';
+    // import { fusedKernelsActive, pairwiseDistanceMeans, swiGlu } from '@calm/nn';
+    fusedKernelsActive(); // true on wasm after initBackend(): the ops below run as fused kernels
     const gateUp = tf.tensor2d([[1, -2, 3, 0.5]]); // [N = 1, 2h = 4]: gate [1, -2], up [3, 0.5]
     const gated = swiGlu(gateUp); // [1, 2]: silu(gate) · up
     const x = tf.tensor3d([
@@ -213,9 +216,22 @@ describe('@calm/nn examples', () => {
     // #endregion fused-ops
     const silu = (v: number) => v / (1 + Math.exp(-v));
     expect(Array.from(gated.dataSync())[0]).toBeCloseTo(silu(1) * 3, 5);
+    expect(fusedKernelsActive()).toBe(true);
     expect(cross.dataSync()[0]).toBeCloseTo(2.5, 5);
     expect(self.dataSync()[0]).toBeCloseTo(5, 5);
     tf.dispose([gateUp, gated, x, y, cross, self]);
+  });
+
+  it('runs causal self-attention over a fused projection', () => {
+    // #region attention
+    // import * as tf from '@tensorflow/tfjs';
+    // import { causalSelfAttention } from '@calm/nn';
+    const [b, t, heads, kvHeads, d] = [2, 5, 4, 2, 8];
+    const qkv = tf.randomNormal([b, t, (heads + 2 * kvHeads) * d]) as tf.Tensor3D; // q heads | k heads | v heads
+    const out = causalSelfAttention(qkv, { numHeads: heads, numKvHeads: kvHeads }); // [2, 5, 32], heads merged
+    // #endregion attention
+    expect(out.shape).toEqual([b, t, heads * d]);
+    tf.dispose([qkv, out]);
   });
 
   it('evaluates learning-rate schedules', () => {

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { expectNoLeak } from '@calm/testing/tfjs';
 import {
   AdamW,
+  causalSelfAttention,
   clipByGlobalNorm,
   createParams,
   crossEntropy,
@@ -411,5 +412,140 @@ describe('leaks', () => {
       tf.dispose(g);
     });
     tf.dispose([x, w, b, p3, labels]);
+  });
+});
+
+describe('causalSelfAttention', () => {
+  // float64 reference: heads side by side in qkv [B, T, (nh + 2nkv)·D], RoPE rotate-half, causal softmax
+  function attention64(qkv: Float64Array, b: number, t: number, nh: number, nkv: number, d: number, rope: boolean) {
+    const w = (nh + 2 * nkv) * d;
+    const out = new Float64Array(b * t * nh * d);
+    const rot = (x: number[], pos: number): number[] => {
+      if (!rope) return x;
+      const half = d / 2;
+      return x.map((v, j) => {
+        const i = j % half;
+        const a = pos * (1 / 10000 ** ((2 * i) / d));
+        const other = j < half ? -x[j + half]! : x[j - half]!;
+        return v * Math.cos(a) + other * Math.sin(a);
+      });
+    };
+    const head = (bi: number, pos: number, h: number) =>
+      Array.from({ length: d }, (_, j) => qkv[(bi * t + pos) * w + h * d + j]!);
+    for (let bi = 0; bi < b; bi++)
+      for (let h = 0; h < nh; h++) {
+        const g = Math.floor(h / (nh / nkv));
+        for (let i = 0; i < t; i++) {
+          const q = rot(head(bi, i, h), i);
+          const s = Array.from({ length: i + 1 }, (_, j) => {
+            const k = rot(head(bi, j, nh + g), j);
+            return q.reduce((acc, v, c) => acc + v * k[c]!, 0) / Math.sqrt(d);
+          });
+          const m = Math.max(...s);
+          const e = s.map((v) => Math.exp(v - m));
+          const z = e.reduce((x, y) => x + y, 0);
+          for (let j = 0; j <= i; j++) {
+            const v = head(bi, j, nh + nkv + g);
+            for (let c = 0; c < d; c++) {
+              const o = ((bi * t + i) * nh + h) * d + c;
+              out[o] = out[o]! + (e[j]! / z) * v[c]!;
+            }
+          }
+        }
+      }
+    return out;
+  }
+  const tables = (t: number, d: number) => {
+    const cos = new Float32Array(t * d);
+    const sin = new Float32Array(t * d);
+    for (let p = 0; p < t; p++)
+      for (let j = 0; j < d; j++) {
+        const a = Math.fround(p * Math.fround(1 / 10000 ** ((2 * (j % (d / 2))) / d)));
+        cos[p * d + j] = Math.cos(a);
+        sin[p * d + j] = Math.sin(a);
+      }
+    return { cos, sin };
+  };
+  const cases = [
+    { b: 2, t: 5, nh: 2, nkv: 1, d: 4, rope: true }, // grouped-query heads
+    { b: 1, t: 70, nh: 2, nkv: 2, d: 8, rope: true }, // two query blocks
+    { b: 2, t: 9, nh: 1, nkv: 1, d: 6, rope: false }, // no rope, D not a multiple of 4
+  ];
+  for (const c of cases) {
+    it(`forward and gradient equal the stock ops on cpu (${JSON.stringify(c)})`, async () => {
+      const w = (c.nh + 2 * c.nkv) * c.d;
+      const x = randomValues([c.b, c.t, w], seeded(`att-${c.t}`));
+      const dyv = randomValues([c.b, c.t, c.nh * c.d], seeded(`att-dy-${c.t}`));
+      const { cos, sin } = tables(c.t, c.d);
+      await compare(
+        () => {
+          const qkv = tf.tensor3d(x, [c.b, c.t, w]);
+          const opts = {
+            numHeads: c.nh,
+            numKvHeads: c.nkv,
+            ...(c.rope ? { cos: tf.tensor2d(cos, [c.t, c.d]), sin: tf.tensor2d(sin, [c.t, c.d]) } : {}),
+          };
+          const dy = tf.tensor3d(dyv, [c.b, c.t, c.nh * c.d]);
+          return [
+            causalSelfAttention(qkv, opts),
+            tf.grad((a: tf.Tensor) => tf.sum(tf.mul(causalSelfAttention(a as tf.Tensor3D, opts), dy)))(qkv),
+          ];
+        },
+        `attention ${JSON.stringify(c)}`,
+      );
+    });
+  }
+  it('equals a float64 reference, and its gradient finite differences', async () => {
+    const c = { b: 1, t: 4, nh: 2, nkv: 1, d: 4 };
+    const w = (c.nh + 2 * c.nkv) * c.d;
+    const x = randomValues([c.b, c.t, w], seeded('att-fd'));
+    const { cos, sin } = tables(c.t, c.d);
+    await tf.setBackend('wasm');
+    const y = tf.tidy(() =>
+      causalSelfAttention(tf.tensor3d(x, [c.b, c.t, w]), {
+        numHeads: c.nh,
+        numKvHeads: c.nkv,
+        cos: tf.tensor2d(cos, [c.t, c.d]),
+        sin: tf.tensor2d(sin, [c.t, c.d]),
+      }),
+    );
+    expectSameResults(
+      { values: [(await y.data()) as Float32Array], shapes: [[y.size]] },
+      {
+        values: [Float32Array.from(attention64(Float64Array.from(x), c.b, c.t, c.nh, c.nkv, c.d, true))],
+        shapes: [[y.size]],
+      },
+      1e-5,
+      'attention vs float64',
+    );
+    y.dispose();
+    await checkGradient(
+      'attention',
+      [x],
+      [[c.b, c.t, w]],
+      (a) =>
+        causalSelfAttention(a as tf.Tensor3D, {
+          numHeads: c.nh,
+          numKvHeads: c.nkv,
+          cos: tf.tensor2d(cos, [c.t, c.d]),
+          sin: tf.tensor2d(sin, [c.t, c.d]),
+        }),
+      (a) => attention64(a!, c.b, c.t, c.nh, c.nkv, c.d, true),
+    );
+  });
+  it('rejects bad head counts and tables, and does not leak', async () => {
+    await tf.setBackend('wasm');
+    const qkv = tf.randomNormal([1, 3, 12]) as tf.Tensor3D;
+    expect(() => causalSelfAttention(qkv, { numHeads: 3, numKvHeads: 2 })).toThrow(/multiple/);
+    expect(() => causalSelfAttention(qkv, { numHeads: 5, numKvHeads: 5 })).toThrow(/qkv must be/);
+    const bad = tf.zeros([3, 3]) as tf.Tensor2D;
+    expect(() => causalSelfAttention(qkv, { numHeads: 1, numKvHeads: 1, cos: bad, sin: bad })).toThrow(/cos and sin/);
+    await expectNoLeak(() => {
+      const g = tf.grad((a: tf.Tensor) =>
+        tf.sum(causalSelfAttention(a as tf.Tensor3D, { numHeads: 2, numKvHeads: 1 })),
+      )(qkv);
+      g.dispose();
+    });
+    tf.dispose([qkv, bad]);
   });
 });

@@ -156,6 +156,13 @@ export const vstore = (addr: Code, value: Code, offset = 0): Code => [
 /** Loads one float32 into every lane. */
 export const vloadSplat = (addr: Code, offset = 0): Code => [...addr, ...simd(0x09), 2, ...uleb(offset)];
 export const vsplat = vun(0x13);
+/** i8x16.shuffle picking four 32-bit lanes: 0–3 from a, 4–7 from b. */
+export const vshuffle32 = (a: Code, b: Code, lanes: readonly [number, number, number, number]): Code => [
+  ...a,
+  ...b,
+  ...simd(0x0d),
+  ...lanes.flatMap((l) => [4 * l, 4 * l + 1, 4 * l + 2, 4 * l + 3]),
+];
 export const isplat = vun(0x11);
 export const vconst = (v: number): Code => vsplat(f32(v));
 export const vlane = (a: Code, lane: number): Code => [...a, ...simd(0x1f), lane];

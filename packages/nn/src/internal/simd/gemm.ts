@@ -5,6 +5,7 @@
 // computes each tile. Pointers are byte offsets in the shared heap; leading dimensions are in
 // elements. Internal.
 import {
+  at,
   block,
   br,
   brIf,
@@ -37,6 +38,7 @@ import {
   vload,
   vloadSplat,
   vmul,
+  vshuffle32,
   vstore,
 } from './asm.js';
 
@@ -155,8 +157,106 @@ function packKernel(name: string, width: number): Fn {
   const out = fn.local(I32);
   const rowPtr = fn.local(I32);
   const stride = fn.local(I32);
-  // element (r0 + p + w, k0 + k): rowPtr points at (r0 + p + w, k0) and stride steps k
+  const base = fn.local(I32);
+  const ldb = fn.local(I32); // ld in bytes
+  const rp = Array.from({ length: 4 }, () => fn.local(I32)); // four row pointers (untransposed panels)
+  const v = Array.from({ length: 4 }, () => fn.local(V128));
+  const tt = Array.from({ length: 4 }, () => fn.local(V128));
+  // element (r, k) of the operand: at src + 4·(k·ld + r) when trans, src + 4·(r·ld + k) otherwise
+  const elem = (r: Code, kk: Code): Code =>
+    i32add(
+      get(src),
+      i32mul(select(i32add(i32mul(kk, get(ld)), r), i32add(i32mul(r, get(ld)), kk), get(trans)), i32(4)),
+    );
+  // Full panel, transposed operand: the panel's values of one k are contiguous, `width` floats.
+  const fastTrans = (): Code =>
+    cat(
+      set(base, elem(i32add(get(r0), get(p)), get(k0))),
+      forStep(
+        k,
+        i32(0),
+        get(kc),
+        1,
+        ...Array.from({ length: width / 4 }, (_, q) =>
+          vstore(i32add(get(out), i32mul(get(k), i32(4 * width))), vload(get(base), 16 * q), 16 * q),
+        ),
+        set(base, i32add(get(base), get(ldb))),
+      ),
+    );
+  // Full panel, plain operand: each panel row is contiguous in k; 4 rows × 4 k transposed in registers.
+  const fastPlain = (): Code =>
+    cat(
+      ...Array.from({ length: width / 4 }, (_, g) =>
+        cat(
+          ...rp.map((ptr, i) => set(ptr, elem(i32add(i32add(get(r0), get(p)), i32(4 * g + i)), get(k0)))),
+          forStep(
+            k,
+            i32(0),
+            get(kc),
+            4,
+            ...v.map((x, i) => set(x, vload(at(get(rp[i]!), get(k))))),
+            set(tt[0]!, vshuffle32(get(v[0]!), get(v[1]!), [0, 4, 1, 5])),
+            set(tt[1]!, vshuffle32(get(v[0]!), get(v[1]!), [2, 6, 3, 7])),
+            set(tt[2]!, vshuffle32(get(v[2]!), get(v[3]!), [0, 4, 1, 5])),
+            set(tt[3]!, vshuffle32(get(v[2]!), get(v[3]!), [2, 6, 3, 7])),
+            set(rowPtr, i32add(get(out), i32mul(get(k), i32(4 * width)))),
+            vstore(get(rowPtr), vshuffle32(get(tt[0]!), get(tt[2]!), [0, 1, 4, 5]), 16 * g),
+            vstore(get(rowPtr), vshuffle32(get(tt[0]!), get(tt[2]!), [2, 3, 6, 7]), 16 * g + 4 * width),
+            vstore(get(rowPtr), vshuffle32(get(tt[1]!), get(tt[3]!), [0, 1, 4, 5]), 16 * g + 8 * width),
+            vstore(get(rowPtr), vshuffle32(get(tt[1]!), get(tt[3]!), [2, 3, 6, 7]), 16 * g + 12 * width),
+          ),
+          forStep(
+            k,
+            get(k),
+            get(kc),
+            1,
+            ...rp.map((ptr, i) =>
+              f32store(
+                i32add(get(out), i32mul(i32add(i32mul(get(k), i32(width)), i32(4 * g + i)), i32(4))),
+                f32load(at(get(ptr), get(k))),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  // Edge panel: element by element, rows past `rows` zero.
+  const slow = (): Code =>
+    forStep(
+      w,
+      i32(0),
+      i32(width),
+      1,
+      ifElse(
+        i32ltS(get(w), get(valid)),
+        [
+          set(rowPtr, elem(i32add(i32add(get(r0), get(p)), get(w)), get(k0))),
+          set(stride, select(get(ldb), i32(4), get(trans))),
+          forStep(
+            k,
+            i32(0),
+            get(kc),
+            1,
+            f32store(
+              i32add(get(out), i32mul(i32add(i32mul(get(k), i32(width)), get(w)), i32(4))),
+              f32load(get(rowPtr)),
+            ),
+            set(rowPtr, i32add(get(rowPtr), get(stride))),
+          ),
+        ],
+        [
+          forStep(
+            k,
+            i32(0),
+            get(kc),
+            1,
+            f32store(i32add(get(out), i32mul(i32add(i32mul(get(k), i32(width)), get(w)), i32(4))), f32(0)),
+          ),
+        ],
+      ),
+    );
   fn.emit(
+    set(ldb, i32mul(get(ld), i32(4))),
     forStep(
       p,
       i32(0),
@@ -164,60 +264,7 @@ function packKernel(name: string, width: number): Fn {
       width,
       set(valid, min(fn, i32sub(get(rows), get(p)), i32(width))),
       set(out, i32add(get(dst), i32mul(i32mul(get(p), get(kc)), i32(4)))),
-      forStep(
-        w,
-        i32(0),
-        i32(width),
-        1,
-        ifElse(
-          i32ltS(get(w), get(valid)),
-          [
-            ifElse(
-              get(trans),
-              [
-                set(
-                  rowPtr,
-                  i32add(
-                    get(src),
-                    i32mul(i32add(i32mul(get(k0), get(ld)), i32add(i32add(get(r0), get(p)), get(w))), i32(4)),
-                  ),
-                ),
-                set(stride, i32mul(get(ld), i32(4))),
-              ],
-              [
-                set(
-                  rowPtr,
-                  i32add(
-                    get(src),
-                    i32mul(i32add(i32mul(i32add(i32add(get(r0), get(p)), get(w)), get(ld)), get(k0)), i32(4)),
-                  ),
-                ),
-                set(stride, i32(4)),
-              ],
-            ),
-            forStep(
-              k,
-              i32(0),
-              get(kc),
-              1,
-              f32store(
-                i32add(get(out), i32mul(i32add(i32mul(get(k), i32(width)), get(w)), i32(4))),
-                f32load(get(rowPtr)),
-              ),
-              set(rowPtr, i32add(get(rowPtr), get(stride))),
-            ),
-          ],
-          [
-            forStep(
-              k,
-              i32(0),
-              get(kc),
-              1,
-              f32store(i32add(get(out), i32mul(i32add(i32mul(get(k), i32(width)), get(w)), i32(4))), f32(0)),
-            ),
-          ],
-        ),
-      ),
+      ifElse(i32eq(get(valid), i32(width)), [ifElse(get(trans), [fastTrans()], [fastPlain()])], [slow()]),
     ),
   );
   return fn;

@@ -53,6 +53,7 @@ import {
   vstore,
   vsub,
 } from './asm.js';
+import { causalSoftmaxGradKernel, causalSoftmaxKernel, ropeKernel } from './attention.js';
 import { GEMM_WORK_BYTES, gemmFunctions } from './gemm.js';
 
 const cat = (...parts: Code[]): Code => parts.flat();
@@ -891,6 +892,10 @@ export const SIMD_KERNELS: Array<() => Fn> = [
   sumSquaresKernel,
   () => pairwiseKernel(false),
   () => pairwiseKernel(true),
+  causalSoftmaxKernel,
+  causalSoftmaxGradKernel,
+  () => ropeKernel(false),
+  () => ropeKernel(true),
 ];
 
 /** The exported functions of the kernel module. */
@@ -945,6 +950,32 @@ export interface SimdExports {
     eps: number,
   ): void;
   sumSquares(x: number, n: number): number;
+  causalSoftmax(p: number, rows: number, ld: number, firstQuery: number, width: number): void;
+  causalSoftmaxGrad(p: number, dp: number, rows: number, ld: number, firstQuery: number, width: number): void;
+  ropeGather(
+    src: number,
+    ldSrc: number,
+    dst: number,
+    ldDst: number,
+    rows: number,
+    d: number,
+    cos: number,
+    sin: number,
+    scale: number,
+    rope: number,
+  ): void;
+  ropeScatter(
+    src: number,
+    ldSrc: number,
+    dst: number,
+    ldDst: number,
+    rows: number,
+    d: number,
+    cos: number,
+    sin: number,
+    scale: number,
+    rope: number,
+  ): void;
   /**
    * C[m, n] = op(A)·op(B) (or += when `accumulate`); A [m, k] or [k, m] when aTrans, B [k, n] or
    * [n, k] when bTrans, row-major with leading dimensions in elements; `work` holds

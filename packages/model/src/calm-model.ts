@@ -62,6 +62,15 @@ export function calmParamSpecs(config: CalmConfig): Record<string, ParamSpec> {
   return specs;
 }
 
+/**
+ * Runs a computation off the gradient tape (inside a custom-gradient op without inputs, whose
+ * forward tfjs does not record): for frozen parts of a loss, whose result is a constant for the
+ * gradients. Its tensors are not kept for a backward pass.
+ */
+function offTape(f: () => tf.Tensor): tf.Tensor {
+  return tf.customGrad((() => ({ value: f(), gradFunc: () => [] })) as never)() as tf.Tensor;
+}
+
 function headConfigOf(config: CalmConfig) {
   return {
     hiddenSize: config.hiddenSize,
@@ -345,7 +354,12 @@ export class CalmModel {
     return tf.tidy(() => {
       const targetIds = tf.slice(ids, [0, k], [b, t - k]);
       const inputIds = tf.slice(ids, [0, 0], [b, t - k]);
-      const { mean, logStd } = this.encodeTargets(targetIds); // [B, L−1, l]
+      // The frozen autoencoder runs off the gradient tape: nothing is recorded or kept for it.
+      const both = offTape(() => {
+        const { mean: m, logStd: s } = this.encodeTargets(targetIds);
+        return tf.stack([m, s]);
+      });
+      const [mean, logStd] = tf.unstack(both) as [tf.Tensor3D, tf.Tensor3D]; // [B, L−1, l]
       const hidden = this.hidden(inputIds); // [B, L−1, H]
       const flat = tf.reshape(hidden, [p, this.config.hiddenSize]) as tf.Tensor2D;
       const posterior = {

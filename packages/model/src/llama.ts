@@ -4,7 +4,16 @@
 // incremental decoding. Pure functions over a parameter record keyed by the official names.
 
 import * as tf from '@tensorflow/tfjs';
-import { linear, normalInit, onesInit, rmsNorm, swiGluMlp, type ParamRecord, type ParamSpec } from '@calm/nn';
+import {
+  causalSelfAttention,
+  linear,
+  normalInit,
+  onesInit,
+  rmsNorm,
+  swiGluMlp,
+  type ParamRecord,
+  type ParamSpec,
+} from '@calm/nn';
 import { headDim as headDimOf, type LlamaConfig } from './config.js';
 import { fail } from './internal/errors.js';
 
@@ -271,16 +280,16 @@ export function llamaForward(
     const sin = tf.tensor2d(sinArr, [t, d]);
     const rot = tf.tensor2d(rotateMatrix(d), [d, d]);
     const total = past + t;
-    // Additive causal mask [T, past + T]: query i (absolute past + i) sees keys j <= past + i.
-    const maskVals = new Float32Array(t * total);
-    for (let i = 0; i < t; i++) for (let j = past + i + 1; j < total; j++) maskVals[i * total + j] = -1e9;
-    const mask = tf.tensor2d(maskVals, [t, total]);
+    // With a cache, an additive causal mask [T, past + T]: query i (absolute past + i) sees keys j <= past + i.
+    let mask: tf.Tensor2D | undefined;
+    if (cache) {
+      const maskVals = new Float32Array(t * total);
+      for (let i = 0; i < t; i++) for (let j = past + i + 1; j < total; j++) maskVals[i * total + j] = -1e9;
+      mask = tf.tensor2d(maskVals, [t, total]);
+    }
     const scale = 1 / Math.sqrt(d);
-    let x: tf.Tensor3D = inputsEmbeds;
-    const layers: tf.Tensor3D[] = [];
-    for (let i = 0; i < config.numHiddenLayers; i++) {
+    const attentionWithCache = (i: number, normed: tf.Tensor): tf.Tensor => {
       const l = `${p}.layers.${i}`;
-      const normed = rmsNorm(params, `${l}.input_layernorm`, x, eps);
       const heads = (y: tf.Tensor, n: number): tf.Tensor4D => tf.transpose(tf.reshape(y, [b, t, n, d]), [0, 2, 1, 3]);
       let q = heads(linear(params, `${l}.self_attn.q_proj`, normed, { bias: false }), nh);
       let k = heads(linear(params, `${l}.self_attn.k_proj`, normed, { bias: false }), nkv);
@@ -289,14 +298,12 @@ export function llamaForward(
       k = applyRope(k, cos, sin, rot);
       let kAll: tf.Tensor4D = k;
       let vAll: tf.Tensor4D = v0;
-      if (cache) {
-        if (past > 0) {
-          kAll = tf.concat([cache.keys[i]!, k], 2);
-          vAll = tf.concat([cache.values[i]!, v0], 2);
-        }
-        newKeys.push(tf.keep(kAll));
-        newValues.push(tf.keep(vAll));
+      if (past > 0) {
+        kAll = tf.concat([cache!.keys[i]!, k], 2);
+        vAll = tf.concat([cache!.values[i]!, v0], 2);
       }
+      newKeys.push(tf.keep(kAll));
+      newValues.push(tf.keep(vAll));
       if (rep > 1) {
         // repeat_kv: [B, nkv, T, D] → [B, nkv·rep, T, D] (tile on rank 4: rank-5 tile has no gradient).
         const expand = (y: tf.Tensor4D): tf.Tensor4D =>
@@ -307,10 +314,32 @@ export function llamaForward(
       const q3 = tf.reshape(q, [b * nh, t, d]);
       const k3 = tf.reshape(kAll, [b * nh, total, d]);
       const v3 = tf.reshape(vAll, [b * nh, total, d]);
-      const scores = tf.add(tf.mul(tf.matMul(q3, k3, false, true), scale), mask); // [B·nh, T, total]
+      const scores = tf.add(tf.mul(tf.matMul(q3, k3, false, true), scale), mask!); // [B·nh, T, total]
       const probs = tf.softmax(scores, -1);
       const ctx = tf.matMul(probs, v3); // [B·nh, T, D]
-      const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, nh, t, d]), [0, 2, 1, 3]), [b, t, nh * d]);
+      return tf.reshape(tf.transpose(tf.reshape(ctx, [b, nh, t, d]), [0, 2, 1, 3]), [b, t, nh * d]);
+    };
+    let x: tf.Tensor3D = inputsEmbeds;
+    const layers: tf.Tensor3D[] = [];
+    for (let i = 0; i < config.numHiddenLayers; i++) {
+      const l = `${p}.layers.${i}`;
+      const normed = rmsNorm(params, `${l}.input_layernorm`, x, eps);
+      let merged: tf.Tensor;
+      if (!cache) {
+        // Without a cache: one product for q, k and v (weights concatenated) and the fused causal
+        // attention (RoPE inside), heads merged: [B, T, nh·D].
+        const wqkv = tf.concat(
+          ['q_proj', 'k_proj', 'v_proj'].map((n) => {
+            const key = `${l}.self_attn.${n}.weight`;
+            return params[key] ?? fail('MISSING_PARAMETER', `llamaForward: no parameter "${key}".`);
+          }),
+          0,
+        );
+        const qkv = linear({ 'qkv.weight': wqkv }, 'qkv', normed, { bias: false }) as tf.Tensor3D;
+        merged = causalSelfAttention(qkv, { numHeads: nh, numKvHeads: nkv, cos, sin, scale });
+      } else {
+        merged = attentionWithCache(i, normed);
+      }
       x = tf.add(x, linear(params, `${l}.self_attn.o_proj`, merged, { bias: false })) as tf.Tensor3D;
       x = tf.add(
         x,

@@ -14,7 +14,7 @@ import type {
 } from '@tensorflow/tfjs';
 import { fail, sizeOf } from './internal/errors.js';
 import { ATTENTION_KERNELS } from './internal/attention-kernels.js';
-import { FUSED_KERNELS, gemmOf } from './internal/fused-kernels.js';
+import { FUSED_KERNELS, gemmOf, simdOf } from './internal/fused-kernels.js';
 import { heapOffset, type WasmBackendLike } from './internal/wasm-backend.js';
 import { assertPinnedVersion } from './wasm-threads.js';
 
@@ -61,6 +61,7 @@ export const WASM_KERNEL_OVERRIDES = [
   'CalmScaleMany',
   'CalmCausalAttention',
   'CalmCausalAttentionGrad',
+  'Sum',
 ] as const;
 
 /**
@@ -576,6 +577,25 @@ function cast(args: KernelArgs): TensorInfo {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Sum over leading axes (the gradient of every broadcast bias add): column sums in one SIMD pass.
+// The stock kernel transposes the reduced axes to the end first.
+
+function sum(args: KernelArgs): TensorInfo {
+  const backend = args.backend as WasmBackendLike;
+  const x = args.inputs['x']!;
+  const rank = x.shape.length;
+  const axes = tf.util.parseAxisParam(args.attrs?.['axis'] as number | number[], x.shape).sort((a, b) => a - b);
+  const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
+  if (x.dtype !== 'float32' || !leading) return stockKernel('Sum')(args as never) as TensorInfo;
+  const kept = x.shape.slice(axes.length);
+  const keepDims = Boolean(args.attrs?.['keepDims']);
+  const out = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
+  const n = sizeOf(kept);
+  simdOf(backend).columnSum(heapOffset(backend, x), heapOffset(backend, out), sizeOf(x.shape) / n, n);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Registration
 
 const wasmImpls = {
@@ -587,6 +607,7 @@ const wasmImpls = {
   UnsortedSegmentSum: unsortedSegmentSumWasm as unknown as KernelFunc,
   Identity: identity as unknown as KernelFunc,
   Cast: cast as unknown as KernelFunc,
+  Sum: sum as unknown as KernelFunc,
   ...FUSED_KERNELS,
   ...ATTENTION_KERNELS,
 } as Record<WasmKernelName, KernelFunc>;
@@ -620,6 +641,8 @@ function override(name: string, backendName: string, kernelFunc: KernelFunc): vo
  *   (`backend.typedArrayFromHeap`) instead of reading the whole input out with `readSync`.
  * - `Identity`, and `Cast` to the same dtype: share the input's data (reference counted) instead
  *   of copying it; the engine clones every tensor it saves for a gradient.
+ * - `Sum` over leading axes (the gradient of a broadcast bias add): column sums in one pass
+ *   instead of a transpose and a reduction.
  *
  * It also adds the fused kernels (names starting with `Calm`) behind {@link rmsNorm},
  * {@link layerNorm}, {@link silu}, {@link swiGlu}, {@link swiGluMlp}, {@link crossEntropy},

@@ -143,6 +143,25 @@ describe('BatchMatMul', () => {
   });
 });
 
+describe('Sum', () => {
+  it('over leading axes (column sums), other axes, keepDims and all axes equals cpu', async () => {
+    const xv = randomValues([6, 5, 7], seeded('sum'));
+    await compare(() => {
+      const x = tf.tensor3d(xv, [6, 5, 7]);
+      return [
+        tf.sum(x, 0),
+        tf.sum(x, [0, 1]),
+        tf.sum(x, [1, 0], true),
+        tf.sum(x, -1),
+        tf.sum(x, 1),
+        tf.sum(x),
+        tf.sum(tf.reshape(x, [30, 7]), 0),
+        tf.grad((y: tf.Tensor) => tf.sum(tf.mul(tf.add(y, tf.ones([7])), y)))(x), // broadcast-add gradient
+      ];
+    }, 'sum');
+  });
+});
+
 describe('Slice, split and unstack', () => {
   const rng = seeded('slice');
   const cases: Array<{ shape: number[]; begin: number[]; size: number[] }> = [

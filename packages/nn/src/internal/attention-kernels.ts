@@ -13,7 +13,7 @@ interface Args {
 }
 
 /** Query rows per block of the causal products. */
-const BLOCK = 64;
+const BLOCK = 32;
 
 interface Dims {
   b: number;

@@ -172,6 +172,10 @@ export const vmul = vbin(0xe6);
 export const vdiv = vbin(0xe7);
 export const vmin = vbin(0xe8);
 export const vmax = vbin(0xe9);
+/** Pseudo-minimum `b < a ? b : a` (one minps on x64; f32x4.min adds NaN/±0 fix-ups). */
+export const vpmin = vbin(0xea);
+/** Pseudo-maximum `a < b ? b : a` (one maxps on x64). */
+export const vpmax = vbin(0xeb);
 export const vsqrt = vun(0xe3);
 export const vneg = vun(0xe1);
 export const vnearest = vun(0x6a);
@@ -196,11 +200,12 @@ export const vhsum = (a: Code, tmp: number): Code =>
  */
 export const vexp = (x: Code, t: number, n: number): Code =>
   cat(
-    set(t, vmax(vmin(x, vconst(88.3)), vconst(-87.3))),
+    set(t, vpmax(vpmin(x, vconst(88.3)), vconst(-87.3))),
     set(n, vnearest(vmul(get(t), vconst(Math.LOG2E)))),
     // r = x − n·ln2 (split in two for accuracy)
     set(t, vsub(vsub(get(t), vmul(get(n), vconst(0.693359375))), vmul(get(n), vconst(-2.1219444e-4)))),
-    // 2^n by building the exponent bits, times the polynomial of e^r
+    // 2^n from its exponent bits: n + 2^23 + 127 holds n + 127 in its low mantissa bits, and the
+    // left shift by 23 moves them into the exponent field (the other bits shift out).
     vmul(
       vadd(
         vadd(
@@ -233,7 +238,7 @@ export const vexp = (x: Code, t: number, n: number): Code =>
         ),
         vconst(1),
       ),
-      ishl(iadd(itruncSat(get(n)), isplat(i32(127))), i32(23)),
+      ishl(vadd(get(n), vconst(8388608 + 127)), i32(23)),
     ),
   );
 

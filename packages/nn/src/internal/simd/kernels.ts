@@ -45,7 +45,7 @@ import {
   vlane,
   vload,
   vloadSplat,
-  vmax,
+  vpmax,
   vmul,
   vneg,
   vsplat,
@@ -570,7 +570,7 @@ function softmaxRowsKernel(): Fn {
       set(off, i32mul(i32mul(get(r), get(v)), i32(4))),
       // max
       set(acc, vconst(-Infinity)),
-      forStep(j, i32(0), get(v), 4, set(acc, vmax(get(acc), ld(x, j)))),
+      forStep(j, i32(0), get(v), 4, set(acc, vpmax(get(acc), ld(x, j)))),
       set(tmp, get(acc)),
       set(m, f32max(f32max(vlane(get(tmp), 0), vlane(get(tmp), 1)), f32max(vlane(get(tmp), 2), vlane(get(tmp), 3)))),
       forStep(j, get(j), get(v), 1, set(m, f32max(get(m), sld(x, j)))),
@@ -648,6 +648,40 @@ function adamWKernel(): Fn {
       get(n),
       1,
       step(vloadSplat, (a, x) => f32store(a, vlane(x, 0))),
+    ),
+  );
+  return fn;
+}
+
+function columnSumKernel(): Fn {
+  // (x, out, rows, n): out[j] = Σ_r x[r·n + j], float32 accumulation
+  const fn = new Fn('columnSum', [I32, I32, I32, I32]);
+  const [x, out, rows, n] = [0, 1, 2, 3];
+  const r = fn.local(I32);
+  const j = fn.local(I32);
+  const row = fn.local(I32);
+  fn.emit(
+    zeroFill(out, n, j),
+    forStep(
+      r,
+      i32(0),
+      get(rows),
+      1,
+      set(row, at(get(x), i32mul(get(r), get(n)))),
+      forStep(
+        j,
+        i32(0),
+        get(n),
+        4,
+        vstore(at(get(out), get(j)), vadd(vload(at(get(out), get(j))), vload(at(get(row), get(j))))),
+      ),
+      forStep(
+        j,
+        get(j),
+        get(n),
+        1,
+        f32store(at(get(out), get(j)), f32add(f32load(at(get(out), get(j))), f32load(at(get(row), get(j))))),
+      ),
     ),
   );
   return fn;
@@ -894,6 +928,7 @@ export const SIMD_KERNELS: Array<() => Fn> = [
   () => pairwiseKernel(true),
   causalSoftmaxKernel,
   causalSoftmaxGradKernel,
+  columnSumKernel,
   () => ropeKernel(false),
   () => ropeKernel(true),
 ];
@@ -950,6 +985,7 @@ export interface SimdExports {
     eps: number,
   ): void;
   sumSquares(x: number, n: number): number;
+  columnSum(x: number, out: number, rows: number, n: number): void;
   causalSoftmax(p: number, rows: number, ld: number, firstQuery: number, width: number): void;
   causalSoftmaxGrad(p: number, dp: number, rows: number, ld: number, firstQuery: number, width: number): void;
   ropeGather(

@@ -1,6 +1,8 @@
 // Benchmark of @calm/brierlm: checks first that the three estimators are unbiased on a toy with a
-// known Brier score, then times them on WikiText-103 (byte-level n-gram, blocks of 2048), the HTTP
-// sampler against a local server, and the standard-error methods on a CALM-sized position set.
+// known Brier score (with 2 and 8 samples per position), then times them on WikiText-103
+// (byte-level n-gram, blocks of 2048), measures the sampling noise and cost against the samples per
+// position n, times the HTTP sampler against a local server, and the standard-error methods on a
+// CALM-sized position set.
 // Run: cd bench && pnpm exec tsx --conditions=@calm/source src/brierlm-estimators.ts
 //   → table on stdout, JSON in results/brierlm-estimators.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -58,18 +60,19 @@ async function checkCorrectness(): Promise<string[]> {
     ],
   ];
   const fails: string[] = [];
-  for (const [name, make, truth] of cases) {
-    const est: number[][] = [[], [], [], []];
-    for (let r = 0; r < 200; r++) {
-      const res = await evaluateBrierLM(make(r), [block], { seed: r });
-      res.brier.forEach((b, n) => est[n]!.push(b));
+  for (const samplesPerPosition of [2, 8])
+    for (const [name, make, truth] of cases) {
+      const est: number[][] = [[], [], [], []];
+      for (let r = 0; r < 200; r++) {
+        const res = await evaluateBrierLM(make(r), [block], { seed: r, samplesPerPosition });
+        res.brier.forEach((b, n) => est[n]!.push(b));
+      }
+      est.forEach((xs, n) => {
+        const { mean, stderr } = meanAndStderr(xs);
+        if (Math.abs(mean - truth[n]!) > Math.max(3 * stderr, 1e-6))
+          fails.push(`${name}, ${samplesPerPosition} samples, Brier-${n + 1}: ${mean} vs ${truth[n]} (SE ${stderr})`);
+      });
     }
-    est.forEach((xs, n) => {
-      const { mean, stderr } = meanAndStderr(xs);
-      if (Math.abs(mean - truth[n]!) > Math.max(3 * stderr, 1e-6))
-        fails.push(`${name} Brier-${n + 1}: ${mean} vs ${truth[n]} (SE ${stderr})`);
-    });
-  }
   return fails;
 }
 
@@ -78,7 +81,9 @@ if (fails.length > 0) {
   console.error('correctness check FAILED:\n' + fails.join('\n'));
   process.exit(1);
 }
-console.log('correctness: all estimators within 3 SE of the exact Brier-n (200 seeded replicates each)\n');
+console.log(
+  'correctness: all estimators within 3 SE of the exact Brier-n (200 seeded replicates each, 2 and 8 samples per position)\n',
+);
 
 // ---------------------------------------------------------------- estimators on WikiText
 const tok = byteTokenizer();
@@ -126,6 +131,51 @@ for (const r of rows) {
     `${String(r['name']).padEnd(33)}${String(r['positions']).padEnd(11)}${String(r['calls']).padEnd(7)}${`${(r['brierLM'] as number).toFixed(2)} ± ${(r['brierLMStderr'] as number).toFixed(2)}`.padEnd(17)}${(r['medianMs'] as number).toFixed(1).padStart(9)}  ${(r['positionsPerSecond'] as number).toFixed(0).padStart(11)}`,
   );
 }
+
+// ---------------------------------------------------------------- samples per position: noise and cost
+// The chunk estimator (K = 4, sampleTeacherForced) on the same blocks with n samples per position:
+// the replicate SD over seeds is the sampling noise alone (the text is fixed); the reported SE
+// (over positions) also counts the text's own variability, so it falls less with n.
+const SPP_REPS = 12;
+const sppRows: Record<string, unknown>[] = [];
+for (const n of [2, 4, 8, 16]) {
+  const est: number[][] = [[], [], [], []];
+  const se: number[][] = [[], [], [], []];
+  const ms: number[] = [];
+  let positions = 0;
+  for (let r = 0; r < SPP_REPS; r++) {
+    const t0 = performance.now();
+    const res = await evaluateBrierLM({ kind: 'chunk', sampler: lm.asChunkSampler(4, { seed: 100 + r }) }, blocks, {
+      seed: r,
+      batchSize: 256,
+      samplesPerPosition: n,
+      stderr: { unit: 'position' },
+    });
+    ms.push(performance.now() - t0);
+    positions = res.numPositions;
+    res.brier.forEach((b, k) => est[k]!.push(b));
+    res.brierStderr.forEach((x, k) => se[k]!.push(x));
+  }
+  sppRows.push({
+    samplesPerPosition: n,
+    positions,
+    brier: est.map((xs) => meanAndStderr(xs).mean),
+    samplingSd: est.map((xs) => meanAndStderr(xs).std),
+    reportedSe: se.map((xs) => meanAndStderr(xs).mean),
+    medianMs: median(ms),
+  });
+}
+console.log(
+  `\nsamples per position: chunk K = 4 (sampleTeacherForced) on the same ${blocks.length} blocks, ${SPP_REPS} seeds each; sampling SD = SD over seeds, SE = reported (positions)`,
+);
+console.log(
+  'n   positions  Brier-1..4 (mean over seeds)        sampling SD of Brier-1..4            reported SE of Brier-1..4            median ms',
+);
+const f4 = (xs: unknown): string => (xs as number[]).map((x) => x.toFixed(4)).join(' ');
+for (const r of sppRows)
+  console.log(
+    `${String(r['samplesPerPosition']).padEnd(4)}${String(r['positions']).padEnd(11)}${f4(r['brier']).padEnd(36)}${f4(r['samplingSd']).padEnd(37)}${f4(r['reportedSe']).padEnd(37)}${(r['medianMs'] as number).toFixed(1).padStart(9)}`,
+  );
 
 // ---------------------------------------------------------------- HTTP sampler overhead
 const server = createServer((req, res) => {
@@ -200,6 +250,7 @@ writeFileSync(
       node: process.version,
       reps: REPS,
       estimators: rows,
+      samplesPerPosition: sppRows,
       http: httpRows,
       stderr: seRows,
     },

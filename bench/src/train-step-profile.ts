@@ -10,7 +10,7 @@
 //
 // Run: cd bench && pnpm exec tsx --conditions=@calm/source src/train-step-profile.ts
 //   [--models calm,ar,ae] [--shape quickstart|512] [--reps 7] [--top 12] [--baseline /tmp/calm-base]
-//   [--no-profile] → tables on stdout, JSON in results/train-step-profile[-<shape>].json.
+//   [--batch 8] [--no-profile] → tables on stdout, JSON in results/train-step-profile[-<shape>].json.
 // Making a baseline copy of commit C:
 //   git archive C | tar -x -C /tmp/calm-base && ln -s "$PWD/node_modules" /tmp/calm-base/node_modules
 //   for p in packages/*/; do cp -a "$p/node_modules" "/tmp/calm-base/$p"; done
@@ -45,7 +45,8 @@ const now =
       }
     : () => performance.now();
 const DETAIL = new Set(arg('detail', '').split(',').filter(Boolean)); // kernels to break down by input shapes
-const B = 8;
+// Blocks per step (AR at hidden 512 needs 4: eight blocks of the stock attention exhaust the wasm heap).
+const B = Number(arg('batch', '8'));
 const T = 256;
 const V = 512;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -192,7 +193,13 @@ async function step(impl: Impl, task: Task, rng: calmCore.Rng): Promise<number> 
   };
   const sum = impl.nn.accumulateGradients([loss], task.params);
   phase = 'optimizer';
-  const norm = impl.nn.applyGradients(task.optimizer, sum, { maxGradNorm: 1.0 });
+  // applyGradients takes the gradients (older copies of the packages: the sum and its count).
+  const apply = impl.nn.applyGradients as (
+    o: calmNn.AdamW,
+    g: unknown,
+    opts: calmNn.ApplyGradientsOptions,
+  ) => tf.Scalar;
+  const norm = apply(task.optimizer, 'count' in sum ? sum : sum.gradSum, { maxGradNorm: 1.0 });
   phase = 'other';
   const value = (await sum.lossSum.data())[0]!; // the step's one sync point, as a training loop logs
   tf.dispose([sum.lossSum, norm, ...Object.values(sum.gradSum)]);

@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -568,11 +569,14 @@ class AdaLNFinalLayer(nn.Module):
 
 
 class SimpleMLPAdaLN(nn.Module):
-    """The flow head's velocity MLP: x -> input_proj; y = time_embed(timestep(t)) + cond_embed(c);
-    res blocks modulated by y; final layer modulated by y. t is the continuous time in [0, 1]."""
+    """The MLP of the flow and diffusion heads: x -> input_proj; y = time_embed(τ) + cond_embed(c);
+    res blocks modulated by y; final layer modulated by y. Flow (`flow_time`): t is the continuous
+    time in [0, 1] and τ = (t * 1000).long() (modeling_flow.py); diffusion: t is already an integer
+    timestep and τ = t (modeling_diffusion.py, whose module is otherwise identical)."""
 
-    def __init__(self, in_channels: int, model_channels: int, out_channels: int, z_channels: int, num_res_blocks: int) -> None:
+    def __init__(self, in_channels: int, model_channels: int, out_channels: int, z_channels: int, num_res_blocks: int, flow_time: bool = True) -> None:
         super().__init__()
+        self.flow_time = flow_time
         self.time_embed = TimestepEmbedder(model_channels)
         self.cond_embed = nn.Linear(z_channels, model_channels)
         self.input_proj = nn.Linear(in_channels, model_channels)
@@ -581,7 +585,7 @@ class SimpleMLPAdaLN(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         x = self.input_proj(x)
-        y = self.time_embed(flow_timesteps(t)) + self.cond_embed(c)
+        y = self.time_embed(flow_timesteps(t) if self.flow_time else t) + self.cond_embed(c)
         for block in self.res_blocks:
             x = block(x, y)
         return self.final_layer(x, y)
@@ -636,6 +640,229 @@ class FlowHead(nn.Module):
                 x = x + dt * self.net(x_mid, ts[1].expand(r), hidden)
             else:
                 x = x + dt * self.net(x, t, hidden)
+        return x
+
+
+# --------------------------------------------------------------------------------------------
+# Diffusion head (models/modeling_diffusion.py DiffLoss + models/diffusion/*: MAR/DiT's port of
+# OpenAI's improved-diffusion GaussianDiffusion)
+# --------------------------------------------------------------------------------------------
+
+DIFFUSION_STEPS = 1000  # create_diffusion(diffusion_steps=1000)
+DIFFUSION_SAMPLING_STEPS = 100  # DiffLoss: num_sampling_steps = '100' (timestep_respacing)
+
+
+def named_beta_schedule(name: str, num_timesteps: int) -> np.ndarray:
+    """get_named_beta_schedule: 'linear' (Ho et al., scaled to num_timesteps) or 'cosine'
+    (Nichol & Dhariwal: betas from alpha_bar(t) = cos((t + 0.008) / 1.008 * pi / 2)^2, capped at
+    0.999). float64, like the official numpy tables."""
+    if name == "linear":
+        scale = 1000 / num_timesteps
+        return np.linspace(scale * 0.0001, scale * 0.02, num_timesteps, dtype=np.float64)
+    if name == "cosine":
+        def alpha_bar(t: float) -> float:
+            return math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
+        return np.array([min(1 - alpha_bar((i + 1) / num_timesteps) / alpha_bar(i / num_timesteps), 0.999) for i in range(num_timesteps)])
+    raise ValueError(f"unknown beta schedule {name!r}")
+
+
+def space_timesteps(num_timesteps: int, section_counts: List[int]) -> List[int]:
+    """respace.space_timesteps for a list of section counts (the official string "100" is [100]):
+    each of the len(section_counts) equal portions of [0, num_timesteps) is strided to its count with
+    a fractional stride and Python's round (half to even). Returned sorted (the official set is
+    iterated in timestep order when the respaced diffusion is built). The "ddimN" form is not ported
+    (DiffLoss does not use it)."""
+    size_per, extra = divmod(num_timesteps, len(section_counts))
+    start, steps = 0, []
+    for i, count in enumerate(section_counts):
+        size = size_per + (1 if i < extra else 0)
+        if size < count:
+            raise ValueError(f"cannot divide section of {size} steps into {count}")
+        stride = 1 if count <= 1 else (size - 1) / (count - 1)
+        cur = 0.0
+        for _ in range(count):
+            steps.append(start + round(cur))
+            cur += stride
+        start += size
+    return sorted(set(steps))
+
+
+class DiffusionSchedule:
+    """The tables of gaussian_diffusion.GaussianDiffusion for given betas (float64 numpy), as a
+    SpacedDiffusion builds them: the base betas' alphas_cumprod are kept at `use_timesteps` only and
+    new betas 1 - acp[i] / acp[prev] are derived (for all timesteps this re-derives the betas up to
+    rounding, exactly as the official train_diffusion does). `timestep_map[k]` is the original
+    timestep fed to the network at respaced step k."""
+
+    def __init__(self, base_betas: np.ndarray, use_timesteps: List[int]) -> None:
+        base_acp = np.cumprod(1.0 - np.asarray(base_betas, dtype=np.float64))
+        keep = set(use_timesteps)
+        last, new_betas, self.timestep_map = 1.0, [], []
+        for i, acp in enumerate(base_acp):
+            if i in keep:
+                new_betas.append(1 - acp / last)
+                last = acp
+                self.timestep_map.append(i)
+        betas = np.array(new_betas, dtype=np.float64)
+        assert (betas > 0).all() and (betas <= 1).all()
+        self.num_timesteps = len(betas)
+        self.betas = betas
+        self.log_betas = np.log(betas)
+        alphas = 1.0 - betas
+        self.alphas_cumprod = np.cumprod(alphas)
+        self.alphas_cumprod_prev = np.append(1.0, self.alphas_cumprod[:-1])
+        self.sqrt_alphas_cumprod = np.sqrt(self.alphas_cumprod)
+        self.sqrt_one_minus_alphas_cumprod = np.sqrt(1.0 - self.alphas_cumprod)
+        self.sqrt_recip_alphas_cumprod = np.sqrt(1.0 / self.alphas_cumprod)
+        self.sqrt_recipm1_alphas_cumprod = np.sqrt(1.0 / self.alphas_cumprod - 1)
+        self.posterior_variance = betas * (1.0 - self.alphas_cumprod_prev) / (1.0 - self.alphas_cumprod)
+        # the posterior variance is 0 at t = 0: its log is clipped to the value at t = 1
+        self.posterior_log_variance_clipped = np.log(np.append(self.posterior_variance[1], self.posterior_variance[1:]))
+        self.posterior_mean_coef1 = betas * np.sqrt(self.alphas_cumprod_prev) / (1.0 - self.alphas_cumprod)
+        self.posterior_mean_coef2 = (1.0 - self.alphas_cumprod_prev) * np.sqrt(alphas) / (1.0 - self.alphas_cumprod)
+        # FIXED_LARGE (learn_sigma=False): betas, with the first replaced by the posterior variance at t = 1
+        self.fixed_large_log_variance = np.log(np.append(self.posterior_variance[1], betas[1:]))
+
+    TABLES = (
+        "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
+        "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
+        "posterior_mean_coef1", "posterior_mean_coef2", "log_betas", "fixed_large_log_variance",
+    )
+
+    def extract(self, name: str, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """_extract_into_tensor: table[t] as [R, 1] in like's dtype (officially float32: .float())."""
+        return torch.from_numpy(getattr(self, name))[t].to(like.dtype)[:, None]
+
+
+def make_schedule(num_timesteps: int = DIFFUSION_STEPS, respacing: int | None = None, noise_schedule: str = "cosine") -> DiffusionSchedule:
+    """create_diffusion(timestep_respacing=str(respacing) or "" (all steps), noise_schedule)."""
+    use = list(range(num_timesteps)) if respacing is None else space_timesteps(num_timesteps, [respacing])
+    return DiffusionSchedule(named_beta_schedule(noise_schedule, num_timesteps), use)
+
+
+def normal_kl(mean1: torch.Tensor, logvar1: torch.Tensor, mean2: torch.Tensor, logvar2: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean1, e^logvar1) || N(mean2, e^logvar2)) per element (diffusion_utils.normal_kl)."""
+    return 0.5 * (-1.0 + logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + (mean1 - mean2) ** 2 * torch.exp(-logvar2))
+
+
+def approx_standard_normal_cdf(x: torch.Tensor) -> torch.Tensor:
+    """The tanh approximation of the standard normal CDF (diffusion_utils)."""
+    return 0.5 * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def discretized_gaussian_log_likelihood(x: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor) -> torch.Tensor:
+    """Log-probability of the 1/255-wide bin around x under N(means, e^(2 log_scales)), with open
+    end bins below -0.999 / above 0.999 (made for images in [-1, 1]; the official head applies it
+    to latents unchanged). Probabilities are clamped at 1e-12 before the log."""
+    centered = x - means
+    inv_stdv = torch.exp(-log_scales)
+    cdf_plus = approx_standard_normal_cdf(inv_stdv * (centered + 1.0 / 255.0))
+    cdf_min = approx_standard_normal_cdf(inv_stdv * (centered - 1.0 / 255.0))
+    log_cdf_plus = torch.log(cdf_plus.clamp(min=1e-12))
+    log_one_minus_cdf_min = torch.log((1.0 - cdf_min).clamp(min=1e-12))
+    log_delta = torch.log((cdf_plus - cdf_min).clamp(min=1e-12))
+    return torch.where(x < -0.999, log_cdf_plus, torch.where(x > 0.999, log_one_minus_cdf_min, log_delta))
+
+
+@dataclass
+class DiffusionPMV:
+    mean: torch.Tensor
+    log_variance: torch.Tensor
+    pred_xstart: torch.Tensor
+
+
+@dataclass
+class DiffusionLossParts:
+    loss: torch.Tensor  # [R] mse + vb (the official per-row loss)
+    mse: torch.Tensor  # [R]
+    vb: torch.Tensor  # [R] (zeros without learned variance)
+    x_t: torch.Tensor  # [R, l]
+    model_output: torch.Tensor  # [R, out]
+
+
+class DiffusionHead(nn.Module):
+    """DiffLoss of models/modeling_diffusion.py: the net lives under `generative_head.net.*` with
+    in = latent, out = 2·latent (ε and the variance interpolation v; `learn_sigma`), model_channels =
+    z_channels = hidden_size, num_res_blocks = num_mlp_layers; the integer timestep goes to the time
+    embedding unscaled. The official defaults of create_diffusion as DiffLoss calls it: cosine
+    schedule, 1000 steps, ε prediction, LEARNED_RANGE variance, loss type MSE (ε MSE + the VLB term
+    on the variance), sampling respaced to 100 steps. `learn_sigma=False` gives FIXED_LARGE variance
+    and the MSE alone (create_diffusion's alternative; out = latent)."""
+
+    def __init__(self, cfg: CALMConfig, learn_sigma: bool = True, num_timesteps: int = DIFFUSION_STEPS, noise_schedule: str = "cosine") -> None:
+        super().__init__()
+        self.learn_sigma = learn_sigma
+        self.latent = cfg.latent_size
+        self.num_timesteps = num_timesteps
+        self.noise_schedule = noise_schedule
+        out = 2 * cfg.latent_size if learn_sigma else cfg.latent_size
+        self.net = SimpleMLPAdaLN(cfg.latent_size, cfg.hidden_size, out, cfg.hidden_size, cfg.num_mlp_layers, flow_time=False)
+        self.train_schedule = make_schedule(num_timesteps, None, noise_schedule)
+
+    def schedule(self, respacing: int | None) -> DiffusionSchedule:
+        return make_schedule(self.num_timesteps, respacing, self.noise_schedule)
+
+    def p_mean_variance(self, sched: DiffusionSchedule, model_output: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> DiffusionPMV:
+        """GaussianDiffusion.p_mean_variance (clip_denoised=False) from the network output at
+        respaced step indices t [R] of `sched` (the network itself was called with timestep_map[t])."""
+        l = x.shape[1]
+        if self.learn_sigma:
+            eps, v = model_output[:, :l], model_output[:, l:]
+            min_log = sched.extract("posterior_log_variance_clipped", t, x)
+            max_log = sched.extract("log_betas", t, x)
+            frac = (v + 1) / 2  # v in [-1, 1] spans [min_var, max_var] (not clamped)
+            log_variance = frac * max_log + (1 - frac) * min_log
+        else:
+            eps = model_output
+            log_variance = sched.extract("fixed_large_log_variance", t, x) + torch.zeros_like(x)
+        pred_xstart = sched.extract("sqrt_recip_alphas_cumprod", t, x) * x - sched.extract("sqrt_recipm1_alphas_cumprod", t, x) * eps
+        mean = sched.extract("posterior_mean_coef1", t, x) * pred_xstart + sched.extract("posterior_mean_coef2", t, x) * x
+        return DiffusionPMV(mean, log_variance, pred_xstart)
+
+    def loss_parts(self, hidden: torch.Tensor, x_start: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, vb_eps: Optional[torch.Tensor] = None) -> DiffusionLossParts:
+        """GaussianDiffusion.training_losses (LossType.MSE) on rows: hidden [R, H], x_start [R, l],
+        t [R] integer timesteps in [0, num_timesteps) (officially torch.randint), noise [R, l]
+        (officially randn_like(x_start)). The VLB term sees the ε prediction detached (it trains
+        only the variance output); it is the KL to the true posterior q(x_{t-1} | x_t, x_0) in bits
+        per dim, or at t = 0 the discretised-Gaussian decoder NLL. `vb_eps` replaces that detached
+        ε by a given constant (for finite-difference checks of the gradient, which ignores it)."""
+        s = self.train_schedule
+        x_t = s.extract("sqrt_alphas_cumprod", t, x_start) * x_start + s.extract("sqrt_one_minus_alphas_cumprod", t, x_start) * noise
+        out = self.net(x_t, t, hidden)
+        l = x_start.shape[1]
+        eps = out[:, :l]
+        mse = ((noise - eps) ** 2).mean(dim=1)
+        if not self.learn_sigma:
+            return DiffusionLossParts(mse, mse, torch.zeros_like(mse), x_t, out)
+        frozen = torch.cat([eps.detach() if vb_eps is None else vb_eps, out[:, l:]], dim=1)
+        pmv = self.p_mean_variance(s, frozen, x_t, t)
+        true_mean = s.extract("posterior_mean_coef1", t, x_t) * x_start + s.extract("posterior_mean_coef2", t, x_t) * x_t
+        true_log_var = s.extract("posterior_log_variance_clipped", t, x_t)
+        kl = normal_kl(true_mean, true_log_var, pmv.mean, pmv.log_variance).mean(dim=1) / math.log(2.0)
+        nll = -discretized_gaussian_log_likelihood(x_start, pmv.mean, 0.5 * pmv.log_variance).mean(dim=1) / math.log(2.0)
+        vb = torch.where(t == 0, nll, kl)
+        return DiffusionLossParts(mse + vb, mse, vb, x_t, out)
+
+    def loss(self, hidden: torch.Tensor, x_start: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """DiffLoss.forward followed by DiffusionTransformer's loss.mean()."""
+        return self.loss_parts(hidden, x_start, t, noise).loss.mean()
+
+    def sample(self, hidden: torch.Tensor, x_T: torch.Tensor, step_noise: torch.Tensor, respacing: int = DIFFUSION_SAMPLING_STEPS, temperature: float = 1.0) -> torch.Tensor:
+        """DiffLoss.sample (cfg = 1): p_sample_loop of the respaced diffusion from x_T [R, l]
+        (officially randn) over steps k = S-1 .. 0, the net called with timestep_map[k];
+        x <- mean + exp(log_var / 2) * z_k * temperature, no noise at k = 0. step_noise [S-1, R, l]:
+        z for the steps k = S-1 .. 1 in loop order (the official loop also draws one at k = 0 and
+        multiplies it by 0)."""
+        sched = self.schedule(respacing)
+        S = sched.num_timesteps
+        assert step_noise.shape[0] == S - 1
+        r = x_T.shape[0]
+        x = x_T
+        for j, k in enumerate(range(S - 1, -1, -1)):
+            t = torch.full((r,), k, dtype=torch.long)
+            out = self.net(x, torch.full((r,), sched.timestep_map[k], dtype=torch.long), hidden)
+            pmv = self.p_mean_variance(sched, out, x, t)
+            x = pmv.mean if k == 0 else pmv.mean + torch.exp(0.5 * pmv.log_variance) * step_noise[j] * temperature
         return x
 
 

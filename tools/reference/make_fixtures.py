@@ -40,6 +40,8 @@ from calm_reference import (  # noqa: E402
     AEConfig,
     Autoencoder,
     CALMConfig,
+    DiffusionHead,
+    DiffusionSchedule,
     EnergyTransformer,
     FlowHead,
     LlamaConfig,
@@ -47,7 +49,9 @@ from calm_reference import (  # noqa: E402
     MLPGenerator,
     RMSNorm,
     energy_score,
+    discretized_gaussian_log_likelihood,
     flow_timesteps,
+    make_schedule,
     rope_cos_sin,
     timestep_embedding,
 )
@@ -664,6 +668,166 @@ def build_flow(out_root: str) -> None:
     write_fixture(out_root, rel, OrderedDict(list(fixed.items()) + list(out.items())), config)
 
 
+DIFF_GRADS = [
+    "generative_head.net.input_proj.weight",
+    "generative_head.net.time_embed.mlp.0.weight",
+    "generative_head.net.cond_embed.bias",
+    "generative_head.net.res_blocks.1.adaLN_modulation.1.weight",
+    "generative_head.net.final_layer.linear.weight",
+    "generative_head.net.final_layer.linear.bias",
+]
+DIFF_MAPS = [2, 5, 7, 10, 25, 40, 50, 60, 100, 250, 999, 1000]
+
+
+def diffusion_config() -> CALMConfig:
+    return CALMConfig(
+        vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=0, num_attention_heads=2, num_key_value_heads=2,
+        patch_size=4, latent_size=8, noise_size=8, num_mlp_layers=2, num_samples=2, beta=1.0,
+    )
+
+
+def build_diffusion(out_root: str) -> None:
+    rel = f"{HEAD_DIR}/diffusion-tiny.safetensors"
+    REPORT.log(f"[{rel}]")
+    cfg = diffusion_config()
+    seed = 600
+    wrapper = nn.Module()
+    wrapper.generative_head = DiffusionHead(cfg)
+    wrapper.fixed_sigma = nn.Module()
+    wrapper.fixed_sigma.generative_head = DiffusionHead(cfg, learn_sigma=False)
+    randomize_(wrapper, seed)
+    g = rng(seed + 1)
+    h, lat, b, n = cfg.hidden_size, cfg.latent_size, 3, cfg.num_samples
+    # the network on rows with given original timesteps
+    x = randn(g, 6, lat)
+    timesteps = torch.tensor([0, 1, 250, 500, 998, 999], dtype=torch.long)
+    cond = randn(g, 6, h)
+    # p_mean_variance of the 100-step sampler at respaced steps (network at timestep_map[k])
+    pmv_x = randn(g, 6, lat)
+    pmv_steps = torch.tensor([99, 98, 50, 10, 1, 0], dtype=torch.long)
+    # head-level loss: B hidden states, N replicas, posterior targets, injected t and eps
+    hidden = randn(g, b, h)
+    t_mean = 1.5 * randn(g, b, lat)
+    t_log_std = -1.0 + 0.3 * randn(g, b, lat)
+    t_eps = randn(g, b, n, lat)
+    loss_t = torch.tensor([[0, 999], [0, 1], [500, 137]], dtype=torch.long)
+    loss_eps = randn(g, b, n, lat)
+    # sampling: 100 respaced steps (official), and 5 steps at temperature 1 and 0.5
+    s_xT = randn(g, b, n, lat)
+    s_steps = randn(g, 99, b, n, lat)
+    s5_xT = randn(g, b, n, lat)
+    s5_steps = randn(g, 4, b, n, lat)
+
+    fixed = weights(wrapper)
+    for k_, v in (
+        ("input.x", x), ("input.timesteps", timesteps), ("input.cond", cond), ("input.pmv_x", pmv_x), ("input.pmv_steps", pmv_steps),
+        ("input.hidden", hidden), ("input.target_mean", t_mean), ("input.target_log_std", t_log_std), ("noise.target_eps", t_eps),
+        ("noise.timesteps", loss_t), ("noise.eps", loss_eps), ("noise.sample_x_T", s_xT), ("noise.sample_steps", s_steps),
+        ("noise.sample5_x_T", s5_xT), ("noise.sample5_steps", s5_steps),
+    ):
+        fixed[k_] = v
+
+    train, gen, gen5 = make_schedule(1000), make_schedule(1000, 100), make_schedule(1000, 5)
+    tables: Dict[str, torch.Tensor] = OrderedDict()
+    for tag, sched in (("train", train), ("gen", gen)):
+        tables[f"expected.{tag}.timestep_map"] = torch.tensor(sched.timestep_map, dtype=torch.long)
+        for name in DiffusionSchedule.TABLES:
+            tables[f"expected.{tag}.{name}"] = torch.from_numpy(getattr(sched, name))
+    for count in DIFF_MAPS:
+        tables[f"expected.timestep_map_{count}"] = torch.tensor(make_schedule(1000, count).timestep_map, dtype=torch.long)
+    linear = make_schedule(1000, None, "linear")
+    tables["expected.linear.betas"] = torch.from_numpy(linear.betas)
+    tables["expected.linear.alphas_cumprod"] = torch.from_numpy(linear.alphas_cumprod)
+    REPORT.log(f"  100-step map starts {gen.timestep_map[:8]}, ends {gen.timestep_map[-3:]}; 5-step map {gen5.timestep_map}")
+
+    x_start_all = t_mean[:, None, :] + torch.exp(t_log_std)[:, None, :] * t_eps
+    at0 = x_start_all[loss_t == 0]
+    regions = ((at0 < -0.999).sum().item(), ((at0 >= -0.999) & (at0 <= 0.999)).sum().item(), (at0 > 0.999).sum().item())
+    assert min(regions) > 0, regions
+    REPORT.log(f"  t = 0 rows: x_start below -0.999 / inside / above 0.999: {regions}")
+
+    def compute(dtype: torch.dtype) -> Dict[str, torch.Tensor]:
+        m = copy.deepcopy(wrapper).to(dtype)
+        head, fixed_head = m.generative_head, m.fixed_sigma.generative_head
+        out: Dict[str, torch.Tensor] = OrderedDict()
+        with torch.no_grad():
+            out["expected.t_embedding"] = timestep_embedding(timesteps, 256)
+            out["expected.model_output"] = head.net(x.to(dtype), timesteps, cond.to(dtype))
+            out["expected.fixed_sigma.model_output"] = fixed_head.net(x.to(dtype), timesteps, cond.to(dtype))
+            mo = head.net(pmv_x.to(dtype), torch.tensor([gen.timestep_map[k] for k in pmv_steps.tolist()]), cond.to(dtype))
+            pmv = head.p_mean_variance(gen, mo, pmv_x.to(dtype), pmv_steps)
+            out["expected.pmv_model_output"] = mo
+            out["expected.pmv_mean"] = pmv.mean
+            out["expected.pmv_log_variance"] = pmv.log_variance
+            out["expected.pmv_pred_xstart"] = pmv.pred_xstart
+            hid_rows = hidden.to(dtype)[:, None, :].expand(b, n, h).reshape(b * n, h)
+            out["expected.sample"] = head.sample(hid_rows, s_xT.to(dtype).reshape(b * n, lat), s_steps.to(dtype).reshape(99, b * n, lat)).reshape(b, n, lat)
+            for temp, tag in ((1.0, "sample5"), (0.5, "sample5_t0_5")):
+                out[f"expected.{tag}"] = head.sample(hid_rows, s5_xT.to(dtype).reshape(b * n, lat), s5_steps.to(dtype).reshape(4, b * n, lat), 5, temp).reshape(b, n, lat)
+            out["expected.fixed_sigma.sample5"] = fixed_head.sample(hid_rows, s5_xT.to(dtype).reshape(b * n, lat), s5_steps.to(dtype).reshape(4, b * n, lat), 5).reshape(b, n, lat)
+        hid = hidden.to(dtype).clone().requires_grad_(True)
+
+        def head_loss(hd: DiffusionHead, hv: torch.Tensor, vb_eps: torch.Tensor | None = None):
+            x_start = (t_mean.to(dtype)[:, None, :] + torch.exp(t_log_std.to(dtype))[:, None, :] * t_eps.to(dtype)).reshape(b * n, lat)
+            rows = hv[:, None, :].expand(b, n, h).reshape(b * n, h)
+            return hd.loss_parts(rows, x_start, loss_t.reshape(-1), loss_eps.to(dtype).reshape(b * n, lat), vb_eps), x_start
+
+        parts, x_start = head_loss(head, hid)
+        loss = parts.loss.mean()
+        loss.backward()
+        out["expected.x_start"] = x_start.reshape(b, n, lat)
+        out["expected.x_t"] = parts.x_t.reshape(b, n, lat)
+        out["expected.mse"] = parts.mse.reshape(b, n)
+        out["expected.vb"] = parts.vb.reshape(b, n)
+        out["expected.loss_rows"] = parts.loss.reshape(b, n)
+        out["expected.loss"] = loss
+        params = dict(m.named_parameters())
+        for name in DIFF_GRADS:
+            out["grad." + name] = params[name].grad
+        out["grad.input.hidden"] = hid.grad
+        fparts, _ = head_loss(fixed_head, hidden.to(dtype))
+        floss = fparts.loss.mean()
+        floss.backward()
+        out["expected.fixed_sigma.loss"] = floss
+        fname = "fixed_sigma.generative_head.net.final_layer.linear.weight"
+        out["grad." + fname] = params[fname].grad
+        if dtype == torch.float64:
+            # the t = 0 decoder NLL: how many of its bins hit the 1e-12 probability clamp
+            with torch.no_grad():
+                t0 = (loss_t.reshape(-1) == 0)
+                mo0 = head.net(parts.x_t[t0], loss_t.reshape(-1)[t0], hid.detach()[:, None, :].expand(b, n, h).reshape(b * n, h)[t0])
+                pmv0 = head.p_mean_variance(train, mo0, parts.x_t[t0], loss_t.reshape(-1)[t0])
+                ll = discretized_gaussian_log_likelihood(x_start[t0], pmv0.mean, 0.5 * pmv0.log_variance)
+                clamped = int((ll <= math.log(1e-12) + 1e-9).sum())
+                assert clamped == 0, f"{clamped} decoder-NLL bins at the 1e-12 clamp: the t = 0 gradients would be 0 there"
+                REPORT.log(f"  t = 0 decoder NLL: none of its {ll.numel()} bins at the 1e-12 clamp")
+            # autograd leaves out the VLB's dependence on ε (detached officially): hold that ε fixed
+            eps0 = parts.model_output[:, :lat].detach()
+            loss_fn = lambda: head_loss(head, hid, eps0)[0].loss.mean()  # noqa: E731
+            worst = max(fd_check(loss_fn, params[x_], params[x_].grad, x_, rng(seed + 2)) for x_ in DIFF_GRADS)
+            REPORT.log(f"  finite-difference vs autograd (fp64), worst rel err: {worst:.1e}")
+            REPORT.log(f"  max |sample| (100 steps): {out['expected.sample'].abs().max().item():.3g}; 5 steps: {out['expected.sample5'].abs().max().item():.3g}")
+        return out
+
+    out = run_both(compute, rel)
+    config = {
+        "fixture": "diffusion-head (official models/modeling_diffusion.py DiffLoss + models/diffusion/*, commit c556310)",
+        "calm": dataclasses.asdict(cfg),
+        "net": "SimpleMLPAdaLN(in=latent, model_channels=hidden, out=2*latent (learned variance) or latent (fixed_sigma.*), z_channels=hidden, num_res_blocks=num_mlp_layers), frequency_embedding_size 256; the integer timestep is embedded unscaled",
+        "diffusion": "create_diffusion: cosine schedule (alpha_bar(t)=cos((t+0.008)/1.008*pi/2)^2, betas capped at 0.999), 1000 steps, epsilon prediction, LEARNED_RANGE variance (fixed_sigma.*: FIXED_LARGE), loss MSE + VLB (fixed_sigma.*: MSE only); training diffusion = all 1000 steps re-derived through SpacedDiffusion; sampling respaced with space_timesteps(1000, [S])",
+        "tables": "expected.{train,gen}.* = the GaussianDiffusion tables in float64 rounded to float32 (gen = 100 respaced steps); expected.timestep_map_S for S in " + str(DIFF_MAPS) + "; expected.linear.* the linear schedule",
+        "net_inputs": "input.x [6,l], input.timesteps [6] original timesteps, input.cond [6,H] -> expected.t_embedding [6,256] (float32 as officially), expected.model_output [6,2l] (first l = eps, last l = v)",
+        "pmv": "p_mean_variance of the 100-step sampler at respaced steps input.pmv_steps on input.pmv_x with input.cond; the net is called with gen.timestep_map[k]; frac=(v+1)/2, log_var=frac*log(beta_k)+(1-frac)*posterior_log_variance_clipped_k; pred_xstart=sqrt(1/acp)x-sqrt(1/acp-1)eps; mean=coef1*pred_xstart+coef2*x",
+        "loss": "x_start=target_mean[b]+exp(target_log_std[b])*target_eps[b,n] (rows b*N+n); x_t=sqrt(acp_t)x_start+sqrt(1-acp_t)eps; mse=mean_l (eps-eps_pred)^2; vb: eps_pred detached, KL(q(x_{t-1}|x_t,x_0)||p) mean_l / ln 2, at t=0 the discretized-Gaussian decoder NLL (bins 1/255, end bins beyond +-0.999, probabilities clamped at 1e-12) mean_l / ln 2; loss=mean over rows of mse+vb",
+        "grad.*": "gradients of expected.loss; grad.fixed_sigma.* of expected.fixed_sigma.loss",
+        "sampler": "x=noise.*x_T; for k=S-1..0: out=net(x, timestep_map[k], hidden); x=mean+exp(log_var/2)*z*temperature for k>0, x=mean at k=0; noise.*steps[j] is z of the j-th step (k=S-1-j); expected.sample: S=100, T=1; expected.sample5: S=5; expected.sample5_t0_5: S=5, temperature 0.5; samples [b, n] use hidden row b",
+        "batch": b,
+        "N": n,
+        "seed": seed,
+    }
+    write_fixture(out_root, rel, OrderedDict(list(fixed.items()) + list(tables.items()) + list(out.items())), config)
+
+
 # --------------------------------------------------------------------------------------------
 # CALM LM fixtures
 # --------------------------------------------------------------------------------------------
@@ -965,6 +1129,7 @@ def build_all(out_root: str) -> None:
     write_hostile(out_root)
     build_head(out_root)
     build_flow(out_root)
+    build_diffusion(out_root)
     calm = build_calm(out_root, f"{TRAINER_DIR}/calm-tiny.safetensors", kv_heads=4, seed=400)
     build_calm(out_root, f"{TRAINER_DIR}/calm-tiny-gqa.safetensors", kv_heads=2, seed=410)
     write_tiny_official(out_root, calm)

@@ -18,6 +18,11 @@ export interface ReconstructionOptions {
   latent?: 'mean' | 'sample';
   /** Standard deviation of extra isotropic Gaussian noise added to the latent (≥ 0). @defaultValue 0 */
   noiseStd?: number;
+  /**
+   * With `latent: 'sample'`, the decoded latent is `μ + s·σ⊙ε`: s multiplies the posterior's own
+   * scale (1 is a posterior sample; see {@link evaluateRobustness}). @defaultValue 1
+   */
+  sampleScale?: number;
   /** Generator for ε and the extra noise; required when `latent` is `'sample'` or `noiseStd > 0`. */
   rng?: Rng;
   /** Chunks per forward pass. @defaultValue 512 */
@@ -88,6 +93,7 @@ export async function evaluateReconstruction(
   const L = config.latentSize;
   const latent = options.latent ?? 'mean';
   const noiseStd = options.noiseStd ?? 0;
+  const sampleScale = options.sampleScale ?? 1;
   const batchSize = options.batchSize ?? 512;
   const problems: string[] = [];
   if (!(tokens instanceof Int32Array)) problems.push('tokens must be an Int32Array (use toTokenIds from @calm/core)');
@@ -95,6 +101,8 @@ export async function evaluateReconstruction(
     problems.push(`latent must be "mean" or "sample", got ${JSON.stringify(latent)}`);
   if (!(noiseStd >= 0) || !Number.isFinite(noiseStd))
     problems.push(`noiseStd must be a finite number >= 0, got ${noiseStd}`);
+  if (!(sampleScale >= 0) || !Number.isFinite(sampleScale))
+    problems.push(`sampleScale must be a finite number >= 0, got ${sampleScale}`);
   if (!Number.isSafeInteger(batchSize) || batchSize < 1)
     problems.push(`batchSize must be a positive integer, got ${batchSize}`);
   if ((latent === 'sample' || noiseStd > 0) && options.rng === undefined)
@@ -125,7 +133,7 @@ export async function evaluateReconstruction(
     const slice = tokens.subarray(start * K, (start + n) * K);
     let eps: Float32Array | undefined;
     let extra: Float32Array | undefined;
-    if (latent === 'sample') eps = options.rng!.fillNormal(new Float32Array(n * L));
+    if (latent === 'sample') eps = options.rng!.fillNormal(new Float32Array(n * L), 0, sampleScale);
     if (noiseStd > 0) extra = options.rng!.fillNormal(new Float32Array(n * L), 0, noiseStd);
     const out = tf.tidy(() => {
       const ids = tf.tensor2d(slice, [n, K], 'int32');
@@ -166,4 +174,54 @@ export async function evaluateReconstruction(
     latent,
     noiseStd,
   };
+}
+
+/**
+ * Reconstruction accuracy of one latent-noise level of {@link evaluateRobustness}.
+ * @category Evaluation
+ */
+export interface RobustnessPoint {
+  /** s: the decoded latent is μ + s·σ⊙ε (s = 0 is the posterior mean, s = 1 a posterior sample). */
+  scale: number;
+  /** Fraction of counted tokens reconstructed exactly, in [0, 1]. */
+  tokenAccuracy: number;
+  /** Fraction of chunks reconstructed exactly, in [0, 1]. */
+  chunkAccuracy: number;
+}
+
+/**
+ * How robust the decoder is to noise in the latent: token and chunk accuracy when the decoded
+ * latent is `μ + s·σ⊙ε` for several multiples s of the posterior's own scale σ.
+ *
+ * @remarks
+ * The paper's argument for a *robust* latent space (§2.2): the LM's predictions land near, not on,
+ * the target posterior, so the decoder must still read them. Accuracy that holds up to s ≈ 1
+ * (and degrades gracefully beyond) is what stage 2 needs.
+ * @param params - Autoencoder parameters (official names).
+ * @param config - Their configuration.
+ * @param tokens - Token ids, `[N]` int32 with N a multiple of K.
+ * @param options - The scales (default 0, 0.1, 0.25, 0.5, 1), the RNG of ε, and the options of
+ *   {@link evaluateReconstruction} (batch size, ignored id).
+ * @returns One point per scale, in order.
+ * @throws `CalmError` as {@link evaluateReconstruction}.
+ * @example
+ * {@includeCode ../test/examples.test.ts#robustness}
+ * @category Evaluation
+ */
+export async function evaluateRobustness(
+  params: ParamRecord,
+  config: AutoencoderConfig,
+  tokens: Int32Array,
+  options: { scales?: readonly number[]; rng: Rng } & Pick<ReconstructionOptions, 'batchSize' | 'ignoreTokenId'>,
+): Promise<RobustnessPoint[]> {
+  const { scales = [0, 0.1, 0.25, 0.5, 1], rng, ...rest } = options;
+  const out: RobustnessPoint[] = [];
+  for (const scale of scales) {
+    const r = await evaluateReconstruction(params, config, tokens, {
+      ...rest,
+      ...(scale === 0 ? { latent: 'mean' } : { latent: 'sample', sampleScale: scale, rng }),
+    });
+    out.push({ scale, tokenAccuracy: r.tokenAccuracy, chunkAccuracy: r.chunkAccuracy });
+  }
+  return out;
 }

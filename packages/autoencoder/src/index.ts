@@ -12,7 +12,8 @@
  * - Config: {@link autoencoderConfig}, {@link autoencoderConfigFromJson}, {@link autoencoderConfigToJson}.
  * - Model: {@link createAutoencoderParams}, {@link encode}, {@link sampleLatent}, {@link decode}, {@link decodeTokens}.
  * - Training: {@link autoencoderLoss}, {@link autoencoderLossParts}, {@link autoencoderTrainStep}.
- * - Evaluation: {@link evaluateReconstruction} (token and chunk accuracy, with latent noise).
+ * - Evaluation: {@link evaluateReconstruction} (token and chunk accuracy, with latent noise) and
+ *   {@link evaluateRobustness} (accuracy against multiples of the posterior's own scale).
  * - State dicts: {@link checkAutoencoderStateDict}, {@link inferAutoencoderConfig},
  *   {@link autoencoderParamsFromStateDict}, {@link autoencoderStateDict}. Files: `@calm/autoencoder/node`.
  *
@@ -64,6 +65,12 @@ export {
   type AutoencoderTrainStepOptions,
   type AutoencoderTrainStepResult,
 } from './train.js';
-export { evaluateReconstruction, type ReconstructionOptions, type ReconstructionResult } from './evaluate.js';
+export {
+  evaluateReconstruction,
+  evaluateRobustness,
+  type ReconstructionOptions,
+  type ReconstructionResult,
+  type RobustnessPoint,
+} from './evaluate.js';
 export { checkAutoencoderStateDict, inferAutoencoderConfig, type AutoencoderStateDictReport } from './state-dict.js';
 export { autoencoderParamsFromStateDict, autoencoderStateDict } from './checkpoint.js';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { createRng, isCalmError } from '@calm/core';
 import { disposeParams } from '@calm/nn';
-import { decodeTokens, encode, evaluateReconstruction } from '../src/index.js';
+import { decodeTokens, encode, evaluateReconstruction, evaluateRobustness } from '../src/index.js';
 import { loadFixture, useWasm, type Fixture } from './helpers.js';
 
 let fx: Fixture;
@@ -76,6 +76,22 @@ describe('evaluateReconstruction', () => {
     expect(again).toEqual(noisy);
     const sampled = await evaluateReconstruction(fx.params, fx.config, stream, { latent: 'sample', rng: createRng(4) });
     expect(sampled.latent).toBe('sample');
+  });
+
+  it('measures robustness at multiples of the posterior scale: s = 0 is μ, s = 1 a posterior sample', async () => {
+    const points = await evaluateRobustness(fx.params, fx.config, stream, { scales: [0, 1, 60], rng: createRng(4) });
+    const mean = await evaluateReconstruction(fx.params, fx.config, stream);
+    const sample = await evaluateReconstruction(fx.params, fx.config, stream, { latent: 'sample', rng: createRng(4) });
+    expect(points.map((p) => p.scale)).toEqual([0, 1, 60]);
+    expect(points[0]!.tokenAccuracy).toBe(mean.tokenAccuracy);
+    expect(points[1]!.tokenAccuracy).toBe(sample.tokenAccuracy);
+    expect(points[1]!.chunkAccuracy).toBe(sample.chunkAccuracy);
+    expect(points[2]!.tokenAccuracy).toBeLessThan(points[0]!.tokenAccuracy);
+    expect(
+      await codeOf(
+        evaluateReconstruction(fx.params, fx.config, stream, { latent: 'sample', sampleScale: -1, rng: createRng(1) }),
+      ),
+    ).toBe('INVALID_ARGUMENT');
   });
 
   it('rejects bad streams and options', async () => {

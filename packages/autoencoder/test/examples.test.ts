@@ -29,6 +29,7 @@ import {
   decodeTokens,
   encode,
   evaluateReconstruction,
+  evaluateRobustness,
   inferAutoencoderConfig,
   sampleAutoencoderNoise,
   sampleLatent,
@@ -190,6 +191,15 @@ describe('@calm/autoencoder examples', () => {
     expect(clean.tokens).toBe(64);
     expect(clean.chunks).toBe(16);
     expect(noisy.noiseStd).toBe(0.3);
+
+    // #region robustness
+    // import { createRng } from '@calm/core';
+    // import { evaluateRobustness } from '@calm/autoencoder';
+    const points = await evaluateRobustness(params, config, heldOut, { rng: createRng(8) }); // s = 0, 0.1, 0.25, 0.5, 1
+    // points[i]: { scale, tokenAccuracy, chunkAccuracy } decoding μ + s·σ⊙ε
+    // #endregion robustness
+    expect(points.map((p) => p.scale)).toEqual([0, 0.1, 0.25, 0.5, 1]);
+    expect(points[0]!.tokenAccuracy).toBe(clean.tokenAccuracy);
   });
 
   it('round-trips a state dict and infers the configuration from its shapes', async () => {

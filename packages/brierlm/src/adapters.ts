@@ -1,17 +1,21 @@
 // Adapters that turn generators users already have into the sampler contracts of @calm/core:
 // plain per-context callbacks (one sample or one distribution per call, run with a concurrency
-// limit), and detection of which estimator fits an object that implements a contract.
+// limit), an explicit model as a chunk sampler (K tokens drawn autoregressively from its exact
+// probabilities), and detection of which estimator fits an object that implements a contract.
 
 import {
   NO_TOKEN,
+  createRng,
   type ChunkSampler,
   type NextTokenModel,
+  type Rng,
   type SampleCallOptions,
   type TokenIds,
   type TokenSampler,
 } from '@calm/core';
 import type { BrierGenerator, EstimatorKind } from './types.js';
-import { checkInt, fail, mapLimit, throwIfAborted } from './internal/util.js';
+import { checkInt, checkProbsOutput, concatTokens, fail, mapLimit, throwIfAborted } from './internal/util.js';
+import { MAX_SAMPLES_PER_POSITION, PrefixGrouper, drawTokens, rowStats } from './internal/sampling.js';
 
 /**
  * Options shared by the callback adapters.
@@ -163,6 +167,190 @@ export function nextTokenModelFromCallback(
       const out = new Float32Array(contexts.length * V);
       rows.forEach((p, i) => out.set(p, i * V));
       return out;
+    },
+  };
+}
+
+/**
+ * Options of {@link chunkSamplerFromNextTokenModel}.
+ * @see {@link chunkSamplerFromNextTokenModel}
+ * @category Adapters
+ */
+export interface NextTokenChunkSamplerOptions {
+  /** K, tokens per sampled chunk (≥ 1). */
+  chunkSize: number;
+  /** RNG of the draws (each call advances it); default `createRng(seed ?? 0)`. */
+  rng?: Rng;
+  /** Seed used when no `rng` is given; default 0. */
+  seed?: number | string;
+  /** Most contexts per `nextTokenProbs` call. @defaultValue 64 */
+  batchSize?: number;
+  /**
+   * `sampleTeacherForced` takes the first token's distributions from one `teacherForcedProbs`
+   * call when the sequence's T·V is at most this many floats, else from batched `nextTokenProbs`.
+   * @defaultValue 2^26 (256 MB as float32)
+   */
+  maxTeacherForcedEntries?: number;
+}
+
+/**
+ * Turns a model with explicit next-token probabilities into a `ChunkSampler`: every sample is K
+ * tokens drawn autoregressively from the model's exact probabilities.
+ *
+ * @remarks
+ * This lets an explicit model (an AR baseline, an {@link NGramModel}, any `NextTokenModel`) be
+ * scored by the chunk estimator exactly like a CALM model: the same estimator, the same positions
+ * (chunk boundaries) and the same `samplesPerPosition`, for like-for-like tables. (The explicit
+ * estimator, `{ kind: 'explicit', model }`, scores the same model with lower variance at every
+ * token position instead.)
+ *
+ * Cost: step 0 needs one distribution per context (for `sampleTeacherForced`, one
+ * `teacherForcedProbs` call per sequence when the model has it); step j ≥ 1 one per distinct
+ * j-token prefix among the samples of a context, so samples that agree share a call. Draws are
+ * exact (inverse CDF on each row) and reproducible for a given RNG, batch size and call sequence.
+ * The sampler provides `sampleTeacherForced` only when the model has `teacherForcedProbs`.
+ * @param model - The explicit model (`nextTokenProbs`, `vocabSize`, optionally `teacherForcedProbs`).
+ * @param options - K (`chunkSize`), RNG or seed, batch size, teacher-forced memory limit.
+ * @returns A ChunkSampler whose `sample(contexts, numSamples)` returns int32 ids of shape
+ *   [B, numSamples, K] drawn from the model.
+ * @throws `CalmError` `INVALID_ARGUMENT` for a bad model or option; at call time when a row is
+ *   not a probability distribution, `SHAPE_MISMATCH` when the model returns the wrong shape,
+ *   `ABORTED` when the signal fires.
+ * @example
+ * {@includeCode ../test/examples.test.ts#explicit-as-chunks}
+ * @category Adapters
+ */
+export function chunkSamplerFromNextTokenModel(
+  model: NextTokenModel,
+  options: NextTokenChunkSamplerOptions,
+): ChunkSampler {
+  if (!model || typeof model.nextTokenProbs !== 'function')
+    fail(
+      'INVALID_ARGUMENT',
+      'chunkSamplerFromNextTokenModel: model must be a NextTokenModel with a nextTokenProbs(contexts) method.',
+    );
+  const V = checkInt(model.vocabSize, 'chunkSamplerFromNextTokenModel model.vocabSize', 1);
+  const K = checkInt(options?.chunkSize, 'chunkSamplerFromNextTokenModel chunkSize', 1);
+  const batchSize = checkInt(options.batchSize ?? 64, 'chunkSamplerFromNextTokenModel batchSize', 1);
+  const maxTf = checkInt(
+    options.maxTeacherForcedEntries ?? 2 ** 26,
+    'chunkSamplerFromNextTokenModel maxTeacherForcedEntries',
+    0,
+  );
+  if (options.rng && options.seed !== undefined)
+    fail('INVALID_ARGUMENT', 'chunkSamplerFromNextTokenModel: pass either rng or seed, not both.');
+  const rng = options.rng ?? createRng(options.seed ?? 0);
+  const what = 'NextTokenModel.nextTokenProbs';
+
+  /** Distributions after each of at most `batchSize` contexts, [B, V], in one model call. */
+  const probsOf = async (contexts: readonly TokenIds[], signal?: AbortSignal): Promise<Float32Array | Float64Array> => {
+    throwIfAborted(signal);
+    const p = await model.nextTokenProbs(contexts, signal ? { signal } : {});
+    checkProbsOutput(p, contexts.length * V, what, `[B = ${contexts.length}, V = ${V}]`);
+    return p;
+  };
+
+  /**
+   * K tokens per sample after each context, [B, numSamples, K]. Token 0 comes from `first`
+   * (rows of `probs` at `off(b)`); token j ≥ 1 from one distribution per distinct prefix.
+   */
+  const drawChunks = async (
+    contexts: readonly TokenIds[],
+    numSamples: number,
+    first: { probs: Float32Array | Float64Array; off: (b: number) => number; what: string },
+    signal?: AbortSignal,
+  ): Promise<Int32Array> => {
+    const B = contexts.length;
+    const out = new Int32Array(B * numSamples * K);
+    const drawn = new Int32Array(numSamples);
+    for (let b = 0; b < B; b++) {
+      const off = first.off(b);
+      const { sum } = rowStats(first.probs, off, V, first.what);
+      drawTokens(first.probs, off, V, sum, rng, numSamples, drawn);
+      for (let m = 0; m < numSamples; m++) out[(b * numSamples + m) * K] = drawn[m]!;
+    }
+    const grouper = new PrefixGrouper(numSamples);
+    for (let j = 1; j < K; j++) {
+      // One job per distinct j-token prefix of each context: its context and its members.
+      const jobs: { context: TokenIds; members: number[] }[] = [];
+      for (let b = 0; b < B; b++) {
+        grouper.reset(numSamples);
+        for (let q = 0; q < j; q++) grouper.refine((m) => out[(b * numSamples + m) * K + q]!);
+        const byGroup = new Map<number, number[]>();
+        for (let m = 0; m < numSamples; m++) {
+          const g = grouper.gid[m]!;
+          const list = byGroup.get(g);
+          if (list) list.push(b * numSamples + m);
+          else byGroup.set(g, [b * numSamples + m]);
+        }
+        for (const members of byGroup.values()) {
+          const o = members[0]! * K;
+          jobs.push({ context: concatTokens(contexts[b]!, contexts[b]!.length, [out.subarray(o, o + j)]), members });
+        }
+      }
+      for (let start = 0; start < jobs.length; start += batchSize) {
+        const batch = jobs.slice(start, start + batchSize);
+        const probs = await probsOf(
+          batch.map((x) => x.context),
+          signal,
+        );
+        batch.forEach((job, r) => {
+          const { sum } = rowStats(probs, r * V, V, what);
+          drawTokens(probs, r * V, V, sum, rng, job.members.length, drawn);
+          job.members.forEach((member, m) => {
+            out[member * K + j] = drawn[m]!;
+          });
+        });
+      }
+    }
+    return out;
+  };
+
+  const checkNumSamples = (numSamples: number): number =>
+    checkInt(numSamples, 'numSamples', 1, MAX_SAMPLES_PER_POSITION);
+
+  const sampler: ChunkSampler = {
+    chunkSize: K,
+    vocabSize: V,
+    async sample(contexts: readonly TokenIds[], numSamples: number, opts?: SampleCallOptions) {
+      checkNumSamples(numSamples);
+      const out = new Int32Array(contexts.length * numSamples * K);
+      // Bounded memory: at most `batchSize` contexts' distributions at a time.
+      for (let start = 0; start < contexts.length; start += batchSize) {
+        const batch = contexts.slice(start, start + batchSize);
+        const probs = await probsOf(batch, opts?.signal);
+        const chunks = await drawChunks(batch, numSamples, { probs, off: (b) => b * V, what }, opts?.signal);
+        out.set(chunks, start * numSamples * K);
+      }
+      return out;
+    },
+  };
+  const tfProbs = model.teacherForcedProbs;
+  if (typeof tfProbs !== 'function') return sampler;
+  return {
+    ...sampler,
+    async sampleTeacherForced(sequences: readonly TokenIds[], numSamples: number, opts?: SampleCallOptions) {
+      checkNumSamples(numSamples);
+      const results: Int32Array[] = [];
+      for (const seq of sequences) {
+        if (seq.length % K !== 0)
+          fail(
+            'INVALID_ARGUMENT',
+            `sampleTeacherForced: sequence length ${seq.length} is not a multiple of K = ${K}; pad or cut it to whole chunks.`,
+          );
+        const L = seq.length / K;
+        const contexts = Array.from({ length: Math.max(0, L - 1) }, (_, t) => seq.subarray(0, (t + 1) * K));
+        if (seq.length * V <= maxTf && contexts.length > 0) {
+          throwIfAborted(opts?.signal);
+          const probs = await tfProbs.call(model, seq, opts?.signal ? { signal: opts.signal } : {});
+          const tfWhat = 'NextTokenModel.teacherForcedProbs';
+          checkProbsOutput(probs, seq.length * V, tfWhat, `[T = ${seq.length}, V = ${V}]`);
+          // Row t·K − 1 is the distribution after the gold prefix of t chunks.
+          const off = (b: number): number => ((b + 1) * K - 1) * V;
+          results.push(await drawChunks(contexts, numSamples, { probs, off, what: tfWhat }, opts?.signal));
+        } else results.push(await sampler.sample(contexts, numSamples, opts));
+      }
+      return results;
     },
   };
 }

@@ -1,7 +1,12 @@
 // The three per-block Brier-n estimators: implicit chunk samplers (official `eval_brier`,
-// including the K < 4 collision roll-out), implicit token samplers (two 4-token samples per
+// including the K < 4 collision roll-out), implicit token samplers (n 4-token samples per
 // position) and explicit next-token models (official `train_ar.py`: exact P(y), Monte-Carlo
 // prefix collision × exact last-token Σp²). Each returns per-position Brier-1..4 estimates.
+//
+// With n samples per position the implicit estimate of Brier-k is the U-statistic
+// 2·(hits among the n samples)/n − (agreeing ordered pairs)/(n(n−1)) on the first k tokens; the
+// pairs are counted by grouping equal prefixes (Σ_groups c(c−1)), O(n) per position. With n = 2
+// it is exactly the official 1{x₁ = y} + 1{x₂ = y} − 1{x₁ = x₂}.
 
 import {
   NO_TOKEN,
@@ -13,6 +18,7 @@ import {
 } from '@calm/core';
 import type { PositionRecord } from './types.js';
 import { MAX_N, checkIdsOutput, checkProbsOutput, concatTokens, fail, forEachBatch } from './internal/util.js';
+import { PrefixGrouper, drawTokens, rowStats } from './internal/sampling.js';
 
 /** What the evaluation loop hands to an estimator for one block. */
 export interface EstimatorContext {
@@ -20,6 +26,8 @@ export interface EstimatorContext {
   blockIndex: number;
   /** Contexts per sampler call. */
   batchSize: number;
+  /** Samples per position n (≥ 2). */
+  samplesPerPosition: number;
   /** Abort signal, forwarded to every call. */
   signal: AbortSignal | undefined;
   /** The evaluation RNG (explicit estimator draws). */
@@ -54,59 +62,99 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-/** Two independent samples per scored position, as the implicit estimators draw them. */
-interface TwoSamples {
-  /** Sample 1; position p's tokens start at `p · stride`. */
-  s1: Int32Array;
-  /** Sample 2, laid out as `s1`. */
-  s2: Int32Array;
-  /** Tokens between consecutive positions' samples (K for chunks, 4 for tokens). */
+/** n samples per scored position, as the implicit estimators draw them. */
+interface PositionSamples {
+  /** n, samples per position. */
+  n: number;
+  /** Tokens: sample i of position p starts at `(p·n + i)·stride`; its first 4 are scored against the target. */
+  tokens: Int32Array;
+  /** Tokens between consecutive samples (K for chunks, 4 for tokens). */
   stride: number;
   /**
-   * `eq[p·4 + j]` = 1 when the samples agree at token j of position p (the chunk estimator's
-   * roll-out for K < 4); when absent, the tokens of `s1` and `s2` are compared.
+   * `pairs[p·4 + j]` = ordered pairs of samples that agree on the first j + 1 tokens at position
+   * p, when they come from elsewhere (the chunk estimator's roll-out for K < 4); when absent they
+   * are counted from `tokens`.
    */
-  eq?: Uint8Array;
+  pairs?: Float64Array;
   /** Index in the block of position p's first target token. */
   firstTarget: (p: number) => number;
 }
 
 /**
- * Brier-n of the implicit estimators from two samples: 1[x₁ = y] + 1[x₂ = y] − 1[x₁ = x₂] on the
- * first n tokens, with the prefix indicators accumulated over n = 1..4 (official `eval_brier`).
+ * Brier-n of the implicit estimators from n samples: 2·hits/n − pairs/(n(n−1)) on the first n
+ * tokens, hits = samples whose prefix equals the target's, pairs = ordered pairs of samples with
+ * equal prefixes (official `eval_brier` for n = 2: 1[x₁ = y] + 1[x₂ = y] − 1[x₁ = x₂]).
  */
-function scoreTwoSamples(block: TokenIds, P: number, ctx: EstimatorContext, x: TwoSamples): BlockEstimate {
-  const { s1, s2, stride, eq } = x;
+function scoreSamples(block: TokenIds, P: number, ctx: EstimatorContext, x: PositionSamples): BlockEstimate {
+  const { n, tokens, stride, pairs } = x;
   const brier = new Float64Array(P * MAX_N);
   const collision = new Float64Array(P * MAX_N);
   const records: PositionRecord[] | undefined = ctx.keepPositions ? [] : undefined;
+  const grouper = new PrefixGrouper(n);
+  const hit = new Uint8Array(n);
+  const nPairs = n * (n - 1);
   for (let p = 0; p < P; p++) {
     const first = x.firstTarget(p);
-    let a1 = 1;
-    let a2 = 1;
-    let c = 1;
+    const base = p * n * stride;
+    hit.fill(1);
+    grouper.reset(n);
+    let agreeing = nPairs; // ordered pairs that agree on the prefix so far
     for (let j = 0; j < MAX_N; j++) {
       const y = block[first + j]!;
-      const x1 = s1[p * stride + j]!;
-      const x2 = s2[p * stride + j]!;
-      a1 *= x1 === y ? 1 : 0;
-      a2 *= x2 === y ? 1 : 0;
-      c *= eq ? eq[p * MAX_N + j]! : x1 === x2 ? 1 : 0;
-      brier[p * MAX_N + j] = a1 + a2 - c;
-      collision[p * MAX_N + j] = c;
+      let hits = 0;
+      for (let i = 0; i < n; i++) {
+        hit[i]! &= tokens[base + i * stride + j] === y ? 1 : 0;
+        hits += hit[i]!;
+      }
+      if (pairs) agreeing = pairs[p * MAX_N + j]!;
+      else if (agreeing > 0) agreeing = grouper.refine((i) => tokens[base + i * stride + j]!);
+      const agree = agreeing / nPairs;
+      brier[p * MAX_N + j] = 2 * (hits / n) - agree;
+      collision[p * MAX_N + j] = agree;
     }
-    records?.push({
-      block: ctx.blockIndex,
-      position: p,
-      tokenIndex: first,
-      target: Array.from(block.subarray(first, first + MAX_N)),
-      brier: Array.from(brier.subarray(p * MAX_N, (p + 1) * MAX_N)),
-      collision: Array.from(collision.subarray(p * MAX_N, (p + 1) * MAX_N)),
-      sample1: Array.from(s1.subarray(p * stride, p * stride + MAX_N)),
-      sample2: Array.from(s2.subarray(p * stride, p * stride + MAX_N)),
-    });
+    if (records) {
+      const sample = (i: number): number[] => Array.from(tokens.subarray(base + i * stride, base + i * stride + MAX_N));
+      const record: PositionRecord = {
+        block: ctx.blockIndex,
+        position: p,
+        tokenIndex: first,
+        target: Array.from(block.subarray(first, first + MAX_N)),
+        brier: Array.from(brier.subarray(p * MAX_N, (p + 1) * MAX_N)),
+        collision: Array.from(collision.subarray(p * MAX_N, (p + 1) * MAX_N)),
+        sample1: sample(0),
+        sample2: sample(1),
+      };
+      if (n > 2) record.samples = range(n).map(sample);
+      records.push(record);
+    }
   }
   return { numPositions: P, brier, collision, records };
+}
+
+/** Samples at one position that agree on every chunk so far, rolled out together (K < 4). */
+interface RollGroup {
+  /** Position t. */
+  t: number;
+  /** The chunks they share, r·K tokens after r steps. */
+  prefix: Int32Array;
+  /** Members (≥ 2). */
+  size: number;
+}
+
+/** Appends one group per set of ≥ 2 members with equal prefixes (the grouper's current groups). */
+function pushGroups(
+  out: RollGroup[],
+  grouper: PrefixGrouper,
+  t: number,
+  prefixOf: (member: number) => Int32Array,
+): void {
+  const seen = new Uint8Array(grouper.groups);
+  for (let i = 0; i < grouper.n; i++) {
+    const g = grouper.gid[i]!;
+    if (seen[g] || grouper.size[g]! < 2) continue;
+    seen[g] = 1;
+    out.push({ t, prefix: prefixOf(i), size: grouper.size[g]! });
+  }
 }
 
 /**
@@ -119,6 +167,7 @@ export async function estimateChunkBlock(
   ctx: EstimatorContext,
 ): Promise<BlockEstimate> {
   const K = sampler.chunkSize;
+  const n = ctx.samplesPerPosition;
   const T = block.length;
   if (T % K !== 0) {
     fail(
@@ -135,14 +184,14 @@ export async function estimateChunkBlock(
       `block ${ctx.blockIndex} has ${T} tokens = ${L} chunks of K = ${K}: too short to score any 4-gram (need at least ${K >= MAX_N ? 2 : s + 2} chunks); use longer blocks.`,
     );
   }
-  // Teacher-forced samples at target positions 0..nTf−1 (for K < 4 the last one is never used).
+  // Teacher-forced samples at target positions 0..nTf−1, shape [nTf, n, K] (for K < 4 the last
+  // one is never used).
   const nTf = K >= MAX_N ? L - 1 : L - 2;
-  const tf1 = new Int32Array(nTf * K);
-  const tf2 = new Int32Array(nTf * K);
+  let tf: Int32Array = new Int32Array(nTf * n * K);
   const tfShare = K >= MAX_N ? 1 : 0.5;
   const opts = callOptions(ctx.signal);
   if (ctx.teacherForced && typeof sampler.sampleTeacherForced === 'function') {
-    const out = await sampler.sampleTeacherForced([block], 2, opts);
+    const out = await sampler.sampleTeacherForced([block], n, opts);
     ctx.called(tfShare);
     if (!Array.isArray(out) || out.length !== 1) {
       fail(
@@ -151,67 +200,81 @@ export async function estimateChunkBlock(
       );
     }
     const a = out[0];
-    checkIdsOutput(a, (L - 1) * 2 * K, 'ChunkSampler.sampleTeacherForced', `[L−1 = ${L - 1}, 2, K = ${K}]`);
-    for (let t = 0; t < nTf; t++) {
-      tf1.set(a.subarray(2 * t * K, (2 * t + 1) * K), t * K);
-      tf2.set(a.subarray((2 * t + 1) * K, (2 * t + 2) * K), t * K);
-    }
+    checkIdsOutput(a, (L - 1) * n * K, 'ChunkSampler.sampleTeacherForced', `[L−1 = ${L - 1}, ${n}, K = ${K}]`);
+    tf = a.subarray(0, nTf * n * K);
   } else {
     await forEachBatch(range(nTf), ctx.batchSize, ctx.signal, async (ts) => {
       const contexts = ts.map((t) => block.subarray(0, (t + 1) * K));
-      const out = await sampler.sample(contexts, 2, opts);
-      checkIdsOutput(out, ts.length * 2 * K, 'ChunkSampler.sample', `[B = ${ts.length}, 2, K = ${K}]`);
-      ts.forEach((t, b) => {
-        tf1.set(out.subarray(2 * b * K, (2 * b + 1) * K), t * K);
-        tf2.set(out.subarray((2 * b + 1) * K, (2 * b + 2) * K), t * K);
-      });
+      const out = await sampler.sample(contexts, n, opts);
+      checkIdsOutput(out, ts.length * n * K, 'ChunkSampler.sample', `[B = ${ts.length}, ${n}, K = ${K}]`);
+      tf.set(out, ts[0]! * n * K);
       ctx.called((tfShare * (ts[ts.length - 1]! + 1)) / nTf);
     });
   }
+  if (K >= MAX_N) return scoreSamples(block, P, ctx, { n, tokens: tf, stride: K, firstTarget: (t) => (t + 1) * K });
 
-  // Token equality of the two samples for the collision term, eq[t*4 + j].
-  const eq = new Uint8Array(P * MAX_N);
-  if (K >= MAX_N) {
-    for (let t = 0; t < P; t++)
-      for (let j = 0; j < MAX_N; j++) eq[t * MAX_N + j] = tf1[t * K + j] === tf2[t * K + j] ? 1 : 0;
-  } else {
-    // Roll-out: step 0 compares the teacher-forced pair at t; step r ≥ 1 continues along sample 1.
-    const roll = new Int32Array(P * s * K); // sample-1 chunks of each row, step by step
-    let alive: number[] = [];
-    for (let t = 0; t < P; t++) {
-      let same = true;
-      for (let q = 0; q < K; q++) {
-        const e = tf1[t * K + q] === tf2[t * K + q];
-        eq[t * MAX_N + q] = e ? 1 : 0;
-        same &&= e;
-      }
-      roll.set(tf1.subarray(t * K, (t + 1) * K), t * s * K);
-      if (same) alive.push(t);
+  // K < 4. Accuracy terms: sample i at position t is the concatenation of the teacher-forced
+  // samples i at t, t+1, …, t+s−1 (a later chunk only counts once the earlier ones matched the
+  // gold, so conditioning it on the gold prefix is exact).
+  const hitTokens = new Int32Array(P * n * MAX_N);
+  for (let t = 0; t < P; t++)
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < MAX_N; j++)
+        hitTokens[(t * n + i) * MAX_N + j] = tf[((t + Math.floor(j / K)) * n + i) * K + (j % K)]!;
+
+  // Collision term: n roll-outs per position, grown as a tree. Step 0 groups the n teacher-forced
+  // chunks at t by prefix; every group of c ≥ 2 samples that agree on all chunks so far shares its
+  // context, so their continuations are c fresh independent draws from sample(context + shared
+  // chunks, c); singletons can no longer agree with anyone and stop. Agreeing ordered pairs are
+  // counted at every token, which makes the collision term the U-statistic of n independent
+  // roll-outs (for n = 2: the official roll-out along sample 1).
+  const pairs = new Float64Array(P * MAX_N);
+  const grouper = new PrefixGrouper(n);
+  let groups: RollGroup[] = [];
+  for (let t = 0; t < P; t++) {
+    grouper.reset(n);
+    for (let q = 0; q < K; q++) pairs[t * MAX_N + q] = grouper.refine((i) => tf[(t * n + i) * K + q]!);
+    pushGroups(groups, grouper, t, (i) => tf.slice((t * n + i) * K, (t * n + i + 1) * K));
+  }
+  for (let r = 1; r < s && groups.length > 0; r++) {
+    const w = r < s - 1 ? K : MAX_N - K * (s - 1); // tokens of this step inside the 4-gram
+    const next: RollGroup[] = [];
+    // One numSamples per call: batch the groups by size (n = 2: all of size 2, in order of t).
+    const bySize = new Map<number, RollGroup[]>();
+    for (const g of groups) {
+      const list = bySize.get(g.size);
+      if (list) list.push(g);
+      else bySize.set(g.size, [g]);
     }
-    for (let r = 1; r < s && alive.length > 0; r++) {
-      const w = r < s - 1 ? K : MAX_N - K * (s - 1);
-      const next: number[] = [];
-      await forEachBatch(alive, ctx.batchSize, ctx.signal, async (rows) => {
-        const contexts = rows.map((t) => concatTokens(block, (t + 1) * K, [roll.subarray(t * s * K, (t * s + r) * K)]));
-        const out = await sampler.sample(contexts, 2, opts);
-        checkIdsOutput(out, rows.length * 2 * K, 'ChunkSampler.sample', `[B = ${rows.length}, 2, K = ${K}]`);
-        rows.forEach((t, b) => {
-          let same = true;
-          for (let q = 0; q < w; q++) {
-            const e = out[2 * b * K + q] === out[(2 * b + 1) * K + q];
-            eq[t * MAX_N + r * K + q] = e ? 1 : 0;
-            same &&= e;
+    for (const c of [...bySize.keys()].sort((a, b) => a - b)) {
+      const sub = new PrefixGrouper(c);
+      await forEachBatch(bySize.get(c)!, ctx.batchSize, ctx.signal, async (rows) => {
+        const contexts = rows.map((g) => concatTokens(block, (g.t + 1) * K, [g.prefix]));
+        const out = await sampler.sample(contexts, c, opts);
+        checkIdsOutput(out, rows.length * c * K, 'ChunkSampler.sample', `[B = ${rows.length}, ${c}, K = ${K}]`);
+        rows.forEach((g, b) => {
+          const at = (m: number, q: number): number => out[(b * c + m) * K + q]!;
+          sub.reset(c);
+          let agreeing = c * (c - 1);
+          for (let q = 0; q < w && agreeing > 0; q++) {
+            agreeing = sub.refine((m) => at(m, q));
+            pairs[g.t * MAX_N + r * K + q]! += agreeing;
           }
-          roll.set(out.subarray(2 * b * K, (2 * b + 1) * K), (t * s + r) * K);
-          if (same) next.push(t);
+          if (r < s - 1 && agreeing > 0) {
+            pushGroups(next, sub, g.t, (m) => {
+              const prefix = new Int32Array((r + 1) * K);
+              prefix.set(g.prefix);
+              prefix.set(out.subarray((b * c + m) * K, (b * c + m + 1) * K), r * K);
+              return prefix;
+            });
+          }
         });
         ctx.called(0.5 + (0.5 * (r - 1)) / (s - 1));
       });
-      alive = next;
     }
+    groups = next.sort((a, b) => a.t - b.t);
   }
-
-  return scoreTwoSamples(block, P, ctx, { s1: tf1, s2: tf2, stride: K, eq, firstTarget: (t) => (t + 1) * K });
+  return scoreSamples(block, P, ctx, { n, tokens: hitTokens, stride: MAX_N, pairs, firstTarget: (t) => (t + 1) * K });
 }
 
 /** Checks that token-sampler output holds only NO_TOKEN or ids in [0, V). */
@@ -228,97 +291,82 @@ function checkTokenRange(out: Int32Array, vocabSize: number | undefined, what: s
   }
 }
 
-/** Implicit token-level generator: positions i = 0..T−5, two 4-token samples each. */
+/** Implicit token-level generator: positions i = 0..T−5, n 4-token samples each. */
 export async function estimateTokenBlock(
   sampler: TokenSampler,
   block: TokenIds,
   ctx: EstimatorContext,
 ): Promise<BlockEstimate> {
   const T = block.length;
+  const n = ctx.samplesPerPosition;
   const P = T - MAX_N;
   if (P < 1)
     fail(
       'INVALID_ARGUMENT',
       `block ${ctx.blockIndex} has ${T} tokens; token-level BrierLM needs at least ${MAX_N + 1}; use longer blocks.`,
     );
-  const s1 = new Int32Array(P * MAX_N);
-  const s2 = new Int32Array(P * MAX_N);
+  const tokens = new Int32Array(P * n * MAX_N);
   const opts = callOptions(ctx.signal);
   await forEachBatch(range(P), ctx.batchSize, ctx.signal, async (is) => {
     const contexts = is.map((i) => block.subarray(0, i + 1));
-    const out = await sampler.sample(contexts, MAX_N, 2, opts);
-    checkIdsOutput(out, is.length * 2 * MAX_N, 'TokenSampler.sample', `[B = ${is.length}, 2, maxTokens = ${MAX_N}]`);
+    const out = await sampler.sample(contexts, MAX_N, n, opts);
+    checkIdsOutput(out, is.length * n * MAX_N, 'TokenSampler.sample', `[B = ${is.length}, ${n}, maxTokens = ${MAX_N}]`);
     checkTokenRange(out, sampler.vocabSize, 'TokenSampler.sample');
-    is.forEach((i, b) => {
-      s1.set(out.subarray(2 * b * MAX_N, (2 * b + 1) * MAX_N), i * MAX_N);
-      s2.set(out.subarray((2 * b + 1) * MAX_N, (2 * b + 2) * MAX_N), i * MAX_N);
-    });
+    tokens.set(out, is[0]! * n * MAX_N);
     ctx.called((is[is.length - 1]! + 1) / P);
   });
-  // NO_TOKEN on both sides = both texts ended there: the same outcome, so it counts as a collision.
-  return scoreTwoSamples(block, P, ctx, { s1, s2, stride: MAX_N, firstTarget: (i) => i + 1 });
+  // NO_TOKEN in two samples = both texts ended there: the same outcome, so it counts as agreement.
+  return scoreSamples(block, P, ctx, { n, tokens, stride: MAX_N, firstTarget: (i) => i + 1 });
 }
 
-/** Sum and sum of squares of one probability row, validated. */
-function rowStats(
-  p: Float32Array | Float64Array,
-  off: number,
-  V: number,
-  what: string,
-): { sum: number; sumSq: number } {
-  let sum = 0;
-  let sumSq = 0;
-  for (let x = 0; x < V; x++) {
-    const v = p[off + x]!;
-    if (!(v >= 0) || v === Infinity)
-      fail('INVALID_ARGUMENT', `${what}: probability ${v} at token ${x}; probabilities must be finite and >= 0.`);
-    sum += v;
-    sumSq += v * v;
-  }
-  if (!(Math.abs(sum - 1) <= 1e-3)) {
-    fail(
-      'INVALID_ARGUMENT',
-      `${what}: a probability row sums to ${sum}; return normalised next-token probabilities (softmax of the logits).`,
-    );
-  }
-  return { sum, sumSq };
-}
-
-/** Two independent draws from one (unnormalised, total `sum`) probability row in one pass. */
-function drawTwo(p: Float32Array | Float64Array, off: number, V: number, sum: number, rng: Rng): [number, number] {
-  const u1 = rng.uniform() * sum;
-  const u2 = rng.uniform() * sum;
-  let r1 = -1;
-  let r2 = -1;
-  let acc = 0;
-  let last = -1;
-  for (let x = 0; x < V && (r1 < 0 || r2 < 0); x++) {
-    const v = p[off + x]!;
-    if (v > 0) {
-      acc += v;
-      last = x;
-      if (r1 < 0 && u1 < acc) r1 = x;
-      if (r2 < 0 && u2 < acc) r2 = x;
-    }
-  }
-  // Rounding at the top end: fall back to the last token with positive probability.
-  if (r1 < 0 || r2 < 0) {
-    if (last < 0)
-      for (let x = V - 1; x >= 0; x--)
-        if (p[off + x]! > 0) {
-          last = x;
-          break;
-        }
-    if (r1 < 0) r1 = last;
-    if (r2 < 0) r2 = last;
-  }
-  return [r1, r2];
+/** Draws that agree on every token so far at one position, rolled out together (explicit estimator). */
+interface DrawGroup {
+  /** Position i. */
+  i: number;
+  /** The tokens they share, j after j steps. */
+  prefix: Int32Array;
+  /** Members (≥ 2). */
+  size: number;
 }
 
 /**
- * Explicit next-token model: positions i = 0..T−5; exact P(y_{1:n}) from teacher-forced
- * probabilities; collision_n = 1{first n−1 pairs of draws agree} · Σ_x p_{n−1}(x)², rolled out
- * along sample 1 (official `train_ar.py`).
+ * Draws `size` tokens from a row, groups them, and appends the groups of ≥ 2 that continue with
+ * `prefix + token`. `grouper` and `drawn` are scratch space for at least `size` members.
+ */
+function drawAndGroup(
+  out: DrawGroup[],
+  probs: Float32Array | Float64Array,
+  off: number,
+  V: number,
+  sum: number,
+  size: number,
+  rng: Rng,
+  i: number,
+  prefix: Int32Array,
+  grouper: PrefixGrouper,
+  drawn: Int32Array,
+): void {
+  drawTokens(probs, off, V, sum, rng, size, drawn);
+  grouper.reset(size);
+  if (grouper.refine((m) => drawn[m]!) === 0) return;
+  const seen = new Uint8Array(grouper.groups);
+  for (let m = 0; m < size; m++) {
+    const g = grouper.gid[m]!;
+    if (seen[g] || grouper.size[g]! < 2) continue;
+    seen[g] = 1;
+    const p = new Int32Array(prefix.length + 1);
+    p.set(prefix);
+    p[prefix.length] = drawn[m]!;
+    out.push({ i, prefix: p, size: grouper.size[g]! });
+  }
+}
+
+/**
+ * Explicit next-token model: positions i = 0..T−5; exact P(y_{1:k}) from teacher-forced
+ * probabilities; collision_1 = Σ_x p₀(x)² exactly, and for k ≥ 2 the U-statistic over n roll-outs
+ * of 1{draws i and j agree on k−1 tokens} · Σ_x p_{k−1}(x | shared prefix)²: the draws are grown as
+ * a tree (every group of c ≥ 2 agreeing draws gets the next distribution at its prefix and c fresh
+ * draws). For n = 2 this is the official `train_ar.py` roll-out along sample 1.
  */
 export async function estimateExplicitBlock(
   model: NextTokenModel,
@@ -327,6 +375,7 @@ export async function estimateExplicitBlock(
 ): Promise<BlockEstimate> {
   const T = block.length;
   const V = model.vocabSize;
+  const n = ctx.samplesPerPosition;
   const P = T - MAX_N;
   if (P < 1)
     fail(
@@ -343,10 +392,12 @@ export async function estimateExplicitBlock(
   }
   const opts = callOptions(ctx.signal);
   const gold = new Float64Array(T - 1); // p(block[t+1] | block[0..t])
-  const coll = new Float64Array(P * MAX_N); // Σp² at step j along sample 1 (valid where alive)
-  const same = new Uint8Array(P * MAX_N); // same[i*4 + j]: draws agreed on steps < j
-  const roll = new Int32Array(P * (MAX_N - 1)); // sample-1 tokens of steps 0..2
-  let alive: number[] = [];
+  // coll[i*4 + j]: Σp² at step 0 (j = 0); for j ≥ 1, Σ over groups of c(c−1)·Σp² at the group's prefix.
+  const coll = new Float64Array(P * MAX_N);
+  let groups: DrawGroup[] = [];
+  const empty = new Int32Array(0);
+  const grouper = new PrefixGrouper(n);
+  const drawn = new Int32Array(n);
   const share0 = 0.5;
 
   const takeRow = (p: Float32Array | Float64Array, off: number, t: number, what: string): void => {
@@ -354,10 +405,7 @@ export async function estimateExplicitBlock(
     gold[t] = p[off + block[t + 1]!]! / sum;
     if (t < P) {
       coll[t * MAX_N] = sumSq / (sum * sum);
-      same[t * MAX_N] = 1;
-      const [a, b] = drawTwo(p, off, V, sum, ctx.rng);
-      roll[t * (MAX_N - 1)] = a;
-      if (a === b) alive.push(t);
+      drawAndGroup(groups, p, off, V, sum, n, ctx.rng, t, empty, grouper, drawn);
     }
   };
 
@@ -377,41 +425,34 @@ export async function estimateExplicitBlock(
       ctx.called((share0 * (ts[ts.length - 1]! + 1)) / (T - 1));
     });
   }
-  alive.sort((a, b) => a - b);
 
-  for (let j = 1; j < MAX_N && alive.length > 0; j++) {
-    const next: number[] = [];
-    await forEachBatch(alive, ctx.batchSize, ctx.signal, async (rows) => {
-      const contexts = rows.map((i) =>
-        concatTokens(block, i + 1, [roll.subarray(i * (MAX_N - 1), i * (MAX_N - 1) + j)]),
-      );
+  for (let j = 1; j < MAX_N && groups.length > 0; j++) {
+    const next: DrawGroup[] = [];
+    await forEachBatch(groups, ctx.batchSize, ctx.signal, async (rows) => {
+      const contexts = rows.map((g) => concatTokens(block, g.i + 1, [g.prefix]));
       const probs = await model.nextTokenProbs(contexts, opts);
       checkProbsOutput(probs, rows.length * V, 'NextTokenModel.nextTokenProbs', `[B = ${rows.length}, V = ${V}]`);
-      rows.forEach((i, b) => {
+      rows.forEach((g, b) => {
         const { sum, sumSq } = rowStats(probs, b * V, V, 'NextTokenModel.nextTokenProbs');
-        coll[i * MAX_N + j] = sumSq / (sum * sum);
-        same[i * MAX_N + j] = 1;
-        if (j < MAX_N - 1) {
-          const [x1, x2] = drawTwo(probs, b * V, V, sum, ctx.rng);
-          roll[i * (MAX_N - 1) + j] = x1;
-          if (x1 === x2) next.push(i);
-        }
+        coll[g.i * MAX_N + j]! += g.size * (g.size - 1) * (sumSq / (sum * sum));
+        if (j < MAX_N - 1) drawAndGroup(next, probs, b * V, V, sum, g.size, ctx.rng, g.i, g.prefix, grouper, drawn);
       });
       ctx.called(share0 + ((1 - share0) * j) / (MAX_N - 1));
     });
-    alive = next;
+    groups = next;
   }
 
   const brier = new Float64Array(P * MAX_N);
   const collision = new Float64Array(P * MAX_N);
   const records: PositionRecord[] | undefined = ctx.keepPositions ? [] : undefined;
+  const nPairs = n * (n - 1);
   for (let i = 0; i < P; i++) {
     let py = 1;
     const probs: number[] = [];
     for (let j = 0; j < MAX_N; j++) {
       py *= gold[i + j]!;
       probs.push(py);
-      const c = same[i * MAX_N + j] ? coll[i * MAX_N + j]! : 0;
+      const c = j === 0 ? coll[i * MAX_N]! : coll[i * MAX_N + j]! / nPairs;
       brier[i * MAX_N + j] = 2 * py - c;
       collision[i * MAX_N + j] = c;
     }

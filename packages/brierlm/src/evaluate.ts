@@ -12,6 +12,7 @@ import {
 } from './estimators.js';
 import { officialBrierLM, summarizeClusters, type BrierTuple, type ClusterSums } from './score.js';
 import type { BrierGenerator, BrierLMResult, EvaluateBrierOptions, PositionRecord } from './types.js';
+import { MAX_SAMPLES_PER_POSITION } from './internal/sampling.js';
 import { MAX_N, asTokenIds, checkInt, checkNumber, fail, throwIfAborted } from './internal/util.js';
 
 /** Minimum positions before an all-colliding sampler is reported as deterministic. */
@@ -82,9 +83,15 @@ async function* iterateBlocks(
  * positions i = 0..T−5 with the n-gram = tokens i+1..i+n. Contexts start at the beginning of
  * their block. Results are reproducible for a given seed, batch size and sampler seed.
  *
+ * `options.samplesPerPosition` (n, default 2) sets the independent samples per position: Brier-k
+ * is then 2·(hits among the n samples)/n − (agreeing ordered pairs)/(n(n−1)), unbiased for every
+ * n and equal to the paper's two-sample estimator for n = 2. To compare a CALM model with
+ * explicit models on the same positions with the same estimator and n, wrap the explicit ones
+ * with {@link chunkSamplerFromNextTokenModel} and use `kind: 'chunk'` for all.
+ *
  * @param generator - The generator and its estimator kind.
  * @param blocks - Eval blocks, each an int32 token-id array of T tokens (see {@link makeEvalBlocks}).
- * @param options - Seed, batch size, limit, progress, standard errors, per-position records.
+ * @param options - Seed, samples per position, batch size, limit, progress, standard errors, per-position records.
  * @returns Brier-n, BrierLM (×100), standard errors, intervals, counts, seeds and warnings.
  * @throws `CalmError` `INVALID_ARGUMENT` for a bad generator, option or block;
  *   `SHAPE_MISMATCH` when a sampler returns the wrong shape; `ABORTED` when the signal fires;
@@ -100,6 +107,12 @@ export async function evaluateBrierLM(
 ): Promise<BrierLMResult> {
   validateGenerator(generator);
   const batchSize = checkInt(options.batchSize ?? 64, 'options.batchSize', 1);
+  const samplesPerPosition = checkInt(
+    options.samplesPerPosition ?? 2,
+    'options.samplesPerPosition',
+    2,
+    MAX_SAMPLES_PER_POSITION,
+  );
   const limit = options.limit === undefined ? Infinity : checkInt(options.limit, 'options.limit', 1);
   const stderr = options.stderr ?? {};
   const method = stderr.method ?? 'delta';
@@ -140,6 +153,7 @@ export async function evaluateBrierLM(
     const ctx: EstimatorContext = {
       blockIndex,
       batchSize,
+      samplesPerPosition,
       signal: options.signal,
       rng,
       keepPositions: records !== undefined,
@@ -191,8 +205,8 @@ export async function evaluateBrierLM(
   const warnings: string[] = [];
   if (generator.kind !== 'explicit' && allCollide && positionsDone >= DETERMINISM_MIN_POSITIONS) {
     warnings.push(
-      `The two samples were identical at all ${positionsDone} positions (collision term = 1 everywhere): the generator looks deterministic, e.g. argmax decoding for both samples or a shared noise seed. ` +
-        'BrierLM needs two independent random samples per position; with a deterministic generator it only rewards being exactly right. Sample from the full distribution (temperature 1, no top-k/top-p) with independent noise per sample.',
+      `The ${samplesPerPosition === 2 ? 'two' : `${samplesPerPosition}`} samples were identical at all ${positionsDone} positions (collision term = 1 everywhere): the generator looks deterministic, e.g. argmax decoding for every sample or a shared noise seed. ` +
+        'BrierLM needs independent random samples at every position; with a deterministic generator it only rewards being exactly right. Sample from the full distribution (temperature 1, no top-k/top-p) with independent noise per sample.',
     );
   }
   if (unit === 'position' && unitOption === 'auto' && estimates.length > 1) {
@@ -215,6 +229,7 @@ export async function evaluateBrierLM(
   const result: BrierLMResult = {
     estimator: generator.kind,
     chunkSize: generator.kind === 'chunk' ? generator.sampler.chunkSize : null,
+    samplesPerPosition,
     brier: summary.brier,
     brierStderr: summary.brierStderr,
     brierCI: summary.brierCI,

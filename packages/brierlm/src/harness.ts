@@ -54,7 +54,7 @@ export interface HarnessResults {
   higher_is_better: Record<string, Record<string, boolean>>;
   /** Per task: blocks before and after `limit`, and scored positions. */
   'n-samples': Record<string, { original: number; effective: number; positions: number }>;
-  /** Run configuration (model, seeds, estimator, standard-error method). */
+  /** Run configuration (model, seeds, estimator, `samples_per_position`, standard-error method). */
   config: Record<string, unknown>;
   /** Unix time in seconds. */
   date: number;
@@ -74,6 +74,10 @@ function num(x: number): number | null {
 /**
  * Lays a result out as lm-evaluation-harness does (`results`, `*_stderr`, `configs`,
  * `versions`, `config`, `date`), so existing tooling can read it.
+ * @remarks
+ * The samples per position n are stated as `config.samples_per_position` and in the task's
+ * `configs[task].metadata.samples_per_position`: results with different n estimate the same
+ * Brier-n but with different standard errors.
  * @param result - The evaluation result.
  * @param meta - Run metadata.
  * @returns A JSON-serialisable object; `brierlm` is ×100, `brier1..4` are not.
@@ -116,6 +120,7 @@ export function toHarnessResults(result: BrierLMResult, meta: HarnessMetadata = 
           version: TASK_VERSION,
           estimator: result.estimator,
           chunk_size: result.chunkSize,
+          samples_per_position: result.samplesPerPosition,
           block_size: meta.blockSize ?? null,
           brierlm_scale: result.scale,
           brierlm_note: 'brierlm is multiplied by 100 (paper convention); brier1..brier4 are not.',
@@ -141,6 +146,7 @@ export function toHarnessResults(result: BrierLMResult, meta: HarnessMetadata = 
       initial_rng_state: result.initialRngState,
       estimator: result.estimator,
       chunk_size: result.chunkSize,
+      samples_per_position: result.samplesPerPosition,
       stderr_method: result.stderrMethod,
       stderr_unit: result.stderrUnit,
       confidence: result.confidence,
@@ -174,7 +180,7 @@ export function positionsToJsonl(records: readonly PositionRecord[]): string {
  * A short human-readable summary of a result (several lines, no trailing newline).
  * @param result - The evaluation result.
  * @returns Text stating Brier-1..4 ± standard error, BrierLM (×100) ± standard error and
- *   interval, counts, seed and warnings.
+ *   interval, counts, samples per position, seed and warnings.
  * @example
  * {@includeCode ../test/examples.test.ts#score-ngram}
  * @category Results
@@ -186,6 +192,7 @@ export function formatSummary(result: BrierLMResult): string {
     `BrierLM (x100): ${f(result.brierLM, 2)} ± ${f(result.brierLMStderr, 2)}  [${pct}% CI ${f(result.brierLMCI[0], 2)}, ${f(result.brierLMCI[1], 2)}]`,
     ...result.brier.map((b, n) => `  Brier-${n + 1}: ${f(b)} ± ${f(result.brierStderr[n]!)}`),
     `  estimator: ${result.estimator}${result.chunkSize === null ? '' : ` (K = ${result.chunkSize})`}; ${result.numPositions} positions in ${result.numBlocks} block(s); ` +
+      `${result.samplesPerPosition} samples per position; ` +
       `stderr: ${result.stderrMethod} over ${result.stderrUnit}s; seed: ${result.seed === null ? 'injected rng' : JSON.stringify(result.seed)}`,
   ];
   for (const w of result.warnings) lines.push(`  warning: ${w}`);

@@ -3,8 +3,8 @@
  * chunk generators, any LM that can only sample, and LMs with explicit probabilities.
  *
  * @remarks
- * Brier-n = 2·P(y) − Σ P(x)² over the next n-gram, estimated without probabilities from two
- * independent samples (or exactly where probabilities exist); BrierLM ×100 is the geometric
+ * Brier-n = 2·P(y) − Σ P(x)² over the next n-gram, estimated without probabilities from two (or
+ * `samplesPerPosition`) independent samples (or exactly where probabilities exist); BrierLM ×100 is the geometric
  * mean of Brier-1..4, ×100. Framework-free and browser-safe; dataset files live in
  * `@calm/brierlm/node`, the OpenAI-compatible HTTP sampler in `@calm/brierlm/http`, and a CLI
  * is installed as `brierlm`.
@@ -37,8 +37,10 @@ export {
   chunkSamplerFromCallback,
   tokenSamplerFromCallback,
   nextTokenModelFromCallback,
+  chunkSamplerFromNextTokenModel,
   toBrierGenerator,
   type CallbackAdapterOptions,
+  type NextTokenChunkSamplerOptions,
 } from './adapters.js';
 export {
   OFFICIAL_PROTOCOL,

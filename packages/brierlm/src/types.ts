@@ -16,13 +16,16 @@ export type EstimatorKind = 'chunk' | 'token' | 'explicit';
  * A generator to evaluate, tagged with the estimator to use.
  *
  * @remarks
- * - `chunk`: a `ChunkSampler`; two independent samples per chunk position, n-grams start at
- *   chunk boundaries (official `eval_brier`). For K < 4 the collision term is rolled out
- *   autoregressively along sample 1.
- * - `token`: a `TokenSampler`; two independent continuations of 4 tokens at every token
+ * - `chunk`: a `ChunkSampler`; n independent samples per chunk position (n =
+ *   {@link EvaluateBrierOptions.samplesPerPosition}, default 2), n-grams start at chunk
+ *   boundaries (official `eval_brier`). For K < 4 the collision term is rolled out
+ *   autoregressively (for n = 2 along sample 1, as the official code).
+ * - `token`: a `TokenSampler`; n independent continuations of 4 tokens at every token
  *   position.
  * - `explicit`: a `NextTokenModel`; exact teacher-forced P(y) and a Monte-Carlo prefix
- *   collision times the exact last-token Σp² (official `train_ar.py`), lower variance.
+ *   collision over n draws times the exact last-token Σp² (official `train_ar.py`), lower
+ *   variance. To score an explicit model with the chunk estimator instead (same positions and
+ *   estimator as a CALM model), wrap it with {@link chunkSamplerFromNextTokenModel}.
  * @see {@link evaluateBrierLM}
  * @category Evaluation
  */
@@ -60,6 +63,16 @@ export interface EvaluateBrierOptions {
   rng?: Rng;
   /** Contexts (positions) per sampler call; default 64. */
   batchSize?: number;
+  /**
+   * n, the independent samples drawn per scored position (an integer from 2 to 2^20). Brier-k is
+   * estimated by the U-statistic 2·(hits among the n samples)/n − (ordered pairs of samples that
+   * agree on k tokens)/(n(n−1)), unbiased for every n; n = 2 is the paper's estimator
+   * 1{x₁ = y} + 1{x₂ = y} − 1{x₁ = x₂}, bit for bit. A larger n lowers the variance (towards 4ζ₁/n per
+   * position) at n/2 times the sampling cost: worth it when hits are rare (weak models, Brier-3/4).
+   * For the explicit estimator, n is the number of draws per roll-out step of the collision term.
+   * @defaultValue 2
+   */
+  samplesPerPosition?: number;
   /** Evaluate at most this many blocks (the rest are not read). */
   limit?: number;
   /** Aborts the evaluation; it rejects with a `CalmError` of code `ABORTED`. */
@@ -98,12 +111,18 @@ export interface PositionRecord {
   target: number[];
   /** Brier-1..4 estimates at this position. */
   brier: number[];
-  /** The collision term subtracted for n = 1..4 (an indicator, or prefix indicator × Σp² for the explicit estimator). */
+  /**
+   * The collision term subtracted for n = 1..4: the fraction of ordered sample pairs that agree on
+   * the n-gram (an indicator with 2 samples), or that fraction weighted by the last-token Σp² for
+   * the explicit estimator.
+   */
   collision: number[];
   /** First 4 tokens of sample 1 as scored against the target (implicit estimators). */
   sample1?: number[];
   /** First 4 tokens of sample 2 (implicit estimators). */
   sample2?: number[];
+  /** First 4 tokens of every sample, n of them (implicit estimators with more than 2 samples per position). */
+  samples?: number[][];
   /** Exact P(y₁..yₙ) for n = 1..4 (explicit estimator). */
   targetProb?: number[];
 }
@@ -122,6 +141,8 @@ export interface BrierLMResult {
   estimator: EstimatorKind;
   /** K of the chunk sampler (`chunk` estimator), else `null`. */
   chunkSize: number | null;
+  /** n, the samples drawn per position ({@link EvaluateBrierOptions.samplesPerPosition}). */
+  samplesPerPosition: number;
   /** Brier-1..Brier-4, each averaged over all positions. */
   brier: BrierTuple;
   /** Standard errors of Brier-1..4. */

@@ -11,6 +11,7 @@ import {
   NGramModel,
   byteTokenizer,
   chunkSamplerFromCallback,
+  chunkSamplerFromNextTokenModel,
   combineBrierLM,
   cutIntoBlocks,
   evaluateBrierLM,
@@ -72,6 +73,35 @@ describe('@calm/brierlm examples', () => {
     expect(byTokens.numPositions).toBe(2 * (32 - 4));
     expect(exact.estimator).toBe('explicit');
     for (const r of [byChunks, byTokens, exact]) expect(r.brierLM).toBeGreaterThanOrEqual(0);
+  });
+
+  it('scores a chunk generator and explicit models like for like, with 8 samples per position', async () => {
+    const tok = byteTokenizer();
+    const { blocks } = await makeEvalBlocks(testDocs, tok, { blockSize: 32, bosId: tok.bosId });
+    const fit = (order: number) => NGramModel.fit([tok.encode(trainText)], { order, vocabSize: tok.vocabSize });
+    const calm = fit(3).asChunkSampler(4, { seed: 3 }); // stands in for a CALM model's ChunkSampler (K = 4)
+    // #region explicit-as-chunks
+    // import { NGramModel, chunkSamplerFromNextTokenModel, evaluateBrierLM } from '@calm/brierlm';
+    // calm: a ChunkSampler with K = 4; fit(order): an NGramModel (any NextTokenModel works: an AR baseline too)
+    // blocks: eval blocks, int32, multiples of K tokens
+    const samplers = {
+      calm,
+      unigram: chunkSamplerFromNextTokenModel(fit(1), { chunkSize: 4, seed: 1 }), // draws 4 tokens autoregressively
+      bigram: chunkSamplerFromNextTokenModel(fit(2), { chunkSize: 4, seed: 2 }),
+    };
+    const table: { name: string; brier: readonly number[]; stderr: readonly number[] }[] = [];
+    for (const [name, sampler] of Object.entries(samplers)) {
+      // Same estimator, same chunk-boundary positions, same n for every model.
+      const r = await evaluateBrierLM({ kind: 'chunk', sampler }, blocks, { samplesPerPosition: 8, seed: 0 });
+      table.push({ name, brier: r.brier, stderr: r.brierStderr }); // Brier-1..4 and their standard errors
+    }
+    // #endregion explicit-as-chunks
+    expect(table.map((r) => r.name)).toEqual(['calm', 'unigram', 'bigram']);
+    for (const r of table) {
+      expect(r.brier).toHaveLength(4);
+      expect(r.stderr.every((x) => x >= 0)).toBe(true);
+    }
+    expect(table[2]!.brier[0]).toBeGreaterThan(table[1]!.brier[0]!); // the bigram beats the unigram
   });
 
   it('tags a sampler with the estimator that fits it', async () => {

@@ -7,11 +7,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { createRng, isCalmError } from '@calm/core';
+import { createProgressBar, type ProgressBar } from '@calm/core/node';
 import { loadTokenizer, loadSotuCorpus, readJsonlTexts } from '@calm/data-pile/node';
 import { packEvalBlocks } from '@calm/data-pile';
 import { initBackend } from '@calm/nn';
 import { convertCheckpoint, detectCheckpointKind, loadAr, loadCalm } from '@calm/model/node';
-import { phaseBar, type PhaseBar } from './cli-progress-bar.js';
 import { evaluateAr, evaluateCalm, generateAr, generateCalm, type GenerateResult, brierSummary } from '@calm/model';
 import { fail } from './internal/errors.js';
 import { brierVsFlopsSpec, trainingCurvesSpec, writePlot } from './plots.js';
@@ -60,14 +60,18 @@ async function trainCommand(
   if (opts.maxMinutes !== undefined) train.maxMinutes = Number(opts.maxMinutes);
   if (Object.keys(train).length) overrides.train = train;
   const config = resolveRunConfig(overrides, { stage, source: opts.config ?? 'command-line options' });
-  let bar: PhaseBar | undefined;
+  let bar: ProgressBar | undefined;
   const result = await trainFromConfig(config, {
     onInfo: (line) => (bar ? bar.log(line) : err(line)),
     onLog: (r) => {
       if (r.type === 'eval') (bar ? bar.log.bind(bar) : err)(`step ${r.step} eval: ${JSON.stringify(r.metrics)}`);
     },
     onProgress: (p) => {
-      bar ??= phaseBar(stage === 'ae' ? 'autoencoder' : stage === 'calm' ? 'CALM' : 'AR', p.steps, 'tok/s');
+      bar ??= createProgressBar({
+        label: stage === 'ae' ? 'autoencoder' : stage === 'calm' ? 'CALM' : 'AR',
+        total: p.steps,
+        unit: 'tok/s',
+      });
       bar.update(p.step, { rate: p.tokensPerSecond, note: `lr ${p.lr.toExponential(1)}` });
     },
   });
@@ -111,16 +115,18 @@ async function main(argv: string[]): Promise<void> {
     .option('--out <dir>', 'output folder', 'calm-quickstart')
     .option('--budget-minutes <n>', 'wall-clock budget in minutes', '10')
     .option('--seed <n>', 'seed of every random draw', '1')
-    .option('--ngram-order <n>', 'order of the n-gram reference generator', '2')
-    .action(async (o: { out: string; budgetMinutes: string; seed: string; ngramOrder: string }) => {
-      let bar: PhaseBar | undefined;
+    .option('--ngram-order <n>', 'order of the n-gram reference of the paper-estimator table', '2')
+    .option('--workers <n>', 'data-parallel worker threads per stage (default: the available cores)')
+    .action(async (o: { out: string; budgetMinutes: string; seed: string; ngramOrder: string; workers?: string }) => {
+      let bar: ProgressBar | undefined;
       const r = await runQuickstart({
         outDir: o.out,
         budgetMinutes: Number(o.budgetMinutes),
         seed: Number(o.seed),
         ngramOrder: Number(o.ngramOrder),
+        ...(o.workers !== undefined ? { workers: Number(o.workers) } : {}),
         onEvent: (e) => {
-          if (e.type === 'phase') bar = phaseBar(e.phase, e.total, e.unit);
+          if (e.type === 'phase') bar = createProgressBar({ label: e.phase, total: e.total, unit: e.unit });
           else if (e.type === 'progress')
             bar?.update(e.value, {
               ...(e.rate !== undefined ? { rate: e.rate } : {}),
@@ -134,7 +140,7 @@ async function main(argv: string[]): Promise<void> {
         },
       });
       done(
-        `quickstart: ${(r.elapsedMs / 60000).toFixed(1)} min; AE reconstruction ${(100 * r.autoencoder.tokenAccuracy).toFixed(2)} %; BrierLM CALM ${r.calm.brier.brierLM.toFixed(2)}, AR ${r.ar.brier.brierLM.toFixed(2)}, ${r.ngram.order}-gram ${r.ngram.brier.brierLM.toFixed(2)}; report: ${join(r.outDir, 'report.md')}`,
+        `quickstart: ${(r.elapsedMs / 60000).toFixed(1)} min on ${r.workers} worker(s); AE reconstruction ${(100 * r.autoencoder.tokenAccuracy).toFixed(2)} %; like-for-like Brier-1 (×100) CALM ${(100 * r.likeForLike.calm.brier[0]!).toFixed(2)}, AR ${(100 * r.likeForLike.ar.brier[0]!).toFixed(2)}, unigram ${(100 * r.likeForLike.unigram.brier[0]!).toFixed(2)}, bigram ${(100 * r.likeForLike.bigram.brier[0]!).toFixed(2)}; CALM learned context: ${r.calmLearnedContext}; report: ${join(r.outDir, 'report.md')}`,
         r,
       );
     });
@@ -189,8 +195,9 @@ async function main(argv: string[]): Promise<void> {
             ? (await loadCalm(o.model, o.ae ? { aePath: o.ae } : {})).model
             : (await loadAr(o.model)).model;
         const { blocks } = await evalBlocksFor(o, kind === 'calm' ? (model as { chunkSize: number }).chunkSize : 1);
-        const bar = phaseBar('BrierLM', blocks.length, 'calls');
-        const onProgress = (p: { blocksDone: number; calls: number }) => bar.update(p.blocksDone, { rate: p.calls });
+        const bar = createProgressBar({ label: 'BrierLM', total: blocks.length });
+        const onProgress = (p: { blocksDone: number; calls: number }) =>
+          bar.update(p.blocksDone, { note: `${p.calls} calls` });
         const r =
           kind === 'calm'
             ? await evaluateCalm(model as Awaited<ReturnType<typeof loadCalm>>['model'], blocks, {
@@ -240,7 +247,7 @@ async function main(argv: string[]): Promise<void> {
         const rng = createRng(Number(o.seed));
         const maxNewTokens = Number(o.maxNewTokens);
         const temperature = Number(o.temperature);
-        const bar = phaseBar('generate', maxNewTokens, 'steps/s');
+        const bar = createProgressBar({ label: 'generate', total: maxNewTokens, unit: 'steps/s' });
         const t0 = performance.now();
         const onStep = (s: number) =>
           bar.update(kind === 'calm' ? s * 4 : s, { rate: s / ((performance.now() - t0) / 1000) });

@@ -1,8 +1,9 @@
 /**
  * `@calm/cli`: the `calm` command line and what only it needs — the quickstart (two-stage CALM
  * training with an AR baseline on the embedded corpus, BrierLM, a sample, plots and a report),
- * Vega-Lite plots of training runs, and progress bars. The library packages (`@calm/model`,
- * `@calm/trainer` and below) depend on none of the plotting or CLI libraries used here.
+ * and Vega-Lite plots of training runs; its progress bars are `createProgressBar` of
+ * `@calm/core/node`. The library packages (`@calm/model`, `@calm/trainer` and below) depend on
+ * none of the plotting or CLI libraries used here.
  *
  * Quick start:
  * ```sh
@@ -15,8 +16,12 @@
 export { renderVegaLite, writePlot, trainingCurvesSpec, brierVsFlopsSpec, type VegaLiteSpec } from './plots.js';
 export {
   runQuickstart,
+  QUICKSTART_SETTINGS,
+  type QuickstartSettings,
   type QuickstartOptions,
   type QuickstartEvent,
   type QuickstartResult,
   type QuickstartBrier,
+  type QuickstartStage,
+  type LikeForLikeScore,
 } from './quickstart.js';

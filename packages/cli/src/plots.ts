@@ -73,9 +73,19 @@ export async function writePlot(base: string, spec: VegaLiteSpec): Promise<{ svg
   return { svg: `${base}.svg`, png: `${base}.png` };
 }
 
+/** The held-out energy numbers of a CALM evaluation record (`metrics.energy`), when present. */
+function energyOf(r: MetricRecord): { model?: number; oracle?: number; unconditional?: number } | undefined {
+  if (r.type !== 'eval') return undefined;
+  const e = r.metrics.energy as Record<string, unknown> | undefined;
+  return e && typeof e === 'object' ? (e as { model?: number; oracle?: number; unconditional?: number }) : undefined;
+}
+
 /**
- * A Vega-Lite line chart of training losses against steps, one panel per run (their losses live on
- * different scales: cross-entropy, energy score, autoencoder loss).
+ * A Vega-Lite chart of training losses against steps, one panel per run (their losses live on
+ * different scales: cross-entropy, energy score, autoencoder loss). For a CALM run whose
+ * evaluation records carry `metrics.energy` (`calmEnergyBounds` of `@calm/model`), its panel also
+ * shows the held-out energy loss and the oracle and unconditional bounds as labelled horizontal
+ * lines.
  * @param runs - Metrics records of each run, by run name (e.g. `{ autoencoder: [...], calm: [...] }`).
  * @returns The specification.
  * @example
@@ -83,33 +93,58 @@ export async function writePlot(base: string, spec: VegaLiteSpec): Promise<{ svg
  * @category Plots
  */
 export function trainingCurvesSpec(runs: Record<string, readonly MetricRecord[]>): VegaLiteSpec {
-  const values: Array<{ run: string; step: number; loss: number }> = [];
-  for (const [run, records] of Object.entries(runs))
-    for (const r of records) if (r.type === 'train') values.push({ run, step: r.step, loss: r.loss });
+  const values: Array<{ run: string; step: number; value: number; series: string; bound: boolean }> = [];
+  for (const [run, records] of Object.entries(runs)) {
+    let last: ReturnType<typeof energyOf>;
+    for (const r of records) {
+      if (r.type === 'train') values.push({ run, step: r.step, value: r.loss, series: 'training loss', bound: false });
+      const e = energyOf(r);
+      if (e && typeof e.model === 'number') {
+        values.push({ run, step: r.step, value: e.model, series: 'held-out energy loss', bound: false });
+        last = e;
+      }
+    }
+    for (const name of ['oracle', 'unconditional'] as const) {
+      const v = last?.[name];
+      if (typeof v === 'number')
+        values.push({ run, step: 0, value: v, series: `${name} bound (held-out)`, bound: true });
+    }
+  }
+  const y = { field: 'value', type: 'quantitative', title: 'loss', scale: { zero: false } };
+  const color = { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', labelLimit: 0 } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: 'Training loss',
+    title: 'Training loss (and, for CALM, the held-out energy loss between its bounds)',
     data: { values },
     facet: { column: { field: 'run', type: 'nominal', title: null } },
     spec: {
       width: 260,
       height: 200,
-      mark: { type: 'line', point: false },
-      encoding: {
-        x: { field: 'step', type: 'quantitative', title: 'optimizer step' },
-        y: { field: 'loss', type: 'quantitative', title: 'training loss', scale: { zero: false } },
-        color: { field: 'run', type: 'nominal', legend: null },
-      },
+      layer: [
+        {
+          transform: [{ filter: '!datum.bound' }],
+          mark: { type: 'line', point: false },
+          encoding: { x: { field: 'step', type: 'quantitative', title: 'optimizer step' }, y, color },
+        },
+        { transform: [{ filter: 'datum.bound' }], mark: { type: 'rule', strokeDash: [6, 4] }, encoding: { y, color } },
+        {
+          transform: [{ filter: 'datum.bound' }],
+          mark: { type: 'text', align: 'left', dx: 4, dy: -6, fontSize: 10 },
+          encoding: { x: { value: 0 }, y, text: { field: 'series' }, color },
+        },
+      ],
     },
     resolve: { scale: { x: 'independent', y: 'independent' } },
   };
 }
 
 /**
- * A Vega-Lite chart of BrierLM against cumulative training FLOPs (log scale), one line per model,
- * from the evaluation records of each run (they must carry a numeric `brierLM` metric).
+ * A Vega-Lite chart of BrierLM (or Brier-1) against cumulative training FLOPs (log scale), one
+ * line per model, from the evaluation records of each run (`metrics.brierLM`, or `metrics.brier`
+ * = Brier-1..4 for `metric: 'brier1'`).
  * @param runs - Metrics records by model name (e.g. `{ CALM: [...], AR: [...] }`).
- * @param references - Horizontal reference lines, e.g. `{ '3-gram': 1.9 }`.
+ * @param references - Horizontal reference lines in the plotted unit (×100), e.g. `{ '3-gram': 1.9 }`.
+ * @param options - `metric`: `'brierLM'` (default) or `'brier1'` (Brier-1 ×100).
  * @returns The specification.
  * @example
  * {@includeCode ../test/examples.test.ts#plots}
@@ -118,12 +153,20 @@ export function trainingCurvesSpec(runs: Record<string, readonly MetricRecord[]>
 export function brierVsFlopsSpec(
   runs: Record<string, readonly MetricRecord[]>,
   references: Record<string, number> = {},
+  options: { metric?: 'brierLM' | 'brier1' } = {},
 ): VegaLiteSpec {
+  const metric = options.metric ?? 'brierLM';
+  const metricOf = (m: Record<string, unknown>): number | undefined => {
+    if (metric === 'brierLM') return typeof m.brierLM === 'number' ? m.brierLM : undefined;
+    const b = m.brier as unknown;
+    return Array.isArray(b) && typeof b[0] === 'number' ? 100 * b[0] : undefined;
+  };
   const values: Array<{ model: string; flops: number; brierLM: number }> = [];
   for (const [model, records] of Object.entries(runs)) {
     for (const r of records) {
-      if (r.type !== 'eval' || typeof r.metrics.brierLM !== 'number' || !(r.flops > 0)) continue;
-      values.push({ model, flops: r.flops, brierLM: r.metrics.brierLM });
+      const v = r.type === 'eval' ? metricOf(r.metrics) : undefined;
+      if (r.type !== 'eval' || v === undefined || !(r.flops > 0)) continue;
+      values.push({ model, flops: r.flops, brierLM: v });
     }
   }
   const refs = Object.entries(references).map(([name, brierLM]) => ({ name, brierLM }));
@@ -139,7 +182,11 @@ export function brierVsFlopsSpec(
           scale: { type: 'log' },
           axis: { format: '.0e' },
         },
-        y: { field: 'brierLM', type: 'quantitative', title: 'BrierLM (×100, held-out)' },
+        y: {
+          field: 'brierLM',
+          type: 'quantitative',
+          title: metric === 'brierLM' ? 'BrierLM (×100, held-out)' : 'Brier-1 (×100, held-out)',
+        },
         color: { field: 'model', type: 'nominal', title: 'model' },
       },
     },
@@ -158,7 +205,7 @@ export function brierVsFlopsSpec(
   }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: 'BrierLM vs training compute',
+    title: metric === 'brierLM' ? 'BrierLM vs training compute' : 'Brier-1 vs training compute',
     width: 420,
     height: 280,
     layer: layers,

@@ -2,7 +2,7 @@
 // shows (`{@includeCode ../test/examples.test.ts#name}`), so the documented code is the code CI
 // runs. The metrics come from a two-step run of a tiny AR model.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { arraySource, createBlockStream, type BlockCursor } from '@calm/data-pile';
@@ -28,7 +28,7 @@ beforeAll(async () => {
     seed: 1,
     logEvery: 1,
     evalEvery: 1,
-    evaluate: async ({ step }) => ({ brierLM: step }),
+    evaluate: async ({ step }) => ({ brierLM: step, energy: { model: 5 - step, oracle: 1.5, unconditional: 5.5 } }),
     optimizer: { lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 },
     schedule: constantSchedule(3e-3),
     data: (cursor?: BlockCursor) =>
@@ -48,10 +48,16 @@ describe('@calm/cli examples', () => {
     const brierChart = brierVsFlopsSpec({ AR: records }, { '2-gram': 1.9 }); // BrierLM of eval records against FLOPs
     // #endregion plots
     expect(svg).toContain('<svg');
+    expect(svg).toContain('oracle bound (held-out)');
+    expect(svg).toContain('unconditional bound (held-out)');
+    writeFileSync(join(tmpdir(), 'calm-cli-curves.png'), png);
     expect(Buffer.from(png.subarray(1, 4)).toString()).toBe('PNG');
     expect(existsSync(files.png)).toBe(true);
     expect(brierChart).toHaveProperty('$schema');
     expect(svg).toContain('<svg');
+    expect(svg).toContain('oracle bound (held-out)');
+    expect(svg).toContain('unconditional bound (held-out)');
+    writeFileSync(join(tmpdir(), 'calm-cli-curves.png'), png);
     expect(Buffer.from(png.subarray(1, 4)).toString()).toBe('PNG');
     expect(existsSync(files.png)).toBe(true);
     expect(brierChart).toHaveProperty('$schema');

@@ -22,6 +22,7 @@
  * - `TIMEOUT`: an operation ran past its deadline.
  * - `ABORTED`: the caller aborted the operation.
  * - `NOT_SUPPORTED`: the operation is not available in this environment.
+ * - `WORKER_FAILED`: a worker thread (data-parallel training) failed; the cause says why.
  * - `INTERNAL`: an invariant of ours broke; please report it.
  *
  * @category Errors
@@ -44,6 +45,7 @@ export type CalmErrorCode =
   | 'TIMEOUT'
   | 'ABORTED'
   | 'NOT_SUPPORTED'
+  | 'WORKER_FAILED'
   | 'INTERNAL';
 
 /**

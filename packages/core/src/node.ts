@@ -1,7 +1,8 @@
 /**
  * Node-only file I/O for `@calm/core`: lazy safetensors readers (a tensor is read only when
  * asked for, so multi-gigabyte checkpoints never sit in memory whole), sharded checkpoints, and
- * atomic writes. Import from `@calm/core/node`; the main entry stays browser-safe.
+ * atomic writes; and the terminal progress bar that the command lines share. Import from
+ * `@calm/core/node`; the main entry stays browser-safe.
  *
  * @packageDocumentation
  */
@@ -23,6 +24,14 @@ import {
 } from './safetensors.js';
 import type { ByteSource } from './zip.js';
 import { openTorchStateDict } from './torch-bin.js';
+
+export {
+  createProgressBar,
+  type ProgressBar,
+  type ProgressBarOptions,
+  type ProgressBarUpdate,
+  type ProgressStream,
+} from './progress-bar.js';
 
 /**
  * A safetensors file opened for lazy reading.
@@ -211,6 +220,39 @@ export async function pathExists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Reads and parses a JSON file: the one JSON-file reader of every package (configs, run state,
+ * checkpoint metadata), with errors that name the file and the fix.
+ * @param path - The file.
+ * @param fix - What the user should do when the file is unreadable or not JSON, appended to the
+ *   message (e.g. "the checkpoint is damaged; delete it to restart").
+ * @returns The parsed value (validate it before use).
+ * @throws `CalmError` `IO_ERROR` when the file cannot be read, `FORMAT_ERROR` when it is not JSON.
+ * @example
+ * {@includeCode ../test/examples.test.ts#atomic-write}
+ * @category Files
+ */
+export async function readJsonFile(path: string, fix?: string): Promise<unknown> {
+  const tail = fix ? `; ${fix}` : '';
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new CalmError('IO_ERROR', `cannot read ${path}: ${(e as Error).message}${tail}`, {
+      source: '@calm/core',
+      cause: e,
+    });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new CalmError('FORMAT_ERROR', `${path} is not valid JSON: ${(e as Error).message}${tail}`, {
+      source: '@calm/core',
+      cause: e,
+    });
   }
 }
 

@@ -30,9 +30,11 @@ import {
   type TokenSampler,
 } from '../src/index.js';
 import {
+  createProgressBar,
   openSafetensorsFile,
   pathExists,
   readSafetensorsFile,
+  readJsonFile,
   readTorchBinFile,
   writeSafetensorsFile,
   writeTextAtomic,
@@ -227,13 +229,34 @@ describe('@calm/core/node examples', () => {
   it('writes text atomically', async () => {
     const dir = tmp;
     // #region atomic-write
-    // import { pathExists, writeTextAtomic } from '@calm/core/node';
+    // import { pathExists, readJsonFile, writeTextAtomic } from '@calm/core/node';
     // dir: an output folder
     const file = join(dir, 'runs', 'config.json'); // parent folders are created
     await writeTextAtomic(file, JSON.stringify({ chunkSize: 4 }));
     await pathExists(file); // true; a crash mid-write never leaves a partial file
+    const back = await readJsonFile(file); // { chunkSize: 4 }; IO_ERROR / FORMAT_ERROR name the file
     // #endregion atomic-write
+    expect(back).toEqual({ chunkSize: 4 });
     expect(await pathExists(file)).toBe(true);
     expect(JSON.parse(await readFile(file, 'utf8'))).toEqual({ chunkSize: 4 });
+  });
+
+  it('shows a progress bar from a command line', () => {
+    let written = '';
+    const stderr = { isTTY: true, columns: 120, write: (s: string) => (written += s) };
+    const evaluate = (o: { onProgress: (p: { blocksDone: number; calls: number }) => void }) =>
+      [1, 2, 3, 4].forEach((b) => o.onProgress({ blocksDone: b, calls: 8 * b }));
+    // #region progress-bar
+    // import { createProgressBar } from '@calm/core/node';
+    // In a command line (library code never prints): stderr defaults to process.stderr.
+    const bar = createProgressBar({ label: 'BrierLM', total: 4, stream: stderr });
+    evaluate({ onProgress: (p) => bar.update(p.blocksDone, { note: `${p.calls} calls` }) });
+    bar.log('block 4 done'); // printed above the bar, which is redrawn below it
+    bar.stop(); // final state, then a newline
+    // On a terminal:  BrierLM ██████████████████████████████ 100% 4/4 | ETA 0s | 32 calls
+    // Elsewhere (a log file, CI): plain lines at most every 5 s and at the end: BrierLM: 4/4 32 calls
+    // #endregion progress-bar
+    expect(written).toContain('block 4 done\n');
+    expect(written.endsWith('100% 4/4 | ETA 0s | 32 calls\n')).toBe(true);
   });
 });

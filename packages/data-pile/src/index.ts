@@ -4,8 +4,9 @@
  *
  * @remarks
  * This entry is browser-safe and framework-free (no tfjs, no Node built-ins):
- * - the {@link Tokenizer} contract and the Llama 3 tokenizer from its tiktoken ranks
- *   ({@link createTiktokenTokenizer}),
+ * - the {@link Tokenizer} contract, the Llama 3 tokenizer from its tiktoken ranks
+ *   ({@link createTiktokenTokenizer}) and byte-level BPE `tokenizer.json` files such as the one
+ *   `calm quickstart` writes, in plain JavaScript ({@link bpeTokenizerFromJson}),
  * - the Pile preprocessing of `process.py` ({@link splitLongDocument}),
  * - packing in the LM and autoencoder layouts ({@link packDocuments}),
  * - document sources ({@link DocumentSource}, {@link arraySource}),
@@ -43,6 +44,7 @@ export {
   type TiktokenTokenizerOptions,
   type TiktokenRank,
 } from './tiktoken.js';
+export { bpeTokenizerFromJson, type HfTokenizerOptions } from './bpe.js';
 export { splitLongDocument, PILE_MAX_WORDS } from './split.js';
 export {
   packDocuments,

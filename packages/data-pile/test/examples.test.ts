@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import {
   EVAL_BLOCK_SIZE,
   arraySource,
+  bpeTokenizerFromJson,
   createBlockStream,
   createTiktokenTokenizer,
   layoutDocument,
@@ -250,6 +251,22 @@ describe('@calm/data-pile/node examples', () => {
     expect(block).toHaveLength(16);
     expect(texts).toBeGreaterThan(0);
     expect(charsPerSecond).toBeGreaterThan(0);
+  });
+
+  it('reads a byte-level BPE tokenizer.json in plain JavaScript (browsers)', async () => {
+    const { json, tokenizer: native } = await trainBpeTokenizer({
+      texts: ['The state of the Union is strong. The state of the Union is sound.'],
+      vocabSize: 280,
+    });
+    // #region bpe-json
+    // import { bpeTokenizerFromJson } from '@calm/data-pile';
+    // json: the text of a tokenizer.json, e.g. in a page: await (await fetch('calm-quickstart/tokenizer.json')).text()
+    const bpe = bpeTokenizerFromJson(json);
+    const ids = await bpe.encode('The state of the Union'); // Int32Array, no BOS added
+    const text = await bpe.decode([bpe.bos, ...ids]); // '<|begin_of_text|>The state of the Union'
+    // #endregion bpe-json
+    expect(Array.from(ids)).toEqual(Array.from(await native.encode('The state of the Union')));
+    expect(text).toBe('<|begin_of_text|>The state of the Union');
   });
 
   it('maps bytes to the byte-level alphabet', () => {

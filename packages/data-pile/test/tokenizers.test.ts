@@ -4,7 +4,13 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isCalmError, LLAMA3_SPECIAL_TOKENS } from '@calm/core';
-import { createTiktokenTokenizer, packEvalBlocks, parseTiktokenRanks, type Tokenizer } from '../src/index.js';
+import {
+  bpeTokenizerFromJson,
+  createTiktokenTokenizer,
+  packEvalBlocks,
+  parseTiktokenRanks,
+  type Tokenizer,
+} from '../src/index.js';
 import {
   convertTiktokenToTokenizerJson,
   loadHfTokenizer,
@@ -119,6 +125,22 @@ describe('Llama 3 tokenizer from tokenizer.json (HF tokenizers)', () => {
     let mismatched = 0;
     for (let i = 0; i < texts.length; i++) if (tkIds[i]!.join() !== hfIds[i]!.join()) mismatched++;
     expect(mismatched).toBe(0);
+  });
+
+  it('the JavaScript BPE reader of the same tokenizer.json agrees on every WikiText-103 test document', async () => {
+    const js = bpeTokenizerFromJson(readFileSync(convertedPath, 'utf8'), { name: 'llama3-hf' });
+    expect([js.bos, js.eos, js.pad, js.vocabSize, js.fingerprint]).toEqual([
+      hf.bos,
+      hf.eos,
+      hf.pad,
+      hf.vocabSize,
+      hf.fingerprint,
+    ]);
+    const jsIds = await js.encodeBatch(texts);
+    let mismatched = 0;
+    for (let i = 0; i < texts.length; i++) if (jsIds[i]!.join() !== hfIds[i]!.join()) mismatched++;
+    expect(mismatched).toBe(0);
+    expect(await js.decode(jsIds[0]!)).toBe(await hf.decode(hfIds[0]!));
   });
 
   it('blocks the WikiText-103 test set as the official evaluation (289,145 tokens, 35 × 8192)', async () => {

@@ -5,34 +5,12 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '@calm/core';
-import {
-  disposeParams,
-  layerNorm,
-  linear,
-  normalInit,
-  onesInit,
-  silu,
-  trainableVariables,
-  zerosInit,
-  type Initializer,
-  type ParamRecord,
-  type ParamSpec,
-} from '@calm/nn';
+import { disposeParams, trainableVariables, type ParamRecord, type ParamSpec } from '@calm/nn';
 import { normalNoise, uniformNoise } from './noise.js';
 import { fail } from './internal/errors.js';
-import {
-  checkCount,
-  checkHidden,
-  checkNoise,
-  checkPrefix,
-  createOrAdopt,
-  joinKey,
-  needRng,
-} from './internal/shared.js';
+import { AdaLNMlp, adaLNMlpParamSpecs, timestepEmbedding } from './internal/adaln-mlp.js';
+import { checkCount, checkHidden, checkNoise, checkPrefix, createOrAdopt, needRng } from './internal/shared.js';
 import type { GenerativeHead, HeadLogger, HeadLossOptions, HeadSampleOptions, TargetPosterior } from './types.js';
-
-const LN_EPS = 1e-6;
-const MAX_PERIOD = 10000;
 
 /**
  * ODE solver of the flow head's sampler.
@@ -136,15 +114,6 @@ function resolveConfig(config: FlowHeadConfig): ResolvedFlowConfig {
   return c;
 }
 
-/** Xavier/Glorot uniform, U(−a, a) with a = √(6 / (fan_in + fan_out)), for a [out, in] weight. */
-function xavierUniform(): Initializer {
-  return (shape, rng) => {
-    const [out = 1, inp = 1] = shape;
-    const a = Math.sqrt(6 / (inp + out));
-    return rng.fillUniform(new Float32Array(out * inp), -a, a);
-  };
-}
-
 /**
  * The parameter specs of a {@link FlowMatchingHead} (official `SimpleMLPAdaLN` names and PyTorch
  * shapes), in registration order.
@@ -158,28 +127,18 @@ function xavierUniform(): Initializer {
  * @category Heads
  */
 export function flowHeadParamSpecs(config: FlowHeadConfig, prefix = 'generative_head.net'): Record<string, ParamSpec> {
-  const c = resolveConfig(config);
-  const p = checkPrefix(prefix, 'generative_head.net');
-  const h = c.hiddenSize;
-  const specs: Record<string, ParamSpec> = {};
-  const lin = (name: string, out: number, inp: number, init: Initializer) => {
-    specs[joinKey(p, `${name}.weight`)] = { shape: [out, inp], init };
-    specs[joinKey(p, `${name}.bias`)] = { shape: [out], init: zerosInit() };
+  return adaLNMlpParamSpecs(netSizes(resolveConfig(config)), checkPrefix(prefix, 'generative_head.net'));
+}
+
+/** The network sizes of the flow head: in = out = l, width H. */
+function netSizes(c: ResolvedFlowConfig) {
+  return {
+    hiddenSize: c.hiddenSize,
+    inChannels: c.latentSize,
+    outChannels: c.latentSize,
+    numResBlocks: c.numMlpLayers,
+    frequencyEmbeddingSize: c.frequencyEmbeddingSize,
   };
-  lin('time_embed.mlp.0', h, c.frequencyEmbeddingSize, normalInit(0.02));
-  lin('time_embed.mlp.2', h, h, normalInit(0.02));
-  lin('cond_embed', h, h, xavierUniform());
-  lin('input_proj', h, c.latentSize, xavierUniform());
-  for (let b = 0; b < c.numMlpLayers; b++) {
-    specs[joinKey(p, `res_blocks.${b}.in_ln.weight`)] = { shape: [h], init: onesInit() };
-    specs[joinKey(p, `res_blocks.${b}.in_ln.bias`)] = { shape: [h], init: zerosInit() };
-    lin(`res_blocks.${b}.mlp.0`, h, h, xavierUniform());
-    lin(`res_blocks.${b}.mlp.2`, h, h, xavierUniform());
-    lin(`res_blocks.${b}.adaLN_modulation.1`, 3 * h, h, zerosInit());
-  }
-  lin('final_layer.linear', c.latentSize, h, zerosInit());
-  lin('final_layer.adaLN_modulation.1', 2 * h, h, zerosInit());
-  return specs;
 }
 
 /**
@@ -214,7 +173,7 @@ export class FlowMatchingHead implements GenerativeHead {
   private readonly ownsParams: boolean;
   /** Configuration warnings (none today). */
   readonly warnings: readonly string[] = Object.freeze([]);
-  private readonly finalNorm: Record<string, tf.Tensor>;
+  private readonly mlp: AdaLNMlp;
 
   /**
    * Creates the head with fresh (official-init) parameters or the given ones.
@@ -235,13 +194,7 @@ export class FlowMatchingHead implements GenerativeHead {
       'FlowMatchingHead',
     );
     this.ownsParams = options.params === undefined;
-    // The final LayerNorm has no affine parameters: feed @calm/nn's layerNorm constant ones/zeros.
-    const h = this.hiddenSize;
-    this.finalNorm = { 'norm_final.weight': tf.ones([h]), 'norm_final.bias': tf.zeros([h]) };
-  }
-
-  private key(local: string): string {
-    return joinKey(this.prefix, local);
+    this.mlp = new AdaLNMlp(this.params, this.prefix, netSizes(this.config));
   }
 
   /**
@@ -260,44 +213,18 @@ export class FlowMatchingHead implements GenerativeHead {
    *   tensor and must dispose it. Inputs are not disposed.
    */
   timeEmbedding(t: tf.Tensor1D): tf.Tensor2D {
-    const dim = this.config.frequencyEmbeddingSize;
-    const half = Math.floor(dim / 2);
-    return tf.tidy(() => {
-      let tau = tf.mul(t, this.config.timeScale);
-      if (this.config.discreteTime) tau = tf.floor(tau);
-      const freqs = tf.exp(tf.div(tf.mul(tf.range(0, half, 1, 'float32'), -Math.log(MAX_PERIOD)), half));
-      const args = tf.mul(tf.expandDims(tau, 1), tf.expandDims(freqs, 0)); // [R, half]
-      const parts = [tf.cos(args), tf.sin(args)];
-      if (dim % 2 === 1) parts.push(tf.zeros([t.shape[0], 1]));
-      return tf.concat(parts, 1) as tf.Tensor2D;
-    });
+    return tf.tidy(() => timestepEmbedding(this.scaledTime(t), this.config.frequencyEmbeddingSize));
   }
 
-  /** y = time_embed(t) + cond_embed(c), broadcast: tEmb [.., H] + cEmb [.., H]. */
+  /** τ = t·timeScale, truncated when `discreteTime` (official `(t * 1000).long()`). */
+  private scaledTime(t: tf.Tensor1D): tf.Tensor1D {
+    const tau = tf.mul(t, this.config.timeScale) as tf.Tensor1D;
+    return this.config.discreteTime ? tf.floor(tau) : tau;
+  }
+
+  /** time_embed(τ(t)) → [R, H]. */
   private timeMlp(t: tf.Tensor1D): tf.Tensor2D {
-    const p = this.params;
-    return linear(
-      p,
-      this.key('time_embed.mlp.2'),
-      silu(linear(p, this.key('time_embed.mlp.0'), this.timeEmbedding(t))),
-    ) as tf.Tensor2D;
-  }
-
-  /** The network on x [B, N, l] with conditioning y [B, 1 or N, H]. */
-  private net(x: tf.Tensor3D, y: tf.Tensor3D): tf.Tensor3D {
-    const p = this.params;
-    const sy = silu(y);
-    let h = linear(p, this.key('input_proj'), x);
-    for (let j = 0; j < this.config.numMlpLayers; j++) {
-      const blk = `res_blocks.${j}`;
-      const [shift, scale, gate] = tf.split(linear(p, this.key(`${blk}.adaLN_modulation.1`), sy), 3, -1);
-      const modulated = tf.add(tf.mul(layerNorm(p, this.key(`${blk}.in_ln`), h, LN_EPS), tf.add(scale!, 1)), shift!);
-      const m = linear(p, this.key(`${blk}.mlp.2`), silu(linear(p, this.key(`${blk}.mlp.0`), modulated)));
-      h = tf.add(h, tf.mul(gate!, m));
-    }
-    const [shift, scale] = tf.split(linear(p, this.key('final_layer.adaLN_modulation.1'), sy), 2, -1);
-    const normed = layerNorm(this.finalNorm, 'norm_final', h, LN_EPS);
-    return linear(p, this.key('final_layer.linear'), tf.add(tf.mul(normed, tf.add(scale!, 1)), shift!)) as tf.Tensor3D;
+    return tf.tidy(() => this.mlp.timeEmbed(this.scaledTime(t)));
   }
 
   /**
@@ -314,13 +241,10 @@ export class FlowMatchingHead implements GenerativeHead {
     checkNoise(x, [r, this.latentSize], 'x', 'FlowMatchingHead.velocity', '[R, latentSize]');
     checkNoise(t, [r], 't', 'FlowMatchingHead.velocity', 'one time per row');
     return tf.tidy(() => {
-      const y = tf
-        .add(this.timeMlp(t), linear(this.params, this.key('cond_embed'), cond))
-        .reshape([r, 1, this.hiddenSize]);
-      return this.net(x.reshape([r, 1, this.latentSize]), y as tf.Tensor3D).reshape([
-        r,
-        this.latentSize,
-      ]) as tf.Tensor2D;
+      const y = tf.add(this.timeMlp(t), this.mlp.condEmbed(cond)).reshape([r, 1, this.hiddenSize]);
+      return this.mlp
+        .forward(x.reshape([r, 1, this.latentSize]), y as tf.Tensor3D)
+        .reshape([r, this.latentSize]) as tf.Tensor2D;
     });
   }
 
@@ -346,12 +270,12 @@ export class FlowMatchingHead implements GenerativeHead {
     const dt = 1 / numSteps;
     const h = this.hiddenSize;
     return tf.tidy(() => {
-      const cEmb = linear(this.params, this.key('cond_embed'), hidden).reshape([b, 1, h]);
+      const cEmb = this.mlp.condEmbed(hidden).reshape([b, 1, h]);
       const v = (x: tf.Tensor3D, t: number) =>
         tf.tidy(() => {
           const tt = tf.tensor1d([t], 'float32');
           const y = tf.add(this.timeMlp(tt).reshape([1, 1, h]), cEmb) as tf.Tensor3D; // [B, 1, H]
-          return this.net(x, y);
+          return this.mlp.forward(x, y);
         });
       let x: tf.Tensor3D = x0.clone();
       for (let step = 0; step < numSteps; step++) {
@@ -420,9 +344,9 @@ export class FlowMatchingHead implements GenerativeHead {
       const xt = tf.add(tf.mul(tf.sub(1, t3), x0), tf.mul(t3, targets)) as tf.Tensor3D;
       const y = tf.add(
         this.timeMlp(t.reshape([b * n]) as tf.Tensor1D).reshape([b, n, h]),
-        linear(this.params, this.key('cond_embed'), hidden).reshape([b, 1, h]),
+        this.mlp.condEmbed(hidden).reshape([b, 1, h]),
       );
-      const v = this.net(xt, y as tf.Tensor3D);
+      const v = this.mlp.forward(xt, y as tf.Tensor3D);
       return tf.mean(tf.square(tf.sub(v, tf.sub(targets, x0)))) as tf.Scalar;
     });
   }
@@ -475,17 +399,13 @@ export class FlowMatchingHead implements GenerativeHead {
   flopsPerSample(samplesPerHidden = 1): number {
     if (!(samplesPerHidden >= 1))
       fail('INVALID_ARGUMENT', `flopsPerSample: samplesPerHidden must be >= 1, got ${samplesPerHidden}.`);
-    const { hiddenSize: h, latentSize: l, numMlpLayers: nb, numSteps, solver, frequencyEmbeddingSize: f } = this.config;
-    const calls = solver === 'midpoint' ? 2 * numSteps : numSteps;
-    const perSampleCall = 2 * l * h + nb * 4 * h * h + 2 * h * l;
-    const perHiddenCall = nb * 6 * h * h + 4 * h * h + 2 * f * h + 2 * h * h;
-    const perHidden = 2 * h * h + calls * perHiddenCall;
-    return calls * perSampleCall + perHidden / samplesPerHidden;
+    const { numSteps, solver } = this.config;
+    return this.mlp.flopsPerSample(solver === 'midpoint' ? 2 * numSteps : numSteps, samplesPerHidden);
   }
 
   /** Disposes the variables the head created; adopted `options.params` stay the caller's. */
   dispose(): void {
     if (this.ownsParams) disposeParams(this.params);
-    disposeParams(this.finalNorm);
+    this.mlp.dispose();
   }
 }

@@ -10,6 +10,9 @@
  *   with distances through matrix products and finite gradients when samples coincide.
  * - {@link FlowMatchingHead}: the official flow-matching head (`SimpleMLPAdaLN`, midpoint/Euler),
  *   a second {@link GenerativeHead} to compare against.
+ * - {@link DiffusionHead}: the official diffusion head (the same network predicting ε and a learned
+ *   variance; cosine schedule over 1000 steps, ε MSE + variational-bound loss, ancestral sampler
+ *   respaced to 100 steps), a third {@link GenerativeHead}.
  * - {@link createHeadChunkSampler}: turns a head, a hidden-state function and a decoder into the
  *   framework-free `ChunkSampler` used by `@calm/brierlm` and `@calm/temperature-sampler`.
  *
@@ -66,4 +69,13 @@ export {
   type FlowLossOptions,
   type FlowSolver,
 } from './flow-head.js';
+export {
+  DiffusionHead,
+  diffusionHeadParamSpecs,
+  type DiffusionHeadConfig,
+  type DiffusionHeadOptions,
+  type DiffusionLossOptions,
+  type DiffusionNoiseSchedule,
+  type DiffusionSampleOptions,
+} from './diffusion-head.js';
 export { createHeadChunkSampler, type HeadChunkSamplerOptions } from './chunk-sampler.js';

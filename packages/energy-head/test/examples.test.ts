@@ -7,10 +7,12 @@ import { createRng, type Rng } from '@calm/core';
 import { AdamW, paramGrads } from '@calm/nn';
 import { expectNoLeak } from '@calm/testing/tfjs';
 import {
+  DiffusionHead,
   EnergyHead,
   FlowMatchingHead,
   checkEnergyAlpha,
   createHeadChunkSampler,
+  diffusionHeadParamSpecs,
   energyHeadParamSpecs,
   energyLoss,
   energyScore,
@@ -63,8 +65,8 @@ describe('@calm/energy-head examples', () => {
       // #region generative-head
       // import * as tf from '@tensorflow/tfjs';
       // import { createRng, type Rng } from '@calm/core';
-      // import { EnergyHead, FlowMatchingHead, type GenerativeHead, type TargetPosterior } from '@calm/energy-head';
-      // Code written against the interface runs any head: EnergyHead, FlowMatchingHead or your own.
+      // import { DiffusionHead, EnergyHead, FlowMatchingHead, type GenerativeHead, type TargetPosterior } from '@calm/energy-head';
+      // Code written against the interface runs any head: EnergyHead, FlowMatchingHead, DiffusionHead or your own.
       function lossAndSamples(head: GenerativeHead, hidden: tf.Tensor2D, posterior: TargetPosterior, rng: Rng) {
         const loss = head.loss(hidden, posterior, { rng }); // float32 scalar
         const samples = head.sample(hidden, 2, { rng }); // [B, 2, l] float32
@@ -77,12 +79,24 @@ describe('@calm/energy-head examples', () => {
           { hiddenSize: 16, latentSize: 4, numMlpLayers: 1, numSamples: 2, numSteps: 2, frequencyEmbeddingSize: 8 },
           { rng },
         ),
+        new DiffusionHead(
+          {
+            hiddenSize: 16,
+            latentSize: 4,
+            numMlpLayers: 1,
+            numSamples: 2,
+            samplingSteps: 4,
+            frequencyEmbeddingSize: 8,
+          },
+          { rng },
+        ),
       ];
       const hidden = tf.ones([2, 16]) as tf.Tensor2D;
       const posterior = { mean: tf.zeros([2, 4]) as tf.Tensor2D, logStd: tf.zeros([2, 4]) as tf.Tensor2D };
       const results = heads.map((head) => lossAndSamples(head, hidden, posterior, rng));
       // #endregion generative-head
       expect(results.map((r) => r.samples.shape)).toEqual([
+        [2, 2, 4],
         [2, 2, 4],
         [2, 2, 4],
       ]);
@@ -120,6 +134,38 @@ describe('@calm/energy-head examples', () => {
       expect(loss.shape).toEqual([]);
       tf.dispose([hidden, posterior.mean, posterior.logStd, loss, samples]);
       head.dispose();
+    });
+  });
+
+  it('samples from and trains the diffusion head', async () => {
+    await expectNoLeak(() => {
+      // #region diffusion-head
+      // import * as tf from '@tensorflow/tfjs';
+      // import { createRng } from '@calm/core';
+      // import { AdamW, paramGrads } from '@calm/nn';
+      // import { DiffusionHead, diffusionHeadParamSpecs } from '@calm/energy-head';
+      const rng = createRng(3);
+      // Official defaults: cosine schedule, 1000 training steps, learned variance, 100 sampling steps.
+      const config = { hiddenSize: 16, latentSize: 4, numMlpLayers: 1, numSamples: 2, samplingSteps: 10 };
+      const head = new DiffusionHead(config, { rng });
+      const specs = diffusionHeadParamSpecs(config); // official names: generative_head.net.input_proj.weight, …
+      const hidden = tf.randomNormal([3, 16], 0, 1, 'float32', 3) as tf.Tensor2D; // [B, H]
+      const posterior: TargetPosterior = { mean: tf.zeros([3, 4]), logStd: tf.fill([3, 4], -1) }; // [B, l] each
+      const optimizer = new AdamW(head.params, { lr: 1e-3 });
+      // ε MSE + variational-bound term, N = 2 replicas per hidden state with random timesteps: float32 scalar
+      const { value, grads } = paramGrads(() => head.loss(hidden, posterior, { rng }), head.params);
+      optimizer.step(grads);
+      const samples = head.sample(hidden, 5, { rng }); // [B, 5, l] float32: 10 denoising steps from x_T ~ N(0, I)
+      const cooler = head.sample(hidden, 5, { rng, temperature: 0.5 }); // the noise added at each step halved
+      const flops = head.flopsPerSample(5); // one network call per sampling step
+      tf.dispose([hidden, posterior.mean, posterior.logStd, value, ...Object.values(grads), samples, cooler]);
+      optimizer.dispose();
+      head.dispose();
+      // #endregion diffusion-head
+      expect(Object.keys(specs)).toEqual(Object.keys(head.params));
+      expect(samples.shape).toEqual([3, 5, 4]);
+      expect(head.samplingTimesteps).toEqual([0, 111, 222, 333, 444, 555, 666, 777, 888, 999]);
+      expect(flops).toBeGreaterThan(0);
     });
   });
 

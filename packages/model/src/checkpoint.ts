@@ -14,21 +14,28 @@ import {
   writeSafetensorsFile,
   writeTextAtomic,
 } from '@calm/core/node';
-import {
-  autoencoderConfig,
-  autoencoderParamShapes,
-  checkAutoencoderStateDict,
-  type AutoencoderConfig,
-} from '@calm/autoencoder';
+import { autoencoderParamShapes, type AutoencoderConfig } from '@calm/autoencoder';
 import {
   convertAutoencoderCheckpoint,
   readAutoencoderCheckpoint,
   readAutoencoderConfigFile,
   type ConvertDtype,
 } from '@calm/autoencoder/node';
-import { paramsToNamedArrays, type ParamRecord } from '@calm/nn';
+import { paramsToNamedArrays } from '@calm/nn';
 import { ArModel, arParamSpecs } from './ar-model.js';
-import { CalmModel, calmParamSpecs } from './calm-model.js';
+import { calmParamSpecs, type CalmModel } from './calm-model.js';
+import {
+  AE_PREFIX,
+  HEAD_PREFIX,
+  IGNORED,
+  assembleCalmCheckpoint,
+  calmModelFromCheckpoint,
+  hasEmbeddedAutoencoder,
+  toVariables,
+  type AutoencoderSource,
+  type CalmCheckpointContents,
+  type CalmCheckpointReport,
+} from './checkpoint-bytes.js';
 import {
   arConfigFromJson,
   arConfigToJson,
@@ -38,6 +45,8 @@ import {
   type CalmConfig,
 } from './config.js';
 import { fail } from './internal/errors.js';
+
+export type { CalmCheckpointReport };
 
 /**
  * Weight files looked for in a checkpoint folder, in order of preference (as Hugging Face).
@@ -50,13 +59,6 @@ export const MODEL_WEIGHT_FILES: readonly string[] = Object.freeze([
   'pytorch_model.bin',
   'pytorch_model.bin.index.json',
 ]);
-
-/** Prefix of the frozen autoencoder inside a CALM checkpoint. */
-const AE_PREFIX = 'ae_model.';
-/** The head's two names in official checkpoints (the same module). */
-const HEAD_PREFIX = 'mlp_generator.';
-const HEAD_ALIAS = 'generative_head.';
-const IGNORED = /\.rotary_emb\.inv_freq$/;
 
 async function isDir(path: string): Promise<boolean> {
   try {
@@ -149,28 +151,6 @@ export async function detectCheckpointKind(path: string): Promise<'calm' | 'auto
 }
 
 /**
- * How a CALM checkpoint was read.
- * @see {@link loadCalm}
- * @category Checkpoints
- */
-export interface CalmCheckpointReport {
-  /** The weights file (or index) read. */
-  weightsFile: string;
-  /** Its format (`.bin` files go through `@calm/core`'s allow-listed unpickler; no code runs). */
-  format: 'safetensors' | 'pytorch-bin';
-  /** Where the autoencoder's weights came from. */
-  aeWeights: 'checkpoint' | 'aePath';
-  /** Where the autoencoder's configuration came from. */
-  aeConfigSource: 'aePath' | 'inferred';
-  /** Alias keys found and verified equal to their target (e.g. `generative_head.*`, `ae_model.decoder.lm_head_weight`). */
-  aliases: string[];
-  /** Keys skipped (`*.rotary_emb.inv_freq`). */
-  ignored: string[];
-  /** Stored dtypes seen; 16-bit values were widened to float32. */
-  dtypes: SafetensorsDtype[];
-}
-
-/**
  * Options of {@link readCalmCheckpoint} and {@link loadCalm}.
  * @category Checkpoints
  */
@@ -181,51 +161,6 @@ export interface ReadCalmOptions {
    * copy (the official code lets the LM checkpoint overwrite them).
    */
   aePath?: string;
-}
-
-function sameValues(a: NamedArray, b: NamedArray): boolean {
-  if (a.data.length !== b.data.length) return false;
-  for (let i = 0; i < a.data.length; i++) if (a.data[i] !== b.data[i]) return false;
-  return true;
-}
-
-function aeConfigFromShapes(tensors: ReadonlyMap<string, NamedArray>, lm: CalmConfig, file: string): AutoencoderConfig {
-  const get = (k: string): number[] => {
-    const t = tensors.get(k);
-    if (!t)
-      return fail(
-        'MISSING_PARAMETER',
-        `${file}: cannot infer the autoencoder's config without "${k}"; pass aePath (a folder with the autoencoder's config.json).`,
-      );
-    return t.shape;
-  };
-  const emb = tensors.get('encoder.embed_tokens.weight')?.shape ?? get('decoder.lm_head_weight');
-  const [vocabSize, hiddenSize] = emb as [number, number];
-  const [twoL] = get('encoder.hidden_to_latent.weight');
-  const [, kh] = get('encoder.squeeze_layer.weight');
-  const count = (p: string): number => {
-    let n = 0;
-    while (tensors.has(`${p}.${n}.mlp.gate_proj.weight`)) n++;
-    return n;
-  };
-  const numEncoderLayers = count('encoder.encoder_layers');
-  const numDecoderLayers = count('decoder.decoder_layers');
-  const gate =
-    tensors.get('encoder.encoder_layers.0.mlp.gate_proj.weight')?.shape ??
-    tensors.get('decoder.decoder_layers.0.mlp.gate_proj.weight')?.shape;
-  return autoencoderConfig({
-    vocabSize,
-    hiddenSize,
-    intermediateSize: gate?.[0] ?? 1280,
-    latentSize: twoL! / 2,
-    patchSize: kh! / hiddenSize,
-    numEncoderLayers,
-    numDecoderLayers,
-    rmsNormEps: lm.rmsNormEps,
-    padTokenId: lm.padTokenId,
-    bosTokenId: lm.bosTokenId,
-    eosTokenId: lm.eosTokenId,
-  });
 }
 
 /**
@@ -248,16 +183,7 @@ function aeConfigFromShapes(tensors: ReadonlyMap<string, NamedArray>, lm: CalmCo
  * {@includeCode ../test/examples.test.ts#checkpoints}
  * @category Checkpoints
  */
-export async function readCalmCheckpoint(
-  path: string,
-  options: ReadCalmOptions = {},
-): Promise<{
-  config: CalmConfig;
-  aeConfig: AutoencoderConfig;
-  lm: Map<string, NamedArray>;
-  ae: Map<string, NamedArray>;
-  report: CalmCheckpointReport;
-}> {
+export async function readCalmCheckpoint(path: string, options: ReadCalmOptions = {}): Promise<CalmCheckpointContents> {
   const { weightsFile, configFile, format } = await resolveModelFiles(path);
   if (!configFile)
     fail(
@@ -266,105 +192,33 @@ export async function readCalmCheckpoint(
     );
   const config = calmConfigFromJson(await readJson(configFile), configFile);
   const raw = await readWeights(weightsFile, format);
-  const lm = new Map<string, NamedArray>();
-  const aeRaw = new Map<string, NamedArray>();
-  const aliases: string[] = [];
-  const ignored: string[] = [];
-  const unexpected: string[] = [];
-  const problems: string[] = [];
-  const dtypes = new Set<SafetensorsDtype>();
-  const specs = calmParamSpecs(config);
-  for (const [key, arr] of raw) {
-    dtypes.add(arr.dtype);
-    if (IGNORED.test(key)) ignored.push(key);
-    else if (key.startsWith(AE_PREFIX)) aeRaw.set(key.slice(AE_PREFIX.length), arr);
-    else if (key.startsWith(HEAD_ALIAS)) {
-      const target = HEAD_PREFIX + key.slice(HEAD_ALIAS.length);
-      const other = raw.get(target);
-      if (other === undefined) lm.set(target, arr);
-      else if (!sameValues(other, arr))
-        problems.push(`alias "${key}" differs from "${target}" (they are one module in the official code)`);
-      aliases.push(key);
-    } else if (key in specs) lm.set(key, arr);
-    else unexpected.push(key);
-  }
-  const missing = Object.keys(specs).filter((k) => !lm.has(k));
-  for (const [k, spec] of Object.entries(specs)) {
-    const a = lm.get(k);
-    if (a && !tf.util.arraysEqual(a.shape, spec.shape))
-      problems.push(`"${k}" has shape [${a.shape.join(', ')}], the config needs [${spec.shape.join(', ')}]`);
-  }
-  if (missing.length || unexpected.length || problems.length) {
-    fail(
-      missing.length
-        ? 'MISSING_PARAMETER'
-        : unexpected.length
-          ? 'UNEXPECTED_PARAMETER'
-          : problems.some((p) => p.includes('alias'))
-            ? 'FORMAT_ERROR'
-            : 'SHAPE_MISMATCH',
-      `${weightsFile} does not match its config: ${missing.length ? `${missing.length} missing key(s): ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ', …' : ''}. ` : ''}${unexpected.length ? `${unexpected.length} unexpected key(s): ${unexpected.slice(0, 8).join(', ')}. ` : ''}${problems.length ? `${problems.join('; ')}. ` : ''}Check that config.json belongs to these weights.`,
-      { details: { missing, unexpected, problems } },
-    );
-  }
-  let aeConfig: AutoencoderConfig;
-  let aeConfigSource: CalmCheckpointReport['aeConfigSource'];
-  let aeWeights: CalmCheckpointReport['aeWeights'];
-  let ae: Map<string, NamedArray>;
-  const aePath = options.aePath;
+  const embedded = hasEmbeddedAutoencoder(raw);
+  let aePath = options.aePath;
+  // Without a copy in the checkpoint, the autoencoder comes from ae_path when that exists here.
+  if (aePath === undefined && !embedded && config.aePath && (await pathExists(config.aePath))) aePath = config.aePath;
+  let ae: AutoencoderSource | undefined;
   if (aePath !== undefined) {
-    const aeFiles = await resolveModelFiles(aePath);
-    if (aeRaw.size > 0) {
-      aeConfig = aeFiles.configFile
-        ? await readAutoencoderConfigFile(aeFiles.configFile)
-        : aeConfigFromShapes(aeRaw, config, weightsFile);
-      aeConfigSource = aeFiles.configFile ? 'aePath' : 'inferred';
-      aeWeights = 'checkpoint';
-      ae = aeRaw;
+    if (embedded) {
+      const aeFiles = await resolveModelFiles(aePath);
+      if (aeFiles.configFile) ae = { config: await readAutoencoderConfigFile(aeFiles.configFile), label: aePath };
     } else {
       const read = await readAutoencoderCheckpoint(aePath);
-      aeConfig = read.config;
-      aeConfigSource = read.report.configSource === 'inferred' ? 'inferred' : 'aePath';
-      aeWeights = 'aePath';
-      ae = read.tensors;
+      ae = {
+        config: read.config,
+        configInferred: read.report.configSource === 'inferred',
+        tensors: read.tensors,
+        label: aePath,
+      };
     }
-  } else {
-    if (aeRaw.size === 0) {
-      const fromConfig = config.aePath;
-      if (fromConfig && (await pathExists(fromConfig))) return readCalmCheckpoint(path, { aePath: fromConfig });
-      fail(
-        'MISSING_PARAMETER',
-        `${weightsFile} has no ae_model.* weights and ae_path ${JSON.stringify(fromConfig)} does not exist here (the released configs point at the authors' server); pass aePath: a local copy of the autoencoder (e.g. cccczshao/CALM-Autoencoder).`,
-      );
-    }
-    aeConfig = aeConfigFromShapes(aeRaw, config, weightsFile);
-    aeConfigSource = 'inferred';
-    aeWeights = 'checkpoint';
-    ae = aeRaw;
   }
-  const checked = checkAutoencoderStateDict(
-    aeConfig,
-    ae,
-    `${weightsFile} (${aeWeights === 'checkpoint' ? 'ae_model.*' : aePath})`,
-  );
-  for (const a of checked.report.aliases) aliases.push(aeWeights === 'checkpoint' ? AE_PREFIX + a : a);
-  for (const d of checked.report.dtypes) dtypes.add(d);
-  return {
+  return assembleCalmCheckpoint({
     config,
-    aeConfig,
-    lm,
-    ae: checked.tensors,
-    report: { weightsFile, format, aeWeights, aeConfigSource, aliases, ignored, dtypes: [...dtypes] },
-  };
-}
-
-function toVariables(arrays: ReadonlyMap<string, NamedArray>): ParamRecord {
-  const out: ParamRecord = {};
-  for (const [name, a] of arrays) {
-    const data = a.data instanceof Float32Array ? a.data : Float32Array.from(a.data as ArrayLike<number>);
-    out[name] = tf.tidy(() => tf.variable(tf.tensor(data, a.shape, 'float32'), true));
-  }
-  return out;
+    raw,
+    weightsFile,
+    format,
+    ae,
+    missingAeHint: `ae_path ${JSON.stringify(config.aePath)} does not exist here (the released configs point at the authors' server); pass aePath: a local copy of the autoencoder (e.g. cccczshao/CALM-Autoencoder).`,
+  });
 }
 
 /**
@@ -382,9 +236,7 @@ export async function loadCalm(
   options: ReadCalmOptions = {},
 ): Promise<{ model: CalmModel; report: CalmCheckpointReport }> {
   const read = await readCalmCheckpoint(path, options);
-  const params = toVariables(read.lm);
-  const aeParams = toVariables(read.ae);
-  return { model: new CalmModel(read.config, read.aeConfig, { params, aeParams }), report: read.report };
+  return { model: calmModelFromCheckpoint(read), report: read.report };
 }
 
 const TORCH_DTYPE: Partial<Record<SafetensorsDtype, string>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };

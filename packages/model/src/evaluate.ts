@@ -20,6 +20,11 @@ export interface ModelEvalOptions {
   limit?: number;
   /** Contexts per model call. @defaultValue 64 */
   batchSize?: number;
+  /**
+   * Samples per scored position (`@calm/brierlm`'s `samplesPerPosition`): 2 is the paper's
+   * estimator; more lowers the variance for weak models. @defaultValue 2
+   */
+  samplesPerPosition?: number;
   /** Progress after every model call. */
   onProgress?: (progress: BrierProgress) => void;
   /** Aborts the evaluation. */
@@ -30,6 +35,7 @@ function brierOptions(options: ModelEvalOptions, rng: Rng) {
   return {
     rng,
     batchSize: options.batchSize ?? 64,
+    ...(options.samplesPerPosition !== undefined ? { samplesPerPosition: options.samplesPerPosition } : {}),
     ...(options.limit !== undefined ? { limit: options.limit } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.signal ? { signal: options.signal } : {}),

@@ -42,6 +42,11 @@ export interface CalmGenerateOptions {
   signal?: AbortSignal;
   /** Called after every generated chunk with the number of chunks generated so far. */
   onStep?: (chunks: number) => void;
+  /**
+   * Called after every generated chunk, once per prompt still generating, with that prompt's index
+   * and its new tokens (int32, PAD removed, up to K) — for streaming text as it is generated.
+   */
+  onTokens?: (prompt: number, tokens: Int32Array) => void;
 }
 
 /**
@@ -217,6 +222,7 @@ export async function generateCalm(
           const chunk = next.subarray(r * k, (r + 1) * k);
           if (finished[r]) chunk.fill(pad);
           rows[r]!.push(...chunk);
+          if (!finished[r] && options.onTokens) options.onTokens(members[r]!, stripPad(chunk, pad));
           if (!finished[r] && stopAtEos && chunk.includes(eos)) {
             finished[r] = true;
             finishedAtEos[members[r]!] = true;

@@ -2,9 +2,11 @@
  * `@calm/model`: the CALM language model and its AR baseline on TensorFlow.js — the Llama
  * backbone with a KV cache, the CALM LM (input compression, a generative head, the frozen
  * autoencoder) with the official parameter names and sequence alignment, the samplers BrierLM and
- * temperature sampling use, generation, evaluation and FLOPs accounting. Checkpoint folders
- * (official `pytorch_model.bin` and safetensors) live in `@calm/model/node`. Training lives in
- * `@calm/trainer`, the `calm` command line in `@calm/cli`.
+ * temperature sampling use, generation, evaluation and FLOPs accounting. Checkpoints held in memory
+ * (`config.json` objects and `model.safetensors` bytes, e.g. fetched by a page) load with
+ * {@link loadCalmFromBytes}; checkpoint folders (official `pytorch_model.bin` and safetensors) live
+ * in `@calm/model/node`, which reads the files and shares the same checks. This entry is
+ * browser-safe. Training lives in `@calm/trainer`, the `calm` command line in `@calm/cli`.
  *
  * Quick start:
  * ```ts
@@ -46,6 +48,14 @@ export {
   type LlamaOutput,
 } from './llama.js';
 export { CalmModel, calmParamSpecs, type CalmModelOptions, type CalmLossNoise } from './calm-model.js';
+export {
+  readCalmCheckpointBytes,
+  calmModelFromCheckpoint,
+  loadCalmFromBytes,
+  type CalmCheckpointBytes,
+  type CalmCheckpointContents,
+  type CalmCheckpointReport,
+} from './checkpoint-bytes.js';
 export { ArModel, arParamSpecs } from './ar-model.js';
 export { calmChunkSampler, arNextTokenModel, type CalmSamplerOptions, type ArModelAdapterOptions } from './samplers.js';
 export {
@@ -56,6 +66,8 @@ export {
   type GenerateResult,
 } from './generate.js';
 export { evaluateCalm, evaluateAr, brierSummary, type ModelEvalOptions } from './evaluate.js';
+export { arChunkSampler, type ArChunkSamplerOptions } from './ar-chunk-sampler.js';
+export { calmEnergyBounds, type EnergyBounds, type EnergyBoundsOptions } from './energy-bounds.js';
 export {
   calmInferenceFlops,
   calmTrainingFlops,

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCalmError } from '@calm/core';
+import { loadCalmFromBytes, readCalmCheckpointBytes } from '../src/index.js';
 import { convertCheckpoint, loadAr, loadCalm, readCalmCheckpoint, saveAr, saveCalm } from '../src/node.js';
 import { fixturePath, loadFixture, tinyArFromFixture, useWasm } from './helpers.js';
 
@@ -98,6 +99,73 @@ describe('CALM checkpoints', () => {
     );
     const ok = await readCalmCheckpoint(out, { aePath: officialAe });
     expect(ok.report.aeWeights).toBe('aePath');
+  });
+});
+
+describe('CALM checkpoints from bytes (browser-safe)', () => {
+  const fx = loadFixture('calm-tiny.safetensors');
+  const weights: Record<string, Float32Array | Int32Array> = Object.fromEntries(fx.names.map((n) => [n, fx.values(n)]));
+  const bytesOf = (dir: string) => ({
+    config: JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as unknown,
+    weights: new Uint8Array(readFileSync(join(dir, 'model.safetensors'))),
+  });
+  let folder: string;
+  let aeFolder: string;
+  beforeAll(async () => {
+    folder = join(tmp, 'bytes-calm');
+    aeFolder = join(tmp, 'bytes-ae');
+    await convertCheckpoint(official, folder, { aePath: officialAe });
+    await convertCheckpoint(officialAe, aeFolder);
+  });
+
+  it('reads the same arrays and report as the Node loader of the folder', async () => {
+    const fromFiles = await readCalmCheckpoint(folder);
+    const fromBytes = readCalmCheckpointBytes(bytesOf(folder));
+    expect(fromBytes.config).toEqual(fromFiles.config);
+    expect(fromBytes.aeConfig).toEqual(fromFiles.aeConfig);
+    expect([...fromBytes.lm.keys()]).toEqual([...fromFiles.lm.keys()]);
+    expect([...fromBytes.ae.keys()]).toEqual([...fromFiles.ae.keys()]);
+    for (const [k, a] of fromFiles.lm) expect(fromBytes.lm.get(k)!.data).toEqual(a.data);
+    expect({ ...fromBytes.report, weightsFile: '' }).toEqual({ ...fromFiles.report, weightsFile: '' });
+    expect(fromBytes.report.weightsFile).toBe('model.safetensors');
+  });
+
+  it('loads a model with the checkpoint weights; the autoencoder config from its own config.json when given', async () => {
+    const { model, report } = loadCalmFromBytes(bytesOf(folder));
+    expect(report.aeConfigSource).toBe('inferred');
+    expectSameWeights(model.params, '', weights);
+    expectSameWeights(model.aeParams, 'ae_model.', weights);
+    model.dispose();
+    const ae = bytesOf(aeFolder);
+    const withAe = readCalmCheckpointBytes({ ...bytesOf(folder), aeConfig: ae.config });
+    expect(withAe.report).toMatchObject({ aeConfigSource: 'aePath', aeWeights: 'checkpoint' });
+    expect(withAe.aeConfig.klWeight).toBe(0.001);
+  });
+
+  it('takes the autoencoder weights from their own bytes when the checkpoint has no copy, and says so when absent', async () => {
+    const { readSafetensorsFile, writeSafetensorsFile } = await import('@calm/core/node');
+    const lmOnly = join(tmp, 'bytes-lm-only');
+    await convertCheckpoint(official, lmOnly, { aePath: officialAe });
+    const { tensors } = await readSafetensorsFile(join(lmOnly, 'model.safetensors'));
+    await writeSafetensorsFile(
+      join(lmOnly, 'model.safetensors'),
+      new Map([...tensors].filter(([k]) => !k.startsWith('ae_model.'))),
+    );
+    const ae = bytesOf(aeFolder);
+    const read = readCalmCheckpointBytes({ ...bytesOf(lmOnly), aeConfig: ae.config, aeWeights: ae.weights });
+    expect(read.report).toMatchObject({ aeWeights: 'aePath', aeConfigSource: 'aePath' });
+    expect(read.ae.get('encoder.embed_tokens.weight')!.data).toEqual(weights['ae_model.encoder.embed_tokens.weight']);
+    expect(() => readCalmCheckpointBytes(bytesOf(lmOnly))).toThrow(/no ae_model\.\* weights.*pass aeWeights/);
+    expect(() => readCalmCheckpointBytes({ ...bytesOf(lmOnly), weights: new Uint8Array(8) })).toSatisfy(
+      (f: () => unknown) => {
+        try {
+          f();
+        } catch (e) {
+          return isCalmError(e, 'FORMAT_ERROR');
+        }
+        return false;
+      },
+    );
   });
 });
 

@@ -3,7 +3,7 @@
 // runs. Models are tiny (V = 259: bytes + BOS, EOS, PAD; H = 32; two layers), so the file stays
 // fast on one core.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -20,6 +20,7 @@ import {
   KvCache,
   arConfig,
   arConfigFromJson,
+  arChunkSampler,
   arConfigToJson,
   arInferenceFlops,
   arNextTokenModel,
@@ -32,6 +33,7 @@ import {
   calmConfig,
   calmConfigFromJson,
   calmConfigToJson,
+  calmEnergyBounds,
   calmInferenceFlops,
   calmParamSpecs,
   calmTrainingFlops,
@@ -44,6 +46,9 @@ import {
   headParams,
   llamaForward,
   llamaParamSpecs,
+  loadCalmFromBytes,
+  readCalmCheckpointBytes,
+  calmModelFromCheckpoint,
   ropeCosSin,
   validateArConfig,
   validateCalmConfig,
@@ -319,6 +324,42 @@ describe('@calm/model examples', () => {
     expect(sampled.numPositions).toBe(calmResult.numPositions);
   });
 
+  it('samples chunks from the AR baseline for a like-for-like BrierLM', async () => {
+    const blocks = [Int32Array.from({ length: 32 }, (_, i) => 97 + (i % 26))];
+    // #region ar-chunk-sampler
+    // import { createRng } from '@calm/core';
+    // import { evaluateBrierLM } from '@calm/brierlm';
+    // import { arChunkSampler, calmChunkSampler } from '@calm/model';
+    // The same chunk estimator, positions and number of samples for CALM and the AR baseline:
+    const options = { samplesPerPosition: 8, seed: 0 };
+    const calmScore = await evaluateBrierLM(
+      { kind: 'chunk', sampler: calmChunkSampler(calm, { rng: createRng(1) }) },
+      blocks,
+      options,
+    );
+    const arScore = await evaluateBrierLM(
+      { kind: 'chunk', sampler: arChunkSampler(ar, { chunkSize: 4, rng: createRng(2) }) },
+      blocks,
+      options,
+    );
+    // calmScore.brier and arScore.brier: Brier-1..4 at the same chunk-boundary positions, with brierStderr
+    // #endregion ar-chunk-sampler
+    expect(arScore.numPositions).toBe(calmScore.numPositions);
+    expect(arScore.samplesPerPosition).toBe(8);
+  });
+
+  it('frames the held-out energy loss with its oracle and unconditional bounds', async () => {
+    const blocks = [Int32Array.from({ length: 32 }, (_, i) => 97 + (i % 26))];
+    // #region energy-bounds
+    // import { calmEnergyBounds } from '@calm/model';
+    // blocks: held-out blocks of the same length, multiples of K
+    const bounds = await calmEnergyBounds(calm, blocks, { seed: 0 });
+    // bounds.model: the model's held-out energy loss; bounds.oracle ≤ it ≤ bounds.unconditional once it learned context
+    // #endregion energy-bounds
+    expect(bounds.oracle).toBeLessThan(bounds.unconditional);
+    expect(bounds.positions).toBe(7);
+  });
+
   it('counts parameters and FLOPs as Table 1 does', () => {
     // #region flops
     // import { RELEASED_AUTOENCODER_CONFIG } from '@calm/autoencoder';
@@ -368,6 +409,28 @@ describe('@calm/model/node examples', () => {
     expect(arrays.config.hiddenSize).toBe(32);
     expect(converted.kind).toBe('calm');
     expect(existsSync(join(out, 'calm', 'model.safetensors'))).toBe(true);
+  });
+
+  it('loads a checkpoint held in memory (a page: fetch or a file input)', async () => {
+    const saved = tinyCalm(3);
+    await saveCalm(join(out, 'calm-bytes'), saved);
+    const configJson = readFileSync(join(out, 'calm-bytes', 'config.json'), 'utf8');
+    const safetensors = new Uint8Array(readFileSync(join(out, 'calm-bytes', 'model.safetensors')));
+    // #region checkpoint-bytes
+    // import { calmModelFromCheckpoint, loadCalmFromBytes, readCalmCheckpointBytes } from '@calm/model';
+    // In a page: const configJson = await (await fetch('calm-quickstart/calm/final/config.json')).text();
+    //            const safetensors = new Uint8Array(await (await fetch('…/model.safetensors')).arrayBuffer());
+    const { model, report } = loadCalmFromBytes({ config: JSON.parse(configJson), weights: safetensors });
+    // report.aeWeights 'checkpoint': the ae_model.* copy; pass aeConfig / aeWeights for the autoencoder's own files
+    const contents = readCalmCheckpointBytes({ config: JSON.parse(configJson), weights: safetensors }); // typed arrays
+    const again = calmModelFromCheckpoint(contents); // the same weights as `model`
+    // #endregion checkpoint-bytes
+    expect(report.aeWeights).toBe('checkpoint');
+    expect(model.numParams()).toBe(saved.numParams());
+    expect(Array.from(again.params['transformer.norm.weight']!.dataSync())).toEqual(
+      Array.from(saved.params['transformer.norm.weight']!.dataSync()),
+    );
+    for (const m of [model, again, saved]) m.dispose();
   });
 
   it('saves and loads the AR baseline', async () => {

@@ -80,6 +80,22 @@ describe('generateCalm', () => {
     expect(out.sequences.every((s) => !s.includes(79))).toBe(true);
   });
 
+  it('streams each chunk of each prompt through onTokens as it is generated', async () => {
+    const streamed: number[][] = [[], []];
+    const steps: number[] = [];
+    const r = await generateCalm(calm, [prompt10, prompt12], {
+      rng: createRng(3),
+      maxNewTokens: 12,
+      stopAtEos: false,
+      onStep: (n) => steps.push(n),
+      onTokens: (p, tokens) => streamed[p]!.push(...tokens),
+    });
+    expect(streamed.map((s) => s.length)).toEqual([12, 12]);
+    expect(streamed[0]).toEqual(Array.from(r.generated[0]!));
+    expect(streamed[1]).toEqual(Array.from(r.generated[1]!));
+    expect(steps.length).toBe(r.steps);
+  });
+
   it('temperature 1/2 through the batch approximation, and the exact sampler', async () => {
     const a = await generateCalm(calm, [prompt12], {
       rng: createRng(1),

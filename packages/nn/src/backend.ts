@@ -4,7 +4,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { fail } from './internal/errors.js';
 import { registerCpuKernels, registerWasmKernels } from './wasm-kernels.js';
-import { initWasmWithThreads, PINNED_TFJS_VERSION } from './wasm-threads.js';
+import { platform } from '#platform';
+import { PINNED_TFJS_VERSION } from './version.js';
 
 /**
  * The compute backends `@calm/nn` can select.
@@ -48,9 +49,11 @@ export interface InitBackendOptions {
   env?: Record<string, string | undefined>;
   /**
    * Where the wasm binaries are, for bundled apps (passed to `setWasmPaths` of
-   * `@tensorflow/tfjs-backend-wasm`). Not needed in Node: tfjs finds them next to its own files.
+   * `@tensorflow/tfjs-backend-wasm`): a folder prefix ending in `/`, or one URL per binary (e.g.
+   * the URLs a bundler emits for `@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url`).
+   * Not needed in Node: tfjs finds them next to its own files.
    */
-  wasmPaths?: string;
+  wasmPaths?: string | WasmBinaryUrls;
   /**
    * Install the training kernels (`registerWasmKernels` on wasm, `registerCpuKernels` on cpu).
    * @defaultValue true
@@ -62,6 +65,22 @@ export interface InitBackendOptions {
    * software rasteriser, with `EGL_PLATFORM=surfaceless`).
    */
   webgpuFlags?: string[];
+}
+
+/**
+ * One URL per binary of `@tensorflow/tfjs-backend-wasm`, for {@link InitBackendOptions.wasmPaths}.
+ * tfjs picks the binary the browser supports (SIMD, threads); a missing one is only an error when it
+ * is the one picked.
+ * @see {@link initBackend}
+ * @category Backends
+ */
+export interface WasmBinaryUrls {
+  /** The plain binary (no SIMD). */
+  'tfjs-backend-wasm.wasm'?: string;
+  /** The SIMD binary (every current browser and Node). */
+  'tfjs-backend-wasm-simd.wasm'?: string;
+  /** The SIMD + threads binary (used only on cross-origin isolated pages). */
+  'tfjs-backend-wasm-threaded-simd.wasm'?: string;
 }
 
 /**
@@ -204,6 +223,11 @@ async function loadWebgpu(flags: string[] | undefined): Promise<string> {
   } else {
     adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   }
+  if (platform.name === 'browser' && adapter && mode === 'navigator.gpu' && tf.findBackendFactory('webgpu')) {
+    // A page that imported @tensorflow/tfjs-backend-webgpu: its own factory works in browsers (and
+    // bundlers cannot follow the optional import below).
+    return 'navigator.gpu; adapter found';
+  }
   if (!adapter) {
     fail(
       'MISSING_BACKEND',
@@ -216,7 +240,10 @@ async function loadWebgpu(flags: string[] | undefined): Promise<string> {
   } catch (e) {
     return fail(
       'MISSING_BACKEND',
-      `backend "webgpu" needs @tensorflow/tfjs-backend-webgpu ${OPTIONAL_IMPORT_HINT}: npm i @tensorflow/tfjs-backend-webgpu@${PINNED_TFJS_VERSION}.`,
+      `backend "webgpu" needs @tensorflow/tfjs-backend-webgpu ${OPTIONAL_IMPORT_HINT}: npm i @tensorflow/tfjs-backend-webgpu@${PINNED_TFJS_VERSION}` +
+        (platform.name === 'browser'
+          ? ", and in a bundled page import '@tensorflow/tfjs-backend-webgpu' before initBackend (bundlers do not see optional imports)."
+          : '.'),
       { cause: e },
     );
   }
@@ -250,13 +277,13 @@ async function loadWebgpu(flags: string[] | undefined): Promise<string> {
 }
 
 interface WasmPackage {
-  setWasmPaths(prefix: string): void;
+  setWasmPaths(prefixOrFileMap: string | WasmBinaryUrls): void;
   setThreadsCount(n: number): void;
   getThreadsCount(): number;
   version_wasm: string;
 }
 
-async function loadWasm(threads: number, wasmPaths: string | undefined): Promise<number> {
+async function loadWasm(threads: number, wasmPaths: string | WasmBinaryUrls | undefined): Promise<number> {
   let wasm: WasmPackage;
   try {
     wasm = (await import('@tensorflow/tfjs-backend-wasm')) as unknown as WasmPackage;
@@ -281,7 +308,7 @@ async function loadWasm(threads: number, wasmPaths: string | undefined): Promise
     return current;
   }
   if (wasmPaths !== undefined) wasm.setWasmPaths(wasmPaths);
-  if (threads > 1) await initWasmWithThreads(wasm, threads);
+  if (threads > 1) await platform.initWasmWithThreads(wasm, threads);
   else if (!(await tf.setBackend('wasm'))) {
     fail(
       'MISSING_BACKEND',

@@ -3,6 +3,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { NamedArray, SafetensorsDtype, TensorArray, TensorToWrite } from '@calm/core';
+import { platform } from '#platform';
 import { fail, sizeOf } from './internal/errors.js';
 
 /**
@@ -100,17 +101,7 @@ export interface SaveParamsOptions extends StoreDtypeOptions {
   maxShardBytes?: number;
 }
 
-async function nodeIo(): Promise<typeof import('@calm/core/node')> {
-  try {
-    return await import('@calm/core/node');
-  } catch (e) {
-    return fail(
-      'NOT_SUPPORTED',
-      'checkpoint files need Node (node:fs); in a browser use paramsToNamedArrays with serializeSafetensors from @calm/core.',
-      { cause: e },
-    );
-  }
-}
+const nodeIo = (): Promise<typeof import('@calm/core/node')> => platform.checkpointFiles();
 
 /**
  * Saves named tensors (e.g. a parameter record) to a safetensors file, atomically.
@@ -183,7 +174,7 @@ export async function saveParams(
 const isTorchBin = (file: string): boolean => file.endsWith('.bin') || file.endsWith('.bin.index.json');
 
 async function resolveCheckpoint(pathOrDir: string): Promise<string> {
-  const { stat, readdir } = await import('node:fs/promises');
+  const { stat, readdir } = await platform.fileSystem();
   let st: Awaited<ReturnType<typeof stat>>;
   try {
     st = await stat(pathOrDir);

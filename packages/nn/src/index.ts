@@ -12,6 +12,12 @@
  * package registers nothing (`sideEffects: false`); `initBackend` does the work. Peer:
  * `@tensorflow/tfjs` 4.22.0 (the union package, which registers gradients).
  *
+ * Browsers: bundlers that set the `browser` condition (Vite, esbuild, webpack) get a build of this
+ * entry without any Node built-in — the two-thread shim and the checkpoint *file* functions
+ * (`saveParams`, `loadParams`, `loadTensors`) then fail with `NOT_SUPPORTED`; pass
+ * `initBackend({ wasmPaths })` the URLs of the `.wasm` binaries, and import
+ * `@tensorflow/tfjs-backend-webgpu` yourself before `initBackend({ backend: 'webgpu' })`.
+ *
  * Quick start:
  * ```ts
  * import * as tf from '@tensorflow/tfjs';
@@ -30,7 +36,13 @@
  * @packageDocumentation
  */
 
-export { initBackend, type BackendName, type BackendInfo, type InitBackendOptions } from './backend.js';
+export {
+  initBackend,
+  type BackendName,
+  type BackendInfo,
+  type InitBackendOptions,
+  type WasmBinaryUrls,
+} from './backend.js';
 export {
   registerWasmKernels,
   unregisterWasmKernels,
@@ -39,7 +51,7 @@ export {
   WASM_KERNEL_OVERRIDES,
   type WasmKernelName,
 } from './wasm-kernels.js';
-export { PINNED_TFJS_VERSION } from './wasm-threads.js';
+export { PINNED_TFJS_VERSION } from './version.js';
 export {
   createParams,
   normalInit,

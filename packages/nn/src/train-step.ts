@@ -1,7 +1,8 @@
 // One optimiser step, the same for every model and every training loop: the gradients of one or
-// more micro-batch losses are summed, divided by the number of micro-batches, clipped to a global
-// norm, and applied by AdamW. Split in two so that a data-parallel trainer can sum the gradients
-// of several workers between the halves.
+// more micro-batch losses are summed, clipped to a global norm and applied by AdamW. Split in two
+// (accumulate, apply) so that a data-parallel trainer can sum the gradients of several workers
+// between the halves. Callers scale each micro-batch loss by 1/count so that the sum is the mean
+// (nanoGPT's `loss / gradient_accumulation_steps`); `trainStep` does it for them.
 
 import * as tf from '@tensorflow/tfjs';
 import type { AdamW } from './adamw.js';
@@ -11,7 +12,7 @@ import { fail } from './internal/errors.js';
 import type { ParamRecord } from './params.js';
 
 /**
- * Summed gradients of several micro-batches, before the division by their count.
+ * Summed losses and gradients of several micro-batches.
  * @see {@link accumulateGradients}
  * @category Training
  */
@@ -20,8 +21,6 @@ export interface GradientSum {
   lossSum: tf.Scalar;
   /** Sum of the micro-batch gradients by parameter name, each shaped like its parameter, float32. */
   gradSum: Record<string, tf.Tensor>;
-  /** Number of micro-batches summed. */
-  count: number;
 }
 
 /**
@@ -34,8 +33,8 @@ export interface GradientSum {
  * propagates (no leak).
  * @param losses - One function per micro-batch, each returning a float32 scalar loss (synchronous tensor code).
  * @param params - The parameters to differentiate (non-trainable ones are skipped).
- * @returns The summed loss (float32 scalar), the summed gradients (each shaped like its
- *   parameter, float32) and their count. Caller owns the returned tensors and must dispose them.
+ * @returns The summed loss (float32 scalar) and the summed gradients (each shaped like its
+ *   parameter, float32). Caller owns the returned tensors and must dispose them.
  * @throws `CalmError` `INVALID_ARGUMENT` without losses; whatever a loss throws.
  * @example
  * {@includeCode ../test/examples.test.ts#train-step}
@@ -66,7 +65,7 @@ export function accumulateGradients(losses: ReadonlyArray<() => tf.Scalar>, para
     tf.dispose([...(lossSum ? [lossSum] : []), ...Object.values(gradSum ?? {})]);
     throw e;
   }
-  return { lossSum: lossSum!, gradSum: gradSum!, count: losses.length };
+  return { lossSum: lossSum!, gradSum: gradSum! };
 }
 
 /**
@@ -81,60 +80,48 @@ export interface ApplyGradientsOptions {
 }
 
 /**
- * The second half of a step: divides summed gradients by the number of micro-batches (so the
- * update is that of their mean), clips them to a global norm and applies one optimiser update.
+ * The second half of a step: clips the step's gradients to a global norm and applies one
+ * optimiser update.
  * @param optimizer - The optimiser of the parameters.
- * @param sum - Summed gradients and their count (e.g. from {@link accumulateGradients}, or summed across workers); not disposed.
+ * @param grads - The step's gradients by parameter name (e.g. the summed, scaled micro-batch
+ *   gradients of {@link accumulateGradients}, or their sum across workers); not disposed.
  * @param options - Learning rate and clipping.
  * @returns The global gradient norm before clipping, a float32 scalar. Caller owns the returned
  *   tensor and must dispose it. Inputs are not disposed.
- * @throws `CalmError` `INVALID_ARGUMENT` for a bad count or clipping threshold.
+ * @throws `CalmError` `INVALID_ARGUMENT` for a bad clipping threshold.
  * @example
  * {@includeCode ../test/examples.test.ts#train-step}
  * @category Training
  */
 export function applyGradients(
   optimizer: AdamW,
-  sum: Pick<GradientSum, 'gradSum' | 'count'>,
+  grads: Record<string, tf.Tensor>,
   options: ApplyGradientsOptions = {},
 ): tf.Scalar {
   const maxGradNorm = options.maxGradNorm === undefined ? 1.0 : options.maxGradNorm;
   if (maxGradNorm !== null && !(maxGradNorm > 0 && Number.isFinite(maxGradNorm)))
     fail('INVALID_ARGUMENT', `applyGradients: maxGradNorm must be a finite number > 0 or null, got ${maxGradNorm}.`);
-  if (!Number.isInteger(sum.count) || sum.count < 1)
-    fail('INVALID_ARGUMENT', `applyGradients: count must be an integer >= 1, got ${sum.count}.`);
-  // The mean over micro-batches (one micro-batch: the sum itself, no copy).
-  const mean =
-    sum.count === 1
-      ? sum.gradSum
-      : tf.tidy(() => {
-          const out: Record<string, tf.Tensor> = {};
-          for (const [k, g] of Object.entries(sum.gradSum)) out[k] = tf.div(g, sum.count);
-          return out;
-        });
-  let update = mean;
-  let norm: tf.Scalar;
-  try {
-    if (maxGradNorm === null) norm = globalNorm(mean);
-    else {
-      const clipped = clipByGlobalNorm(mean, maxGradNorm);
-      update = clipped.grads;
-      norm = clipped.norm;
-    }
-    optimizer.step(update, options.lr);
-  } finally {
-    const temps = [
-      ...(mean === sum.gradSum ? [] : Object.values(mean)),
-      ...(update === mean ? [] : Object.values(update)),
-    ];
-    tf.dispose(temps);
+  if (maxGradNorm === null) {
+    const norm = globalNorm(grads);
+    optimizer.step(grads, options.lr);
+    return norm;
   }
-  return norm;
+  const clipped = clipByGlobalNorm(grads, maxGradNorm);
+  try {
+    optimizer.step(clipped.grads, options.lr);
+  } catch (e) {
+    clipped.norm.dispose();
+    throw e;
+  } finally {
+    tf.dispose(Object.values(clipped.grads));
+  }
+  return clipped.norm;
 }
 
 /**
- * One optimiser step over one or more micro-batches: {@link accumulateGradients}, then
- * {@link applyGradients} — the mean gradient, clipped to a global norm, applied by AdamW.
+ * One optimiser step over one or more micro-batches: each loss is scaled by 1/count so that the
+ * summed gradient is the mean's ({@link accumulateGradients}), then {@link applyGradients} clips it
+ * to a global norm and AdamW applies it.
  * @param optimizer - The optimiser of `params`.
  * @param params - The parameters (updated in place).
  * @param losses - One loss function per micro-batch (float32 scalars).
@@ -152,12 +139,17 @@ export function trainStep(
   losses: ReadonlyArray<() => tf.Scalar>,
   options: ApplyGradientsOptions = {},
 ): { loss: tf.Scalar; gradNorm: tf.Scalar } {
-  const sum = accumulateGradients(losses, params);
+  const scale = 1 / losses.length; // the sum of the scaled losses is their mean
+  const sum = accumulateGradients(
+    losses.map((loss) => () => tf.tidy(() => tf.mul(loss(), scale) as tf.Scalar)),
+    params,
+  );
   try {
-    const gradNorm = applyGradients(optimizer, sum, options);
-    const loss = tf.tidy(() => tf.div(sum.lossSum, sum.count) as tf.Scalar);
-    return { loss, gradNorm };
+    return { loss: sum.lossSum, gradNorm: applyGradients(optimizer, sum.gradSum, options) };
+  } catch (e) {
+    sum.lossSum.dispose();
+    throw e;
   } finally {
-    tf.dispose([sum.lossSum, ...Object.values(sum.gradSum)]);
+    tf.dispose(Object.values(sum.gradSum));
   }
 }

@@ -16,7 +16,7 @@ import { fail, sizeOf } from './internal/errors.js';
 import { ATTENTION_KERNELS } from './internal/attention-kernels.js';
 import { FUSED_KERNELS, gemmOf, simdOf } from './internal/fused-kernels.js';
 import { heapOffset, type WasmBackendLike } from './internal/wasm-backend.js';
-import { assertPinnedVersion } from './wasm-threads.js';
+import { assertPinnedVersion } from './version.js';
 
 /** The parts of tfjs-backend-cpu's `MathBackendCPU` the cpu override uses. */
 interface CpuBackendLike {

@@ -1,36 +1,11 @@
 // The opt-in two-thread shim for tfjs's wasm backend in Node (tfjs disables threads there because
 // its workers come from blob: URLs); it depends on tfjs 4.22.0 internals, so the version is checked.
+// Node only: reached through `#platform` (internal/platform-node.ts), never from a browser bundle.
 
 import * as tf from '@tensorflow/tfjs';
 import { fail } from './internal/errors.js';
-
-/**
- * The only tfjs version whose wasm internals the shims and kernels were written against.
- * @see {@link registerWasmKernels}, which refuses other versions.
- */
-export const PINNED_TFJS_VERSION = '4.22.0';
-
-interface WasmModuleExports {
-  setThreadsCount(n: number): void;
-  getThreadsCount(): number;
-  version_wasm: string;
-}
-
-/**
- * Checks that the loaded tfjs core (and wasm backend, when given) are the pinned version.
- * @internal
- */
-export function assertPinnedVersion(feature: string, wasmVersion?: string): void {
-  const core = tf.version_core;
-  if (core !== PINNED_TFJS_VERSION || (wasmVersion !== undefined && wasmVersion !== PINNED_TFJS_VERSION)) {
-    fail(
-      'NOT_SUPPORTED',
-      `${feature} depends on internals of @tensorflow/tfjs ${PINNED_TFJS_VERSION}, but tfjs-core ${core}` +
-        (wasmVersion !== undefined ? ` / tfjs-backend-wasm ${wasmVersion}` : '') +
-        ` is loaded; install @tensorflow/tfjs@${PINNED_TFJS_VERSION} and @tensorflow/tfjs-backend-wasm@${PINNED_TFJS_VERSION}, or run with one thread.`,
-    );
-  }
-}
+import type { WasmThreadsModule } from './internal/platform.js';
+import { assertPinnedVersion } from './version.js';
 
 /**
  * Initialises the wasm backend with `threads` XNNPACK threads through the worker shim (Node only).
@@ -43,7 +18,7 @@ export function assertPinnedVersion(feature: string, wasmVersion?: string): void
  * URL becomes the real file), and report 2·threads cores through `os.cpus()` for that moment.
  * @internal
  */
-export async function initWasmWithThreads(wasm: WasmModuleExports, threads: number): Promise<void> {
+export async function initWasmWithThreads(wasm: WasmThreadsModule, threads: number): Promise<void> {
   assertPinnedVersion('The wasm threads shim', wasm.version_wasm);
   if (typeof process === 'undefined' || typeof process.versions?.node !== 'string') {
     fail(

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { isCalmError } from '@calm/core';
 import { initBackend, wasmKernelsRegistered } from '../src/index.js';
-import { assertPinnedVersion, PINNED_TFJS_VERSION } from '../src/wasm-threads.js';
+import { assertPinnedVersion, PINNED_TFJS_VERSION } from '../src/version.js';
 
 const errorOf = async (p: Promise<unknown>): Promise<unknown> =>
   p.then(
@@ -74,6 +74,19 @@ describe('initBackend', () => {
     }
     expect(isCalmError(err, 'NOT_SUPPORTED')).toBe(true);
     expect((err as Error).message).toMatch(/tfjs-backend-wasm 4\.21\.0 is loaded; install @tensorflow\/tfjs@4\.22\.0/);
+  });
+
+  it('the browser build of #platform refuses the Node-only threads shim and checkpoint files', async () => {
+    const { platform } = await import('../src/internal/platform-browser.js');
+    const { platform: node } = await import('#platform');
+    expect(node.name).toBe('node');
+    expect(platform.name).toBe('browser');
+    const wasm = { setThreadsCount: () => undefined, getThreadsCount: () => 1, version_wasm: PINNED_TFJS_VERSION };
+    for (const p of [platform.initWasmWithThreads(wasm, 2), platform.checkpointFiles(), platform.fileSystem()]) {
+      const e = await errorOf(p);
+      expect(isCalmError(e, 'NOT_SUPPORTED')).toBe(true);
+      expect((e as Error).message).toMatch(/browser|Node-only/);
+    }
   });
 
   it('threads: 2 runs wasm on two XNNPACK threads (child process) and matches cpu', async () => {

@@ -105,15 +105,15 @@ describe('trainStep', () => {
     disposeParams(p2);
   });
 
-  it('applies the mean of summed gradients: accumulate then apply equals trainStep', () => {
+  it('sums micro-batch gradients: three scaled copies then apply equals trainStep on one', () => {
     const ids = batch(2, 5);
     const p1 = model(2);
     const p2 = model(2);
     const o1 = new AdamW(p1, { lr: 3e-3 });
     const o2 = new AdamW(p2, { lr: 3e-3 });
-    const sum = accumulateGradients([() => lossOf(p1, ids), () => lossOf(p1, ids), () => lossOf(p1, ids)], p1);
-    expect(sum.count).toBe(3);
-    const norm = applyGradients(o1, sum, { maxGradNorm: null });
+    const third = () => tf.tidy(() => tf.div(lossOf(p1, ids), 3) as tf.Scalar);
+    const sum = accumulateGradients([third, third, third], p1);
+    const norm = applyGradients(o1, sum.gradSum, { maxGradNorm: null });
     const r = trainStep(o2, p2, [() => lossOf(p2, ids)], { maxGradNorm: null });
     expectClose(norm, r.gradNorm, { atol: 1e-6, rtol: 1e-6, label: 'norm' });
     const v1 = values(p1);

@@ -156,3 +156,89 @@ export function argmaxChunkSampler(probs: ProbsFn, K: number) {
     },
   };
 }
+
+/**
+ * A first-order Markov chain as a `NextTokenModel`: the distribution after a context is
+ * `rows[last token]` (with `teacherForcedProbs`). With dyadic probabilities (0.5, 0.375, …) the
+ * float32 rows are exact, so the model's Brier-k is known in closed form ({@link markovKgramMoments}).
+ */
+export function markovModel(rows: readonly (readonly number[])[]) {
+  const V = rows.length;
+  const row = (c: ArrayLike<number>): readonly number[] => rows[c[c.length - 1]!]!;
+  return {
+    vocabSize: V,
+    probs: (c: ArrayLike<number>): Float64Array => Float64Array.from(row(c)),
+    async nextTokenProbs(contexts: readonly Int32Array[]): Promise<Float32Array> {
+      const out = new Float32Array(contexts.length * V);
+      contexts.forEach((c, b) => out.set(row(c), b * V));
+      return out;
+    },
+    async teacherForcedProbs(sequence: Int32Array): Promise<Float32Array> {
+      const out = new Float32Array(sequence.length * V);
+      for (let t = 0; t < sequence.length; t++) out.set(rows[sequence[t]!]!, t * V);
+      return out;
+    },
+  };
+}
+
+/** Brier-k of one position in closed form: P(y₁..y_k) and the power sums Σₓ P(x)² and Σₓ P(x)³ over k-grams. */
+export interface KgramMoments {
+  /** P(y₁..y_k | context). */
+  py: number;
+  /** Σ_{x ∈ V^k} P(x | context)², the collision probability. */
+  s2: number;
+  /** Σ_{x ∈ V^k} P(x | context)³. */
+  s3: number;
+  /** The exact Brier-k: 2·py − s2. */
+  brier: number;
+}
+
+/**
+ * Closed-form k-gram moments (k = 1..4) of a Markov chain after a context ending in `last`, for
+ * the gold continuation `target`: P(y₁..y_k) = Π rows, and Σₓ P(x)^m = (R^{∘m})^k·1 at `last`
+ * (R^{∘m}: entry-wise m-th power of the transition matrix).
+ */
+export function markovKgramMoments(
+  rows: readonly (readonly number[])[],
+  last: number,
+  target: ArrayLike<number>,
+): KgramMoments[] {
+  const V = rows.length;
+  const power = (m: number, v: number[]): number[] => rows.map((r) => r.reduce((acc, p, x) => acc + p ** m * v[x]!, 0));
+  let v2 = new Array<number>(V).fill(1);
+  let v3 = new Array<number>(V).fill(1);
+  const out: KgramMoments[] = [];
+  let py = 1;
+  let prev = last;
+  for (let k = 0; k < 4; k++) {
+    v2 = power(2, v2);
+    v3 = power(3, v3);
+    py *= rows[prev]![target[k]!]!;
+    prev = target[k]!;
+    out.push({ py, s2: v2[last]!, s3: v3[last]!, brier: 2 * py - v2[last]! });
+  }
+  return out;
+}
+
+/**
+ * The variance of the n-sample estimate 2·hits/n − pairs/(n(n−1)) at one position: a
+ * U-statistic of order 2 with kernel φ(x₁, x₂) = 1{x₁ = y} + 1{x₂ = y} − 1{x₁ = x₂}, so
+ * Var = 2/(n(n−1))·(2(n−2)·ζ₁ + ζ₂) with ζ₁ = Var(1{x = y} − P(x)) and ζ₂ = Var φ
+ * (→ 4ζ₁/n for large n; ζ₂ for n = 2).
+ */
+export function uStatisticBrierVariance(m: KgramMoments, n: number): number {
+  const { py, s2, s3 } = m;
+  const zeta1 = py * (1 - py) ** 2 + s3 - py ** 3 - (py - s2) ** 2;
+  const zeta2 = 2 * py + s2 - 2 * py * py - (2 * py - s2) ** 2;
+  return (2 / (n * (n - 1))) * (2 * (n - 2) * zeta1 + zeta2);
+}
+
+/**
+ * The variance of the mean of n/2 disjoint two-sample estimates (a naive n-sample estimator,
+ * also unbiased): 2ζ₂/n. Tests use it to show the variance check tells the estimators apart.
+ */
+export function disjointPairsBrierVariance(m: KgramMoments, n: number): number {
+  const { py, s2 } = m;
+  const zeta2 = 2 * py + s2 - 2 * py * py - (2 * py - s2) ** 2;
+  return (2 * zeta2) / n;
+}

@@ -129,3 +129,26 @@ export function normalize(w: ArrayLike<number>): Float64Array {
   for (let i = 0; i < w.length; i++) out[i] = w[i]! / s;
   return out;
 }
+
+/**
+ * Unbiased sample variance s² of `xs` with its standard error
+ * √((m₄ − s⁴·(R − 3)/(R − 1)) / R) from the sample fourth central moment m₄, for testing a
+ * predicted variance.
+ */
+export function sampleVariance(xs: ArrayLike<number>): { variance: number; stderr: number; n: number } {
+  const R = xs.length;
+  let s = 0;
+  for (let i = 0; i < R; i++) s += xs[i]!;
+  const mean = s / R;
+  let m2 = 0;
+  let m4 = 0;
+  for (let i = 0; i < R; i++) {
+    const d = (xs[i]! - mean) ** 2;
+    m2 += d;
+    m4 += d * d;
+  }
+  const variance = R > 1 ? m2 / (R - 1) : 0;
+  m4 /= R;
+  const v4 = Math.max(m4 - (variance * variance * (R - 3)) / (R - 1), 0);
+  return { variance, stderr: Math.sqrt(v4 / R), n: R };
+}

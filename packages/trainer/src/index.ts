@@ -24,12 +24,14 @@ export {
   latestCheckpoint,
   readMetrics,
   type TrainTask,
+  type TaskReplica,
   type TrainLoopOptions,
   type TrainResult,
   type TrainProgress,
   type MetricRecord,
 } from './train-loop.js';
-export { calmTrainTask, autoencoderTrainTask, arTrainTask } from './train-tasks.js';
+export { createTrainStepper, type TrainStepper, type MicroBatch } from './data-parallel.js';
+export { calmTrainTask, autoencoderTrainTask, arTrainTask, replicateTrainTask, type TaskArgs } from './train-tasks.js';
 export { defaultRunConfig, resolveRunConfig, type RunConfig, type CorpusName } from './run-config.js';
 export {
   trainFromConfig,

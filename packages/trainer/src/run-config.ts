@@ -61,6 +61,8 @@ export interface RunConfig {
     batchSize: number;
     /** Micro-batches per step. */
     gradAccum: number;
+    /** Data-parallel worker threads (`null`: the available cores, at most a divisor of `batchSize`). */
+    workers: number | null;
     /** Peak learning rate. */
     lr: number;
     /** AdamW β1. */
@@ -147,6 +149,7 @@ export function defaultRunConfig(stage: RunConfig['stage']): RunConfig {
       steps: 1000,
       batchSize: 16,
       gradAccum: 1,
+      workers: null,
       lr: stage === 'ae' ? 3e-3 : 1e-3,
       beta1: 0.9,
       beta2: 0.95,
@@ -204,6 +207,7 @@ const SCHEMA: Record<string, Check | Record<string, Check>> = {
     steps: nonNegInt,
     batchSize: posInt,
     gradAccum: posInt,
+    workers: orNull(posInt),
     lr: nonNeg,
     beta1: unit,
     beta2: unit,
@@ -321,6 +325,12 @@ export function resolveRunConfig(
     problems.push(`data.blockSize must hold at least 2 chunks (>= ${2 * k} tokens) for stage "calm"`);
   if (c.stage !== 'ar' && Number.isInteger(c.eval?.blockSize) && c.eval.blockSize % k !== 0)
     problems.push(`eval.blockSize ${c.eval.blockSize} must be a multiple of the chunk size K = ${k}`);
+  if (
+    Number.isInteger(c.train?.workers) &&
+    Number.isInteger(c.train?.batchSize) &&
+    c.train.batchSize % c.train.workers! !== 0
+  )
+    problems.push(`train.batchSize (${c.train.batchSize}) must be a multiple of train.workers (${c.train.workers})`);
   if (c.train?.schedule === 'cosine' && Number.isInteger(c.train.steps) && c.train.steps <= c.train.warmupSteps)
     problems.push('train.steps must exceed train.warmupSteps for the cosine schedule');
   if (c.train?.schedule === 'cosine' && typeof c.train.minLr === 'number' && c.train.minLr > c.train.lr)

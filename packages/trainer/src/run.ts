@@ -21,7 +21,16 @@ import {
   type LrSchedule,
   type ParamRecord,
 } from '@calm/nn';
-import { ArModel, CalmModel, arConfig, brierSummary, calmConfig, evaluateAr, evaluateCalm } from '@calm/model';
+import {
+  ArModel,
+  CalmModel,
+  arConfig,
+  brierSummary,
+  calmConfig,
+  calmEnergyBounds,
+  evaluateAr,
+  evaluateCalm,
+} from '@calm/model';
 import { fail } from './internal/errors.js';
 import type { RunConfig } from './run-config.js';
 import { runTraining, type MetricRecord, type TrainProgress, type TrainResult, type TrainTask } from './train-loop.js';
@@ -91,7 +100,8 @@ function fingerprintOf(config: RunConfig, tokenizer: Tokenizer): string {
     data,
     autoencoder,
     tokenizer: tokenizer.fingerprint,
-    train: { ...train, steps: undefined, maxMinutes: undefined },
+    // The worker count may change across a resume: the run is the same to float32 tolerance.
+    train: { ...train, steps: undefined, maxMinutes: undefined, workers: undefined },
   };
   return createHash('sha256').update(JSON.stringify(stable)).digest('hex').slice(0, 16);
 }
@@ -183,9 +193,12 @@ export async function trainFromConfig(config: RunConfig, options: TrainFromConfi
     }
     task = calmTrainTask(model, { blockSize: config.data.blockSize, aePath: config.autoencoder! });
     k = model.chunkSize;
+    // BrierLM, and the held-out energy loss between its oracle and unconditional bounds.
     if (evalBlocks.length)
-      evaluate = async ({ step }) =>
-        brierSummary(await evaluateCalm(model, evalBlocks, { seed: `${config.seed}/${step}` }));
+      evaluate = async ({ step }) => ({
+        ...brierSummary(await evaluateCalm(model, evalBlocks, { seed: `${config.seed}/${step}` })),
+        energy: await calmEnergyBounds(model, evalBlocks, { seed: `${config.seed}/${step}` }),
+      });
     info(
       `CALM: ${model.numParams()} LM parameters (autoencoder frozen, ${Object.values(ae.params).reduce((a, v) => a + v.size, 0)})`,
     );
@@ -209,6 +222,7 @@ export async function trainFromConfig(config: RunConfig, options: TrainFromConfi
     steps: config.train.steps,
     batchSize: config.train.batchSize,
     gradAccum: config.train.gradAccum,
+    ...(config.train.workers !== null ? { workers: config.train.workers } : {}),
     optimizer: {
       lr: config.train.lr,
       beta1: config.train.beta1,

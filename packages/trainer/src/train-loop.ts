@@ -1,26 +1,36 @@
-// The training loop shared by both stages and the AR baseline (Node only): micro-batches from a
-// resumable block stream, gradient accumulation, global-norm clipping, AdamW with a learning-rate
-// schedule, JSONL metric logs, periodic evaluation, and atomic checkpoints (model in the HF layout,
-// optimizer state, RNG state, data cursor) from which a run resumes exactly.
+// The training loop shared by both stages and the AR baseline (Node only), in the spirit of
+// nanoGPT's train.py: read a step's micro-batches, one optimiser step over them (on this thread or
+// on data-parallel workers), log, evaluate, checkpoint. Options, checkpoints and the step engines
+// live in their own modules; this file is the loop.
 
-import { appendFile, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { createRng, restoreRng, type Rng, type RngState } from '@calm/core';
-import { pathExists, readSafetensorsFile, writeSafetensorsFile, writeTextAtomic } from '@calm/core/node';
+import type * as tf from '@tensorflow/tfjs';
+import { createRng, type Rng } from '@calm/core';
 import type { BlockCursor, BlockStream } from '@calm/data-pile';
-import {
-  AdamW,
-  clipByGlobalNorm,
-  namedArraysToOptimizerState,
-  optimizerStateToNamedArrays,
-  paramGrads,
-  type AdamWOptions,
-  type LrSchedule,
-  type ParamRecord,
-} from '@calm/nn';
+import { AdamW, type AdamWOptions, type LrSchedule, type ParamRecord } from '@calm/nn';
+import { restoreCheckpoint, writeCheckpoint, writeFinalModel } from './checkpoints.js';
+import { startStepEngine, type MicroBatch } from './data-parallel.js';
 import { fail } from './internal/errors.js';
+import { resolveLoopOptions } from './loop-options.js';
+
+export { latestCheckpoint } from './checkpoints.js';
+
+/**
+ * How a worker thread rebuilds a task for data-parallel training: `import(module)[exportName](args)`
+ * must return the same task (same parameter names and shapes; its values are then overwritten
+ * with the main thread's).
+ * @see {@link TrainTask}
+ * @category Training
+ */
+export interface TaskReplica {
+  /** URL (`file:` or package specifier) of the module that exports the factory. */
+  module: string;
+  /** Name of the exported factory, `(args) => TrainTask | Promise<TrainTask>`. */
+  exportName: string;
+  /** Its argument: structured-cloneable (configs, typed arrays of frozen weights). */
+  args: unknown;
+}
 
 /**
  * What the loop trains: a parameter record, a loss on a batch of token blocks, and how to save
@@ -39,7 +49,7 @@ export interface TrainTask {
   /**
    * The training loss of one micro-batch (synchronous tensor code).
    * @param ids - Token blocks, shape [B, T], int32.
-   * @param rng - The run's training RNG (every random draw of the step comes from it).
+   * @param rng - This micro-batch's RNG (every random draw of its loss comes from it).
    * @returns The loss, a float32 scalar. Caller owns the returned tensor.
    */
   loss(ids: tf.Tensor2D, rng: Rng): tf.Scalar;
@@ -53,6 +63,11 @@ export interface TrainTask {
    * @param dir - The folder.
    */
   loadModel(dir: string): Promise<void>;
+  /**
+   * How worker threads rebuild this task, read when the workers start (after a resume restored
+   * the model); without it the task trains on one thread.
+   */
+  replica?(): TaskReplica;
 }
 
 /**
@@ -123,17 +138,24 @@ export interface TrainLoopOptions {
   outDir: string;
   /** Optimiser steps to reach (counting steps done before a resume). */
   steps: number;
-  /** Blocks per micro-batch. */
+  /** Blocks per micro-batch, over all workers (each worker takes `batchSize / workers`). */
   batchSize: number;
   /** Micro-batches per optimiser step (gradients are averaged). @defaultValue 1 */
   gradAccum?: number;
+  /**
+   * Worker threads computing gradients data-parallel, each with its own backend; gradients are
+   * summed in shared memory in a fixed order and every worker applies the same update. Needs the
+   * task's `replica` and must divide `batchSize`. @defaultValue the available cores (at most the
+   * largest divisor of `batchSize`), or 1 when the task has no `replica`
+   */
+  workers?: number;
   /** AdamW settings (the schedule overrides `lr` per step). */
   optimizer: AdamWOptions;
   /** Learning rate per step. */
   schedule: LrSchedule;
   /** Global-norm clipping threshold, `null` to disable. @defaultValue 1.0 */
   maxGradNorm?: number | null;
-  /** Seed of the training RNG (the data stream seeds its own shuffle). */
+  /** Seed of the training draws (micro-batch m of step s draws from `createRng(`${seed}/train/${s}/${m}`)`). */
   seed: number | string;
   /** Creates the data stream, resuming from `cursor` when given. */
   data: (cursor: BlockCursor | undefined) => BlockStream | Promise<BlockStream>;
@@ -187,6 +209,8 @@ export interface TrainResult {
   stoppedBy: 'steps' | 'data' | 'signal' | 'time';
   /** The step the run resumed from, or `null`. */
   resumedFrom: number | null;
+  /** Worker threads that computed gradients (1: this thread). */
+  workers: number;
   /** The model folder written at the end (`<outDir>/final`). */
   finalDir: string;
   /** The metrics log. */
@@ -197,388 +221,184 @@ export interface TrainResult {
   elapsedMs: number;
 }
 
-/** The JSON state of a checkpoint besides the model and optimiser tensors. */
-interface TrainerState {
-  version: 1;
-  kind: string;
-  step: number;
-  tokens: number;
-  flops: number;
-  elapsedMs: number;
-  rng: RngState;
-  data: BlockCursor;
-  fingerprint: string;
+/** Reads `count` micro-batches of `rows` blocks; `null` when the stream ends first. */
+async function readMicroBatches(stream: BlockStream, rows: number, count: number): Promise<MicroBatch[] | null> {
+  const out: MicroBatch[] = [];
+  for (let m = 0; m < count; m++) {
+    const batch = await stream.nextBatch(rows);
+    if (!batch) return null;
+    out.push({ ids: batch.ids, shape: batch.shape });
+  }
+  return out;
 }
 
-const STATE_FILE = 'trainer_state.json';
-const OPTIM_FILE = 'optimizer.safetensors';
-
-function checkOptions(o: TrainLoopOptions): void {
-  const problems: string[] = [];
-  const int = (v: unknown, name: string, min: number) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min)
-      problems.push(`${name} must be an integer >= ${min}, got ${String(v)}`);
+/** Appends records to `metrics.jsonl` (trimmed to the resumed step) and forwards them. */
+async function openMetricsLog(file: string, resumedAt: number | null, onLog?: (r: MetricRecord) => void) {
+  if (resumedAt === null) await writeFile(file, '');
+  else {
+    // Records after the checkpoint were written by the interrupted run (the last one possibly cut
+    // short by a kill): they are redone.
+    const lines = (await readFile(file, 'utf8').catch(() => '')).split('\n').filter((l) => l.trim() !== '');
+    const stepOf = (l: string) => {
+      try {
+        return (JSON.parse(l) as MetricRecord).step;
+      } catch {
+        return Number.POSITIVE_INFINITY;
+      }
+    };
+    const kept = lines.filter((l) => stepOf(l) <= resumedAt);
+    await writeFile(file, kept.length ? `${kept.join('\n')}\n` : '');
+  }
+  return async (record: MetricRecord): Promise<void> => {
+    await appendFile(file, `${JSON.stringify(record)}\n`);
+    onLog?.(record);
   };
-  int(o.steps, 'steps', 0);
-  int(o.batchSize, 'batchSize', 1);
-  int(o.gradAccum ?? 1, 'gradAccum', 1);
-  int(o.logEvery ?? 10, 'logEvery', 1);
-  int(o.checkpointEvery ?? 100, 'checkpointEvery', 0);
-  int(o.keepCheckpoints ?? 2, 'keepCheckpoints', 1);
-  int(o.evalEvery ?? 0, 'evalEvery', 0);
-  if (o.maxGradNorm !== undefined && o.maxGradNorm !== null && !(o.maxGradNorm > 0))
-    problems.push(`maxGradNorm must be > 0 or null, got ${o.maxGradNorm}`);
-  for (const [name, v] of [
-    ['evalIntervalMs', o.evalIntervalMs],
-    ['maxTimeMs', o.maxTimeMs],
-  ] as const) {
-    if (v !== undefined && !(v > 0)) problems.push(`${name} must be a number > 0, got ${String(v)}`);
-  }
-  if (!['auto', 'never', 'require'].includes(o.resume ?? 'auto'))
-    problems.push(`resume must be 'auto', 'never' or 'require', got ${String(o.resume)}`);
-  if (typeof o.outDir !== 'string' || o.outDir === '') problems.push('outDir must be a non-empty path');
-  if (typeof o.data !== 'function') problems.push('data must be a function returning a BlockStream');
-  if (problems.length)
-    fail('INVALID_CONFIG', `runTraining options have ${problems.length} problem(s):\n- ${problems.join('\n- ')}`, {
-      details: { problems },
-    });
-}
-
-function stepDir(step: number): string {
-  return `step-${String(step).padStart(7, '0')}`;
-}
-
-async function readJsonFile<T>(path: string): Promise<T> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch (e) {
-    return fail(
-      'FORMAT_ERROR',
-      `cannot read ${path}: ${(e as Error).message}; the checkpoint is damaged — delete it (and latest.json) to restart, or point latest.json at an older checkpoint.`,
-      { cause: e },
-    );
-  }
 }
 
 /**
- * Finds the checkpoint a run would resume from.
- * @param outDir - The run folder.
- * @returns The checkpoint folder and its step, or `null` when the run has none.
- * @throws `CalmError` `FORMAT_ERROR` for a damaged `latest.json`.
- * @example
- * {@includeCode ../test/examples.test.ts#run-training}
- * @category Training
- */
-export async function latestCheckpoint(outDir: string): Promise<{ dir: string; step: number } | null> {
-  const latest = join(outDir, 'latest.json');
-  if (!(await pathExists(latest))) return null;
-  const { checkpoint, step } = await readJsonFile<{ checkpoint: string; step: number }>(latest);
-  return { dir: join(outDir, checkpoint), step };
-}
-
-async function trimMetrics(file: string, step: number): Promise<void> {
-  if (!(await pathExists(file))) return;
-  const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim() !== '');
-  const kept = lines.filter((l) => {
-    try {
-      return (JSON.parse(l) as { step: number }).step <= step;
-    } catch {
-      return false;
-    }
-  });
-  await writeTextAtomic(file, kept.length ? `${kept.join('\n')}\n` : '');
-}
-
-/**
- * Trains a task: the official recipe's optimisation loop with exact resume.
+ * Trains a task: the official recipe's optimisation loop with exact resume, on one thread or on
+ * data-parallel worker threads.
  *
  * @remarks
- * Each optimiser step averages the gradients of `gradAccum` micro-batches of `batchSize` blocks,
- * clips them to `maxGradNorm` (global norm), and applies AdamW with `schedule(step)`. Every
- * random draw of the loss comes from one training RNG. A checkpoint folder
- * `checkpoints/step-NNNNNNN/` holds the model (HF layout), `optimizer.safetensors` (moments and
- * step counts) and `trainer_state.json` (step, tokens, FLOPs, RNG state, data cursor); it is
- * written under a temporary name and renamed into place, then `latest.json` is replaced
- * atomically, so a crash at any moment leaves the previous checkpoint intact. Resuming restores
- * all of it, so the continued loss trajectory equals an uninterrupted run's bit for bit on the
- * same backend. Device scalars are read only when a record is logged.
+ * Each optimiser step reads `gradAccum · workers` micro-batches of `batchSize / workers` blocks,
+ * scales each micro-batch loss by 1/(their number) so that the summed gradient is the mean, clips
+ * it to `maxGradNorm` (global norm) and applies AdamW with `schedule(step)` (`trainStep` of
+ * `@calm/nn`). Micro-batch m of step s draws its randomness from its own RNG, so a run with W
+ * workers equals a one-worker run with `batchSize / W` and `gradAccum · W` to float32 tolerance,
+ * and a run is bit-reproducible for a given worker count. A checkpoint folder
+ * `checkpoints/step-NNNNNNN/` holds the model (HF layout), `optimizer.safetensors` and
+ * `trainer_state.json` (step, tokens, FLOPs, data cursor); it is written under a temporary name
+ * and renamed into place, then `latest.json` is replaced atomically, so a crash at any moment
+ * leaves the previous checkpoint intact, and a resumed run continues bit for bit. Device scalars
+ * are read only when a record is logged.
  * @param task - What to train.
- * @param options - Steps, batch, optimiser, schedule, data, evaluation, logging, checkpoints.
+ * @param options - Steps, batch, workers, optimiser, schedule, data, evaluation, logging, checkpoints.
  * @returns Steps, tokens, FLOPs, the last loss and where the model was written.
  * @throws `CalmError` `INVALID_CONFIG` for bad options (all listed), `CHECKPOINT_VERSION`
  *   when resuming a run with other settings, `INVALID_ARGUMENT` when a run exists and `resume` is
- *   `'never'` (or none exists and it is `'require'`), `FORMAT_ERROR` for a damaged checkpoint.
+ *   `'never'` (or none exists and it is `'require'`), `FORMAT_ERROR` for a damaged checkpoint,
+ *   `WORKER_FAILED` when a worker thread fails.
  * @example
  * {@includeCode ../test/examples.test.ts#run-training}
  * @category Training
  */
 export async function runTraining(task: TrainTask, options: TrainLoopOptions): Promise<TrainResult> {
-  checkOptions(options);
-  const outDir = options.outDir;
-  const accum = options.gradAccum ?? 1;
-  const logEvery = options.logEvery ?? 10;
-  const ckptEvery = options.checkpointEvery ?? 100;
-  const keep = options.keepCheckpoints ?? 2;
-  const evalEvery = options.evalEvery ?? 0;
-  const maxGradNorm = options.maxGradNorm === undefined ? 1.0 : options.maxGradNorm;
-  const fingerprint = options.fingerprint ?? '';
-  const metricsFile = join(outDir, 'metrics.jsonl');
-  await mkdir(join(outDir, 'checkpoints'), { recursive: true });
-
-  const optimizer = new AdamW(task.params, options.optimizer);
-  let rng: Rng = createRng(`${options.seed}/train`);
-  let step = 0;
-  let tokens = 0;
-  let flops = 0;
-  let elapsedBefore = 0;
-  let cursor: BlockCursor | undefined;
-  let resumedFrom: number | null = null;
-
-  const found = await latestCheckpoint(outDir);
-  const mode = options.resume ?? 'auto';
-  if (found && mode === 'never')
-    fail(
-      'INVALID_ARGUMENT',
-      `${outDir} already holds a run (checkpoint at step ${found.step}); choose another outDir, delete it, or resume.`,
-    );
-  if (!found && mode === 'require')
-    fail('INVALID_ARGUMENT', `${outDir} holds no checkpoint to resume from (no latest.json).`);
-  if (found) {
-    const state = await readJsonFile<TrainerState>(join(found.dir, STATE_FILE));
-    if (state.version !== 1)
-      fail('CHECKPOINT_VERSION', `${found.dir}: trainer state version ${state.version} is not supported (expected 1).`);
-    if (state.kind !== task.kind)
-      fail('CHECKPOINT_VERSION', `${found.dir} is a "${state.kind}" run, not "${task.kind}"; use another outDir.`);
-    if (state.fingerprint !== fingerprint) {
-      fail(
-        'CHECKPOINT_VERSION',
-        `${found.dir} was written with other settings (fingerprint ${state.fingerprint} vs ${fingerprint}); resume with the original config, or use another outDir.`,
-      );
-    }
-    await task.loadModel(found.dir);
-    const { tensors } = await readSafetensorsFile(join(found.dir, OPTIM_FILE));
-    optimizer.setState(namedArraysToOptimizerState(tensors));
-    rng = restoreRng(state.rng);
-    step = state.step;
-    tokens = state.tokens;
-    flops = state.flops;
-    elapsedBefore = state.elapsedMs;
-    cursor = state.data;
-    resumedFrom = step;
-    await trimMetrics(metricsFile, step);
-  } else {
-    await writeFile(metricsFile, '');
-  }
-
-  const log = async (record: MetricRecord): Promise<void> => {
-    await appendFile(metricsFile, `${JSON.stringify(record)}\n`);
-    options.onLog?.(record);
+  const o = resolveLoopOptions(task, options);
+  const metricsFile = join(o.outDir, 'metrics.jsonl');
+  const optimizer = new AdamW(task.params, o.optimizer);
+  const run = await restoreCheckpoint(task, optimizer, o); // step, tokens, flops, cursor (zeros when fresh)
+  const log = await openMetricsLog(metricsFile, run.resumedFrom, o.onLog);
+  const stream = await o.data(run.cursor);
+  const engine = await startStepEngine(task, optimizer, o);
+  const started = performance.now();
+  const elapsed = () => run.elapsedMs + (performance.now() - started);
+  const result: TrainResult = {
+    ...{ steps: run.step, tokens: run.tokens, flops: run.flops, lastLoss: Number.NaN, stoppedBy: 'steps' },
+    ...{ resumedFrom: run.resumedFrom, workers: o.workers, finalDir: join(o.outDir, 'final'), metricsFile },
+    elapsedMs: 0,
   };
-
-  const stream = await options.data(cursor);
-  const start = performance.now();
-  const elapsed = (): number => elapsedBefore + (performance.now() - start);
-  let pending: tf.Scalar[] = [];
-  let lastGradNorm: tf.Scalar | null = null;
-  let lastLr = 0;
-  let lastLoss = Number.NaN;
-  let intervalTokens = 0;
-  let intervalStart = performance.now();
-  let stoppedBy: TrainResult['stoppedBy'] = 'steps';
-  let lastEval: Record<string, unknown> | undefined;
+  let pending: Array<{ loss: tf.Scalar | number; gradNorm: tf.Scalar | number; lr: number }> = [];
+  let interval = { tokens: 0, start: performance.now() };
+  let evalMs = 0;
   let lastEvalAt = performance.now();
   let lastEvalStep = -1;
-  let evalMs = 0;
+  let savedStep = run.resumedFrom ?? -1;
 
   const flushLog = async (): Promise<void> => {
     if (pending.length === 0) return;
     let sum = 0;
-    for (const l of pending) sum += (await l.data())[0]!;
-    const gradNorm = lastGradNorm ? (await lastGradNorm.data())[0]! : Number.NaN;
-    lastLoss = sum / pending.length;
-    tf.dispose(pending);
+    for (const p of pending) sum += await engine.read(p.loss);
+    const last = pending[pending.length - 1]!;
+    const gradNorm = await engine.read(last.gradNorm);
+    for (const p of pending) engine.dispose(p);
+    result.lastLoss = sum / pending.length;
     pending = [];
-    const secs = (performance.now() - intervalStart) / 1000;
+    const secs = (performance.now() - interval.start) / 1000;
+    const { step, tokens, flops } = run;
     await log({
       type: 'train',
       step,
-      loss: lastLoss,
-      lr: lastLr,
+      loss: result.lastLoss,
+      lr: last.lr,
       gradNorm,
       tokens,
       flops,
-      tokensPerSecond: secs > 0 ? intervalTokens / secs : 0,
       elapsedMs: elapsed(),
+      tokensPerSecond: secs > 0 ? interval.tokens / secs : 0,
     });
-    intervalTokens = 0;
-    intervalStart = performance.now();
+    interval = { tokens: 0, start: performance.now() };
   };
-
-  let checkpointedStep = resumedFrom ?? -1;
-  const checkpoint = async (): Promise<void> => {
-    if (checkpointedStep === step) return; // this step's checkpoint exists already (same state)
-    checkpointedStep = step;
-    const ckRoot = join(outDir, 'checkpoints');
-    const name = stepDir(step);
-    const tmp = join(ckRoot, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
-    await mkdir(tmp, { recursive: true });
-    await task.saveModel(tmp);
-    await writeSafetensorsFile(join(tmp, OPTIM_FILE), optimizerStateToNamedArrays(optimizer.getState(), task.params));
-    const state: TrainerState = {
-      version: 1,
-      kind: task.kind,
-      step,
-      tokens,
-      flops,
-      elapsedMs: elapsed(),
-      rng: rng.getState(),
-      data: stream.cursor(),
-      fingerprint,
-    };
-    await writeTextAtomic(join(tmp, STATE_FILE), `${JSON.stringify(state, null, 1)}\n`);
-    const final = join(ckRoot, name);
-    await rm(final, { recursive: true, force: true });
-    await rename(tmp, final);
-    await writeTextAtomic(
-      join(outDir, 'latest.json'),
-      `${JSON.stringify({ checkpoint: `checkpoints/${name}`, step })}\n`,
-    );
-    const all = (await readdir(ckRoot)).filter((n) => /^step-\d+$/.test(n)).sort();
-    for (const old of all.slice(0, Math.max(0, all.length - keep)))
-      await rm(join(ckRoot, old), { recursive: true, force: true });
-    for (const t of (await readdir(ckRoot)).filter((n) => n.endsWith('.tmp')))
-      await rm(join(ckRoot, t), { recursive: true, force: true });
-  };
-
-  const runEval = async (): Promise<void> => {
-    if (!options.evaluate) return;
+  const evaluate = async (): Promise<void> => {
+    if (!o.evaluate) return;
     const t = performance.now();
-    const metrics = await options.evaluate({ step, rng: createRng(`${options.seed}/eval/${step}`) });
+    await engine.sync(); // the evaluation reads this thread's parameters
+    const metrics = await o.evaluate({ step: run.step, rng: createRng(`${o.seed}/eval/${run.step}`) });
     evalMs += performance.now() - t;
-    lastEval = metrics;
-    lastEvalStep = step;
-    await log({ type: 'eval', step, tokens, flops, metrics });
+    result.lastEval = metrics;
+    lastEvalStep = run.step;
     lastEvalAt = performance.now();
+    await log({ type: 'eval', step: run.step, tokens: run.tokens, flops: run.flops, metrics });
+  };
+  const checkpoint = async (): Promise<void> => {
+    if (savedStep === run.step) return; // this step's checkpoint exists already
+    await flushLog();
+    await engine.sync();
+    await writeCheckpoint(task, optimizer, o, { ...run, elapsedMs: elapsed(), cursor: stream.cursor() });
+    savedStep = run.step;
   };
 
   try {
-    while (step < options.steps) {
-      if (options.signal?.aborted) {
-        stoppedBy = 'signal';
+    while (run.step < o.steps) {
+      if (o.signal?.aborted) {
+        result.stoppedBy = 'signal';
         break;
       }
       const t0 = performance.now();
-      let grads: Record<string, tf.Tensor> | null = null;
-      let stepLoss: tf.Scalar | null = null;
-      let stepTokens = 0;
-      let exhausted = false;
-      for (let micro = 0; micro < accum; micro++) {
-        const batch = await stream.nextBatch(options.batchSize);
-        if (!batch) {
-          exhausted = true;
-          break;
-        }
-        stepTokens += batch.ids.length;
-        const ids = tf.tensor2d(batch.ids, batch.shape, 'int32');
-        const { value, grads: g } = paramGrads(() => task.loss(ids, rng), task.params);
-        ids.dispose();
-        if (grads === null) {
-          grads = g;
-          stepLoss = value;
-        } else {
-          const prev: Record<string, tf.Tensor> = grads;
-          grads = tf.tidy(
-            () =>
-              Object.fromEntries(Object.entries(prev).map(([k, v]) => [k, tf.add(v, g[k]!)])) as Record<
-                string,
-                tf.Tensor
-              >,
-          );
-          const prevLoss: tf.Scalar = stepLoss!;
-          stepLoss = tf.add(prevLoss, value) as tf.Scalar;
-          tf.dispose([...Object.values(prev), ...Object.values(g), prevLoss, value]);
-        }
-      }
-      if (exhausted) {
-        if (grads) tf.dispose([...Object.values(grads), stepLoss!]);
-        stoppedBy = 'data';
+      const micro = await readMicroBatches(stream, o.batchSize / o.workers, o.gradAccum * o.workers);
+      if (!micro) {
+        result.stoppedBy = 'data';
         break;
       }
-      const averaged =
-        accum === 1
-          ? grads!
-          : tf.tidy(() => Object.fromEntries(Object.entries(grads!).map(([k, v]) => [k, tf.div(v, accum)])));
-      const meanLoss = accum === 1 ? stepLoss! : tf.tidy(() => tf.div(stepLoss!, accum) as tf.Scalar);
-      if (accum !== 1) tf.dispose([...Object.values(grads!), stepLoss!]);
-      let update = averaged;
-      if (lastGradNorm) lastGradNorm.dispose();
-      if (maxGradNorm !== null) {
-        const clipped = clipByGlobalNorm(averaged, maxGradNorm);
-        update = clipped.grads;
-        lastGradNorm = clipped.norm;
-        tf.dispose(Object.values(averaged));
-      } else {
-        lastGradNorm = tf.tidy(
-          () => tf.sqrt(tf.addN(Object.values(averaged).map((g) => tf.sum(tf.square(g))))) as tf.Scalar,
-        );
-      }
-      lastLr = options.schedule(optimizer.stepCount);
-      optimizer.step(update, lastLr);
-      tf.dispose(Object.values(update));
-      pending.push(meanLoss);
-      step++;
-      tokens += stepTokens;
-      flops += stepTokens * task.flopsPerToken;
-      intervalTokens += stepTokens;
+      const lr = o.schedule(run.step);
+      // One step: every micro-batch loss scaled by 1/micro.length (so the summed gradient is the
+      // mean, nanoGPT's `loss / gradient_accumulation_steps`), clipped, AdamW.
+      const { loss, gradNorm } = await engine.step(micro, { step: run.step, lr, scale: 1 / micro.length });
+      pending.push({ loss, gradNorm, lr });
+      const stepTokens = micro.reduce((n, b) => n + b.ids.length, 0);
+      run.step += 1;
+      run.tokens += stepTokens;
+      run.flops += stepTokens * task.flopsPerToken;
+      interval.tokens += stepTokens;
       const dt = (performance.now() - t0) / 1000;
-      options.onProgress?.({
-        step,
-        steps: options.steps,
-        tokens,
-        tokensPerSecond: dt > 0 ? stepTokens / dt : 0,
-        etaMs: (options.steps - step) * dt * 1000,
-        lr: lastLr,
+      o.onProgress?.({
+        step: run.step,
+        steps: o.steps,
+        tokens: run.tokens,
+        lr,
+        tokensPerSecond: stepTokens / dt,
+        etaMs: (o.steps - run.step) * dt * 1000,
       });
-      if (step % logEvery === 0) await flushLog();
-      const timeUp = options.maxTimeMs !== undefined && performance.now() - start - evalMs >= options.maxTimeMs;
+
+      if (run.step % o.logEvery === 0) await flushLog();
+      const timeUp = o.maxTimeMs !== undefined && performance.now() - started - evalMs >= o.maxTimeMs;
       const evalDue =
-        (evalEvery > 0 && step % evalEvery === 0) ||
-        (options.evalIntervalMs !== undefined && performance.now() - lastEvalAt >= options.evalIntervalMs);
-      if (evalDue && step < options.steps && !timeUp) await runEval();
-      if (ckptEvery > 0 && step % ckptEvery === 0 && step < options.steps) {
-        await flushLog();
-        await checkpoint();
-      }
+        (o.evalEvery > 0 && run.step % o.evalEvery === 0) ||
+        (o.evalIntervalMs !== undefined && performance.now() - lastEvalAt >= o.evalIntervalMs);
+      if (evalDue && run.step < o.steps && !timeUp) await evaluate();
+      if (o.checkpointEvery > 0 && run.step % o.checkpointEvery === 0 && run.step < o.steps) await checkpoint();
       if (timeUp) {
-        stoppedBy = 'time';
+        result.stoppedBy = 'time';
         break;
       }
     }
     await flushLog();
-    if (lastEvalStep !== step) await runEval();
+    if (lastEvalStep !== run.step) await evaluate();
     await checkpoint();
-    const finalDir = join(outDir, 'final');
-    const tmpFinal = join(outDir, `.final.${randomBytes(4).toString('hex')}.tmp`);
-    await mkdir(tmpFinal, { recursive: true });
-    await task.saveModel(tmpFinal);
-    await rm(finalDir, { recursive: true, force: true });
-    await rename(tmpFinal, finalDir);
-    const result: TrainResult = {
-      steps: step,
-      tokens,
-      flops,
-      lastLoss,
-      stoppedBy,
-      resumedFrom,
-      finalDir,
-      metricsFile,
-      elapsedMs: elapsed(),
-    };
-    if (lastEval) result.lastEval = lastEval;
-    return result;
+    await writeFinalModel(task, o.outDir);
+    return { ...result, steps: run.step, tokens: run.tokens, flops: run.flops, elapsedMs: elapsed() };
   } finally {
-    tf.dispose(pending);
-    if (lastGradNorm) lastGradNorm.dispose();
+    for (const p of pending) engine.dispose(p);
+    await engine.close();
     optimizer.dispose();
     await stream.close();
   }

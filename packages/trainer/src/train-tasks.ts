@@ -1,23 +1,31 @@
 // The three training tasks of the official recipe as `TrainTask`s (Node only): stage 1 trains the
 // autoencoder (its own loss from @calm/autoencoder, AE data layout), stage 2 trains the CALM LM with
-// the autoencoder frozen (energy loss, LM layout), and the AR baseline (cross-entropy, LM layout).
+// the autoencoder frozen (the head's loss, LM layout), and the AR baseline (cross-entropy, LM
+// layout). Each carries a replica, so data-parallel workers can rebuild it.
 
 import { join } from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
-import type { Rng } from '@calm/core';
-import { autoencoderLoss, type AutoencoderConfig } from '@calm/autoencoder';
+import * as tf from '@tensorflow/tfjs';
+import { createRng, type Rng } from '@calm/core';
+import {
+  autoencoderLoss,
+  autoencoderParamShapes,
+  createAutoencoderParams,
+  type AutoencoderConfig,
+} from '@calm/autoencoder';
 import { saveAutoencoder } from '@calm/autoencoder/node';
 import { loadParams, type ParamRecord } from '@calm/nn';
 import {
-  type ArModel,
-  type CalmModel,
+  ArModel,
+  CalmModel,
   arTrainingFlops,
   autoencoderTrainingFlops,
   calmTrainingFlops,
+  type ArConfig,
+  type CalmConfig,
 } from '@calm/model';
 import { saveAr, saveCalm } from '@calm/model/node';
 import { fail } from './internal/errors.js';
-import type { TrainTask } from './train-loop.js';
+import type { TaskReplica, TrainTask } from './train-loop.js';
 
 function checkBlock(blockSize: number, k: number, what: string): void {
   if (!Number.isInteger(blockSize) || blockSize < 2 * k || blockSize % k !== 0) {
@@ -44,6 +52,13 @@ export function calmTrainTask(model: CalmModel, options: { blockSize: number; ae
   }).perToken;
   return {
     kind: 'calm',
+    // The frozen autoencoder's weights as they are when the workers start (a resume reloads them).
+    replica: () => {
+      const aeParams = Object.fromEntries(
+        Object.entries(model.aeParams).map(([k, v]) => [k, v.dataSync() as Float32Array]),
+      );
+      return replicaOf({ kind: 'calm', config: model.config, aeConfig: model.aeConfig, aeParams, ...options });
+    },
     params: model.params,
     flopsPerToken: flops,
     loss: (ids: tf.Tensor2D, rng: Rng) => model.loss(ids, { rng }),
@@ -73,6 +88,7 @@ export function calmTrainTask(model: CalmModel, options: { blockSize: number; ae
 export function autoencoderTrainTask(params: ParamRecord, config: AutoencoderConfig): TrainTask {
   return {
     kind: 'ae',
+    replica: () => replicaOf({ kind: 'ae', config }),
     params,
     flopsPerToken: autoencoderTrainingFlops(config).perToken,
     loss: (ids: tf.Tensor2D, rng: Rng) => autoencoderLoss(params, config, ids, { rng, training: true }),
@@ -99,6 +115,7 @@ export function arTrainTask(model: ArModel, options: { blockSize: number }): Tra
   checkBlock(options.blockSize, 1, 'arTrainTask');
   return {
     kind: 'ar',
+    replica: () => replicaOf({ kind: 'ar', config: model.config, ...options }),
     params: model.params,
     flopsPerToken: arTrainingFlops(model.config, { context: options.blockSize }).perToken,
     loss: (ids: tf.Tensor2D) => model.loss(ids),
@@ -109,4 +126,69 @@ export function arTrainTask(model: ArModel, options: { blockSize: number }): Tra
       await loadParams(join(dir, 'model.safetensors'), model.params);
     },
   };
+}
+
+/**
+ * What a data-parallel worker needs to rebuild one of the built-in tasks (structured-cloneable):
+ * configurations, and for CALM the frozen autoencoder's weights. The trainable weights themselves
+ * come from the main thread.
+ * @see {@link replicateTrainTask}
+ * @category Training
+ */
+export type TaskArgs =
+  | { /** Stage 1. */ kind: 'ae' /** The autoencoder's configuration. */; config: AutoencoderConfig }
+  | {
+      /** Stage 2. */
+      kind: 'calm';
+      /** The CALM configuration. */
+      config: CalmConfig;
+      /** The frozen autoencoder's configuration. */
+      aeConfig: AutoencoderConfig;
+      /** The frozen autoencoder's weights by name, each row-major float32. */
+      aeParams: Record<string, Float32Array>;
+      /** Tokens per block. */
+      blockSize: number;
+      /** Recorded in saved configs. */
+      aePath?: string;
+    }
+  | {
+      /** The AR baseline. */ kind: 'ar' /** Its configuration. */;
+      config: ArConfig /** Tokens per block. */;
+      blockSize: number;
+    };
+
+function replicaOf(args: TaskArgs): TaskReplica {
+  return { module: '@calm/trainer', exportName: 'replicateTrainTask', args };
+}
+
+/**
+ * Rebuilds a built-in task in a data-parallel worker from its {@link TaskArgs} (fresh parameters
+ * of the right names and shapes; the loop then copies the main thread's values into them).
+ * @param args - From the task's `replica`.
+ * @returns The task.
+ * @throws `CalmError` `INVALID_CONFIG` for arguments that do not describe a task.
+ * @see {@link runTraining}
+ * @category Training
+ */
+export function replicateTrainTask(args: TaskArgs): TrainTask {
+  const rng = createRng('replica');
+  if (args.kind === 'ae') return autoencoderTrainTask(createAutoencoderParams(args.config, rng), args.config);
+  if (args.kind === 'ar') return arTrainTask(new ArModel(args.config, { rng }), { blockSize: args.blockSize });
+  if (args.kind === 'calm') {
+    const shapes = autoencoderParamShapes(args.aeConfig) as Record<string, number[]>;
+    const aeParams = tf.tidy(() =>
+      Object.fromEntries(
+        Object.entries(args.aeParams).map(([k, v]) => [k, tf.variable(tf.tensor(v, shapes[k]), false)]),
+      ),
+    );
+    const model = new CalmModel(args.config, args.aeConfig, { rng, aeParams });
+    return calmTrainTask(model, {
+      blockSize: args.blockSize,
+      ...(args.aePath !== undefined ? { aePath: args.aePath } : {}),
+    });
+  }
+  return fail(
+    'INVALID_CONFIG',
+    `replicateTrainTask: unknown task kind ${JSON.stringify((args as { kind?: unknown })?.kind)}.`,
+  );
 }

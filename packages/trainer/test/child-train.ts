@@ -1,5 +1,6 @@
-// Child process of the SIGKILL resume test: trains the tiny CALM run in `outDir` and, when it has
-// logged step `pauseAt` (after the checkpoint of the step before), writes `paused` and waits to be killed.
+// Child process of the SIGKILL resume test: trains the tiny CALM run in `outDir` (on `workers`
+// threads) and, when it has logged step `pauseAt` (after the checkpoint of the step before), writes
+// `paused` and waits to be killed.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '@calm/nn';
@@ -7,11 +8,16 @@ import { calmTrainTask, runTraining } from '../src/index.js';
 import { tinyCalm } from '@calm/testing/models';
 import { tinyLoopOptions } from './train-helpers.js';
 
-const [outDir, steps, pauseAt] = [process.argv[2]!, Number(process.argv[3]), Number(process.argv[4])];
+const [outDir, steps, pauseAt, workers] = [
+  process.argv[2]!,
+  Number(process.argv[3]),
+  Number(process.argv[4]),
+  Number(process.argv[5] ?? 1),
+];
 await initBackend({ backend: 'wasm', threads: 1 });
 const model = tinyCalm();
 await runTraining(calmTrainTask(model, { blockSize: 64 }), {
-  ...tinyLoopOptions(outDir, steps),
+  ...tinyLoopOptions(outDir, steps, 'lm', workers),
   onLog: (record) => {
     if (record.type === 'train' && record.step === pauseAt) {
       writeFileSync(join(outDir, 'paused'), String(record.step));

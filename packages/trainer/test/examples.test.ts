@@ -7,12 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { arraySource, createBlockStream, type BlockCursor } from '@calm/data-pile';
 import { trainBpeTokenizer } from '@calm/data-pile/node';
+import { createRng } from '@calm/core';
 import { warmupConstantSchedule } from '@calm/nn';
 import type { ArModel } from '@calm/model';
 import { byteTokenizer, syntheticTexts, tinyAr } from '@calm/testing/models';
 import { useWasm } from '@calm/testing/tfjs';
 import {
   arTrainTask,
+  createTrainStepper,
   defaultRunConfig,
   latestCheckpoint,
   readMetrics,
@@ -64,6 +66,26 @@ describe('@calm/trainer examples', () => {
     expect(more.resumedFrom).toBe(4);
     expect(records.filter((r) => r.type === 'train')).toHaveLength(6);
     expect(latest?.step).toBe(6);
+  });
+
+  it('steps a task by hand, on this thread or on workers', async () => {
+    const rng = createRng(5);
+    const block = () => Int32Array.from({ length: 2 * 32 }, () => rng.int(259));
+    // #region train-stepper
+    // import { arTrainTask, createTrainStepper } from '@calm/trainer';
+    // ar: an ArModel; block(): 2 × 32 token ids
+    const stepper = await createTrainStepper(arTrainTask(ar, { blockSize: 32 }), {
+      optimizer: { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 },
+      seed: 1,
+      workers: 2, // data-parallel: micro-batch m goes to worker m mod 2
+    });
+    const micro = [block(), block()].map((ids) => ({ ids, shape: [2, 32] as [number, number] }));
+    const { loss, gradNorm } = await stepper.step(micro, 0, 1e-3); // the mean loss of the 4 blocks
+    await stepper.sync(); // ar.params now hold the workers' weights
+    await stepper.close();
+    // #endregion train-stepper
+    expect(stepper.workers).toBe(2);
+    expect(Number.isFinite(loss) && gradNorm > 0).toBe(true);
   });
 
   it('trains a stage from a JSON run configuration', async () => {

@@ -7,7 +7,12 @@ import { byteTokenizer, syntheticTexts } from '@calm/testing/models';
 import type { TrainLoopOptions } from '../src/index.js';
 
 /** Loop options of the tiny runs (steps, batch, data stream with a shuffle buffer). */
-export function tinyLoopOptions(outDir: string, steps: number, layout: 'lm' | 'ae' = 'lm'): TrainLoopOptions {
+export function tinyLoopOptions(
+  outDir: string,
+  steps: number,
+  layout: 'lm' | 'ae' = 'lm',
+  workers = 1,
+): TrainLoopOptions {
   const tok = byteTokenizer();
   const source = arraySource(syntheticTexts());
   return {
@@ -15,6 +20,7 @@ export function tinyLoopOptions(outDir: string, steps: number, layout: 'lm' | 'a
     steps,
     batchSize: 2,
     gradAccum: 2,
+    workers,
     seed: 7,
     optimizer: { lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 },
     schedule: warmupConstantSchedule(3e-3, 3),

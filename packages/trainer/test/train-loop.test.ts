@@ -69,54 +69,62 @@ describe('runTraining', () => {
     expect(trainLosses(await readMetrics(split))).toEqual(ref);
   });
 
-  it('CALM: a run killed with SIGKILL resumes from its last checkpoint with bit-identical losses', async () => {
-    const steps = 8;
-    const ref = join(tmp, 'calm-ref');
-    await runTraining(calmTrainTask(tinyCalm(), { blockSize: 64 }), tinyLoopOptions(ref, steps));
-    const refLosses = trainLosses(await readMetrics(ref));
-    expect(refLosses.length).toBe(steps);
+  it.each([1, 2])(
+    'CALM on %i worker(s): a run killed with SIGKILL resumes from its last checkpoint with bit-identical losses',
+    async (workers) => {
+      const steps = 8;
+      const ref = join(tmp, `calm-ref-${workers}`);
+      await runTraining(calmTrainTask(tinyCalm(), { blockSize: 64 }), tinyLoopOptions(ref, steps, 'lm', workers));
+      const refLosses = trainLosses(await readMetrics(ref));
+      expect(refLosses.length).toBe(steps);
 
-    const run = join(tmp, 'calm-killed');
-    const child = spawn(
-      process.execPath,
-      [
-        '--conditions=@calm/source',
-        '--import',
-        'tsx',
-        new URL('./child-train.ts', import.meta.url).pathname,
-        run,
-        String(steps),
-        '5',
-      ],
-      {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
-      child.on('exit', (code, signal) => resolve(signal ?? code)),
-    );
-    const deadline = Date.now() + 90_000;
-    while (!existsSync(join(run, 'paused'))) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`child did not reach step 5: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    child.kill('SIGKILL');
-    expect(await exited).toBe('SIGKILL');
-    expect(readFileSync(join(run, 'paused'), 'utf8')).toBe('5');
-    const last = await latestCheckpoint(run);
-    expect(last!.step).toBe(4);
-    // The killed run logged step 5 after its last checkpoint; resuming drops it and redoes it.
-    expect(trainLosses(await readMetrics(run)).length).toBe(5);
-    const r = await runTraining(calmTrainTask(tinyCalm(42), { blockSize: 64 }), tinyLoopOptions(run, steps));
-    expect(r.resumedFrom).toBe(4);
-    expect(trainLosses(await readMetrics(run))).toEqual(refLosses);
-    expect(refLosses[steps - 1]!).toBeLessThan(refLosses[0]!);
-  });
+      const run = join(tmp, `calm-killed-${workers}`);
+      const child = spawn(
+        process.execPath,
+        [
+          '--conditions=@calm/source',
+          '--import',
+          'tsx',
+          new URL('./child-train.ts', import.meta.url).pathname,
+          run,
+          String(steps),
+          '5',
+          String(workers),
+        ],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
+        child.on('exit', (code, signal) => resolve(signal ?? code)),
+      );
+      const deadline = Date.now() + 90_000;
+      while (!existsSync(join(run, 'paused'))) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`child did not reach step 5: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      child.kill('SIGKILL');
+      expect(await exited).toBe('SIGKILL');
+      expect(readFileSync(join(run, 'paused'), 'utf8')).toBe('5');
+      const last = await latestCheckpoint(run);
+      expect(last!.step).toBe(4);
+      // The killed run logged step 5 after its last checkpoint; resuming drops it and redoes it.
+      expect(trainLosses(await readMetrics(run)).length).toBe(5);
+      const r = await runTraining(
+        calmTrainTask(tinyCalm(42), { blockSize: 64 }),
+        tinyLoopOptions(run, steps, 'lm', workers),
+      );
+      expect(r.resumedFrom).toBe(4);
+      expect(r.workers).toBe(workers);
+      expect(trainLosses(await readMetrics(run))).toEqual(refLosses);
+      expect(refLosses[steps - 1]!).toBeLessThan(refLosses[0]!);
+    },
+  );
 
   it('refuses to resume with other settings', async () => {
-    const out = join(tmp, 'calm-ref');
+    const out = join(tmp, 'calm-ref-1');
     await expect(
       runTraining(calmTrainTask(tinyCalm(), { blockSize: 64 }), { ...tinyLoopOptions(out, 10), fingerprint: 'other' }),
     ).rejects.toThrow(/other settings/);

@@ -1,6 +1,6 @@
-// Shared by the quickstart's main thread and its AR-baseline worker: one time-boxed training
-// stage on the embedded corpus (AdamW, warm-up, cosine over the stage's time, clipping), and the
-// per-text token cache that lets several stages tokenise the corpus once.
+// One time-boxed training stage of the quickstart on the embedded corpus (data-parallel on every
+// core; AdamW, warm-up, cosine over the stage's time, clipping), and the per-text token cache that
+// lets the stages tokenise the corpus once.
 
 import { join } from 'node:path';
 import { createRng } from '@calm/core';
@@ -67,11 +67,30 @@ export interface StageContext {
   outDir: string;
   seed: number;
   blockSize: number;
+  /** Data-parallel worker threads. */
+  workers: number;
+  /** AdamW's settings, clipping, warm-up and the schedule's floor (a fraction of lr). */
+  optimizer: {
+    beta1: number;
+    beta2: number;
+    eps: number;
+    weightDecay: number;
+    maxGradNorm: number;
+    warmupSteps: number;
+    lrFloor: number;
+  };
   source: DocumentSource;
   tokenizer: Tokenizer;
   encoder: BatchEncoder;
   signal?: AbortSignal;
   onEvent: (event: StageEvent) => void;
+}
+
+/** The largest divisor of `n` that is at most `max` (the workers that split a batch of `n` evenly). */
+function largestDivisor(n: number, max: number): number {
+  let w = Math.max(1, Math.min(n, max));
+  while (n % w !== 0) w--;
+  return w;
 }
 
 /**
@@ -80,15 +99,17 @@ export interface StageContext {
  */
 export async function trainStage(ctx: StageContext, s: StageSpec): Promise<TrainResult> {
   const started = performance.now();
+  const o = ctx.optimizer;
   let lastLoss = '';
   return runTraining(s.task, {
     outDir: join(ctx.outDir, s.dir),
     steps: 1_000_000,
     batchSize: s.batchSize,
+    workers: Math.min(ctx.workers, largestDivisor(s.batchSize, ctx.workers)),
     seed: ctx.seed,
-    optimizer: { lr: s.lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 },
-    schedule: timeCosineSchedule(s.lr, 20, s.timeMs),
-    maxGradNorm: 1.0,
+    optimizer: { lr: s.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay },
+    schedule: timeCosineSchedule(s.lr, o.warmupSteps, s.timeMs, o.lrFloor),
+    maxGradNorm: o.maxGradNorm,
     logEvery: 5,
     checkpointEvery: 0,
     resume: 'never',

@@ -18,7 +18,10 @@ import {
   parseTiktokenRanks,
   type TiktokenTokenizerOptions,
 } from '../tiktoken.js';
+import type { HfTokenizerOptions } from '../bpe.js';
 import type { Tokenizer } from '../tokenizer.js';
+
+export type { HfTokenizerOptions };
 
 type TokenizersModule = typeof import('tokenizers');
 
@@ -107,43 +110,13 @@ export async function loadTiktokenTokenizer(path: string, options: TiktokenToken
 }
 
 /**
- * Options of {@link loadHfTokenizer} and {@link hfTokenizerFromJson}.
- * @see {@link hfTokenizerFromJson}
- * @category Tokenizers
- */
-export interface HfTokenizerOptions {
-  /**
-   * BOS token string.
-   * @defaultValue `'<|begin_of_text|>'`
-   */
-  bosToken?: string;
-  /**
-   * EOS token string.
-   * @defaultValue `'<|end_of_text|>'`
-   */
-  eosToken?: string;
-  /**
-   * PAD token string, added as a special token when the tokenizer lacks it (as the official
-   * scripts do).
-   * @defaultValue `'[PAD]'`
-   */
-  padToken?: string;
-  /**
-   * Name reported by the tokenizer.
-   * @defaultValue `'hf-tokenizer'`
-   */
-  name?: string;
-  /** Name of the file the JSON came from, for error messages. */
-  fileName?: string;
-}
-
-/**
  * Creates a {@link Tokenizer} from the text of a HF `tokenizer.json`, encoded by HF `tokenizers`.
  *
  * @remarks
  * `encode` passes `addSpecialTokens: false` (packing adds BOS itself); special-token strings in
  * the text are still recognised, as in HF. `encodeBatch` runs on Rust threads (≈5 MB/s of text on
- * two cores for Llama 3).
+ * two cores for Llama 3). For byte-level BPE files (ours and Llama 3's), `bpeTokenizerFromJson` of
+ * `@calm/data-pile` gives the same ids in plain JavaScript, e.g. in a browser.
  *
  * @param json - The `tokenizer.json` text.
  * @param options - Special token strings and names.

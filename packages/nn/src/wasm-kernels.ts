@@ -61,6 +61,7 @@ export const WASM_KERNEL_OVERRIDES = [
   'CalmScaleMany',
   'CalmCausalAttention',
   'CalmCausalAttentionGrad',
+  'CalmCachedAttention',
   'Sum',
 ] as const;
 
@@ -283,6 +284,9 @@ function batchMatMulXnnpack(args: KernelArgs): TensorInfo {
   return out;
 }
 
+/** Up to this many rows, x·Wᵀ runs as dot products (no packing of W). */
+const GEMV_ROWS = 16;
+
 const threadCounts = new WeakMap<object, number>();
 function threadsOf(backend: WasmBackendLike): number {
   let t = threadCounts.get(backend);
@@ -328,8 +332,10 @@ function batchMatMul(args: KernelArgs): TensorInfo {
   const lda = transposeA ? m : k;
   const ldb = transposeB ? k : n;
   if (batchB === 1 && !transposeA) {
-    // One right operand for every batch: the batch folds into rows, one product.
-    g.gemm(batchA * m, n, k, aOff, lda, 0, bOff, ldb, transposeB ? 1 : 0, oOff, n, 0, g.work);
+    // One right operand for every batch: the batch folds into rows, one product. A few rows
+    // against a transposed weight (a decoding step's x·Wᵀ): dot products without packing.
+    if (transposeB && batchA * m <= GEMV_ROWS) g.gemvT(batchA * m, n, k, aOff, lda, bOff, ldb, oOff, n);
+    else g.gemm(batchA * m, n, k, aOff, lda, 0, bOff, ldb, transposeB ? 1 : 0, oOff, n, 0, g.work);
     return out;
   }
   const mapA = broadcastIndex(outer, outerA);

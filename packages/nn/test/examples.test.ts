@@ -10,6 +10,7 @@ import { createRng, parseSafetensors, serializeSafetensors } from '@calm/core';
 import { expectNoLeak } from '@calm/testing/tfjs';
 import {
   AdamW,
+  cachedSelfAttention,
   causalSelfAttention,
   clipByGlobalNorm,
   crossEntropy,
@@ -232,6 +233,24 @@ describe('@calm/nn examples', () => {
     // #endregion attention
     expect(out.shape).toEqual([b, t, heads * d]);
     tf.dispose([qkv, out]);
+  });
+
+  it('decodes with a key/value cache', () => {
+    // #region cached-attention
+    // import * as tf from '@tensorflow/tfjs';
+    // import { cachedSelfAttention } from '@calm/nn';
+    const [b, heads, d, capacity] = [1, 2, 4, 16];
+    const cache = { keys: tf.zeros([b, heads, capacity, d]), values: tf.zeros([b, heads, capacity, d]) } as {
+      keys: tf.Tensor4D;
+      values: tf.Tensor4D;
+    };
+    const prompt = tf.randomNormal([b, 5, 3 * heads * d]) as tf.Tensor3D; // q|k|v of 5 positions
+    const first = cachedSelfAttention(prompt, cache, 0, { numHeads: heads }); // [1, 5, 8]; positions 0–4 cached
+    const next = tf.randomNormal([b, 1, 3 * heads * d]) as tf.Tensor3D; // one more position
+    const out = cachedSelfAttention(next, cache, 5, { numHeads: heads }); // [1, 1, 8], attends positions 0–5
+    // #endregion cached-attention
+    expect(out.shape).toEqual([1, 1, 8]);
+    tf.dispose([cache.keys, cache.values, prompt, first, next, out]);
   });
 
   it('evaluates learning-rate schedules', () => {

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { expectNoLeak } from '@calm/testing/tfjs';
 import {
   AdamW,
+  cachedSelfAttention,
   causalSelfAttention,
   clipByGlobalNorm,
   createParams,
@@ -548,4 +549,61 @@ describe('causalSelfAttention', () => {
     });
     tf.dispose([qkv, bad]);
   });
+});
+
+describe('cachedSelfAttention', () => {
+  // Prompt then one position at a time over a cache must equal causal attention over the whole
+  // sequence, on wasm (in place) and on cpu (stock ops, buffers replaced).
+  for (const backend of ['wasm', 'cpu']) {
+    it(`equals causalSelfAttention over the whole sequence, step by step (${backend})`, async () => {
+      await tf.setBackend(backend);
+      const [b, t, nh, nkv, d] = [2, 7, 4, 2, 8];
+      const w = (nh + 2 * nkv) * d;
+      const x = tf.tensor3d(randomValues([b, t, w], seeded('cached')), [b, t, w]);
+      const table = (pos: number, len: number) => {
+        const cos = new Float32Array(len * d);
+        const sin = new Float32Array(len * d);
+        for (let p = 0; p < len; p++)
+          for (let j = 0; j < d; j++) {
+            const a = (pos + p) * 10000 ** (-(2 * (j % (d / 2))) / d);
+            cos[p * d + j] = Math.cos(a);
+            sin[p * d + j] = Math.sin(a);
+          }
+        return { cos: tf.tensor2d(cos, [len, d]), sin: tf.tensor2d(sin, [len, d]) };
+      };
+      const full = tf.tidy(() => causalSelfAttention(x, { numHeads: nh, numKvHeads: nkv, ...table(0, t) }));
+      const cache = { keys: tf.zeros([b, nkv, 9, d]) as tf.Tensor4D, values: tf.zeros([b, nkv, 9, d]) as tf.Tensor4D };
+      const parts: tf.Tensor[] = [];
+      await expectNoLeak(() => {
+        for (const [start, len] of [
+          [0, 3],
+          [3, 1],
+          [4, 1],
+          [5, 2],
+        ] as const) {
+          parts.push(
+            tf.tidy(() =>
+              cachedSelfAttention(tf.slice(x, [0, start, 0], [b, len, w]), cache, start, {
+                numHeads: nh,
+                numKvHeads: nkv,
+                ...table(start, len),
+              }),
+            ),
+          );
+        }
+      }, parts.length + 4); // the four outputs (and, on cpu, buffers replaced one for one)
+      const stepped = tf.concat(parts, 1);
+      expectSameResults(
+        { values: [(await stepped.data()) as Float32Array], shapes: [stepped.shape] },
+        { values: [(await full.data()) as Float32Array], shapes: [full.shape] },
+        1e-5,
+        `cached attention (${backend})`,
+      );
+      expect(() =>
+        cachedSelfAttention(tf.slice(x, [0, 0, 0], [b, 3, w]), cache, 7, { numHeads: nh, numKvHeads: nkv }),
+      ).toThrow(/capacity/);
+      tf.dispose([x, full, stepped, ...parts, cache.keys, cache.values]);
+      await tf.setBackend('wasm');
+    });
+  }
 });

@@ -87,6 +87,13 @@ describe('BatchMatMul', () => {
     { a: [300, 130], b: [9, 300], tA: true, tB: true },
     { a: [3, 5], b: [5, 2050] },
     { a: [2, 67, 260], b: [2, 260, 33] },
+    // a few rows against a transposed weight: dot products without packing (row counts 1–8, odd k)
+    { a: [1, 37], b: [9, 37], tB: true },
+    { a: [3, 64], b: [130, 64], tB: true },
+    { a: [2, 3, 33], b: [5, 33], tB: true, bcast: true },
+    { a: [8, 16], b: [7, 16], tB: true },
+    { a: [13, 35], b: [6, 35], tB: true }, // passes of eight rows, the second short
+    { a: [16, 64], b: [11, 64], tB: true },
     { a: [1, 1, 1], b: [1, 1, 1] },
   ];
   for (const c of cases) {

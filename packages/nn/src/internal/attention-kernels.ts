@@ -146,8 +146,67 @@ function causalAttentionGrad(args: Args): TensorInfo {
   return dqkv;
 }
 
+// Attention of T new positions over a key/value cache [B, kvHeads, capacity, D]: the new keys
+// (rotated) and values are written into the cache in place at positions past .. past + T − 1,
+// then each query attends keys 0 .. its own position. One query (a decoding step): dot products,
+// softmax and a weighted sum of value rows; several (a prompt): the blocked products.
+function cachedAttention(args: Args): TensorInfo {
+  const be = args.backend as WasmBackendLike;
+  const { b, t, d, nh, nkv, w, o, scale, rope } = dims(args);
+  const past = args.attrs!['past'] as number;
+  const keys = args.inputs['keys']!;
+  const cap = keys.shape[2]!;
+  const rep = nh / nkv;
+  const total = past + t;
+  const out = be.makeOutput([b, t, o], 'float32');
+  const scratch = be.makeOutput([t * d + Math.min(t, BLOCK) * total], 'float32');
+  try {
+    const k = simdOf(be);
+    const g = gemmOf(be);
+    const qkv = heapOffset(be, args.inputs['qkv']!);
+    const kOff = heapOffset(be, keys);
+    const vOff = heapOffset(be, args.inputs['values']!);
+    const cos = rope ? heapOffset(be, args.inputs['cos']!) : 0;
+    const sin = rope ? heapOffset(be, args.inputs['sin']!) : 0;
+    const qs = heapOffset(be, scratch);
+    const sc = qs + t * d * 4;
+    const outOff = heapOffset(be, out);
+    for (let bi = 0; bi < b; bi++) {
+      const rowBase = qkv + bi * t * w * 4;
+      for (let gi = 0; gi < nkv; gi++) {
+        const kBase = kOff + (bi * nkv + gi) * cap * d * 4;
+        const vBase = vOff + (bi * nkv + gi) * cap * d * 4;
+        k.ropeGather(rowBase + (nh + gi) * d * 4, w, kBase + past * d * 4, d, t, d, cos, sin, 1, rope);
+        k.ropeGather(rowBase + (nh + nkv + gi) * d * 4, w, vBase + past * d * 4, d, t, d, 0, 0, 1, 0);
+        for (let h = gi * rep; h < (gi + 1) * rep; h++) {
+          k.ropeGather(rowBase + h * d * 4, w, qs, d, t, d, cos, sin, scale, rope);
+          const outH = outOff + (bi * t * o + h * d) * 4;
+          if (t === 1) {
+            g.gemvT(1, total, d, qs, d, kBase, d, sc, total); // scores
+            k.causalSoftmax(sc, 1, total, past, total);
+            k.axpyRows(sc, vBase, d, outH, total, d);
+            continue;
+          }
+          for (let r0 = 0; r0 < t; r0 += BLOCK) {
+            const r1 = Math.min(r0 + BLOCK, t);
+            const m = r1 - r0;
+            const width = past + r1;
+            g.gemm(m, width, d, qs + r0 * d * 4, d, 0, kBase, d, 1, sc, width, 0, g.work);
+            k.causalSoftmax(sc, m, width, past + r0, width);
+            g.gemm(m, d, width, sc, width, 0, vBase, d, 0, outH + r0 * o * 4, o, 0, g.work);
+          }
+        }
+      }
+    }
+  } finally {
+    be.disposeData(scratch.dataId);
+  }
+  return out;
+}
+
 /** The attention kernels by (custom) kernel name. */
 export const ATTENTION_KERNELS = {
   CalmCausalAttention: causalAttention,
   CalmCausalAttentionGrad: causalAttentionGrad,
+  CalmCachedAttention: cachedAttention,
 } as unknown as Record<string, KernelFunc>;

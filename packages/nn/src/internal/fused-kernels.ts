@@ -22,13 +22,20 @@ export function simdOf(be: WasmBackendLike): SimdExports {
   return simdKernels(heapMemory(be));
 }
 
-const gemms = new WeakMap<object, { gemm: SimdExports['gemm']; work: number }>();
+interface Gemm {
+  gemm: SimdExports['gemm'];
+  /** A·Bᵀ for a few rows without packing (passes of 4 rows). */
+  gemvT: SimdExports['gemvT'];
+  work: number;
+}
+const gemms = new WeakMap<object, Gemm>();
 
-/** The matrix product and this backend's gemm work memory (allocated once, kept for its lifetime). */
-export function gemmOf(be: WasmBackendLike): { gemm: SimdExports['gemm']; work: number } {
+/** The matrix products and this backend's gemm work memory (allocated once, kept for its lifetime). */
+export function gemmOf(be: WasmBackendLike): Gemm {
   let g = gemms.get(be);
   if (g === undefined) {
-    g = { gemm: simdOf(be).gemm, work: be.wasm._malloc(GEMM_WORK_BYTES) >>> 0 };
+    const k = simdOf(be);
+    g = { gemm: k.gemm, gemvT: k.gemvT, work: be.wasm._malloc(GEMM_WORK_BYTES) >>> 0 };
     gemms.set(be, g);
   }
   return g;

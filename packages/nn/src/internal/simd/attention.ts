@@ -281,3 +281,48 @@ export function ropeKernel(backward: boolean): Fn {
 
 /** d / 2 for an even i32. */
 const i32div2 = (x: Code): Code => [...x, ...i32(1), 0x75]; // i32.shr_s
+
+/**
+ * (a, b, ldb, out, k, n): out[0..n) = Σ_{i<k} a[i]·b[i·ldb .. i·ldb + n) — a row vector times a
+ * matrix without packing (one decoding query's probabilities times the cached values).
+ */
+export function axpyRowsKernel(): Fn {
+  const fn = new Fn('axpyRows', [I32, I32, I32, I32, I32, I32]);
+  const [a, b, ldb, out, k, n] = [0, 1, 2, 3, 4, 5];
+  const i = fn.local(I32);
+  const j = fn.local(I32);
+  const row = fn.local(I32);
+  const va = fn.local(V128);
+  const sa = fn.local(F32);
+  fn.emit(
+    forStep(j, i32(0), get(n), 4, vstore(at(get(out), get(j)), vconst(0))),
+    forStep(j, get(j), get(n), 1, f32store(at(get(out), get(j)), f32(0))),
+    forStep(
+      i,
+      i32(0),
+      get(k),
+      1,
+      set(row, at(get(b), i32mul(get(i), get(ldb)))),
+      set(sa, f32load(at(get(a), get(i)))),
+      set(va, vsplat(get(sa))),
+      forStep(
+        j,
+        i32(0),
+        get(n),
+        4,
+        vstore(at(get(out), get(j)), vadd(vload(at(get(out), get(j))), vmul(get(va), vload(at(get(row), get(j)))))),
+      ),
+      forStep(
+        j,
+        get(j),
+        get(n),
+        1,
+        f32store(
+          at(get(out), get(j)),
+          f32add(f32load(at(get(out), get(j))), f32mul(get(sa), f32load(at(get(row), get(j))))),
+        ),
+      ),
+    ),
+  );
+  return fn;
+}

@@ -6,6 +6,9 @@
 // elements. Internal.
 import {
   at,
+  F32,
+  f32mul,
+  vhsum,
   block,
   br,
   brIf,
@@ -370,6 +373,97 @@ function gemmDriver(indices: { micro: number; packA: number; packB: number }): F
 }
 
 /**
+ * (m, n, k, a, lda, b, ldb, c, ldc): C[m, n] = A[m, k]·B[n, k]ᵀ for few rows (a decoding step):
+ * no packing; passes of `rowsPerPass` rows of A read each row of B once (`colsPerIter` B rows at
+ * a time, four-lane dot products, horizontal sums at the end). Short passes repeat their last row.
+ * (4 rows × 2 columns measured best: ~26 GFLOP/s up to 16 rows; 8 × 1 spills registers.)
+ */
+function gemvTKernel(name: string, rowsPerPass: number, colsPerIter: number): Fn {
+  const fn = new Fn(name, [I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [m, n, kk, a, lda, b, ldb, c, ldc] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const R = rowsPerPass;
+  const C = colsPerIter;
+  const r0 = fn.local(I32);
+  const j = fn.local(I32);
+  const k = fn.local(I32);
+  const rows = fn.local(I32);
+  const bp = Array.from({ length: C }, () => fn.local(I32)); // B row pointers
+  const ar = Array.from({ length: R }, () => fn.local(I32)); // A row pointers
+  const acc = Array.from({ length: R * C }, () => fn.local(V128)); // [row][column]
+  const sc = Array.from({ length: R * C }, () => fn.local(F32)); // scalar tails
+  const x = fn.local(V128);
+  const w = Array.from({ length: C }, () => fn.local(V128));
+  const tmp = fn.local(V128);
+  const xs = fn.local(F32);
+  const rowAddr = (rr: number) => i32add(get(a), i32mul(i32mul(i32add(get(r0), i32(rr)), get(lda)), i32(4)));
+  const outAddr = (rr: number, col: Code) =>
+    i32add(get(c), i32mul(i32add(i32mul(i32add(get(r0), i32(rr)), get(ldc)), col), i32(4)));
+  const at4 = (p: number) => i32add(get(p), i32mul(get(k), i32(4)));
+  /** Dot products of the pass's rows with `cols` rows of B starting at j. */
+  const columns = (cols: number): Code =>
+    cat(
+      ...bp
+        .slice(0, cols)
+        .map((p, cc) => set(p, i32add(get(b), i32mul(i32mul(i32add(get(j), i32(cc)), get(ldb)), i32(4))))),
+      ...acc.map((v) => set(v, vconst(0))),
+      ...sc.map((v) => set(v, f32(0))),
+      forStep(
+        k,
+        i32(0),
+        get(kk),
+        4,
+        ...w.slice(0, cols).map((v, cc) => set(v, vload(at4(bp[cc]!)))),
+        ...ar.map((p, rr) =>
+          cat(
+            set(x, vload(at4(p))),
+            ...w
+              .slice(0, cols)
+              .map((v, cc) => set(acc[rr * C + cc]!, vadd(get(acc[rr * C + cc]!), vmul(get(x), get(v))))),
+          ),
+        ),
+      ),
+      forStep(
+        k,
+        get(k),
+        get(kk),
+        1,
+        ...ar.map((p, rr) =>
+          cat(
+            set(xs, f32load(at4(p))),
+            ...bp
+              .slice(0, cols)
+              .map((q, cc) => set(sc[rr * C + cc]!, f32add(get(sc[rr * C + cc]!), f32mul(get(xs), f32load(at4(q)))))),
+          ),
+        ),
+      ),
+      ...Array.from({ length: R }, (_, rr) =>
+        ifThen(
+          i32ltS(i32(rr), get(rows)),
+          ...Array.from({ length: cols }, (_, cc) =>
+            f32store(
+              outAddr(rr, i32add(get(j), i32(cc))),
+              f32add(vhsum(get(acc[rr * C + cc]!), tmp), get(sc[rr * C + cc]!)),
+            ),
+          ),
+        ),
+      ),
+    );
+  fn.emit(
+    forStep(
+      r0,
+      i32(0),
+      i32add(get(m), i32(R - 1)),
+      R,
+      set(rows, min(fn, i32sub(get(m), get(r0)), i32(R))),
+      ...ar.map((p, rr) => set(p, select(rowAddr(rr), rowAddr(0), i32ltS(i32(rr), get(rows))))),
+      forStep(j, i32(0), get(n), C, columns(C)),
+      ...(C > 1 ? [forStep(j, get(j), get(n), 1, columns(1))] : []),
+    ),
+  );
+  return fn;
+}
+
+/**
  * The gemm functions, to be placed at module positions `base`, `base + 1`, … (the driver calls
  * the others by position); the driver is exported as `gemm`.
  */
@@ -379,5 +473,6 @@ export function gemmFunctions(base: number): Fn[] {
     packKernel('gemmPackA', MR),
     packKernel('gemmPackB', NR),
     gemmDriver({ micro: base, packA: base + 1, packB: base + 2 }),
+    gemvTKernel('gemvT', 4, 2),
   ];
 }

@@ -53,7 +53,7 @@ import {
   vstore,
   vsub,
 } from './asm.js';
-import { causalSoftmaxGradKernel, causalSoftmaxKernel, ropeKernel } from './attention.js';
+import { axpyRowsKernel, causalSoftmaxGradKernel, causalSoftmaxKernel, ropeKernel } from './attention.js';
 import { GEMM_WORK_BYTES, gemmFunctions } from './gemm.js';
 
 const cat = (...parts: Code[]): Code => parts.flat();
@@ -929,6 +929,7 @@ export const SIMD_KERNELS: Array<() => Fn> = [
   causalSoftmaxKernel,
   causalSoftmaxGradKernel,
   columnSumKernel,
+  axpyRowsKernel,
   () => ropeKernel(false),
   () => ropeKernel(true),
 ];
@@ -987,6 +988,7 @@ export interface SimdExports {
   sumSquares(x: number, n: number): number;
   columnSum(x: number, out: number, rows: number, n: number): void;
   causalSoftmax(p: number, rows: number, ld: number, firstQuery: number, width: number): void;
+  axpyRows(a: number, b: number, ldb: number, out: number, k: number, n: number): void;
   causalSoftmaxGrad(p: number, dp: number, rows: number, ld: number, firstQuery: number, width: number): void;
   ropeGather(
     src: number,
@@ -1012,6 +1014,8 @@ export interface SimdExports {
     scale: number,
     rope: number,
   ): void;
+  /** C[m, n] = A[m, k]·B[n, k]ᵀ for a few rows of A (no packing; B streamed once per 4 rows). */
+  gemvT(m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number): void;
   /**
    * C[m, n] = op(A)·op(B) (or += when `accumulate`); A [m, k] or [k, m] when aTrans, B [k, n] or
    * [n, k] when bTrans, row-major with leading dimensions in elements; `work` holds

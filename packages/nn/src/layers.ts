@@ -175,8 +175,19 @@ export function swiGluMlp(params: Record<string, tf.Tensor>, prefix: string, x: 
       `swiGluMlp("${prefix}"): gate_proj [${wg.shape.join(', ')}] and up_proj [${wu.shape.join(', ')}] must be equal 2-D [I, d].`,
     );
   return tf.tidy(() => {
-    // One matrix product for both projections (weights concatenated, gate first): [..., 2I].
-    const gu = linear({ 'gate_up.weight': tf.concat([wg, wu], 0) }, 'gate_up', x, { bias: false });
+    // Many rows (training): one product for both projections, weights concatenated (gate first).
+    // A few rows (decoding): two products and their small outputs concatenated instead.
+    const rows = x.size / (x.shape[x.rank - 1] ?? 1);
+    const gu =
+      rows > 16
+        ? linear({ 'gate_up.weight': tf.concat([wg, wu], 0) }, 'gate_up', x, { bias: false })
+        : tf.concat(
+            [
+              linear(params, `${prefix}.gate_proj`, x, { bias: false }),
+              linear(params, `${prefix}.up_proj`, x, { bias: false }),
+            ],
+            -1,
+          ); // [..., 2I]
     return linear(params, `${prefix}.down_proj`, swiGlu(gu), { bias: false }); // [..., d]
   });
 }

@@ -378,7 +378,8 @@ export function llamaForward(
     const cos = tf.tensor2d(cosArr, [t, d]);
     const sin = tf.tensor2d(sinArr, [t, d]);
     const scale = 1 / Math.sqrt(d);
-    let x: tf.Tensor3D = inputsEmbeds;
+    // The residual stream as [B·T, H] rows (no reshapes around each product); [B, T, ·] for attention.
+    let x: tf.Tensor2D = tf.reshape(inputsEmbeds, [b * t, h]);
     const layers: tf.Tensor3D[] = [];
     for (let i = 0; i < config.numHiddenLayers; i++) {
       const l = `${p}.layers.${i}`;
@@ -388,20 +389,21 @@ export function llamaForward(
         `${l}.qkv`,
         ['q_proj', 'k_proj', 'v_proj'].map((n) => `${l}.self_attn.${n}.weight`),
       );
-      const qkv = linear({ 'qkv.weight': wqkv }, 'qkv', normed, { bias: false }) as tf.Tensor3D;
+      const qkv = tf.reshape(linear({ 'qkv.weight': wqkv }, 'qkv', normed, { bias: false }), [b, t, -1]) as tf.Tensor3D;
       const attention = { numHeads: nh, numKvHeads: nkv, cos, sin, scale };
       const merged = buffers
         ? cachedSelfAttention(qkv, buffers[i]!, past, attention) // writes this step's keys and values
         : causalSelfAttention(qkv, attention);
-      x = tf.add(x, linear(params, `${l}.self_attn.o_proj`, merged, { bias: false })) as tf.Tensor3D;
+      const attnOut = linear(params, `${l}.self_attn.o_proj`, tf.reshape(merged, [b * t, nh * d]), { bias: false });
+      x = tf.add(x, attnOut) as tf.Tensor2D;
       // SwiGLU MLP, gate and up from one product
       const post = rmsNorm(params, `${l}.post_attention_layernorm`, x, eps);
       const wgu = joined(`${l}.gate_up`, [`${l}.mlp.gate_proj.weight`, `${l}.mlp.up_proj.weight`]);
       const gu = linear({ 'gate_up.weight': wgu }, 'gate_up', post, { bias: false });
-      x = tf.add(x, linear(params, `${l}.mlp.down_proj`, swiGlu(gu), { bias: false })) as tf.Tensor3D;
-      if (options.outputLayers) layers.push(x);
+      x = tf.add(x, linear(params, `${l}.mlp.down_proj`, swiGlu(gu), { bias: false })) as tf.Tensor2D;
+      if (options.outputLayers) layers.push(tf.reshape(x, [b, t, h]));
     }
-    const hidden = rmsNorm(params, `${p}.norm`, x, eps) as tf.Tensor3D;
+    const hidden = tf.reshape(rmsNorm(params, `${p}.norm`, x, eps), [b, t, h]) as tf.Tensor3D;
     return { hidden, layers };
   });
   if (cache) {

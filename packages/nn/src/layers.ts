@@ -69,10 +69,10 @@ export function linear(
     fail('SHAPE_MISMATCH', `linear: "${biasKey}" must be [${outF}], got [${b.shape.join(', ')}].`);
   return tf.tidy(() => {
     // 2-D matmul: tfjs's BatchMatMul gradient does not handle a batch broadcast against a matrix.
-    const x2 = tf.reshape(x, [-1, inF]); // [N, in]
+    const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, inF]); // [N, in]
     let y = tf.matMul(x2, w, false, true); // [N, out]
     if (b !== undefined) y = tf.add(y, b);
-    return tf.reshape(y, [...x.shape.slice(0, -1), outF]);
+    return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), outF]);
   });
 }
 

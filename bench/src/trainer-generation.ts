@@ -1,27 +1,17 @@
 // Benchmark of @calm/model: generation tokens/s of CALM (K = 4) against the AR baseline with the
 // same Llama backbone, and training tokens/s of both (and of the autoencoder) per backend, after
 // checking that KV-cache generation equals uncached sampling. Then a per-step breakdown of
-// generation: each part of a step timed alone at the same shapes (backbone with a growing cache,
-// energy head, autoencoder decode, input compression; the AR head and softmax), the host's share
-// (the rest of a measured step: syncs, sampling, bookkeeping) and kernel launches per step.
+// generation, timed inside real generate calls (backbone, energy head, autoencoder decode, input
+// compression; the AR backbone and lm_head), the host's share (the rest of a step: syncs,
+// sampling on the host, bookkeeping) and kernel launches per step.
 // Run: cd bench && pnpm exec tsx --conditions=@calm/source src/trainer-generation.ts [--backends wasm,cpu]
 // [--hidden 512 --layers 8] [--tag name] → table on stdout, JSON in results/trainer-generation[-name].json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { createRng, padToMultiple } from '@calm/core';
 import { autoencoderConfig, createAutoencoderParams } from '@calm/autoencoder';
-import { initBackend, linear, paramGrads, type BackendName } from '@calm/nn';
-import {
-  ArModel,
-  CalmModel,
-  KvCache,
-  arConfig,
-  calmChunkSampler,
-  calmConfig,
-  generateAr,
-  generateCalm,
-  llamaForward,
-} from '@calm/model';
+import { initBackend, paramGrads, type BackendName } from '@calm/nn';
+import { ArModel, CalmModel, arConfig, calmChunkSampler, calmConfig, generateAr, generateCalm } from '@calm/model';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -88,9 +78,9 @@ interface Row {
 interface Breakdown {
   backend: string;
   model: 'CALM' | 'AR';
-  /** Measured generation step (the generate run's median / steps), ms. */
+  /** A generation step (a generate call's time / steps), ms. */
   stepMs: number;
-  /** Parts timed alone, ms per step. */
+  /** Parts timed inside the generate calls, ms per step. */
   parts: Record<string, number>;
   /** The step minus its parts: syncs, host sampling, bookkeeping, ms. */
   hostMs: number;
@@ -98,17 +88,37 @@ interface Breakdown {
   launches: number;
 }
 
-/** Median ms of `f` over `reps` calls after two warm-up calls. */
-function timeMs(f: () => void, reps = 15): number {
-  f();
-  f();
-  const ms: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = performance.now();
-    f();
-    ms.push(performance.now() - t0);
+/**
+ * Wraps methods of `obj` with wall-clock timers while `f` runs; returns ms per method (summed over
+ * its calls, nested timed calls included in the outer one).
+ */
+async function timeMethods(
+  targets: Array<{ obj: object; method: string; label: string }>,
+  f: () => Promise<unknown>,
+): Promise<Record<string, number>> {
+  const acc: Record<string, number> = {};
+  const originals = targets.map(({ obj, method, label }) => {
+    const o = obj as Record<string, (...a: unknown[]) => unknown>;
+    const orig = o[method]!;
+    acc[label] = 0;
+    o[method] = function (this: unknown, ...a: unknown[]) {
+      const t0 = performance.now();
+      try {
+        return orig.apply(this, a);
+      } finally {
+        acc[label]! += performance.now() - t0;
+      }
+    };
+    return () => {
+      o[method] = orig;
+    };
+  });
+  try {
+    await f();
+  } finally {
+    for (const restore of originals) restore();
   }
-  return median(ms);
+  return acc;
 }
 
 /** Kernel launches (top level) while `f` runs: every wasm kernel wrapped with a counter. */
@@ -143,74 +153,79 @@ async function countLaunches(f: () => Promise<unknown>): Promise<number> {
   return count;
 }
 
-/** Per-step costs of CALM and AR generation, each part timed alone at the generation's shapes. */
-async function breakdown(
-  backend: string,
-  calm: CalmModel,
-  ar: ArModel,
-  prompts: Int32Array[],
-  rows: Row[],
-): Promise<Breakdown[]> {
+/**
+ * Per-step costs of CALM and AR generation, measured inside real generate calls: the model's
+ * methods are wrapped with timers (so each part pays its cache misses as it does in a step); the
+ * host's share is the rest (syncs, sampling on the host, bookkeeping).
+ */
+async function breakdown(backend: string, calm: CalmModel, ar: ArModel, prompts: Int32Array[]): Promise<Breakdown[]> {
   const k = calm.chunkSize;
-  const b = prompts.length;
   const steps = NEW_TOKENS / k;
-  const rng = createRng(11);
-  const ids = tf.tensor2d(Int32Array.from(prompts.flatMap((p) => Array.from(p))), [b, PROMPT], 'int32');
+  const runs = 3;
   const out: Breakdown[] = [];
-  // CALM: one chunk position per step over a cache holding the prompt's chunks.
+  const genCalm = () => generateCalm(calm, prompts, { rng: createRng(1), maxNewTokens: NEW_TOKENS, stopAtEos: false });
+  const genAr = () => generateAr(ar, prompts, { rng: createRng(1), maxNewTokens: NEW_TOKENS, stopAtEos: false });
+  const measure = async (
+    gen: () => Promise<unknown>,
+    targets: Array<{ obj: object; method: string; label: string }>,
+  ): Promise<{ total: number; parts: Record<string, number> }> => {
+    await gen(); // warm-up
+    let total = 0;
+    const parts: Record<string, number> = {};
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      const p = await timeMethods(targets, gen);
+      total += performance.now() - t0;
+      for (const [key, v] of Object.entries(p)) parts[key] = (parts[key] ?? 0) + v;
+    }
+    return { total: total / runs, parts: Object.fromEntries(Object.entries(parts).map(([key, v]) => [key, v / runs])) };
+  };
   {
-    const cache = new KvCache({ capacity: PROMPT / k + 2 * steps + 40 });
-    const last = tf.tidy(() => {
-      const h = calm.hidden(ids, cache);
-      return tf.reshape(tf.slice(h, [0, h.shape[1] - 1, 0], [b, 1, H]), [b, H]) as tf.Tensor2D;
-    });
-    const chunk = tf.tensor2d(
-      Int32Array.from({ length: b * k }, (_, i) => (i * 7) % (V - 3)),
-      [b, k],
-      'int32',
-    );
-    const u = calm.compress(chunk);
-    const z = tf.tidy(() => calm.head.sample(last, 1, { rng }));
+    // hidden() = compress() + the backbone; its first call is the prompt (prefill).
+    const m = await measure(genCalm, [
+      { obj: calm, method: 'hidden', label: 'hidden' },
+      { obj: calm, method: 'compress', label: 'compress' },
+      { obj: calm.head, method: 'sample', label: 'head' },
+      { obj: calm, method: 'decodeChunks', label: 'decode' },
+    ]);
     const parts = {
-      backbone: timeMs(() =>
-        tf.dispose(llamaForward(calm.params, calm.config, u, { prefix: 'transformer', cache }).hidden),
-      ),
-      head: timeMs(() => tf.tidy(() => calm.head.sample(last, 1, { rng }))),
-      decode: timeMs(() => tf.tidy(() => calm.decodeChunks(z))),
-      compress: timeMs(() => tf.tidy(() => calm.compress(chunk))),
+      backbone: (m.parts['hidden']! - m.parts['compress']!) / steps,
+      head: m.parts['head']! / steps,
+      decode: m.parts['decode']! / steps,
+      compress: m.parts['compress']! / steps,
     };
-    const stepMs = rows.find((r) => r.backend === backend && r.what.startsWith('CALM generate'))!.msMedian / steps;
-    const launches = await countLaunches(() =>
-      generateCalm(calm, prompts, { rng: createRng(1), maxNewTokens: NEW_TOKENS, stopAtEos: false }),
-    );
-    const sum = Object.values(parts).reduce((a, x) => a + x, 0);
-    out.push({ backend, model: 'CALM', stepMs, parts, hostMs: stepMs - sum, launches: launches / steps });
-    tf.dispose([last, chunk, u, z]);
-    cache.dispose();
+    const stepMs = m.total / steps;
+    const launches = (await countLaunches(genCalm)) / steps;
+    out.push({
+      backend,
+      model: 'CALM',
+      stepMs,
+      parts,
+      hostMs: stepMs - Object.values(parts).reduce((a, x) => a + x, 0),
+      launches,
+    });
   }
-  // AR: one token per step.
   {
-    const cache = new KvCache({ capacity: PROMPT + 2 * NEW_TOKENS + 40 });
-    const last = tf.tidy(() => {
-      const h = ar.hidden(ids, cache);
-      return tf.slice(h, [0, h.shape[1] - 1, 0], [b, 1, H]) as tf.Tensor3D;
-    });
+    // logits() = hidden() (embedding + backbone) + lm_head.
+    const m = await measure(genAr, [
+      { obj: ar, method: 'logits', label: 'logits' },
+      { obj: ar, method: 'hidden', label: 'hidden' },
+    ]);
     const parts = {
-      backbone: timeMs(() => tf.dispose(llamaForward(ar.params, ar.config, last, { prefix: 'model', cache }).hidden)),
-      'lm_head + softmax': timeMs(() =>
-        tf.tidy(() => tf.softmax(tf.reshape(linear(ar.params, 'lm_head', last, { bias: false }), [b, V]))),
-      ),
+      backbone: m.parts['hidden']! / NEW_TOKENS,
+      lm_head: (m.parts['logits']! - m.parts['hidden']!) / NEW_TOKENS,
     };
-    const stepMs = rows.find((r) => r.backend === backend && r.what.startsWith('AR generate'))!.msMedian / NEW_TOKENS;
-    const launches = await countLaunches(() =>
-      generateAr(ar, prompts, { rng: createRng(1), maxNewTokens: NEW_TOKENS, stopAtEos: false }),
-    );
-    const sum = Object.values(parts).reduce((a, x) => a + x, 0);
-    out.push({ backend, model: 'AR', stepMs, parts, hostMs: stepMs - sum, launches: launches / NEW_TOKENS });
-    last.dispose();
-    cache.dispose();
+    const stepMs = m.total / NEW_TOKENS;
+    const launches = (await countLaunches(genAr)) / NEW_TOKENS;
+    out.push({
+      backend,
+      model: 'AR',
+      stepMs,
+      parts,
+      hostMs: stepMs - Object.values(parts).reduce((a, x) => a + x, 0),
+      launches,
+    });
   }
-  ids.dispose();
   return out;
 }
 
@@ -289,7 +304,7 @@ async function bench(backend: BackendName): Promise<Row[]> {
     step(() => ar.loss(ids), ar.params),
   );
   ids.dispose();
-  breakdowns.push(...(await breakdown(backend, calm, ar, prompts, rows)));
+  breakdowns.push(...(await breakdown(backend, calm, ar, prompts)));
   calm.dispose();
   ar.dispose();
   return rows;
@@ -316,7 +331,9 @@ for (const b of BACKENDS) {
     `${b}: CALM / AR generation speed-up ${speedups[b].toFixed(2)}× wall, ${cpuRatio.toFixed(2)}× CPU time (interleaved; target >= 3.5× at K = 4)`,
   );
 }
-console.log('\nper generation step (ms; parts timed alone at the same shapes, host = step − parts):');
+console.log(
+  '\nper generation step (ms, measured inside generate calls; the prompt pass is in the first backbone call; host = step − parts: syncs, host sampling, bookkeeping):',
+);
 console.log('| backend | model | step | parts | host | kernel launches |');
 console.log('|---|---|---|---|---|---|');
 for (const x of breakdowns)

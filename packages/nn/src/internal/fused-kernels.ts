@@ -24,8 +24,12 @@ export function simdOf(be: WasmBackendLike): SimdExports {
 
 interface Gemm {
   gemm: SimdExports['gemm'];
-  /** A·Bᵀ for a few rows without packing (passes of 4 rows). */
-  gemvT: SimdExports['gemvT'];
+  /**
+   * C[m, n] = A[m, k]·B[n, k]ᵀ (row-major C, ldc) for a few rows of A without packing: up to 4 rows
+   * stream B once; more stream B once too, with A and B swapped (B's rows in passes of four
+   * against all of A's rows, which stay in cache) and C written transposed.
+   */
+  gemvT(m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number): void;
   work: number;
 }
 const gemms = new WeakMap<object, Gemm>();
@@ -35,7 +39,13 @@ export function gemmOf(be: WasmBackendLike): Gemm {
   let g = gemms.get(be);
   if (g === undefined) {
     const k = simdOf(be);
-    g = { gemm: k.gemm, gemvT: k.gemvT, work: be.wasm._malloc(GEMM_WORK_BYTES) >>> 0 };
+    const raw = k.gemvT;
+    g = {
+      gemm: k.gemm,
+      gemvT: (m, n, kk, a, lda, b, ldb, c, ldc) =>
+        m <= 4 ? raw(m, n, kk, a, lda, b, ldb, c, ldc, 1) : raw(n, m, kk, b, ldb, a, lda, c, 1, ldc),
+      work: be.wasm._malloc(GEMM_WORK_BYTES) >>> 0,
+    };
     gemms.set(be, g);
   }
   return g;

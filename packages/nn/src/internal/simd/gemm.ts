@@ -373,14 +373,16 @@ function gemmDriver(indices: { micro: number; packA: number; packB: number }): F
 }
 
 /**
- * (m, n, k, a, lda, b, ldb, c, ldc): C[m, n] = A[m, k]·B[n, k]ᵀ for few rows (a decoding step):
+ * (m, n, k, a, lda, b, ldb, c, ldc, ldcCol): C[m, n] = A[m, k]·B[n, k]ᵀ for few rows (a decoding step),
+ * element (i, j) stored at c + 4·(i·ldc + j·ldcCol) (ldcCol 1 for row-major C; swapping A and B
+ * and the two strides computes the same product with B as the streamed operand):
  * no packing; passes of `rowsPerPass` rows of A read each row of B once (`colsPerIter` B rows at
  * a time, four-lane dot products, horizontal sums at the end). Short passes repeat their last row.
  * (4 rows × 2 columns measured best: ~26 GFLOP/s up to 16 rows; 8 × 1 spills registers.)
  */
 function gemvTKernel(name: string, rowsPerPass: number, colsPerIter: number): Fn {
-  const fn = new Fn(name, [I32, I32, I32, I32, I32, I32, I32, I32, I32]);
-  const [m, n, kk, a, lda, b, ldb, c, ldc] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const fn = new Fn(name, [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [m, n, kk, a, lda, b, ldb, c, ldc, ldcCol] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const R = rowsPerPass;
   const C = colsPerIter;
   const r0 = fn.local(I32);
@@ -397,7 +399,7 @@ function gemvTKernel(name: string, rowsPerPass: number, colsPerIter: number): Fn
   const xs = fn.local(F32);
   const rowAddr = (rr: number) => i32add(get(a), i32mul(i32mul(i32add(get(r0), i32(rr)), get(lda)), i32(4)));
   const outAddr = (rr: number, col: Code) =>
-    i32add(get(c), i32mul(i32add(i32mul(i32add(get(r0), i32(rr)), get(ldc)), col), i32(4)));
+    i32add(get(c), i32mul(i32add(i32mul(i32add(get(r0), i32(rr)), get(ldc)), i32mul(col, get(ldcCol))), i32(4)));
   const at4 = (p: number) => i32add(get(p), i32mul(get(k), i32(4)));
   /** Dot products of the pass's rows with `cols` rows of B starting at j. */
   const columns = (cols: number): Code =>

@@ -1014,8 +1014,22 @@ export interface SimdExports {
     scale: number,
     rope: number,
   ): void;
-  /** C[m, n] = A[m, k]·B[n, k]ᵀ for a few rows of A (no packing; B streamed once per 4 rows). */
-  gemvT(m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number): void;
+  /**
+   * C[m, n] = A[m, k]·B[n, k]ᵀ for a few rows of A (no packing; B streamed once per 4 rows of A),
+   * element (i, j) at c + 4·(i·ldc + j·ldcCol).
+   */
+  gemvT(
+    m: number,
+    n: number,
+    k: number,
+    a: number,
+    lda: number,
+    b: number,
+    ldb: number,
+    c: number,
+    ldc: number,
+    ldcCol: number,
+  ): void;
   /**
    * C[m, n] = op(A)·op(B) (or += when `accumulate`); A [m, k] or [k, m] when aTrans, B [k, n] or
    * [n, k] when bTrans, row-major with leading dimensions in elements; `work` holds

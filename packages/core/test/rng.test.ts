@@ -48,6 +48,20 @@ describe('createRng', () => {
     expect(Math.abs(kurt - 3)).toBeLessThan(0.1);
   });
 
+  it('fills arrays with exactly the values of repeated uniform() and normal() calls', () => {
+    for (const seed of [4, 'fill']) {
+      const a = createRng(seed);
+      const b = createRng(seed);
+      for (const n of [0, 1, 2, 5, 1000]) {
+        const filled = a.fillNormal(new Float64Array(n), 0.5, 2); // odd lengths leave a spare
+        expect(Array.from(filled)).toEqual(Array.from({ length: n }, () => 0.5 + 2 * b.normal()));
+        const uniform = a.fillUniform(new Float32Array(n), -1, 3);
+        expect(Array.from(uniform)).toEqual(Array.from(Float32Array.from({ length: n }, () => -1 + 4 * b.uniform())));
+      }
+      expect(a.getState()).toEqual(b.getState());
+    }
+  });
+
   it('draws categorical indices with the requested probabilities (chi-square, fixed seed)', () => {
     const rng = createRng(3);
     const w = [0.5, 0, 2, 1, 0.001, 6.5];

@@ -268,15 +268,21 @@ export class EnergyHead implements GenerativeHead {
       let s = layerNorm(p, this.key('norm_noise'), linear(p, this.key('noise_embd'), noise), LN_EPS);
       for (let j = 0; j < this.config.numMlpLayers; j++) {
         const blk = `mlp_blocks.${j}`;
-        // linears.0 on concat(LN(s), c) = LN(s)·W[:, :H]ᵀ + c·W[:, H:]ᵀ + b; the c part per hidden state.
-        const w0 = p[this.key(`${blk}.linears.0.weight`)]!; // [H, 2H]
-        const [wS, wC] = tf.split(w0, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
         const normed = layerNorm(p, this.key(`${blk}.in_ln`), s, LN_EPS);
-        const fromS = tf.matMul(normed.reshape([b * n, h]), wS, false, true).reshape([b, n, h]);
-        const fromC = tf
-          .add(tf.matMul(c.reshape([b, h]), wC, false, true), p[this.key(`${blk}.linears.0.bias`)]!)
-          .reshape([b, 1, h]);
-        let g = silu(tf.add(fromS, fromC));
+        let g: tf.Tensor;
+        if (n === 1) {
+          // One sample per hidden state (generation): linears.0 on concat(LN(s), c) directly.
+          g = silu(linear(p, this.key(`${blk}.linears.0`), tf.concat([normed, c], -1)));
+        } else {
+          // linears.0 on concat(LN(s), c) = LN(s)·W[:, :H]ᵀ + c·W[:, H:]ᵀ + b; the c part per hidden state.
+          const w0 = p[this.key(`${blk}.linears.0.weight`)]!; // [H, 2H]
+          const [wS, wC] = tf.split(w0, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
+          const fromS = tf.matMul(normed.reshape([b * n, h]), wS, false, true).reshape([b, n, h]);
+          const fromC = tf
+            .add(tf.matMul(c.reshape([b, h]), wC, false, true), p[this.key(`${blk}.linears.0.bias`)]!)
+            .reshape([b, 1, h]);
+          g = silu(tf.add(fromS, fromC));
+        }
         g = silu(linear(p, this.key(`${blk}.linears.2`), g));
         g = linear(p, this.key(`${blk}.linears.4`), g); // [B, N, 2H]: gate = first H, up = last H
         const [gate, up] = tf.split(g, 2, -1);

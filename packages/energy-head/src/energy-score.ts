@@ -5,6 +5,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '@calm/core';
+import { fusedKernelsActive, pairwiseDistanceMeans } from '@calm/nn';
 import { assertInteger, assertShape, fail } from './internal/errors.js';
 import { normalNoise } from './noise.js';
 import type { HeadLogger, TargetPosterior } from './types.js';
@@ -19,6 +20,10 @@ import type { HeadLogger, TargetPosterior } from './types.js';
  *   for nearby points.
  * - `'direct'`: materialises the [B, N, M, L] differences; exact for coinciding points but
  *   O(B·N·M·L) memory.
+ *
+ * Where `@calm/nn`'s fused kernels are active (the wasm backend), both methods run as one fused
+ * kernel forward and one backward from exact differences, in O(B) memory
+ * (`pairwiseDistanceMeans` of `@calm/nn`).
  * @see {@link energyScore}
  * @category Energy score
  */
@@ -165,6 +170,14 @@ function diversityTerm(x: tf.Tensor3D, alpha: number, method: DistanceMethod): t
   return tf.div(tf.sum(tf.mul(d, offDiagonal), [1, 2]), n * (n - 1)) as tf.Tensor1D;
 }
 
+/** The parts from the fused kernel of @calm/nn (exact differences, one kernel each way). */
+function fusedParts(x: tf.Tensor3D, y: tf.Tensor3D, alpha: number): EnergyScoreParts {
+  return tidyParts(() => {
+    const { cross: fidelity, self: diversity } = pairwiseDistanceMeans(x, y, alpha);
+    return { score: tf.sub(diversity, tf.mul(fidelity, 2)) as tf.Tensor1D, fidelity, diversity };
+  });
+}
+
 /** tf.tidy for a function returning {@link EnergyScoreParts}. */
 function tidyParts(fn: () => EnergyScoreParts): EnergyScoreParts {
   return tf.tidy(() => ({ ...fn() }) as unknown as tf.TensorContainer) as unknown as EnergyScoreParts;
@@ -222,6 +235,7 @@ export function energyScore(
   );
   if (targets.shape[1] < 1)
     fail('INVALID_ARGUMENT', 'energyScore: targets must hold at least one sample per position (M >= 1).');
+  if (fusedKernelsActive()) return fusedParts(samples, targets, alpha);
   return tidyParts(() => {
     // Distances are translation invariant: centre on the targets' mean to limit cancellation.
     const centre = tf.mean(targets, 1, true);
@@ -306,11 +320,13 @@ export function posteriorEnergyScore(
       );
   }
   const rng = options.rng;
+  const fused = fusedKernelsActive();
   return tidyParts(() => {
     const eps = given ?? (normalNoise(rng!, [b, m, l]) as tf.Tensor3D);
     const mean = tf.expandDims(posterior.mean, 1); // [B, 1, L]
     const std = tf.exp(tf.expandDims(posterior.logStd, 1));
     const x = tf.sub(samples, mean) as tf.Tensor3D;
+    if (fused) return fusedParts(x, tf.mul(std, eps) as tf.Tensor3D, alpha); // y − μ = σ·ε
     if (method === 'direct') return assemble(x, tf.mul(std, eps) as tf.Tensor3D, alpha, method); // y − μ = σ·ε
     // ‖x − μ − σ·ε‖² = ‖x − μ‖² + Σ σ²ε² − 2·((x − μ)·σ)·ε, without materialising σ·ε.
     const xn = tf.sum(tf.square(x), -1, true); // [B, N, 1]

@@ -144,6 +144,15 @@ function checkGivenHead(head: GenerativeHead, config: CalmConfig): void {
 }
 
 /**
+ * Runs a computation off the gradient tape (inside a custom-gradient op without inputs, whose
+ * forward tfjs does not record): for frozen parts of a loss, whose result is a constant for the
+ * gradients. Its tensors are not kept for a backward pass.
+ */
+function offTape(f: () => tf.Tensor): tf.Tensor {
+  return tf.customGrad((() => ({ value: f(), gradFunc: () => [] })) as never)() as tf.Tensor;
+}
+
+/**
  * Options of the {@link CalmModel} constructor.
  * @see The custom-head example of {@link CalmModel}.
  * @category CALM
@@ -435,7 +444,12 @@ export class CalmModel {
     return tf.tidy(() => {
       const targetIds = tf.slice(ids, [0, k], [b, t - k]);
       const inputIds = tf.slice(ids, [0, 0], [b, t - k]);
-      const { mean, logStd } = this.encodeTargets(targetIds); // [B, S−1, L]
+      // The frozen autoencoder runs off the gradient tape: nothing is recorded or kept for it.
+      const both = offTape(() => {
+        const { mean: m, logStd: sd } = this.encodeTargets(targetIds);
+        return tf.stack([m, sd]);
+      });
+      const [mean, logStd] = tf.unstack(both) as [tf.Tensor3D, tf.Tensor3D]; // [B, S−1, L]
       const hidden = this.hidden(inputIds); // [B, S−1, H]
       const flat = tf.reshape(hidden, [positions, hiddenSize]) as tf.Tensor2D; // [B·(S−1), H]
       const posterior = {

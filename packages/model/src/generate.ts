@@ -214,7 +214,8 @@ export async function generateCalm(
           : withExactTemperature(base, { temperature, rng });
     const sampler: ChunkSampler = tempered ?? base;
     const callOptions = options.signal ? { signal: options.signal } : {};
-    const cache = new KvCache();
+    // Room for the whole generation (chunk positions; capped, it grows by doubling beyond).
+    const cache = new KvCache({ capacity: Math.ceil(Math.min(maxTotal, len + 256 * k) / k) });
     try {
       last = tf.tidy(() => {
         const h = model.hidden(tf.tensor2d(Int32Array.from(rows.flat()), [g, len], 'int32'), cache); // [G, S, H]
@@ -320,7 +321,7 @@ export async function generateAr(
     const g = members.length;
     const outs: number[][] = members.map(() => []);
     const finished = new Array<boolean>(g).fill(false);
-    const cache = new KvCache();
+    const cache = new KvCache({ capacity: len + Math.min(options.maxNewTokens, 1024) });
     try {
       let input = tf.tensor2d(Int32Array.from(members.flatMap((m) => Array.from(prompts[m]!))), [g, len], 'int32');
       for (let step = 0; step < options.maxNewTokens && !finished.every((f) => f); step++) {

@@ -4,7 +4,18 @@
 // incremental decoding. Pure functions over a parameter record keyed by the official names.
 
 import * as tf from '@tensorflow/tfjs';
-import { linear, normalInit, onesInit, rmsNorm, swiGluMlp, type ParamRecord, type ParamSpec } from '@calm/nn';
+import {
+  cachedSelfAttention,
+  causalSelfAttention,
+  linear,
+  swiGlu,
+  normalInit,
+  onesInit,
+  rmsNorm,
+  type AttentionKvBuffers,
+  type ParamRecord,
+  type ParamSpec,
+} from '@calm/nn';
 import { headDim as headDimOf, type LlamaConfig } from './config.js';
 import { fail } from './internal/errors.js';
 
@@ -105,54 +116,99 @@ function ropeTables(d: number, theta: number, start: number, length: number): { 
   return { cos, sin };
 }
 
-// rotate_half(x) = concat(-x[D/2:], x[:D/2]) as a product with a signed permutation matrix
-// (one 2-D matmul, the fast path on every backend, instead of two strided slices).
-const rotateCache = new Map<number, Float32Array>();
-function rotateMatrix(d: number): Float32Array {
-  let r = rotateCache.get(d);
-  if (!r) {
-    const half = d / 2;
-    r = new Float32Array(d * d);
-    // out[j] = sum_i x[i] R[i, j]; out[j] = -x[j + half] for j < half, x[j - half] for j >= half.
-    for (let j = 0; j < half; j++) r[(j + half) * d + j] = -1;
-    for (let j = half; j < d; j++) r[(j - half) * d + j] = 1;
-    rotateCache.set(d, r);
-  }
-  return r;
+/** Internal state of a {@link KvCache}. */
+interface CacheState {
+  /** Per layer: rotated keys and values, [B, kvHeads, capacity, D]; the first `filled` positions are set. */
+  layers: AttentionKvBuffers[];
+  filled: number;
+  /** Capacity asked for at construction (buffers are allocated at the first forward pass). */
+  requested: number;
+  /** The `keys`/`values` views handed out, [B, kvHeads, filled, D], and the fill they show. */
+  views?: { keys: tf.Tensor4D[]; values: tf.Tensor4D[]; filled: number } | undefined;
+  /** Weights concatenated for one product (q|k|v, gate|up) by name, with the sources' data ids. */
+  fused: Map<string, { ids: object[]; value: tf.Tensor }>;
 }
 
-/** x [B, nh, T, D] → x·cos + rotate_half(x)·sin with cos/sin [T, D]. */
-function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D, rot: tf.Tensor2D): tf.Tensor4D {
-  const d = x.shape[3];
-  const rotated = tf.reshape(tf.matMul(tf.reshape(x, [-1, d]), rot), x.shape);
-  return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
+const cacheStates = new WeakMap<KvCache, CacheState>();
+
+function stateOf(cache: KvCache): CacheState {
+  return cacheStates.get(cache)!;
+}
+
+/** Frees the handed-out views (they are rebuilt when read again). */
+function dropViews(st: CacheState): void {
+  if (st.views) tf.dispose([...st.views.keys, ...st.views.values]);
+  st.views = undefined;
 }
 
 /**
  * A key/value cache for incremental decoding: per layer the post-RoPE keys and values of every
- * position seen so far (HF `DynamicCache`).
+ * position seen so far (HF `DynamicCache`), in buffers preallocated to a capacity.
  *
  * @remarks
- * The cache owns its tensors; {@link llamaForward} replaces them as it appends (disposing the old
- * ones). Call {@link KvCache.dispose} when done.
+ * {@link llamaForward} writes the new positions into the buffers (in place on the wasm backend
+ * with `@calm/nn`'s kernels, so a decoding step does not copy the cache) and attends over the
+ * filled part; a full cache grows by doubling. Give the capacity you need (prompt plus generated
+ * positions) to avoid growing. The cache owns its tensors; call {@link KvCache.dispose} when done.
  * @example
  * {@includeCode ../test/examples.test.ts#llama-forward}
  * @category Backbone
  */
 export class KvCache {
-  /** Keys per layer, each [B, numKeyValueHeads, length, headDim] float32 (empty before the first call). */
-  keys: tf.Tensor4D[] = [];
-  /** Values per layer, each [B, numKeyValueHeads, length, headDim] float32. */
-  values: tf.Tensor4D[] = [];
+  /**
+   * Creates an empty cache.
+   * @param options - `capacity`: positions to preallocate (grows by doubling when exceeded). @defaultValue 64
+   * @throws `CalmError` `INVALID_ARGUMENT` for a capacity that is not a positive integer.
+   */
+  constructor(options: { capacity?: number } = {}) {
+    const requested = options.capacity ?? 64;
+    if (!Number.isInteger(requested) || requested < 1)
+      fail('INVALID_ARGUMENT', `KvCache: capacity must be an integer >= 1, got ${requested}.`);
+    cacheStates.set(this, { layers: [], filled: 0, requested, fused: new Map() });
+  }
 
   /** Number of cached positions (0 when empty). */
   get length(): number {
-    return this.keys[0]?.shape[2] ?? 0;
+    return stateOf(this).filled;
   }
 
   /** Batch rows of the cached tensors (0 when empty). */
   get batchSize(): number {
-    return this.keys[0]?.shape[0] ?? 0;
+    return stateOf(this).layers[0]?.keys.shape[0] ?? 0;
+  }
+
+  /** Positions the buffers hold before they grow (the requested capacity until the first pass). */
+  get capacity(): number {
+    const st = stateOf(this);
+    return st.layers[0]?.keys.shape[2] ?? st.requested;
+  }
+
+  /**
+   * Keys per layer, each [B, numKeyValueHeads, length, headDim] float32 (empty before the first
+   * call): copies of the filled part, owned by the cache and valid until its next update.
+   */
+  get keys(): tf.Tensor4D[] {
+    return this.view().keys;
+  }
+
+  /** Values per layer, each [B, numKeyValueHeads, length, headDim] float32; as {@link KvCache.keys}. */
+  get values(): tf.Tensor4D[] {
+    return this.view().values;
+  }
+
+  private view(): { keys: tf.Tensor4D[]; values: tf.Tensor4D[] } {
+    const st = stateOf(this);
+    if (!st.views || st.views.filled !== st.filled) {
+      dropViews(st);
+      const take = (t: tf.Tensor4D): tf.Tensor4D =>
+        tf.keep(tf.slice(t, [0, 0, 0, 0], [t.shape[0], t.shape[1], st.filled, t.shape[3]]));
+      st.views = {
+        keys: st.layers.map((l) => take(l.keys)),
+        values: st.layers.map((l) => take(l.values)),
+        filled: st.filled,
+      };
+    }
+    return st.views;
   }
 
   /**
@@ -160,7 +216,7 @@ export class KvCache {
    * continuations from one prefix); this cache is unchanged.
    * @param length - Positions to keep, in [0, this.length].
    * @param rows - Optional batch rows to keep (int indices, in order; repeats allowed).
-   * @returns A new cache. Caller owns it and must dispose it.
+   * @returns A new cache with this one's capacity (at least `length`). Caller owns it and must dispose it.
    * @throws `CalmError` `INVALID_ARGUMENT` for an out-of-range length or row.
    */
   slice(length: number, rows?: readonly number[]): KvCache {
@@ -170,24 +226,71 @@ export class KvCache {
       for (const r of rows)
         if (!Number.isInteger(r) || r < 0 || r >= this.batchSize)
           fail('INVALID_ARGUMENT', `KvCache.slice: row ${r} is outside [0, ${this.batchSize}).`);
-    const out = new KvCache();
-    const take = (t: tf.Tensor4D): tf.Tensor4D =>
-      tf.tidy(() => {
-        let s = tf.slice(t, [0, 0, 0, 0], [t.shape[0], t.shape[1], length, t.shape[3]]);
-        if (rows) s = tf.gather(s, tf.tensor1d(Int32Array.from(rows), 'int32'), 0);
-        return s;
-      });
-    out.keys = this.keys.map(take);
-    out.values = this.values.map(take);
+    const st = stateOf(this);
+    const out = new KvCache({ capacity: Math.max(this.capacity, 1) });
+    const os = stateOf(out);
+    const copy = (t: tf.Tensor4D): tf.Tensor4D =>
+      tf.keep(
+        tf.tidy(() => {
+          // The kept positions, then zeros up to the capacity.
+          let s: tf.Tensor4D = tf.slice(t, [0, 0, 0, 0], [t.shape[0], t.shape[1], length, t.shape[3]]);
+          if (rows) s = tf.gather(s, tf.tensor1d(Int32Array.from(rows), 'int32'), 0);
+          const cap = t.shape[2];
+          return cap > length ? tf.concat([s, tf.zeros([s.shape[0], s.shape[1], cap - length, s.shape[3]])], 2) : s;
+        }),
+      );
+    os.layers = st.layers.map((l) => ({ keys: copy(l.keys), values: copy(l.values) }));
+    os.filled = length;
     return out;
   }
 
   /** Frees every cached tensor; the cache is empty afterwards. */
   dispose(): void {
-    tf.dispose([...this.keys, ...this.values]);
-    this.keys = [];
-    this.values = [];
+    const st = stateOf(this);
+    dropViews(st);
+    tf.dispose(st.layers.flatMap((l) => [l.keys, l.values]));
+    tf.dispose([...st.fused.values()].map((f) => f.value));
+    st.layers = [];
+    st.fused.clear();
+    st.filled = 0;
   }
+}
+
+/**
+ * The cache's buffers for `t` more positions of every layer, allocated or grown (doubling, the
+ * filled part copied) as needed.
+ */
+function reserve(cache: KvCache, layers: number, b: number, nkv: number, d: number, t: number): AttentionKvBuffers[] {
+  const st = stateOf(cache);
+  const need = st.filled + t;
+  const cap = st.layers[0]?.keys.shape[2] ?? 0;
+  if (st.layers.length === layers && cap >= need) return st.layers;
+  const next = Math.max(need, st.layers.length ? 2 * cap : st.requested);
+  // Kept: the cache owns its buffers, whatever tf.tidy the forward pass runs in.
+  const grow = (old: tf.Tensor4D | undefined): tf.Tensor4D =>
+    tf.keep(
+      tf.tidy(() => {
+        const fresh = tf.zeros([b, nkv, next - st.filled, d]) as tf.Tensor4D;
+        if (!old || st.filled === 0) return fresh;
+        return tf.concat([tf.slice(old, [0, 0, 0, 0], [b, nkv, st.filled, d]), fresh], 2) as tf.Tensor4D;
+      }),
+    );
+  const old = st.layers;
+  st.layers = Array.from({ length: layers }, (_, i) => ({ keys: grow(old[i]?.keys), values: grow(old[i]?.values) }));
+  tf.dispose(old.flatMap((l) => [l.keys, l.values]));
+  return st.layers;
+}
+
+/** `tf.concat(sources, 0)`, kept in the cache until a source changes (weights are fixed while decoding). */
+function fusedWeight(cache: KvCache, name: string, sources: tf.Tensor[]): tf.Tensor {
+  const st = stateOf(cache);
+  const hit = st.fused.get(name);
+  const ids = sources.map((t) => t.dataId);
+  if (hit?.ids.every((id, i) => id === ids[i])) return hit.value;
+  if (hit) hit.value.dispose();
+  const value = tf.keep(tf.concat(sources, 0));
+  st.fused.set(name, { ids, value });
+  return value;
 }
 
 /**
@@ -260,72 +363,54 @@ export function llamaForward(
   const nh = config.numAttentionHeads;
   const nkv = config.numKeyValueHeads;
   const d = headDimOf(config);
-  const rep = nh / nkv;
   const eps = config.rmsNormEps;
   const p = options.prefix;
   const { cos: cosArr, sin: sinArr } = ropeTables(d, config.ropeTheta, past, t);
-  const newKeys: tf.Tensor4D[] = [];
-  const newValues: tf.Tensor4D[] = [];
+  const buffers = cache ? reserve(cache, config.numHiddenLayers, b, nkv, d, t) : undefined;
+  const weight = (key: string): tf.Tensor =>
+    params[key] ?? fail('MISSING_PARAMETER', `llamaForward: no parameter "${key}".`);
+  /** One product for several projections (weights concatenated; kept by the cache while decoding). */
+  const joined = (name: string, keys: string[]): tf.Tensor => {
+    const sources = keys.map(weight);
+    return cache ? fusedWeight(cache, name, sources) : tf.concat(sources, 0);
+  };
   const out = tf.tidy(() => {
     const cos = tf.tensor2d(cosArr, [t, d]);
     const sin = tf.tensor2d(sinArr, [t, d]);
-    const rot = tf.tensor2d(rotateMatrix(d), [d, d]);
-    const total = past + t;
-    // Additive causal mask [T, past + T]: query i (absolute past + i) sees keys j <= past + i.
-    const maskVals = new Float32Array(t * total);
-    for (let i = 0; i < t; i++) for (let j = past + i + 1; j < total; j++) maskVals[i * total + j] = -1e9;
-    const mask = tf.tensor2d(maskVals, [t, total]);
     const scale = 1 / Math.sqrt(d);
-    let x: tf.Tensor3D = inputsEmbeds;
+    // The residual stream as [B·T, H] rows (no reshapes around each product); [B, T, ·] for attention.
+    let x: tf.Tensor2D = tf.reshape(inputsEmbeds, [b * t, h]);
     const layers: tf.Tensor3D[] = [];
     for (let i = 0; i < config.numHiddenLayers; i++) {
       const l = `${p}.layers.${i}`;
       const normed = rmsNorm(params, `${l}.input_layernorm`, x, eps);
-      const heads = (y: tf.Tensor, n: number): tf.Tensor4D => tf.transpose(tf.reshape(y, [b, t, n, d]), [0, 2, 1, 3]);
-      let q = heads(linear(params, `${l}.self_attn.q_proj`, normed, { bias: false }), nh);
-      let k = heads(linear(params, `${l}.self_attn.k_proj`, normed, { bias: false }), nkv);
-      const v0 = heads(linear(params, `${l}.self_attn.v_proj`, normed, { bias: false }), nkv);
-      q = applyRope(q, cos, sin, rot);
-      k = applyRope(k, cos, sin, rot);
-      let kAll: tf.Tensor4D = k;
-      let vAll: tf.Tensor4D = v0;
-      if (cache) {
-        if (past > 0) {
-          kAll = tf.concat([cache.keys[i]!, k], 2);
-          vAll = tf.concat([cache.values[i]!, v0], 2);
-        }
-        newKeys.push(tf.keep(kAll));
-        newValues.push(tf.keep(vAll));
-      }
-      if (rep > 1) {
-        // repeat_kv: [B, nkv, T, D] → [B, nkv·rep, T, D] (tile on rank 4: rank-5 tile has no gradient).
-        const expand = (y: tf.Tensor4D): tf.Tensor4D =>
-          tf.reshape(tf.tile(tf.reshape(y, [b, nkv, 1, total * d]), [1, 1, rep, 1]), [b, nh, total, d]);
-        kAll = expand(kAll);
-        vAll = expand(vAll);
-      }
-      const q3 = tf.reshape(q, [b * nh, t, d]);
-      const k3 = tf.reshape(kAll, [b * nh, total, d]);
-      const v3 = tf.reshape(vAll, [b * nh, total, d]);
-      const scores = tf.add(tf.mul(tf.matMul(q3, k3, false, true), scale), mask); // [B·nh, T, total]
-      const probs = tf.softmax(scores, -1);
-      const ctx = tf.matMul(probs, v3); // [B·nh, T, D]
-      const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, nh, t, d]), [0, 2, 1, 3]), [b, t, nh * d]);
-      x = tf.add(x, linear(params, `${l}.self_attn.o_proj`, merged, { bias: false })) as tf.Tensor3D;
-      x = tf.add(
-        x,
-        swiGluMlp(params, `${l}.mlp`, rmsNorm(params, `${l}.post_attention_layernorm`, x, eps)),
-      ) as tf.Tensor3D;
-      if (options.outputLayers) layers.push(x);
+      // q, k and v from one product: [B, T, (nh + 2·nkv)·D]
+      const wqkv = joined(
+        `${l}.qkv`,
+        ['q_proj', 'k_proj', 'v_proj'].map((n) => `${l}.self_attn.${n}.weight`),
+      );
+      const qkv = tf.reshape(linear({ 'qkv.weight': wqkv }, 'qkv', normed, { bias: false }), [b, t, -1]) as tf.Tensor3D;
+      const attention = { numHeads: nh, numKvHeads: nkv, cos, sin, scale };
+      const merged = buffers
+        ? cachedSelfAttention(qkv, buffers[i]!, past, attention) // writes this step's keys and values
+        : causalSelfAttention(qkv, attention);
+      const attnOut = linear(params, `${l}.self_attn.o_proj`, tf.reshape(merged, [b * t, nh * d]), { bias: false });
+      x = tf.add(x, attnOut) as tf.Tensor2D;
+      // SwiGLU MLP, gate and up from one product
+      const post = rmsNorm(params, `${l}.post_attention_layernorm`, x, eps);
+      const wgu = joined(`${l}.gate_up`, [`${l}.mlp.gate_proj.weight`, `${l}.mlp.up_proj.weight`]);
+      const gu = linear({ 'gate_up.weight': wgu }, 'gate_up', post, { bias: false });
+      x = tf.add(x, linear(params, `${l}.mlp.down_proj`, swiGlu(gu), { bias: false })) as tf.Tensor2D;
+      if (options.outputLayers) layers.push(tf.reshape(x, [b, t, h]));
     }
-    const hidden = rmsNorm(params, `${p}.norm`, x, eps) as tf.Tensor3D;
+    const hidden = tf.reshape(rmsNorm(params, `${p}.norm`, x, eps), [b, t, h]) as tf.Tensor3D;
     return { hidden, layers };
   });
   if (cache) {
-    const old = [...cache.keys, ...cache.values];
-    cache.keys = newKeys;
-    cache.values = newValues;
-    tf.dispose(old);
+    // The composite attention path replaces the buffers; keep them out of the step's scope.
+    const st = stateOf(cache);
+    st.filled += t;
+    dropViews(st);
   }
   if (options.outputLayers) return { hidden: out.hidden, layers: out.layers };
   tf.dispose(out.layers);

@@ -88,5 +88,35 @@ for (const file of ['calm-tiny.safetensors', 'calm-tiny-gqa.safetensors']) {
       });
       tf.dispose([x, ...Object.values(params)]);
     });
+
+    it('a cache that grows past its capacity, on wasm and cpu, keeps decoding equal to the full forward', async () => {
+      const fx = loadFixture(file);
+      const config = configOf(fx.config.calm as Record<string, number>);
+      for (const backend of ['wasm', 'cpu']) {
+        await tf.setBackend(backend);
+        const params = fx.weights((n) => n.startsWith('transformer.'));
+        const x = fx.tensor('input.inputs_embeds') as tf.Tensor3D;
+        await expectNoLeak(() => {
+          const full = llamaForward(params, config, x, { prefix: 'transformer' }).hidden;
+          const cache = new KvCache({ capacity: 2 });
+          expect(cache.capacity).toBe(2);
+          const parts = [0, 1, 2, 3, 4].map((t) =>
+            tf.tidy(
+              () =>
+                llamaForward(params, config, x.slice([0, t, 0], [2, 1, 32]), { prefix: 'transformer', cache }).hidden,
+            ),
+          );
+          expect(cache.length).toBe(5);
+          expect(cache.capacity).toBeGreaterThanOrEqual(5); // grew by doubling
+          expect(cache.keys[0]!.shape).toEqual([2, config.numKeyValueHeads, 5, 32 / config.numAttentionHeads]);
+          const stitched = tf.concat(parts, 1);
+          expectParity(stitched, full.dataSync(), `grown cache (${backend})`, 1e-5, 1e-6);
+          tf.dispose([full, stitched, ...parts]);
+          cache.dispose();
+        });
+        tf.dispose([x, ...Object.values(params)]);
+      }
+      await tf.setBackend('wasm');
+    });
   });
 }

@@ -3,6 +3,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { TensorToWrite, NamedArray } from '@calm/core';
+import { hasKernel, runKernel } from './fused.js';
 import { fail, sizeOf } from './internal/errors.js';
 import type { ParamRecord } from './params.js';
 
@@ -99,7 +100,9 @@ function checkHyper(o: Required<Omit<AdamWOptions, 'decay'>>): void {
  * `p ← p·(1 − lr·wd)` (only when the decay predicate holds), `m ← m + (1−β1)(g − m)`,
  * `v ← β2·v + (1−β2)·g²`, `p ← p − (lr / (1−β1ᵗ)) · m / (√v / √(1−β2ᵗ) + ε)`.
  * Parameters absent from `grads` are left untouched, as torch skips parameters whose grad is
- * None. Moments are created lazily (zeros) at a parameter's first update.
+ * None. Moments are created lazily (zeros) at a parameter's first update. On the wasm backend
+ * with `@calm/nn`'s kernels each parameter's update is one fused kernel (the same float32
+ * operations in one pass).
  * @example
  * {@includeCode ../test/examples.test.ts#train-step}
  * @category Optimizers
@@ -175,6 +178,7 @@ export class AdamW {
     }
     if (shapes.length) fail('SHAPE_MISMATCH', `AdamW.step: ${shapes.join('; ')}.`);
     const { beta1, beta2, eps, weightDecay } = this.hyper;
+    const fused = hasKernel('CalmAdamW');
     this.steps++;
     for (const [name, g] of Object.entries(grads)) {
       const p = this.params[name]!;
@@ -193,6 +197,20 @@ export class AdamW {
       const bc2Sqrt = Math.sqrt(1 - beta2 ** t);
       const decay = this.decays.get(name) === true && weightDecay > 0 && lr > 0;
       const s = slot;
+      if (fused && p.dtype === 'float32' && g.dtype === 'float32') {
+        // One kernel: the same float32 operations as below, in one pass over p, g, m and v.
+        const attrs = { beta1, beta2, eps, decayFactor: decay ? 1 - lr * weightDecay : 1, stepSize, bc2Sqrt };
+        const [np, nm, nv] = runKernel('CalmAdamW', { param: p, grad: g, m: s.m, v: s.v }, attrs) as [
+          tf.Tensor,
+          tf.Tensor,
+          tf.Tensor,
+        ];
+        s.m.assign(nm);
+        s.v.assign(nv);
+        p.assign(np);
+        tf.dispose([np, nm, nv]);
+        continue;
+      }
       tf.tidy(() => {
         const m = tf.add(s.m, tf.mul(tf.sub(g, s.m), 1 - beta1)); // lerp, as torch
         const v = tf.add(tf.mul(s.v, beta2), tf.mul(tf.square(g), 1 - beta2));

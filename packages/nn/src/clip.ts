@@ -2,7 +2,17 @@
 // computed on the device without reading values back.
 
 import * as tf from '@tensorflow/tfjs';
+import { hasKernel, runKernel } from './fused.js';
 import { fail } from './internal/errors.js';
+
+/** Kernel inputs keyed by position ('0', '1', …). */
+function indexed(list: tf.Tensor[]): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  list.forEach((t, i) => {
+    out[String(i)] = t;
+  });
+  return out;
+}
 
 /**
  * The L2 norm of a set of gradients taken together, √(Σ‖gᵢ‖²).
@@ -15,6 +25,8 @@ export function globalNorm(grads: Record<string, tf.Tensor>): tf.Scalar {
   return tf.tidy(() => {
     const list = Object.values(grads);
     if (list.length === 0) return tf.scalar(0);
+    if (hasKernel('CalmSumSquares') && list.every((g) => g.dtype === 'float32'))
+      return tf.sqrt(runKernel('CalmSumSquares', indexed(list))[0]!) as tf.Scalar; // one pass, one kernel
     const squares = list.map((g) => tf.sum(tf.square(g)));
     return tf.sqrt(tf.addN(squares)) as tf.Scalar;
   });
@@ -47,7 +59,22 @@ export function clipByGlobalNorm(
   const clipped = tf.tidy(() => {
     const coef = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1);
     const out: Record<string, tf.Tensor> = {};
-    for (const [name, g] of Object.entries(grads)) out[name] = tf.mul(g, coef);
+    const entries = Object.entries(grads);
+    if (hasKernel('CalmScaleMany') && entries.length > 0 && entries.every(([, g]) => g.dtype === 'float32')) {
+      // Every gradient scaled by one kernel.
+      const scaled = runKernel(
+        'CalmScaleMany',
+        { scale: coef, ...indexed(entries.map(([, g]) => g)) },
+        {
+          count: entries.length,
+        },
+      );
+      entries.forEach(([name], i) => {
+        out[name] = scaled[i]!;
+      });
+      return out;
+    }
+    for (const [name, g] of entries) out[name] = tf.mul(g, coef);
     return out;
   });
   return { grads: clipped, norm };

@@ -68,6 +68,13 @@ export {
   type Initializer,
 } from './params.js';
 export { linear, embedding, rmsNorm, layerNorm, swiGluMlp, silu } from './layers.js';
+export { swiGlu, pairwiseDistanceMeans, fusedKernelsActive } from './fused.js';
+export {
+  causalSelfAttention,
+  cachedSelfAttention,
+  type CausalSelfAttentionOptions,
+  type AttentionKvBuffers,
+} from './attention.js';
 export { paramGrads } from './grads.js';
 export { crossEntropy } from './losses.js';
 export {

@@ -2,6 +2,7 @@
 // as pure functions over parameter records keyed by state_dict names.
 
 import * as tf from '@tensorflow/tfjs';
+import { layerNormOp, rmsNormOp, siluOp, swiGlu } from './fused.js';
 import { fail } from './internal/errors.js';
 
 function need(params: Record<string, tf.Tensor>, key: string, fn: string): tf.Tensor {
@@ -29,7 +30,7 @@ function lastDim(x: tf.Tensor): number {
  * @category Layers
  */
 export function silu(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
+  return siluOp(x);
 }
 
 /**
@@ -68,10 +69,10 @@ export function linear(
     fail('SHAPE_MISMATCH', `linear: "${biasKey}" must be [${outF}], got [${b.shape.join(', ')}].`);
   return tf.tidy(() => {
     // 2-D matmul: tfjs's BatchMatMul gradient does not handle a batch broadcast against a matrix.
-    const x2 = tf.reshape(x, [-1, inF]); // [N, in]
+    const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, inF]); // [N, in]
     let y = tf.matMul(x2, w, false, true); // [N, out]
     if (b !== undefined) y = tf.add(y, b);
-    return tf.reshape(y, [...x.shape.slice(0, -1), outF]);
+    return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), outF]);
   });
 }
 
@@ -121,10 +122,7 @@ export function rmsNorm(params: Record<string, tf.Tensor>, prefix: string, x: tf
       `rmsNorm("${prefix}"): weight [${w.shape.join(', ')}] does not match the input's last dimension ${d}.`,
     );
   if (!(eps >= 0)) fail('INVALID_ARGUMENT', `rmsNorm("${prefix}"): eps must be >= 0, got ${eps}.`);
-  return tf.tidy(() => {
-    const ms = tf.mean(tf.square(x), -1, true); // [..., 1]
-    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w);
-  });
+  return rmsNormOp(x, w, eps);
 }
 
 /**
@@ -154,12 +152,7 @@ export function layerNorm(params: Record<string, tf.Tensor>, prefix: string, x: 
       );
   }
   if (!(eps >= 0)) fail('INVALID_ARGUMENT', `layerNorm("${prefix}"): eps must be >= 0, got ${eps}.`);
-  return tf.tidy(() => {
-    const mean = tf.mean(x, -1, true);
-    const centered = tf.sub(x, mean);
-    const variance = tf.mean(tf.square(centered), -1, true);
-    return tf.add(tf.mul(tf.mul(centered, tf.rsqrt(tf.add(variance, eps))), w), b);
-  });
+  return layerNormOp(x, w, b, eps);
 }
 
 /**
@@ -174,9 +167,27 @@ export function layerNorm(params: Record<string, tf.Tensor>, prefix: string, x: 
  * @category Layers
  */
 export function swiGluMlp(params: Record<string, tf.Tensor>, prefix: string, x: tf.Tensor): tf.Tensor {
+  const wg = need(params, `${prefix}.gate_proj.weight`, 'swiGluMlp');
+  const wu = need(params, `${prefix}.up_proj.weight`, 'swiGluMlp');
+  if (wg.rank !== 2 || !tf.util.arraysEqual(wg.shape, wu.shape))
+    fail(
+      'SHAPE_MISMATCH',
+      `swiGluMlp("${prefix}"): gate_proj [${wg.shape.join(', ')}] and up_proj [${wu.shape.join(', ')}] must be equal 2-D [I, d].`,
+    );
   return tf.tidy(() => {
-    const gate = linear(params, `${prefix}.gate_proj`, x, { bias: false }); // [..., I]
-    const up = linear(params, `${prefix}.up_proj`, x, { bias: false }); // [..., I]
-    return linear(params, `${prefix}.down_proj`, tf.mul(silu(gate), up), { bias: false }); // [..., d]
+    // Many rows (training): one product for both projections, weights concatenated (gate first).
+    // A few rows (decoding): two products and their small outputs concatenated instead.
+    const rows = x.size / (x.shape[x.rank - 1] ?? 1);
+    const gu =
+      rows > 16
+        ? linear({ 'gate_up.weight': tf.concat([wg, wu], 0) }, 'gate_up', x, { bias: false })
+        : tf.concat(
+            [
+              linear(params, `${prefix}.gate_proj`, x, { bias: false }),
+              linear(params, `${prefix}.up_proj`, x, { bias: false }),
+            ],
+            -1,
+          ); // [..., 2I]
+    return linear(params, `${prefix}.down_proj`, swiGlu(gu), { bias: false }); // [..., d]
   });
 }

@@ -2,12 +2,15 @@
 // fast analytic gradient (used by the autoencoder's reconstruction loss and the AR baseline).
 
 import * as tf from '@tensorflow/tfjs';
+import { crossEntropyFused, hasKernel } from './fused.js';
 
 /**
  * Mean cross-entropy of logits against integer labels, in nats: mean(logsumexp(x) − x[label]),
  * with the analytic gradient `(softmax(x) − onehot(label)) / N` (no gradient through the max of
  * the log-sum-exp, whose mask is slow on the wasm backend). One implementation for every model:
- * the autoencoder's reconstruction loss and the AR baseline's causal-LM loss.
+ * the autoencoder's reconstruction loss and the AR baseline's causal-LM loss. On the wasm backend
+ * with `@calm/nn`'s kernels, one fused kernel forward (softmax kept for the backward) and one
+ * backward.
  * @param logits - Logits, shape [N, V], float32.
  * @param labels - Labels, shape [N], int32, values in [0, V).
  * @returns The mean, a float32 scalar. Caller owns the returned tensor and must dispose it. Inputs are not disposed.
@@ -17,6 +20,8 @@ import * as tf from '@tensorflow/tfjs';
  */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   const [n, v] = logits.shape;
+  if (hasKernel('CalmCrossEntropy') && logits.dtype === 'float32' && labels.dtype === 'int32')
+    return crossEntropyFused(logits, labels);
   const f = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
     const shifted = tf.sub(x, tf.max(x, -1, true)); // [N, V]
     const lse = tf.log(tf.sum(tf.exp(shifted), -1)); // [N]

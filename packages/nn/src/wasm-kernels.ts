@@ -1,5 +1,7 @@
-// Kernels that make tfjs's wasm backend fit for training (the missing UnsortedSegmentSum, and
-// BatchMatMul/Slice/SplitV/Unpack/GatherV2 kept on XNNPACK's fast path and the heap); registered only by explicit calls.
+// Kernels that make tfjs's wasm backend fit for training (the missing UnsortedSegmentSum,
+// BatchMatMul/Slice/SplitV/Unpack/GatherV2 kept on XNNPACK's fast path and the heap, Identity/Cast
+// that share data instead of copying it, and the fused kernels of fused.ts); registered only by
+// explicit calls.
 
 import * as tf from '@tensorflow/tfjs';
 import type {
@@ -11,23 +13,10 @@ import type {
   TensorInfo,
 } from '@tensorflow/tfjs';
 import { fail, sizeOf } from './internal/errors.js';
+import { ATTENTION_KERNELS } from './internal/attention-kernels.js';
+import { FUSED_KERNELS, gemmOf, simdOf } from './internal/fused-kernels.js';
+import { heapOffset, type WasmBackendLike } from './internal/wasm-backend.js';
 import { assertPinnedVersion } from './version.js';
-
-/** The parts of tfjs-backend-wasm's `BackendWasm` (4.22.0) these kernels use. */
-interface WasmBackendLike {
-  wasm: {
-    HEAPU8: Uint8Array;
-    cwrap(name: string, ret: null, args: string[]): (...args: unknown[]) => void;
-    tfjs: { disposeData(id: number): void };
-  };
-  dataIdMap: {
-    get(dataId: object): { id: number; memoryOffset: number };
-    delete(dataId: object): boolean;
-  };
-  makeOutput(shape: number[], dtype: DataType, memoryOffset?: number): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
-  disposeData(dataId: object, force?: boolean): boolean;
-}
 
 /** The parts of tfjs-backend-cpu's `MathBackendCPU` the cpu override uses. */
 interface CpuBackendLike {
@@ -53,6 +42,27 @@ export const WASM_KERNEL_OVERRIDES = [
   'Unpack',
   'GatherV2',
   'UnsortedSegmentSum',
+  'Identity',
+  'Cast',
+  'CalmRmsNorm',
+  'CalmRmsNormGrad',
+  'CalmLayerNorm',
+  'CalmLayerNormGrad',
+  'CalmSilu',
+  'CalmSiluGrad',
+  'CalmSwiGlu',
+  'CalmSwiGluGrad',
+  'CalmCrossEntropy',
+  'CalmCrossEntropyGrad',
+  'CalmPairwiseDistanceMeans',
+  'CalmPairwiseDistanceMeansGrad',
+  'CalmAdamW',
+  'CalmSumSquares',
+  'CalmScaleMany',
+  'CalmCausalAttention',
+  'CalmCausalAttentionGrad',
+  'CalmCachedAttention',
+  'Sum',
 ] as const;
 
 /**
@@ -78,6 +88,31 @@ function asTensorInfo(dataId: object, shape: number[], dtype: DataType): TensorI
 
 // ---------------------------------------------------------------------------------------------
 // BatchMatMul
+
+// Maps each flat index of the broadcast batch shape `outer` to the flat index in `dims`.
+function broadcastIndex(outer: number[], dims: number[]): Int32Array {
+  const total = sizeOf(outer);
+  const map = new Int32Array(total);
+  const r = outer.length;
+  const padded = [...new Array<number>(r - dims.length).fill(1), ...dims];
+  const strides = new Array<number>(r).fill(0);
+  let s = 1;
+  for (let d = r - 1; d >= 0; d--) {
+    strides[d] = padded[d] === 1 ? 0 : s;
+    s *= padded[d]!;
+  }
+  const coord = new Array<number>(r).fill(0);
+  for (let i = 0; i < total; i++) {
+    let idx = 0;
+    for (let d = 0; d < r; d++) idx += coord[d]! * strides[d]!;
+    map[i] = idx;
+    for (let d = r - 1; d >= 0; d--) {
+      if (++coord[d]! < outer[d]!) break;
+      coord[d] = 0;
+    }
+  }
+  return map;
+}
 
 const cwrapped = new WeakMap<object, (...args: unknown[]) => void>();
 
@@ -114,31 +149,6 @@ function releaseAlias(backend: WasmBackendLike, t: TensorInfo): void {
   backend.dataIdMap.delete(t.dataId);
 }
 
-// Maps each flat index of the broadcast batch shape `outer` to the flat index in `dims`.
-function broadcastIndex(outer: number[], dims: number[]): Int32Array {
-  const total = sizeOf(outer);
-  const map = new Int32Array(total);
-  const r = outer.length;
-  const padded = [...new Array<number>(r - dims.length).fill(1), ...dims];
-  const strides = new Array<number>(r).fill(0);
-  let s = 1;
-  for (let d = r - 1; d >= 0; d--) {
-    strides[d] = padded[d] === 1 ? 0 : s;
-    s *= padded[d]!;
-  }
-  const coord = new Array<number>(r).fill(0);
-  for (let i = 0; i < total; i++) {
-    let idx = 0;
-    for (let d = 0; d < r; d++) idx += coord[d]! * strides[d]!;
-    map[i] = idx;
-    for (let d = r - 1; d >= 0; d--) {
-      if (++coord[d]! < outer[d]!) break;
-      coord[d] = 0;
-    }
-  }
-  return map;
-}
-
 function transpose3d(backend: WasmBackendLike, t: TensorInfo): TensorInfo {
   const transpose = tf.getKernel('Transpose', 'wasm');
   if (!transpose)
@@ -150,7 +160,9 @@ function transpose3d(backend: WasmBackendLike, t: TensorInfo): TensorInfo {
   }) as TensorInfo;
 }
 
-function batchMatMul(args: KernelArgs): TensorInfo {
+// With more than one XNNPACK thread (the opt-in threads shim), XNNPACK's multi-threaded matrix
+// product: transposes materialised, batches folded into rows or run slice by slice on heap views.
+function batchMatMulXnnpack(args: KernelArgs): TensorInfo {
   const backend = args.backend as WasmBackendLike;
   const a = args.inputs['a']!;
   const b = args.inputs['b']!;
@@ -269,6 +281,81 @@ function batchMatMul(args: KernelArgs): TensorInfo {
     }
   }
   for (const t of temps) backend.disposeData(t.dataId);
+  return out;
+}
+
+/** Up to this many rows, x·Wᵀ runs as dot products (no packing of W). */
+const GEMV_ROWS = 16;
+
+const threadCounts = new WeakMap<object, number>();
+function threadsOf(backend: WasmBackendLike): number {
+  let t = threadCounts.get(backend);
+  if (t === undefined) {
+    t = backend.wasm.tfjs.getThreadsCount();
+    threadCounts.set(backend, t);
+  }
+  return t;
+}
+
+// One thread: our SIMD matrix product (gemm in internal/simd) on the heap, every transpose read by
+// its packing, batches folded into rows or run slice by slice — no copies, about 1.5× XNNPACK's
+// throughput on training shapes.
+function batchMatMul(args: KernelArgs): TensorInfo {
+  const backend = args.backend as WasmBackendLike;
+  const a = args.inputs['a']!;
+  const b = args.inputs['b']!;
+  const transposeA = Boolean(args.attrs?.['transposeA']);
+  const transposeB = Boolean(args.attrs?.['transposeB']);
+  const ar = a.shape.length;
+  const br = b.shape.length;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || ar < 2 || br < 2)
+    return stockKernel('BatchMatMul')(args as never) as TensorInfo;
+  if (threadsOf(backend) > 1) return batchMatMulXnnpack(args);
+  const m = transposeA ? a.shape[ar - 1]! : a.shape[ar - 2]!;
+  const k = transposeA ? a.shape[ar - 2]! : a.shape[ar - 1]!;
+  const kB = transposeB ? b.shape[br - 1]! : b.shape[br - 2]!;
+  const n = transposeB ? b.shape[br - 2]! : b.shape[br - 1]!;
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  // Mismatched inner dimensions: let the stock kernel raise its error.
+  if (k !== kB) return stockKernel('BatchMatMul')(args as never) as TensorInfo;
+  const outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
+  const out = backend.makeOutput([...outer, m, n], 'float32');
+  const batchOut = sizeOf(outer);
+  if (m * n * batchOut === 0) return out;
+  const batchA = sizeOf(outerA);
+  const batchB = sizeOf(outerB);
+  const g = gemmOf(backend);
+  const aOff = heapOffset(backend, a);
+  const bOff = heapOffset(backend, b);
+  const oOff = heapOffset(backend, out);
+  const lda = transposeA ? m : k;
+  const ldb = transposeB ? k : n;
+  if (batchB === 1 && !transposeA) {
+    // One right operand for every batch: the batch folds into rows, one product. A few rows
+    // against a transposed weight (a decoding step's x·Wᵀ): dot products without packing.
+    if (transposeB && batchA * m <= GEMV_ROWS) g.gemvT(batchA * m, n, k, aOff, lda, bOff, ldb, oOff, n);
+    else g.gemm(batchA * m, n, k, aOff, lda, 0, bOff, ldb, transposeB ? 1 : 0, oOff, n, 0, g.work);
+    return out;
+  }
+  const mapA = broadcastIndex(outer, outerA);
+  const mapB = broadcastIndex(outer, outerB);
+  for (let i = 0; i < batchOut; i++)
+    g.gemm(
+      m,
+      n,
+      k,
+      aOff + mapA[i]! * m * k * 4,
+      lda,
+      transposeA ? 1 : 0,
+      bOff + mapB[i]! * k * n * 4,
+      ldb,
+      transposeB ? 1 : 0,
+      oOff + i * m * n * 4,
+      n,
+      0,
+      g.work,
+    );
   return out;
 }
 
@@ -476,16 +563,60 @@ function unsortedSegmentSumCpu(args: KernelArgs): TensorInfo {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Identity and Cast to the same dtype: share the input's data (reference counted, as Reshape
+// does) instead of copying it. Tensors are immutable, so a copy is never needed; the engine
+// clones every tensor it saves for a gradient, so the stock copies cost a pass over each.
+
+function identity(args: KernelArgs): TensorInfo {
+  const x = args.inputs['x']!;
+  if (x.dtype === 'string') return stockKernel('Identity')(args as never) as TensorInfo;
+  (args.backend as WasmBackendLike).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}
+
+function cast(args: KernelArgs): TensorInfo {
+  const x = args.inputs['x']!;
+  if (x.dtype === 'string' || args.attrs?.['dtype'] !== x.dtype)
+    return stockKernel('Cast')(args as never) as TensorInfo;
+  (args.backend as WasmBackendLike).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sum over leading axes (the gradient of every broadcast bias add): column sums in one SIMD pass.
+// The stock kernel transposes the reduced axes to the end first.
+
+function sum(args: KernelArgs): TensorInfo {
+  const backend = args.backend as WasmBackendLike;
+  const x = args.inputs['x']!;
+  const rank = x.shape.length;
+  const axes = tf.util.parseAxisParam(args.attrs?.['axis'] as number | number[], x.shape).sort((a, b) => a - b);
+  const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
+  if (x.dtype !== 'float32' || !leading) return stockKernel('Sum')(args as never) as TensorInfo;
+  const kept = x.shape.slice(axes.length);
+  const keepDims = Boolean(args.attrs?.['keepDims']);
+  const out = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
+  const n = sizeOf(kept);
+  simdOf(backend).columnSum(heapOffset(backend, x), heapOffset(backend, out), sizeOf(x.shape) / n, n);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Registration
 
-const wasmImpls: Record<WasmKernelName, KernelFunc> = {
+const wasmImpls = {
   BatchMatMul: batchMatMul as unknown as KernelFunc,
   Slice: slice as unknown as KernelFunc,
   SplitV: splitV as unknown as KernelFunc,
   Unpack: unpack as unknown as KernelFunc,
   GatherV2: gatherV2 as unknown as KernelFunc,
   UnsortedSegmentSum: unsortedSegmentSumWasm as unknown as KernelFunc,
-};
+  Identity: identity as unknown as KernelFunc,
+  Cast: cast as unknown as KernelFunc,
+  Sum: sum as unknown as KernelFunc,
+  ...FUSED_KERNELS,
+  ...ATTENTION_KERNELS,
+} as Record<WasmKernelName, KernelFunc>;
 for (const f of Object.values(wasmImpls)) ours.add(f);
 const cpuSegmentSum = unsortedSegmentSumCpu as unknown as KernelFunc;
 ours.add(cpuSegmentSum);
@@ -514,6 +645,17 @@ function override(name: string, backendName: string, kernelFunc: KernelFunc): vo
  *   otherwise run the fast 2-D kernel once per batch slice on views of the wasm heap.
  * - `Slice`, `SplitV`, `Unpack`, `GatherV2`: copy from views of the wasm heap
  *   (`backend.typedArrayFromHeap`) instead of reading the whole input out with `readSync`.
+ * - `Identity`, and `Cast` to the same dtype: share the input's data (reference counted) instead
+ *   of copying it; the engine clones every tensor it saves for a gradient.
+ * - `Sum` over leading axes (the gradient of a broadcast bias add): column sums in one pass
+ *   instead of a transpose and a reduction.
+ *
+ * It also adds the fused kernels (names starting with `Calm`) behind {@link rmsNorm},
+ * {@link layerNorm}, {@link silu}, {@link swiGlu}, {@link swiGluMlp}, {@link crossEntropy},
+ * {@link pairwiseDistanceMeans}, {@link causalSelfAttention}, {@link AdamW} and
+ * {@link clipByGlobalNorm}: loops over views of the wasm heap, one kernel forward and one backward
+ * instead of a chain of stock ops. Without them those functions compute the same values from
+ * stock ops.
  *
  * Each replacement equals the cpu backend to float32 rounding (see the package tests). Depends on
  * internals of `@tensorflow/tfjs-backend-wasm` 4.22.0. The wasm backend package must have been

@@ -11,6 +11,8 @@ import { expectNoLeak } from '@calm/testing/tfjs';
 import {
   AdamW,
   adoptParams,
+  cachedSelfAttention,
+  causalSelfAttention,
   clipByGlobalNorm,
   crossEntropy,
   globalNorm,
@@ -28,11 +30,14 @@ import {
   namedArraysToTensors,
   normalInit,
   onesInit,
+  fusedKernelsActive,
   optimizerStateToNamedArrays,
+  pairwiseDistanceMeans,
   paramGrads,
   paramsToNamedArrays,
   rmsNorm,
   saveParams,
+  swiGlu,
   swiGluMlp,
   trainStep,
   trainableVariables,
@@ -265,6 +270,60 @@ describe('@calm/nn examples', () => {
     expect(ce.dataSync()[0]).toBeCloseTo(expected, 5);
     expect(grad.shape).toEqual([2, 3]);
     tf.dispose([logits, labels, ce, grad]);
+  });
+
+  it('runs the fused ops', () => {
+    // #region fused-ops
+    // import * as tf from '@tensorflow/tfjs';
+    // import { fusedKernelsActive, pairwiseDistanceMeans, swiGlu } from '@calm/nn';
+    fusedKernelsActive(); // true on wasm after initBackend(): the ops below run as fused kernels
+    const gateUp = tf.tensor2d([[1, -2, 3, 0.5]]); // [N = 1, 2h = 4]: gate [1, -2], up [3, 0.5]
+    const gated = swiGlu(gateUp); // [1, 2]: silu(gate) · up
+    const x = tf.tensor3d([
+      [
+        [0, 0],
+        [3, 4],
+      ],
+    ]); // [B = 1, N = 2, L = 2]
+    const y = tf.tensor3d([[[0, 0]]]); // [B = 1, M = 1, L = 2]
+    const { cross, self } = pairwiseDistanceMeans(x, y, 1); // [1] each: mean ‖x − y‖ = 2.5, mean ‖x − x′‖ = 5
+    // #endregion fused-ops
+    const silu = (v: number) => v / (1 + Math.exp(-v));
+    expect(Array.from(gated.dataSync())[0]).toBeCloseTo(silu(1) * 3, 5);
+    expect(fusedKernelsActive()).toBe(true);
+    expect(cross.dataSync()[0]).toBeCloseTo(2.5, 5);
+    expect(self.dataSync()[0]).toBeCloseTo(5, 5);
+    tf.dispose([gateUp, gated, x, y, cross, self]);
+  });
+
+  it('runs causal self-attention over a fused projection', () => {
+    // #region attention
+    // import * as tf from '@tensorflow/tfjs';
+    // import { causalSelfAttention } from '@calm/nn';
+    const [b, t, heads, kvHeads, d] = [2, 5, 4, 2, 8];
+    const qkv = tf.randomNormal([b, t, (heads + 2 * kvHeads) * d]) as tf.Tensor3D; // q heads | k heads | v heads
+    const out = causalSelfAttention(qkv, { numHeads: heads, numKvHeads: kvHeads }); // [2, 5, 32], heads merged
+    // #endregion attention
+    expect(out.shape).toEqual([b, t, heads * d]);
+    tf.dispose([qkv, out]);
+  });
+
+  it('decodes with a key/value cache', () => {
+    // #region cached-attention
+    // import * as tf from '@tensorflow/tfjs';
+    // import { cachedSelfAttention } from '@calm/nn';
+    const [b, heads, d, capacity] = [1, 2, 4, 16];
+    const cache = { keys: tf.zeros([b, heads, capacity, d]), values: tf.zeros([b, heads, capacity, d]) } as {
+      keys: tf.Tensor4D;
+      values: tf.Tensor4D;
+    };
+    const prompt = tf.randomNormal([b, 5, 3 * heads * d]) as tf.Tensor3D; // q|k|v of 5 positions
+    const first = cachedSelfAttention(prompt, cache, 0, { numHeads: heads }); // [1, 5, 8]; positions 0–4 cached
+    const next = tf.randomNormal([b, 1, 3 * heads * d]) as tf.Tensor3D; // one more position
+    const out = cachedSelfAttention(next, cache, 5, { numHeads: heads }); // [1, 1, 8], attends positions 0–5
+    // #endregion cached-attention
+    expect(out.shape).toEqual([1, 1, 8]);
+    tf.dispose([cache.keys, cache.values, prompt, first, next, out]);
   });
 
   it('evaluates learning-rate schedules', () => {

@@ -82,6 +82,18 @@ describe('BatchMatMul', () => {
     { a: [2, 1, 5, 7], b: [1, 3, 7, 4], bcast: true }, // two broadcast batch dims
     { a: [2, 3, 7, 5], b: [2, 3, 4, 7], tA: true, tB: true },
     { a: [8, 32, 16], b: [8, 16, 32] }, // attention-shaped
+    // larger than one block of the SIMD product (MC 128 rows, KC 256 deep, NC 2048 wide), with edges
+    { a: [130, 300], b: [300, 9] },
+    { a: [300, 130], b: [9, 300], tA: true, tB: true },
+    { a: [3, 5], b: [5, 2050] },
+    { a: [2, 67, 260], b: [2, 260, 33] },
+    // a few rows against a transposed weight: dot products without packing (row counts 1–8, odd k)
+    { a: [1, 37], b: [9, 37], tB: true },
+    { a: [3, 64], b: [130, 64], tB: true },
+    { a: [2, 3, 33], b: [5, 33], tB: true, bcast: true },
+    { a: [8, 16], b: [7, 16], tB: true },
+    { a: [13, 35], b: [6, 35], tB: true }, // passes of eight rows, the second short
+    { a: [16, 64], b: [11, 64], tB: true },
     { a: [1, 1, 1], b: [1, 1, 1] },
   ];
   for (const c of cases) {
@@ -135,6 +147,25 @@ describe('BatchMatMul', () => {
     });
     expect(() => tf.matMul(a, b)).toThrow(/inner shapes/);
     tf.dispose([a, b, c]);
+  });
+});
+
+describe('Sum', () => {
+  it('over leading axes (column sums), other axes, keepDims and all axes equals cpu', async () => {
+    const xv = randomValues([6, 5, 7], seeded('sum'));
+    await compare(() => {
+      const x = tf.tensor3d(xv, [6, 5, 7]);
+      return [
+        tf.sum(x, 0),
+        tf.sum(x, [0, 1]),
+        tf.sum(x, [1, 0], true),
+        tf.sum(x, -1),
+        tf.sum(x, 1),
+        tf.sum(x),
+        tf.sum(tf.reshape(x, [30, 7]), 0),
+        tf.grad((y: tf.Tensor) => tf.sum(tf.mul(tf.add(y, tf.ones([7])), y)))(x), // broadcast-add gradient
+      ];
+    }, 'sum');
   });
 });
 

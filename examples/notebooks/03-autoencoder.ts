@@ -18,8 +18,8 @@
 // **bytes** (vocabulary 256 + EOS, PAD, BOS); the official model uses the Llama 3 tokenizer.
 //
 // Run as a script: `pnpm exec tsx --conditions=@calm/source examples/notebooks/03-autoencoder.ts`.
-// The small mode trains 600 steps (under a minute on one CPU core); `CALM_FULL=1` (or
-// `FULL = true` below) trains 3000 steps on the same text (about 4 minutes).
+// The small mode trains 600 steps; `CALM_FULL=1` (or `FULL = true` below) trains 3000 steps on
+// the same text (measured times are in bench/BASELINES.md).
 
 // %%
 import * as tf from '@tensorflow/tfjs';
@@ -198,8 +198,8 @@ await showPlot('03-training-loss', {
 // `evaluateReconstruction` cuts a token stream into chunks, encodes and decodes each one, and
 // counts exact matches: per token, and per whole chunk (all K tokens right). PAD positions are
 // left out of the count. We decode either the posterior mean μ or a posterior sample μ + σ·ε.
-// The paper's autoencoder reaches > 99.9 % token accuracy after full training; ours has had
-// well under a minute, so expect most bytes right and the misses spread over many chunks.
+// The paper's autoencoder reaches > 99.9 % token accuracy after full training; ours has had a
+// few hundred steps, so expect most bytes right and the misses spread over many chunks.
 
 // %%
 const evalRng = createRng(settings.seed + 2);
@@ -292,12 +292,12 @@ await showPlot('03-latent-noise-robustness', {
 // %% [markdown]
 // The dashed line marks the average posterior σ. The shape to look for: nearly flat while the
 // added noise stays around the posterior spread the decoder was trained on, then a steady fall —
-// the margin the second stage relies on. Training longer is not automatically better here: in our
-// runs the full mode (3000 steps) raised the clean accuracy (88 % → 91 % of tokens) but the
-// encoder's σ shrank (0.02 → 0.007) and accuracy under σ_noise ≥ 0.1 *dropped*. Keeping σ from
-// collapsing is exactly what the KL clamp and the latent dropout are for; at this toy scale they
-// trade precision against robustness, and their weights (`klClamp`, `klWeight`, `aeDropout` in
-// `autoencoderConfig`) are the knobs to try.
+// the margin the second stage relies on. Training longer is not automatically better here: run the
+// full mode and compare — the clean accuracy rises, but the encoder's σ can shrink and the
+// accuracy under the larger noise levels fall (a measured comparison is in bench/BASELINES.md,
+// "Examples and notebooks"). Keeping σ from collapsing is exactly what the KL clamp and the latent
+// dropout are for; at this toy scale they trade precision against robustness, and their weights
+// (`klClamp`, `klWeight`, `aeDropout` in `autoencoderConfig`) are the knobs to try.
 //
 // ## Save it
 //

@@ -25,7 +25,7 @@
 // falls short of the likelihood-free energy head.
 //
 // Run as a script: `pnpm exec tsx --conditions=@calm/source examples/notebooks/04-custom-head.ts`
-// (`CALM_FULL=1`, or `FULL = true` below, trains 4× longer and evaluates on more data).
+// (`CALM_FULL=1`, or `FULL = true` below, trains 3–4× more steps and evaluates on more data).
 
 // %%
 import * as tf from '@tensorflow/tfjs';

@@ -22,10 +22,10 @@
 //
 // Run it: `scripts/notebooks.sh 05` (headless), or as a script with
 // `pnpm exec tsx --conditions=@calm/source examples/notebooks/05-two-stage-training.ts`. The small
-// mode takes about a minute on one CPU core: enough to run every piece for real, far too little
-// for CALM to learn much (see the end). `CALM_FULL=1` (or `FULL = true` below) trains ten times
-// longer on ten times more text, in blocks of 256 (tens of minutes); `calm quickstart` runs the
-// recipe its authors tuned for a 10-minute CPU budget, with an AR baseline.
+// mode is short: enough to run every piece for real, far too little for CALM to learn much (see
+// the end). `CALM_FULL=1` (or `FULL = true` below) trains ten times longer on ten times more text,
+// in blocks of 256; `calm quickstart` runs the recipe with settings tuned for a 10-minute CPU
+// budget, with an AR baseline (docs/guides/cli.md says what to expect).
 
 // %%
 import { mkdirSync, rmSync } from 'node:fs';
@@ -199,7 +199,7 @@ for (const w of calmBrier.warnings) console.log(`note: ${w}`);
 
 // %% [markdown]
 // Read these numbers for what they are. Stage 1 works at this size: the autoencoder already
-// reconstructs most held-out tokens. Stage 2 does not get far in a CPU minute: the energy loss
+// reconstructs most held-out tokens. Stage 2 does not get far in the small mode: the energy loss
 // drops quickly and then plateaus — the model has learned the overall distribution of chunks,
 // not yet how they depend on the context — so its Brier-n sit near 0, below even a bigram
 // model's (and BrierLM, a geometric mean, is 0 as soon as one Brier-n is). The paper trains for

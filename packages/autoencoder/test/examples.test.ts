@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createRng, isCalmError } from '@calm/core';
-import { AdamW, disposeParams, paramGrads, type ParamRecord } from '@calm/nn';
+import { AdamW, disposeParams, initBackend, paramGrads, type ParamRecord } from '@calm/nn';
 import {
   EMBEDDING_KEY,
   OFFICIAL_AE_ADAMW,
@@ -65,6 +65,32 @@ beforeAll(async () => {
 afterAll(() => disposeParams(params));
 
 describe('@calm/autoencoder examples', () => {
+  it('README quick start: trains a tiny autoencoder and measures reconstruction', async () => {
+    // #region readme
+    // import * as tf from '@tensorflow/tfjs';
+    // import { createRng } from '@calm/core';
+    // import { AdamW, initBackend } from '@calm/nn';
+    // import { OFFICIAL_AE_ADAMW, autoencoderConfig, autoencoderTrainStep, createAutoencoderParams, evaluateReconstruction } from '@calm/autoencoder';
+    await initBackend(); // wasm with @calm/nn's training kernels
+    const config = autoencoderConfig({ vocabSize: 16, hiddenSize: 64, intermediateSize: 128, latentSize: 16 }); // K = 4
+    const params = createAutoencoderParams(config, createRng(1)); // official names and initialisation, seeded
+    const optimizer = new AdamW(params, { ...OFFICIAL_AE_ADAMW, lr: 1e-2 });
+    const rng = createRng(2);
+    for (let step = 0; step < 300; step++) {
+      const tokens = Int32Array.from({ length: 8 * 16 }, () => rng.int(16)); // 8 rows of 4 chunks
+      const ids = tf.tensor2d(tokens, [8, 16], 'int32'); // [B, T] int32
+      const { loss, gradNorm } = autoencoderTrainStep(params, config, optimizer, ids, { rng }); // official loss, AdamW
+      tf.dispose([ids, loss, gradNorm]);
+    }
+    const heldOut = Int32Array.from({ length: 256 }, () => rng.int(16)); // token ids, a multiple of K
+    const { tokenAccuracy, chunkAccuracy } = await evaluateReconstruction(params, config, heldOut); // decodes μ
+    // #endregion readme
+    expect(tokenAccuracy).toBeGreaterThan(0.6); // chance: 1/16
+    expect(chunkAccuracy).toBeGreaterThan(0);
+    optimizer.dispose();
+    disposeParams(params);
+  });
+
   it('builds, validates and round-trips configurations', () => {
     // #region config
     // import { RELEASED_AUTOENCODER_CONFIG, autoencoderConfig, autoencoderConfigFromJson, autoencoderConfigToJson, validateAutoencoderConfig } from '@calm/autoencoder';

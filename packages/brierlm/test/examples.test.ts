@@ -35,6 +35,27 @@ const tmp = mkdtempSync(join(tmpdir(), 'calm-brierlm-examples-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('@calm/brierlm examples', () => {
+  it('README quick start: one model, the exact and the sampling estimator', async () => {
+    // #region readme
+    // import { NGramModel, byteTokenizer, evaluateBrierLM, makeEvalBlocks } from '@calm/brierlm';
+    const tok = byteTokenizer(); // ids 0..255 = UTF-8 bytes, 256 = BOS
+    const text = 'the cat sat on the mat. the dog sat on the log. the cat saw the dog. '.repeat(4);
+    const lm = NGramModel.fit([tok.encode(text)], { order: 3, vocabSize: tok.vocabSize }); // stands in for your model
+    const testDocs = ['the dog sat on the mat and the cat sat on the log.', 'the cat saw the dog on the mat.'];
+    const { blocks } = await makeEvalBlocks(testDocs, tok, { blockSize: 32, bosId: tok.bosId }); // int32 blocks
+    // A model with probabilities gets the exact estimator; one that can only draw chunks, the chunk estimator.
+    const exact = await evaluateBrierLM({ kind: 'explicit', model: lm }, blocks, { seed: 0 });
+    const sampled = await evaluateBrierLM({ kind: 'chunk', sampler: lm.asChunkSampler(4) }, blocks, { seed: 0 });
+    // exact.brierLM: BrierLM ×100; exact.brier: Brier-1..4; exact.brierLMStderr; exact.warnings
+    // #endregion readme
+    expect(exact.estimator).toBe('explicit');
+    expect(sampled.estimator).toBe('chunk');
+    expect(exact.brierLM).toBeGreaterThan(0);
+    expect(exact.brierLM).toBeLessThan(100);
+    expect(exact.brier).toHaveLength(4);
+    expect(sampled.numPositions).toBeLessThan(exact.numPositions); // chunk boundaries only
+  });
+
   it('scores an n-gram model with the explicit estimator', async () => {
     // #region score-ngram
     // import { NGramModel, byteTokenizer, evaluateBrierLM, formatSummary, makeEvalBlocks } from '@calm/brierlm';

@@ -7,8 +7,8 @@
  *
  * Quick start:
  * ```sh
- * npx calm quickstart --out calm-quickstart        # ≈ 10 minutes on 2 CPU cores, offline
- * npx calm plot calm-quickstart/calm --out curves.svg
+ * npx calm quickstart --out calm-quickstart   # offline, a 10-minute budget by default (--budget-minutes)
+ * npx calm plot calm-quickstart/calm --out plots   # training-curves and brierlm-vs-flops, SVG and PNG
  * ```
  *
  * @packageDocumentation

@@ -127,9 +127,10 @@ sampled latent. Robustness, decoding μ + s·σ⊙ε:
 
 ## What to expect at this scale
 
-Small CALMs learn slowly: the paper's models train for 250,000 steps of 2M tokens. Here CALM sees a few million tokens;
-its Brier-1 climbs above the unigram level first, while Brier-3 and Brier-4 stay near 0 for a long time. The AR
-baseline learns faster per token at this size. Tokens per second decide what you see: longer budgets and more cores
-help directly. The trainer/CLI guide (\`docs/guides/trainer.md\`) has measured curves for longer budgets.
+Small CALMs learn slowly: the paper's models train for 250,000 steps of 2M tokens. Here CALM sees what its share of
+the budget allows (the Training table above); its Brier-1 climbs above the unigram level first, while Brier-3 and
+Brier-4 stay near 0 for a long time. The AR baseline learns faster per token at this size. Tokens per second decide
+what you see: longer budgets and more cores help directly. \`bench/BASELINES.md\` ("Quickstart scaling") records
+measured runs at longer budgets; the CLI guide (\`docs/guides/cli.md\`) says what to look for.
 `;
 }

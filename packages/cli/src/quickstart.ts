@@ -110,6 +110,7 @@ export const QUICKSTART_SETTINGS = {
 
 /**
  * The settings a quickstart ran with (the shape of {@link QUICKSTART_SETTINGS}).
+ * @see {@link runQuickstart}, whose result holds them.
  * @category Quickstart
  */
 export type QuickstartSettings = typeof QUICKSTART_SETTINGS;
@@ -179,6 +180,7 @@ export interface QuickstartBrier {
 
 /**
  * Brier-1..4 of one model under the like-for-like estimator, with standard errors.
+ * @see {@link runQuickstart}, whose result holds one per model.
  * @category Quickstart
  */
 export interface LikeForLikeScore {
@@ -190,6 +192,7 @@ export interface LikeForLikeScore {
 
 /**
  * One trained stage in the quickstart's result.
+ * @see {@link runQuickstart}
  * @category Quickstart
  */
 export interface QuickstartStage {

@@ -10,7 +10,7 @@ import { constantSchedule } from '@calm/nn';
 import { arTrainTask, readMetrics, runTraining, type MetricRecord } from '@calm/trainer';
 import { byteTokenizer, syntheticTexts, tinyAr } from '@calm/testing/models';
 import { useWasm } from '@calm/testing/tfjs';
-import { brierVsFlopsSpec, renderVegaLite, trainingCurvesSpec, writePlot } from '../src/index.js';
+import { QUICKSTART_SETTINGS, brierVsFlopsSpec, renderVegaLite, trainingCurvesSpec, writePlot } from '../src/index.js';
 
 const out = mkdtempSync(join(tmpdir(), 'calm-cli-examples-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -39,9 +39,26 @@ beforeAll(async () => {
 });
 
 describe('@calm/cli examples', () => {
+  it('README quick start: the quickstart settings and a plot of a run folder', async () => {
+    const runDir = join(out, 'run');
+    const plotsDir = join(out, 'readme-plots');
+    // #region readme
+    // import { QUICKSTART_SETTINGS, trainingCurvesSpec, writePlot } from '@calm/cli';
+    // import { readMetrics } from '@calm/trainer';
+    const { calm, ar } = QUICKSTART_SETTINGS; // what `calm quickstart` trains: sizes, learning rates, batches
+    // runDir: a run folder with metrics.jsonl (calm-quickstart/calm, or what `calm train` wrote)
+    const records = await readMetrics(runDir);
+    const files = await writePlot(`${plotsDir}/curves`, trainingCurvesSpec({ run: records })); // SVG and PNG
+    // #endregion readme
+    expect(calm.model.patchSize).toBe(4);
+    expect(ar.model.hiddenSize).toBe(calm.model.hiddenSize);
+    expect(existsSync(files.svg) && existsSync(files.png)).toBe(true);
+  });
+
   it('plots training curves and BrierLM against training FLOPs', async () => {
     // #region plots
-    // import { brierVsFlopsSpec, readMetrics, renderVegaLite, trainingCurvesSpec, writePlot } from '@calm/cli';
+    // import { brierVsFlopsSpec, renderVegaLite, trainingCurvesSpec, writePlot } from '@calm/cli';
+    // records: readMetrics(runDir) of @calm/trainer
     const curves = trainingCurvesSpec({ AR: records }); // a Vega-Lite spec, one panel per run
     const { svg, png } = await renderVegaLite(curves); // SVG text and PNG bytes
     const files = await writePlot(join(out, 'plots', 'curves'), curves); // curves.svg and curves.png

@@ -5,6 +5,7 @@
 
 /**
  * Where a progress bar writes: `process.stderr`, or any object with `write` (tests pass a fake).
+ * @see {@link createProgressBar}
  * @category CLI
  */
 export interface ProgressStream {
@@ -47,6 +48,7 @@ export interface ProgressBarOptions {
 
 /**
  * What {@link ProgressBar.update} may carry besides the value.
+ * @see {@link createProgressBar}
  * @category CLI
  */
 export interface ProgressBarUpdate {

@@ -45,6 +45,34 @@ const tmp = mkdtempSync(join(tmpdir(), 'calm-core-examples-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('@calm/core examples', () => {
+  it('README quick start: a seeded RNG, a ChunkSampler, chunks', async () => {
+    // #region readme
+    // import { createRng, restoreRng, toChunks, type ChunkSampler } from '@calm/core';
+    const rng = createRng(42); // xoshiro128**, seeded
+    const saved = rng.getState(); // plain JSON: store it with a checkpoint
+    // Any model is a ChunkSampler if it can draw chunks of K token ids (here: uniform over 10 ids).
+    const sampler: ChunkSampler = {
+      chunkSize: 4,
+      vocabSize: 10,
+      async sample(contexts, numSamples) {
+        const out = new Int32Array(contexts.length * numSamples * 4); // [B, numSamples, K]
+        for (let i = 0; i < out.length; i++) out[i] = rng.int(10);
+        return out;
+      },
+    };
+    const draws = await sampler.sample([Int32Array.of(1, 2, 3, 4)], 2); // 1 context × 2 samples × 4 ids
+    const again = restoreRng(saved).int(10); // the stream of `rng` from `saved` on: equals draws[0]
+    const [first, second] = toChunks(Int32Array.of(5, 6, 7, 8), 2); // views [5, 6] and [7, 8]
+    // #endregion readme
+    expect(draws).toHaveLength(8);
+    expect(draws.every((x) => x >= 0 && x < 10)).toBe(true);
+    expect(again).toBe(draws[0]);
+    expect([Array.from(first!), Array.from(second!)]).toEqual([
+      [5, 6],
+      [7, 8],
+    ]);
+  });
+
   it('draws reproducible random numbers and resumes from a saved state', () => {
     // #region rng
     // import { createRng, restoreRng } from '@calm/core';

@@ -43,6 +43,28 @@ beforeAll(async () => {
 });
 
 describe('@calm/data-pile examples', () => {
+  it('README quick start: a BPE on the embedded corpus, a block stream, resume from a cursor', async () => {
+    // #region readme
+    // import { createBlockStream } from '@calm/data-pile';
+    // import { loadSotuCorpus, trainBpeTokenizer } from '@calm/data-pile/node';
+    const train = loadSotuCorpus({ split: 'train', maxChars: 200_000 }); // the embedded corpus: no download
+    const { tokenizer } = await trainBpeTokenizer({ texts: train.texts, vocabSize: 512 }); // or loadTokenizer(dir)
+    const stream = createBlockStream(train.source, tokenizer, { blockSize: 64, epochs: Infinity });
+    const batch = await stream.nextBatch(4); // { ids: Int32Array [4 · 64], shape: [4, 64] }
+    const cursor = stream.cursor(); // plain JSON: store it with a checkpoint
+    await stream.close();
+    const resumed = createBlockStream(train.source, tokenizer, { blockSize: 64, epochs: Infinity, cursor });
+    const next = await resumed.next(); // exactly the block that would have come after `batch`
+    // #endregion readme
+    await resumed.close();
+    expect(batch?.shape).toEqual([4, 64]);
+    const whole = createBlockStream(train.source, tokenizer, { blockSize: 64, epochs: Infinity });
+    const five = await whole.nextBatch(5);
+    await whole.close();
+    expect(Array.from(five!.ids.subarray(0, 4 * 64))).toEqual(Array.from(batch!.ids));
+    expect(Array.from(next!)).toEqual(Array.from(five!.ids.subarray(4 * 64)));
+  });
+
   it('implements the Tokenizer contract', async () => {
     // #region tokenizer-contract
     // import type { Tokenizer } from '@calm/data-pile';

@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { createRng, type Rng } from '@calm/core';
-import { AdamW, paramGrads } from '@calm/nn';
+import { AdamW, initBackend, paramGrads, trainStep } from '@calm/nn';
 import { expectNoLeak } from '@calm/testing/tfjs';
 import {
   DiffusionHead,
@@ -30,12 +30,39 @@ import { useWasm } from './backend.js';
 beforeAll(useWasm);
 
 describe('@calm/energy-head examples', () => {
+  it('README quick start: trains the energy head towards a posterior and samples from it', async () => {
+    // #region readme
+    // import * as tf from '@tensorflow/tfjs';
+    // import { createRng } from '@calm/core';
+    // import { AdamW, initBackend, trainStep } from '@calm/nn';
+    // import { EnergyHead } from '@calm/energy-head';
+    await initBackend(); // wasm with @calm/nn's training kernels
+    const rng = createRng(0);
+    const head = new EnergyHead({ hiddenSize: 16, latentSize: 4, noiseSize: 8, numMlpLayers: 2 }, { rng }); // N = 8, M = 100
+    const hidden = tf.randomNormal([8, 16], 0, 1, 'float32', 1) as tf.Tensor2D; // [B, H] float32: Transformer outputs
+    const mean = tf.fill([8, 4], 0.5) as tf.Tensor2D; // [B, L] float32: the posterior of each next chunk's latent
+    const logStd = tf.fill([8, 4], -2) as tf.Tensor2D; // [B, L] float32
+    const optimizer = new AdamW(head.params, { lr: 3e-3 });
+    for (let step = 0; step < 100; step++) {
+      const loss = () => head.loss(hidden, { mean, logStd }, { rng }); // −energy score, a float32 scalar
+      tf.dispose(Object.values(trainStep(optimizer, head.params, [loss])));
+    }
+    const samples = head.sample(hidden, 16, { rng }); // [B, 16, L] float32: draws of the next latent, no likelihood
+    // #endregion readme
+    const avg = (await samples.mean().data())[0]!;
+    expect(samples.shape).toEqual([8, 16, 4]);
+    expect(Math.abs(avg - 0.5)).toBeLessThan(0.15);
+    tf.dispose([hidden, mean, logStd, samples]);
+    optimizer.dispose();
+    head.dispose();
+  });
+
   it('samples from the energy head and trains it', async () => {
     await expectNoLeak(() => {
       // #region energy-head
       // import * as tf from '@tensorflow/tfjs';
       // import { createRng } from '@calm/core';
-      // import { AdamW, paramGrads } from '@calm/nn';
+      // import { AdamW, initBackend, paramGrads, trainStep } from '@calm/nn';
       // import { EnergyHead, energyHeadParamSpecs } from '@calm/energy-head';
       const rng = createRng(0);
       const head = new EnergyHead(
@@ -142,7 +169,7 @@ describe('@calm/energy-head examples', () => {
       // #region diffusion-head
       // import * as tf from '@tensorflow/tfjs';
       // import { createRng } from '@calm/core';
-      // import { AdamW, paramGrads } from '@calm/nn';
+      // import { AdamW, initBackend, paramGrads, trainStep } from '@calm/nn';
       // import { DiffusionHead, diffusionHeadParamSpecs } from '@calm/energy-head';
       const rng = createRng(3);
       // Official defaults: cosine schedule, 1000 training steps, learned variance, 100 sampling steps.

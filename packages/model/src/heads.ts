@@ -23,7 +23,7 @@ import type { CalmConfig } from './config.js';
 /**
  * The generative heads built into CALM (official `model_type`): `'energy'` (the default, official
  * `EnergyTransformer`), `'flow'` (`FlowTransformer`) and `'diffusion'` (`DiffusionTransformer`).
- * @see {@link CalmConfig.head}
+ * @see {@link CalmConfig.head}, {@link calmConfig}
  * @category Config
  */
 export type CalmHeadKind = 'energy' | 'flow' | 'diffusion';

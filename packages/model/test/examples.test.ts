@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { createRng, type CalmError } from '@calm/core';
 import { RELEASED_AUTOENCODER_CONFIG, autoencoderConfig, createAutoencoderParams } from '@calm/autoencoder';
 import { evaluateBrierLM } from '@calm/brierlm';
-import { AdamW, createParams, crossEntropy, disposeParams, trainStep } from '@calm/nn';
+import { AdamW, createParams, crossEntropy, disposeParams, initBackend, trainStep } from '@calm/nn';
 import { tinyAr, tinyCalm } from '@calm/testing/models';
 import { useWasm } from '@calm/testing/tfjs';
 import {
@@ -92,6 +92,31 @@ const problemsOf = (f: () => unknown): string[] => {
   return [];
 };
 describe('@calm/model examples', () => {
+  it('README quick start: loads an official-format checkpoint, generates, scores BrierLM', async () => {
+    const calmDir = fixturePath('tiny-official/CALM-M');
+    const aeDir = fixturePath('tiny-official/CALM-Autoencoder');
+    // #region readme
+    // import { createRng } from '@calm/core';
+    // import { initBackend } from '@calm/nn';
+    // import { evaluateCalm, generateCalm } from '@calm/model';
+    // import { loadCalm } from '@calm/model/node';
+    await initBackend(); // wasm with @calm/nn's training kernels
+    // calmDir: a CALM folder as released (config.json + pytorch_model.bin) or as saveCalm and `calm train` write it;
+    // aeDir: its autoencoder (needed when the folder holds no ae_model.* weights)
+    const { model, report } = await loadCalm(calmDir, { aePath: aeDir }); // report: format, aliases, dtypes, …
+    const prompt = Int32Array.of(model.config.bosTokenId, 5, 6, 7); // BOS + token ids of the model's tokenizer
+    const rng = createRng(0);
+    const { generated } = await generateCalm(model, [prompt], { rng, maxNewTokens: 8, temperature: 0.5 });
+    const block = Int32Array.from({ length: 32 }, (_, i) => i % 70); // held-out token ids, a multiple of K
+    const { brierLM, brier } = await evaluateCalm(model, [block], { seed: 0 }); // BrierLM ×100, Brier-1..4
+    model.dispose();
+    // #endregion readme
+    expect(report.format).toBe('pytorch-bin');
+    expect(generated[0]!.length).toBeGreaterThan(0);
+    expect(brier).toHaveLength(4);
+    expect(Number.isFinite(brierLM)).toBe(true);
+  });
+
   it('builds and round-trips CALM configurations', () => {
     // #region calm-config
     // import { CALM_M_CONFIG, calmConfig, calmConfigFromJson, calmConfigToJson, headDim, validateCalmConfig } from '@calm/model';
@@ -344,7 +369,7 @@ describe('@calm/model examples', () => {
     // #region llama-forward
     // import * as tf from '@tensorflow/tfjs';
     // import { createRng } from '@calm/core';
-    // import { AdamW, createParams, crossEntropy, disposeParams, trainStep } from '@calm/nn';
+    // import { AdamW, createParams, crossEntropy, disposeParams, initBackend, trainStep } from '@calm/nn';
     // import { KvCache, arConfig, headDim, llamaForward, llamaParamSpecs, ropeCosSin } from '@calm/model';
     const config = arConfig({
       vocabSize: 259,

@@ -169,7 +169,8 @@ export interface AdoptParamsOptions {
  * so a whole model's record may be passed to adopt one part of it. Every problem is collected
  * first: the one error lists every missing name and every shape, dtype or type mismatch.
  * @param specs - The expected parameters by name; only `shape` is read (a {@link ParamSpec} record fits).
- * @param given - Existing tensors by name (any superset of the specs' names).
+ * @param given - Existing tensors by name (any superset of the specs' names), any shape and any dtype
+ *   (both are checked against the specs).
  * @param what - Names the owner in the message, e.g. `'EnergyHead'` or `'CalmModel'`.
  * @param options - A `hint` on how to fix a mismatch; `requireVariables`.
  * @returns The adopted entries, keyed and ordered as `specs`. The caller already owns them; nothing is copied or disposed.

@@ -19,7 +19,7 @@ import type { ParamRecord } from './params.js';
 export interface GradientSum {
   /** Sum of the micro-batch losses, a float32 scalar. */
   lossSum: tf.Scalar;
-  /** Sum of the micro-batch gradients by parameter name, each shaped like its parameter, float32. */
+  /** Sum of the micro-batch gradients by parameter name, each shaped like its parameter (any shape), float32. */
   gradSum: Record<string, tf.Tensor>;
 }
 
@@ -84,7 +84,8 @@ export interface ApplyGradientsOptions {
  * optimiser update.
  * @param optimizer - The optimiser of the parameters.
  * @param grads - The step's gradients by parameter name (e.g. the summed, scaled micro-batch
- *   gradients of {@link accumulateGradients}, or their sum across workers); not disposed.
+ *   gradients of {@link accumulateGradients}, or their sum across workers), each shaped like its
+ *   parameter (any shape), float32; not disposed.
  * @param options - Learning rate and clipping.
  * @returns The global gradient norm before clipping, a float32 scalar. Caller owns the returned
  *   tensor and must dispose it. Inputs are not disposed.
@@ -126,8 +127,8 @@ export function applyGradients(
  * @param params - The parameters (updated in place).
  * @param losses - One loss function per micro-batch (float32 scalars).
  * @param options - Learning rate and clipping.
- * @returns The mean loss over the micro-batches and the gradient norm before clipping, float32
- *   scalars. Caller owns the returned tensors and must dispose them.
+ * @returns The mean loss over the micro-batches and the gradient norm before clipping, each a
+ *   float32 scalar. Caller owns the returned tensors and must dispose them.
  * @throws `CalmError` as {@link accumulateGradients} and {@link applyGradients}.
  * @example
  * {@includeCode ../test/examples.test.ts#train-step}

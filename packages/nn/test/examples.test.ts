@@ -74,6 +74,35 @@ const SPECS: Record<string, ParamSpec> = {
 const toyParams = (seed: number): ParamRecord => createParams(SPECS, createRng(seed));
 
 describe('@calm/nn examples', () => {
+  it('README quick start: parameters by name, a loss, training steps', async () => {
+    // #region readme
+    // import * as tf from '@tensorflow/tfjs';
+    // import { createRng } from '@calm/core';
+    // import { AdamW, createParams, crossEntropy, initBackend, linear, normalInit, trainStep, zerosInit } from '@calm/nn';
+    const info = await initBackend(); // wasm with @calm/nn's training kernels, unless CALM_BACKEND says otherwise
+    const specs = {
+      'proj.weight': { shape: [3, 8], init: normalInit(0.02) }, // [out, in], as torch's nn.Linear
+      'proj.bias': { shape: [3], init: zerosInit() },
+    };
+    const params = createParams(specs, createRng(1)); // tf.Variables keyed by state_dict names, seeded
+    const x = tf.randomNormal([12, 8], 0, 1, 'float32', 2) as tf.Tensor2D; // [N, 8] float32
+    const labels = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2], 'int32'); // [N] int32
+    const opt = new AdamW(params, { lr: 1e-2, beta2: 0.95, weightDecay: 0.1 });
+    const lossFn = () => crossEntropy(linear(params, 'proj', x) as tf.Tensor2D, labels); // mean over N, in nats
+    const losses: number[] = [];
+    for (let step = 0; step < 20; step++) {
+      const { loss, gradNorm } = trainStep(opt, params, [lossFn]); // gradients, clipping at 1.0, AdamW
+      if (step % 10 === 9) losses.push((await loss.data())[0]!); // reading a scalar syncs the device: log rarely
+      tf.dispose([loss, gradNorm]);
+    }
+    // #endregion readme
+    expect(info.detail).toContain(info.name);
+    expect(losses[1]!).toBeLessThan(losses[0]!);
+    tf.dispose([x, labels]);
+    opt.dispose();
+    disposeParams(params);
+  });
+
   it('initialises the backend with its training kernels', () => {
     expect(info.name).toBe('wasm');
     expect(info.kernelsPatched).toBe(true);

@@ -3,7 +3,7 @@
 // is a fake ChunkSampler over six chunks of K = 2 ids; sizes are small so the file runs in well
 // under a second. Assertions stay outside the regions.
 import { describe, expect, it } from 'vitest';
-import { createRng } from '@calm/core';
+import { createRng, type ChunkSampler } from '@calm/core';
 import { fakeChunkSampler } from '@calm/testing';
 import {
   batchOrder,
@@ -35,10 +35,38 @@ const makeModel = (seed: number) =>
 const prompt = Int32Array.from([1, 2, 3, 4]);
 
 describe('@calm/temperature-sampler examples', () => {
+  it('README quick start: a black box tempered exactly and by the batch approximation', async () => {
+    // #region readme
+    // import { createRng, type ChunkSampler } from '@calm/core';
+    // import { temperedDistribution, withBatchTemperature, withExactTemperature } from '@calm/temperature-sampler';
+    const P = [0.6, 0.3, 0.1]; // a black box over three chunks of K = 1 token id: only its draws are used
+    const draw = createRng(0);
+    const model: ChunkSampler = {
+      chunkSize: 1,
+      vocabSize: 3,
+      async sample(contexts, numSamples) {
+        return Int32Array.from({ length: contexts.length * numSamples }, () => draw.categorical(P)); // [B, n, K]
+      },
+    };
+    const exact = withExactTemperature(model, { temperature: 0.7, rng: createRng(1) }); // Algorithm 1, any T in (0, 1]
+    const batch = withBatchTemperature(model, { temperature: 1 / 2, rng: createRng(2) }); // Algorithm 2, T = 1/n
+    const cold = await exact.sample([Int32Array.of(0)], 2000); // [1, 2000, 1] int32, exactly P^(1/0.7)/Z
+    const target = temperedDistribution(P, 0.7); // that law, for checking
+    const fast = await batch.sample([Int32Array.of(0)], 4); // a pool of 200 draws per sample, one model call
+    const { drawn, baseCalls } = exact.stats(); // what the model paid
+    // #endregion readme
+    const freq = [0, 1, 2].map((x) => cold.filter((v) => v === x).length / cold.length);
+    const tv = 0.5 * freq.reduce((sum, f, x) => sum + Math.abs(f - target[x]!), 0);
+    expect(tv).toBeLessThan(0.04);
+    expect(fast).toHaveLength(4);
+    expect(drawn).toBeGreaterThanOrEqual(2000);
+    expect(baseCalls).toBeGreaterThan(0);
+  });
+
   it('tempers a ChunkSampler exactly (Algorithm 1)', async () => {
     const model = makeModel(1);
     // #region exact-chunks
-    // import { createRng } from '@calm/core';
+    // import { createRng, type ChunkSampler } from '@calm/core';
     // import { withExactTemperature } from '@calm/temperature-sampler';
     // model: any ChunkSampler (a CALM model, a remote API, …); prompt: token ids, int32
     const tempered = withExactTemperature(model, { temperature: 0.7, rng: createRng(0), earlyReject: true }); // model: any ChunkSampler
@@ -55,7 +83,7 @@ describe('@calm/temperature-sampler examples', () => {
     const model = makeModel(2);
     const prompts = [prompt, Int32Array.from([5, 6])];
     // #region batch-chunks
-    // import { createRng } from '@calm/core';
+    // import { createRng, type ChunkSampler } from '@calm/core';
     // import { withBatchTemperature } from '@calm/temperature-sampler';
     // model: any ChunkSampler; prompts: B token-id sequences, int32
     const tempered = withBatchTemperature(model, { temperature: 1 / 2, rng: createRng(0), poolSize: 200 }); // T must be 1/n
@@ -68,7 +96,7 @@ describe('@calm/temperature-sampler examples', () => {
 
   it('samples any outcome type exactly from a draw function', () => {
     // #region exact-generic
-    // import { createRng } from '@calm/core';
+    // import { createRng, type ChunkSampler } from '@calm/core';
     // import { exactTemperatureSample } from '@calm/temperature-sampler';
     const rng = createRng(1);
     const probs = [0.5, 0.3, 0.2];
@@ -80,7 +108,7 @@ describe('@calm/temperature-sampler examples', () => {
 
   it('selects from a pool with Algorithm 2, and gives its exact selection law', () => {
     // #region batch-generic
-    // import { createRng } from '@calm/core';
+    // import { createRng, type ChunkSampler } from '@calm/core';
     // import { batchSelectionDistribution, batchTemperatureSample } from '@calm/temperature-sampler';
     const d = batchSelectionDistribution([...'ACADBEAFBG'], 1 / 2); // the paper's example pool
     d.outcomes; // ['A', 'B']: the outcomes that occur at least n = 2 times

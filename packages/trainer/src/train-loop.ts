@@ -20,7 +20,7 @@ export { latestCheckpoint } from './checkpoints.js';
  * How a worker thread rebuilds a task for data-parallel training: `import(module)[exportName](args)`
  * must return the same task (same parameter names and shapes; its values are then overwritten
  * with the main thread's).
- * @see {@link TrainTask}
+ * @see {@link TrainTask}, {@link runTraining}
  * @category Training
  */
 export interface TaskReplica {

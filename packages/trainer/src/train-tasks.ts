@@ -138,7 +138,7 @@ export function arTrainTask(model: ArModel, options: { blockSize: number }): Tra
  * What a data-parallel worker needs to rebuild one of the built-in tasks (structured-cloneable):
  * configurations, and for CALM the frozen autoencoder's weights. The trainable weights themselves
  * come from the main thread.
- * @see {@link replicateTrainTask}
+ * @see {@link replicateTrainTask}, {@link runTraining}
  * @category Training
  */
 export type TaskArgs =

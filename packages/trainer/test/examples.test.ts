@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { arraySource, createBlockStream, type BlockCursor } from '@calm/data-pile';
 import { trainBpeTokenizer } from '@calm/data-pile/node';
 import { createRng } from '@calm/core';
-import { warmupConstantSchedule } from '@calm/nn';
-import type { ArModel } from '@calm/model';
+import { initBackend, warmupConstantSchedule } from '@calm/nn';
+import { ArModel, arConfig } from '@calm/model';
 import { byteTokenizer, syntheticTexts, tinyAr } from '@calm/testing/models';
 import { useWasm } from '@calm/testing/tfjs';
 import {
@@ -35,13 +35,50 @@ beforeAll(async () => {
 afterAll(() => ar.dispose());
 
 describe('@calm/trainer examples', () => {
+  it('README quick start: trains the AR baseline data-parallel, resumes, reads the metrics', async () => {
+    const tokenizer = byteTokenizer();
+    const texts = syntheticTexts(10);
+    const outDir = join(out, 'readme-run');
+    // #region readme
+    // import { createRng } from '@calm/core';
+    // import { arraySource, createBlockStream, type BlockCursor } from '@calm/data-pile';
+    // import { ArModel, arConfig } from '@calm/model';
+    // import { initBackend, warmupConstantSchedule } from '@calm/nn';
+    // import { arTrainTask, readMetrics, runTraining } from '@calm/trainer';
+    await initBackend(); // wasm with @calm/nn's training kernels
+    // tokenizer: a @calm/data-pile Tokenizer (here: bytes); texts: the training documents; outDir: the run folder
+    const special = { bosTokenId: tokenizer.bos, eosTokenId: tokenizer.eos, padTokenId: tokenizer.pad };
+    const sizes = { hiddenSize: 64, intermediateSize: 128, numHiddenLayers: 2 }; // 16 attention heads by default
+    const config = arConfig({ vocabSize: tokenizer.vocabSize, ...sizes, ...special }); // LlamaForCausalLM
+    const model = new ArModel(config, { rng: createRng(1) });
+    const source = arraySource(texts);
+    const options = {
+      outDir, // metrics.jsonl, checkpoints/, final/
+      steps: 4,
+      batchSize: 4, // blocks per step, split over the workers (default: one per core, data-parallel threads)
+      seed: 1,
+      optimizer: { lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 },
+      schedule: warmupConstantSchedule(3e-3, 2),
+      data: (cursor?: BlockCursor) =>
+        createBlockStream(source, tokenizer, { blockSize: 32, epochs: Infinity, ...(cursor ? { cursor } : {}) }),
+    };
+    const first = await runTraining(arTrainTask(model, { blockSize: 32 }), options); // 4 steps, then a checkpoint
+    const more = await runTraining(arTrainTask(model, { blockSize: 32 }), { ...options, steps: 8 }); // resumes at 4
+    const records = await readMetrics(outDir); // { type: 'train', step, loss, lr, tokens, flops, … }
+    model.dispose();
+    // #endregion readme
+    expect(first.steps).toBe(4);
+    expect(more.resumedFrom).toBe(4);
+    expect(records.filter((r) => r.type === 'train').at(-1)?.step).toBe(8);
+  });
+
   it('trains with exact resume and reads the metrics', async () => {
     const tokenizer = byteTokenizer();
     const texts = syntheticTexts(10);
     const outDir = join(out, 'ar-run');
     // #region run-training
     // import { arraySource, createBlockStream, type BlockCursor } from '@calm/data-pile';
-    // import { warmupConstantSchedule } from '@calm/nn';
+    // import { initBackend, warmupConstantSchedule } from '@calm/nn';
     // import { arTrainTask, latestCheckpoint, readMetrics, runTraining } from '@calm/trainer';
     // ar: an ArModel; tokenizer: a Tokenizer of its vocabulary; texts: the training documents
     const source = arraySource(texts);

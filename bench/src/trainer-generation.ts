@@ -36,13 +36,23 @@ function models() {
     numAttentionHeads: H / 64,
     numKeyValueHeads: H / 64,
   };
-  const ae = autoencoderConfig({ ...special, hiddenSize: 256, intermediateSize: 640, latentSize: 64, patchSize: 4 });
+  // The autoencoder scales with the backbone as in the paper (a 512-wide autoencoder beside
+  // backbones of 1024–2560) and the quickstart (64 beside 128): half the backbone's width, at least
+  // 64; intermediate 2.5× its width (the official 512/1280); latent an eighth of the backbone, at least 32.
+  const aeHidden = Math.max(64, H / 2);
+  const ae = autoencoderConfig({
+    ...special,
+    hiddenSize: aeHidden,
+    intermediateSize: Math.round(2.5 * aeHidden),
+    latentSize: Math.max(32, H / 8),
+    patchSize: 4,
+  });
   const calm = new CalmModel(
     calmConfig({
       ...special,
       ...backbone,
       patchSize: 4,
-      latentSize: 64,
+      latentSize: Math.max(32, H / 8),
       noiseSize: 32,
       numMlpLayers: Math.max(1, LAYERS / 4),
       numSamples: 8,

@@ -68,8 +68,13 @@ export {
   checkConfigValue,
   collectConfigProblems,
   configFieldNamer,
+  configIntAtLeast,
+  configOneOf,
+  configOrNull,
+  configRule,
   throwConfigProblems,
   type ConfigValueKind,
   type ConfigValueRule,
   type ConfigField,
+  type DescribedConfigRule,
 } from './config-validation.js';

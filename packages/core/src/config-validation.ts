@@ -94,9 +94,19 @@ export type ConfigField<K extends string = string> = readonly [
   rule: ConfigValueKind | ConfigValueRule,
 ];
 
-/** Shows a value in a message: JSON where it has one (`"gelu"`, `[1]`), else `String` (`NaN`, `undefined`). */
+/**
+ * Shows a value in a message: JSON where it has one (`"gelu"`, `[1]`), else `String` (`NaN`,
+ * `undefined`); cut to 120 characters, so a large or cyclic object never floods (or breaks) one.
+ */
 function showValue(v: unknown): string {
-  return typeof v === 'number' && !Number.isFinite(v) ? String(v) : (JSON.stringify(v) ?? String(v));
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    s = String(v);
+  }
+  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
 }
 
 /**

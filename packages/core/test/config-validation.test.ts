@@ -59,6 +59,14 @@ describe('checkConfigValue', () => {
     expect(checkConfigValue('eps', 'pos', Number.NEGATIVE_INFINITY)).toBe(
       'eps must be a finite number > 0, got -Infinity',
     );
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(checkConfigValue('files', 'stringList', cyclic)).toBe(
+      'files must be a list of strings, got [object Object]',
+    );
+    const long = checkConfigValue('files', 'stringList', 'x'.repeat(500));
+    expect(long).toMatch(/^files must be a list of strings, got "x+\.\.\.$/);
+    expect(long!.length).toBeLessThan(200);
   });
 });
 

@@ -6,7 +6,7 @@
 // of `GenerativeHead`.
 
 import * as tf from '@tensorflow/tfjs';
-import { collectConfigProblems, throwConfigProblems, type ConfigField, type Rng } from '@calm/core';
+import { configIntAtLeast, configOneOf, type ConfigField, type Rng } from '@calm/core';
 import { disposeParams, trainableVariables, type ParamRecord, type ParamSpec } from '@calm/nn';
 import { normalNoise } from './noise.js';
 import { fail } from './internal/errors.js';
@@ -20,7 +20,17 @@ import {
   trainingTerms,
   type DiffusionTables,
 } from './internal/gaussian-diffusion.js';
-import { checkCount, checkHidden, checkNoise, checkPrefix, createOrAdopt, needRng } from './internal/shared.js';
+import {
+  checkCount,
+  checkHidden,
+  checkNoise,
+  checkPrefix,
+  createOrAdopt,
+  needRng,
+  posteriorReplicas,
+  resolveHeadConfig,
+  checkSamplesPerHidden,
+} from './internal/shared.js';
 import type { GenerativeHead, HeadLogger, HeadLossOptions, HeadSampleOptions, TargetPosterior } from './types.js';
 
 /**
@@ -116,35 +126,34 @@ const FIELDS: ReadonlyArray<ConfigField<keyof DiffusionHeadConfig & string>> = [
   ['numSamples', 'num_samples', 'posInt'],
   ['numTimesteps', 'diffusion_steps', 'posInt'],
   ['samplingSteps', 'num_sampling_steps', 'posInt'],
-  [
-    'noiseSchedule',
-    'noise_schedule',
-    (name, v) => (v === 'cosine' || v === 'linear' ? null : `${name} must be 'cosine' or 'linear', got ${String(v)}`),
-  ],
+  ['noiseSchedule', 'noise_schedule', configOneOf('cosine', 'linear')],
   ['learnSigma', 'learn_sigma', 'bool'],
-  [
-    'frequencyEmbeddingSize',
-    'frequency_embedding_size',
-    (name, v) =>
-      Number.isSafeInteger(v) && (v as number) >= 2 ? null : `${name} must be an integer >= 2, got ${String(v)}`,
-  ],
+  ['frequencyEmbeddingSize', 'frequency_embedding_size', configIntAtLeast(2)],
 ];
 
 function resolveConfig(config: DiffusionHeadConfig): ResolvedDiffusionConfig {
-  if (config === null || typeof config !== 'object')
-    fail('INVALID_CONFIG', 'DiffusionHead: config must be an object with at least hiddenSize.');
-  const c: ResolvedDiffusionConfig = {
-    hiddenSize: config.hiddenSize,
-    latentSize: config.latentSize ?? 128,
-    numMlpLayers: config.numMlpLayers ?? 4,
-    numSamples: config.numSamples ?? 8,
-    numTimesteps: config.numTimesteps ?? 1000,
-    samplingSteps: config.samplingSteps ?? 100,
-    noiseSchedule: config.noiseSchedule ?? 'cosine',
-    learnSigma: config.learnSigma ?? true,
-    frequencyEmbeddingSize: config.frequencyEmbeddingSize ?? 256,
-  };
-  const problems = collectConfigProblems(c as unknown as Record<string, unknown>, FIELDS);
+  return resolveHeadConfig(
+    'DiffusionHead',
+    config,
+    (c) => ({
+      hiddenSize: c.hiddenSize,
+      latentSize: c.latentSize ?? 128,
+      numMlpLayers: c.numMlpLayers ?? 4,
+      numSamples: c.numSamples ?? 8,
+      numTimesteps: c.numTimesteps ?? 1000,
+      samplingSteps: c.samplingSteps ?? 100,
+      noiseSchedule: c.noiseSchedule ?? 'cosine',
+      learnSigma: c.learnSigma ?? true,
+      frequencyEmbeddingSize: c.frequencyEmbeddingSize ?? 256,
+    }),
+    FIELDS,
+    crossProblems,
+  );
+}
+
+/** The checks between fields: T ≥ 2, S in [2, T], and T ≥ 20 for the linear schedule. */
+function crossProblems(c: ResolvedDiffusionConfig): string[] {
+  const problems: string[] = [];
   const T = c.numTimesteps;
   if (Number.isSafeInteger(T) && T < 2) problems.push(`numTimesteps must be >= 2, got ${T}`);
   if (Number.isSafeInteger(T) && Number.isSafeInteger(c.samplingSteps) && (c.samplingSteps < 2 || c.samplingSteps > T))
@@ -153,8 +162,7 @@ function resolveConfig(config: DiffusionHeadConfig): ResolvedDiffusionConfig {
     problems.push(
       `noiseSchedule 'linear' needs numTimesteps >= 20 (its last beta, 20/numTimesteps, must be <= 1), got ${T}`,
     );
-  throwConfigProblems(problems, 'DiffusionHead config', '@calm/energy-head');
-  return c;
+  return problems;
 }
 
 /** The network sizes of the diffusion head: in = l, out = 2l (learned variance) or l, width H. */
@@ -415,21 +423,8 @@ export class DiffusionHead implements GenerativeHead {
   loss(hidden: tf.Tensor2D, posterior: TargetPosterior, options: DiffusionLossOptions): tf.Scalar {
     const fn = 'DiffusionHead.loss';
     const b = checkHidden(hidden, this.hiddenSize, fn);
-    const n = this.config.numSamples;
-    const l = this.latentSize;
-    if (!posterior || !(posterior.mean instanceof tf.Tensor) || !(posterior.logStd instanceof tf.Tensor))
-      fail('INVALID_ARGUMENT', `${fn}: posterior must be { mean: [B, L], logStd: [B, L] } tensors.`);
-    checkNoise(posterior.mean, [b, l], 'posterior.mean', fn, '[B, latentSize]');
-    checkNoise(posterior.logStd, [b, l], 'posterior.logStd', fn, '[B, latentSize]');
-    if (options?.targetNoise !== undefined)
-      checkNoise(options.targetNoise, [b, n, l], 'options.targetNoise', fn, 'N(0, 1), [B, numSamples, latentSize]');
-    else needRng(options?.rng, fn, 'targetNoise');
     return tf.tidy(() => {
-      const eps = options.targetNoise ?? (normalNoise(options.rng!, [b, n, l]) as tf.Tensor3D);
-      const x0 = tf.add(
-        tf.expandDims(posterior.mean, 1),
-        tf.mul(tf.exp(tf.expandDims(posterior.logStd, 1)), eps),
-      ) as tf.Tensor3D;
+      const x0 = posteriorReplicas(posterior, b, this.config.numSamples, this.latentSize, options, fn);
       return this.targetLoss(hidden, x0, options);
     });
   }
@@ -442,8 +437,7 @@ export class DiffusionHead implements GenerativeHead {
    * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for a count below 1.
    */
   flopsPerSample(samplesPerHidden = 1): number {
-    if (!(samplesPerHidden >= 1))
-      fail('INVALID_ARGUMENT', `flopsPerSample: samplesPerHidden must be >= 1, got ${samplesPerHidden}.`);
+    checkSamplesPerHidden(samplesPerHidden);
     return this.mlp.flopsPerSample(this.config.samplingSteps, samplesPerHidden);
   }
 

@@ -5,9 +5,10 @@
 import {
   collectConfigProblems,
   configFieldNamer,
+  configRule,
+  LLAMA3_SPECIAL_TOKENS,
   throwConfigProblems,
   type ConfigField,
-  type ConfigValueRule,
 } from '@calm/core';
 import type { DiffusionNoiseSchedule, FlowSolver } from '@calm/energy-head';
 import { CUSTOM_HEAD_ARCHITECTURE, HEAD_KINDS, isBuiltinHead, type CalmHeadKind } from './heads.js';
@@ -118,6 +119,16 @@ export interface ArConfig extends LlamaConfig {
   extra: Record<string, unknown>;
 }
 
+// The backbone settings CALM-M and the AR baseline share (the official Llama 3 setup, whose
+// vocabulary plus [PAD] both models use).
+const LLAMA3_BACKBONE_DEFAULTS = {
+  ropeTheta: 10000,
+  rmsNormEps: 1e-6,
+  maxPositionEmbeddings: 2048,
+  initializerRange: 0.02,
+  vocabSize: LLAMA3_SPECIAL_TOKENS.vocabSize,
+} as const;
+
 /**
  * The backbone of the released CALM-M (spec §2.5): 16 layers, H = 1024, I = 2752, 16 heads, with
  * the energy head; the flow and diffusion settings are the official modules' values.
@@ -130,11 +141,7 @@ export const CALM_M_CONFIG: Readonly<CalmConfig> = Object.freeze({
   numHiddenLayers: 16,
   numAttentionHeads: 16,
   numKeyValueHeads: 16,
-  ropeTheta: 10000,
-  rmsNormEps: 1e-6,
-  maxPositionEmbeddings: 2048,
-  initializerRange: 0.02,
-  vocabSize: 128257,
+  ...LLAMA3_BACKBONE_DEFAULTS,
   patchSize: 4,
   latentSize: 128,
   head: 'energy',
@@ -149,24 +156,24 @@ export const CALM_M_CONFIG: Readonly<CalmConfig> = Object.freeze({
   diffusionSamplingSteps: 100,
   diffusionNoiseSchedule: 'cosine',
   diffusionLearnSigma: true,
-  padTokenId: 128256,
-  bosTokenId: 128000,
-  eosTokenId: 128001,
+  padTokenId: LLAMA3_SPECIAL_TOKENS.pad,
+  bosTokenId: LLAMA3_SPECIAL_TOKENS.bos,
+  eosTokenId: LLAMA3_SPECIAL_TOKENS.eos,
   aePath: '',
   extra: Object.freeze({}) as Record<string, unknown>,
 });
 
 // The energy-score exponent α of the head's loss.
-const alpha: ConfigValueRule = (name, v) =>
-  typeof v === 'number' && v > 0 && v <= 2
-    ? null
-    : `${name} must be in (0, 2] (the energy-score exponent; the paper uses 1), got ${JSON.stringify(v) ?? String(v)}`;
+const alpha = configRule(
+  'in (0, 2] (the energy-score exponent; the paper uses 1)',
+  (v) => typeof v === 'number' && v > 0 && v <= 2,
+);
 
 // The head kind: a built-in kind or the name of a custom head.
-const headKind: ConfigValueRule = (name, v) =>
-  typeof v === 'string' && /^[A-Za-z][\w.-]*$/.test(v)
-    ? null
-    : `${name} must be 'energy', 'flow', 'diffusion' or the kind of a custom head (a name such as 'my-head'), got ${JSON.stringify(v) ?? String(v)}`;
+const headKind = configRule(
+  "'energy', 'flow', 'diffusion' or the kind of a custom head (a name such as 'my-head')",
+  (v) => typeof v === 'string' && /^[A-Za-z][\w.-]*$/.test(v),
+);
 
 const LLAMA_FIELDS: ReadonlyArray<ConfigField> = [
   ['hiddenSize', 'hidden_size', 'posInt'],
@@ -471,14 +478,10 @@ export function arConfig(overrides: Partial<ArConfig> = {}): ArConfig {
     numHiddenLayers: 12,
     numAttentionHeads: 16,
     numKeyValueHeads: 16,
-    ropeTheta: 10000,
-    rmsNormEps: 1e-6,
-    maxPositionEmbeddings: 2048,
-    initializerRange: 0.02,
-    vocabSize: 128257,
-    padTokenId: 128256,
-    bosTokenId: 128000,
-    eosTokenId: 128001,
+    ...LLAMA3_BACKBONE_DEFAULTS,
+    padTokenId: LLAMA3_SPECIAL_TOKENS.pad,
+    bosTokenId: LLAMA3_SPECIAL_TOKENS.bos,
+    eosTokenId: LLAMA3_SPECIAL_TOKENS.eos,
     tieWordEmbeddings: false,
     extra: {},
     ...overrides,

@@ -4,7 +4,7 @@
 // build its parameter specs and the head from a CALM config. Adding a kind is one entry here (and
 // its fields in `CalmConfig`). Heads of other kinds come from the caller as instances.
 
-import type { ConfigField, ConfigValueRule } from '@calm/core';
+import { configOneOf, type ConfigField } from '@calm/core';
 import {
   DiffusionHead,
   EnergyHead,
@@ -45,13 +45,6 @@ export interface HeadKindEntry {
   /** The head over existing parameters (the model owns them; the head does not). */
   readonly create: (config: CalmConfig, params: ParamRecord) => GenerativeHead;
 }
-
-const oneOf =
-  (...options: readonly unknown[]): ConfigValueRule =>
-  (name, v) =>
-    options.includes(v)
-      ? null
-      : `${name} must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}, got ${JSON.stringify(v) ?? String(v)}`;
 
 function energyConfig(c: CalmConfig): EnergyHeadConfig {
   return {
@@ -106,7 +99,7 @@ export const HEAD_KINDS: Readonly<Record<CalmHeadKind, HeadKindEntry>> = Object.
     prefix: 'generative_head.net',
     aliases: [],
     fields: [
-      ['flowSolver', 'flow_solver', oneOf('midpoint', 'euler')],
+      ['flowSolver', 'flow_solver', configOneOf('midpoint', 'euler')],
       ['flowSteps', 'flow_steps', 'posInt'],
     ],
     problems: () => [],
@@ -120,7 +113,7 @@ export const HEAD_KINDS: Readonly<Record<CalmHeadKind, HeadKindEntry>> = Object.
     fields: [
       ['diffusionSteps', 'diffusion_steps', 'posInt'],
       ['diffusionSamplingSteps', 'num_sampling_steps', 'posInt'],
-      ['diffusionNoiseSchedule', 'noise_schedule', oneOf('cosine', 'linear')],
+      ['diffusionNoiseSchedule', 'noise_schedule', configOneOf('cosine', 'linear')],
       ['diffusionLearnSigma', 'learn_sigma', 'bool'],
     ],
     problems: (c, n) => {

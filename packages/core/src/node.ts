@@ -1,8 +1,9 @@
 /**
  * Node-only file I/O for `@calm/core`: lazy safetensors readers (a tensor is read only when
- * asked for, so multi-gigabyte checkpoints never sit in memory whole), sharded checkpoints, and
- * atomic writes; and the terminal progress bar that the command lines share. Import from
- * `@calm/core/node`; the main entry stays browser-safe.
+ * asked for, so multi-gigabyte checkpoints never sit in memory whole), sharded checkpoints,
+ * atomic writes, and the one JSON-file reader of every package; and the terminal
+ * progress bar that the command lines share. Import from `@calm/core/node`; the main entry stays
+ * browser-safe.
  *
  * @packageDocumentation
  */
@@ -229,13 +230,20 @@ export async function pathExists(path: string): Promise<boolean> {
  * @param path - The file.
  * @param fix - What the user should do when the file is unreadable or not JSON, appended to the
  *   message (e.g. "the checkpoint is damaged; delete it to restart").
+ * @param options - `notJsonCode`: the error code when the file is not JSON, `FORMAT_ERROR` (the
+ *   default, a damaged data file) or `INVALID_CONFIG` (a configuration the user writes by hand).
  * @returns The parsed value (validate it before use).
- * @throws `CalmError` `IO_ERROR` when the file cannot be read, `FORMAT_ERROR` when it is not JSON.
+ * @throws `CalmError` `IO_ERROR` when the file cannot be read, `FORMAT_ERROR` (or
+ *   `options.notJsonCode`) when it is not JSON.
  * @example
  * {@includeCode ../test/examples.test.ts#atomic-write}
  * @category Files
  */
-export async function readJsonFile(path: string, fix?: string): Promise<unknown> {
+export async function readJsonFile(
+  path: string,
+  fix?: string,
+  options: { notJsonCode?: 'FORMAT_ERROR' | 'INVALID_CONFIG' } = {},
+): Promise<unknown> {
   const tail = fix ? `; ${fix}` : '';
   let text: string;
   try {
@@ -249,10 +257,11 @@ export async function readJsonFile(path: string, fix?: string): Promise<unknown>
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    throw new CalmError('FORMAT_ERROR', `${path} is not valid JSON: ${(e as Error).message}${tail}`, {
-      source: '@calm/core',
-      cause: e,
-    });
+    throw new CalmError(
+      options.notJsonCode ?? 'FORMAT_ERROR',
+      `${path} is not valid JSON: ${(e as Error).message}${tail}`,
+      { source: '@calm/core', cause: e },
+    );
   }
 }
 

@@ -5,7 +5,8 @@
  * No runtime dependencies and no tensors: token and chunk types (`Int32Array`), the black-box
  * sampler contracts ({@link ChunkSampler}, {@link TokenSampler}, {@link NextTokenModel}) that
  * `@calm/brierlm` and `@calm/temperature-sampler` consume, a seedable {@link Rng} with a
- * serialisable state, {@link CalmError}, and safetensors as typed arrays. Node-only file helpers
+ * serialisable state, {@link CalmError}, safetensors as typed arrays, the one config validator
+ * ({@link collectConfigProblems}) and JSON-lines parser ({@link parseJsonlTexts}). Node-only file helpers
  * live in the `@calm/core/node` subpath.
  *
  * Quick start:
@@ -64,6 +65,12 @@ export {
   type TorchTensorRef,
   type TorchStateDictReader,
 } from './torch-bin.js';
+export {
+  jsonlLineText,
+  parseJsonlTexts,
+  type JsonlLineIssue,
+  type JsonlLineProblem,
+} from './jsonl.js';
 export {
   checkConfigValue,
   collectConfigProblems,

@@ -1,7 +1,7 @@
 /**
  * Node-only file I/O for `@calm/core`: lazy safetensors readers (a tensor is read only when
  * asked for, so multi-gigabyte checkpoints never sit in memory whole), sharded checkpoints,
- * atomic writes, and the one JSON-file reader of every package; and the terminal
+ * atomic writes, and the one JSON-file and JSON-lines readers of every package; and the terminal
  * progress bar that the command lines share. Import from `@calm/core/node`; the main entry stays
  * browser-safe.
  *
@@ -24,6 +24,7 @@ import {
   type TensorToWrite,
 } from './safetensors.js';
 import type { ByteSource } from './zip.js';
+import { parseJsonlTexts } from './jsonl.js';
 import { openTorchStateDict } from './torch-bin.js';
 
 export {
@@ -263,6 +264,37 @@ export async function readJsonFile(
       { source: '@calm/core', cause: e },
     );
   }
+}
+
+/**
+ * Reads the text field of every line of a JSON-lines file (`{"text": ...}` per line, e.g. the
+ * official `wikitext_document_level-test.json`): the one JSON-lines reader of every package.
+ *
+ * @remarks
+ * The whole file is read, checked as strict UTF-8 and parsed by {@link parseJsonlTexts}; blank
+ * lines are skipped and other fields ignored. Streaming and compressed corpora are
+ * `@calm/data-pile`'s `jsonlSource`.
+ * @param path - The file.
+ * @param field - The field holding each document's text. @defaultValue `'text'`
+ * @returns The texts, in file order.
+ * @throws `CalmError` `IO_ERROR` when the file cannot be read, `FORMAT_ERROR` for a bad line
+ *   (naming `path:line`; `details` `{ file, line, reason }`).
+ * @example
+ * {@includeCode ../test/jsonl.test.ts#read-texts}
+ * @category Files
+ */
+export async function readJsonlTexts(path: string, field = 'text'): Promise<string[]> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new CalmError(
+      'IO_ERROR',
+      `cannot read ${path}: ${(e as Error).message}; pass the path of a JSON-lines file with one {"${field}": ...} object per line.`,
+      { source: '@calm/core', cause: e },
+    );
+  }
+  return parseJsonlTexts(bytes, path, field);
 }
 
 /**

@@ -22,8 +22,9 @@ import { CalmError } from './errors.js';
  * - `string`: any string.
  * - `stringList`: an array of strings (file lists).
  *
- * @see {@link checkConfigValue}, which applies them; {@link configOrNull}, {@link configOneOf},
- *   {@link configIntAtLeast} and {@link configRule} for the rules they do not cover.
+ * @see {@link checkConfigValue}, which applies them; {@link configOrNull}, {@link configOptional},
+ *   {@link configOneOf}, {@link configIntAtLeast} and {@link configRule} for the rules they do not
+ *   cover.
  * @category Config validation
  */
 export type ConfigValueKind =
@@ -187,6 +188,20 @@ export function configOrNull(rule: ConfigValueKind | DescribedConfigRule): Descr
 }
 
 /**
+ * Lets a rule also accept `undefined` (an option that may be left out and has no default).
+ *
+ * @param rule - A built-in kind or a rule from {@link configRule} and the other builders.
+ * @returns A rule that passes `undefined` and whatever `rule` passes; its message says `… or absent`.
+ * @example
+ * {@includeCode ../test/config-validation.test.ts#rule-builders}
+ * @category Config validation
+ */
+export function configOptional(rule: ConfigValueKind | DescribedConfigRule): DescribedConfigRule {
+  const r = typeof rule === 'string' ? KINDS[rule] : rule;
+  return configRule(`${r.expected} or absent`, (v) => v === undefined || r.test(v));
+}
+
+/**
  * Checks one configuration value against a rule.
  *
  * @param name - The field's name as it should appear in the message.
@@ -255,15 +270,22 @@ export function configFieldNamer(fields: ReadonlyArray<ConfigField>, jsonNames: 
  * @param problems - The problems found (e.g. by {@link collectConfigProblems}).
  * @param what - What was checked, e.g. `autoencoder config` or a file name.
  * @param source - The package raising the error, prefixed to the message (e.g. `@calm/trainer`).
- * @throws {@link CalmError} `INVALID_CONFIG` when `problems` is not empty.
+ * @param code - The error code: `INVALID_CONFIG` (the default) for a configuration,
+ *   `INVALID_ARGUMENT` for the options of a function call. @defaultValue `'INVALID_CONFIG'`
+ * @throws {@link CalmError} `INVALID_CONFIG` (or `code`) when `problems` is not empty.
  * @example
  * {@includeCode ../test/config-validation.test.ts#throw-problems}
  * @category Config validation
  */
-export function throwConfigProblems(problems: readonly string[], what: string, source?: string): void {
+export function throwConfigProblems(
+  problems: readonly string[],
+  what: string,
+  source?: string,
+  code: 'INVALID_CONFIG' | 'INVALID_ARGUMENT' = 'INVALID_CONFIG',
+): void {
   if (problems.length === 0) return;
   throw new CalmError(
-    'INVALID_CONFIG',
+    code,
     `${what} has ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n- ${problems.join('\n- ')}`,
     {
       ...(source === undefined ? {} : { source }),

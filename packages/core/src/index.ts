@@ -77,6 +77,7 @@ export {
   configFieldNamer,
   configIntAtLeast,
   configOneOf,
+  configOptional,
   configOrNull,
   configRule,
   throwConfigProblems,

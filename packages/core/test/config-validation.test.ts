@@ -7,6 +7,7 @@ import {
   configFieldNamer,
   configIntAtLeast,
   configOneOf,
+  configOptional,
   configOrNull,
   configRule,
   isCalmError,
@@ -73,17 +74,19 @@ describe('checkConfigValue', () => {
 describe('rule builders', () => {
   it('build rules for enumerations, lower bounds, nullable settings and custom tests', () => {
     // #region rule-builders
-    // import { checkConfigValue, configIntAtLeast, configOneOf, configOrNull, configRule } from '@calm/core';
+    // import { checkConfigValue, configIntAtLeast, configOneOf, configOptional, configOrNull, configRule } from '@calm/core';
     const solver = configOneOf('midpoint', 'euler');
     const samples = configIntAtLeast(2);
     const workers = configOrNull('posInt');
     const backend = configOrNull(configOneOf('wasm', 'cpu'));
     const outDir = configRule('a non-empty path', (v) => typeof v === 'string' && v !== '');
+    const evalBlocks = configOptional(configIntAtLeast(2)); // may be left out
     checkConfigValue('solver', solver, 'rk4'); // 'solver must be one of "midpoint", "euler", got "rk4"'
     checkConfigValue('numSamples', samples, 1); // 'numSamples must be an integer >= 2, got 1'
     checkConfigValue('workers', workers, null); // null: switched off is fine
     checkConfigValue('backend', backend, 'gpu'); // 'backend must be one of "wasm", "cpu" or null, got "gpu"'
     checkConfigValue('outDir', outDir, ''); // 'outDir must be a non-empty path, got ""'
+    checkConfigValue('evalBlocks', evalBlocks, 1); // 'evalBlocks must be an integer >= 2 or absent, got 1'
     // #endregion rule-builders
     expect(checkConfigValue('solver', solver, 'rk4')).toBe('solver must be one of "midpoint", "euler", got "rk4"');
     expect(checkConfigValue('solver', solver, 'euler')).toBeNull();
@@ -101,6 +104,11 @@ describe('rule builders', () => {
     expect(checkConfigValue('outDir', outDir, '')).toBe('outDir must be a non-empty path, got ""');
     expect(outDir.expected).toBe('a non-empty path');
     expect(outDir.test('runs/a')).toBe(true);
+    expect(checkConfigValue('evalBlocks', evalBlocks, undefined)).toBeNull();
+    expect(checkConfigValue('evalBlocks', evalBlocks, null)).toBe(
+      'evalBlocks must be an integer >= 2 or absent, got null',
+    );
+    expect(checkConfigValue('evalBlocks', evalBlocks, 1)).toBe('evalBlocks must be an integer >= 2 or absent, got 1');
   });
 
   it('are plain ConfigValueRules in a field table', () => {
@@ -204,5 +212,18 @@ describe('throwConfigProblems', () => {
       /^cfg has 1 problem:\n- x must be a string, got 1$/,
     );
     expect(() => throwConfigProblems([], 'cfg', '@calm/x')).not.toThrow();
+    let e: unknown;
+    try {
+      throwConfigProblems(
+        ['batchSize must be a positive integer, got 0'],
+        'evaluate options',
+        '@calm/x',
+        'INVALID_ARGUMENT',
+      );
+    } catch (caught) {
+      e = caught;
+    }
+    expect(isCalmError(e, 'INVALID_ARGUMENT')).toBe(true);
+    expect((e as CalmError).details).toEqual({ problems: ['batchSize must be a positive integer, got 0'] });
   });
 });

@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import {
   collectConfigProblems,
   configOneOf,
+  configOptional,
   configOrNull,
   configRule,
   throwConfigProblems,
@@ -33,7 +34,6 @@ export interface ResolvedLoopOptions
 // The rules of each option (after the defaults). A clipping threshold and the time limits
 // (milliseconds) may be any number > 0, Infinity included.
 const positive = configRule('a number > 0', (v) => typeof v === 'number' && v > 0);
-const positiveOrAbsent = configRule('a number > 0 or absent', (v) => v === undefined || positive.test(v));
 const FIELDS: ReadonlyArray<ConfigField<keyof ResolvedLoopOptions & string>> = [
   ['steps', 'steps', 'nonNegInt'],
   ['batchSize', 'batchSize', 'posInt'],
@@ -44,8 +44,8 @@ const FIELDS: ReadonlyArray<ConfigField<keyof ResolvedLoopOptions & string>> = [
   ['keepCheckpoints', 'keepCheckpoints', 'posInt'],
   ['evalEvery', 'evalEvery', 'nonNegInt'],
   ['maxGradNorm', 'maxGradNorm', configOrNull(positive)],
-  ['evalIntervalMs', 'evalIntervalMs', positiveOrAbsent],
-  ['maxTimeMs', 'maxTimeMs', positiveOrAbsent],
+  ['evalIntervalMs', 'evalIntervalMs', configOptional(positive)],
+  ['maxTimeMs', 'maxTimeMs', configOptional(positive)],
   ['resume', 'resume', configOneOf('auto', 'never', 'require')],
   ['outDir', 'outDir', configRule('a non-empty path', (v) => typeof v === 'string' && v !== '')],
   ['data', 'data', configRule('a function returning a BlockStream', (v) => typeof v === 'function')],

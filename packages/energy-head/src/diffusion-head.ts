@@ -7,9 +7,10 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { configIntAtLeast, configOneOf, type ConfigField, type Rng } from '@calm/core';
-import { disposeParams, trainableVariables, type ParamRecord, type ParamSpec } from '@calm/nn';
+import type { ParamRecord, ParamSpec } from '@calm/nn';
 import { normalNoise } from './noise.js';
 import { fail } from './internal/errors.js';
+import { ParamHead } from './internal/param-head.js';
 import { AdaLNMlp, adaLNMlpParamSpecs, type AdaLNMlpSizes } from './internal/adaln-mlp.js';
 import {
   diffusionTables,
@@ -25,7 +26,6 @@ import {
   checkHidden,
   checkNoise,
   checkPrefix,
-  createOrAdopt,
   needRng,
   posteriorReplicas,
   resolveHeadConfig,
@@ -229,24 +229,13 @@ function checkTimesteps(t: tf.Tensor, shape: readonly number[], name: string, fn
  * {@includeCode ../test/examples.test.ts#diffusion-head}
  * @category Heads
  */
-export class DiffusionHead implements GenerativeHead {
+export class DiffusionHead extends ParamHead<ResolvedDiffusionConfig> implements GenerativeHead {
   /** Always `'diffusion'`. */
   readonly kind = 'diffusion';
-  /** The resolved configuration. */
-  readonly config: Readonly<Required<DiffusionHeadConfig>>;
-  /** H. */
-  readonly hiddenSize: number;
-  /** l. */
-  readonly latentSize: number;
-  /** Key prefix, e.g. `'generative_head.net'`. */
-  readonly prefix: string;
-  /** Parameters by full state-dict key. */
-  readonly params: ParamRecord;
   /** Configuration warnings (none today). */
   readonly warnings: readonly string[] = Object.freeze([]);
   /** The original timesteps the sampler visits, ascending (the official respaced `timestep_map`; it runs them from last to first). */
   readonly samplingTimesteps: readonly number[];
-  private readonly ownsParams: boolean;
   private readonly mlp: AdaLNMlp;
   private readonly train: DiffusionTables;
   private readonly gen: DiffusionTables;
@@ -259,10 +248,7 @@ export class DiffusionHead implements GenerativeHead {
    *   or `params`; `MISSING_PARAMETER` / `SHAPE_MISMATCH` for params that do not fit.
    */
   constructor(config: DiffusionHeadConfig, options: DiffusionHeadOptions = {}) {
-    this.config = Object.freeze(resolveConfig(config));
-    this.hiddenSize = this.config.hiddenSize;
-    this.latentSize = this.config.latentSize;
-    this.prefix = checkPrefix(options.prefix, 'generative_head.net');
+    super('DiffusionHead', resolveConfig(config), diffusionHeadParamSpecs, 'generative_head.net', options);
     const { numTimesteps: T, samplingSteps: S, noiseSchedule } = this.config;
     const betas = namedBetaSchedule(noiseSchedule, T);
     this.train = diffusionTables(
@@ -271,22 +257,7 @@ export class DiffusionHead implements GenerativeHead {
     );
     this.gen = diffusionTables(betas, spaceTimesteps(T, [S]));
     this.samplingTimesteps = Object.freeze([...this.gen.timestepMap]);
-    this.params = createOrAdopt(
-      diffusionHeadParamSpecs(this.config, this.prefix),
-      options.params,
-      options.rng,
-      'DiffusionHead',
-    );
-    this.ownsParams = options.params === undefined;
     this.mlp = new AdaLNMlp(this.params, this.prefix, netSizes(this.config));
-  }
-
-  /**
-   * The variables an optimiser should update, in registration order.
-   * @returns The trainable variables: every head parameter, float32, in its PyTorch shape (a Linear weight is [out, in]).
-   */
-  trainableVariables(): tf.Variable[] {
-    return trainableVariables(this.params);
   }
 
   /** time_embed(t) for int32 timesteps t [R] → [R, H]. */
@@ -421,10 +392,8 @@ export class DiffusionHead implements GenerativeHead {
    *   `SHAPE_MISMATCH` / `DTYPE_UNSUPPORTED` for bad inputs.
    */
   loss(hidden: tf.Tensor2D, posterior: TargetPosterior, options: DiffusionLossOptions): tf.Scalar {
-    const fn = 'DiffusionHead.loss';
-    const b = checkHidden(hidden, this.hiddenSize, fn);
     return tf.tidy(() => {
-      const x0 = posteriorReplicas(posterior, b, this.config.numSamples, this.latentSize, options, fn);
+      const x0 = posteriorReplicas(this, hidden, posterior, options, 'DiffusionHead.loss'); // [B, N, l]
       return this.targetLoss(hidden, x0, options);
     });
   }
@@ -441,9 +410,9 @@ export class DiffusionHead implements GenerativeHead {
     return this.mlp.flopsPerSample(this.config.samplingSteps, samplesPerHidden);
   }
 
-  /** Disposes the variables the head created; adopted `options.params` stay the caller's. */
-  dispose(): void {
-    if (this.ownsParams) disposeParams(this.params);
+  /** Disposes the variables the head created (adopted `options.params` stay the caller's) and its cached tensors. */
+  override dispose(): void {
+    super.dispose();
     this.mlp.dispose();
   }
 }

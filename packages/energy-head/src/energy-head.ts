@@ -4,26 +4,15 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { configIntAtLeast, configOneOf, type ConfigField, type Rng } from '@calm/core';
-import {
-  disposeParams,
-  layerNorm,
-  linear,
-  normalInit,
-  onesInit,
-  silu,
-  trainableVariables,
-  zerosInit,
-  type ParamRecord,
-  type ParamSpec,
-} from '@calm/nn';
+import { layerNorm, linear, normalInit, onesInit, silu, zerosInit, type ParamRecord, type ParamSpec } from '@calm/nn';
 import { checkEnergyAlpha, energyLoss, posteriorEnergyLoss, type DistanceMethod } from './energy-score.js';
 import { fail } from './internal/errors.js';
+import { ParamHead } from './internal/param-head.js';
 import {
   checkCount,
   checkHidden,
   checkNoise,
   checkPrefix,
-  createOrAdopt,
   joinKey,
   needRng,
   resolveHeadConfig,
@@ -181,20 +170,9 @@ export interface EnergyTargetLossOptions {
  * {@includeCode ../test/examples.test.ts#energy-head}
  * @category Heads
  */
-export class EnergyHead implements GenerativeHead {
+export class EnergyHead extends ParamHead<ResolvedEnergyConfig> implements GenerativeHead {
   /** Always `'energy'`. */
   readonly kind = 'energy';
-  /** The resolved configuration (defaults filled in). */
-  readonly config: Readonly<Required<EnergyHeadConfig>>;
-  /** H. */
-  readonly hiddenSize: number;
-  /** l. */
-  readonly latentSize: number;
-  /** Key prefix, e.g. `'mlp_generator'`. */
-  readonly prefix: string;
-  /** Parameters by full state-dict key. */
-  readonly params: ParamRecord;
-  private readonly ownsParams: boolean;
   /** Configuration warnings (α = 2). */
   readonly warnings: readonly string[];
 
@@ -207,32 +185,15 @@ export class EnergyHead implements GenerativeHead {
    *   do not fit the config.
    */
   constructor(config: EnergyHeadConfig, options: EnergyHeadOptions = {}) {
-    this.config = Object.freeze(resolveConfig(config));
-    const warnings = checkEnergyAlpha(this.config.beta);
+    const resolved = resolveConfig(config);
+    const warnings = checkEnergyAlpha(resolved.beta); // before any parameter exists
+    super('EnergyHead', resolved, energyHeadParamSpecs, 'mlp_generator', options);
     this.warnings = Object.freeze(warnings);
     for (const w of warnings) options.logger?.warn(w);
-    this.hiddenSize = this.config.hiddenSize;
-    this.latentSize = this.config.latentSize;
-    this.prefix = checkPrefix(options.prefix, 'mlp_generator');
-    this.params = createOrAdopt(
-      energyHeadParamSpecs(this.config, this.prefix),
-      options.params,
-      options.rng,
-      'EnergyHead',
-    );
-    this.ownsParams = options.params === undefined;
   }
 
   private key(local: string): string {
     return joinKey(this.prefix, local);
-  }
-
-  /**
-   * The variables an optimiser should update (every head parameter), in registration order.
-   * @returns The trainable variables: every head parameter, float32, in its PyTorch shape (a Linear weight is [out, in]).
-   */
-  trainableVariables(): tf.Variable[] {
-    return trainableVariables(this.params);
   }
 
   /**
@@ -386,11 +347,6 @@ export class EnergyHead implements GenerativeHead {
     const perHidden = 2 * h * h + nb * 2 * h * h;
     const perSample = 2 * e * h + nb * (2 * h * h + 2 * h * h + 4 * h * h + 2 * h * h) + 2 * h * h + 2 * h * l;
     return perSample + perHidden / samplesPerHidden;
-  }
-
-  /** Disposes the variables the head created; adopted `options.params` stay the caller's. */
-  dispose(): void {
-    if (this.ownsParams) disposeParams(this.params);
   }
 }
 

@@ -5,16 +5,16 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { configIntAtLeast, configOneOf, type ConfigField, type Rng } from '@calm/core';
-import { disposeParams, trainableVariables, type ParamRecord, type ParamSpec } from '@calm/nn';
+import type { ParamRecord, ParamSpec } from '@calm/nn';
 import { normalNoise, uniformNoise } from './noise.js';
 import { fail } from './internal/errors.js';
+import { ParamHead } from './internal/param-head.js';
 import { AdaLNMlp, adaLNMlpParamSpecs, timestepEmbedding } from './internal/adaln-mlp.js';
 import {
   checkCount,
   checkHidden,
   checkNoise,
   checkPrefix,
-  createOrAdopt,
   needRng,
   posteriorReplicas,
   resolveHeadConfig,
@@ -164,20 +164,9 @@ function netSizes(c: ResolvedFlowConfig) {
  * {@includeCode ../test/examples.test.ts#flow-head}
  * @category Heads
  */
-export class FlowMatchingHead implements GenerativeHead {
+export class FlowMatchingHead extends ParamHead<ResolvedFlowConfig> implements GenerativeHead {
   /** Always `'flow'`. */
   readonly kind = 'flow';
-  /** The resolved configuration. */
-  readonly config: Readonly<Required<FlowHeadConfig>>;
-  /** H. */
-  readonly hiddenSize: number;
-  /** l. */
-  readonly latentSize: number;
-  /** Key prefix, e.g. `'generative_head.net'`. */
-  readonly prefix: string;
-  /** Parameters by full state-dict key. */
-  readonly params: ParamRecord;
-  private readonly ownsParams: boolean;
   /** Configuration warnings (none today). */
   readonly warnings: readonly string[] = Object.freeze([]);
   private readonly mlp: AdaLNMlp;
@@ -190,26 +179,8 @@ export class FlowMatchingHead implements GenerativeHead {
    *   or `params`; `MISSING_PARAMETER` / `SHAPE_MISMATCH` for params that do not fit.
    */
   constructor(config: FlowHeadConfig, options: FlowHeadOptions = {}) {
-    this.config = Object.freeze(resolveConfig(config));
-    this.hiddenSize = this.config.hiddenSize;
-    this.latentSize = this.config.latentSize;
-    this.prefix = checkPrefix(options.prefix, 'generative_head.net');
-    this.params = createOrAdopt(
-      flowHeadParamSpecs(this.config, this.prefix),
-      options.params,
-      options.rng,
-      'FlowMatchingHead',
-    );
-    this.ownsParams = options.params === undefined;
+    super('FlowMatchingHead', resolveConfig(config), flowHeadParamSpecs, 'generative_head.net', options);
     this.mlp = new AdaLNMlp(this.params, this.prefix, netSizes(this.config));
-  }
-
-  /**
-   * The variables an optimiser should update, in registration order.
-   * @returns The trainable variables: every head parameter, float32, in its PyTorch shape (a Linear weight is [out, in]).
-   */
-  trainableVariables(): tf.Variable[] {
-    return trainableVariables(this.params);
   }
 
   /**
@@ -369,10 +340,8 @@ export class FlowMatchingHead implements GenerativeHead {
    *   `SHAPE_MISMATCH` for bad shapes.
    */
   loss(hidden: tf.Tensor2D, posterior: TargetPosterior, options: FlowLossOptions): tf.Scalar {
-    const fn = 'FlowMatchingHead.loss';
-    const b = checkHidden(hidden, this.hiddenSize, fn);
     return tf.tidy(() => {
-      const x1 = posteriorReplicas(posterior, b, this.config.numSamples, this.latentSize, options, fn);
+      const x1 = posteriorReplicas(this, hidden, posterior, options, 'FlowMatchingHead.loss'); // [B, N, l]
       return this.targetLoss(hidden, x1, options);
     });
   }
@@ -390,9 +359,9 @@ export class FlowMatchingHead implements GenerativeHead {
     return this.mlp.flopsPerSample(solver === 'midpoint' ? 2 * numSteps : numSteps, samplesPerHidden);
   }
 
-  /** Disposes the variables the head created; adopted `options.params` stay the caller's. */
-  dispose(): void {
-    if (this.ownsParams) disposeParams(this.params);
+  /** Disposes the variables the head created (adopted `options.params` stay the caller's) and its cached tensors. */
+  override dispose(): void {
+    super.dispose();
     this.mlp.dispose();
   }
 }

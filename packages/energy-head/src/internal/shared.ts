@@ -109,19 +109,21 @@ export function needRng(rng: Rng | undefined, fn: string, what: string): Rng {
 }
 
 /**
- * Checks a target posterior μ, log σ ([B, l] each) and draws N samples of it per position,
- * x = μ + σ·ε with ε ~ N(0, I) from `options.targetNoise` ([B, N, l]) or `options.rng`: the
- * replicas the flow and diffusion losses train on. Returns [B, N, l] float32; call inside
- * `tf.tidy`.
+ * Checks the hidden states [B, H] and the target posterior μ, log σ ([B, l] each) of a loss call
+ * and draws N samples of the posterior per position, x = μ + σ·ε with ε ~ N(0, I) from
+ * `options.targetNoise` ([B, N, l]) or `options.rng`: the replicas the flow and diffusion losses
+ * train on. Returns [B, N, l] float32; call inside `tf.tidy`.
  */
 export function posteriorReplicas(
+  head: { readonly hiddenSize: number; readonly latentSize: number; readonly config: { readonly numSamples: number } },
+  hidden: tf.Tensor2D,
   posterior: TargetPosterior,
-  b: number,
-  n: number,
-  l: number,
   options: { rng?: Rng; targetNoise?: tf.Tensor3D } | undefined,
   fn: string,
 ): tf.Tensor3D {
+  const b = checkHidden(hidden, head.hiddenSize, fn);
+  const n = head.config.numSamples;
+  const l = head.latentSize;
   if (!posterior || !(posterior.mean instanceof tf.Tensor) || !(posterior.logStd instanceof tf.Tensor))
     fail('INVALID_ARGUMENT', `${fn}: posterior must be { mean: [B, L], logStd: [B, L] } tensors.`);
   checkNoise(posterior.mean, [b, l], 'posterior.mean', fn, '[B, latentSize]');

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { pathExists, readJsonFile } from '@calm/core/node';
 import { fail } from '../internal/errors.js';
-import { fnv1a } from '../internal/hash.js';
+import { hfTokenizer } from '../internal/hf-tokenizer.js';
 import { checkIds } from '../internal/ids.js';
 import { base64ToBytes } from '../internal/base64.js';
 import { byteLevelAlphabet, byteLevelBpeTokenizerJson } from '../internal/byte-level-bpe.js';
@@ -146,19 +146,17 @@ export async function hfTokenizerFromJson(json: string, options: HfTokenizerOpti
   const name = options.name ?? 'hf-tokenizer';
   const toIds = (e: { getIds(): number[] }) => Int32Array.from(e.getIds());
   const tok = t;
-  return {
-    name,
-    vocabSize,
-    fingerprint: `hf:${fnv1a(json)}:${vocabSize}:${bos},${eos},${pad}`,
-    bos,
-    eos,
-    pad,
-    encode: async (text) => toIds(await tok.encode(text, null, { addSpecialTokens: false })),
-    encodeBatch: async (texts) =>
-      texts.length === 0 ? [] : (await tok.encodeBatch([...texts], { addSpecialTokens: false })).map(toIds),
-    decode: async (ids) => tok.decode(checkIds(ids, vocabSize, name), false),
-    workerSpec: () => ({ kind: 'hf', json, addedSpecialTokens: added }),
-  };
+  return hfTokenizer(
+    json,
+    added,
+    { name, vocabSize, bos, eos, pad },
+    {
+      encode: async (text) => toIds(await tok.encode(text, null, { addSpecialTokens: false })),
+      encodeBatch: async (texts) =>
+        texts.length === 0 ? [] : (await tok.encodeBatch([...texts], { addSpecialTokens: false })).map(toIds),
+      decode: async (ids) => tok.decode(checkIds(ids, vocabSize, name), false),
+    },
+  );
 }
 
 /**

@@ -147,20 +147,44 @@ function resolveConfig(config: DiffusionHeadConfig): ResolvedDiffusionConfig {
       frequencyEmbeddingSize: c.frequencyEmbeddingSize ?? 256,
     }),
     FIELDS,
-    crossProblems,
+    (c) => diffusionScheduleProblems(c),
   );
 }
 
-/** The checks between fields: T ≥ 2, S in [2, T], and T ≥ 20 for the linear schedule. */
-function crossProblems(c: ResolvedDiffusionConfig): string[] {
+/**
+ * The problems between the schedule settings of a diffusion configuration: at least two training
+ * timesteps T, sampling steps S in [2, T] (the sampler respaces the training timesteps), and
+ * T ≥ 20 for the linear schedule (its last β, 20/T, must be ≤ 1).
+ *
+ * @remarks
+ * {@link DiffusionHead} checks these after its per-field checks; `@calm/model` checks them on a
+ * CALM config under its own field names. Values that are not integers are left to the per-field
+ * checks and not reported here.
+ * @param config - `numTimesteps`, `samplingSteps` and `noiseSchedule` (absent ones take
+ *   {@link DiffusionHead}'s defaults: 1000, 100, `'cosine'`).
+ * @param name - Names a setting in the messages (e.g. its key in a larger configuration).
+ *   @defaultValue the setting's own key
+ * @returns One sentence per problem; empty when the settings are consistent.
+ * @example
+ * {@includeCode ../test/examples.test.ts#diffusion-schedule-problems}
+ * @category Heads
+ */
+export function diffusionScheduleProblems(
+  config: Pick<DiffusionHeadConfig, 'numTimesteps' | 'samplingSteps' | 'noiseSchedule'>,
+  name: (key: 'numTimesteps' | 'samplingSteps' | 'noiseSchedule') => string = (key) => key,
+): string[] {
   const problems: string[] = [];
-  const T = c.numTimesteps;
-  if (Number.isSafeInteger(T) && T < 2) problems.push(`numTimesteps must be >= 2, got ${T}`);
-  if (Number.isSafeInteger(T) && Number.isSafeInteger(c.samplingSteps) && (c.samplingSteps < 2 || c.samplingSteps > T))
-    problems.push(`samplingSteps must be an integer in [2, numTimesteps = ${T}], got ${c.samplingSteps}`);
-  if (c.noiseSchedule === 'linear' && Number.isSafeInteger(T) && T < 20)
+  const t = config.numTimesteps ?? 1000;
+  const s = config.samplingSteps ?? 100;
+  if (Number.isSafeInteger(t) && t < 2)
+    problems.push(`${name('numTimesteps')} must be >= 2 (a diffusion needs at least two timesteps), got ${t}`);
+  if (Number.isSafeInteger(t) && Number.isSafeInteger(s) && (s < 2 || s > t))
     problems.push(
-      `noiseSchedule 'linear' needs numTimesteps >= 20 (its last beta, 20/numTimesteps, must be <= 1), got ${T}`,
+      `${name('samplingSteps')} must be in [2, ${name('numTimesteps')} = ${t}] (the sampler respaces the training timesteps), got ${s}`,
+    );
+  if (config.noiseSchedule === 'linear' && Number.isSafeInteger(t) && t < 20)
+    problems.push(
+      `${name('noiseSchedule')} 'linear' needs ${name('numTimesteps')} >= 20 (its last beta, 20/steps, must be <= 1), got ${t}`,
     );
   return problems;
 }

@@ -10,6 +10,7 @@ import {
   EnergyHead,
   FlowMatchingHead,
   diffusionHeadParamSpecs,
+  diffusionScheduleProblems,
   energyHeadParamSpecs,
   flowHeadParamSpecs,
   type DiffusionHeadConfig,
@@ -46,13 +47,15 @@ export interface HeadKindEntry {
   readonly create: (config: CalmConfig, params: ParamRecord) => GenerativeHead;
 }
 
+// The settings every head takes from a CALM config (the head's width is the backbone's).
+function sharedHeadConfig(c: CalmConfig) {
+  return { hiddenSize: c.hiddenSize, latentSize: c.latentSize, numMlpLayers: c.numMlpLayers, numSamples: c.numSamples };
+}
+
 function energyConfig(c: CalmConfig): EnergyHeadConfig {
   return {
-    hiddenSize: c.hiddenSize,
-    latentSize: c.latentSize,
+    ...sharedHeadConfig(c),
     noiseSize: c.noiseSize,
-    numMlpLayers: c.numMlpLayers,
-    numSamples: c.numSamples,
     numTargetSamples: c.numTargetSamples,
     beta: c.beta,
     initializerRange: c.initializerRange,
@@ -60,28 +63,25 @@ function energyConfig(c: CalmConfig): EnergyHeadConfig {
 }
 
 function flowConfig(c: CalmConfig): FlowHeadConfig {
-  return {
-    hiddenSize: c.hiddenSize,
-    latentSize: c.latentSize,
-    numMlpLayers: c.numMlpLayers,
-    numSamples: c.numSamples,
-    solver: c.flowSolver,
-    numSteps: c.flowSteps,
-  };
+  return { ...sharedHeadConfig(c), solver: c.flowSolver, numSteps: c.flowSteps };
 }
 
 function diffusionConfig(c: CalmConfig): DiffusionHeadConfig {
   return {
-    hiddenSize: c.hiddenSize,
-    latentSize: c.latentSize,
-    numMlpLayers: c.numMlpLayers,
-    numSamples: c.numSamples,
+    ...sharedHeadConfig(c),
     numTimesteps: c.diffusionSteps,
     samplingSteps: c.diffusionSamplingSteps,
     noiseSchedule: c.diffusionNoiseSchedule,
     learnSigma: c.diffusionLearnSigma,
   };
 }
+
+// The CALM config keys of the diffusion head's schedule settings, for naming them in problems.
+const DIFFUSION_KEYS = {
+  numTimesteps: 'diffusionSteps',
+  samplingSteps: 'diffusionSamplingSteps',
+  noiseSchedule: 'diffusionNoiseSchedule',
+} as const;
 
 /** The built-in head kinds. */
 export const HEAD_KINDS: Readonly<Record<CalmHeadKind, HeadKindEntry>> = Object.freeze({
@@ -116,22 +116,7 @@ export const HEAD_KINDS: Readonly<Record<CalmHeadKind, HeadKindEntry>> = Object.
       ['diffusionNoiseSchedule', 'noise_schedule', configOneOf('cosine', 'linear')],
       ['diffusionLearnSigma', 'learn_sigma', 'bool'],
     ],
-    problems: (c, n) => {
-      const problems: string[] = [];
-      const t = c.diffusionSteps;
-      const s = c.diffusionSamplingSteps;
-      if (Number.isSafeInteger(t) && t < 2)
-        problems.push(`${n('diffusionSteps')} must be >= 2 (a diffusion needs at least two timesteps), got ${t}`);
-      if (Number.isSafeInteger(t) && Number.isSafeInteger(s) && (s < 2 || s > t))
-        problems.push(
-          `${n('diffusionSamplingSteps')} must be in [2, ${n('diffusionSteps')} = ${t}] (the sampler respaces the training timesteps), got ${s}`,
-        );
-      if (c.diffusionNoiseSchedule === 'linear' && Number.isSafeInteger(t) && t < 20)
-        problems.push(
-          `${n('diffusionNoiseSchedule')} 'linear' needs ${n('diffusionSteps')} >= 20 (its last beta, 20/steps, must be <= 1), got ${t}`,
-        );
-      return problems;
-    },
+    problems: (c, n) => diffusionScheduleProblems(diffusionConfig(c), (key) => n(DIFFUSION_KEYS[key])),
     specs: (c) => diffusionHeadParamSpecs(diffusionConfig(c), 'generative_head.net'),
     create: (c, params) => new DiffusionHead(diffusionConfig(c), { params, prefix: 'generative_head.net' }),
   },

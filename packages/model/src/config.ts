@@ -254,6 +254,17 @@ interface ModelConfigFormat<C> {
   readonly defaults: () => C;
 }
 
+// The config.json keys of the Llama backbone that the official classes write with one value only
+// (checked when read, never kept): SiLU MLPs, no biases, no tensor parallelism, RoPE unscaled.
+const LLAMA_FIXED: Readonly<Record<string, unknown>> = {
+  hidden_act: 'silu',
+  attention_bias: false,
+  mlp_bias: false,
+  pretraining_tp: 1,
+  rope_scaling: null,
+  attention_dropout: 0,
+};
+
 const HEAD_FIELDS: ReadonlyArray<ConfigField> = Object.values(HEAD_KINDS).flatMap((e) => e.fields);
 
 /** Which head an `architectures` entry implies (`'custom'` for the official base class `CALM`). */
@@ -287,15 +298,7 @@ const CALM_FORMAT: ModelConfigFormat<CalmConfig> = {
   architectureOf: (c) => (isBuiltinHead(c.head) ? HEAD_KINDS[c.head].architecture : CUSTOM_HEAD_ARCHITECTURE),
   notThis: "a CALM language-model config (an autoencoder's config belongs to @calm/autoencoder)",
   modelType: '',
-  fixed: {
-    hidden_act: 'silu',
-    attention_bias: false,
-    mlp_bias: false,
-    pretraining_tp: 1,
-    tie_word_embeddings: false,
-    rope_scaling: null,
-    attention_dropout: 0,
-  },
+  fixed: { ...LLAMA_FIXED, tie_word_embeddings: false },
   keptFromExtra: ['torch_dtype', 'transformers_version'],
   defaults: () => ({ ...CALM_M_CONFIG }),
   omitOnWrite: (c) => {
@@ -340,14 +343,7 @@ const AR_FORMAT: ModelConfigFormat<ArConfig> = {
   architectureOf: () => 'LlamaForCausalLM',
   notThis: 'an AR-baseline config',
   modelType: 'llama',
-  fixed: {
-    hidden_act: 'silu',
-    attention_bias: false,
-    mlp_bias: false,
-    pretraining_tp: 1,
-    rope_scaling: null,
-    attention_dropout: 0,
-  },
+  fixed: LLAMA_FIXED,
   keptFromExtra: ['architectures', 'torch_dtype', 'transformers_version'],
   defaults: () => arConfig({}),
 };

@@ -3,6 +3,7 @@
 // the official Hugging Face `config.json` files (`CALMConfig`, `LlamaConfig`; snake_case names).
 
 import {
+  checkConfigValue,
   collectConfigProblems,
   configFieldNamer,
   configRule,
@@ -385,9 +386,9 @@ function readConfigJson<C>(format: ModelConfigFormat<C>, json: unknown, fileName
         );
     } else {
       if (key === 'architectures') {
-        if (!Array.isArray(value) || !value.every((a) => typeof a === 'string'))
-          problems.push(`architectures must be a list of strings, got ${JSON.stringify(value)}`);
-        else if (!format.architectures.some((a) => value.includes(a)))
+        const notList = checkConfigValue('architectures', 'stringList', value);
+        if (notList !== null) problems.push(notList);
+        else if (!format.architectures.some((a) => (value as string[]).includes(a)))
           problems.push(
             `architectures ${JSON.stringify(value)} does not name ${format.architectures.map((a) => `"${a}"`).join(' or ')}; this is not ${format.notThis}`,
           );

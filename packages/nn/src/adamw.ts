@@ -3,6 +3,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import {
+  checkConfigValue,
   collectConfigProblems,
   throwConfigProblems,
   type ConfigField,
@@ -233,16 +234,18 @@ export class AdamW {
    */
   setState(state: OptimizerState): void {
     const problems: string[] = [];
-    if (!Number.isInteger(state.step) || state.step < 0)
-      problems.push(`step must be an integer >= 0, got ${state.step}`);
+    const checkStep = (name: string, step: unknown) => {
+      const problem = checkConfigValue(name, 'nonNegInt', step);
+      if (problem !== null) problems.push(problem);
+    };
+    checkStep('step', state.step);
     for (const [name, s] of Object.entries(state.params)) {
       const p = this.params[name];
       if (!p) {
         problems.push(`"${name}" is not a parameter of this optimiser`);
         continue;
       }
-      if (!Number.isInteger(s.step) || s.step < 0)
-        problems.push(`"${name}".step must be an integer >= 0, got ${s.step}`);
+      checkStep(`"${name}".step`, s.step);
       if (s.m.length !== p.size || s.v.length !== p.size)
         problems.push(`"${name}": m/v have ${s.m.length}/${s.v.length} values, the parameter ${p.size}`);
     }

@@ -67,6 +67,7 @@ export {
 } from './torch-bin.js';
 export {
   jsonlLineText,
+  parseJsonl,
   parseJsonlTexts,
   type JsonlLineIssue,
   type JsonlLineProblem,

@@ -1,6 +1,7 @@
-// JSON-lines text files (one `{"text": ...}` object per line: the official evaluation set, the Pile
-// shards): the one parser of a line and of a whole file's content, with errors that name the file
-// and the line. Browser-safe; reading a file is `readJsonlTexts` in `@calm/core/node`.
+// JSON-lines content: records (one JSON value per line, e.g. a training run's metrics log) and texts
+// (one `{"text": ...}` object per line: the official evaluation set, the Pile shards). The one parser
+// of a line and of a whole file's content, with errors that name the file and the line.
+// Browser-safe; reading a file is `readJsonl` / `readJsonlTexts` in `@calm/core/node`.
 
 import { CalmError } from './errors.js';
 
@@ -42,12 +43,9 @@ export interface JsonlLineProblem {
  * @category JSON lines
  */
 export function jsonlLineText(line: string, field = 'text'): string | JsonlLineProblem {
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch (e) {
-    return { reason: 'invalid-json', message: `invalid JSON (${(e as Error).message})` };
-  }
+  const parsed = parseJsonLine(line);
+  if (!('value' in parsed)) return parsed;
+  const v = parsed.value;
   if (v === null || typeof v !== 'object' || Array.isArray(v))
     return { reason: 'not-an-object', message: 'the line is JSON but not an object' };
   if (!Object.hasOwn(v, field)) return { reason: 'missing-text', message: `no "${field}" field` };
@@ -55,6 +53,15 @@ export function jsonlLineText(line: string, field = 'text'): string | JsonlLineP
   if (typeof t !== 'string')
     return { reason: 'text-not-string', message: `"${field}" is ${t === null ? 'null' : typeof t}, not a string` };
   return t;
+}
+
+/** Parses one line as JSON. */
+function parseJsonLine(line: string): { value: unknown } | JsonlLineProblem {
+  try {
+    return { value: JSON.parse(line) as unknown };
+  } catch (e) {
+    return { reason: 'invalid-json', message: `invalid JSON (${(e as Error).message})` };
+  }
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -81,6 +88,35 @@ function decodeLines(bytes: Uint8Array): string[] | number {
 }
 
 /**
+ * Applies `parse` to every non-blank line of JSON-lines content (a string, or UTF-8 bytes checked
+ * strictly), throwing one FORMAT_ERROR naming `source:line` for the first line it rejects.
+ */
+function mapLines<T>(
+  content: string | Uint8Array,
+  source: string,
+  expected: string,
+  parse: (line: string) => { value: T } | JsonlLineProblem,
+): T[] {
+  const bad = (index: number, problem: JsonlLineProblem): never => {
+    throw new CalmError('FORMAT_ERROR', `${source}:${index + 1}: ${problem.message}; expected ${expected}.`, {
+      source: '@calm/core',
+      details: { file: source, line: index + 1, reason: problem.reason },
+    });
+  };
+  const lines = typeof content === 'string' ? content.split('\n') : decodeLines(content);
+  if (typeof lines === 'number') return bad(lines, { reason: 'invalid-utf8', message: 'invalid UTF-8' });
+  const out: T[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.trim() === '') continue;
+    const parsed = parse(line);
+    if ('value' in parsed) out.push(parsed.value);
+    else bad(i, parsed);
+  }
+  return out;
+}
+
+/**
  * Reads the text field of every line of JSON-lines content, in order; blank lines are skipped.
  *
  * @param content - The content: a string, or UTF-8 bytes (checked strictly, so a file with
@@ -96,22 +132,25 @@ function decodeLines(bytes: Uint8Array): string[] | number {
  * @category JSON lines
  */
 export function parseJsonlTexts(content: string | Uint8Array, source = 'input', field = 'text'): string[] {
-  const bad = (index: number, problem: JsonlLineProblem): never => {
-    throw new CalmError(
-      'FORMAT_ERROR',
-      `${source}:${index + 1}: ${problem.message}; expected one {"${field}": "..."} object per line.`,
-      { source: '@calm/core', details: { file: source, line: index + 1, reason: problem.reason } },
-    );
-  };
-  const lines = typeof content === 'string' ? content.split('\n') : decodeLines(content);
-  if (typeof lines === 'number') return bad(lines, { reason: 'invalid-utf8', message: 'invalid UTF-8' });
-  const out: string[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!;
-    if (line.trim() === '') continue;
+  return mapLines(content, source, `one {"${field}": "..."} object per line`, (line) => {
     const text = jsonlLineText(line, field);
-    if (typeof text !== 'string') bad(i, text);
-    else out.push(text);
-  }
-  return out;
+    return typeof text === 'string' ? { value: text } : text;
+  });
+}
+
+/**
+ * Parses every line of JSON-lines content as one JSON value (a record), in order; blank lines are
+ * skipped.
+ *
+ * @param content - The content: a string, or UTF-8 bytes (checked strictly).
+ * @param source - Names the content in messages (a file path). @defaultValue `'input'`
+ * @returns The values, in line order (validate them before use).
+ * @throws `CalmError` `FORMAT_ERROR` for the first line that is not UTF-8 or not JSON, naming it as
+ *   `source:line`; `details` is `{ file, line, reason }`.
+ * @example
+ * {@includeCode ../test/jsonl.test.ts#parse-records}
+ * @category JSON lines
+ */
+export function parseJsonl(content: string | Uint8Array, source = 'input'): unknown[] {
+  return mapLines(content, source, 'one JSON value per line', parseJsonLine);
 }

@@ -24,8 +24,10 @@ import {
   type TensorToWrite,
 } from './safetensors.js';
 import type { ByteSource } from './zip.js';
-import { parseJsonlTexts } from './jsonl.js';
+import { parseJsonl, parseJsonlTexts } from './jsonl.js';
 import { openTorchStateDict } from './torch-bin.js';
+
+const UTF8 = new TextDecoder();
 
 export {
   createProgressBar,
@@ -245,22 +247,13 @@ export async function readJsonFile(
   fix?: string,
   options: { notJsonCode?: 'FORMAT_ERROR' | 'INVALID_CONFIG' } = {},
 ): Promise<unknown> {
-  const tail = fix ? `; ${fix}` : '';
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new CalmError('IO_ERROR', `cannot read ${path}: ${(e as Error).message}${tail}`, {
-      source: '@calm/core',
-      cause: e,
-    });
-  }
+  const text = UTF8.decode(await readFileOrFail(path, fix));
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
     throw new CalmError(
       options.notJsonCode ?? 'FORMAT_ERROR',
-      `${path} is not valid JSON: ${(e as Error).message}${tail}`,
+      `${path} is not valid JSON: ${(e as Error).message}${fix ? `; ${fix}` : ''}`,
       { source: '@calm/core', cause: e },
     );
   }
@@ -268,7 +261,7 @@ export async function readJsonFile(
 
 /**
  * Reads the text field of every line of a JSON-lines file (`{"text": ...}` per line, e.g. the
- * official `wikitext_document_level-test.json`): the one JSON-lines reader of every package.
+ * official `wikitext_document_level-test.json`): the one JSON-lines text reader of every package.
  *
  * @remarks
  * The whole file is read, checked as strict UTF-8 and parsed by {@link parseJsonlTexts}; blank
@@ -284,17 +277,35 @@ export async function readJsonFile(
  * @category Files
  */
 export async function readJsonlTexts(path: string, field = 'text'): Promise<string[]> {
-  let bytes: Uint8Array;
+  const fix = `pass the path of a JSON-lines file with one {"${field}": ...} object per line`;
+  return parseJsonlTexts(await readFileOrFail(path, fix), path, field);
+}
+
+/**
+ * Reads a JSON-lines file of records (one JSON value per line, e.g. a training run's
+ * `metrics.jsonl`), parsed by {@link parseJsonl}; blank lines are skipped.
+ * @param path - The file.
+ * @returns The values, in file order (validate them before use).
+ * @throws `CalmError` `IO_ERROR` when the file cannot be read, `FORMAT_ERROR` for a line that is
+ *   not JSON (naming `path:line`).
+ * @example
+ * {@includeCode ../test/jsonl.test.ts#read-records}
+ * @category Files
+ */
+export async function readJsonl(path: string): Promise<unknown[]> {
+  return parseJsonl(await readFileOrFail(path), path);
+}
+
+/** Reads a whole file; IO_ERROR naming it (and `fix`) when it cannot be read. */
+async function readFileOrFail(path: string, fix?: string): Promise<Uint8Array> {
   try {
-    bytes = await readFile(path);
+    return await readFile(path);
   } catch (e) {
-    throw new CalmError(
-      'IO_ERROR',
-      `cannot read ${path}: ${(e as Error).message}; pass the path of a JSON-lines file with one {"${field}": ...} object per line.`,
-      { source: '@calm/core', cause: e },
-    );
+    throw new CalmError('IO_ERROR', `cannot read ${path}: ${(e as Error).message}${fix ? `; ${fix}` : ''}`, {
+      source: '@calm/core',
+      cause: e,
+    });
   }
-  return parseJsonlTexts(bytes, path, field);
 }
 
 /**
@@ -386,9 +397,5 @@ export async function readTorchBinFile(
 }
 
 async function readIndexText(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    throw new CalmError('IO_ERROR', `cannot read ${path}: ${(e as Error).message}`, { source: '@calm/core', cause: e });
-  }
+  return UTF8.decode(await readFileOrFail(path));
 }

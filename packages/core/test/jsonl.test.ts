@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isCalmError, jsonlLineText, parseJsonlTexts } from '../src/index.js';
-import { readJsonlTexts } from '../src/node.js';
+import { isCalmError, jsonlLineText, parseJsonl, parseJsonlTexts } from '../src/index.js';
+import { readJsonl, readJsonlTexts } from '../src/node.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'calm-core-jsonl-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -104,5 +104,40 @@ describe('readJsonlTexts', () => {
       code: 'FORMAT_ERROR',
       details: { file: join(tmp, 'bad.jsonl'), line: 2, reason: 'text-not-string' },
     });
+  });
+});
+
+describe('parseJsonl and readJsonl', () => {
+  it('parse one JSON value per line, skipping blank lines', () => {
+    // #region parse-records
+    // import { parseJsonl } from '@calm/core';
+    const records = parseJsonl('{"step": 1, "loss": 2.5}\n\n{"step": 2, "loss": 2.1}\n'); // [{ step: 1, loss: 2.5 }, { step: 2, loss: 2.1 }]
+    // #endregion parse-records
+    expect(records).toEqual([
+      { step: 1, loss: 2.5 },
+      { step: 2, loss: 2.1 },
+    ]);
+    expect(parseJsonl('1\n"x"\n[2]')).toEqual([1, 'x', [2]]);
+    expect(parseJsonl('{"reason": "invalid-json", "message": "a record like a problem"}')).toEqual([
+      { reason: 'invalid-json', message: 'a record like a problem' },
+    ]);
+    const e = errorOf(() => parseJsonl('{"step": 1}\n{"step": 2', 'metrics.jsonl'));
+    expect(e.message).toMatch(/metrics\.jsonl:2: invalid JSON \(.*\); expected one JSON value per line\.$/);
+    expect(e.details).toEqual({ file: 'metrics.jsonl', line: 2, reason: 'invalid-json' });
+  });
+
+  it('read a JSON-lines file of records', async () => {
+    const dir = tmp;
+    writeFileSync(join(dir, 'metrics.jsonl'), '{"step": 1, "loss": 2.5}\n{"step": 2, "loss": 2.1}\n');
+    // #region read-records
+    // import { readJsonl } from '@calm/core/node';
+    // dir: a run folder with metrics.jsonl, one record per line
+    const records = await readJsonl(join(dir, 'metrics.jsonl')); // [{ step: 1, loss: 2.5 }, { step: 2, loss: 2.1 }]
+    // #endregion read-records
+    expect(records).toEqual([
+      { step: 1, loss: 2.5 },
+      { step: 2, loss: 2.1 },
+    ]);
+    await expect(readJsonl(join(tmp, 'nope.jsonl'))).rejects.toMatchObject({ code: 'IO_ERROR' });
   });
 });

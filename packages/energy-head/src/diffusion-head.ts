@@ -10,8 +10,8 @@ import { configIntAtLeast, configOneOf, type ConfigField, type Rng } from '@calm
 import type { ParamRecord, ParamSpec } from '@calm/nn';
 import { normalNoise } from './noise.js';
 import { fail } from './internal/errors.js';
-import { ParamHead } from './internal/param-head.js';
-import { AdaLNMlp, adaLNMlpParamSpecs, type AdaLNMlpSizes } from './internal/adaln-mlp.js';
+import { AdaLNHead } from './internal/param-head.js';
+import { adaLNMlpParamSpecs, type AdaLNMlpSizes } from './internal/adaln-mlp.js';
 import {
   diffusionTables,
   namedBetaSchedule,
@@ -21,16 +21,7 @@ import {
   trainingTerms,
   type DiffusionTables,
 } from './internal/gaussian-diffusion.js';
-import {
-  checkCount,
-  checkHidden,
-  checkNoise,
-  checkPrefix,
-  needRng,
-  posteriorReplicas,
-  resolveHeadConfig,
-  checkSamplesPerHidden,
-} from './internal/shared.js';
+import { checkCount, checkHidden, checkNoise, checkPrefix, needRng, resolveHeadConfig } from './internal/shared.js';
 import type { GenerativeHead, HeadLogger, HeadLossOptions, HeadSampleOptions, TargetPosterior } from './types.js';
 
 /**
@@ -253,14 +244,13 @@ function checkTimesteps(t: tf.Tensor, shape: readonly number[], name: string, fn
  * {@includeCode ../test/examples.test.ts#diffusion-head}
  * @category Heads
  */
-export class DiffusionHead extends ParamHead<ResolvedDiffusionConfig> implements GenerativeHead {
+export class DiffusionHead extends AdaLNHead<ResolvedDiffusionConfig, DiffusionLossOptions> implements GenerativeHead {
   /** Always `'diffusion'`. */
   readonly kind = 'diffusion';
   /** Configuration warnings (none today). */
   readonly warnings: readonly string[] = Object.freeze([]);
   /** The original timesteps the sampler visits, ascending (the official respaced `timestep_map`; it runs them from last to first). */
   readonly samplingTimesteps: readonly number[];
-  private readonly mlp: AdaLNMlp;
   private readonly train: DiffusionTables;
   private readonly gen: DiffusionTables;
 
@@ -272,7 +262,7 @@ export class DiffusionHead extends ParamHead<ResolvedDiffusionConfig> implements
    *   or `params`; `MISSING_PARAMETER` / `SHAPE_MISMATCH` for params that do not fit.
    */
   constructor(config: DiffusionHeadConfig, options: DiffusionHeadOptions = {}) {
-    super('DiffusionHead', resolveConfig(config), diffusionHeadParamSpecs, 'generative_head.net', options);
+    super('DiffusionHead', resolveConfig(config), diffusionHeadParamSpecs, netSizes, options);
     const { numTimesteps: T, samplingSteps: S, noiseSchedule } = this.config;
     const betas = namedBetaSchedule(noiseSchedule, T);
     this.train = diffusionTables(
@@ -281,7 +271,6 @@ export class DiffusionHead extends ParamHead<ResolvedDiffusionConfig> implements
     );
     this.gen = diffusionTables(betas, spaceTimesteps(T, [S]));
     this.samplingTimesteps = Object.freeze([...this.gen.timestepMap]);
-    this.mlp = new AdaLNMlp(this.params, this.prefix, netSizes(this.config));
   }
 
   /** time_embed(t) for int32 timesteps t [R] → [R, H]. */
@@ -416,10 +405,7 @@ export class DiffusionHead extends ParamHead<ResolvedDiffusionConfig> implements
    *   `SHAPE_MISMATCH` / `DTYPE_UNSUPPORTED` for bad inputs.
    */
   loss(hidden: tf.Tensor2D, posterior: TargetPosterior, options: DiffusionLossOptions): tf.Scalar {
-    return tf.tidy(() => {
-      const x0 = posteriorReplicas(this, hidden, posterior, options, 'DiffusionHead.loss'); // [B, N, l]
-      return this.targetLoss(hidden, x0, options);
-    });
+    return this.replicaLoss(hidden, posterior, options, 'DiffusionHead.loss');
   }
 
   /**
@@ -430,13 +416,6 @@ export class DiffusionHead extends ParamHead<ResolvedDiffusionConfig> implements
    * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for a count below 1.
    */
   flopsPerSample(samplesPerHidden = 1): number {
-    checkSamplesPerHidden(samplesPerHidden);
-    return this.mlp.flopsPerSample(this.config.samplingSteps, samplesPerHidden);
-  }
-
-  /** Disposes the variables the head created (adopted `options.params` stay the caller's) and its cached tensors. */
-  override dispose(): void {
-    super.dispose();
-    this.mlp.dispose();
+    return this.networkFlops(this.config.samplingSteps, samplesPerHidden);
   }
 }

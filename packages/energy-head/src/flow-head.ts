@@ -8,18 +8,9 @@ import { configIntAtLeast, configOneOf, type ConfigField, type Rng } from '@calm
 import type { ParamRecord, ParamSpec } from '@calm/nn';
 import { normalNoise, uniformNoise } from './noise.js';
 import { fail } from './internal/errors.js';
-import { ParamHead } from './internal/param-head.js';
-import { AdaLNMlp, adaLNMlpParamSpecs, timestepEmbedding } from './internal/adaln-mlp.js';
-import {
-  checkCount,
-  checkHidden,
-  checkNoise,
-  checkPrefix,
-  needRng,
-  posteriorReplicas,
-  resolveHeadConfig,
-  checkSamplesPerHidden,
-} from './internal/shared.js';
+import { AdaLNHead } from './internal/param-head.js';
+import { adaLNMlpParamSpecs, timestepEmbedding } from './internal/adaln-mlp.js';
+import { checkCount, checkHidden, checkNoise, checkPrefix, needRng, resolveHeadConfig } from './internal/shared.js';
 import type { GenerativeHead, HeadLogger, HeadLossOptions, HeadSampleOptions, TargetPosterior } from './types.js';
 
 /**
@@ -164,12 +155,11 @@ function netSizes(c: ResolvedFlowConfig) {
  * {@includeCode ../test/examples.test.ts#flow-head}
  * @category Heads
  */
-export class FlowMatchingHead extends ParamHead<ResolvedFlowConfig> implements GenerativeHead {
+export class FlowMatchingHead extends AdaLNHead<ResolvedFlowConfig, FlowLossOptions> implements GenerativeHead {
   /** Always `'flow'`. */
   readonly kind = 'flow';
   /** Configuration warnings (none today). */
   readonly warnings: readonly string[] = Object.freeze([]);
-  private readonly mlp: AdaLNMlp;
 
   /**
    * Creates the head with fresh (official-init) parameters or the given ones.
@@ -179,8 +169,7 @@ export class FlowMatchingHead extends ParamHead<ResolvedFlowConfig> implements G
    *   or `params`; `MISSING_PARAMETER` / `SHAPE_MISMATCH` for params that do not fit.
    */
   constructor(config: FlowHeadConfig, options: FlowHeadOptions = {}) {
-    super('FlowMatchingHead', resolveConfig(config), flowHeadParamSpecs, 'generative_head.net', options);
-    this.mlp = new AdaLNMlp(this.params, this.prefix, netSizes(this.config));
+    super('FlowMatchingHead', resolveConfig(config), flowHeadParamSpecs, netSizes, options);
   }
 
   /**
@@ -340,10 +329,7 @@ export class FlowMatchingHead extends ParamHead<ResolvedFlowConfig> implements G
    *   `SHAPE_MISMATCH` for bad shapes.
    */
   loss(hidden: tf.Tensor2D, posterior: TargetPosterior, options: FlowLossOptions): tf.Scalar {
-    return tf.tidy(() => {
-      const x1 = posteriorReplicas(this, hidden, posterior, options, 'FlowMatchingHead.loss'); // [B, N, l]
-      return this.targetLoss(hidden, x1, options);
-    });
+    return this.replicaLoss(hidden, posterior, options, 'FlowMatchingHead.loss');
   }
 
   /**
@@ -354,14 +340,7 @@ export class FlowMatchingHead extends ParamHead<ResolvedFlowConfig> implements G
    * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for a non-positive count.
    */
   flopsPerSample(samplesPerHidden = 1): number {
-    checkSamplesPerHidden(samplesPerHidden);
     const { numSteps, solver } = this.config;
-    return this.mlp.flopsPerSample(solver === 'midpoint' ? 2 * numSteps : numSteps, samplesPerHidden);
-  }
-
-  /** Disposes the variables the head created (adopted `options.params` stay the caller's) and its cached tensors. */
-  override dispose(): void {
-    super.dispose();
-    this.mlp.dispose();
+    return this.networkFlops(solver === 'midpoint' ? 2 * numSteps : numSteps, samplesPerHidden);
   }
 }

@@ -1,12 +1,15 @@
-// What every built-in head holds and does the same way: its resolved configuration and sizes, the
+// What the built-in heads hold and do the same way: their resolved configuration and sizes, the
 // state-dict prefix, the parameters (created with the official initialisation or adopted from the
-// caller), the trainable variables and disposal of what it created. The heads extend it and add
-// `kind`, `warnings`, `sample`, `loss` and `flopsPerSample`. Internal; not exported.
+// caller), the trainable variables and disposal of what they created (ParamHead); and, for the flow
+// and diffusion heads, the SimpleMLPAdaLN network with the loss on posterior replicas (AdaLNHead).
+// The heads add `kind`, `warnings`, `sample`, `loss` and `flopsPerSample`. Internal; not exported.
 
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '@calm/core';
 import { disposeParams, trainableVariables, type ParamRecord, type ParamSpec } from '@calm/nn';
-import { checkPrefix, createOrAdopt } from './shared.js';
+import type { TargetPosterior } from '../types.js';
+import { AdaLNMlp, type AdaLNMlpSizes } from './adaln-mlp.js';
+import { checkPrefix, checkSamplesPerHidden, createOrAdopt, posteriorReplicas } from './shared.js';
 
 /** The constructor options every head takes. */
 export interface ParamHeadOptions {
@@ -62,5 +65,56 @@ export abstract class ParamHead<C extends { readonly hiddenSize: number; readonl
   /** Disposes the variables the head created; adopted `options.params` stay the caller's. */
   dispose(): void {
     if (this.ownsParams) disposeParams(this.params);
+  }
+}
+
+/**
+ * The part the flow and diffusion heads share on top of {@link ParamHead}: the SimpleMLPAdaLN
+ * network over their parameters (prefix `generative_head.net`), the loss on posterior replicas,
+ * FLOPs per network call and disposal of the network's cached tensors.
+ */
+export abstract class AdaLNHead<
+  C extends { readonly hiddenSize: number; readonly latentSize: number; readonly numSamples: number },
+  L extends { rng?: Rng; targetNoise?: tf.Tensor3D },
+> extends ParamHead<C> {
+  /** @internal The network over the head's parameters. */
+  protected readonly mlp: AdaLNMlp;
+
+  /** Creates or adopts the parameters, then the network of `netSizes(config)` over them. */
+  protected constructor(
+    what: string,
+    config: C,
+    specsOf: (config: C, prefix: string) => Record<string, ParamSpec>,
+    netSizes: (config: C) => AdaLNMlpSizes,
+    options: ParamHeadOptions,
+  ) {
+    super(what, config, specsOf, 'generative_head.net', options);
+    this.mlp = new AdaLNMlp(this.params, this.prefix, netSizes(this.config));
+  }
+
+  /**
+   * The head's loss on given latent targets.
+   * @param hidden - Hidden states, shape [B, H], float32.
+   * @param targets - Targets, shape [B, N, l], float32.
+   * @param options - The head's draws.
+   * @returns The loss, a float32 scalar.
+   */
+  abstract targetLoss(hidden: tf.Tensor2D, targets: tf.Tensor3D, options: L): tf.Scalar;
+
+  /** @internal The loss on N posterior samples per hidden state (`fn` names the caller in messages). */
+  protected replicaLoss(hidden: tf.Tensor2D, posterior: TargetPosterior, options: L, fn: string): tf.Scalar {
+    return tf.tidy(() => this.targetLoss(hidden, posteriorReplicas(this, hidden, posterior, options, fn), options));
+  }
+
+  /** @internal FLOPs per sample of `calls` network calls, the (h, t) work amortised over `samplesPerHidden`. */
+  protected networkFlops(calls: number, samplesPerHidden: number): number {
+    checkSamplesPerHidden(samplesPerHidden);
+    return this.mlp.flopsPerSample(calls, samplesPerHidden);
+  }
+
+  /** Disposes the variables the head created (adopted `options.params` stay the caller's) and the network's cached tensors. */
+  override dispose(): void {
+    super.dispose();
+    this.mlp.dispose();
   }
 }

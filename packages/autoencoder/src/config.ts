@@ -298,9 +298,9 @@ export function autoencoderConfigFromJson(json: unknown, fileName = 'config.json
   const problems: string[] = [];
   const arch = obj.architectures;
   if (arch !== undefined && arch !== null) {
-    if (!Array.isArray(arch) || !arch.every((a) => typeof a === 'string'))
-      problems.push(`architectures must be a list of strings, got ${JSON.stringify(arch)}`);
-    else if (!arch.includes('Autoencoder')) {
+    const notList = checkConfigValue('architectures', 'stringList', arch);
+    if (notList !== null) problems.push(notList);
+    else if (!(arch as string[]).includes('Autoencoder')) {
       problems.push(
         `architectures is ${JSON.stringify(arch)}, not ["Autoencoder"]: this is not an autoencoder config (a CALM LM config names "EnergyTransformer"; pass the autoencoder's folder)`,
       );

@@ -3,10 +3,10 @@
 // property of paper §2.2), decode by argmax, and count matching tokens and whole chunks.
 
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '@calm/core';
+import { collectConfigProblems, configOneOf, throwConfigProblems, type ConfigField, type Rng } from '@calm/core';
 import type { ParamRecord } from '@calm/nn';
 import type { AutoencoderConfig } from './config.js';
-import { fail } from './internal/errors.js';
+import { fail, SOURCE } from './internal/errors.js';
 import { decodeTokens, encode } from './model.js';
 
 /**
@@ -64,6 +64,14 @@ export interface ReconstructionResult {
   noiseStd: number;
 }
 
+// The rules of evaluateReconstruction's options (after the defaults).
+const OPTION_FIELDS: ReadonlyArray<ConfigField> = [
+  ['latent', 'latent', configOneOf('mean', 'sample')],
+  ['noiseStd', 'noiseStd', 'nonNeg'],
+  ['sampleScale', 'sampleScale', 'nonNeg'],
+  ['batchSize', 'batchSize', 'posInt'],
+];
+
 /**
  * Measures token and whole-chunk reconstruction accuracy of the autoencoder on a token stream.
  *
@@ -97,17 +105,10 @@ export async function evaluateReconstruction(
   const batchSize = options.batchSize ?? 512;
   const problems: string[] = [];
   if (!(tokens instanceof Int32Array)) problems.push('tokens must be an Int32Array (use toTokenIds from @calm/core)');
-  if (latent !== 'mean' && latent !== 'sample')
-    problems.push(`latent must be "mean" or "sample", got ${JSON.stringify(latent)}`);
-  if (!(noiseStd >= 0) || !Number.isFinite(noiseStd))
-    problems.push(`noiseStd must be a finite number >= 0, got ${noiseStd}`);
-  if (!(sampleScale >= 0) || !Number.isFinite(sampleScale))
-    problems.push(`sampleScale must be a finite number >= 0, got ${sampleScale}`);
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1)
-    problems.push(`batchSize must be a positive integer, got ${batchSize}`);
+  problems.push(...collectConfigProblems({ latent, noiseStd, sampleScale, batchSize }, OPTION_FIELDS));
   if ((latent === 'sample' || noiseStd > 0) && options.rng === undefined)
     problems.push('a sampled latent or noiseStd > 0 needs options.rng (createRng(seed) from @calm/core)');
-  if (problems.length) fail('INVALID_ARGUMENT', `evaluateReconstruction: ${problems.join('; ')}.`);
+  throwConfigProblems(problems, 'evaluateReconstruction arguments', SOURCE, 'INVALID_ARGUMENT');
   if (tokens.length % K !== 0) {
     fail(
       'SHAPE_MISMATCH',

@@ -14,11 +14,12 @@
  * @packageDocumentation
  */
 
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { NamedArray, SafetensorsDtype, TensorToWrite } from '@calm/core';
 import {
   pathExists,
+  readJsonFile,
   readSafetensorsFile,
   readTorchBinFile,
   writeSafetensorsFile,
@@ -116,19 +117,7 @@ function weightsFormat(path: string): 'safetensors' | 'pytorch-bin' {
  * @category Checkpoint files
  */
 export async function readAutoencoderConfigFile(path: string): Promise<AutoencoderConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    return fail('IO_ERROR', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    return fail('FORMAT_ERROR', `${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
-  }
-  return autoencoderConfigFromJson(json, path);
+  return autoencoderConfigFromJson(await readJsonFile(path), path);
 }
 
 /**

@@ -130,6 +130,8 @@ export function checkAutoencoderStateDict(
  *
  * @param shapes - Shapes by state_dict name (e.g. the arrays of a checkpoint; only `shape` is read).
  * @param fileName - For error messages.
+ * @param fix - What to do when a key the inference needs is absent, ending that message.
+ *   @defaultValue `'is this an autoencoder state dict?'`
  * @returns A validated configuration.
  * @throws `CalmError` `MISSING_PARAMETER` when a key the inference needs is absent,
  *   `SHAPE_MISMATCH` when shapes are inconsistent, `INVALID_CONFIG` when the result is invalid.
@@ -140,14 +142,12 @@ export function checkAutoencoderStateDict(
 export function inferAutoencoderConfig(
   shapes: ReadonlyMap<string, { shape: readonly number[] }>,
   fileName = 'state dict',
+  fix = 'is this an autoencoder state dict?',
 ): AutoencoderConfig {
   const get = (key: string, rank: number): number[] => {
     const s = shapes.get(key)?.shape;
     if (s === undefined)
-      fail(
-        'MISSING_PARAMETER',
-        `${fileName}: cannot infer the autoencoder config without "${key}"; is this an autoencoder state dict?`,
-      );
+      fail('MISSING_PARAMETER', `${fileName}: cannot infer the autoencoder config without "${key}"; ${fix}`);
     if (s.length !== rank)
       fail('SHAPE_MISMATCH', `${fileName}: "${key}" has shape [${s.join(', ')}], expected ${rank} dimensions.`);
     return [...s];

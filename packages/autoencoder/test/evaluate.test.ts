@@ -105,6 +105,17 @@ describe('evaluateReconstruction', () => {
     expect(await codeOf(evaluateReconstruction(fx.params, fx.config, stream, { batchSize: 0 }))).toBe(
       'INVALID_ARGUMENT',
     );
+    await expect(
+      evaluateReconstruction(fx.params, fx.config, stream, { latent: 'mode' as 'mean', batchSize: 0, noiseStd: 0.3 }),
+    ).rejects.toMatchObject({
+      details: {
+        problems: [
+          'latent must be one of "mean", "sample", got "mode"',
+          'batchSize must be a positive integer, got 0',
+          'a sampled latent or noiseStd > 0 needs options.rng (createRng(seed) from @calm/core)',
+        ],
+      },
+    });
     const empty = await evaluateReconstruction(fx.params, fx.config, new Int32Array(0));
     expect(Number.isNaN(empty.tokenAccuracy)).toBe(true);
   });

@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import type { NamedArray } from '@calm/core';
 import { readSafetensorsFile } from '@calm/core/node';
-import { initBackend } from '@calm/nn';
 import {
   autoencoderConfig,
   autoencoderParamShapes,
@@ -18,10 +17,8 @@ export function fixturePath(name: string): string {
   return fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 }
 
-/** Selects the wasm backend with nn's kernels (idempotent). */
-export async function useWasm(): Promise<void> {
-  if (tf.getBackend() !== 'wasm') await initBackend({ backend: 'wasm' });
-}
+// The wasm backend with @calm/nn's kernels: @calm/testing's one setup, re-exported for the suites here.
+export { useWasm } from '@calm/testing/tfjs';
 
 /** A parity fixture: its config, weights as parameters, and the other arrays by name. */
 export interface Fixture {

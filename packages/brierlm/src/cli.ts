@@ -2,12 +2,11 @@
 // OpenAI-compatible HTTP endpoint) on a JSON-lines eval set, with a progress bar on stderr, a
 // human summary on stdout, and lm-evaluation-harness JSON plus optional samples JSONL.
 
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { CalmError, LLAMA3_SPECIAL_TOKENS } from '@calm/core';
-import { createProgressBar, type ProgressStream } from '@calm/core/node';
+import { createProgressBar, readJsonFile, type ProgressStream } from '@calm/core/node';
 import { toBrierGenerator } from './adapters.js';
 import { evaluateBrierLM } from './evaluate.js';
 import type { BrierLMResult } from './types.js';
@@ -25,13 +24,11 @@ export interface CliIO {
   env: Record<string, string | undefined>;
 }
 
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
+/** This package's version, from its package.json (`unknown` when that cannot be read). */
+async function packageVersion(): Promise<string> {
+  const pkg = await readJsonFile(fileURLToPath(new URL('../package.json', import.meta.url))).catch(() => null);
+  const version = (pkg as { version?: unknown } | null)?.version;
+  return typeof version === 'string' ? version : 'unknown';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -513,7 +510,7 @@ export async function runCli(
       totalBlocks: blocks.length,
       limit: opts.limit ?? null,
       batchSize: opts.batchSize,
-      version: packageVersion(),
+      version: await packageVersion(),
       evaluationSeconds: seconds,
       extra: { bos_id: bosId, total_tokens: totalTokens, dropped_tokens: droppedTokens },
     };
@@ -535,7 +532,7 @@ export async function runCli(
   try {
     const parsed = parseCli(argv);
     if ('help' in parsed) io.stdout.write(HELP);
-    else if ('version' in parsed) io.stdout.write(`${packageVersion()}\n`);
+    else if ('version' in parsed) io.stdout.write(`${await packageVersion()}\n`);
     else await run(parsed.options);
     return 0;
   } catch (e) {

@@ -291,20 +291,25 @@ function checkTokenRange(out: Int32Array, vocabSize: number | undefined, what: s
   }
 }
 
+/** The positions i = 0..T−5 a token-level estimator scores (at least one, else INVALID_ARGUMENT). */
+function tokenPositions(block: TokenIds, ctx: EstimatorContext, what: string): number {
+  const T = block.length;
+  if (T - MAX_N < 1)
+    fail(
+      'INVALID_ARGUMENT',
+      `block ${ctx.blockIndex} has ${T} tokens; ${what} needs at least ${MAX_N + 1}; use longer blocks.`,
+    );
+  return T - MAX_N;
+}
+
 /** Implicit token-level generator: positions i = 0..T−5, n 4-token samples each. */
 export async function estimateTokenBlock(
   sampler: TokenSampler,
   block: TokenIds,
   ctx: EstimatorContext,
 ): Promise<BlockEstimate> {
-  const T = block.length;
   const n = ctx.samplesPerPosition;
-  const P = T - MAX_N;
-  if (P < 1)
-    fail(
-      'INVALID_ARGUMENT',
-      `block ${ctx.blockIndex} has ${T} tokens; token-level BrierLM needs at least ${MAX_N + 1}; use longer blocks.`,
-    );
+  const P = tokenPositions(block, ctx, 'token-level BrierLM');
   const tokens = new Int32Array(P * n * MAX_N);
   const opts = callOptions(ctx.signal);
   await forEachBatch(range(P), ctx.batchSize, ctx.signal, async (is) => {
@@ -376,12 +381,7 @@ export async function estimateExplicitBlock(
   const T = block.length;
   const V = model.vocabSize;
   const n = ctx.samplesPerPosition;
-  const P = T - MAX_N;
-  if (P < 1)
-    fail(
-      'INVALID_ARGUMENT',
-      `block ${ctx.blockIndex} has ${T} tokens; BrierLM needs at least ${MAX_N + 1}; use longer blocks.`,
-    );
+  const P = tokenPositions(block, ctx, 'BrierLM');
   for (let i = 0; i < T; i++) {
     const y = block[i]!;
     if (y < 0 || y >= V)

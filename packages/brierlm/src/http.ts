@@ -114,28 +114,17 @@ export interface HttpSamplerStats {
 
 /**
  * A TokenSampler backed by an HTTP endpoint, with request counters.
+ *
+ * @remarks
+ * Its `sample(contexts, maxTokens, numSamples)` sends one request per context (more when the
+ * server returns fewer choices than asked), with `maxTokens` as `max_tokens` and `numSamples` as
+ * `n`; positions after an early stop hold `NO_TOKEN` (−1).
  * @see {@link createOpenAICompletionsSampler}
  * @category HTTP
  */
 export interface HttpTokenSampler extends TokenSampler {
   /** Counters, updated as requests are made. */
   readonly stats: HttpSamplerStats;
-  /**
-   * Draws `numSamples` continuations of up to `maxTokens` tokens for every context, one request
-   * per context (more when the server returns fewer choices than asked).
-   * @param contexts - B token sequences, int32.
-   * @param maxTokens - Tokens per continuation (≥ 1), sent as `max_tokens`.
-   * @param numSamples - Continuations per context (≥ 1), sent as `n`.
-   * @param options - Abort signal.
-   * @returns Token ids, shape [B, numSamples, maxTokens] flattened row-major, int32; positions
-   *   after an early stop hold `NO_TOKEN` (−1).
-   */
-  sample(
-    contexts: readonly TokenIds[],
-    maxTokens: number,
-    numSamples: number,
-    options?: SampleCallOptions,
-  ): Promise<Int32Array>;
 }
 
 const RETRY_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);

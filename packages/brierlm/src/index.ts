@@ -45,7 +45,6 @@ export {
 export {
   OFFICIAL_PROTOCOL,
   makeEvalBlocks,
-  parseJsonlTexts,
   byteTokenizer,
   cutIntoBlocks,
   type TokenizerLike,
@@ -54,6 +53,8 @@ export {
   type EvalBlocks,
   type ByteTokenizer,
 } from './protocol.js';
+// The JSON-lines parser is @calm/core's, re-exported where the protocol's users look for it.
+export { parseJsonlTexts } from '@calm/core';
 export {
   toHarnessResults,
   positionsToJsonl,

@@ -13,41 +13,14 @@
  * @packageDocumentation
  */
 
-import { readFile } from 'node:fs/promises';
-import { writeTextAtomic } from '@calm/core/node';
+import { readJsonlTexts, writeTextAtomic } from '@calm/core/node';
 import { toHarnessResults, positionsToJsonl, type HarnessMetadata } from './harness.js';
-import {
-  makeEvalBlocks,
-  parseJsonlTexts,
-  type EvalBlocks,
-  type EvalBlocksOptions,
-  type TokenizerLike,
-} from './protocol.js';
+import { makeEvalBlocks, type EvalBlocks, type EvalBlocksOptions, type TokenizerLike } from './protocol.js';
 import type { BrierLMResult } from './types.js';
 import { fail } from './internal/util.js';
 
-/**
- * Reads the text field of every line of a JSON-lines file.
- * @param path - File path (e.g. `../shared/data/wikitext-103-document-test.jsonl`).
- * @param field - The field holding each document's text; default `"text"`.
- * @returns The documents in file order.
- * @throws `CalmError` `IO_ERROR` when the file cannot be read, `FORMAT_ERROR` for a bad line.
- * @see {@link loadEvalBlocks}
- * @category Protocol
- */
-export async function readJsonlTexts(path: string, field = 'text'): Promise<string[]> {
-  let content: string;
-  try {
-    content = await readFile(path, 'utf8');
-  } catch (e) {
-    return fail(
-      'IO_ERROR',
-      `cannot read the eval set ${path}: ${(e as Error).message}; pass the path of a JSON-lines file with one {"${field}": ...} per line.`,
-      { cause: e },
-    );
-  }
-  return parseJsonlTexts(content, path, field);
-}
+// The JSON-lines reader is @calm/core's, re-exported for reading eval sets.
+export { readJsonlTexts } from '@calm/core/node';
 
 /**
  * Reads a JSON-lines eval set and builds eval blocks with the official protocol (BOS per

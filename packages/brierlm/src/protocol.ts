@@ -161,45 +161,6 @@ export async function makeEvalBlocks(
 }
 
 /**
- * Reads the `text` field of every line of a JSON-lines document (the format of the official
- * `wikitext_document_level-test.json`). Blank lines are skipped.
- * @param content - The whole file as a string.
- * @param source - Name used in error messages (e.g. the file path).
- * @param field - The field holding the text; default `"text"`.
- * @returns The texts in file order.
- * @throws `CalmError` `FORMAT_ERROR` for a line that is not JSON or lacks a string field, naming the line.
- * @example
- * {@includeCode ../test/examples.test.ts#blocks}
- * @category Protocol
- */
-export function parseJsonlTexts(content: string, source = 'input', field = 'text'): string[] {
-  const out: string[] = [];
-  const lines = content.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i]!.trim();
-    if (line === '') continue;
-    let obj: unknown;
-    try {
-      obj = JSON.parse(line);
-    } catch (e) {
-      fail(
-        'FORMAT_ERROR',
-        `${source}:${i + 1} is not valid JSON (${(e as Error).message}); expected one {"${field}": "..."} object per line.`,
-        { cause: e },
-      );
-    }
-    const text = obj !== null && typeof obj === 'object' ? (obj as Record<string, unknown>)[field] : undefined;
-    if (typeof text !== 'string')
-      fail(
-        'FORMAT_ERROR',
-        `${source}:${i + 1} has no string field "${field}"; expected one {"${field}": "..."} object per line.`,
-      );
-    out.push(text);
-  }
-  return out;
-}
-
-/**
  * A byte-level tokenizer: UTF-8 bytes are ids 0..255, BOS is 256, V = 257. Deterministic and
  * dependency-free; useful for tests, the n-gram example and models trained on bytes.
  * @see {@link byteTokenizer}

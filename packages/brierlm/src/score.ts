@@ -3,6 +3,7 @@
 // by the delta method or a seeded bootstrap over positions or blocks.
 
 import type { Rng } from '@calm/core';
+import type { BrierLMResult } from './types.js';
 import { MAX_N, checkNumber, fail } from './internal/util.js';
 
 /**
@@ -107,20 +108,11 @@ export interface ClusterSums {
   counts: Float64Array;
 }
 
-/** Means, standard errors, intervals for Brier-1..4 and BrierLM. */
-export interface ScoreSummary {
-  brier: BrierTuple;
-  brierStderr: BrierTuple;
-  brierCI: readonly [
-    readonly [number, number],
-    readonly [number, number],
-    readonly [number, number],
-    readonly [number, number],
-  ];
-  brierLM: number;
-  brierLMStderr: number;
-  brierLMCI: readonly [number, number];
-}
+/** Means, standard errors, intervals for Brier-1..4 and BrierLM: those fields of the result. */
+export type ScoreSummary = Pick<
+  BrierLMResult,
+  'brier' | 'brierStderr' | 'brierCI' | 'brierLM' | 'brierLMStderr' | 'brierLMCI'
+>;
 
 /** Ratio means Σ sums / Σ counts for each n. */
 function ratioMeans(c: ClusterSums): number[] {

@@ -199,7 +199,7 @@ describe('brierlm CLI', () => {
     expect(notSampler.err).toMatch(/none of ChunkSampler/);
     const missingFile = await cli(['--data', join(dir, 'missing.jsonl'), '--module', FIXTURE]);
     expect(missingFile.code).toBe(1);
-    expect(missingFile.err).toMatch(/cannot read the eval set/);
+    expect(missingFile.err).toMatch(/cannot read .*missing\.jsonl: .*; pass the path of a JSON-lines file/);
     const badLimit = await cli(['--data', DATA, '--module', FIXTURE, '--limit', '0']);
     expect(badLimit.code).toBe(2);
     expect(badLimit.err).toMatch(/invalid --limit <n> "0": --limit must be an integer >= 1\./);

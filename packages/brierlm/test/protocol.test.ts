@@ -76,8 +76,8 @@ describe('official protocol', () => {
 
   it('JSONL errors name the line and the fix', async () => {
     expect(parseJsonlTexts('{"text":"a"}\n\n{"text":"b"}\n')).toEqual(['a', 'b']);
-    expect(() => parseJsonlTexts('{"text":"a"}\n{oops', 'f.jsonl')).toThrow(/f\.jsonl:2 is not valid JSON/);
-    expect(() => parseJsonlTexts('{"body":"a"}', 'f.jsonl')).toThrow(/f\.jsonl:1 has no string field "text"/);
+    expect(() => parseJsonlTexts('{"text":"a"}\n{oops', 'f.jsonl')).toThrow(/f\.jsonl:2: invalid JSON/);
+    expect(() => parseJsonlTexts('{"body":"a"}', 'f.jsonl')).toThrow(/f\.jsonl:1: no "text" field/);
     await expect(readJsonlTexts('/nonexistent/file.jsonl')).rejects.toMatchObject({ code: 'IO_ERROR' });
     await expect(makeEvalBlocks(['a'], {} as never, { blockSize: 2 })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',

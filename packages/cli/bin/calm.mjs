@@ -5,7 +5,9 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const installed = fileURLToPath(import.meta.url).split(/[\\/]/).includes('node_modules');
+const installed = fileURLToPath(import.meta.url)
+  .split(/[\\/]/)
+  .includes('node_modules');
 let tsx;
 if (!installed) {
   try {

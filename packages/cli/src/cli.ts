@@ -3,11 +3,10 @@
 // configs, BrierLM evaluation, generation, checkpoint conversion and plots. Progress bars go to
 // stderr; every command ends with a one-line summary on stderr and a JSON result on stdout.
 
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { createRng, isCalmError } from '@calm/core';
-import { createProgressBar, type ProgressBar } from '@calm/core/node';
+import { createProgressBar, readJsonFile, type ProgressBar } from '@calm/core/node';
 import { loadTokenizer, loadSotuCorpus, readJsonlTexts } from '@calm/data-pile/node';
 import { packEvalBlocks } from '@calm/data-pile';
 import { initBackend } from '@calm/nn';
@@ -33,20 +32,6 @@ function done(summaryLine: string, result: unknown): void {
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }
 
-async function readConfigFile(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    return fail('IO_ERROR', `cannot read config ${path}: ${(e as Error).message}`, { cause: e });
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    return fail('INVALID_CONFIG', `${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
-  }
-}
-
 async function trainCommand(
   stage: RunConfig['stage'],
   opts: {
@@ -58,7 +43,13 @@ async function trainCommand(
     autoencoder?: string;
   },
 ): Promise<void> {
-  const raw = (opts.config ? await readConfigFile(opts.config) : {}) as Record<string, unknown>;
+  const raw = (
+    opts.config
+      ? await readJsonFile(opts.config, 'the run config must be one JSON object; fix its syntax or the path', {
+          notJsonCode: 'INVALID_CONFIG',
+        })
+      : {}
+  ) as Record<string, unknown>;
   const overrides: Record<string, unknown> = { ...raw };
   if (opts.out) overrides.outDir = opts.out;
   if (opts.tokenizer) overrides.tokenizer = opts.tokenizer;

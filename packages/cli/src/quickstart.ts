@@ -9,7 +9,15 @@ import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { createRng, type ChunkSampler } from '@calm/core';
+import {
+  collectConfigProblems,
+  configIntAtLeast,
+  configOptional,
+  createRng,
+  throwConfigProblems,
+  type ChunkSampler,
+  type ConfigField,
+} from '@calm/core';
 import { pathExists, writeTextAtomic } from '@calm/core/node';
 import {
   autoencoderConfig,
@@ -308,6 +316,15 @@ function pairedBrier1(a: BrierLMResult, b: BrierLMResult): { difference: number;
   return { difference: mean, stderr: Math.sqrt(variance / d.length) };
 }
 
+// The rules of runQuickstart's options (after the defaults).
+const OPTION_FIELDS: ReadonlyArray<ConfigField> = [
+  ['budgetMinutes', 'budgetMinutes', 'pos'],
+  ['seed', 'seed', 'int'],
+  ['evalBlocks', 'evalBlocks', configOptional(configIntAtLeast(2))],
+  ['ngramOrder', 'ngramOrder', 'posInt'],
+  ['workers', 'workers', 'posInt'],
+];
+
 /**
  * Runs the quickstart: tokenizer, autoencoder, CALM and AR baseline on the embedded SOTU corpus
  * within a wall-clock budget, then an evaluation that says in numbers what CALM learned.
@@ -337,15 +354,11 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
   const seed = options.seed ?? 1;
   const ngramOrder = options.ngramOrder ?? S.evaluation.ngramOrder;
   const workers = options.workers ?? availableParallelism();
-  if (!(budgetMinutes > 0) || !Number.isFinite(budgetMinutes))
-    fail('INVALID_ARGUMENT', `budgetMinutes must be a positive number, got ${budgetMinutes}.`);
-  if (!Number.isSafeInteger(seed)) fail('INVALID_ARGUMENT', `seed must be an integer, got ${seed}.`);
-  if (options.evalBlocks !== undefined && (!Number.isInteger(options.evalBlocks) || options.evalBlocks < 2))
-    fail('INVALID_ARGUMENT', `evalBlocks must be an integer >= 2, got ${options.evalBlocks}.`);
-  if (!Number.isInteger(ngramOrder) || ngramOrder < 1)
-    fail('INVALID_ARGUMENT', `ngramOrder must be an integer >= 1, got ${ngramOrder}.`);
-  if (!Number.isInteger(workers) || workers < 1)
-    fail('INVALID_ARGUMENT', `workers must be an integer >= 1, got ${workers}.`);
+  const problems = collectConfigProblems(
+    { budgetMinutes, seed, evalBlocks: options.evalBlocks, ngramOrder, workers },
+    OPTION_FIELDS,
+  );
+  throwConfigProblems(problems, 'runQuickstart options', '@calm/cli', 'INVALID_ARGUMENT');
   const emit = options.onEvent ?? (() => undefined);
   const log = (message: string) => emit({ type: 'log', message });
   const t0 = performance.now();

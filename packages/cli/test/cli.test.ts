@@ -54,6 +54,16 @@ describe('calm CLI', () => {
     expect(json.error.details.problems.length).toBeGreaterThanOrEqual(5);
     expect(r.stderr).toContain('unknown key "extra"');
   });
+
+  it('train-ae: a config file that is not JSON is a config error (exit code 2), naming the file', () => {
+    const cfg = join(tmp, 'broken.json');
+    writeFileSync(cfg, '{"train": {"lr": 0.001,}}');
+    const r = calm('train-ae', '--config', cfg);
+    expect(r.code).toBe(2);
+    const json = JSON.parse(r.stdout) as { error: { code: string; message: string } };
+    expect(json.error.code).toBe('INVALID_CONFIG');
+    expect(json.error.message).toContain('broken.json is not valid JSON');
+  });
 });
 
 describe('calm eval and calm generate with every head kind', () => {

@@ -79,4 +79,22 @@ describe('runQuickstart (smoke, 0.3-minute budget)', () => {
     await expect(runQuickstart({ outDir: out, budgetMinutes: 0.2, initBackend: false })).rejects.toThrow(/not empty/);
     expect(existsSync(join(out, 'precious.txt'))).toBe(true);
   });
+
+  it('reports every bad option at once, before touching the folder', async () => {
+    const out = join(tmp, 'bad-options');
+    await expect(
+      runQuickstart({ outDir: out, budgetMinutes: 0, seed: 1.5, evalBlocks: 1, workers: 0, initBackend: false }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      details: {
+        problems: [
+          'budgetMinutes must be a finite number > 0, got 0',
+          'seed must be an integer, got 1.5',
+          'evalBlocks must be an integer >= 2 or absent, got 1',
+          'workers must be a positive integer, got 0',
+        ],
+      },
+    });
+    expect(existsSync(out)).toBe(false);
+  });
 });

@@ -5,7 +5,8 @@
  * No runtime dependencies and no tensors: token and chunk types (`Int32Array`), the black-box
  * sampler contracts ({@link ChunkSampler}, {@link TokenSampler}, {@link NextTokenModel}) that
  * `@calm/brierlm` and `@calm/temperature-sampler` consume, a seedable {@link Rng} with a
- * serialisable state, {@link CalmError}, and safetensors as typed arrays. Node-only file helpers
+ * serialisable state, {@link CalmError}, safetensors as typed arrays, the one config validator
+ * ({@link collectConfigProblems}) and JSON-lines parser ({@link parseJsonlTexts}). Node-only file helpers
  * live in the `@calm/core/node` subpath.
  *
  * Quick start:
@@ -65,11 +66,24 @@ export {
   type TorchStateDictReader,
 } from './torch-bin.js';
 export {
+  jsonlLineText,
+  parseJsonl,
+  parseJsonlTexts,
+  type JsonlLineIssue,
+  type JsonlLineProblem,
+} from './jsonl.js';
+export {
   checkConfigValue,
   collectConfigProblems,
   configFieldNamer,
+  configIntAtLeast,
+  configOneOf,
+  configOptional,
+  configOrNull,
+  configRule,
   throwConfigProblems,
   type ConfigValueKind,
   type ConfigValueRule,
   type ConfigField,
+  type DescribedConfigRule,
 } from './config-validation.js';

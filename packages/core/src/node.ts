@@ -1,8 +1,9 @@
 /**
  * Node-only file I/O for `@calm/core`: lazy safetensors readers (a tensor is read only when
- * asked for, so multi-gigabyte checkpoints never sit in memory whole), sharded checkpoints, and
- * atomic writes; and the terminal progress bar that the command lines share. Import from
- * `@calm/core/node`; the main entry stays browser-safe.
+ * asked for, so multi-gigabyte checkpoints never sit in memory whole), sharded checkpoints,
+ * atomic writes, and the one JSON-file and JSON-lines readers of every package; and the terminal
+ * progress bar that the command lines share. Import from `@calm/core/node`; the main entry stays
+ * browser-safe.
  *
  * @packageDocumentation
  */
@@ -23,7 +24,10 @@ import {
   type TensorToWrite,
 } from './safetensors.js';
 import type { ByteSource } from './zip.js';
+import { parseJsonl, parseJsonlTexts } from './jsonl.js';
 import { openTorchStateDict } from './torch-bin.js';
+
+const UTF8 = new TextDecoder();
 
 export {
   createProgressBar,
@@ -229,27 +233,75 @@ export async function pathExists(path: string): Promise<boolean> {
  * @param path - The file.
  * @param fix - What the user should do when the file is unreadable or not JSON, appended to the
  *   message (e.g. "the checkpoint is damaged; delete it to restart").
+ * @param options - `notJsonCode`: the error code when the file is not JSON, `FORMAT_ERROR` (the
+ *   default, a damaged data file) or `INVALID_CONFIG` (a configuration the user writes by hand).
  * @returns The parsed value (validate it before use).
- * @throws `CalmError` `IO_ERROR` when the file cannot be read, `FORMAT_ERROR` when it is not JSON.
+ * @throws `CalmError` `IO_ERROR` when the file cannot be read, `FORMAT_ERROR` (or
+ *   `options.notJsonCode`) when it is not JSON.
  * @example
  * {@includeCode ../test/examples.test.ts#atomic-write}
  * @category Files
  */
-export async function readJsonFile(path: string, fix?: string): Promise<unknown> {
-  const tail = fix ? `; ${fix}` : '';
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new CalmError('IO_ERROR', `cannot read ${path}: ${(e as Error).message}${tail}`, {
-      source: '@calm/core',
-      cause: e,
-    });
-  }
+export async function readJsonFile(
+  path: string,
+  fix?: string,
+  options: { notJsonCode?: 'FORMAT_ERROR' | 'INVALID_CONFIG' } = {},
+): Promise<unknown> {
+  const text = UTF8.decode(await readFileOrFail(path, fix));
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    throw new CalmError('FORMAT_ERROR', `${path} is not valid JSON: ${(e as Error).message}${tail}`, {
+    throw new CalmError(
+      options.notJsonCode ?? 'FORMAT_ERROR',
+      `${path} is not valid JSON: ${(e as Error).message}${fix ? `; ${fix}` : ''}`,
+      { source: '@calm/core', cause: e },
+    );
+  }
+}
+
+/**
+ * Reads the text field of every line of a JSON-lines file (`{"text": ...}` per line, e.g. the
+ * official `wikitext_document_level-test.json`): the one JSON-lines text reader of every package.
+ *
+ * @remarks
+ * The whole file is read, checked as strict UTF-8 and parsed by {@link parseJsonlTexts}; blank
+ * lines are skipped and other fields ignored. Streaming and compressed corpora are
+ * `@calm/data-pile`'s `jsonlSource`.
+ * @param path - The file.
+ * @param field - The field holding each document's text. @defaultValue `'text'`
+ * @returns The texts, in file order.
+ * @throws `CalmError` `IO_ERROR` when the file cannot be read, `FORMAT_ERROR` for a bad line
+ *   (naming `path:line`; `details` `{ file, line, reason }`).
+ * @example
+ * {@includeCode ../test/jsonl.test.ts#read-texts}
+ * @category Files
+ */
+export async function readJsonlTexts(path: string, field = 'text'): Promise<string[]> {
+  const fix = `pass the path of a JSON-lines file with one {"${field}": ...} object per line`;
+  return parseJsonlTexts(await readFileOrFail(path, fix), path, field);
+}
+
+/**
+ * Reads a JSON-lines file of records (one JSON value per line, e.g. a training run's
+ * `metrics.jsonl`), parsed by {@link parseJsonl}; blank lines are skipped.
+ * @param path - The file.
+ * @returns The values, in file order (validate them before use).
+ * @throws `CalmError` `IO_ERROR` when the file cannot be read, `FORMAT_ERROR` for a line that is
+ *   not JSON (naming `path:line`).
+ * @example
+ * {@includeCode ../test/jsonl.test.ts#read-records}
+ * @category Files
+ */
+export async function readJsonl(path: string): Promise<unknown[]> {
+  return parseJsonl(await readFileOrFail(path), path);
+}
+
+/** Reads a whole file; IO_ERROR naming it (and `fix`) when it cannot be read. */
+async function readFileOrFail(path: string, fix?: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    throw new CalmError('IO_ERROR', `cannot read ${path}: ${(e as Error).message}${fix ? `; ${fix}` : ''}`, {
       source: '@calm/core',
       cause: e,
     });
@@ -345,9 +397,5 @@ export async function readTorchBinFile(
 }
 
 async function readIndexText(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    throw new CalmError('IO_ERROR', `cannot read ${path}: ${(e as Error).message}`, { source: '@calm/core', cause: e });
-  }
+  return UTF8.decode(await readFileOrFail(path));
 }

@@ -366,35 +366,20 @@ function encodeTensor(name: string, t: TensorToWrite): { dtype: SafetensorsDtype
     );
   };
   const asBytes = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  // Float data as float32 (what the 16-bit encoders take), converting float64.
+  const asF32 = () => (d instanceof Float32Array ? d : d instanceof Float64Array ? Float32Array.from(d) : bad());
   switch (dtype) {
     case 'F32':
-      return {
-        dtype,
-        bytes: asBytes(d instanceof Float32Array ? d : d instanceof Float64Array ? Float32Array.from(d) : bad()),
-      };
+      return { dtype, bytes: asBytes(asF32()) };
     case 'F64':
       return {
         dtype,
         bytes: asBytes(d instanceof Float64Array ? d : d instanceof Float32Array ? Float64Array.from(d) : bad()),
       };
     case 'F16':
-      return {
-        dtype,
-        bytes: asBytes(
-          float32ToFloat16Bits(
-            d instanceof Float32Array ? d : d instanceof Float64Array ? Float32Array.from(d) : bad(),
-          ),
-        ),
-      };
+      return { dtype, bytes: asBytes(float32ToFloat16Bits(asF32())) };
     case 'BF16':
-      return {
-        dtype,
-        bytes: asBytes(
-          float32ToBfloat16Bits(
-            d instanceof Float32Array ? d : d instanceof Float64Array ? Float32Array.from(d) : bad(),
-          ),
-        ),
-      };
+      return { dtype, bytes: asBytes(float32ToBfloat16Bits(asF32())) };
     case 'I32':
       return { dtype, bytes: asBytes(d instanceof Int32Array ? d : bad()) };
     case 'I64':

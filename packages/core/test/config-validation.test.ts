@@ -5,6 +5,11 @@ import {
   checkConfigValue,
   collectConfigProblems,
   configFieldNamer,
+  configIntAtLeast,
+  configOneOf,
+  configOptional,
+  configOrNull,
+  configRule,
   isCalmError,
   throwConfigProblems,
   type CalmError,
@@ -38,6 +43,8 @@ describe('checkConfigValue', () => {
       ['tokenIdOrNull', [null, 0, 128256], [undefined, -1, 2.5, '1']],
       ['bool', [true, false], [0, 1, 'true', null]],
       ['string', ['', 'x'], [1, null, undefined]],
+      ['int', [0, -3, 2 ** 40], [1.5, '1', null, 2 ** 60]],
+      ['stringList', [[], ['a', 'b']], ['a', [1], null, ['a', null]]],
     ];
     for (const [kind, good, bad] of cases) {
       for (const v of good) expect(checkConfigValue('f', kind, v), `${kind} ${String(v)}`).toBeNull();
@@ -45,10 +52,74 @@ describe('checkConfigValue', () => {
     }
   });
 
-  it('shows absent values as undefined', () => {
+  it('shows absent values as undefined and non-finite numbers as themselves', () => {
     expect(checkConfigValue('vocabSize', 'posInt', undefined)).toBe(
       'vocabSize must be a positive integer, got undefined',
     );
+    expect(checkConfigValue('eps', 'pos', Number.NaN)).toBe('eps must be a finite number > 0, got NaN');
+    expect(checkConfigValue('eps', 'pos', Number.NEGATIVE_INFINITY)).toBe(
+      'eps must be a finite number > 0, got -Infinity',
+    );
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(checkConfigValue('files', 'stringList', cyclic)).toBe(
+      'files must be a list of strings, got [object Object]',
+    );
+    const long = checkConfigValue('files', 'stringList', 'x'.repeat(500));
+    expect(long).toMatch(/^files must be a list of strings, got "x+\.\.\.$/);
+    expect(long!.length).toBeLessThan(200);
+  });
+});
+
+describe('rule builders', () => {
+  it('build rules for enumerations, lower bounds, nullable settings and custom tests', () => {
+    // #region rule-builders
+    // import { checkConfigValue, configIntAtLeast, configOneOf, configOptional, configOrNull, configRule } from '@calm/core';
+    const solver = configOneOf('midpoint', 'euler');
+    const samples = configIntAtLeast(2);
+    const workers = configOrNull('posInt');
+    const backend = configOrNull(configOneOf('wasm', 'cpu'));
+    const outDir = configRule('a non-empty path', (v) => typeof v === 'string' && v !== '');
+    const evalBlocks = configOptional(configIntAtLeast(2)); // may be left out
+    checkConfigValue('solver', solver, 'rk4'); // 'solver must be one of "midpoint", "euler", got "rk4"'
+    checkConfigValue('numSamples', samples, 1); // 'numSamples must be an integer >= 2, got 1'
+    checkConfigValue('workers', workers, null); // null: switched off is fine
+    checkConfigValue('backend', backend, 'gpu'); // 'backend must be one of "wasm", "cpu" or null, got "gpu"'
+    checkConfigValue('outDir', outDir, ''); // 'outDir must be a non-empty path, got ""'
+    checkConfigValue('evalBlocks', evalBlocks, 1); // 'evalBlocks must be an integer >= 2 or absent, got 1'
+    // #endregion rule-builders
+    expect(checkConfigValue('solver', solver, 'rk4')).toBe('solver must be one of "midpoint", "euler", got "rk4"');
+    expect(checkConfigValue('solver', solver, 'euler')).toBeNull();
+    expect(checkConfigValue('numSamples', samples, 1)).toBe('numSamples must be an integer >= 2, got 1');
+    expect(checkConfigValue('numSamples', samples, 2.5)).toBe('numSamples must be an integer >= 2, got 2.5');
+    expect(checkConfigValue('numSamples', samples, 2)).toBeNull();
+    expect(checkConfigValue('workers', workers, null)).toBeNull();
+    expect(checkConfigValue('workers', workers, 3)).toBeNull();
+    expect(checkConfigValue('workers', workers, 0)).toBe('workers must be a positive integer or null, got 0');
+    expect(checkConfigValue('workers', workers, undefined)).toBe(
+      'workers must be a positive integer or null, got undefined',
+    );
+    expect(checkConfigValue('backend', backend, 'gpu')).toBe('backend must be one of "wasm", "cpu" or null, got "gpu"');
+    expect(checkConfigValue('backend', backend, null)).toBeNull();
+    expect(checkConfigValue('outDir', outDir, '')).toBe('outDir must be a non-empty path, got ""');
+    expect(outDir.expected).toBe('a non-empty path');
+    expect(outDir.test('runs/a')).toBe(true);
+    expect(checkConfigValue('evalBlocks', evalBlocks, undefined)).toBeNull();
+    expect(checkConfigValue('evalBlocks', evalBlocks, null)).toBe(
+      'evalBlocks must be an integer >= 2 or absent, got null',
+    );
+    expect(checkConfigValue('evalBlocks', evalBlocks, 1)).toBe('evalBlocks must be an integer >= 2 or absent, got 1');
+  });
+
+  it('are plain ConfigValueRules in a field table', () => {
+    const fields: ReadonlyArray<ConfigField> = [
+      ['schedule', 'schedule', configOneOf('constant', 'cosine')],
+      ['maxGradNorm', 'max_grad_norm', configOrNull('pos')],
+    ];
+    expect(collectConfigProblems({ schedule: 'linear', maxGradNorm: 0 }, fields, { jsonNames: true })).toEqual([
+      'schedule must be one of "constant", "cosine", got "linear"',
+      'max_grad_norm must be a finite number > 0 or null, got 0',
+    ]);
   });
 });
 
@@ -141,5 +212,18 @@ describe('throwConfigProblems', () => {
       /^cfg has 1 problem:\n- x must be a string, got 1$/,
     );
     expect(() => throwConfigProblems([], 'cfg', '@calm/x')).not.toThrow();
+    let e: unknown;
+    try {
+      throwConfigProblems(
+        ['batchSize must be a positive integer, got 0'],
+        'evaluate options',
+        '@calm/x',
+        'INVALID_ARGUMENT',
+      );
+    } catch (caught) {
+      e = caught;
+    }
+    expect(isCalmError(e, 'INVALID_ARGUMENT')).toBe(true);
+    expect((e as CalmError).details).toEqual({ problems: ['batchSize must be a positive integer, got 0'] });
   });
 });

@@ -5,7 +5,8 @@
 // byte-level, `ignore_merges`) — with HF's semantics, and refuses anything else by name.
 
 import { fail } from './internal/errors.js';
-import { fnv1a } from './internal/hash.js';
+import { byteLevelAlphabet } from './internal/byte-level-bpe.js';
+import { hfTokenizer } from './internal/hf-tokenizer.js';
 import { checkIds } from './internal/ids.js';
 import { LLAMA3_SPLIT_PATTERN, LLAMA3_SPLIT_PATTERN_ORIGINAL, PAD_TOKEN } from './tiktoken.js';
 import type { Tokenizer } from './tokenizer.js';
@@ -49,17 +50,6 @@ export interface HfTokenizerOptions {
 const GPT2_PATTERN =
   "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\p{White_Space}\\p{L}\\p{N}]+|\\p{White_Space}+(?!\\P{White_Space})|\\p{White_Space}+";
 
-/** GPT-2's reversible byte → printable character map (the alphabet of byte-level vocabularies). */
-function byteToChar(): string[] {
-  const out = new Array<string>(256);
-  let extra = 0;
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    out[b] = String.fromCharCode(printable ? b : 256 + extra++);
-  }
-  return out;
-}
-
 interface AddedToken {
   id: number;
   content: string;
@@ -85,7 +75,7 @@ function unsupported(file: string, what: string): never {
 }
 
 function makePreTokenizer(spec: unknown, file: string): PreTokenizer {
-  const chars = byteToChar();
+  const chars = byteLevelAlphabet();
   const encoder = new TextEncoder();
   const toByteLevel = (piece: string): string => {
     let s = '';
@@ -311,7 +301,7 @@ export function bpeTokenizerFromJson(json: string, options: HfTokenizerOptions =
     if (last < text.length) encodeSegment(text.slice(last), ids);
     return Int32Array.from(ids);
   };
-  const charToByte = new Map(byteToChar().map((c, b) => [c, b]));
+  const charToByte = new Map(byteLevelAlphabet().map((c, b) => [c, b]));
   const utf8 = new TextEncoder();
   const decoder = new TextDecoder('utf-8', { fatal: false });
   const name = options.name ?? 'hf-tokenizer';
@@ -334,16 +324,14 @@ export function bpeTokenizerFromJson(json: string, options: HfTokenizerOptions =
     }
     return decoder.decode(Uint8Array.from(bytes));
   };
-  return {
-    name,
-    vocabSize,
-    fingerprint: `hf:${fnv1a(json)}:${vocabSize}:${bos},${eos},${pad}`,
-    bos,
-    eos,
-    pad,
-    encode: async (text) => encodeOne(text),
-    encodeBatch: async (texts) => texts.map(encodeOne),
-    decode: async (ids) => decodeIds(ids),
-    workerSpec: () => ({ kind: 'hf', json, addedSpecialTokens }),
-  };
+  return hfTokenizer(
+    json,
+    addedSpecialTokens,
+    { name, vocabSize, bos, eos, pad },
+    {
+      encode: async (text) => encodeOne(text),
+      encodeBatch: async (texts) => texts.map(encodeOne),
+      decode: async (ids) => decodeIds(ids),
+    },
+  );
 }

@@ -4,7 +4,7 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isCalmError } from '@calm/core';
 import type { LineIssue, SourceDocument, SourcePosition } from '../src/index.js';
-import { jsonlSource } from '../src/node.js';
+import { jsonlSource, readJsonlTexts } from '../src/node.js';
 import { xxh64Hex } from '../src/internal/xxh64.js';
 import { FIXTURES, makePileLines, tempDir, zstdRawFrame } from './helpers.js';
 
@@ -177,5 +177,23 @@ describe('jsonlSource', () => {
     // Resuming from the end of the first file continues with the second.
     expect((await collect(src.documents(docs[1]!.next))).map((d) => d.text)).toEqual(['b1']);
     expect(src.id).toContain('a.jsonl@28');
+  });
+});
+
+describe('readJsonlTexts', () => {
+  it('reads .jsonl and .jsonl.zst files to the same unsplit texts', async () => {
+    const plain = await readJsonlTexts(plainPath);
+    expect(plain).toEqual(lines.map((l) => (JSON.parse(l) as { text: string }).text));
+    expect(await readJsonlTexts(zstPath)).toEqual(plain);
+  });
+
+  it('names file and line of a bad line, in a compressed file too', async () => {
+    const path = join(tmp.dir, 'bad-texts.jsonl.zst');
+    writeZst(path, '{"text": "ok"}\n{"text": 1}\n');
+    await expect(readJsonlTexts(path)).rejects.toMatchObject({
+      code: 'FORMAT_ERROR',
+      details: { file: path, line: 2, reason: 'text-not-string' },
+    });
+    await expect(readJsonlTexts(join(tmp.dir, 'missing.jsonl.zst'))).rejects.toMatchObject({ code: 'IO_ERROR' });
   });
 });

@@ -6,11 +6,12 @@
 // of `GenerativeHead`.
 
 import * as tf from '@tensorflow/tfjs';
-import { collectConfigProblems, throwConfigProblems, type ConfigField, type Rng } from '@calm/core';
-import { disposeParams, trainableVariables, type ParamRecord, type ParamSpec } from '@calm/nn';
+import { configIntAtLeast, configOneOf, type ConfigField, type Rng } from '@calm/core';
+import type { ParamRecord, ParamSpec } from '@calm/nn';
 import { normalNoise } from './noise.js';
 import { fail } from './internal/errors.js';
-import { AdaLNMlp, adaLNMlpParamSpecs, type AdaLNMlpSizes } from './internal/adaln-mlp.js';
+import { AdaLNHead } from './internal/param-head.js';
+import { adaLNMlpParamSpecs, type AdaLNMlpSizes } from './internal/adaln-mlp.js';
 import {
   diffusionTables,
   namedBetaSchedule,
@@ -20,7 +21,7 @@ import {
   trainingTerms,
   type DiffusionTables,
 } from './internal/gaussian-diffusion.js';
-import { checkCount, checkHidden, checkNoise, checkPrefix, createOrAdopt, needRng } from './internal/shared.js';
+import { checkCount, checkHidden, checkNoise, checkPrefix, needRng, resolveHeadConfig } from './internal/shared.js';
 import type { GenerativeHead, HeadLogger, HeadLossOptions, HeadSampleOptions, TargetPosterior } from './types.js';
 
 /**
@@ -116,45 +117,67 @@ const FIELDS: ReadonlyArray<ConfigField<keyof DiffusionHeadConfig & string>> = [
   ['numSamples', 'num_samples', 'posInt'],
   ['numTimesteps', 'diffusion_steps', 'posInt'],
   ['samplingSteps', 'num_sampling_steps', 'posInt'],
-  [
-    'noiseSchedule',
-    'noise_schedule',
-    (name, v) => (v === 'cosine' || v === 'linear' ? null : `${name} must be 'cosine' or 'linear', got ${String(v)}`),
-  ],
+  ['noiseSchedule', 'noise_schedule', configOneOf('cosine', 'linear')],
   ['learnSigma', 'learn_sigma', 'bool'],
-  [
-    'frequencyEmbeddingSize',
-    'frequency_embedding_size',
-    (name, v) =>
-      Number.isSafeInteger(v) && (v as number) >= 2 ? null : `${name} must be an integer >= 2, got ${String(v)}`,
-  ],
+  ['frequencyEmbeddingSize', 'frequency_embedding_size', configIntAtLeast(2)],
 ];
 
 function resolveConfig(config: DiffusionHeadConfig): ResolvedDiffusionConfig {
-  if (config === null || typeof config !== 'object')
-    fail('INVALID_CONFIG', 'DiffusionHead: config must be an object with at least hiddenSize.');
-  const c: ResolvedDiffusionConfig = {
-    hiddenSize: config.hiddenSize,
-    latentSize: config.latentSize ?? 128,
-    numMlpLayers: config.numMlpLayers ?? 4,
-    numSamples: config.numSamples ?? 8,
-    numTimesteps: config.numTimesteps ?? 1000,
-    samplingSteps: config.samplingSteps ?? 100,
-    noiseSchedule: config.noiseSchedule ?? 'cosine',
-    learnSigma: config.learnSigma ?? true,
-    frequencyEmbeddingSize: config.frequencyEmbeddingSize ?? 256,
-  };
-  const problems = collectConfigProblems(c as unknown as Record<string, unknown>, FIELDS);
-  const T = c.numTimesteps;
-  if (Number.isSafeInteger(T) && T < 2) problems.push(`numTimesteps must be >= 2, got ${T}`);
-  if (Number.isSafeInteger(T) && Number.isSafeInteger(c.samplingSteps) && (c.samplingSteps < 2 || c.samplingSteps > T))
-    problems.push(`samplingSteps must be an integer in [2, numTimesteps = ${T}], got ${c.samplingSteps}`);
-  if (c.noiseSchedule === 'linear' && Number.isSafeInteger(T) && T < 20)
+  return resolveHeadConfig(
+    'DiffusionHead',
+    config,
+    (c) => ({
+      hiddenSize: c.hiddenSize,
+      latentSize: c.latentSize ?? 128,
+      numMlpLayers: c.numMlpLayers ?? 4,
+      numSamples: c.numSamples ?? 8,
+      numTimesteps: c.numTimesteps ?? 1000,
+      samplingSteps: c.samplingSteps ?? 100,
+      noiseSchedule: c.noiseSchedule ?? 'cosine',
+      learnSigma: c.learnSigma ?? true,
+      frequencyEmbeddingSize: c.frequencyEmbeddingSize ?? 256,
+    }),
+    FIELDS,
+    (c) => diffusionScheduleProblems(c),
+  );
+}
+
+/**
+ * The problems between the schedule settings of a diffusion configuration: at least two training
+ * timesteps T, sampling steps S in [2, T] (the sampler respaces the training timesteps), and
+ * T ≥ 20 for the linear schedule (its last β, 20/T, must be ≤ 1).
+ *
+ * @remarks
+ * {@link DiffusionHead} checks these after its per-field checks; `@calm/model` checks them on a
+ * CALM config under its own field names. Values that are not integers are left to the per-field
+ * checks and not reported here.
+ * @param config - `numTimesteps`, `samplingSteps` and `noiseSchedule` (absent ones take
+ *   {@link DiffusionHead}'s defaults: 1000, 100, `'cosine'`).
+ * @param name - Names a setting in the messages (e.g. its key in a larger configuration).
+ *   @defaultValue the setting's own key
+ * @returns One sentence per problem; empty when the settings are consistent.
+ * @example
+ * {@includeCode ../test/examples.test.ts#diffusion-schedule-problems}
+ * @category Heads
+ */
+export function diffusionScheduleProblems(
+  config: Pick<DiffusionHeadConfig, 'numTimesteps' | 'samplingSteps' | 'noiseSchedule'>,
+  name: (key: 'numTimesteps' | 'samplingSteps' | 'noiseSchedule') => string = (key) => key,
+): string[] {
+  const problems: string[] = [];
+  const t = config.numTimesteps ?? 1000;
+  const s = config.samplingSteps ?? 100;
+  if (Number.isSafeInteger(t) && t < 2)
+    problems.push(`${name('numTimesteps')} must be >= 2 (a diffusion needs at least two timesteps), got ${t}`);
+  if (Number.isSafeInteger(t) && Number.isSafeInteger(s) && (s < 2 || s > t))
     problems.push(
-      `noiseSchedule 'linear' needs numTimesteps >= 20 (its last beta, 20/numTimesteps, must be <= 1), got ${T}`,
+      `${name('samplingSteps')} must be in [2, ${name('numTimesteps')} = ${t}] (the sampler respaces the training timesteps), got ${s}`,
     );
-  throwConfigProblems(problems, 'DiffusionHead config', '@calm/energy-head');
-  return c;
+  if (config.noiseSchedule === 'linear' && Number.isSafeInteger(t) && t < 20)
+    problems.push(
+      `${name('noiseSchedule')} 'linear' needs ${name('numTimesteps')} >= 20 (its last beta, 20/steps, must be <= 1), got ${t}`,
+    );
+  return problems;
 }
 
 /** The network sizes of the diffusion head: in = l, out = 2l (learned variance) or l, width H. */
@@ -221,25 +244,13 @@ function checkTimesteps(t: tf.Tensor, shape: readonly number[], name: string, fn
  * {@includeCode ../test/examples.test.ts#diffusion-head}
  * @category Heads
  */
-export class DiffusionHead implements GenerativeHead {
+export class DiffusionHead extends AdaLNHead<ResolvedDiffusionConfig, DiffusionLossOptions> implements GenerativeHead {
   /** Always `'diffusion'`. */
   readonly kind = 'diffusion';
-  /** The resolved configuration. */
-  readonly config: Readonly<Required<DiffusionHeadConfig>>;
-  /** H. */
-  readonly hiddenSize: number;
-  /** l. */
-  readonly latentSize: number;
-  /** Key prefix, e.g. `'generative_head.net'`. */
-  readonly prefix: string;
-  /** Parameters by full state-dict key. */
-  readonly params: ParamRecord;
   /** Configuration warnings (none today). */
   readonly warnings: readonly string[] = Object.freeze([]);
   /** The original timesteps the sampler visits, ascending (the official respaced `timestep_map`; it runs them from last to first). */
   readonly samplingTimesteps: readonly number[];
-  private readonly ownsParams: boolean;
-  private readonly mlp: AdaLNMlp;
   private readonly train: DiffusionTables;
   private readonly gen: DiffusionTables;
 
@@ -251,10 +262,7 @@ export class DiffusionHead implements GenerativeHead {
    *   or `params`; `MISSING_PARAMETER` / `SHAPE_MISMATCH` for params that do not fit.
    */
   constructor(config: DiffusionHeadConfig, options: DiffusionHeadOptions = {}) {
-    this.config = Object.freeze(resolveConfig(config));
-    this.hiddenSize = this.config.hiddenSize;
-    this.latentSize = this.config.latentSize;
-    this.prefix = checkPrefix(options.prefix, 'generative_head.net');
+    super('DiffusionHead', resolveConfig(config), diffusionHeadParamSpecs, netSizes, options);
     const { numTimesteps: T, samplingSteps: S, noiseSchedule } = this.config;
     const betas = namedBetaSchedule(noiseSchedule, T);
     this.train = diffusionTables(
@@ -263,22 +271,6 @@ export class DiffusionHead implements GenerativeHead {
     );
     this.gen = diffusionTables(betas, spaceTimesteps(T, [S]));
     this.samplingTimesteps = Object.freeze([...this.gen.timestepMap]);
-    this.params = createOrAdopt(
-      diffusionHeadParamSpecs(this.config, this.prefix),
-      options.params,
-      options.rng,
-      'DiffusionHead',
-    );
-    this.ownsParams = options.params === undefined;
-    this.mlp = new AdaLNMlp(this.params, this.prefix, netSizes(this.config));
-  }
-
-  /**
-   * The variables an optimiser should update, in registration order.
-   * @returns The trainable variables: every head parameter, float32, in its PyTorch shape (a Linear weight is [out, in]).
-   */
-  trainableVariables(): tf.Variable[] {
-    return trainableVariables(this.params);
   }
 
   /** time_embed(t) for int32 timesteps t [R] → [R, H]. */
@@ -413,25 +405,7 @@ export class DiffusionHead implements GenerativeHead {
    *   `SHAPE_MISMATCH` / `DTYPE_UNSUPPORTED` for bad inputs.
    */
   loss(hidden: tf.Tensor2D, posterior: TargetPosterior, options: DiffusionLossOptions): tf.Scalar {
-    const fn = 'DiffusionHead.loss';
-    const b = checkHidden(hidden, this.hiddenSize, fn);
-    const n = this.config.numSamples;
-    const l = this.latentSize;
-    if (!posterior || !(posterior.mean instanceof tf.Tensor) || !(posterior.logStd instanceof tf.Tensor))
-      fail('INVALID_ARGUMENT', `${fn}: posterior must be { mean: [B, L], logStd: [B, L] } tensors.`);
-    checkNoise(posterior.mean, [b, l], 'posterior.mean', fn, '[B, latentSize]');
-    checkNoise(posterior.logStd, [b, l], 'posterior.logStd', fn, '[B, latentSize]');
-    if (options?.targetNoise !== undefined)
-      checkNoise(options.targetNoise, [b, n, l], 'options.targetNoise', fn, 'N(0, 1), [B, numSamples, latentSize]');
-    else needRng(options?.rng, fn, 'targetNoise');
-    return tf.tidy(() => {
-      const eps = options.targetNoise ?? (normalNoise(options.rng!, [b, n, l]) as tf.Tensor3D);
-      const x0 = tf.add(
-        tf.expandDims(posterior.mean, 1),
-        tf.mul(tf.exp(tf.expandDims(posterior.logStd, 1)), eps),
-      ) as tf.Tensor3D;
-      return this.targetLoss(hidden, x0, options);
-    });
+    return this.replicaLoss(hidden, posterior, options, 'DiffusionHead.loss');
   }
 
   /**
@@ -442,14 +416,6 @@ export class DiffusionHead implements GenerativeHead {
    * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for a count below 1.
    */
   flopsPerSample(samplesPerHidden = 1): number {
-    if (!(samplesPerHidden >= 1))
-      fail('INVALID_ARGUMENT', `flopsPerSample: samplesPerHidden must be >= 1, got ${samplesPerHidden}.`);
-    return this.mlp.flopsPerSample(this.config.samplingSteps, samplesPerHidden);
-  }
-
-  /** Disposes the variables the head created; adopted `options.params` stay the caller's. */
-  dispose(): void {
-    if (this.ownsParams) disposeParams(this.params);
-    this.mlp.dispose();
+    return this.networkFlops(this.config.samplingSteps, samplesPerHidden);
   }
 }

@@ -3,29 +3,20 @@
 // projected to a latent vector in one forward pass per sample; trained with the energy score.
 
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '@calm/core';
-import {
-  disposeParams,
-  layerNorm,
-  linear,
-  normalInit,
-  onesInit,
-  silu,
-  trainableVariables,
-  zerosInit,
-  type ParamRecord,
-  type ParamSpec,
-} from '@calm/nn';
+import { configIntAtLeast, configOneOf, type ConfigField, type Rng } from '@calm/core';
+import { layerNorm, linear, normalInit, onesInit, silu, zerosInit, type ParamRecord, type ParamSpec } from '@calm/nn';
 import { checkEnergyAlpha, energyLoss, posteriorEnergyLoss, type DistanceMethod } from './energy-score.js';
 import { fail } from './internal/errors.js';
+import { ParamHead } from './internal/param-head.js';
 import {
   checkCount,
   checkHidden,
   checkNoise,
   checkPrefix,
-  createOrAdopt,
   joinKey,
   needRng,
+  resolveHeadConfig,
+  checkSamplesPerHidden,
 } from './internal/shared.js';
 import { uniformNoise } from './noise.js';
 import type { GenerativeHead, HeadLogger, HeadLossOptions, HeadSampleOptions, TargetPosterior } from './types.js';
@@ -79,38 +70,35 @@ export interface EnergyHeadOptions {
 /** The fully resolved configuration of an {@link EnergyHead}. */
 type ResolvedEnergyConfig = Required<EnergyHeadConfig>;
 
+const FIELDS: ReadonlyArray<ConfigField<keyof EnergyHeadConfig & string>> = [
+  ['hiddenSize', 'hidden_size', 'posInt'],
+  ['latentSize', 'latent_size', 'posInt'],
+  ['noiseSize', 'noise_size', 'posInt'],
+  ['numMlpLayers', 'num_mlp_layers', 'nonNegInt'],
+  ['numSamples', 'num_samples', configIntAtLeast(2)], // the energy score compares pairs of samples
+  ['numTargetSamples', 'num_target_samples', 'posInt'],
+  ['initializerRange', 'initializer_range', 'nonNeg'],
+  ['distanceMethod', 'distance_method', configOneOf('matmul', 'direct')],
+];
+
+// β (α) is checked, with its warning at 2, by checkEnergyAlpha.
 function resolveConfig(config: EnergyHeadConfig): ResolvedEnergyConfig {
-  if (config === null || typeof config !== 'object')
-    fail('INVALID_CONFIG', 'EnergyHead: config must be an object with at least hiddenSize.');
-  const c: ResolvedEnergyConfig = {
-    hiddenSize: config.hiddenSize,
-    latentSize: config.latentSize ?? 128,
-    noiseSize: config.noiseSize ?? 64,
-    numMlpLayers: config.numMlpLayers ?? 4,
-    numSamples: config.numSamples ?? 8,
-    numTargetSamples: config.numTargetSamples ?? 100,
-    beta: config.beta ?? 1,
-    initializerRange: config.initializerRange ?? 0.02,
-    distanceMethod: config.distanceMethod ?? 'matmul',
-  };
-  const problems: string[] = [];
-  const int = (v: unknown, name: string, min: number) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min)
-      problems.push(`${name} must be an integer >= ${min}, got ${String(v)}`);
-  };
-  int(c.hiddenSize, 'hiddenSize', 1);
-  int(c.latentSize, 'latentSize', 1);
-  int(c.noiseSize, 'noiseSize', 1);
-  int(c.numMlpLayers, 'numMlpLayers', 0);
-  int(c.numSamples, 'numSamples', 2);
-  int(c.numTargetSamples, 'numTargetSamples', 1);
-  if (!(c.initializerRange >= 0) || !Number.isFinite(c.initializerRange))
-    problems.push(`initializerRange must be a finite number >= 0, got ${c.initializerRange}`);
-  if (c.distanceMethod !== 'matmul' && c.distanceMethod !== 'direct')
-    problems.push(`distanceMethod must be 'matmul' or 'direct', got ${String(c.distanceMethod)}`);
-  if (problems.length > 0)
-    fail('INVALID_CONFIG', `EnergyHead config: ${problems.join('; ')}.`, { details: { problems } });
-  return c;
+  return resolveHeadConfig(
+    'EnergyHead',
+    config,
+    (c) => ({
+      hiddenSize: c.hiddenSize,
+      latentSize: c.latentSize ?? 128,
+      noiseSize: c.noiseSize ?? 64,
+      numMlpLayers: c.numMlpLayers ?? 4,
+      numSamples: c.numSamples ?? 8,
+      numTargetSamples: c.numTargetSamples ?? 100,
+      beta: c.beta ?? 1,
+      initializerRange: c.initializerRange ?? 0.02,
+      distanceMethod: c.distanceMethod ?? 'matmul',
+    }),
+    FIELDS,
+  );
 }
 
 /**
@@ -182,20 +170,9 @@ export interface EnergyTargetLossOptions {
  * {@includeCode ../test/examples.test.ts#energy-head}
  * @category Heads
  */
-export class EnergyHead implements GenerativeHead {
+export class EnergyHead extends ParamHead<ResolvedEnergyConfig> implements GenerativeHead {
   /** Always `'energy'`. */
   readonly kind = 'energy';
-  /** The resolved configuration (defaults filled in). */
-  readonly config: Readonly<Required<EnergyHeadConfig>>;
-  /** H. */
-  readonly hiddenSize: number;
-  /** l. */
-  readonly latentSize: number;
-  /** Key prefix, e.g. `'mlp_generator'`. */
-  readonly prefix: string;
-  /** Parameters by full state-dict key. */
-  readonly params: ParamRecord;
-  private readonly ownsParams: boolean;
   /** Configuration warnings (α = 2). */
   readonly warnings: readonly string[];
 
@@ -208,32 +185,15 @@ export class EnergyHead implements GenerativeHead {
    *   do not fit the config.
    */
   constructor(config: EnergyHeadConfig, options: EnergyHeadOptions = {}) {
-    this.config = Object.freeze(resolveConfig(config));
-    const warnings = checkEnergyAlpha(this.config.beta);
+    const resolved = resolveConfig(config);
+    const warnings = checkEnergyAlpha(resolved.beta); // before any parameter exists
+    super('EnergyHead', resolved, energyHeadParamSpecs, 'mlp_generator', options);
     this.warnings = Object.freeze(warnings);
     for (const w of warnings) options.logger?.warn(w);
-    this.hiddenSize = this.config.hiddenSize;
-    this.latentSize = this.config.latentSize;
-    this.prefix = checkPrefix(options.prefix, 'mlp_generator');
-    this.params = createOrAdopt(
-      energyHeadParamSpecs(this.config, this.prefix),
-      options.params,
-      options.rng,
-      'EnergyHead',
-    );
-    this.ownsParams = options.params === undefined;
   }
 
   private key(local: string): string {
     return joinKey(this.prefix, local);
-  }
-
-  /**
-   * The variables an optimiser should update (every head parameter), in registration order.
-   * @returns The trainable variables: every head parameter, float32, in its PyTorch shape (a Linear weight is [out, in]).
-   */
-  trainableVariables(): tf.Variable[] {
-    return trainableVariables(this.params);
   }
 
   /**
@@ -388,17 +348,11 @@ export class EnergyHead implements GenerativeHead {
    * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for a non-positive count.
    */
   flopsPerSample(samplesPerHidden = 1): number {
-    if (!(samplesPerHidden >= 1))
-      fail('INVALID_ARGUMENT', `flopsPerSample: samplesPerHidden must be >= 1, got ${samplesPerHidden}.`);
+    checkSamplesPerHidden(samplesPerHidden);
     const { hiddenSize: h, latentSize: l, noiseSize: e, numMlpLayers: nb } = this.config;
     const perHidden = 2 * h * h + nb * 2 * h * h;
     const perSample = 2 * e * h + nb * (2 * h * h + 2 * h * h + 4 * h * h + 2 * h * h) + 2 * h * h + 2 * h * l;
     return perSample + perHidden / samplesPerHidden;
-  }
-
-  /** Disposes the variables the head created; adopted `options.params` stay the caller's. */
-  dispose(): void {
-    if (this.ownsParams) disposeParams(this.params);
   }
 }
 

@@ -4,12 +4,13 @@
 // ODE solver. A second implementation of `GenerativeHead`, to compare heads.
 
 import * as tf from '@tensorflow/tfjs';
-import type { Rng } from '@calm/core';
-import { disposeParams, trainableVariables, type ParamRecord, type ParamSpec } from '@calm/nn';
+import { configIntAtLeast, configOneOf, type ConfigField, type Rng } from '@calm/core';
+import type { ParamRecord, ParamSpec } from '@calm/nn';
 import { normalNoise, uniformNoise } from './noise.js';
 import { fail } from './internal/errors.js';
-import { AdaLNMlp, adaLNMlpParamSpecs, timestepEmbedding } from './internal/adaln-mlp.js';
-import { checkCount, checkHidden, checkNoise, checkPrefix, createOrAdopt, needRng } from './internal/shared.js';
+import { AdaLNHead } from './internal/param-head.js';
+import { adaLNMlpParamSpecs, timestepEmbedding } from './internal/adaln-mlp.js';
+import { checkCount, checkHidden, checkNoise, checkPrefix, needRng, resolveHeadConfig } from './internal/shared.js';
 import type { GenerativeHead, HeadLogger, HeadLossOptions, HeadSampleOptions, TargetPosterior } from './types.js';
 
 /**
@@ -77,41 +78,38 @@ export interface FlowLossOptions extends HeadLossOptions {
 
 type ResolvedFlowConfig = Required<FlowHeadConfig>;
 
+const FIELDS: ReadonlyArray<ConfigField<keyof FlowHeadConfig & string>> = [
+  ['hiddenSize', 'hidden_size', 'posInt'],
+  ['latentSize', 'latent_size', 'posInt'],
+  ['numMlpLayers', 'num_mlp_layers', 'nonNegInt'],
+  ['numSamples', 'num_samples', 'posInt'],
+  ['solver', 'flow_solver', configOneOf('midpoint', 'euler')],
+  ['numSteps', 'flow_steps', 'posInt'],
+  ['frequencyEmbeddingSize', 'frequency_embedding_size', configIntAtLeast(2)],
+  ['timeScale', 'time_scale', 'pos'],
+  ['discreteTime', 'discrete_time', 'bool'],
+];
+
 function resolveConfig(config: FlowHeadConfig): ResolvedFlowConfig {
-  if (config === null || typeof config !== 'object')
-    fail('INVALID_CONFIG', 'FlowMatchingHead: config must be an object with at least hiddenSize.');
-  const solver = config.solver ?? 'midpoint';
-  const c: ResolvedFlowConfig = {
-    hiddenSize: config.hiddenSize,
-    latentSize: config.latentSize ?? 128,
-    numMlpLayers: config.numMlpLayers ?? 4,
-    numSamples: config.numSamples ?? 8,
-    solver,
-    numSteps: config.numSteps ?? (solver === 'midpoint' ? 10 : 20),
-    frequencyEmbeddingSize: config.frequencyEmbeddingSize ?? 256,
-    timeScale: config.timeScale ?? 1000,
-    discreteTime: config.discreteTime ?? true,
-  };
-  const problems: string[] = [];
-  const int = (v: unknown, name: string, min: number) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min)
-      problems.push(`${name} must be an integer >= ${min}, got ${String(v)}`);
-  };
-  int(c.hiddenSize, 'hiddenSize', 1);
-  int(c.latentSize, 'latentSize', 1);
-  int(c.numMlpLayers, 'numMlpLayers', 0);
-  int(c.numSamples, 'numSamples', 1);
-  int(c.numSteps, 'numSteps', 1);
-  int(c.frequencyEmbeddingSize, 'frequencyEmbeddingSize', 2);
-  if (c.solver !== 'midpoint' && c.solver !== 'euler')
-    problems.push(`solver must be 'midpoint' or 'euler', got ${String(c.solver)}`);
-  if (!(c.timeScale > 0) || !Number.isFinite(c.timeScale))
-    problems.push(`timeScale must be a finite number > 0, got ${c.timeScale}`);
-  if (typeof c.discreteTime !== 'boolean')
-    problems.push(`discreteTime must be a boolean, got ${String(c.discreteTime)}`);
-  if (problems.length > 0)
-    fail('INVALID_CONFIG', `FlowMatchingHead config: ${problems.join('; ')}.`, { details: { problems } });
-  return c;
+  return resolveHeadConfig(
+    'FlowMatchingHead',
+    config,
+    (c) => {
+      const solver = c.solver ?? 'midpoint';
+      return {
+        hiddenSize: c.hiddenSize,
+        latentSize: c.latentSize ?? 128,
+        numMlpLayers: c.numMlpLayers ?? 4,
+        numSamples: c.numSamples ?? 8,
+        solver,
+        numSteps: c.numSteps ?? (solver === 'midpoint' ? 10 : 20),
+        frequencyEmbeddingSize: c.frequencyEmbeddingSize ?? 256,
+        timeScale: c.timeScale ?? 1000,
+        discreteTime: c.discreteTime ?? true,
+      };
+    },
+    FIELDS,
+  );
 }
 
 /**
@@ -157,23 +155,11 @@ function netSizes(c: ResolvedFlowConfig) {
  * {@includeCode ../test/examples.test.ts#flow-head}
  * @category Heads
  */
-export class FlowMatchingHead implements GenerativeHead {
+export class FlowMatchingHead extends AdaLNHead<ResolvedFlowConfig, FlowLossOptions> implements GenerativeHead {
   /** Always `'flow'`. */
   readonly kind = 'flow';
-  /** The resolved configuration. */
-  readonly config: Readonly<Required<FlowHeadConfig>>;
-  /** H. */
-  readonly hiddenSize: number;
-  /** l. */
-  readonly latentSize: number;
-  /** Key prefix, e.g. `'generative_head.net'`. */
-  readonly prefix: string;
-  /** Parameters by full state-dict key. */
-  readonly params: ParamRecord;
-  private readonly ownsParams: boolean;
   /** Configuration warnings (none today). */
   readonly warnings: readonly string[] = Object.freeze([]);
-  private readonly mlp: AdaLNMlp;
 
   /**
    * Creates the head with fresh (official-init) parameters or the given ones.
@@ -183,26 +169,7 @@ export class FlowMatchingHead implements GenerativeHead {
    *   or `params`; `MISSING_PARAMETER` / `SHAPE_MISMATCH` for params that do not fit.
    */
   constructor(config: FlowHeadConfig, options: FlowHeadOptions = {}) {
-    this.config = Object.freeze(resolveConfig(config));
-    this.hiddenSize = this.config.hiddenSize;
-    this.latentSize = this.config.latentSize;
-    this.prefix = checkPrefix(options.prefix, 'generative_head.net');
-    this.params = createOrAdopt(
-      flowHeadParamSpecs(this.config, this.prefix),
-      options.params,
-      options.rng,
-      'FlowMatchingHead',
-    );
-    this.ownsParams = options.params === undefined;
-    this.mlp = new AdaLNMlp(this.params, this.prefix, netSizes(this.config));
-  }
-
-  /**
-   * The variables an optimiser should update, in registration order.
-   * @returns The trainable variables: every head parameter, float32, in its PyTorch shape (a Linear weight is [out, in]).
-   */
-  trainableVariables(): tf.Variable[] {
-    return trainableVariables(this.params);
+    super('FlowMatchingHead', resolveConfig(config), flowHeadParamSpecs, netSizes, options);
   }
 
   /**
@@ -362,31 +329,7 @@ export class FlowMatchingHead implements GenerativeHead {
    *   `SHAPE_MISMATCH` for bad shapes.
    */
   loss(hidden: tf.Tensor2D, posterior: TargetPosterior, options: FlowLossOptions): tf.Scalar {
-    const b = checkHidden(hidden, this.hiddenSize, 'FlowMatchingHead.loss');
-    const n = this.config.numSamples;
-    const l = this.latentSize;
-    if (!posterior || !(posterior.mean instanceof tf.Tensor) || !(posterior.logStd instanceof tf.Tensor)) {
-      fail('INVALID_ARGUMENT', 'FlowMatchingHead.loss: posterior must be { mean: [B, L], logStd: [B, L] } tensors.');
-    }
-    checkNoise(posterior.mean, [b, l], 'posterior.mean', 'FlowMatchingHead.loss', '[B, latentSize]');
-    checkNoise(posterior.logStd, [b, l], 'posterior.logStd', 'FlowMatchingHead.loss', '[B, latentSize]');
-    if (options?.targetNoise !== undefined)
-      checkNoise(
-        options.targetNoise,
-        [b, n, l],
-        'options.targetNoise',
-        'FlowMatchingHead.loss',
-        'N(0, 1), [B, numSamples, latentSize]',
-      );
-    else needRng(options?.rng, 'FlowMatchingHead.loss', 'targetNoise');
-    return tf.tidy(() => {
-      const eps = options.targetNoise ?? (normalNoise(options.rng!, [b, n, l]) as tf.Tensor3D);
-      const x1 = tf.add(
-        tf.expandDims(posterior.mean, 1),
-        tf.mul(tf.exp(tf.expandDims(posterior.logStd, 1)), eps),
-      ) as tf.Tensor3D;
-      return this.targetLoss(hidden, x1, options);
-    });
+    return this.replicaLoss(hidden, posterior, options, 'FlowMatchingHead.loss');
   }
 
   /**
@@ -397,15 +340,7 @@ export class FlowMatchingHead implements GenerativeHead {
    * @throws {@link @calm/core!CalmError | CalmError} `INVALID_ARGUMENT` for a non-positive count.
    */
   flopsPerSample(samplesPerHidden = 1): number {
-    if (!(samplesPerHidden >= 1))
-      fail('INVALID_ARGUMENT', `flopsPerSample: samplesPerHidden must be >= 1, got ${samplesPerHidden}.`);
     const { numSteps, solver } = this.config;
-    return this.mlp.flopsPerSample(solver === 'midpoint' ? 2 * numSteps : numSteps, samplesPerHidden);
-  }
-
-  /** Disposes the variables the head created; adopted `options.params` stay the caller's. */
-  dispose(): void {
-    if (this.ownsParams) disposeParams(this.params);
-    this.mlp.dispose();
+    return this.networkFlops(solver === 'midpoint' ? 2 * numSteps : numSteps, samplesPerHidden);
   }
 }

@@ -72,6 +72,7 @@ export {
 export {
   DiffusionHead,
   diffusionHeadParamSpecs,
+  diffusionScheduleProblems,
   type DiffusionHeadConfig,
   type DiffusionHeadOptions,
   type DiffusionLossOptions,

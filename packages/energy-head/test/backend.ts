@@ -1,13 +1,10 @@
-// Test setup shared by this package's suites: the wasm backend with @calm/nn's training kernels,
+// Test setup shared by this package's suites: the wasm backend (@calm/testing's useWasm),
 // and small helpers to build deterministic tensors from the @calm/core RNG.
 import * as tf from '@tensorflow/tfjs';
 import { createRng, type Rng } from '@calm/core';
-import { initBackend } from '@calm/nn';
 
-/** Selects the wasm backend with @calm/nn's kernels (idempotent). */
-export async function useWasm(): Promise<void> {
-  if (tf.getBackend() !== 'wasm') await initBackend({ backend: 'wasm' });
-}
+// The wasm backend with @calm/nn's kernels: @calm/testing's one setup, re-exported for the suites here.
+export { useWasm } from '@calm/testing/tfjs';
 
 /** A float32 tensor of N(mean, std) values drawn from `rng`. */
 export function normal(rng: Rng, shape: number[], mean = 0, std = 1): tf.Tensor {

@@ -103,7 +103,12 @@ describe('EnergyHead', () => {
       () => new EnergyHead({ hiddenSize: 0, latentSize: 2.5, numSamples: 1 }, { rng: createRng(0) }),
     );
     expect(isCalmError(e, 'INVALID_CONFIG')).toBe(true);
-    expect(String((e as Error).message)).toMatch(/hiddenSize.*latentSize.*numSamples/);
+    expect((e as { details: { problems: string[] } }).details.problems).toEqual([
+      'hiddenSize must be a positive integer, got 0',
+      'latentSize must be a positive integer, got 2.5',
+      'numSamples must be an integer >= 2, got 1',
+    ]);
+    expect((e as Error).message).toMatch(/^\[@calm\/energy-head\] EnergyHead config has 3 problems:\n- hiddenSize/);
   });
 
   it('accepts beta in (0, 2), warns through the logger at 2, and rejects beta <= 0 or > 2', () => {

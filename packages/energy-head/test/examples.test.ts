@@ -13,6 +13,7 @@ import {
   checkEnergyAlpha,
   createHeadChunkSampler,
   diffusionHeadParamSpecs,
+  diffusionScheduleProblems,
   energyHeadParamSpecs,
   energyLoss,
   energyScore,
@@ -194,6 +195,23 @@ describe('@calm/energy-head examples', () => {
       expect(head.samplingTimesteps).toEqual([0, 111, 222, 333, 444, 555, 666, 777, 888, 999]);
       expect(flops).toBeGreaterThan(0);
     });
+  });
+
+  it('checks the schedule settings of a diffusion configuration', () => {
+    // #region diffusion-schedule-problems
+    // import { diffusionScheduleProblems } from '@calm/energy-head';
+    const problems = diffusionScheduleProblems({ numTimesteps: 10, samplingSteps: 20, noiseSchedule: 'linear' });
+    // ['samplingSteps must be in [2, numTimesteps = 10] (the sampler respaces the training timesteps), got 20',
+    //  "noiseSchedule 'linear' needs numTimesteps >= 20 (its last beta, 20/steps, must be <= 1), got 10"]
+    const inFile = diffusionScheduleProblems({ numTimesteps: 1 }, (key) => `diffusion.${key}`);
+    // ['diffusion.numTimesteps must be >= 2 (a diffusion needs at least two timesteps), got 1', 'diffusion.samplingSteps must be in [2, …']
+    // #endregion diffusion-schedule-problems
+    expect(problems).toEqual([
+      'samplingSteps must be in [2, numTimesteps = 10] (the sampler respaces the training timesteps), got 20',
+      "noiseSchedule 'linear' needs numTimesteps >= 20 (its last beta, 20/steps, must be <= 1), got 10",
+    ]);
+    expect(inFile[0]).toBe('diffusion.numTimesteps must be >= 2 (a diffusion needs at least two timesteps), got 1');
+    expect(diffusionScheduleProblems({})).toEqual([]);
   });
 
   it('scores samples with the energy score', async () => {

@@ -169,6 +169,21 @@ describe('FlowMatchingHead', () => {
         'INVALID_CONFIG',
       ),
     ).toBe(true);
+    expect(
+      (
+        catchError(
+          () =>
+            new FlowMatchingHead(
+              { ...small, solver: 'rk4' as 'euler', timeScale: 0, discreteTime: 1 as unknown as boolean },
+              { rng: createRng(0) },
+            ),
+        ) as { details: { problems: string[] } }
+      ).details.problems,
+    ).toEqual([
+      'solver must be one of "midpoint", "euler", got "rk4"',
+      'timeScale must be a finite number > 0, got 0',
+      'discreteTime must be true or false, got 1',
+    ]);
     tf.dispose([hidden, a, b]);
     head.dispose();
   });

@@ -10,6 +10,7 @@ import {
   autoencoderConfig,
   autoencoderConfigFromJson,
   checkAutoencoderStateDict,
+  inferAutoencoderConfig,
   type AutoencoderConfig,
 } from '@calm/autoencoder';
 import type { GenerativeHead } from '@calm/energy-head';
@@ -93,38 +94,11 @@ function sameValues(a: NamedArray, b: NamedArray): boolean {
   return true;
 }
 
+/** The frozen autoencoder's config inferred from its weights, with the LM's norm epsilon and special ids. */
 function aeConfigFromShapes(tensors: ReadonlyMap<string, NamedArray>, lm: CalmConfig, file: string): AutoencoderConfig {
-  const get = (k: string): number[] => {
-    const t = tensors.get(k);
-    if (!t)
-      return fail(
-        'MISSING_PARAMETER',
-        `${file}: cannot infer the autoencoder's config without "${k}"; pass aePath (a folder with the autoencoder's config.json).`,
-      );
-    return t.shape;
-  };
-  const emb = tensors.get('encoder.embed_tokens.weight')?.shape ?? get('decoder.lm_head_weight');
-  const [vocabSize, hiddenSize] = emb as [number, number];
-  const [twoL] = get('encoder.hidden_to_latent.weight');
-  const [, kh] = get('encoder.squeeze_layer.weight');
-  const count = (p: string): number => {
-    let n = 0;
-    while (tensors.has(`${p}.${n}.mlp.gate_proj.weight`)) n++;
-    return n;
-  };
-  const numEncoderLayers = count('encoder.encoder_layers');
-  const numDecoderLayers = count('decoder.decoder_layers');
-  const gate =
-    tensors.get('encoder.encoder_layers.0.mlp.gate_proj.weight')?.shape ??
-    tensors.get('decoder.decoder_layers.0.mlp.gate_proj.weight')?.shape;
+  const inferred = inferAutoencoderConfig(tensors, file, "pass aePath (a folder with the autoencoder's config.json)");
   return autoencoderConfig({
-    vocabSize,
-    hiddenSize,
-    intermediateSize: gate?.[0] ?? 1280,
-    latentSize: twoL! / 2,
-    patchSize: kh! / hiddenSize,
-    numEncoderLayers,
-    numDecoderLayers,
+    ...inferred,
     rmsNormEps: lm.rmsNormEps,
     padTokenId: lm.padTokenId,
     bosTokenId: lm.bosTokenId,

@@ -4,12 +4,13 @@
 // aliases) and of the AR baseline (`LlamaForCausalLM`), loading, saving in the HF safetensors layout
 // (config.json + model.safetensors), and conversion of `.bin` files.
 
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { NamedArray, SafetensorsDtype, TensorToWrite } from '@calm/core';
 import {
   pathExists,
+  readJsonFile,
   readSafetensorsFile,
   readTorchBinFile,
   writeSafetensorsFile,
@@ -108,19 +109,8 @@ export async function resolveModelFiles(
   return { weightsFile, configFile: (await pathExists(cfg)) ? cfg : undefined, format };
 }
 
-async function readJson(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    return fail('IO_ERROR', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (e) {
-    return fail('FORMAT_ERROR', `${path} is not valid JSON: ${(e as Error).message}`, { cause: e });
-  }
-}
+// What to do about a checkpoint's config.json that cannot be read or parsed.
+const CONFIG_FIX = "the checkpoint's config.json is damaged or missing; save or download the checkpoint again";
 
 async function readWeights(file: string, format: 'safetensors' | 'pytorch-bin'): Promise<Map<string, NamedArray>> {
   return format === 'safetensors' ? (await readSafetensorsFile(file)).tensors : (await readTorchBinFile(file)).tensors;
@@ -139,7 +129,7 @@ async function readWeights(file: string, format: 'safetensors' | 'pytorch-bin'):
 export async function detectCheckpointKind(path: string): Promise<'calm' | 'autoencoder' | 'ar' | 'unknown'> {
   const { configFile } = await resolveModelFiles(path);
   if (!configFile) return 'unknown';
-  const json = (await readJson(configFile)) as { architectures?: unknown };
+  const json = (await readJsonFile(configFile, CONFIG_FIX)) as { architectures?: unknown };
   const arch = Array.isArray(json?.architectures) ? (json.architectures as unknown[]) : [];
   const calmArchitectures = [...Object.values(HEAD_KINDS).map((e) => e.architecture), CUSTOM_HEAD_ARCHITECTURE];
   if (calmArchitectures.some((a) => arch.includes(a))) return 'calm';
@@ -201,7 +191,7 @@ export async function readCalmCheckpoint(path: string, options: ReadCalmOptions 
       'IO_ERROR',
       `no config.json beside ${weightsFile}; a CALM checkpoint needs its config.json (architectures ["EnergyTransformer"]).`,
     );
-  const config = calmConfigFromJson(await readJson(configFile), configFile);
+  const config = calmConfigFromJson(await readJsonFile(configFile, CONFIG_FIX), configFile);
   const raw = await readWeights(weightsFile, format);
   const embedded = hasEmbeddedAutoencoder(raw);
   let aePath = options.aePath;
@@ -339,7 +329,7 @@ export async function loadAr(path: string): Promise<{ model: ArModel; weightsFil
       'IO_ERROR',
       `no config.json beside ${weightsFile}; an AR checkpoint needs its config.json (architectures ["LlamaForCausalLM"]).`,
     );
-  const config: ArConfig = arConfigFromJson(await readJson(configFile), configFile);
+  const config: ArConfig = arConfigFromJson(await readJsonFile(configFile, CONFIG_FIX), configFile);
   const raw = await readWeights(weightsFile, format);
   const specs = arParamSpecs(config);
   const keep = new Map<string, NamedArray>();
@@ -445,7 +435,7 @@ export async function convertCheckpoint(
   }
   if (kind === 'ar') {
     const { weightsFile, configFile, format } = await resolveModelFiles(src);
-    const config = arConfigFromJson(await readJson(configFile!), configFile);
+    const config = arConfigFromJson(await readJsonFile(configFile!, CONFIG_FIX), configFile);
     const raw = await readWeights(weightsFile, format);
     const seen = [...new Set([...raw.values()].map((a) => a.dtype))];
     const storedDtype = pick(seen);

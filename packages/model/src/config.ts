@@ -3,11 +3,13 @@
 // the official Hugging Face `config.json` files (`CALMConfig`, `LlamaConfig`; snake_case names).
 
 import {
+  checkConfigValue,
   collectConfigProblems,
   configFieldNamer,
+  configRule,
+  LLAMA3_SPECIAL_TOKENS,
   throwConfigProblems,
   type ConfigField,
-  type ConfigValueRule,
 } from '@calm/core';
 import type { DiffusionNoiseSchedule, FlowSolver } from '@calm/energy-head';
 import { CUSTOM_HEAD_ARCHITECTURE, HEAD_KINDS, isBuiltinHead, type CalmHeadKind } from './heads.js';
@@ -118,6 +120,16 @@ export interface ArConfig extends LlamaConfig {
   extra: Record<string, unknown>;
 }
 
+// The backbone settings CALM-M and the AR baseline share (the official Llama 3 setup, whose
+// vocabulary plus [PAD] both models use).
+const LLAMA3_BACKBONE_DEFAULTS = {
+  ropeTheta: 10000,
+  rmsNormEps: 1e-6,
+  maxPositionEmbeddings: 2048,
+  initializerRange: 0.02,
+  vocabSize: LLAMA3_SPECIAL_TOKENS.vocabSize,
+} as const;
+
 /**
  * The backbone of the released CALM-M (spec §2.5): 16 layers, H = 1024, I = 2752, 16 heads, with
  * the energy head; the flow and diffusion settings are the official modules' values.
@@ -130,11 +142,7 @@ export const CALM_M_CONFIG: Readonly<CalmConfig> = Object.freeze({
   numHiddenLayers: 16,
   numAttentionHeads: 16,
   numKeyValueHeads: 16,
-  ropeTheta: 10000,
-  rmsNormEps: 1e-6,
-  maxPositionEmbeddings: 2048,
-  initializerRange: 0.02,
-  vocabSize: 128257,
+  ...LLAMA3_BACKBONE_DEFAULTS,
   patchSize: 4,
   latentSize: 128,
   head: 'energy',
@@ -149,24 +157,24 @@ export const CALM_M_CONFIG: Readonly<CalmConfig> = Object.freeze({
   diffusionSamplingSteps: 100,
   diffusionNoiseSchedule: 'cosine',
   diffusionLearnSigma: true,
-  padTokenId: 128256,
-  bosTokenId: 128000,
-  eosTokenId: 128001,
+  padTokenId: LLAMA3_SPECIAL_TOKENS.pad,
+  bosTokenId: LLAMA3_SPECIAL_TOKENS.bos,
+  eosTokenId: LLAMA3_SPECIAL_TOKENS.eos,
   aePath: '',
   extra: Object.freeze({}) as Record<string, unknown>,
 });
 
 // The energy-score exponent α of the head's loss.
-const alpha: ConfigValueRule = (name, v) =>
-  typeof v === 'number' && v > 0 && v <= 2
-    ? null
-    : `${name} must be in (0, 2] (the energy-score exponent; the paper uses 1), got ${JSON.stringify(v) ?? String(v)}`;
+const alpha = configRule(
+  'in (0, 2] (the energy-score exponent; the paper uses 1)',
+  (v) => typeof v === 'number' && v > 0 && v <= 2,
+);
 
 // The head kind: a built-in kind or the name of a custom head.
-const headKind: ConfigValueRule = (name, v) =>
-  typeof v === 'string' && /^[A-Za-z][\w.-]*$/.test(v)
-    ? null
-    : `${name} must be 'energy', 'flow', 'diffusion' or the kind of a custom head (a name such as 'my-head'), got ${JSON.stringify(v) ?? String(v)}`;
+const headKind = configRule(
+  "'energy', 'flow', 'diffusion' or the kind of a custom head (a name such as 'my-head')",
+  (v) => typeof v === 'string' && /^[A-Za-z][\w.-]*$/.test(v),
+);
 
 const LLAMA_FIELDS: ReadonlyArray<ConfigField> = [
   ['hiddenSize', 'hidden_size', 'posInt'],
@@ -247,6 +255,17 @@ interface ModelConfigFormat<C> {
   readonly defaults: () => C;
 }
 
+// The config.json keys of the Llama backbone that the official classes write with one value only
+// (checked when read, never kept): SiLU MLPs, no biases, no tensor parallelism, RoPE unscaled.
+const LLAMA_FIXED: Readonly<Record<string, unknown>> = {
+  hidden_act: 'silu',
+  attention_bias: false,
+  mlp_bias: false,
+  pretraining_tp: 1,
+  rope_scaling: null,
+  attention_dropout: 0,
+};
+
 const HEAD_FIELDS: ReadonlyArray<ConfigField> = Object.values(HEAD_KINDS).flatMap((e) => e.fields);
 
 /** Which head an `architectures` entry implies (`'custom'` for the official base class `CALM`). */
@@ -280,15 +299,7 @@ const CALM_FORMAT: ModelConfigFormat<CalmConfig> = {
   architectureOf: (c) => (isBuiltinHead(c.head) ? HEAD_KINDS[c.head].architecture : CUSTOM_HEAD_ARCHITECTURE),
   notThis: "a CALM language-model config (an autoencoder's config belongs to @calm/autoencoder)",
   modelType: '',
-  fixed: {
-    hidden_act: 'silu',
-    attention_bias: false,
-    mlp_bias: false,
-    pretraining_tp: 1,
-    tie_word_embeddings: false,
-    rope_scaling: null,
-    attention_dropout: 0,
-  },
+  fixed: { ...LLAMA_FIXED, tie_word_embeddings: false },
   keptFromExtra: ['torch_dtype', 'transformers_version'],
   defaults: () => ({ ...CALM_M_CONFIG }),
   omitOnWrite: (c) => {
@@ -333,14 +344,7 @@ const AR_FORMAT: ModelConfigFormat<ArConfig> = {
   architectureOf: () => 'LlamaForCausalLM',
   notThis: 'an AR-baseline config',
   modelType: 'llama',
-  fixed: {
-    hidden_act: 'silu',
-    attention_bias: false,
-    mlp_bias: false,
-    pretraining_tp: 1,
-    rope_scaling: null,
-    attention_dropout: 0,
-  },
+  fixed: LLAMA_FIXED,
   keptFromExtra: ['architectures', 'torch_dtype', 'transformers_version'],
   defaults: () => arConfig({}),
 };
@@ -382,9 +386,9 @@ function readConfigJson<C>(format: ModelConfigFormat<C>, json: unknown, fileName
         );
     } else {
       if (key === 'architectures') {
-        if (!Array.isArray(value) || !value.every((a) => typeof a === 'string'))
-          problems.push(`architectures must be a list of strings, got ${JSON.stringify(value)}`);
-        else if (!format.architectures.some((a) => value.includes(a)))
+        const notList = checkConfigValue('architectures', 'stringList', value);
+        if (notList !== null) problems.push(notList);
+        else if (!format.architectures.some((a) => (value as string[]).includes(a)))
           problems.push(
             `architectures ${JSON.stringify(value)} does not name ${format.architectures.map((a) => `"${a}"`).join(' or ')}; this is not ${format.notThis}`,
           );
@@ -471,14 +475,10 @@ export function arConfig(overrides: Partial<ArConfig> = {}): ArConfig {
     numHiddenLayers: 12,
     numAttentionHeads: 16,
     numKeyValueHeads: 16,
-    ropeTheta: 10000,
-    rmsNormEps: 1e-6,
-    maxPositionEmbeddings: 2048,
-    initializerRange: 0.02,
-    vocabSize: 128257,
-    padTokenId: 128256,
-    bosTokenId: 128000,
-    eosTokenId: 128001,
+    ...LLAMA3_BACKBONE_DEFAULTS,
+    padTokenId: LLAMA3_SPECIAL_TOKENS.pad,
+    bosTokenId: LLAMA3_SPECIAL_TOKENS.bos,
+    eosTokenId: LLAMA3_SPECIAL_TOKENS.eos,
     tieWordEmbeddings: false,
     extra: {},
     ...overrides,

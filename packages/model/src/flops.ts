@@ -174,15 +174,14 @@ export function calmInferenceFlops(
   aeConfig: AutoencoderConfig,
   options: FlopsOptions = {},
 ): FlopsBreakdown {
-  const k = config.patchSize;
   const ctx = ctxOf(options);
-  const parts = {
-    backbone: backboneForward(config, ctx) / k,
-    embedProj: (2 * embedProjParams(config)) / k,
-    head: headInferenceFlops(config, options) / k,
-    aeDecoder: autoencoderFlopsPerChunk(aeConfig).decoder / k,
+  const perChunk = {
+    backbone: backboneForward(config, ctx),
+    embedProj: 2 * embedProjParams(config),
+    head: headInferenceFlops(config, options),
+    aeDecoder: autoencoderFlopsPerChunk(aeConfig).decoder,
   };
-  return { perToken: sum(parts), parts };
+  return breakdown(perChunk, config.patchSize);
 }
 
 /**
@@ -204,20 +203,18 @@ export function calmTrainingFlops(
   aeConfig: AutoencoderConfig,
   options: FlopsOptions = {},
 ): FlopsBreakdown {
-  const k = config.patchSize;
   const ctx = ctxOf(options);
   const head = headParams(config);
-  const headTrain =
-    options.head !== undefined && !isBuiltinHead(config.head)
-      ? 3 * config.numSamples * options.head.flopsPerSample(config.numSamples)
-      : 3 * 2 * (head.perHidden + config.numSamples * head.perSample);
-  const parts = {
-    backbone: (3 * backboneForward(config, ctx)) / k,
-    embedProj: (3 * 2 * embedProjParams(config)) / k,
-    head: headTrain / k,
-    aeEncoder: autoencoderFlopsPerChunk(aeConfig).encoder / k,
+  const perChunk = {
+    backbone: 3 * backboneForward(config, ctx),
+    embedProj: 3 * 2 * embedProjParams(config),
+    head:
+      options.head !== undefined && !isBuiltinHead(config.head)
+        ? 3 * config.numSamples * options.head.flopsPerSample(config.numSamples)
+        : 3 * 2 * (head.perHidden + config.numSamples * head.perSample),
+    aeEncoder: autoencoderFlopsPerChunk(aeConfig).encoder,
   };
-  return { perToken: sum(parts), parts };
+  return breakdown(perChunk, config.patchSize);
 }
 
 /**
@@ -233,8 +230,7 @@ export function calmTrainingFlops(
  */
 export function arInferenceFlops(config: ArConfig, options: FlopsOptions = {}): FlopsBreakdown {
   const ctx = ctxOf(options);
-  const parts = { backbone: backboneForward(config, ctx), lmHead: 2 * config.vocabSize * config.hiddenSize };
-  return { perToken: sum(parts), parts };
+  return breakdown({ backbone: backboneForward(config, ctx), lmHead: 2 * config.vocabSize * config.hiddenSize });
 }
 
 /**
@@ -263,8 +259,7 @@ export function arTrainingFlops(config: ArConfig, options: FlopsOptions = {}): F
  */
 export function autoencoderTrainingFlops(config: AutoencoderConfig): FlopsBreakdown {
   const { encoder, decoder } = autoencoderFlopsPerChunk(config);
-  const parts = { encoder: (3 * encoder) / config.patchSize, decoder: (3 * decoder) / config.patchSize };
-  return { perToken: sum(parts), parts };
+  return breakdown({ encoder: 3 * encoder, decoder: 3 * decoder }, config.patchSize);
 }
 
 /** Forward FLOPs of one head sample (per chunk). */
@@ -274,8 +269,10 @@ function headInferenceFlops(config: CalmConfig, options: FlopsOptions): number {
   return 2 * (head.perHidden + headCalls(config) * head.perSample);
 }
 
-function sum(parts: Record<string, number>): number {
-  let s = 0;
-  for (const v of Object.values(parts)) s += v;
-  return s;
+/** The breakdown of parts given per `tokens` tokens (a chunk's FLOPs with `tokens` = K): each divided, then summed. */
+function breakdown(parts: Record<string, number>, tokens = 1): FlopsBreakdown {
+  const perToken = Object.fromEntries(Object.entries(parts).map(([name, v]) => [name, v / tokens]));
+  let total = 0;
+  for (const v of Object.values(perToken)) total += v;
+  return { perToken: total, parts: perToken };
 }

@@ -4,12 +4,13 @@
 // build its parameter specs and the head from a CALM config. Adding a kind is one entry here (and
 // its fields in `CalmConfig`). Heads of other kinds come from the caller as instances.
 
-import type { ConfigField, ConfigValueRule } from '@calm/core';
+import { configOneOf, type ConfigField } from '@calm/core';
 import {
   DiffusionHead,
   EnergyHead,
   FlowMatchingHead,
   diffusionHeadParamSpecs,
+  diffusionScheduleProblems,
   energyHeadParamSpecs,
   flowHeadParamSpecs,
   type DiffusionHeadConfig,
@@ -46,20 +47,15 @@ export interface HeadKindEntry {
   readonly create: (config: CalmConfig, params: ParamRecord) => GenerativeHead;
 }
 
-const oneOf =
-  (...options: readonly unknown[]): ConfigValueRule =>
-  (name, v) =>
-    options.includes(v)
-      ? null
-      : `${name} must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}, got ${JSON.stringify(v) ?? String(v)}`;
+// The settings every head takes from a CALM config (the head's width is the backbone's).
+function sharedHeadConfig(c: CalmConfig) {
+  return { hiddenSize: c.hiddenSize, latentSize: c.latentSize, numMlpLayers: c.numMlpLayers, numSamples: c.numSamples };
+}
 
 function energyConfig(c: CalmConfig): EnergyHeadConfig {
   return {
-    hiddenSize: c.hiddenSize,
-    latentSize: c.latentSize,
+    ...sharedHeadConfig(c),
     noiseSize: c.noiseSize,
-    numMlpLayers: c.numMlpLayers,
-    numSamples: c.numSamples,
     numTargetSamples: c.numTargetSamples,
     beta: c.beta,
     initializerRange: c.initializerRange,
@@ -67,28 +63,25 @@ function energyConfig(c: CalmConfig): EnergyHeadConfig {
 }
 
 function flowConfig(c: CalmConfig): FlowHeadConfig {
-  return {
-    hiddenSize: c.hiddenSize,
-    latentSize: c.latentSize,
-    numMlpLayers: c.numMlpLayers,
-    numSamples: c.numSamples,
-    solver: c.flowSolver,
-    numSteps: c.flowSteps,
-  };
+  return { ...sharedHeadConfig(c), solver: c.flowSolver, numSteps: c.flowSteps };
 }
 
 function diffusionConfig(c: CalmConfig): DiffusionHeadConfig {
   return {
-    hiddenSize: c.hiddenSize,
-    latentSize: c.latentSize,
-    numMlpLayers: c.numMlpLayers,
-    numSamples: c.numSamples,
+    ...sharedHeadConfig(c),
     numTimesteps: c.diffusionSteps,
     samplingSteps: c.diffusionSamplingSteps,
     noiseSchedule: c.diffusionNoiseSchedule,
     learnSigma: c.diffusionLearnSigma,
   };
 }
+
+// The CALM config keys of the diffusion head's schedule settings, for naming them in problems.
+const DIFFUSION_KEYS = {
+  numTimesteps: 'diffusionSteps',
+  samplingSteps: 'diffusionSamplingSteps',
+  noiseSchedule: 'diffusionNoiseSchedule',
+} as const;
 
 /** The built-in head kinds. */
 export const HEAD_KINDS: Readonly<Record<CalmHeadKind, HeadKindEntry>> = Object.freeze({
@@ -106,7 +99,7 @@ export const HEAD_KINDS: Readonly<Record<CalmHeadKind, HeadKindEntry>> = Object.
     prefix: 'generative_head.net',
     aliases: [],
     fields: [
-      ['flowSolver', 'flow_solver', oneOf('midpoint', 'euler')],
+      ['flowSolver', 'flow_solver', configOneOf('midpoint', 'euler')],
       ['flowSteps', 'flow_steps', 'posInt'],
     ],
     problems: () => [],
@@ -120,25 +113,10 @@ export const HEAD_KINDS: Readonly<Record<CalmHeadKind, HeadKindEntry>> = Object.
     fields: [
       ['diffusionSteps', 'diffusion_steps', 'posInt'],
       ['diffusionSamplingSteps', 'num_sampling_steps', 'posInt'],
-      ['diffusionNoiseSchedule', 'noise_schedule', oneOf('cosine', 'linear')],
+      ['diffusionNoiseSchedule', 'noise_schedule', configOneOf('cosine', 'linear')],
       ['diffusionLearnSigma', 'learn_sigma', 'bool'],
     ],
-    problems: (c, n) => {
-      const problems: string[] = [];
-      const t = c.diffusionSteps;
-      const s = c.diffusionSamplingSteps;
-      if (Number.isSafeInteger(t) && t < 2)
-        problems.push(`${n('diffusionSteps')} must be >= 2 (a diffusion needs at least two timesteps), got ${t}`);
-      if (Number.isSafeInteger(t) && Number.isSafeInteger(s) && (s < 2 || s > t))
-        problems.push(
-          `${n('diffusionSamplingSteps')} must be in [2, ${n('diffusionSteps')} = ${t}] (the sampler respaces the training timesteps), got ${s}`,
-        );
-      if (c.diffusionNoiseSchedule === 'linear' && Number.isSafeInteger(t) && t < 20)
-        problems.push(
-          `${n('diffusionNoiseSchedule')} 'linear' needs ${n('diffusionSteps')} >= 20 (its last beta, 20/steps, must be <= 1), got ${t}`,
-        );
-      return problems;
-    },
+    problems: (c, n) => diffusionScheduleProblems(diffusionConfig(c), (key) => n(DIFFUSION_KEYS[key])),
     specs: (c) => diffusionHeadParamSpecs(diffusionConfig(c), 'generative_head.net'),
     create: (c, params) => new DiffusionHead(diffusionConfig(c), { params, prefix: 'generative_head.net' }),
   },

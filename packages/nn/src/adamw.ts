@@ -2,7 +2,14 @@
 // uses for CALM), with a state that exports to named Float32Arrays for bit-exact resume.
 
 import * as tf from '@tensorflow/tfjs';
-import type { TensorToWrite, NamedArray } from '@calm/core';
+import {
+  checkConfigValue,
+  collectConfigProblems,
+  throwConfigProblems,
+  type ConfigField,
+  type NamedArray,
+  type TensorToWrite,
+} from '@calm/core';
 import { hasKernel, runKernel } from './fused.js';
 import { fail, sizeOf } from './internal/errors.js';
 import type { ParamRecord } from './params.js';
@@ -80,15 +87,16 @@ interface Slot {
   v: tf.Variable;
 }
 
+const HYPER_FIELDS: ReadonlyArray<ConfigField<keyof AdamWOptions & string>> = [
+  ['lr', 'lr', 'nonNeg'],
+  ['beta1', 'beta1', 'prob'],
+  ['beta2', 'beta2', 'prob'],
+  ['eps', 'eps', 'nonNeg'],
+  ['weightDecay', 'weightDecay', 'nonNeg'],
+];
+
 function checkHyper(o: Required<Omit<AdamWOptions, 'decay'>>): void {
-  const problems: string[] = [];
-  if (!(o.lr >= 0) || !Number.isFinite(o.lr)) problems.push(`lr must be a finite number >= 0, got ${o.lr}.`);
-  if (!(o.beta1 >= 0 && o.beta1 < 1)) problems.push(`beta1 must be in [0, 1), got ${o.beta1}.`);
-  if (!(o.beta2 >= 0 && o.beta2 < 1)) problems.push(`beta2 must be in [0, 1), got ${o.beta2}.`);
-  if (!(o.eps >= 0) || !Number.isFinite(o.eps)) problems.push(`eps must be a finite number >= 0, got ${o.eps}.`);
-  if (!(o.weightDecay >= 0) || !Number.isFinite(o.weightDecay))
-    problems.push(`weightDecay must be a finite number >= 0, got ${o.weightDecay}.`);
-  if (problems.length) fail('INVALID_CONFIG', `AdamW: ${problems.join(' ')}`);
+  throwConfigProblems(collectConfigProblems(o, HYPER_FIELDS), 'AdamW options', '@calm/nn');
 }
 
 /**
@@ -244,16 +252,18 @@ export class AdamW {
    */
   setState(state: OptimizerState): void {
     const problems: string[] = [];
-    if (!Number.isInteger(state.step) || state.step < 0)
-      problems.push(`step must be an integer >= 0, got ${state.step}`);
+    const checkStep = (name: string, step: unknown) => {
+      const problem = checkConfigValue(name, 'nonNegInt', step);
+      if (problem !== null) problems.push(problem);
+    };
+    checkStep('step', state.step);
     for (const [name, s] of Object.entries(state.params)) {
       const p = this.params[name];
       if (!p) {
         problems.push(`"${name}" is not a parameter of this optimiser`);
         continue;
       }
-      if (!Number.isInteger(s.step) || s.step < 0)
-        problems.push(`"${name}".step must be an integer >= 0, got ${s.step}`);
+      checkStep(`"${name}".step`, s.step);
       if (s.m.length !== p.size || s.v.length !== p.size)
         problems.push(`"${name}": m/v have ${s.m.length}/${s.v.length} values, the parameter ${p.size}`);
     }

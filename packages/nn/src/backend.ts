@@ -2,6 +2,7 @@
 // CALM_BACKEND, loading optional packages on demand and returning a one-line report (never printed).
 
 import * as tf from '@tensorflow/tfjs';
+import { checkConfigValue, configOneOf, throwConfigProblems, type ConfigValueRule } from '@calm/core';
 import { fail } from './internal/errors.js';
 import { registerCpuKernels, registerWasmKernels } from './wasm-kernels.js';
 import { platform } from '#platform';
@@ -23,6 +24,7 @@ import { PINNED_TFJS_VERSION } from './version.js';
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 
 const BACKENDS: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
+const BACKEND_RULE = configOneOf(...BACKENDS, 'auto');
 
 /**
  * Options of {@link initBackend}.
@@ -112,34 +114,32 @@ function parseRequest(options: InitBackendOptions): {
 } {
   const env = options.env ?? defaultEnv();
   const problems: string[] = [];
+  const check = (name: string, rule: ConfigValueRule, value: unknown): boolean => {
+    const problem = checkConfigValue(name, rule, value);
+    if (problem !== null) problems.push(problem);
+    return problem === null;
+  };
   let backend: BackendName | 'auto' = 'wasm';
   let source: BackendInfo['source'] = 'default';
   if (options.backend !== undefined) {
-    if (options.backend !== 'auto' && !BACKENDS.includes(options.backend))
-      problems.push(`backend: "${String(options.backend)}" is not one of ${BACKENDS.join(', ')}, auto.`);
-    else backend = options.backend;
+    if (check('backend', BACKEND_RULE, options.backend)) backend = options.backend;
     source = 'option';
   } else if (env['CALM_BACKEND'] !== undefined && env['CALM_BACKEND'] !== '') {
     const v = env['CALM_BACKEND'].trim().toLowerCase();
-    if (v !== 'auto' && !BACKENDS.includes(v as BackendName))
-      problems.push(`CALM_BACKEND="${env['CALM_BACKEND']}" is not one of ${BACKENDS.join(', ')}, auto.`);
-    else backend = v as BackendName | 'auto';
+    if (check('CALM_BACKEND', BACKEND_RULE, v)) backend = v as BackendName | 'auto';
     source = 'env';
   }
   let threads = 1;
   let threadsSource: BackendInfo['source'] = 'default';
   if (options.threads !== undefined) {
-    if (options.threads !== 1 && options.threads !== 2)
-      problems.push(`threads: ${String(options.threads)} must be 1 or 2.`);
-    else threads = options.threads;
+    if (check('threads', configOneOf(1, 2), options.threads)) threads = options.threads;
     threadsSource = 'option';
   } else if (env['CALM_WASM_THREADS'] !== undefined && env['CALM_WASM_THREADS'] !== '') {
     const v = env['CALM_WASM_THREADS'].trim();
-    if (v !== '1' && v !== '2') problems.push(`CALM_WASM_THREADS="${v}" must be 1 or 2.`);
-    else threads = Number(v);
+    if (check('CALM_WASM_THREADS', configOneOf('1', '2'), v)) threads = Number(v);
     threadsSource = 'env';
   }
-  if (problems.length > 0) fail('INVALID_CONFIG', `initBackend: ${problems.join(' ')}`);
+  throwConfigProblems(problems, 'initBackend options', '@calm/nn');
   return { backend, source, threads, threadsSource };
 }
 

@@ -1,6 +1,7 @@
 // Learning-rate schedules as pure functions of the optimiser step, matching HF transformers'
 // constant, constant-with-warmup and cosine-with-min-lr schedulers.
 
+import { collectConfigProblems, throwConfigProblems, type ConfigField } from '@calm/core';
 import { fail } from './internal/errors.js';
 
 /**
@@ -17,13 +18,24 @@ function checkStep(step: number): void {
     fail('INVALID_ARGUMENT', `schedule: step must be an integer >= 0, got ${step}.`);
 }
 
-function checkLr(lr: number, fn: string, name = 'lr'): void {
-  if (!(lr >= 0) || !Number.isFinite(lr))
-    fail('INVALID_CONFIG', `${fn}: ${name} must be a finite number >= 0, got ${lr}.`);
-}
+// The rules of the schedules' settings; each schedule checks those it takes, all at once.
+const SETTING_FIELDS: ReadonlyArray<ConfigField> = [
+  ['lr', 'lr', 'nonNeg'],
+  ['minLr', 'minLr', 'nonNeg'],
+  ['warmupSteps', 'warmupSteps', 'nonNegInt'],
+  ['totalSteps', 'totalSteps', 'nonNegInt'],
+];
 
-function checkSteps(n: number, fn: string, name: string): void {
-  if (!Number.isInteger(n) || n < 0) fail('INVALID_CONFIG', `${fn}: ${name} must be an integer >= 0, got ${n}.`);
+/**
+ * Throws one `INVALID_CONFIG` listing every problem of a schedule's settings, then of the checks
+ * between them (`cross`, run once every setting is valid).
+ */
+function checkSettings(fn: string, settings: Record<string, number>, cross: () => string[] = () => []): void {
+  const problems = collectConfigProblems(
+    settings,
+    SETTING_FIELDS.filter(([key]) => key in settings),
+  );
+  throwConfigProblems(problems.length > 0 ? problems : cross(), fn, '@calm/nn');
 }
 
 /**
@@ -37,7 +49,7 @@ function checkSteps(n: number, fn: string, name: string): void {
  * @category Schedules
  */
 export function constantSchedule(lr: number): LrSchedule {
-  checkLr(lr, 'constantSchedule');
+  checkSettings('constantSchedule', { lr });
   return (step) => {
     checkStep(step);
     return lr;
@@ -56,8 +68,7 @@ export function constantSchedule(lr: number): LrSchedule {
  * @category Schedules
  */
 export function warmupConstantSchedule(lr: number, warmupSteps: number): LrSchedule {
-  checkLr(lr, 'warmupConstantSchedule');
-  checkSteps(warmupSteps, 'warmupConstantSchedule', 'warmupSteps');
+  checkSettings('warmupConstantSchedule', { lr, warmupSteps });
   return (step) => {
     checkStep(step);
     return step < warmupSteps ? (lr * step) / warmupSteps : lr;
@@ -93,16 +104,10 @@ export interface WarmupCosineOptions {
  */
 export function warmupCosineSchedule(options: WarmupCosineOptions): LrSchedule {
   const { lr, warmupSteps, totalSteps, minLr = 0 } = options;
-  checkLr(lr, 'warmupCosineSchedule');
-  checkLr(minLr, 'warmupCosineSchedule', 'minLr');
-  checkSteps(warmupSteps, 'warmupCosineSchedule', 'warmupSteps');
-  checkSteps(totalSteps, 'warmupCosineSchedule', 'totalSteps');
-  if (totalSteps <= warmupSteps)
-    fail(
-      'INVALID_CONFIG',
-      `warmupCosineSchedule: totalSteps (${totalSteps}) must exceed warmupSteps (${warmupSteps}).`,
-    );
-  if (minLr > lr) fail('INVALID_CONFIG', `warmupCosineSchedule: minLr (${minLr}) must not exceed lr (${lr}).`);
+  checkSettings('warmupCosineSchedule', { lr, minLr, warmupSteps, totalSteps }, () => [
+    ...(totalSteps <= warmupSteps ? [`totalSteps (${totalSteps}) must exceed warmupSteps (${warmupSteps})`] : []),
+    ...(minLr > lr ? [`minLr (${minLr}) must not exceed lr (${lr})`] : []),
+  ]);
   return (step) => {
     checkStep(step);
     if (step < warmupSteps) return (lr * step) / warmupSteps;

@@ -183,7 +183,18 @@ describe('AdamW', () => {
   it('rejects bad options, unknown/frozen/misshaped gradients and bad states, all at once', () => {
     const params = makeParams();
     const frozen = tf.variable(tf.zeros([2]), false);
-    expect(() => new AdamW(params, { lr: -1, beta1: 1, eps: Number.NaN })).toThrow(/lr must .*beta1 must .*eps must/);
+    expect(() => new AdamW(params, { lr: -1, beta1: 1, eps: Number.NaN })).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_CONFIG',
+        details: {
+          problems: [
+            'lr must be a finite number >= 0, got -1',
+            'beta1 must be a probability in [0, 1), got 1',
+            'eps must be a finite number >= 0, got NaN',
+          ],
+        },
+      }),
+    );
     const opt = new AdamW({ ...params, frozen }, { lr: 1e-3 });
     const g = { nope: tf.zeros([1]), frozen: tf.zeros([2]) };
     expect(() => opt.step(g)).toThrow(/unknown parameters: nope\. gradients for non-trainable parameters: frozen/);
@@ -277,6 +288,14 @@ describe('schedules', () => {
     expect(() => warmupConstantSchedule(1, 1.5)).toThrow(/warmupSteps/);
     expect(() => warmupCosineSchedule({ lr: 1, warmupSteps: 10, totalSteps: 10 })).toThrow(/must exceed/);
     expect(() => warmupCosineSchedule({ lr: 1, warmupSteps: 1, totalSteps: 10, minLr: 2 })).toThrow(/minLr/);
+    expect(() => warmupCosineSchedule({ lr: -1, warmupSteps: 0.5, totalSteps: 10 })).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_CONFIG',
+        details: {
+          problems: ['lr must be a finite number >= 0, got -1', 'warmupSteps must be a non-negative integer, got 0.5'],
+        },
+      }),
+    );
     expect(() => constantSchedule(1)(-1)).toThrow(/step/);
     expect(() => constantSchedule(1)(0.5)).toThrow(/step/);
   });

@@ -3,7 +3,7 @@
 // summed gradients of its micro-batches, reduces its share of the shared gradient buffer over all
 // workers in a fixed order, and applies the same clipped AdamW update as every other worker.
 
-import { parentPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { AdamW, applyGradients, initBackend } from '@calm/nn';
 import type { FromWorker, ToWorker, WorkerInit } from './data-parallel.js';
@@ -94,27 +94,24 @@ async function main(init: WorkerInit, port: NonNullable<typeof parentPort>): Pro
       const flags = control;
       Atomics.store(flags, ABORTED, 1);
       Atomics.notify(flags, GENERATION);
-      const err = e as { message?: string; code?: string; stack?: string };
-      port.postMessage({
-        type: 'error',
-        message: String(err?.message ?? e),
-        ...(err?.code ? { code: err.code } : {}),
-        ...(err?.stack ? { stack: err.stack } : {}),
-      } satisfies FromWorker);
+      postError(port, e);
     }
   });
+}
+
+/** Sends an error to the main thread with its message, code (a CalmError's) and stack. */
+function postError(port: MessagePort, e: unknown): void {
+  const err = e as { message?: string; code?: string; stack?: string };
+  port.postMessage({
+    type: 'error',
+    message: String(err?.message ?? e),
+    ...(err?.code ? { code: err.code } : {}),
+    ...(err?.stack ? { stack: err.stack } : {}),
+  } satisfies FromWorker);
 }
 
 const init = (workerData as { calmDataParallel?: WorkerInit } | null)?.calmDataParallel;
 if (parentPort && init) {
   const port = parentPort;
-  main(init, port).catch((e: unknown) => {
-    const err = e as { message?: string; code?: string; stack?: string };
-    port.postMessage({
-      type: 'error',
-      message: String(err?.message ?? e),
-      ...(err?.code ? { code: err.code } : {}),
-      ...(err?.stack ? { stack: err.stack } : {}),
-    } satisfies FromWorker);
-  });
+  main(init, port).catch((e: unknown) => postError(port, e));
 }

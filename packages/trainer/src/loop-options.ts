@@ -3,37 +3,58 @@
 // run uses.
 
 import { availableParallelism } from 'node:os';
-import { throwConfigProblems } from '@calm/core';
+import {
+  collectConfigProblems,
+  configOneOf,
+  configOptional,
+  configOrNull,
+  configRule,
+  throwConfigProblems,
+  type ConfigField,
+} from '@calm/core';
 import type { TrainLoopOptions, TrainTask } from './train-loop.js';
+
+/** The options that {@link resolveLoopOptions} gives a default. */
+type DefaultedOption =
+  | 'gradAccum'
+  | 'workers'
+  | 'maxGradNorm'
+  | 'logEvery'
+  | 'checkpointEvery'
+  | 'keepCheckpoints'
+  | 'evalEvery'
+  | 'resume'
+  | 'fingerprint';
 
 /** {@link TrainLoopOptions} with the defaults applied. */
 export interface ResolvedLoopOptions
-  extends Required<
-      Pick<
-        TrainLoopOptions,
-        | 'gradAccum'
-        | 'workers'
-        | 'maxGradNorm'
-        | 'logEvery'
-        | 'checkpointEvery'
-        | 'keepCheckpoints'
-        | 'evalEvery'
-        | 'resume'
-        | 'fingerprint'
-      >
-    >,
-    Omit<
-      TrainLoopOptions,
-      | 'gradAccum'
-      | 'workers'
-      | 'maxGradNorm'
-      | 'logEvery'
-      | 'checkpointEvery'
-      | 'keepCheckpoints'
-      | 'evalEvery'
-      | 'resume'
-      | 'fingerprint'
-    > {}
+  extends Required<Pick<TrainLoopOptions, DefaultedOption>>,
+    Omit<TrainLoopOptions, DefaultedOption> {}
+
+// The rules of each option (after the defaults). A clipping threshold and the time limits
+// (milliseconds) may be any number > 0, Infinity included.
+const positive = configRule('a number > 0', (v) => typeof v === 'number' && v > 0);
+const FIELDS: ReadonlyArray<ConfigField<keyof ResolvedLoopOptions & string>> = [
+  ['steps', 'steps', 'nonNegInt'],
+  ['batchSize', 'batchSize', 'posInt'],
+  ['gradAccum', 'gradAccum', 'posInt'],
+  ['workers', 'workers', 'posInt'],
+  ['logEvery', 'logEvery', 'posInt'],
+  ['checkpointEvery', 'checkpointEvery', 'nonNegInt'],
+  ['keepCheckpoints', 'keepCheckpoints', 'posInt'],
+  ['evalEvery', 'evalEvery', 'nonNegInt'],
+  ['maxGradNorm', 'maxGradNorm', configOrNull(positive)],
+  ['evalIntervalMs', 'evalIntervalMs', configOptional(positive)],
+  ['maxTimeMs', 'maxTimeMs', configOptional(positive)],
+  ['resume', 'resume', configOneOf('auto', 'never', 'require')],
+  ['outDir', 'outDir', configRule('a non-empty path', (v) => typeof v === 'string' && v !== '')],
+  ['data', 'data', configRule('a function returning a BlockStream', (v) => typeof v === 'function')],
+  [
+    'schedule',
+    'schedule',
+    configRule('a function of the step returning the learning rate', (v) => typeof v === 'function'),
+  ],
+];
 
 /** The default worker count: the available cores, at most the largest divisor of the batch size. */
 function defaultWorkers(task: TrainTask, batchSize: number): number {
@@ -51,11 +72,6 @@ function defaultWorkers(task: TrainTask, batchSize: number): number {
  * @throws `CalmError` `INVALID_CONFIG` listing every problem.
  */
 export function resolveLoopOptions(task: TrainTask, o: TrainLoopOptions): ResolvedLoopOptions {
-  const problems: string[] = [];
-  const int = (v: unknown, name: string, min: number) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min)
-      problems.push(`${name} must be an integer >= ${min}, got ${String(v)}`);
-  };
   const r: ResolvedLoopOptions = {
     ...o,
     gradAccum: o.gradAccum ?? 1,
@@ -68,15 +84,8 @@ export function resolveLoopOptions(task: TrainTask, o: TrainLoopOptions): Resolv
     resume: o.resume ?? 'auto',
     fingerprint: o.fingerprint ?? '',
   };
-  int(r.steps, 'steps', 0);
-  int(r.batchSize, 'batchSize', 1);
-  int(r.gradAccum, 'gradAccum', 1);
-  int(r.workers, 'workers', 1);
-  int(r.logEvery, 'logEvery', 1);
-  int(r.checkpointEvery, 'checkpointEvery', 0);
-  int(r.keepCheckpoints, 'keepCheckpoints', 1);
-  int(r.evalEvery, 'evalEvery', 0);
-  if (Number.isInteger(r.workers) && Number.isInteger(r.batchSize) && r.batchSize % r.workers !== 0)
+  const problems = collectConfigProblems(r as unknown as Record<string, unknown>, FIELDS);
+  if (Number.isInteger(r.workers) && r.workers >= 1 && Number.isInteger(r.batchSize) && r.batchSize % r.workers !== 0)
     problems.push(
       `batchSize (${r.batchSize}) must be a multiple of workers (${r.workers}): each worker takes an equal share`,
     );
@@ -84,20 +93,6 @@ export function resolveLoopOptions(task: TrainTask, o: TrainLoopOptions): Resolv
     problems.push(
       `workers is ${r.workers} but the "${task.kind}" task has no replica (how worker threads rebuild it); pass workers: 1 or give the task a replica`,
     );
-  if (r.maxGradNorm !== null && !(r.maxGradNorm > 0))
-    problems.push(`maxGradNorm must be > 0 or null, got ${r.maxGradNorm}`);
-  for (const [name, v] of [
-    ['evalIntervalMs', r.evalIntervalMs],
-    ['maxTimeMs', r.maxTimeMs],
-  ] as const) {
-    if (v !== undefined && !(v > 0)) problems.push(`${name} must be a number > 0, got ${String(v)}`);
-  }
-  if (!['auto', 'never', 'require'].includes(r.resume))
-    problems.push(`resume must be 'auto', 'never' or 'require', got ${String(r.resume)}`);
-  if (typeof r.outDir !== 'string' || r.outDir === '') problems.push('outDir must be a non-empty path');
-  if (typeof r.data !== 'function') problems.push('data must be a function returning a BlockStream');
-  if (typeof r.schedule !== 'function')
-    problems.push('schedule must be a function of the step returning the learning rate');
   throwConfigProblems(problems, 'runTraining options', '@calm/trainer');
   return r;
 }

@@ -2,7 +2,17 @@
 // defaults per stage, and whole-config validation that reports every problem at once (unknown
 // keys, wrong types, out-of-range values, cross-field constraints) as one INVALID_CONFIG error.
 
-import { throwConfigProblems } from '@calm/core';
+import {
+  checkConfigValue,
+  collectConfigProblems,
+  configOneOf,
+  configOrNull,
+  configRule,
+  throwConfigProblems,
+  type ConfigField,
+  type ConfigValueKind,
+  type ConfigValueRule,
+} from '@calm/core';
 import { fail } from './internal/errors.js';
 
 /**
@@ -175,68 +185,66 @@ export function defaultRunConfig(stage: RunConfig['stage']): RunConfig {
 /** The heads a `calm train` run can build from its config. */
 const CALM_TRAIN_HEADS: readonly string[] = ['energy', 'flow', 'diffusion'];
 
-type Check = (v: unknown) => string | null;
-const posInt: Check = (v) => (Number.isSafeInteger(v) && (v as number) >= 1 ? null : 'must be a positive integer');
-const nonNegInt: Check = (v) => (Number.isSafeInteger(v) && (v as number) >= 0 ? null : 'must be an integer >= 0');
-const nonNeg: Check = (v) =>
-  typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : 'must be a finite number >= 0';
-const pos: Check = (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : 'must be a finite number > 0');
-const unit: Check = (v) => (typeof v === 'number' && v >= 0 && v < 1 ? null : 'must be in [0, 1)');
-const str: Check = (v) => (typeof v === 'string' ? null : 'must be a string');
-const strList: Check = (v) =>
-  Array.isArray(v) && v.every((x) => typeof x === 'string') ? null : 'must be a list of strings';
-const orNull =
-  (c: Check): Check =>
-  (v) =>
-    v === null ? null : c(v);
-const oneOf =
-  (...opts: unknown[]): Check =>
-  (v) =>
-    opts.includes(v) ? null : `must be one of ${opts.map((o) => JSON.stringify(o)).join(', ')}`;
+type Rule = ConfigValueKind | ConfigValueRule;
 
-const SCHEMA: Record<string, Check | Record<string, Check>> = {
-  stage: oneOf('ae', 'calm', 'ar'),
-  outDir: str,
-  seed: (v) => (Number.isSafeInteger(v) ? null : 'must be an integer'),
-  backend: orNull(oneOf('wasm', 'cpu', 'webgpu', 'tensorflow')),
-  tokenizer: str,
-  autoencoder: orNull(str),
-  model: (v) =>
-    typeof v === 'object' && v !== null && !Array.isArray(v) ? null : 'must be an object of model hyper-parameters',
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const STAGE = configOneOf('ae', 'calm', 'ar');
+
+/** The rules of the top-level values. */
+const TOP: Readonly<Record<string, Rule>> = {
+  stage: STAGE,
+  outDir: 'string',
+  seed: 'int',
+  backend: configOrNull(configOneOf('wasm', 'cpu', 'webgpu', 'tensorflow')),
+  tokenizer: 'string',
+  autoencoder: configOrNull('string'),
+  model: configRule('an object of model hyper-parameters', isObject),
+};
+
+/** The rules of each section's values. */
+const SECTIONS: Readonly<Record<string, Readonly<Record<string, Rule>>>> = {
   data: {
-    corpus: oneOf('sotu', 'jsonl'),
-    files: strList,
-    maxChars: orNull(posInt),
-    blockSize: posInt,
-    shuffleBuffer: nonNegInt,
-    groupSize: posInt,
+    corpus: configOneOf('sotu', 'jsonl'),
+    files: 'stringList',
+    maxChars: configOrNull('posInt'),
+    blockSize: 'posInt',
+    shuffleBuffer: 'nonNegInt',
+    groupSize: 'posInt',
   },
   train: {
-    steps: nonNegInt,
-    batchSize: posInt,
-    gradAccum: posInt,
-    workers: orNull(posInt),
-    lr: nonNeg,
-    beta1: unit,
-    beta2: unit,
-    eps: nonNeg,
-    weightDecay: nonNeg,
-    warmupSteps: nonNegInt,
-    schedule: oneOf('constant', 'constant_with_warmup', 'cosine'),
-    minLr: nonNeg,
-    maxGradNorm: orNull(pos),
-    maxMinutes: orNull(pos),
+    steps: 'nonNegInt',
+    batchSize: 'posInt',
+    gradAccum: 'posInt',
+    workers: configOrNull('posInt'),
+    lr: 'nonNeg',
+    beta1: 'prob',
+    beta2: 'prob',
+    eps: 'nonNeg',
+    weightDecay: 'nonNeg',
+    warmupSteps: 'nonNegInt',
+    schedule: configOneOf('constant', 'constant_with_warmup', 'cosine'),
+    minLr: 'nonNeg',
+    maxGradNorm: configOrNull('pos'),
+    maxMinutes: configOrNull('pos'),
   },
-  log: { every: posInt },
-  checkpoint: { every: nonNegInt, keep: posInt },
+  log: { every: 'posInt' },
+  checkpoint: { every: 'nonNegInt', keep: 'posInt' },
   eval: {
-    every: nonNegInt,
-    blocks: nonNegInt,
-    blockSize: posInt,
-    corpus: oneOf('sotu', 'jsonl', 'wikitext'),
-    files: strList,
+    every: 'nonNegInt',
+    blocks: 'nonNegInt',
+    blockSize: 'posInt',
+    corpus: configOneOf('sotu', 'jsonl', 'wikitext'),
+    files: 'stringList',
   },
 };
+
+/** Rules as a field table whose names are the dotted paths the messages use (`train.lr`). */
+const fieldsOf = (rules: Readonly<Record<string, Rule>>, section?: string): ConfigField[] =>
+  Object.entries(rules).map(([key, rule]) => [key, section === undefined ? key : `${section}.${key}`, rule]);
+
+const TOP_FIELDS = fieldsOf(TOP);
+const SECTION_FIELDS = Object.entries(SECTIONS).map(([section, rules]) => [section, fieldsOf(rules, section)] as const);
 
 /**
  * Merges a partial configuration (parsed JSON) over the stage's defaults and validates the whole
@@ -257,7 +265,7 @@ export function resolveRunConfig(
 ): RunConfig {
   const source = options.source ?? 'run config';
   const problems: string[] = [];
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+  if (!isObject(input)) {
     fail('INVALID_CONFIG', `${source} must be a JSON object, got ${Array.isArray(input) ? 'an array' : typeof input}.`);
   }
   const obj = input as Record<string, unknown>;
@@ -267,46 +275,33 @@ export function resolveRunConfig(
       `stage is ${JSON.stringify(obj.stage)} but the command trains "${options.stage}"; remove "stage" or use the matching command`,
     );
   }
-  if (!['ae', 'calm', 'ar'].includes(stage as string)) {
-    fail('INVALID_CONFIG', `${source}: stage must be "ae", "calm" or "ar", got ${JSON.stringify(stage)}.`);
-  }
+  // The stage picks the defaults, so a bad one stops here.
+  const badStage = checkConfigValue('stage', STAGE, stage);
+  if (badStage !== null) fail('INVALID_CONFIG', `${source}: ${badStage}.`);
   const base = defaultRunConfig(stage as RunConfig['stage']) as unknown as Record<string, unknown>;
   const merged: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(obj)) {
-    const rule = SCHEMA[key];
-    if (rule === undefined) {
-      problems.push(`unknown key "${key}" (known: ${Object.keys(SCHEMA).join(', ')})`);
-      continue;
-    }
-    if (typeof rule === 'function' || key === 'model')
-      merged[key] =
-        key === 'model' && typeof value === 'object' && value !== null
-          ? { ...(base.model as object), ...(value as object) }
-          : value;
-    else if (typeof value !== 'object' || value === null || Array.isArray(value))
-      problems.push(`${key} must be an object with keys ${Object.keys(rule).join(', ')}`);
+    const rules = Object.hasOwn(SECTIONS, key) ? SECTIONS[key] : undefined;
+    if (Object.hasOwn(TOP, key))
+      merged[key] = key === 'model' && isObject(value) ? { ...(base.model as object), ...value } : value;
+    else if (rules === undefined)
+      problems.push(`unknown key "${key}" (known: ${[...Object.keys(TOP), ...Object.keys(SECTIONS)].join(', ')})`);
+    else if (!isObject(value)) problems.push(`${key} must be an object with keys ${Object.keys(rules).join(', ')}`);
     else {
       const section = { ...(base[key] as Record<string, unknown>) };
       for (const [k, v] of Object.entries(value)) {
-        if (!(k in rule)) problems.push(`unknown key "${key}.${k}" (known: ${Object.keys(rule).join(', ')})`);
+        if (!Object.hasOwn(rules, k))
+          problems.push(`unknown key "${key}.${k}" (known: ${Object.keys(rules).join(', ')})`);
         else section[k] = v;
       }
       merged[key] = section;
     }
   }
   merged.stage = stage;
-  for (const [key, rule] of Object.entries(SCHEMA)) {
-    if (typeof rule === 'function') {
-      const p = rule(merged[key]);
-      if (p) problems.push(`${key} ${p}, got ${JSON.stringify(merged[key])}`);
-    } else {
-      const section = merged[key] as Record<string, unknown>;
-      if (typeof section !== 'object' || section === null) continue;
-      for (const [k, check] of Object.entries(rule)) {
-        const p = check(section[k]);
-        if (p) problems.push(`${key}.${k} ${p}, got ${JSON.stringify(section[k])}`);
-      }
-    }
+  problems.push(...collectConfigProblems(merged, TOP_FIELDS));
+  for (const [key, fields] of SECTION_FIELDS) {
+    const section = merged[key];
+    if (isObject(section)) problems.push(...collectConfigProblems(section, fields, { jsonNames: true }));
   }
   const c = merged as unknown as RunConfig;
   if (c.outDir === '') problems.push('outDir is required (the run folder)');
@@ -335,6 +330,7 @@ export function resolveRunConfig(
     problems.push(`eval.blockSize ${c.eval.blockSize} must be a multiple of the chunk size K = ${k}`);
   if (
     Number.isInteger(c.train?.workers) &&
+    c.train.workers! >= 1 &&
     Number.isInteger(c.train?.batchSize) &&
     c.train.batchSize % c.train.workers! !== 0
   )

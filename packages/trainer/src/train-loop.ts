@@ -7,11 +7,11 @@ import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { createRng, type Rng } from '@calm/core';
+import { readJsonl } from '@calm/core/node';
 import type { BlockCursor, BlockStream } from '@calm/data-pile';
 import { AdamW, type AdamWOptions, type LrSchedule, type ParamRecord } from '@calm/nn';
 import { restoreCheckpoint, writeCheckpoint, writeFinalModel } from './checkpoints.js';
 import { startStepEngine, type MicroBatch } from './data-parallel.js';
-import { fail } from './internal/errors.js';
 import { resolveLoopOptions } from './loop-options.js';
 
 export { latestCheckpoint } from './checkpoints.js';
@@ -436,21 +436,5 @@ export async function runTraining(task: TrainTask, options: TrainLoopOptions): P
  * @category Training
  */
 export async function readMetrics(outDir: string): Promise<MetricRecord[]> {
-  const file = outDir.endsWith('.jsonl') ? outDir : join(outDir, 'metrics.jsonl');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    return fail('IO_ERROR', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
-  }
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l, i) => {
-      try {
-        return JSON.parse(l) as MetricRecord;
-      } catch (e) {
-        return fail('FORMAT_ERROR', `${file}:${i + 1} is not JSON: ${(e as Error).message}`, { cause: e });
-      }
-    });
+  return (await readJsonl(outDir.endsWith('.jsonl') ? outDir : join(outDir, 'metrics.jsonl'))) as MetricRecord[];
 }

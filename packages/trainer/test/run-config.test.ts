@@ -61,6 +61,33 @@ describe('resolveRunConfig', () => {
     expect(problems.length).toBeGreaterThanOrEqual(11);
   });
 
+  it('names the field, what it expects and the value it got', () => {
+    const problems = problemsOf(() =>
+      resolveRunConfig(
+        {
+          outDir: 'r',
+          tokenizer: 't',
+          seed: 1.5,
+          backend: 'gpu',
+          data: { files: ['a', 3], maxChars: 0 },
+          train: { workers: 0, maxGradNorm: 0 },
+          eval: { corpus: 'pile' },
+        },
+        { stage: 'ar' },
+      ),
+    );
+    expect(problems).toEqual([
+      'seed must be an integer, got 1.5',
+      'backend must be one of "wasm", "cpu", "webgpu", "tensorflow" or null, got "gpu"',
+      'data.files must be a list of strings, got ["a",3]',
+      'data.maxChars must be a positive integer or null, got 0',
+      'train.workers must be a positive integer or null, got 0',
+      'train.maxGradNorm must be a finite number > 0 or null, got 0',
+      'eval.corpus must be one of "sotu", "jsonl", "wikitext", got "pile"',
+    ]);
+    expect(() => resolveRunConfig({ stage: 'lm' })).toThrow(/stage must be one of "ae", "calm", "ar", got "lm"/);
+  });
+
   it('takes the CALM head kind and its settings in model (energy by default)', () => {
     const base = { outDir: 'r', tokenizer: 't.json', autoencoder: 'ae' };
     expect(resolveRunConfig(base, { stage: 'calm' }).model.head).toBe('energy');

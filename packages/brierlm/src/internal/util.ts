@@ -78,18 +78,7 @@ export async function forEachBatch<T>(
 
 /** Checks that a sampler returned an Int32Array of the expected length; names the method and shape when not. */
 export function checkIdsOutput(out: unknown, expected: number, what: string, shape: string): asserts out is Int32Array {
-  if (!(out instanceof Int32Array)) {
-    fail(
-      'SHAPE_MISMATCH',
-      `${what} returned ${describe(out)}; it must return an Int32Array of shape ${shape} (flattened row-major).`,
-    );
-  }
-  if (out.length !== expected) {
-    fail(
-      'SHAPE_MISMATCH',
-      `${what} returned ${out.length} values; expected ${expected} = ${shape} (flattened row-major).`,
-    );
-  }
+  checkOutput(out, out instanceof Int32Array, 'an Int32Array', expected, what, shape);
 }
 
 /** Checks that a model returned a Float32Array/Float64Array of the expected length. */
@@ -99,18 +88,19 @@ export function checkProbsOutput(
   what: string,
   shape: string,
 ): asserts out is Float32Array | Float64Array {
-  if (!(out instanceof Float32Array || out instanceof Float64Array)) {
+  checkOutput(out, out instanceof Float32Array || out instanceof Float64Array, 'a Float32Array', expected, what, shape);
+}
+
+/** Throws SHAPE_MISMATCH unless `out` is of the right kind (`isKind`) and holds `expected` values. */
+function checkOutput(out: unknown, isKind: boolean, kind: string, expected: number, what: string, shape: string): void {
+  if (!isKind)
     fail(
       'SHAPE_MISMATCH',
-      `${what} returned ${describe(out)}; it must return a Float32Array of shape ${shape} (flattened row-major).`,
+      `${what} returned ${describe(out)}; it must return ${kind} of shape ${shape} (flattened row-major).`,
     );
-  }
-  if (out.length !== expected) {
-    fail(
-      'SHAPE_MISMATCH',
-      `${what} returned ${out.length} values; expected ${expected} = ${shape} (flattened row-major).`,
-    );
-  }
+  const length = (out as ArrayLike<unknown>).length;
+  if (length !== expected)
+    fail('SHAPE_MISMATCH', `${what} returned ${length} values; expected ${expected} = ${shape} (flattened row-major).`);
 }
 
 function describe(x: unknown): string {

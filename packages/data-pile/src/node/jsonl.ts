@@ -5,6 +5,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { jsonlLineText } from '@calm/core';
 import { fail, checkInt } from '../internal/errors.js';
 import {
   SOURCE_START,
@@ -182,7 +183,7 @@ async function* readLines(
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Parses one JSON line into its text, or describes why it cannot be used. */
+/** Parses one JSON line into its text (`@calm/core`'s `jsonlLineText`), or describes why it cannot be used. */
 function parseLine(bytes: Uint8Array, textField: string): string | { reason: LineIssueReason; message: string } {
   if (bytes.length === 0) return { reason: 'empty-line', message: 'empty line (json.loads would fail on it)' };
   let s: string;
@@ -191,19 +192,7 @@ function parseLine(bytes: Uint8Array, textField: string): string | { reason: Lin
   } catch {
     return { reason: 'invalid-utf8', message: 'invalid UTF-8' };
   }
-  let v: unknown;
-  try {
-    v = JSON.parse(s);
-  } catch (e) {
-    return { reason: 'invalid-json', message: `invalid JSON (${(e as Error).message})` };
-  }
-  if (v === null || typeof v !== 'object' || Array.isArray(v))
-    return { reason: 'not-an-object', message: 'the line is JSON but not an object' };
-  if (!(textField in v)) return { reason: 'missing-text', message: `no "${textField}" field` };
-  const t = (v as Record<string, unknown>)[textField];
-  if (typeof t !== 'string')
-    return { reason: 'text-not-string', message: `"${textField}" is ${t === null ? 'null' : typeof t}, not a string` };
-  return t;
+  return jsonlLineText(s, textField);
 }
 
 /**

@@ -5,8 +5,9 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
+import { pathExists, readJsonFile } from '@calm/core/node';
 import { fail } from '../internal/errors.js';
-import { fnv1a } from '../internal/hash.js';
+import { hfTokenizer } from '../internal/hf-tokenizer.js';
 import { checkIds } from '../internal/ids.js';
 import { base64ToBytes } from '../internal/base64.js';
 import { byteLevelAlphabet, byteLevelBpeTokenizerJson } from '../internal/byte-level-bpe.js';
@@ -51,29 +52,17 @@ async function readText(path: string, what: string): Promise<string> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Reads special token names from a HF `tokenizer_config.json` (`added_tokens_decoder`), in id
  * order; `null` when the file is absent or has none.
  */
 async function specialNamesFromConfig(dir: string): Promise<string[] | null> {
   const path = join(dir, 'tokenizer_config.json');
-  if (!(await exists(path))) return null;
-  let cfg: { added_tokens_decoder?: Record<string, { content?: unknown }> };
-  try {
-    cfg = JSON.parse(await readText(path, 'tokenizer config')) as typeof cfg;
-  } catch (e) {
-    return fail('FORMAT_ERROR', `${path} is not valid JSON (${(e as Error).message}).`, { cause: e });
-  }
-  const dec = cfg.added_tokens_decoder;
+  if (!(await pathExists(path))) return null;
+  const cfg = (await readJsonFile(path, 'fix or delete the tokenizer config')) as {
+    added_tokens_decoder?: Record<string, { content?: unknown }>;
+  } | null;
+  const dec = cfg?.added_tokens_decoder;
   if (!dec || typeof dec !== 'object') return null;
   const ids = Object.keys(dec)
     .map(Number)
@@ -157,19 +146,17 @@ export async function hfTokenizerFromJson(json: string, options: HfTokenizerOpti
   const name = options.name ?? 'hf-tokenizer';
   const toIds = (e: { getIds(): number[] }) => Int32Array.from(e.getIds());
   const tok = t;
-  return {
-    name,
-    vocabSize,
-    fingerprint: `hf:${fnv1a(json)}:${vocabSize}:${bos},${eos},${pad}`,
-    bos,
-    eos,
-    pad,
-    encode: async (text) => toIds(await tok.encode(text, null, { addSpecialTokens: false })),
-    encodeBatch: async (texts) =>
-      texts.length === 0 ? [] : (await tok.encodeBatch([...texts], { addSpecialTokens: false })).map(toIds),
-    decode: async (ids) => tok.decode(checkIds(ids, vocabSize, name), false),
-    workerSpec: () => ({ kind: 'hf', json, addedSpecialTokens: added }),
-  };
+  return hfTokenizer(
+    json,
+    added,
+    { name, vocabSize, bos, eos, pad },
+    {
+      encode: async (text) => toIds(await tok.encode(text, null, { addSpecialTokens: false })),
+      encodeBatch: async (texts) =>
+        texts.length === 0 ? [] : (await tok.encodeBatch([...texts], { addSpecialTokens: false })).map(toIds),
+      decode: async (ids) => tok.decode(checkIds(ids, vocabSize, name), false),
+    },
+  );
 }
 
 /**
@@ -209,8 +196,8 @@ export async function loadTokenizer(path: string): Promise<Tokenizer> {
     fail('IO_ERROR', `cannot find tokenizer ${path}: ${(e as Error).message}`, { cause: e });
   }
   if (isDir) {
-    if (await exists(join(path, 'tokenizer.json'))) return loadHfTokenizer(join(path, 'tokenizer.json'));
-    if (await exists(join(path, 'tokenizer.model'))) return loadTiktokenTokenizer(join(path, 'tokenizer.model'));
+    if (await pathExists(join(path, 'tokenizer.json'))) return loadHfTokenizer(join(path, 'tokenizer.json'));
+    if (await pathExists(join(path, 'tokenizer.model'))) return loadTiktokenTokenizer(join(path, 'tokenizer.model'));
     fail('IO_ERROR', `${path} holds neither tokenizer.json nor tokenizer.model.`);
   }
   return path.endsWith('.json') ? loadHfTokenizer(path) : loadTiktokenTokenizer(path);

@@ -2,10 +2,11 @@
 // `tokenizers`, for CPU-sized experiments, saved as a standard `tokenizer.json`.
 
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readJsonFile } from '@calm/core/node';
 import { fail, checkInt } from '../internal/errors.js';
 import type { Tokenizer } from '../tokenizer.js';
 import { byteLevelAlphabet, byteLevelBpeTokenizerJson } from '../internal/byte-level-bpe.js';
@@ -122,7 +123,10 @@ export async function trainBpeTokenizer(options: TrainBpeOptions): Promise<Train
     } catch (e) {
       fail('IO_ERROR', `BPE training failed: ${(e as Error).message}`, { cause: e });
     }
-    trained = JSON.parse(await readFile(out, 'utf8')) as typeof trained;
+    trained = (await readJsonFile(
+      out,
+      'the tokenizers library wrote no usable result; check its version',
+    )) as typeof trained;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -3,7 +3,9 @@
 
 import { packEvalBlocks, EVAL_BLOCK_SIZE, type EvalBlocks } from '../eval.js';
 import type { BatchEncoder, Tokenizer } from '../tokenizer.js';
-import { jsonlSource } from './jsonl.js';
+import { parseJsonlTexts } from '@calm/core';
+import { readJsonlTexts as readJsonlFile } from '@calm/core/node';
+import { readZstdFile } from './zstd.js';
 
 /**
  * Options of {@link loadWikiTextEval}.
@@ -20,18 +22,20 @@ export interface WikiTextEvalOptions {
 }
 
 /**
- * Reads the texts of a JSON-lines file (`{"text": ...}` per line) without splitting them.
+ * Reads the text field of every line of a JSON-lines file, never splitting a document: `@calm/core/node`'s
+ * `readJsonlTexts` (strict UTF-8, blank lines skipped), which also takes `.jsonl.zst` files here
+ * (decompressed in memory, every frame verified).
  * @param path - A `.jsonl`, `.json` (JSON lines) or `.jsonl.zst` file.
+ * @param field - The field holding each document's text. @defaultValue `'text'`
  * @returns The texts, in file order.
- * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR` (with file and line) for a bad line.
+ * @throws `CalmError` `IO_ERROR`, `FORMAT_ERROR` (naming file and line) for a bad line or a corrupt `.zst`.
  * @example
  * {@includeCode ../../test/examples.test.ts#wikitext-eval}
  * @category Evaluation
  */
-export async function readJsonlTexts(path: string): Promise<string[]> {
-  const texts: string[] = [];
-  for await (const doc of jsonlSource(path, { splitLongDocuments: false }).documents()) texts.push(doc.text);
-  return texts;
+export async function readJsonlTexts(path: string, field = 'text'): Promise<string[]> {
+  if (!path.endsWith('.zst')) return readJsonlFile(path, field);
+  return parseJsonlTexts(await readZstdFile(path), path, field);
 }
 
 /**

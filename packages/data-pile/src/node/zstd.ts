@@ -2,6 +2,7 @@
 // small frame walker beside it finds frame boundaries so that each frame's content checksum
 // (XXH64) and declared size are verified, and a truncated file is reported as such.
 
+import { readFile } from 'node:fs/promises';
 import { Decompress } from 'fzstd';
 import { fail } from '../internal/errors.js';
 import { Xxh64 } from '../internal/xxh64.js';
@@ -258,4 +259,22 @@ export class ZstdStreamDecoder {
       },
     );
   }
+}
+
+/**
+ * Reads a whole `.zst` file and decompresses it in memory, every frame verified.
+ * @throws `CalmError` `IO_ERROR` when the file cannot be read, `FORMAT_ERROR` when it is corrupt or truncated.
+ */
+export async function readZstdFile(path: string): Promise<Uint8Array> {
+  let compressed: Uint8Array;
+  try {
+    compressed = await readFile(path);
+  } catch (e) {
+    return fail('IO_ERROR', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  const parts: Uint8Array[] = [];
+  const decoder = new ZstdStreamDecoder(path, (c) => parts.push(c));
+  decoder.push(compressed);
+  decoder.end();
+  return Buffer.concat(parts);
 }

@@ -59,17 +59,18 @@ function posteriorSamples(
   logSigma: Float32Array,
   rows: Int32Array,
   n: number,
-  l: number,
+  latent: number,
   rng: Rng,
 ): tf.Tensor3D {
   const p = rows.length / n;
-  const eps = rng.fillNormal(new Float32Array(p * n * l));
-  const out = new Float32Array(p * n * l);
+  const eps = rng.fillNormal(new Float32Array(p * n * latent));
+  const out = new Float32Array(p * n * latent);
   for (let r = 0; r < p * n; r++) {
     const j = rows[r]!;
-    for (let d = 0; d < l; d++) out[r * l + d] = mu[j * l + d]! + Math.exp(logSigma[j * l + d]!) * eps[r * l + d]!;
+    for (let d = 0; d < latent; d++)
+      out[r * latent + d] = mu[j * latent + d]! + Math.exp(logSigma[j * latent + d]!) * eps[r * latent + d]!;
   }
-  return tf.tensor3d(out, [p, n, l]);
+  return tf.tensor3d(out, [p, n, latent]);
 }
 
 /**
@@ -98,7 +99,7 @@ export async function calmEnergyBounds(
   options: EnergyBoundsOptions = {},
 ): Promise<EnergyBounds> {
   const k = model.chunkSize;
-  const l = model.config.latentSize;
+  const latent = model.config.latentSize; // L
   const n = model.config.numSamples;
   const batchSize = options.batchSize ?? 8;
   if (blocks.length === 0) fail('INVALID_ARGUMENT', 'calmEnergyBounds: pass at least one held-out block.');
@@ -111,8 +112,8 @@ export async function calmEnergyBounds(
   const rng = createRng(`${options.seed ?? 0}/energy-bounds`);
   const s1 = t / k - 1; // S − 1 target positions per block
   const total = blocks.length * s1;
-  const mu = new Float32Array(total * l);
-  const logSigma = new Float32Array(total * l);
+  const mu = new Float32Array(total * latent);
+  const logSigma = new Float32Array(total * latent);
   let modelSum = 0;
   let oracleSum = 0;
   for (let b0 = 0; b0 < blocks.length; b0 += batchSize) {
@@ -125,16 +126,16 @@ export async function calmEnergyBounds(
       const post = model.encodeTargets(targets); // [G, S−1, L]
       return {
         hidden: tf.reshape(model.hidden(inputs), [p, model.config.hiddenSize]) as tf.Tensor2D, // [P, H]
-        mean: tf.reshape(post.mean, [p, l]) as tf.Tensor2D, // [P, L]
-        logStd: tf.reshape(post.logStd, [p, l]) as tf.Tensor2D, // [P, L]
+        mean: tf.reshape(post.mean, [p, latent]) as tf.Tensor2D, // [P, L]
+        logStd: tf.reshape(post.logStd, [p, latent]) as tf.Tensor2D, // [P, L]
       };
     });
     ids.dispose();
-    mu.set(mean.dataSync(), b0 * s1 * l);
-    logSigma.set(logStd.dataSync(), b0 * s1 * l);
+    mu.set(mean.dataSync(), b0 * s1 * latent);
+    logSigma.set(logStd.dataSync(), b0 * s1 * latent);
     const own = Int32Array.from({ length: p * n }, (_, r) => b0 * s1 + Math.floor(r / n)); // each position itself
     const samples = model.head.sample(hidden, n, { rng }); // [P, N, L]
-    const oracle = posteriorSamples(mu, logSigma, own, n, l, rng); // [P, N, L]
+    const oracle = posteriorSamples(mu, logSigma, own, n, latent, rng); // [P, N, L]
     modelSum += p * energyOf(model, samples, mean, logStd, rng);
     oracleSum += p * energyOf(model, oracle, mean, logStd, rng);
     tf.dispose([hidden, samples, oracle]);
@@ -152,9 +153,9 @@ export async function calmEnergyBounds(
       if (total > 1 && j >= self) j += 1; // never the position itself
       others[r] = j;
     }
-    const samples = posteriorSamples(mu, logSigma, others, n, l, rng);
-    const mean = tf.tensor2d(mu.subarray(start * l, (start + p) * l), [p, l]);
-    const logStd = tf.tensor2d(logSigma.subarray(start * l, (start + p) * l), [p, l]);
+    const samples = posteriorSamples(mu, logSigma, others, n, latent, rng);
+    const mean = tf.tensor2d(mu.subarray(start * latent, (start + p) * latent), [p, latent]);
+    const logStd = tf.tensor2d(logSigma.subarray(start * latent, (start + p) * latent), [p, latent]);
     unconditionalSum += p * energyOf(model, samples, mean, logStd, rng);
     tf.dispose([samples, mean, logStd]);
   }

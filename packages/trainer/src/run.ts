@@ -8,6 +8,7 @@ import {
   autoencoderConfig,
   createAutoencoderParams,
   evaluateReconstruction,
+  evaluateRobustness,
   type AutoencoderConfig,
 } from '@calm/autoencoder';
 import { loadAutoencoder } from '@calm/autoencoder/node';
@@ -167,12 +168,16 @@ export async function trainFromConfig(config: RunConfig, options: TrainFromConfi
     const stream = Int32Array.from(evalBlocks.flatMap((b) => Array.from(b)));
     if (stream.length >= k) {
       const usable = stream.subarray(0, stream.length - (stream.length % k));
+      // Reconstruction with a sampled latent, and its robustness to latent noise (μ + s·σ⊙ε).
       evaluate = async ({ step }) => {
         const r = await evaluateReconstruction(params, aeCfg, usable, {
           latent: 'sample',
           rng: createRng(`${config.seed}/eval/${step}`),
         });
-        return { accuracy: r.tokenAccuracy, chunkAccuracy: r.chunkAccuracy };
+        const robustness = await evaluateRobustness(params, aeCfg, usable, {
+          rng: createRng(`${config.seed}/robust/${step}`),
+        });
+        return { accuracy: r.tokenAccuracy, chunkAccuracy: r.chunkAccuracy, robustness };
       };
     }
     info(`autoencoder: ${Object.values(params).reduce((a, v) => a + v.size, 0)} parameters`);

@@ -24,7 +24,7 @@
 // `pnpm exec tsx --conditions=@calm/source examples/notebooks/05-two-stage-training.ts`. The small
 // mode is short: enough to run every piece for real, far too little for CALM to learn much (see
 // the end). `CALM_FULL=1` (or `FULL = true` below) trains ten times longer on ten times more text,
-// in blocks of 256; `calm quickstart` runs the recipe with settings tuned for a 10-minute CPU
+// in blocks of 256; `calm quickstart` runs the recipe with settings tuned for a 13-minute CPU
 // budget, with an AR baseline (docs/guides/cli.md says what to expect).
 
 // %%

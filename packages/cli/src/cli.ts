@@ -112,7 +112,7 @@ async function main(argv: string[]): Promise<void> {
       'Train a BPE tokenizer, an autoencoder, CALM and an AR baseline on the embedded SOTU corpus; report BrierLM, a sample and plots.',
     )
     .option('--out <dir>', 'output folder', 'calm-quickstart')
-    .option('--budget-minutes <n>', 'wall-clock budget in minutes', '10')
+    .option('--budget-minutes <n>', 'wall-clock budget in minutes', '13')
     .option('--seed <n>', 'seed of every random draw', '1')
     .option('--ngram-order <n>', 'order of the n-gram reference of the paper-estimator table', '2')
     .option('--workers <n>', 'data-parallel worker threads per stage (default: the available cores)')

@@ -7,7 +7,7 @@
  *
  * Quick start:
  * ```sh
- * npx calm quickstart --out calm-quickstart   # offline, a 10-minute budget by default (--budget-minutes)
+ * npx calm quickstart --out calm-quickstart   # offline, a 13-minute budget by default (--budget-minutes)
  * npx calm plot calm-quickstart/calm --out plots   # training-curves and brierlm-vs-flops, SVG and PNG
  * ```
  *

@@ -45,7 +45,14 @@ import {
   generateCalm,
   type EnergyBounds,
 } from '@calm/model';
-import { arTrainTask, autoencoderTrainTask, calmTrainTask, readMetrics, type TrainResult } from '@calm/trainer';
+import {
+  arTrainTask,
+  autoencoderTrainTask,
+  calmTrainTask,
+  readMetrics,
+  type MetricRecord,
+  type TrainResult,
+} from '@calm/trainer';
 import { fail } from './internal/errors.js';
 import { cachedEncoder, trainStage, type StageContext, type StageSpec } from './internal/quickstart-stage.js';
 import { brierVsFlopsSpec, trainingCurvesSpec, writePlot } from './plots.js';
@@ -71,7 +78,7 @@ export const QUICKSTART_SETTINGS = {
   /** Tokens per training and evaluation block. */
   blockSize: 256,
   /** Shares of the time budget each stage trains for (evaluations not counted); the rest is data, evaluation and the report. */
-  shares: { autoencoder: 0.1, calm: 0.5, ar: 0.15 },
+  shares: { autoencoder: 0.06, calm: 0.58, ar: 0.2 },
   /** AdamW and the schedule of every stage: linear warm-up, then a cosine over the stage's time down to `lrFloor`·lr. */
   optimizer: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, maxGradNorm: 1.0, warmupSteps: 20, lrFloor: 0.1 },
   autoencoder: {
@@ -101,7 +108,7 @@ export const QUICKSTART_SETTINGS = {
   ar: { model: BACKBONE, lr: 3e-3, batchSize: 16 },
   evaluation: {
     /** Held-out blocks of the final evaluation (a fixed random subset spread over the addresses). */
-    blocks: 80,
+    blocks: 160,
     /** Held-out blocks of the evaluations during training (curves). */
     curveBlocks: 8,
     /** Held-out blocks of the paper-estimator table (the first of the evaluation blocks; the AR explicit estimator is slow). */
@@ -130,13 +137,13 @@ export type QuickstartSettings = typeof QUICKSTART_SETTINGS;
 export interface QuickstartOptions {
   /** Output folder (created; a previous quickstart's output there is replaced). */
   outDir: string;
-  /** Wall-clock budget for the whole run, in minutes (training phases scale with it). @defaultValue 10 */
+  /** Wall-clock budget for the whole run, in minutes (training phases scale with it). @defaultValue 13 */
   budgetMinutes?: number;
   /** Seed of every random draw. @defaultValue 1 */
   seed?: number;
   /** Order of the n-gram reference in the paper-estimator table. @defaultValue 2 */
   ngramOrder?: number;
-  /** Held-out blocks of 256 tokens in the final evaluation. @defaultValue 80 */
+  /** Held-out blocks of 256 tokens in the final evaluation. @defaultValue 160 */
   evalBlocks?: number;
   /** Data-parallel worker threads of every stage. @defaultValue the available cores */
   workers?: number;
@@ -304,6 +311,15 @@ const stageOf = (params: number, run: TrainResult): QuickstartStage => ({
   tokensPerSecond: run.stepTokens / (run.stepMs / 1000),
 });
 
+/** An evaluation record at the end of a run holding a final score (for the FLOPs plot). */
+const finalPoint = (run: TrainResult, r: BrierLMResult): MetricRecord => ({
+  type: 'eval',
+  step: run.steps,
+  tokens: run.tokens,
+  flops: run.flops,
+  metrics: { brier: [...r.brier] },
+});
+
 /** Brier-1 of `a` minus `b` at the same positions, and the standard error of that paired difference. */
 function pairedBrier1(a: BrierLMResult, b: BrierLMResult): { difference: number; stderr: number } {
   const pa = a.positions ?? [];
@@ -350,7 +366,7 @@ const OPTION_FIELDS: ReadonlyArray<ConfigField> = [
  */
 export async function runQuickstart(options: QuickstartOptions): Promise<QuickstartResult> {
   const S = QUICKSTART_SETTINGS;
-  const budgetMinutes = options.budgetMinutes ?? 10;
+  const budgetMinutes = options.budgetMinutes ?? 13;
   const seed = options.seed ?? 1;
   const ngramOrder = options.ngramOrder ?? S.evaluation.ngramOrder;
   const workers = options.workers ?? availableParallelism();
@@ -431,7 +447,7 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
     );
     emit({ type: 'phaseEnd', phase: spec.phase });
     log(
-      `${spec.phase}: ${result.steps} steps, ${(result.tokens / (result.elapsedMs / 1000)).toFixed(0)} tokens/s on ${result.workers} worker(s)`,
+      `${spec.phase}: ${result.steps} steps, ${(result.stepTokens / (result.stepMs / 1000)).toFixed(0)} tokens/s on ${result.workers} worker(s)`,
     );
     return result;
   };
@@ -535,11 +551,12 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
   const reference =
     ngramOrder === 2 ? bigram : NGramModel.fit(ngramTexts, { order: ngramOrder, vocabSize: tokenizer.vocabSize });
   // The paper's estimators: CALM two samples per chunk position, AR and n-gram exact probabilities.
-  const calmPaper = await evaluateCalm(calm, evalBlocks, { seed: `${seed}/final` });
+  const paperBlocks = evalBlocks.slice(0, Math.min(S.evaluation.paperBlocks, evalBlocks.length));
+  const calmPaper = await evaluateCalm(calm, paperBlocks, { seed: `${seed}/final` });
   step();
-  const arPaper = await evaluateAr(ar, evalBlocks, { seed: `${seed}/final` });
+  const arPaper = await evaluateAr(ar, paperBlocks, { seed: `${seed}/final` });
   step();
-  const ngramPaper = await evaluateBrierLM({ kind: 'explicit', model: reference }, evalBlocks, {
+  const ngramPaper = await evaluateBrierLM({ kind: 'explicit', model: reference }, paperBlocks, {
     seed: `${seed}/final/ngram`,
   });
   step();
@@ -601,7 +618,11 @@ export async function runQuickstart(options: QuickstartOptions): Promise<Quickst
   await writePlot(
     join(outDir, 'plots', 'brier1-vs-flops'),
     brierVsFlopsSpec(
-      { CALM: calmRecs!, 'AR baseline': arRecs! },
+      // The curve evaluations (few blocks) and, at the end of each run, the final like-for-like score.
+      {
+        CALM: [...calmRecs!, finalPoint(calmRun, lfl.calm)],
+        'AR baseline': [...arRecs!, finalPoint(arRun, lfl.ar)],
+      },
       { unigram: 100 * lfl.unigram.brier[0], bigram: 100 * lfl.bigram.brier[0] },
       { metric: 'brier1' },
     ),

@@ -71,10 +71,12 @@ async function main(init: WorkerInit, port: NonNullable<typeof parentPort>): Pro
       names.forEach((n, i) => mine.set(gradSum[n]!.dataSync(), offsets[i]!));
       tf.dispose(Object.values(gradSum));
       barrier(control, workers); // every slot written
-      for (let j = from; j < to; j++) {
-        let acc = 0;
-        for (let w = 0; w < workers; w++) acc += slots[w * total + j]!; // fixed order: bit-reproducible
-        sum[j] = acc;
+      // This worker's range of the sum, over the slots in the fixed order 0..W−1 (bit-reproducible).
+      const out = sum.subarray(from, to);
+      out.set(slots.subarray(from, to));
+      for (let w = 1; w < workers; w++) {
+        const part = slots.subarray(w * total + from, w * total + to);
+        for (let j = 0; j < part.length; j++) out[j]! += part[j]!;
       }
       barrier(control, workers); // the whole sum reduced
       const grads = tf.tidy(() =>

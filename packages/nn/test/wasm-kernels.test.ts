@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectNoLeak } from '@calm/testing/tfjs';
 import {
   initBackend,
@@ -10,6 +10,7 @@ import {
   WASM_KERNEL_OVERRIDES,
 } from '../src/index.js';
 import { expectSameResults, randomValues, runOn, seeded } from '../../testing/src/nn-helpers.js';
+import { forceGemmVariant, type GemmVariant, relaxedSimdSupported } from '../src/internal/simd/features.js';
 
 // Every override is compared with the cpu backend (tfjs's reference implementation) on the same
 // inputs, forward and backward, to 1e-5 relative to the output's scale.
@@ -59,8 +60,14 @@ describe('registration', () => {
   });
 });
 
-describe('BatchMatMul', () => {
-  const rng = seeded('matmul');
+// Both matrix-product variants where the engine has relaxed SIMD (Node 20 switches it on): multiply
+// then add, and fused multiply-add with its taller 6-row tiles.
+const GEMM_VARIANTS: GemmVariant[] = relaxedSimdSupported() ? ['plain', 'fma'] : ['plain'];
+
+describe.each(GEMM_VARIANTS)('BatchMatMul (%s gemm)', (variant) => {
+  beforeAll(() => forceGemmVariant(variant));
+  afterAll(() => forceGemmVariant(undefined));
+  const rng = seeded(`matmul ${variant}`);
   // tfjs's BatchMatMul gradient does not reduce over broadcast batch dimensions (on any backend),
   // so broadcasting cases (`bcast`) are checked forward only.
   const cases: Array<{ a: number[]; b: number[]; tA?: boolean; tB?: boolean; bcast?: boolean }> = [
@@ -82,7 +89,7 @@ describe('BatchMatMul', () => {
     { a: [2, 1, 5, 7], b: [1, 3, 7, 4], bcast: true }, // two broadcast batch dims
     { a: [2, 3, 7, 5], b: [2, 3, 4, 7], tA: true, tB: true },
     { a: [8, 32, 16], b: [8, 16, 32] }, // attention-shaped
-    // larger than one block of the SIMD product (MC 128 rows, KC 256 deep, NC 2048 wide), with edges
+    // larger than one block of the SIMD product (MC 128 rows plain, 120 fma; KC 256 deep; NC 2048 wide), with edges
     { a: [130, 300], b: [300, 9] },
     { a: [300, 130], b: [9, 300], tA: true, tB: true },
     { a: [3, 5], b: [5, 2050] },

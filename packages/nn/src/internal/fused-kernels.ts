@@ -5,6 +5,7 @@
 import type { KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
 import { fail, sizeOf } from './errors.js';
 import { pairwiseDistanceMeansBackward, pairwiseDistanceMeansForward } from './fused-math.js';
+import { type GemmVariant, gemmVariant } from './simd/features.js';
 import { GEMM_WORK_BYTES, type SimdExports, simdKernels } from './simd/kernels.js';
 import { f32View, heapMemory, heapOffset, i32View, type WasmBackendLike } from './wasm-backend.js';
 
@@ -32,21 +33,30 @@ interface Gemm {
   gemvT(m: number, n: number, k: number, a: number, lda: number, b: number, ldb: number, c: number, ldc: number): void;
   work: number;
 }
-const gemms = new WeakMap<object, Gemm>();
+const gemms = new WeakMap<object, { work: number; byVariant: Map<GemmVariant, Gemm> }>();
 
-/** The matrix products and this backend's gemm work memory (allocated once, kept for its lifetime). */
+/**
+ * The matrix products (of the gemm variant chosen now, see simd/features.ts) and this backend's
+ * gemm work memory (allocated once, kept for its lifetime, shared by the variants).
+ */
 export function gemmOf(be: WasmBackendLike): Gemm {
-  let g = gemms.get(be);
+  let entry = gemms.get(be);
+  if (entry === undefined) {
+    entry = { work: be.wasm._malloc(GEMM_WORK_BYTES) >>> 0, byVariant: new Map() };
+    gemms.set(be, entry);
+  }
+  const variant = gemmVariant();
+  let g = entry.byVariant.get(variant);
   if (g === undefined) {
-    const k = simdOf(be);
+    const k = simdKernels(heapMemory(be), variant);
     const raw = k.gemvT;
     g = {
       gemm: k.gemm,
       gemvT: (m, n, kk, a, lda, b, ldb, c, ldc) =>
         m <= 4 ? raw(m, n, kk, a, lda, b, ldb, c, ldc, 1) : raw(n, m, kk, b, ldb, a, lda, c, 1, ldc),
-      work: be.wasm._malloc(GEMM_WORK_BYTES) >>> 0,
+      work: entry.work,
     };
-    gemms.set(be, g);
+    entry.byVariant.set(variant, g);
   }
   return g;
 }

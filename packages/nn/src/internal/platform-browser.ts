@@ -21,4 +21,6 @@ export const platform: Platform = {
   },
   checkpointFiles: async () => noFiles(),
   fileSystem: async () => noFiles(),
+  // A browser's engine has relaxed SIMD or not; nothing to switch on from a page.
+  enableWasmRelaxedSimd() {},
 };

@@ -19,4 +19,11 @@ export interface Platform {
   checkpointFiles(): Promise<typeof import('@calm/core/node')>;
   /** `node:fs/promises`, for folder listings. */
   fileSystem(): Promise<typeof import('node:fs/promises')>;
+  /**
+   * Asks the engine to accept relaxed SIMD in WebAssembly modules compiled from now on, where it
+   * needs asking: Node 20 (V8 11.3) has it behind `--experimental-wasm-relaxed-simd`, which this
+   * sets process-wide (worker threads included); a browser has it or not (Chrome ≥ 114 without a
+   * flag), so there this does nothing. Never throws.
+   */
+  enableWasmRelaxedSimd(): void;
 }

@@ -134,6 +134,9 @@ export const at = (base: Code, index: Code): Code => i32add(base, i32shl(index, 
 export const f32load = (addr: Code, offset = 0): Code => [...addr, 0x2a, 2, ...uleb(offset)];
 export const f32store = (addr: Code, value: Code, offset = 0): Code => [...addr, ...value, 0x38, 2, ...uleb(offset)];
 export const i32load = (addr: Code, offset = 0): Code => [...addr, 0x28, 2, ...uleb(offset)];
+/** Loads 8 bytes as an i64 (a bit-exact copy of two float32s; 4-byte alignment hint). */
+export const i64load = (addr: Code, offset = 0): Code => [...addr, 0x29, 2, ...uleb(offset)];
+export const i64store = (addr: Code, value: Code, offset = 0): Code => [...addr, ...value, 0x37, 2, ...uleb(offset)];
 
 // ---------------------------------------------------------------------------------------------
 // SIMD (f32x4)
@@ -176,6 +179,13 @@ export const vmax = vbin(0xe9);
 export const vpmin = vbin(0xea);
 /** Pseudo-maximum `a < b ? b : a` (one maxps on x64). */
 export const vpmax = vbin(0xeb);
+/**
+ * `a·b + c` lane-wise, relaxed SIMD's `f32x4.relaxed_madd` (0xfd 0x105): one fused multiply-add
+ * (a single rounding) where the CPU has one, else a multiply and an add; the same inputs give the
+ * same result on the same machine. Only for modules compiled where {@link relaxedSimdOpcodes}
+ * validates.
+ */
+export const vmadd = (a: Code, b: Code, c: Code): Code => [...a, ...b, ...c, ...simd(0x105)];
 export const vsqrt = vun(0xe3);
 export const vneg = vun(0xe1);
 export const vnearest = vun(0x6a);

@@ -1,8 +1,10 @@
 // A general float32 matrix product for the kernel module, C (+)= op(A)·op(B), in the GotoBLAS/BLIS
 // structure: blocks of B (KC × NC) and A (MC × KC) are packed into panels of NR columns / MR rows
 // (zero padded at the edges; either operand may be given transposed, the packing reads it so), and
-// a 4×8 register-blocked micro-kernel (v128 accumulators, one f32 splat load per row and k)
-// computes each tile. Pointers are byte offsets in the shared heap; leading dimensions are in
+// an MR × NR register-blocked micro-kernel (v128 accumulators, one f32 splat load per row and k)
+// computes each tile. Two variants: multiply then add (fixed-width SIMD, every engine), and fused
+// multiply-add (relaxed SIMD's f32x4.relaxed_madd) with a taller tile, whose accumulators cover
+// the FMA latency. Pointers are byte offsets in the shared heap; leading dimensions are in
 // elements. Internal.
 import {
   at,
@@ -30,6 +32,8 @@ import {
   i32ltS,
   i32mul,
   i32sub,
+  i64load,
+  i64store,
   ifElse,
   ifThen,
   loop,
@@ -40,6 +44,7 @@ import {
   vconst,
   vload,
   vloadSplat,
+  vmadd,
   vmul,
   vshuffle32,
   vstore,
@@ -47,14 +52,29 @@ import {
 
 const cat = (...parts: Code[]): Code => parts.flat();
 
-/** Micro-tile rows and columns, and the cache blocks (MC × KC of A in L2, KC × NC of B in L3). */
-export const MR = 4;
-export const NR = 8;
-export const KC = 256;
-export const MC = 128;
-export const NC = 2048;
-/** Bytes of work memory one gemm call needs: packed A block, packed B block, an edge tile. */
-export const GEMM_WORK_BYTES = (MC * KC + KC * NC + MR * NR) * 4;
+/**
+ * A gemm variant: micro-tile rows and columns (NR a multiple of 4), the cache blocks (MC × KC of A
+ * in L2, KC × NC of B in L3; MC a multiple of MR), and whether the micro-kernel fuses its
+ * multiply-adds (relaxed SIMD).
+ */
+export interface GemmConfig {
+  readonly mr: number;
+  readonly nr: number;
+  readonly mc: number;
+  readonly kc: number;
+  readonly nc: number;
+  readonly fma: boolean;
+}
+
+/** Multiply then add, 4 × 8 tiles: 8 accumulators, 11 of the 16 vector registers. */
+export const GEMM_PLAIN: GemmConfig = { mr: 4, nr: 8, mc: 128, kc: 256, nc: 2048, fma: false };
+/** Fused multiply-add, 6 × 8 tiles: 12 accumulators (FMA latency 4–5 cycles, two per cycle). */
+export const GEMM_FMA: GemmConfig = { mr: 6, nr: 8, mc: 120, kc: 256, nc: 2048, fma: true };
+
+/** Bytes of work memory one gemm call of this variant needs: packed A block, packed B block, an edge tile. */
+export const gemmWorkBytes = (g: GemmConfig): number => (g.mc * g.kc + g.kc * g.nc + g.mr * g.nr) * 4;
+/** Bytes of work memory a gemm call of either variant needs. */
+export const GEMM_WORK_BYTES = Math.max(gemmWorkBytes(GEMM_PLAIN), gemmWorkBytes(GEMM_FMA));
 
 /** `min(a, b)` for i32 expressions, using two scratch locals. */
 function min(fn: Fn, a: Code, b: Code): Code {
@@ -64,32 +84,32 @@ function min(fn: Fn, a: Code, b: Code): Code {
 }
 
 /** (ap, bp, kc, c, ldcBytes, accumulate, mValid, nValid, tile): one MR × NR tile of C. */
-function microKernel(): Fn {
+function microKernel(g: GemmConfig): Fn {
+  const MR = g.mr;
+  const NR = g.nr;
+  const NV = NR / 4; // vectors per tile row
   const fn = new Fn('gemmMicro', [I32, I32, I32, I32, I32, I32, I32, I32, I32]);
   const [ap, bp, kc, c, ldc, accumulate, mValid, nValid, tile] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const acc = Array.from({ length: MR * 2 }, () => fn.local(V128));
-  const b0 = fn.local(V128);
-  const b1 = fn.local(V128);
+  const acc = Array.from({ length: MR * NV }, () => fn.local(V128)); // [row][vector]
+  const bv = Array.from({ length: NV }, () => fn.local(V128));
   const a = fn.local(V128);
   const k = fn.local(I32);
   const r = fn.local(I32);
   const j = fn.local(I32);
   const row = fn.local(I32);
   const rowC = (rr: number) => i32add(get(c), i32mul(i32(rr), get(ldc)));
+  const accOf = (rr: number, v: number) => acc[rr * NV + v]!;
+  const madd = (x: number, y: number, s: number): Code =>
+    g.fma ? vmadd(get(x), get(y), get(s)) : vadd(get(s), vmul(get(x), get(y)));
   fn.emit(
     ...acc.map((x) => set(x, vconst(0))),
     set(k, get(kc)),
     block(
       loop(
         brIf(1, i32ltS(get(k), i32(1))),
-        set(b0, vload(get(bp))),
-        set(b1, vload(get(bp), 16)),
+        ...bv.map((x, v) => set(x, vload(get(bp), 16 * v))),
         ...Array.from({ length: MR }, (_, rr) =>
-          cat(
-            set(a, vloadSplat(get(ap), 4 * rr)),
-            set(acc[2 * rr]!, vadd(get(acc[2 * rr]!), vmul(get(a), get(b0)))),
-            set(acc[2 * rr + 1]!, vadd(get(acc[2 * rr + 1]!), vmul(get(a), get(b1)))),
-          ),
+          cat(set(a, vloadSplat(get(ap), 4 * rr)), ...bv.map((x, v) => set(accOf(rr, v), madd(a, x, accOf(rr, v))))),
         ),
         set(ap, i32add(get(ap), i32(4 * MR))),
         set(bp, i32add(get(bp), i32(4 * NR))),
@@ -103,20 +123,15 @@ function microKernel(): Fn {
         ifElse(
           get(accumulate),
           Array.from({ length: MR }, (_, rr) =>
-            cat(
-              vstore(rowC(rr), vadd(vload(rowC(rr)), get(acc[2 * rr]!))),
-              vstore(rowC(rr), vadd(vload(rowC(rr), 16), get(acc[2 * rr + 1]!)), 16),
-            ),
+            cat(...bv.map((_x, v) => vstore(rowC(rr), vadd(vload(rowC(rr), 16 * v), get(accOf(rr, v))), 16 * v))),
           ),
-          Array.from({ length: MR }, (_, rr) =>
-            cat(vstore(rowC(rr), get(acc[2 * rr]!)), vstore(rowC(rr), get(acc[2 * rr + 1]!), 16)),
-          ),
+          Array.from({ length: MR }, (_, rr) => cat(...bv.map((_x, v) => vstore(rowC(rr), get(accOf(rr, v)), 16 * v)))),
         ),
       ],
       [
         // Edge tile: through the scratch tile, then only the valid part into C.
         ...Array.from({ length: MR }, (_, rr) =>
-          cat(vstore(get(tile), get(acc[2 * rr]!), 32 * rr), vstore(get(tile), get(acc[2 * rr + 1]!), 32 * rr + 16)),
+          cat(...bv.map((_x, v) => vstore(get(tile), get(accOf(rr, v)), 4 * NR * rr + 16 * v))),
         ),
         forStep(
           r,
@@ -165,6 +180,7 @@ function packKernel(name: string, width: number): Fn {
   const rp = Array.from({ length: 4 }, () => fn.local(I32)); // four row pointers (untransposed panels)
   const v = Array.from({ length: 4 }, () => fn.local(V128));
   const tt = Array.from({ length: 4 }, () => fn.local(V128));
+  const groups = Math.floor(width / 4); // whole vectors per panel row
   // element (r, k) of the operand: at src + 4·(k·ld + r) when trans, src + 4·(r·ld + k) otherwise
   const elem = (r: Code, kk: Code): Code =>
     i32add(
@@ -180,16 +196,36 @@ function packKernel(name: string, width: number): Fn {
         i32(0),
         get(kc),
         1,
-        ...Array.from({ length: width / 4 }, (_, q) =>
-          vstore(i32add(get(out), i32mul(get(k), i32(4 * width))), vload(get(base), 16 * q), 16 * q),
+        set(rowPtr, i32add(get(out), i32mul(get(k), i32(4 * width)))),
+        ...Array.from({ length: Math.floor(width / 4) }, (_, q) =>
+          vstore(get(rowPtr), vload(get(base), 16 * q), 16 * q),
         ),
+        // A width that is not a multiple of 4 (6-row panels): the last two floats as one 8-byte copy.
+        ...(width % 4 >= 2 ? [i64store(get(rowPtr), i64load(get(base), 16 * groups), 16 * groups)] : []),
+        ...(width % 2 === 1 ? [f32store(get(rowPtr), f32load(get(base), 4 * (width - 1)), 4 * (width - 1))] : []),
         set(base, i32add(get(base), get(ldb))),
       ),
     );
-  // Full panel, plain operand: each panel row is contiguous in k; 4 rows × 4 k transposed in registers.
+  // Full panel, plain operand: each panel row is contiguous in k; 4 rows × 4 k transposed in
+  // registers; rows past the last group of 4 (6-row panels) one float at a time.
   const fastPlain = (): Code =>
     cat(
-      ...Array.from({ length: width / 4 }, (_, g) =>
+      ...Array.from({ length: width % 4 }, (_, i) =>
+        cat(
+          set(rowPtr, elem(i32add(i32add(get(r0), get(p)), i32(4 * groups + i)), get(k0))),
+          set(base, i32add(get(out), i32(4 * (4 * groups + i)))),
+          forStep(
+            k,
+            i32(0),
+            get(kc),
+            1,
+            f32store(get(base), f32load(get(rowPtr))),
+            set(rowPtr, i32add(get(rowPtr), i32(4))),
+            set(base, i32add(get(base), i32(4 * width))),
+          ),
+        ),
+      ),
+      ...Array.from({ length: groups }, (_, g) =>
         cat(
           ...rp.map((ptr, i) => set(ptr, elem(i32add(i32add(get(r0), get(p)), i32(4 * g + i)), get(k0)))),
           forStep(
@@ -276,10 +312,11 @@ function packKernel(name: string, width: number): Fn {
 /**
  * (m, n, k, a, lda, aTrans, b, ldb, bTrans, c, ldc, accumulate, work): C[m, n] = op(A)·op(B), or
  * C += op(A)·op(B) when `accumulate`. A is [m, k] (or [k, m] when aTrans), B is [k, n] (or [n, k]
- * when bTrans), all row-major with the given leading dimensions; `work` holds GEMM_WORK_BYTES.
+ * when bTrans), all row-major with the given leading dimensions; `work` holds gemmWorkBytes(g).
  * `indices` are the module positions of the micro-kernel and the two packing functions.
  */
-function gemmDriver(indices: { micro: number; packA: number; packB: number }): Fn {
+function gemmDriver(g: GemmConfig, indices: { micro: number; packA: number; packB: number }): Fn {
+  const { mr: MR, nr: NR, mc: MC, kc: KC, nc: NC } = g;
   const fn = new Fn('gemm', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
   const [m, n, kk, a, lda, aTrans, b, ldb, bTrans, c, ldc, accumulate, work] = [
     0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
@@ -469,12 +506,14 @@ function gemvTKernel(name: string, rowsPerPass: number, colsPerIter: number): Fn
  * The gemm functions, to be placed at module positions `base`, `base + 1`, … (the driver calls
  * the others by position); the driver is exported as `gemm`.
  */
-export function gemmFunctions(base: number): Fn[] {
+export function gemmFunctions(base: number, g: GemmConfig = GEMM_PLAIN): Fn[] {
+  if (g.nr % 4 !== 0 || g.mc % g.mr !== 0 || g.nc % g.nr !== 0)
+    throw new Error(`gemm: NR must be a multiple of 4, MC of MR and NC of NR (got ${JSON.stringify(g)})`);
   return [
-    microKernel(),
-    packKernel('gemmPackA', MR),
-    packKernel('gemmPackB', NR),
-    gemmDriver({ micro: base, packA: base + 1, packB: base + 2 }),
+    microKernel(g),
+    packKernel('gemmPackA', g.mr),
+    packKernel('gemmPackB', g.nr),
+    gemmDriver(g, { micro: base, packA: base + 1, packB: base + 2 }),
     gemvTKernel('gemvT', 4, 2),
   ];
 }

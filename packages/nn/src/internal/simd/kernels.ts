@@ -54,7 +54,8 @@ import {
   vsub,
 } from './asm.js';
 import { axpyRowsKernel, causalSoftmaxGradKernel, causalSoftmaxKernel, ropeKernel } from './attention.js';
-import { GEMM_WORK_BYTES, gemmFunctions } from './gemm.js';
+import { GEMM_FMA, GEMM_PLAIN, GEMM_WORK_BYTES, gemmFunctions } from './gemm.js';
+import { type GemmVariant, gemmVariant } from './features.js';
 
 const cat = (...parts: Code[]): Code => parts.flat();
 const vzero = (): Code => vconst(0);
@@ -1065,24 +1066,36 @@ export interface SimdExports {
   ): void;
 }
 
-const instances = new WeakMap<WebAssembly.Memory, SimdExports>();
-let compiled: { module: WebAssembly.Module; shared: boolean } | undefined;
+const instances = new WeakMap<WebAssembly.Memory, Map<GemmVariant, SimdExports>>();
+const compiled = new Map<string, WebAssembly.Module>();
 
-/** The kernel module instantiated over a wasm memory (compiled once, instantiated once per memory). */
-export function simdKernels(memory: WebAssembly.Memory): SimdExports {
-  let inst = instances.get(memory);
+/**
+ * The kernel module instantiated over a wasm memory, with the gemm variant chosen now (see
+ * features.ts): compiled once per variant (and memory kind), instantiated once per memory and variant.
+ */
+export function simdKernels(memory: WebAssembly.Memory, variant: GemmVariant = gemmVariant()): SimdExports {
+  let byVariant = instances.get(memory);
+  if (byVariant === undefined) {
+    byVariant = new Map();
+    instances.set(memory, byVariant);
+  }
+  let inst = byVariant.get(variant);
   if (inst) return inst;
   const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
-  if (!compiled || compiled.shared !== shared) {
-    const bytes = encodeModule([...SIMD_KERNELS.map((k) => k()), ...gemmFunctions(SIMD_KERNELS.length)], {
+  const key = `${variant}/${shared ? 'shared' : 'plain'}`;
+  let module = compiled.get(key);
+  if (module === undefined) {
+    const gemm = variant === 'fma' ? GEMM_FMA : GEMM_PLAIN;
+    const bytes = encodeModule([...SIMD_KERNELS.map((k) => k()), ...gemmFunctions(SIMD_KERNELS.length, gemm)], {
       minPages: 1,
       shared,
       ...(shared ? { maxPages: 65536 } : {}),
     });
-    compiled = { module: new WebAssembly.Module(bytes), shared };
+    module = new WebAssembly.Module(bytes);
+    compiled.set(key, module);
   }
-  inst = new WebAssembly.Instance(compiled.module, { env: { memory } }).exports as unknown as SimdExports;
-  instances.set(memory, inst);
+  inst = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as SimdExports;
+  byVariant.set(variant, inst);
   return inst;
 }
 

@@ -39,6 +39,7 @@ const values = (task: TrainTask) =>
 describe('data-parallel training', () => {
   it.each([
     ['calm', () => calmTrainTask(tinyCalm(3), { blockSize: 64 }), 'lm'],
+    ['ar', () => arTrainTask(tinyAr(3), { blockSize: 64 }), 'lm'],
     ['ae', () => autoencoderTrainTask(createAutoencoderParams(tinyAeConfig(), createRng(3)), tinyAeConfig()), 'ae'],
   ] as const)(
     '%s: 2 workers × batch 4 equal 1 worker × batch 2 × 2 micro-batches, to float32 tolerance',

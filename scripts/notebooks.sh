@@ -23,7 +23,8 @@
 # nothing else) with its production dependency closure into a new temporary folder, the check fails
 # if any @tensorflow package is there, then the notebooks and lib/ are copied beside it and run from
 # there: executed with the tslab kernel installed from that folder, and as scripts (--scripts) with
-# @tensorflow/* imports forbidden. With --no-tfjs alone on a fresh clone, the install step installs
+# @tensorflow/* imports forbidden; with --scripts the packed brierlm CLI installed there also scores
+# an n-gram (scripts/no-tfjs/ngram-generator.mjs) with --samples-per-position 8. With --no-tfjs alone on a fresh clone, the install step installs
 # only that package's closure and the repository's build tools, so no tfjs is installed anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -263,6 +264,11 @@ for cell in nb["cells"]:
             print(f"cell {cell.get('id')}: {text.rstrip()[:2000]}")
 PYEOF
 }
+installed_brierlm_check() { # in the deployed folder: the packed brierlm's bin scores an n-gram with n = 8
+  node_modules/.bin/brierlm --data "$CALM_DATA_DIR/wikitext-103-document-test.jsonl" --module ./ngram-generator.mjs \
+    --limit 1 --samples-per-position 8 --output brierlm-n8.json --no-progress || return 1
+  node -e 'const j = require("./brierlm-n8.json"); if (j.config.samples_per_position !== 8) { console.error("samples_per_position is", j.config.samples_per_position); process.exit(1); }'
+}
 free_check() { # notebook...: the no-tfjs check: deploy, then execute (and with --scripts run) them there
   local dir start=$failed before name
   dir=$(mktemp -d -t calm-notebooks-no-tfjs.XXXXXX)
@@ -278,6 +284,11 @@ free_check() { # notebook...: the no-tfjs check: deploy, then execute (and with 
         in_dir "$dir" node --import tsx --import ./lib/no-tfjs.mjs "$name.ts"
     fi
   done
+  if [ $scripts = 1 ]; then
+    cp "$ROOT/scripts/no-tfjs/ngram-generator.mjs" "$dir/" || failed=$((failed + 1))
+    CALM_DATA_DIR=$DATA_DIR run "no-tfjs: installed brierlm CLI, 8 samples per position" "$out/brierlm-cli.no-tfjs.log" \
+      in_dir "$dir" installed_brierlm_check
+  fi
   if [ $no_tfjs = 1 ]; then
     say "the notebooks and their dependencies stay in $dir; e.g. run one again: cd $dir && CALM_DATA_DIR=$DATA_DIR node --import tsx $1.ts"
   elif [ $failed = "$start" ]; then

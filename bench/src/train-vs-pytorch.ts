@@ -20,7 +20,7 @@
 // Tokens/s = tokens of input per optimiser step (B × T) / median step time.
 //
 // Run: pnpm bench train-vs-pytorch [--models ae,calm,ar] [--shapes quickstart,h512x8] [--cores 1,all]
-//   [--steps 3] [--reps 3] [--warmup 2] [--quick] [--tag name] [--python /usr/bin/python3] [--keep]
+//   [--steps 3] [--reps 3] [--warmup 2] [--warmup-ms 5000] [--quick] [--tag name] [--python /usr/bin/python3] [--keep]
 //   → table on stdout, JSON in bench/results/train-vs-pytorch[-tag].json.
 // Needs: apt-get install -y python3-torch libopenblas0-openmp (Debian 12: PyTorch 1.13).
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -71,6 +71,10 @@ const CORES = list<CoresName>('cores', '1,all', ['1', 'all']);
 const STEPS = Number(arg('steps', QUICK ? '1' : '3')); // timed steps per repetition and side
 const REPS = Number(arg('reps', QUICK ? '2' : '3'));
 const WARMUP = Number(arg('warmup', QUICK ? '1' : '2'));
+// The project's side also warms up for at least this long: V8 compiles its JavaScript (tfjs's op
+// dispatch) and wasm as they run, tiering hot code up over the first hundreds of kernel calls, and
+// the data-parallel rows start fresh worker threads whose code is cold. PyTorch needs no JIT.
+const WARMUP_MS = Number(arg('warmup-ms', QUICK ? '0' : '5000'));
 const TAG = arg('tag', '');
 const KEEP = argv.includes('--keep'); // keep the weights/batch files (to run train_step.py by hand)
 const PYTHON = arg('python', process.env['CALM_BENCH_PYTHON'] ?? '/usr/bin/python3');
@@ -81,8 +85,10 @@ for (const [n, v] of [
   ['steps', STEPS],
   ['reps', REPS],
   ['warmup', WARMUP],
+  ['warmup-ms', WARMUP_MS],
 ] as const)
-  if (!Number.isInteger(v) || v < (n === 'warmup' ? 0 : 1)) throw new Error(`--${n} must be a positive integer`);
+  if (!Number.isInteger(v) || v < (n.startsWith('warmup') ? 0 : 1))
+    throw new Error(`--${n} must be a positive integer`);
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -584,7 +590,8 @@ async function runRow(model: ModelKind, shapeName: ShapeName, coresName: CoresNa
     );
     py = timer;
     const ready = await timer.next<{ info: PyInfo }>('ready');
-    for (let i = 0; i < WARMUP; i++) await step();
+    const warmStart = performance.now();
+    for (let i = 0; i < WARMUP || performance.now() - warmStart < WARMUP_MS; i++) await step();
     const tensorsBefore = tf.memory().numTensors;
     const projectMs: number[] = [];
     const pytorchMs: number[] = [];
@@ -667,7 +674,7 @@ console.log(
   `pytorch: ${PYTHON} ${PY_SCRIPT}; LD_LIBRARY_PATH=${BLAS_DIR ?? '(none: no Debian OpenBLAS found, the system BLAS is used)'}; OPENBLAS_CORETYPE=${CORETYPE.value ?? '(unset)'} (${CORETYPE.why})`,
 );
 console.log(
-  `cpu: ${CPU.model}, ${availableParallelism()} cores; load ${loadStart.map((x) => x.toFixed(2)).join(' ')}; warm-up ${WARMUP}, ${REPS} × ${STEPS} timed steps per side and row\n`,
+  `cpu: ${CPU.model}, ${availableParallelism()} cores; load ${loadStart.map((x) => x.toFixed(2)).join(' ')}; warm-up ${WARMUP} steps (the project's side at least ${WARMUP_MS} ms), ${REPS} × ${STEPS} timed steps per side and row\n`,
 );
 
 const dir = mkdtempSync(join(tmpdir(), 'calm-train-vs-pytorch-'));
@@ -731,6 +738,7 @@ const result = {
   },
   settings: {
     warmup: WARMUP,
+    projectWarmupMs: WARMUP_MS,
     reps: REPS,
     stepsPerRep: STEPS,
     lossTolerance: `|Δ| ≤ ${TOL}·max(1, |loss|)`,
